@@ -1,0 +1,179 @@
+//! `asyncio.TaskGroup` (3.11+), after `Lib/asyncio/taskgroups.py`.
+
+use super::add_task_callback;
+use crate::engine::{self, End};
+use crate::error::Error;
+use crate::future::SimFuture;
+use crate::task::{catch_cancel, current_task, raise_cancelled, Builder, JoinHandle, TaskRef};
+use std::cell::RefCell;
+use std::fmt::Display;
+use std::future::Future;
+use std::rc::Rc;
+
+/// `async with asyncio.TaskGroup() as tg:` — run a body that spawns tasks
+/// into the group; the group waits for all of them. The first task that
+/// raises cancels the others and the body; the group then fails with an
+/// `ExceptionGroup` listing every error. loopsim cancels the remaining tasks
+/// in creation order (CPython iterates a set).
+///
+/// # Examples
+///
+/// ```
+/// use loopsim::{Sim, TaskGroup, sleep, Error};
+/// use std::time::Duration;
+/// let run = Sim::builder().build().run(async {
+///     TaskGroup::run(|tg| async move {
+///         tg.spawn(async { sleep(Duration::from_secs(2)).await; Ok::<_, Error>(()) });
+///         tg.spawn(async { sleep(Duration::from_secs(1)).await; Ok::<_, Error>(()) });
+///     })
+///     .await
+/// });
+/// assert!(run.value().unwrap().is_ok());
+/// assert_eq!(run.elapsed(), Duration::from_secs(2));
+/// ```
+#[derive(Clone)]
+pub struct TaskGroup {
+    st: Rc<RefCell<State>>,
+}
+
+struct State {
+    parent: TaskRef,
+    tasks: Vec<TaskRef>,
+    errors: Vec<String>,
+    aborting: bool,
+    parent_cancel_requested: bool,
+    on_completed: Option<SimFuture<()>>,
+}
+
+impl TaskGroup {
+    /// Runs `body` with a new group and waits for every task spawned into it.
+    ///
+    /// # Errors
+    ///
+    /// An `ExceptionGroup` error when any task raised.
+    pub async fn run<B, Fut, R>(body: B) -> Result<R, Error>
+    where
+        B: FnOnce(TaskGroup) -> Fut,
+        Fut: Future<Output = R>,
+    {
+        let tg = TaskGroup {
+            st: Rc::new(RefCell::new(State {
+                parent: current_task(),
+                tasks: Vec::new(),
+                errors: Vec::new(),
+                aborting: false,
+                parent_cancel_requested: false,
+                on_completed: None,
+            })),
+        };
+        let r = catch_cancel(body(tg.clone())).await;
+        let et_cancelled = r.is_err();
+        tg.exit(et_cancelled).await?;
+        match r {
+            Ok(v) => Ok(v),
+            Err(_) => Err(Error::Cancelled),
+        }
+    }
+
+    /// `tg.create_task(coro)`: spawns a fallible task into the group.
+    pub fn spawn<F, T, E>(&self, fut: F) -> JoinHandle<Result<T, E>>
+    where
+        F: Future<Output = Result<T, E>> + 'static,
+        T: 'static,
+        E: Display + 'static,
+    {
+        let h = Builder::new().spawn_fallible(fut);
+        let task = h.task();
+        self.st.borrow_mut().tasks.push(task);
+        let st = self.st.clone();
+        add_task_callback(task.id(), "TaskGroup", move || on_task_done(&st, task));
+        h
+    }
+
+    fn abort(&self) {
+        abort(&self.st);
+    }
+
+    /// `__aexit__`.
+    async fn exit(&self, et_cancelled: bool) -> Result<(), Error> {
+        let mut propagate_cancel = et_cancelled;
+        {
+            let st = self.st.borrow();
+            if st.parent_cancel_requested && st.parent.uncancel() == 0 {
+                propagate_cancel = false;
+            }
+        }
+        if et_cancelled && !self.st.borrow().aborting {
+            self.abort();
+        }
+        while !self.st.borrow().tasks.is_empty() {
+            let fut: SimFuture<()> = SimFuture::with_label("TaskGroup");
+            self.st.borrow_mut().on_completed = Some(fut.clone());
+            if catch_cancel(fut.wait_done()).await.is_err() && !self.st.borrow().aborting {
+                propagate_cancel = true;
+                self.abort();
+            }
+            self.st.borrow_mut().on_completed = None;
+        }
+        let errors = std::mem::take(&mut self.st.borrow_mut().errors);
+        if propagate_cancel && errors.is_empty() {
+            match raise_cancelled().await {}
+        }
+        if !errors.is_empty() {
+            return Err(Error::raised(
+                "ExceptionGroup",
+                format!(
+                    "unhandled errors in a TaskGroup ({} sub-exception{}): {}",
+                    errors.len(),
+                    if errors.len() == 1 { "" } else { "s" },
+                    errors.join("; ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn abort(st: &Rc<RefCell<State>>) {
+    let tasks = {
+        let mut s = st.borrow_mut();
+        s.aborting = true;
+        s.tasks.clone()
+    };
+    for t in tasks {
+        if !t.is_done() {
+            t.cancel();
+        }
+    }
+}
+
+fn on_task_done(st: &Rc<RefCell<State>>, task: TaskRef) {
+    let completed = {
+        let mut s = st.borrow_mut();
+        s.tasks.retain(|t| *t != task);
+        if s.tasks.is_empty() { s.on_completed.clone() } else { None }
+    };
+    if let Some(f) = completed {
+        if !f.done() {
+            let _ = f.set_result(());
+        }
+    }
+    let end = engine::with_core("TaskGroup", |c| c.end_of(task.id()).cloned());
+    let Some(End::Raised(msg)) = end else { return };
+    let (abort_now, parent) = {
+        let mut s = st.borrow_mut();
+        s.errors.push(msg);
+        if s.parent.is_done() {
+            return;
+        }
+        let now = !s.aborting && !s.parent_cancel_requested;
+        if now {
+            s.parent_cancel_requested = true;
+        }
+        (now, s.parent)
+    };
+    if abort_now {
+        abort(st);
+        parent.cancel();
+    }
+}

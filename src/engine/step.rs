@@ -1,0 +1,364 @@
+//! The loop spelled out as named phases: run a task's step, run a handle,
+//! one iteration (`_run_once`), and the loop until it stops, deadlocks or hits
+//! a limit.
+
+use super::{CancelTarget, End, Handle, LimitKind, Runtime, CLOCK_RESOLUTION, MAXIMUM_SELECT_TIMEOUT};
+use super::timers::TimerAction;
+use crate::model::LoopModel;
+use crate::time::{nanos_to_secs_f64, secs_f64_to_nanos};
+use crate::trace::{Actor, EventKind, StepOutcome, Sym, TaskId, WaitOn};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::task::{Context, Poll};
+
+/// Why [`run_loop`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LoopEnd {
+    /// `loop.stop()` was called (the awaited task finished).
+    Stopped,
+    /// Nothing ready, no timer pending: nothing can ever happen again.
+    Deadlock,
+    /// A limit was exceeded.
+    Limit(LimitKind),
+}
+
+/// Runs iterations until the loop is stopped, deadlocks or exceeds a limit.
+pub(crate) fn run_loop(rt: &Runtime) -> LoopEnd {
+    loop {
+        {
+            let c = rt.core.borrow();
+            if let Some(k) = c.abort {
+                return LoopEnd::Limit(k);
+            }
+            if c.stopping {
+                return LoopEnd::Stopped;
+            }
+        }
+        if !run_once(rt) {
+            return LoopEnd::Deadlock;
+        }
+    }
+}
+
+/// One iteration of the loop (`BaseEventLoop._run_once`). Returns false when
+/// the loop is idle for ever: nothing ready and no timer scheduled.
+fn run_once(rt: &Runtime) -> bool {
+    let n = {
+        let mut guard = rt.core.borrow_mut();
+        let c = &mut *guard;
+        c.iteration += 1;
+        // 1. Drop cancelled timers (purge rule, or from the head only).
+        c.timers.purge_cancelled();
+        // 2. "Poll I/O" with a timeout: with nothing ready, the virtual clock
+        //    jumps to the earliest timer (at most a day at a time).
+        if c.ready.is_empty() && !c.stopping {
+            let Some((when_f, when_ns)) = c.timers.head_deadline() else {
+                c.iteration -= 1;
+                return false;
+            };
+            let from = c.now();
+            if c.cfg.model == LoopModel::Asyncio {
+                let timeout = (when_f - c.now_f).clamp(0.0, MAXIMUM_SELECT_TIMEOUT);
+                if timeout > 0.0 {
+                    c.now_f += timeout;
+                    let ns = secs_f64_to_nanos(c.now_f).max(c.now_ns);
+                    c.set_ns(ns);
+                }
+            } else if when_ns > c.now_ns {
+                c.set_ns(when_ns);
+                c.now_f = nanos_to_secs_f64(when_ns);
+            }
+            if c.now() != from {
+                c.record(None, EventKind::ClockAdvanced { from });
+            }
+            if c.abort.is_some() {
+                return true;
+            }
+        }
+        // 3. Move every due timer to the end of the ready queue, in heap order.
+        if c.cfg.model == LoopModel::Asyncio {
+            let end_time = c.now_f + CLOCK_RESOLUTION;
+            while let Some(k) = c.timers.pop_due(|when, _| when < end_time) {
+                c.ready.push_back(Handle::Timer(k));
+            }
+        } else {
+            let now = c.now_ns;
+            while let Some(k) = c.timers.pop_due(|_, ns| ns <= now) {
+                c.ready.push_back(Handle::Timer(k));
+            }
+        }
+        // 4. Run what was ready at this point (one handle under `random`).
+        match c.cfg.model {
+            LoopModel::Random => c.ready.len().min(1),
+            _ => c.ready.len(),
+        }
+    };
+    for _ in 0..n {
+        let handle = {
+            let mut c = rt.core.borrow_mut();
+            if c.abort.is_some() {
+                return true;
+            }
+            let h = if c.cfg.model == LoopModel::Random {
+                let len = c.ready.len();
+                let i = c.rng.pick(len);
+                c.ready.remove(i)
+            } else {
+                c.ready.pop_front()
+            };
+            c.steps += 1;
+            if c.steps > c.cfg.limits.max_steps {
+                c.abort = Some(LimitKind::Steps);
+                return true;
+            }
+            h.expect("ready queue shorter than its snapshot")
+        };
+        run_handle(rt, handle);
+    }
+    true
+}
+
+/// Runs one handle from the ready queue.
+fn run_handle(rt: &Runtime, h: Handle) {
+    match h {
+        Handle::Step(id) => {
+            run_step(rt, id);
+            let mut c = rt.core.borrow_mut();
+            let overhead = c.cfg.step_overhead;
+            if !overhead.is_zero() {
+                c.advance_by(overhead);
+            }
+        }
+        Handle::Timer(key) => {
+            let action = {
+                let mut c = rt.core.borrow_mut();
+                let Some((action, label, _)) = c.timers.take_for_run(key) else {
+                    return; // cancelled: skipped, as CPython skips `_cancelled` handles
+                };
+                let label = Sym(label);
+                c.record(None, EventKind::CallbackRun { label, timer: true });
+                c.actor = Actor::Timer(label);
+                action
+            };
+            match action {
+                TimerAction::Wake(w) => w.wake(),
+                TimerAction::Call(f) => run_callback(f),
+            }
+            rt.core.borrow_mut().actor = Actor::Loop;
+        }
+        Handle::Callback { index, generation } => {
+            let f = {
+                let mut c = rt.core.borrow_mut();
+                let slot = &mut c.callbacks[index as usize];
+                if slot.generation != generation {
+                    return;
+                }
+                let f = slot.f.take();
+                let label = slot.label;
+                c.callbacks_free.push(index);
+                let Some(f) = f else { return };
+                c.record(None, EventKind::CallbackRun { label, timer: false });
+                c.actor = Actor::Callback(label);
+                f
+            };
+            run_callback(f);
+            rt.core.borrow_mut().actor = Actor::Loop;
+        }
+    }
+}
+
+/// Runs a callback. asyncio logs an exception raised by a callback and goes
+/// on; a panicking callback is likewise contained here.
+fn run_callback(f: Box<dyn FnOnce()>) {
+    let _ = catch_unwind(AssertUnwindSafe(f));
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".to_string()
+    }
+}
+
+/// Runs one step of a task (`Task.__step`), delivering a pending
+/// cancellation first: the task's future is dropped where it is suspended,
+/// unless a cancellation catcher on its await chain takes it.
+pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
+    let (fut, waker, prev) = {
+        let mut c = rt.core.borrow_mut();
+        let t = c.task_mut(id);
+        t.scheduled = false;
+        if t.end.is_some() || t.fut.is_none() {
+            return;
+        }
+        let fut = t.fut.take();
+        t.waiting = None;
+        t.running = true;
+        let cancelling = t.must_cancel;
+        if t.must_cancel {
+            t.must_cancel = false;
+            t.delivering = true;
+        }
+        let waker = t.waker.clone();
+        let prev = (c.current.replace(id), std::mem::replace(&mut c.actor, Actor::Task(id)));
+        c.record(Some(id), EventKind::StepStarted { cancelling });
+        (fut, waker, prev)
+    };
+    let mut fut = fut.expect("checked above");
+    let mut cx = Context::from_waker(&waker);
+    let end: Option<End> = loop {
+        let (delivering, target) = {
+            let c = rt.core.borrow();
+            let t = &c.tasks[id.0 as usize - 1];
+            (t.delivering, t.catchers.last().copied())
+        };
+        if delivering && target.is_none() {
+            break Some(End::Cancelled);
+        }
+        match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+            Ok(Poll::Ready(())) => break Some(End::Returned),
+            Err(payload) => break Some(End::Raised(panic_message(payload))),
+            Ok(Poll::Pending) => {
+                let mut c = rt.core.borrow_mut();
+                let t = c.task_mut(id);
+                if !t.delivering {
+                    break None;
+                }
+                if delivering && t.catchers.last().copied() == target {
+                    // The targeted catcher was not on the await chain: deliver
+                    // to the task itself.
+                    t.catchers.clear();
+                }
+            }
+        }
+    };
+    match end {
+        None => finish_suspended(rt, id, fut),
+        Some(end) => {
+            // Drop the future (its destructors may call into the loop) with
+            // the task still current.
+            drop(fut);
+            finish_done(rt, id, end);
+        }
+    }
+    let mut c = rt.core.borrow_mut();
+    c.current = prev.0;
+    c.actor = prev.1;
+}
+
+fn finish_suspended(rt: &Runtime, id: TaskId, fut: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>) {
+    // `_must_cancel` set during the step (the task cancelled itself): cancel
+    // what it now waits on, as `Task.__step` does after a yield.
+    let forward = {
+        let mut c = rt.core.borrow_mut();
+        let t = c.task_mut(id);
+        t.fut = Some(fut);
+        t.running = false;
+        if t.must_cancel {
+            t.waiting.as_ref().map(|w| w.target.clone())
+        } else {
+            None
+        }
+    };
+    let forwarded = match forward {
+        Some(CancelTarget::Task(inner)) => cancel_task(inner),
+        Some(CancelTarget::Future(f)) => f.cancel_future(),
+        _ => false,
+    };
+    let mut c = rt.core.borrow_mut();
+    if forwarded {
+        c.task_mut(id).must_cancel = false;
+    } else if c.task_mut(id).must_cancel {
+        c.wake(id);
+    }
+    let t = c.task_mut(id);
+    let on = match &t.waiting {
+        Some(w) => w.on,
+        None if t.scheduled => WaitOn::Yield,
+        None => WaitOn::Foreign,
+    };
+    c.record(Some(id), EventKind::StepEnded { outcome: StepOutcome::Suspended { on } });
+}
+
+fn finish_done(rt: &Runtime, id: TaskId, end: End) {
+    let (fail, callbacks) = {
+        let mut c = rt.core.borrow_mut();
+        let t = c.task_mut(id);
+        let (end, error) = match end {
+            // "Task is cancelled right before coro stops."
+            End::Returned if t.must_cancel => (End::Cancelled, Some(crate::Error::Cancelled)),
+            End::Returned => match t.raised.take() {
+                Some(msg) => (End::Raised(msg), None),
+                None => (End::Returned, None),
+            },
+            End::Raised(msg) => (End::Raised(msg.clone()), Some(crate::Error::Panic(msg))),
+            End::Cancelled => (End::Cancelled, Some(crate::Error::Cancelled)),
+        };
+        t.running = false;
+        t.must_cancel = false;
+        t.delivering = false;
+        t.waiting = None;
+        t.catchers.clear();
+        let fail = t.fail.take().zip(error);
+        let callbacks = std::mem::take(&mut t.done_callbacks);
+        let outcome = match &end {
+            End::Returned => StepOutcome::Returned,
+            End::Cancelled => StepOutcome::Cancelled,
+            End::Raised(msg) => StepOutcome::Raised { error: c.intern(msg) },
+        };
+        let t = c.task_mut(id);
+        t.end = Some(end);
+        c.live_tasks -= 1;
+        c.record(Some(id), EventKind::StepEnded { outcome });
+        (fail, callbacks)
+    };
+    if let Some((slot, err)) = fail {
+        slot.fail(err);
+    }
+    for (_, cb) in callbacks {
+        super::fire_done_callback(cb);
+    }
+}
+
+/// `Task.cancel()`: requests cancellation of a task. Returns false if the
+/// task is already done.
+///
+/// A suspended task has what it waits on cancelled: its sleep (it wakes and
+/// raises at the await), the future it awaits (which cancels that future for
+/// every awaiter), or the task it awaits (the request is forwarded, and the
+/// awaiter raises only if that task ends cancelled). A task that is ready or
+/// running raises at its next step.
+pub(crate) fn cancel_task(id: TaskId) -> bool {
+    let target = super::with_core("cancel", |c| {
+        if c.is_done(id) {
+            return None;
+        }
+        let by = c.actor;
+        c.record(Some(id), EventKind::CancelRequested { by });
+        let t = c.task_mut(id);
+        t.num_cancels += 1;
+        if t.running {
+            t.must_cancel = true;
+            return Some(None);
+        }
+        Some(t.waiting.as_ref().map(|w| w.target.clone()))
+    });
+    let Some(target) = target else { return false };
+    let forwarded = match target {
+        Some(CancelTarget::Task(inner)) => cancel_task(inner),
+        Some(CancelTarget::Future(f)) => f.cancel_future(),
+        _ => false,
+    };
+    if !forwarded {
+        super::with_core("cancel", |c| {
+            let t = c.task_mut(id);
+            t.must_cancel = true;
+            if !t.running {
+                c.wake(id);
+            }
+        });
+    }
+    true
+}

@@ -1,0 +1,463 @@
+//! The low-level future ([`SimFuture`], asyncio's `Future`) and callbacks
+//! scheduled on the loop ([`call_soon`], [`call_later`], [`call_at`]).
+//!
+//! Completing a future (`set_result`, `set_exception`, `cancel`) schedules
+//! every done-callback with `call_soon`, in registration order; a task
+//! awaiting the future resumes one iteration later. Adding a callback to a
+//! future that is already done schedules it at once, never synchronously.
+//! Awaiting a done future does not yield; awaiting a cancelled one raises
+//! `CancelledError` in the awaiting task (see [`catch_cancel`](crate::catch_cancel)).
+
+use crate::engine::{self, timers::TimerAction, timers::TimerKey, CancelFuture, CancelTarget};
+use crate::error::Error;
+use crate::time::{Duration, Instant};
+use crate::trace::WaitOn;
+use std::cell::RefCell;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+/// asyncio's `Future`: a result that will be set later, awaited by any
+/// number of tasks. Cloning gives another handle to the same future.
+///
+/// # Examples
+///
+/// ```
+/// use loopsim::{Sim, SimFuture, call_later};
+/// use std::time::Duration;
+/// let run = Sim::builder().build().run(async {
+///     let fut = SimFuture::new();
+///     let f = fut.clone();
+///     call_later(Duration::from_secs(1), move || { f.set_result("done").unwrap(); });
+///     fut.await.unwrap()
+/// });
+/// assert_eq!(run.value(), Some(&"done"));
+/// assert_eq!(run.elapsed(), Duration::from_secs(1));
+/// ```
+pub struct SimFuture<T> {
+    inner: Rc<Inner<T>>,
+}
+
+struct Inner<T> {
+    label: String,
+    st: RefCell<State<T>>,
+}
+
+struct State<T> {
+    result: Option<Result<T, Error>>,
+    cancelled: bool,
+    callbacks: Vec<(u64, Callback<T>)>,
+    next_key: u64,
+}
+
+enum Callback<T> {
+    Wake(Waker),
+    Call(Box<dyn FnOnce(&SimFuture<T>)>),
+}
+
+impl<T> Clone for SimFuture<T> {
+    fn clone(&self) -> Self {
+        SimFuture {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T: 'static> Default for SimFuture<T> {
+    fn default() -> Self {
+        SimFuture::new()
+    }
+}
+
+impl<T> std::fmt::Debug for SimFuture<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.inner.st.borrow();
+        f.debug_struct("SimFuture")
+            .field("label", &self.inner.label)
+            .field("done", &st.result.is_some())
+            .field("cancelled", &st.cancelled)
+            .finish()
+    }
+}
+
+impl<T: 'static> SimFuture<T> {
+    /// A pending future (`loop.create_future()`).
+    pub fn new() -> SimFuture<T> {
+        SimFuture::with_label("future")
+    }
+
+    /// A pending future with a label shown in the trace when a task waits on it.
+    pub fn with_label(label: impl Into<String>) -> SimFuture<T> {
+        SimFuture {
+            inner: Rc::new(Inner {
+                label: label.into(),
+                st: RefCell::new(State {
+                    result: None,
+                    cancelled: false,
+                    callbacks: Vec::new(),
+                    next_key: 0,
+                }),
+            }),
+        }
+    }
+
+    /// True if both handles refer to the same future.
+    pub fn same(&self, other: &SimFuture<T>) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// True once a result, an exception or a cancellation is set.
+    pub fn done(&self) -> bool {
+        self.inner.st.borrow().result.is_some()
+    }
+
+    /// True if the future was cancelled.
+    pub fn cancelled(&self) -> bool {
+        self.inner.st.borrow().cancelled
+    }
+
+    /// Sets the result and schedules the done-callbacks.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] if the future is already done.
+    pub fn set_result(&self, value: T) -> Result<(), Error> {
+        self.complete(Ok(value), false)
+    }
+
+    /// Sets an exception and schedules the done-callbacks.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] if the future is already done.
+    pub fn set_exception(&self, error: Error) -> Result<(), Error> {
+        self.complete(Err(error), false)
+    }
+
+    /// `Future.cancel()`: false if already done; otherwise cancels the
+    /// future and schedules its done-callbacks.
+    pub fn cancel(&self) -> bool {
+        self.complete(Err(Error::Cancelled), true).is_ok()
+    }
+
+    fn complete(&self, result: Result<T, Error>, cancel: bool) -> Result<(), Error> {
+        let callbacks = {
+            let mut st = self.inner.st.borrow_mut();
+            if st.result.is_some() {
+                return Err(Error::InvalidState(format!("{} is already done", self.inner.label)));
+            }
+            st.result = Some(result);
+            st.cancelled = cancel;
+            std::mem::take(&mut st.callbacks)
+        };
+        for (_, cb) in callbacks {
+            self.schedule(cb);
+        }
+        Ok(())
+    }
+
+    fn schedule(&self, cb: Callback<T>) {
+        match cb {
+            Callback::Wake(w) => w.wake(),
+            Callback::Call(f) => {
+                let me = self.clone();
+                engine::with_core("SimFuture callback", |c| {
+                    let label = c.sym.done;
+                    c.call_soon(Box::new(move || f(&me)), label)
+                });
+            }
+        }
+    }
+
+    /// Adds a done-callback; returns a key for [`remove_done_callback`](Self::remove_done_callback).
+    /// On a done future the callback is scheduled at once.
+    pub fn add_done_callback(&self, f: impl FnOnce(&SimFuture<T>) + 'static) -> u64 {
+        self.add(Callback::Call(Box::new(f)))
+    }
+
+    fn add(&self, cb: Callback<T>) -> u64 {
+        let mut st = self.inner.st.borrow_mut();
+        let key = st.next_key;
+        st.next_key += 1;
+        if st.result.is_some() {
+            drop(st);
+            self.schedule(cb);
+        } else {
+            st.callbacks.push((key, cb));
+        }
+        key
+    }
+
+    /// Removes a done-callback that has not been scheduled yet; true if it was there.
+    pub fn remove_done_callback(&self, key: u64) -> bool {
+        let removed = {
+            let mut st = self.inner.st.borrow_mut();
+            st.callbacks
+                .iter()
+                .position(|(k, _)| *k == key)
+                .map(|i| st.callbacks.remove(i))
+        };
+        removed.is_some()
+    }
+
+    /// Whether the future is done with an exception other than cancellation.
+    pub fn exception(&self) -> Option<Error> {
+        match &self.inner.st.borrow().result {
+            Some(Err(e)) if !e.is_cancelled() => Some(e.clone()),
+            _ => None,
+        }
+    }
+
+    /// Takes the result out (for single-consumer internal uses).
+    pub(crate) fn take_result(&self) -> Option<Result<T, Error>> {
+        self.inner.st.borrow_mut().result.take()
+    }
+
+    /// A future that completes when this one is done, without producing its
+    /// value: `Ok(())`, or the exception. Cancellation raises in the awaiter.
+    pub fn wait_done(&self) -> Await<T> {
+        Await::new(self.clone(), None)
+    }
+
+    pub(crate) fn await_with_target(&self, target: Rc<dyn CancelFuture>) -> Await<T> {
+        Await::new(self.clone(), Some(target))
+    }
+
+    /// Awaits this future as a primitive's waiter: the trace says the task
+    /// waits on `kind` `name` (a Lock, a Queue, …).
+    pub(crate) fn wait_primitive(&self, kind: &'static str, name: Rc<str>) -> Await<T> {
+        let mut a = Await::new(self.clone(), None);
+        a.on = Some((kind, name));
+        a
+    }
+
+    pub(crate) fn label(&self) -> &str {
+        &self.inner.label
+    }
+}
+
+impl<T: Clone + 'static> SimFuture<T> {
+    /// The result if done: `Ok(value)` or the exception.
+    pub fn result(&self) -> Option<Result<T, Error>> {
+        self.inner.st.borrow().result.clone()
+    }
+}
+
+impl<T: 'static> CancelFuture for SimFuture<T> {
+    fn cancel_future(&self) -> bool {
+        self.cancel()
+    }
+}
+
+/// Awaiting a [`SimFuture`] (by value or by reference) yields its result.
+impl<T: Clone + 'static> IntoFuture for SimFuture<T> {
+    type Output = Result<T, Error>;
+    type IntoFuture = Value<T>;
+    fn into_future(self) -> Value<T> {
+        Value(Await::new(self, None))
+    }
+}
+
+impl<T: Clone + 'static> IntoFuture for &SimFuture<T> {
+    type Output = Result<T, Error>;
+    type IntoFuture = Value<T>;
+    fn into_future(self) -> Value<T> {
+        Value(Await::new(self.clone(), None))
+    }
+}
+
+/// Awaits a [`SimFuture`] and clones its result.
+pub struct Value<T>(Await<T>);
+
+impl<T: Clone + 'static> Future for Value<T> {
+    type Output = Result<T, Error>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match Pin::new(&mut self.0).poll(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(
+                self.0
+                    .fut
+                    .result()
+                    .expect("a done future has a result"),
+            ),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Waits until a [`SimFuture`] is done (`Ok(())` or its exception).
+pub struct Await<T> {
+    fut: SimFuture<T>,
+    key: Option<(u64, Waker)>,
+    target: Option<Rc<dyn CancelFuture>>,
+    on: Option<(&'static str, Rc<str>)>,
+}
+
+impl<T: 'static> Await<T> {
+    fn new(fut: SimFuture<T>, target: Option<Rc<dyn CancelFuture>>) -> Await<T> {
+        Await {
+            fut,
+            key: None,
+            target,
+            on: None,
+        }
+    }
+}
+
+impl<T: 'static> Future for Await<T> {
+    type Output = Result<(), Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        {
+            let st = this.fut.inner.st.borrow();
+            if let Some(r) = &st.result {
+                this.key = None;
+                if st.cancelled {
+                    drop(st);
+                    engine::with_core("await", |c| c.raise_cancelled());
+                    return Poll::Pending;
+                }
+                return Poll::Ready(match r {
+                    Ok(_) => Ok(()),
+                    Err(Error::Cancelled) => {
+                        // An exception that *is* CancelledError (gather of a
+                        // cancelled child): raised, like a cancellation.
+                        drop(st);
+                        engine::with_core("await", |c| c.raise_cancelled());
+                        return Poll::Pending;
+                    }
+                    Err(e) => Err(e.clone()),
+                });
+            }
+        }
+        if let Some((k, w)) = &this.key {
+            if !w.will_wake(cx.waker()) {
+                this.fut.remove_done_callback(*k);
+                this.key = None;
+            }
+        }
+        if this.key.is_none() {
+            let w = cx.waker().clone();
+            let k = this.fut.add(Callback::Wake(w.clone()));
+            this.key = Some((k, w));
+        }
+        let target: Rc<dyn CancelFuture> = match &this.target {
+            Some(t) => t.clone(),
+            None => Rc::new(this.fut.clone()),
+        };
+        let label = &this.fut.inner.label;
+        let on = &this.on;
+        engine::with_core("await", |c| {
+            let on = match on {
+                Some((kind, name)) => WaitOn::Primitive {
+                    kind: c.intern(kind),
+                    name: c.intern(name),
+                },
+                None => WaitOn::Future { what: c.intern(label) },
+            };
+            c.set_waiting(on, CancelTarget::Future(target));
+        });
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for Await<T> {
+    fn drop(&mut self) {
+        if let Some((k, _)) = self.key.take() {
+            let removed = {
+                let mut st = self.fut.inner.st.borrow_mut();
+                st.callbacks
+                    .iter()
+                    .position(|(key, _)| *key == k)
+                    .map(|i| st.callbacks.remove(i))
+            };
+            drop(removed);
+        }
+    }
+}
+
+/// A callback scheduled with [`call_soon`]; cancel it before it runs.
+#[derive(Clone, Copy, Debug)]
+pub struct CallbackHandle {
+    index: u32,
+    generation: u32,
+}
+
+impl CallbackHandle {
+    /// `Handle.cancel()`: the callback will be skipped.
+    pub fn cancel(self) {
+        let f = engine::try_with_core(|c| c.cancel_callback(self.index, self.generation));
+        drop(f);
+    }
+}
+
+/// `loop.call_soon(f)`: runs `f` in the next iteration, after every handle
+/// already ready.
+pub fn call_soon(f: impl FnOnce() + 'static) -> CallbackHandle {
+    let (index, generation) = engine::with_core("call_soon", |c| {
+        let label = c.sym.call_soon;
+        c.call_soon(Box::new(f), label)
+    });
+    CallbackHandle { index, generation }
+}
+
+/// A callback scheduled with [`call_later`] or [`call_at`].
+#[derive(Clone, Copy, Debug)]
+pub struct TimerHandle {
+    key: TimerKey,
+    when: Instant,
+}
+
+impl TimerHandle {
+    /// `TimerHandle.cancel()`: the timer stays in the heap, cancelled, until
+    /// it reaches the head or the loop purges cancelled timers.
+    pub fn cancel(self) {
+        let a = engine::try_with_core(|c| c.timers.cancel(self.key));
+        drop(a);
+    }
+
+    /// When the timer is due.
+    pub fn when(self) -> Instant {
+        self.when
+    }
+}
+
+/// `loop.call_later(delay, f)`: a timer at `now + delay` (float arithmetic
+/// under the `asyncio` model).
+pub fn call_later(delay: Duration, f: impl FnOnce() + 'static) -> TimerHandle {
+    engine::with_core("call_later", |c| {
+        let when = c.deadline_after(delay);
+        let label = c.sym.call_later;
+        let key = c.schedule_timer(when, TimerAction::Call(Box::new(f)), label, false);
+        TimerHandle {
+            key,
+            when: Instant::from_nanos(when.1),
+        }
+    })
+}
+
+/// `loop.call_at(when, f)`: a timer at an absolute virtual time.
+pub fn call_at(when: Instant, f: impl FnOnce() + 'static) -> TimerHandle {
+    engine::with_core("call_at", |c| {
+        let w = c.deadline_at(when);
+        let label = c.sym.call_later;
+        let key = c.schedule_timer(w, TimerAction::Call(Box::new(f)), label, false);
+        TimerHandle { key, when }
+    })
+}
+
+/// Schedules `f` as a labelled callback after `delay`; used by combinators
+/// so the trace names what fired (`wait_for`, `timeout`).
+pub(crate) fn call_later_labelled(delay: Duration, label: &str, f: impl FnOnce() + 'static) -> TimerHandle {
+    engine::with_core("call_later", |c| {
+        let when = c.deadline_after(delay);
+        let label = c.intern(label);
+        let key = c.schedule_timer(when, TimerAction::Call(Box::new(f)), label, false);
+        TimerHandle {
+            key,
+            when: Instant::from_nanos(when.1),
+        }
+    })
+}

@@ -1,0 +1,78 @@
+//! # loopsim
+//!
+//! A discrete-event, deterministic simulator of event loops. It runs real
+//! Rust futures on a single-threaded executor whose clock is virtual: sleeps,
+//! simulated I/O and blocking calls move the virtual clock, never the wall
+//! clock, so an hour of virtual time takes milliseconds. One seed gives one
+//! run — the same trace, byte for byte, on any machine.
+//!
+//! Its first loop model, `asyncio`, reproduces CPython's event loop exactly
+//! (iteration snapshots, `heapq` tie order, float deadlines, the `call_soon`
+//! hops of done-callbacks), so that what an asyncio tutorial claims can be
+//! replayed and checked.
+//!
+//! ```
+//! use loopsim::{Sim, gather, sleep, print, Error};
+//! use std::time::Duration;
+//!
+//! async fn fetch(name: &'static str, secs: u64) -> Result<&'static str, Error> {
+//!     print(format!("{name} start"));
+//!     sleep(Duration::from_secs(secs)).await;
+//!     print(format!("{name} done"));
+//!     Ok(name)
+//! }
+//!
+//! let run = Sim::builder().seed(1).build().run(async {
+//!     gather(vec![fetch("A", 3), fetch("B", 2)]).await
+//! });
+//! assert_eq!(run.elapsed(), Duration::from_secs(3));
+//! assert_eq!(run.output_lines(), ["A start", "B start", "B done", "A done"]);
+//! assert_eq!(run.value(), Some(&Ok(vec!["A", "B"])));
+//! ```
+//!
+//! ## Map
+//!
+//! - [`Sim`], [`Run`], [`Outcome`] — build a simulation, run a future, read the result.
+//! - [`model`] — loop models ([`LoopModel`]), Python versions, [`Limits`].
+//! - [`spawn`], [`JoinHandle`], [`TaskRef`], [`catch_cancel`] — tasks (`create_task`).
+//! - [`sleep`], [`yield_now`], [`block`], [`now`], [`print`] — time and output.
+//! - [`SimFuture`], [`call_soon`], [`call_later`], [`call_at`] — asyncio's low-level future and callbacks.
+//! - [`gather`], [`wait_for`], [`timeout`], [`wait`], [`as_completed`], [`shield`], [`TaskGroup`] — combinators.
+//! - [`sync`] — `Lock`, `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`, `Queue`.
+//! - [`trace`] — the typed trace and its JSON Lines form.
+//! - [`check_determinism`] — run twice, compare the traces byte for byte.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod combinators;
+mod determinism;
+mod engine;
+pub mod error;
+mod future;
+pub mod model;
+pub mod rng;
+mod sim;
+mod sleep;
+pub mod sync;
+mod task;
+pub mod time;
+pub mod trace;
+
+pub use combinators::{
+    as_completed, gather, gather_return_exceptions, gather_tasks, shield, timeout, wait, wait_for,
+    AsCompleted, Gather, ReturnWhen, TaskGroup, Timeout,
+};
+pub use determinism::{check_determinism, Divergence};
+pub use engine::{LimitKind, OutputLine};
+pub use error::Error;
+pub use future::{call_at, call_later, call_soon, CallbackHandle, SimFuture, TimerHandle};
+pub use model::{Limits, LoopModel, PythonVersion};
+pub use sim::{Outcome, Run, Sim, SimBuilder, Stats, StuckTask};
+pub use sleep::{block, loop_time, now, print, sleep, sleep_until, with_rng, yield_now, Sleep};
+pub use task::{
+    catch_cancel, current_task, raise_cancelled, spawn, spawn_named, Builder, CatchCancel,
+    JoinHandle, TaskRef,
+};
+pub use time::{Duration, Instant};
+pub use trace::{TaskId, Trace};

@@ -1,0 +1,373 @@
+//! [`Sim`]: build a simulation, run a future on it, get a [`Run`] back.
+
+use crate::engine::{self, Config, End, LimitKind, LoopEnd, OutputLine, Runtime};
+use crate::error::Error;
+use crate::model::{Limits, LoopModel, PythonVersion};
+use crate::task::JoinHandle;
+use crate::time::{Duration, Instant};
+use crate::trace::{EventKind, TaskId, Trace, TraceHeader, WaitOn, SCHEMA};
+use std::future::Future;
+use std::rc::Rc;
+
+/// A configured simulation. Build one with [`Sim::builder`], then
+/// [`run`](Sim::run) a future on it; the same settings and seed give the
+/// same run, byte for byte.
+#[derive(Clone, Debug)]
+pub struct Sim {
+    cfg: Config,
+    label: String,
+}
+
+/// Settings of a [`Sim`].
+#[derive(Clone, Debug)]
+pub struct SimBuilder {
+    cfg: Config,
+    label: String,
+}
+
+impl Default for SimBuilder {
+    fn default() -> Self {
+        SimBuilder {
+            cfg: Config {
+                model: LoopModel::Asyncio,
+                python: PythonVersion::Py312,
+                seed: 0,
+                limits: Limits::default(),
+                trace: true,
+                step_overhead: Duration::ZERO,
+            },
+            label: "run".to_string(),
+        }
+    }
+}
+
+impl SimBuilder {
+    /// The seed of every random choice (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.cfg.seed = seed;
+        self
+    }
+
+    /// The loop model (default `asyncio`).
+    pub fn model(mut self, model: LoopModel) -> Self {
+        self.cfg.model = model;
+        self
+    }
+
+    /// The Python version the `asyncio` model follows (default 3.12).
+    pub fn python(mut self, python: PythonVersion) -> Self {
+        self.cfg.python = python;
+        self
+    }
+
+    /// Limits against runaway programs.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.cfg.limits = limits;
+        self
+    }
+
+    /// Records the trace (default on). Off, a run keeps only its output and
+    /// counters: the fastest mode, for benchmarks and sweeps.
+    pub fn trace(mut self, on: bool) -> Self {
+        self.cfg.trace = on;
+        self
+    }
+
+    /// Virtual time every task step takes (default zero): models "one
+    /// second plus overhead".
+    pub fn step_overhead(mut self, d: Duration) -> Self {
+        self.cfg.step_overhead = d;
+        self
+    }
+
+    /// A label written in the trace header (a scenario and variant name).
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+
+    /// The simulation.
+    pub fn build(self) -> Sim {
+        Sim {
+            cfg: self.cfg,
+            label: self.label,
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Outcome<T> {
+    /// The main future returned this value.
+    Completed(T),
+    /// The main task raised (panicked) or was cancelled.
+    Failed(Error),
+    /// Nothing could ever happen again while tasks were unfinished.
+    Deadlock {
+        /// Every unfinished task and what it waits on, in creation order.
+        stuck: Vec<StuckTask>,
+    },
+    /// A limit was exceeded.
+    LimitExceeded {
+        /// Which limit.
+        limit: LimitKind,
+        /// The virtual time when the run stopped.
+        at: Instant,
+        /// Handles run until then.
+        steps: u64,
+    },
+}
+
+/// An unfinished task in a deadlock report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StuckTask {
+    /// The task.
+    pub id: TaskId,
+    /// Its name.
+    pub name: String,
+    /// What it waits on, in words (`Event 'ready'`, `task Task-3`, `timer at 5s`).
+    pub waiting_on: String,
+}
+
+impl std::fmt::Display for StuckTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} waits on {}", self.name, self.waiting_on)
+    }
+}
+
+/// Counters of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Loop iterations (`_run_once` calls).
+    pub iterations: u64,
+    /// Handles run (task steps and callbacks).
+    pub steps: u64,
+    /// Tasks created.
+    pub tasks: u64,
+}
+
+/// The result of [`Sim::run`]: outcome, virtual time, output and trace.
+#[derive(Debug)]
+pub struct Run<T> {
+    /// How the run ended.
+    pub outcome: Outcome<T>,
+    /// When the main task finished (`None` if it did not).
+    pub main_done_at: Option<Instant>,
+    /// The virtual time when the run ended (after shutdown).
+    pub ended_at: Instant,
+    /// Lines printed with [`print`](crate::print), in order.
+    pub output: Vec<OutputLine>,
+    /// The trace (empty events when tracing was off).
+    pub trace: Trace,
+    /// Counters.
+    pub stats: Stats,
+    /// Tasks still unfinished after shutdown cancelled them.
+    pub pending_at_exit: Vec<StuckTask>,
+}
+
+impl<T> Run<T> {
+    /// The main future's value, if the run completed.
+    pub fn value(&self) -> Option<&T> {
+        match &self.outcome {
+            Outcome::Completed(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The virtual time the main task took (or the run's end if it never
+    /// finished).
+    pub fn elapsed(&self) -> Duration {
+        self.main_done_at.unwrap_or(self.ended_at).since_start()
+    }
+
+    /// The printed lines' texts.
+    pub fn output_lines(&self) -> Vec<&str> {
+        self.output.iter().map(|l| l.text.as_str()).collect()
+    }
+
+    /// True if the run completed.
+    pub fn is_completed(&self) -> bool {
+        matches!(self.outcome, Outcome::Completed(_))
+    }
+}
+
+impl Sim {
+    /// A builder with the defaults: `asyncio` model (Python 3.12), seed 0,
+    /// trace on, default limits.
+    pub fn builder() -> SimBuilder {
+        SimBuilder::default()
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.cfg.seed
+    }
+
+    /// The loop model.
+    pub fn model(&self) -> LoopModel {
+        self.cfg.model
+    }
+
+    /// Runs `main` as the main task (`asyncio.run(main())`): the loop runs
+    /// until the main task finishes and stops one iteration later; then every
+    /// task still unfinished is cancelled (in creation order) and the loop
+    /// runs until they end.
+    ///
+    /// # Panics
+    ///
+    /// If called from inside a running simulation.
+    pub fn run<F>(&self, main: F) -> Run<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let rt = Runtime::new(self.cfg.clone());
+        let guard = engine::enter(&rt);
+        let handle: JoinHandle<F::Output> = crate::task::spawn(main);
+        let main_id = handle.task().id();
+        engine::with_core("run", |c| {
+            let label = c.sym.stop;
+            let stop = Box::new(|| {
+                engine::with_core("stop", |c| {
+                    c.stopping = true;
+                    c.record(None, EventKind::LoopStopped);
+                })
+            });
+            let _ = c.add_done_callback(main_id, engine::DoneCallback::Call(stop, label));
+        });
+        let end = engine::run_loop(&rt);
+        let main_done_at = engine::with_core("run", |c| c.is_done(main_id).then(|| c.now()));
+        let mut handle = handle;
+        let outcome = match end {
+            LoopEnd::Limit(limit) => engine::with_core("run", |c| Outcome::LimitExceeded {
+                limit,
+                at: c.now(),
+                steps: c.steps,
+            }),
+            LoopEnd::Deadlock => Outcome::Deadlock {
+                stuck: stuck_tasks(&rt),
+            },
+            LoopEnd::Stopped => {
+                let end = engine::with_core("run", |c| c.end_of(main_id).cloned());
+                match (end, handle.try_take()) {
+                    (Some(End::Cancelled), _) => Outcome::Failed(Error::Cancelled),
+                    (_, Some(Ok(v))) => Outcome::Completed(v),
+                    (_, Some(Err(e))) => Outcome::Failed(e),
+                    (_, None) => Outcome::Failed(Error::InvalidState("main task has no result".into())),
+                }
+            }
+        };
+        drop(handle);
+        let pending_at_exit = if end == LoopEnd::Stopped { shutdown(&rt) } else { Vec::new() };
+        teardown(&rt);
+        drop(guard);
+        let rt = Rc::try_unwrap(rt).unwrap_or_else(|_| panic!("loopsim: runtime still referenced after the run"));
+        let core = rt.core.into_inner();
+        let stats = Stats {
+            iterations: core.iteration,
+            steps: core.steps,
+            tasks: core.tasks.len() as u64,
+        };
+        let ended_at = core.now();
+        let header = TraceHeader {
+            schema: SCHEMA.to_string(),
+            label: self.label.clone(),
+            seed: self.cfg.seed,
+            model: self.cfg.model.name().to_string(),
+            python: (self.cfg.model == LoopModel::Asyncio).then(|| self.cfg.python.name().to_string()),
+        };
+        let output = core.output;
+        let trace = core.rec.finish(header);
+        Run {
+            outcome,
+            main_done_at,
+            ended_at,
+            output,
+            trace,
+            stats,
+            pending_at_exit,
+        }
+    }
+}
+
+/// `asyncio.run`'s `_cancel_all_tasks`: cancel every unfinished task (in
+/// creation order: CPython iterates a set here) and run until they end.
+fn shutdown(rt: &Runtime) -> Vec<StuckTask> {
+    let pending: Vec<TaskId> = engine::with_core("shutdown", |c| {
+        c.stopping = false;
+        c.actor = crate::trace::Actor::Loop;
+        (1..=c.tasks.len() as u32).map(TaskId).filter(|t| !c.is_done(*t)).collect()
+    });
+    if pending.is_empty() {
+        return Vec::new();
+    }
+    for t in &pending {
+        engine::cancel_task(*t);
+    }
+    let remaining = Rc::new(std::cell::Cell::new(pending.len()));
+    for t in &pending {
+        let remaining = remaining.clone();
+        let cb = Box::new(move || {
+            remaining.set(remaining.get() - 1);
+            if remaining.get() == 0 {
+                engine::with_core("shutdown", |c| c.stopping = true);
+            }
+        });
+        let r = engine::with_core("shutdown", |c| {
+            let label = c.intern("shutdown gather");
+            c.add_done_callback(*t, engine::DoneCallback::Call(cb, label))
+        });
+        if let Err(cb) = r {
+            engine::fire_done_callback(cb);
+        }
+    }
+    match engine::run_loop(rt) {
+        LoopEnd::Stopped => Vec::new(),
+        _ => stuck_tasks(rt),
+    }
+}
+
+/// Drops every unfinished task's future with the runtime still installed, so
+/// their destructors can reach the loop.
+fn teardown(rt: &Runtime) {
+    let n = rt.core.borrow().tasks.len();
+    for i in 0..n {
+        let fut = rt.core.borrow_mut().tasks[i].take_future();
+        drop(fut);
+    }
+    let leftovers = rt.core.borrow_mut().take_pending_callbacks();
+    drop(leftovers);
+}
+
+fn stuck_tasks(rt: &Runtime) -> Vec<StuckTask> {
+    let c = rt.core.borrow();
+    c.tasks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.end.is_none())
+        .map(|(i, t)| {
+            let id = TaskId(i as u32 + 1);
+            let waiting_on = match t.waiting.as_ref().map(|w| w.on) {
+                None => "nothing loopsim knows (a foreign future)".to_string(),
+                Some(on) => describe_wait(&c, on),
+            };
+            StuckTask {
+                id,
+                name: c.task_name(id).to_string(),
+                waiting_on,
+            }
+        })
+        .collect()
+}
+
+fn describe_wait(c: &engine::Core, on: WaitOn) -> String {
+    match on {
+        WaitOn::Timer { deadline } => format!("a timer at {deadline}"),
+        WaitOn::Task(t) => format!("task {}", c.task_name(t)),
+        WaitOn::Future { what } => format!("future '{}'", c.rec.str(what)),
+        WaitOn::Primitive { kind, name } => format!("{} '{}'", c.rec.str(kind), c.rec.str(name)),
+        WaitOn::Io { what } => format!("I/O '{}'", c.rec.str(what)),
+        WaitOn::Yield => "a yield".to_string(),
+        WaitOn::Foreign => "a foreign future".to_string(),
+    }
+}

@@ -1,0 +1,206 @@
+//! Sleeping, yielding, blocking, and reading the virtual clock.
+//!
+//! `sleep(d)` with `d > 0` is asyncio's `sleep`: a timer whose callback
+//! completes a future; the timer runs in iteration *j*, the task resumes in
+//! *j + 1*. `sleep(0)` ([`yield_now`]) is a bare yield: the task's step goes
+//! back to the tail of the ready queue. [`block`] is `time.sleep` inside a
+//! coroutine: it advances the clock while holding the loop, so nothing else
+//! runs meanwhile.
+
+use crate::engine::{self, timers::TimerAction, timers::TimerKey, timers::TimerState, CancelTarget};
+use crate::rng::{SimRng, Stream};
+use crate::time::{Duration, Instant};
+use crate::trace::{EventKind, WaitOn};
+use std::fmt::Display;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Suspends the current task for `delay` of virtual time
+/// (`await asyncio.sleep(delay)`); zero is a bare yield.
+///
+/// # Examples
+///
+/// ```
+/// use loopsim::{Sim, sleep, now};
+/// use std::time::Duration;
+/// let run = Sim::builder().build().run(async {
+///     sleep(Duration::from_millis(1500)).await;
+///     now()
+/// });
+/// assert_eq!(run.value().unwrap().to_string(), "1.5s");
+/// ```
+pub fn sleep(delay: Duration) -> Sleep {
+    Sleep {
+        when: When::Delay(delay),
+        state: State::Init,
+    }
+}
+
+/// Suspends the current task until the virtual clock reaches `deadline`
+/// (a timer at `deadline`; if it has passed, the timer fires in the next
+/// iteration).
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        when: When::At(deadline),
+        state: State::Init,
+    }
+}
+
+/// Yields to the loop once (`await asyncio.sleep(0)`): every handle already
+/// ready runs before this task continues.
+pub fn yield_now() -> Sleep {
+    sleep(Duration::ZERO)
+}
+
+#[derive(Clone, Copy, Debug)]
+enum When {
+    Delay(Duration),
+    At(Instant),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum State {
+    Init,
+    Yielded,
+    Waiting(TimerKey),
+    Done,
+}
+
+/// The future returned by [`sleep`], [`sleep_until`] and [`yield_now`].
+/// Dropping it cancels its timer (the `finally: h.cancel()` of asyncio's
+/// `sleep`).
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    when: When,
+    state: State,
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        match this.state {
+            State::Done | State::Yielded => {
+                this.state = State::Done;
+                Poll::Ready(())
+            }
+            State::Init => {
+                if matches!(this.when, When::Delay(d) if d.is_zero()) {
+                    engine::with_core("yield_now", |c| c.set_waiting(WaitOn::Yield, CancelTarget::Wake));
+                    cx.waker().wake_by_ref();
+                    this.state = State::Yielded;
+                    return Poll::Pending;
+                }
+                let waker = cx.waker().clone();
+                let when = this.when;
+                let key = engine::with_core("sleep", |c| {
+                    let deadline = match when {
+                        When::Delay(d) => c.deadline_after(d),
+                        When::At(t) => c.deadline_at(t),
+                    };
+                    let label = c.sym.sleep;
+                    let key = c.schedule_timer(deadline, TimerAction::Wake(waker), label, true);
+                    c.set_waiting(
+                        WaitOn::Timer {
+                            deadline: Instant::from_nanos(deadline.1),
+                        },
+                        CancelTarget::Timer,
+                    );
+                    key
+                });
+                this.state = State::Waiting(key);
+                Poll::Pending
+            }
+            State::Waiting(key) => {
+                let fired = engine::with_core("sleep", |c| {
+                    let slot = c.timers.slot(key).expect("sleep's timer slot is owned");
+                    if slot.state == TimerState::Fired {
+                        c.timers.release_owner(key);
+                        true
+                    } else {
+                        let deadline = Instant::from_nanos(slot.when_ns);
+                        c.set_waiting(WaitOn::Timer { deadline }, CancelTarget::Timer);
+                        false
+                    }
+                });
+                if fired {
+                    this.state = State::Done;
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let State::Waiting(key) = self.state {
+            let action = engine::try_with_core(|c| {
+                let a = c.timers.cancel(key);
+                c.timers.release_owner(key);
+                a
+            });
+            drop(action);
+        }
+    }
+}
+
+/// A blocking call inside the current step (`time.sleep(d)` in a coroutine,
+/// or CPU work): the virtual clock advances by `d` while the loop is held,
+/// so no other task or timer runs meanwhile. Timers that fall due run
+/// afterwards, each once, in deadline order.
+///
+/// # Examples
+///
+/// ```
+/// use loopsim::{Sim, spawn, sleep, block, now, print};
+/// use std::time::Duration;
+/// let run = Sim::builder().build().run(async {
+///     let sleeper = spawn(async { sleep(Duration::from_secs(1)).await; print(now()) });
+///     sleep(Duration::ZERO).await;
+///     block(Duration::from_secs(2));
+///     sleeper.await.unwrap();
+/// });
+/// assert_eq!(run.output_lines(), vec!["2s"]); // woke late: the loop was blocked
+/// ```
+pub fn block(d: Duration) {
+    engine::with_core("block", |c| {
+        let task = c.current;
+        c.record(
+            task,
+            EventKind::Blocked {
+                nanos: u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+            },
+        );
+        c.advance_by(d);
+    });
+}
+
+/// The virtual time now.
+pub fn now() -> Instant {
+    engine::with_core("now", |c| c.now())
+}
+
+/// asyncio's `loop.time()`: the float clock (seconds), exactly as the
+/// `asyncio` model computes it.
+pub fn loop_time() -> f64 {
+    engine::with_core("loop_time", |c| c.time_f())
+}
+
+/// Prints a line (Python's `print` in a coroutine): recorded with the
+/// current time and task, returned in [`Run::output`](crate::Run::output).
+pub fn print(line: impl Display) {
+    let text = line.to_string();
+    engine::with_core("print", |c| c.print(text));
+}
+
+/// Runs `f` with the program's own random stream (seeded by the run's seed,
+/// independent of scheduling and latency draws).
+pub fn with_rng<R>(f: impl FnOnce(&mut SimRng) -> R) -> R {
+    engine::with_core("with_rng", |c| f(c.rng.get(Stream::User)))
+}

@@ -1,0 +1,153 @@
+//! `asyncio.Condition`.
+
+use super::{remove_waiter, Lock};
+use crate::future::SimFuture;
+use crate::task::{catch_cancel, raise_cancelled};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+/// `asyncio.Condition` over its own [`Lock`].
+///
+/// # Examples
+///
+/// ```
+/// use loopsim::{Sim, spawn, sleep, print, sync::Condition};
+/// use std::time::Duration;
+/// let run = Sim::builder().build().run(async {
+///     let cond = Condition::new();
+///     let c = cond.clone();
+///     let waiter = spawn(async move {
+///         let g = c.acquire().await;
+///         let _g = g.wait().await;
+///         print("notified");
+///     });
+///     sleep(Duration::from_secs(1)).await;
+///     cond.acquire().await.notify(1);
+///     waiter.await.unwrap();
+/// });
+/// assert_eq!(run.output_lines(), ["notified"]);
+/// ```
+#[derive(Clone)]
+pub struct Condition {
+    lock: Lock,
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    name: Rc<str>,
+    waiters: RefCell<VecDeque<SimFuture<()>>>,
+}
+
+impl Default for Condition {
+    fn default() -> Self {
+        Condition::new()
+    }
+}
+
+impl Condition {
+    /// A condition with a new lock.
+    pub fn new() -> Condition {
+        Condition::named("Condition")
+    }
+
+    /// A named condition (for traces).
+    pub fn named(name: &str) -> Condition {
+        Condition {
+            lock: Lock::named(name),
+            inner: Rc::new(Inner {
+                name: name.into(),
+                waiters: RefCell::new(VecDeque::new()),
+            }),
+        }
+    }
+
+    /// True while the underlying lock is held.
+    pub fn locked(&self) -> bool {
+        self.lock.locked()
+    }
+
+    /// Acquires the underlying lock (`async with cond:`).
+    pub async fn acquire(&self) -> ConditionGuard {
+        self.lock.acquire_raw().await;
+        ConditionGuard {
+            cond: self.clone(),
+            held: true,
+        }
+    }
+}
+
+/// Holds a [`Condition`]'s lock; releases it when dropped.
+#[must_use = "dropping the guard releases the lock at once"]
+pub struct ConditionGuard {
+    cond: Condition,
+    held: bool,
+}
+
+impl ConditionGuard {
+    /// `cond.wait()`: releases the lock, waits to be notified, re-acquires
+    /// the lock (even if cancelled meanwhile; the cancellation is raised
+    /// after re-acquiring).
+    pub async fn wait(mut self) -> ConditionGuard {
+        let cond = self.cond.clone();
+        self.held = false;
+        cond.lock.release();
+        let fut: SimFuture<()> = SimFuture::with_label("Condition");
+        cond.inner.waiters.borrow_mut().push_back(fut.clone());
+        let r = catch_cancel(fut.wait_primitive("Condition", cond.inner.name.clone())).await;
+        remove_waiter(&mut cond.inner.waiters.borrow_mut(), &fut);
+        let mut cancelled = r.is_err();
+        loop {
+            match catch_cancel(cond.lock.acquire_raw()).await {
+                Ok(()) => break,
+                Err(_) => cancelled = true,
+            }
+        }
+        self.held = true;
+        if cancelled {
+            drop(self);
+            match raise_cancelled().await {}
+        }
+        self
+    }
+
+    /// `cond.wait_for(predicate)`: waits until `predicate()` is true.
+    pub async fn wait_for(mut self, mut predicate: impl FnMut() -> bool) -> ConditionGuard {
+        while !predicate() {
+            self = self.wait().await;
+        }
+        self
+    }
+
+    /// Wakes up to `n` waiters (they resume once they re-acquire the lock).
+    pub fn notify(&self, n: usize) {
+        let targets: Vec<_> = self
+            .cond
+            .inner
+            .waiters
+            .borrow()
+            .iter()
+            .filter(|w| !w.done())
+            .take(n)
+            .cloned()
+            .collect();
+        for w in targets {
+            let _ = w.set_result(());
+        }
+    }
+
+    /// Wakes every waiter.
+    pub fn notify_all(&self) {
+        let n = self.cond.inner.waiters.borrow().len();
+        self.notify(n);
+    }
+}
+
+impl Drop for ConditionGuard {
+    fn drop(&mut self) {
+        if self.held {
+            self.held = false;
+            self.cond.lock.release();
+        }
+    }
+}

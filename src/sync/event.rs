@@ -1,0 +1,118 @@
+//! `asyncio.Event`.
+
+use super::remove_waiter;
+use crate::future::SimFuture;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+/// `asyncio.Event`: `set()` wakes every waiter, in the order they waited.
+///
+/// # Examples
+///
+/// ```
+/// use loopsim::{Sim, spawn, sleep, print, sync::Event};
+/// use std::time::Duration;
+/// let run = Sim::builder().build().run(async {
+///     let ev = Event::named("ready");
+///     let waiter = { let ev = ev.clone(); spawn(async move { ev.wait().await; print("go") }) };
+///     sleep(Duration::from_secs(1)).await;
+///     ev.set();
+///     waiter.await.unwrap();
+/// });
+/// assert_eq!(run.output[0].at.to_string(), "1s");
+/// ```
+#[derive(Clone)]
+pub struct Event {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    name: Rc<str>,
+    st: RefCell<State>,
+}
+
+struct State {
+    value: bool,
+    waiters: VecDeque<SimFuture<()>>,
+}
+
+impl Default for Event {
+    fn default() -> Self {
+        Event::new()
+    }
+}
+
+impl Event {
+    /// An event that is not set.
+    pub fn new() -> Event {
+        Event::named("Event")
+    }
+
+    /// An event with a name for traces.
+    pub fn named(name: &str) -> Event {
+        Event {
+            inner: Rc::new(Inner {
+                name: name.into(),
+                st: RefCell::new(State {
+                    value: false,
+                    waiters: VecDeque::new(),
+                }),
+            }),
+        }
+    }
+
+    /// True once set (until cleared).
+    pub fn is_set(&self) -> bool {
+        self.inner.st.borrow().value
+    }
+
+    /// Sets the flag and wakes every waiter.
+    pub fn set(&self) {
+        let waiters: Vec<_> = {
+            let mut st = self.inner.st.borrow_mut();
+            if st.value {
+                return;
+            }
+            st.value = true;
+            st.waiters.iter().cloned().collect()
+        };
+        for w in waiters {
+            if !w.done() {
+                let _ = w.set_result(());
+            }
+        }
+    }
+
+    /// Clears the flag.
+    pub fn clear(&self) {
+        self.inner.st.borrow_mut().value = false;
+    }
+
+    /// Waits until the flag is set (no yield if it already is).
+    pub async fn wait(&self) {
+        let fut = {
+            let mut st = self.inner.st.borrow_mut();
+            if st.value {
+                return;
+            }
+            let fut: SimFuture<()> = SimFuture::with_label("Event");
+            st.waiters.push_back(fut.clone());
+            fut
+        };
+        let _remove = RemoveOnDrop { ev: self, fut: &fut };
+        let _ = fut.wait_primitive("Event", self.inner.name.clone()).await;
+    }
+}
+
+/// `finally: self._waiters.remove(fut)`.
+struct RemoveOnDrop<'a> {
+    ev: &'a Event,
+    fut: &'a SimFuture<()>,
+}
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        remove_waiter(&mut self.ev.inner.st.borrow_mut().waiters, self.fut);
+    }
+}

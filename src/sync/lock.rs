@@ -1,0 +1,139 @@
+//! `asyncio.Lock`.
+
+use super::remove_waiter;
+use crate::future::SimFuture;
+use crate::task::{catch_cancel, raise_cancelled};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+/// `asyncio.Lock`: strict FIFO, one iteration per hand-over, no barging.
+///
+/// # Examples
+///
+/// ```
+/// use loopsim::{Sim, spawn, sleep, print, sync::Lock};
+/// use std::time::Duration;
+/// let run = Sim::builder().build().run(async {
+///     let lock = Lock::named("db");
+///     let mut hs = vec![];
+///     for i in 0..3 {
+///         let lock = lock.clone();
+///         hs.push(spawn(async move {
+///             let _g = lock.acquire().await;
+///             print(format!("{i} has it"));
+///             sleep(Duration::from_secs(1)).await;
+///         }));
+///     }
+///     for h in hs { h.await.unwrap(); }
+/// });
+/// assert_eq!(run.output_lines(), ["0 has it", "1 has it", "2 has it"]);
+/// assert_eq!(run.elapsed(), Duration::from_secs(3));
+/// ```
+#[derive(Clone)]
+pub struct Lock {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    name: Rc<str>,
+    st: RefCell<State>,
+}
+
+struct State {
+    locked: bool,
+    waiters: VecDeque<SimFuture<()>>,
+}
+
+impl Default for Lock {
+    fn default() -> Self {
+        Lock::new()
+    }
+}
+
+impl Lock {
+    /// An unlocked lock.
+    pub fn new() -> Lock {
+        Lock::named("Lock")
+    }
+
+    /// An unlocked lock with a name for traces.
+    pub fn named(name: &str) -> Lock {
+        Lock {
+            inner: Rc::new(Inner {
+                name: name.into(),
+                st: RefCell::new(State {
+                    locked: false,
+                    waiters: VecDeque::new(),
+                }),
+            }),
+        }
+    }
+
+    /// True while held.
+    pub fn locked(&self) -> bool {
+        self.inner.st.borrow().locked
+    }
+
+    /// `await lock.acquire()`: returns a guard that releases on drop
+    /// (`async with lock:`).
+    pub async fn acquire(&self) -> LockGuard {
+        self.acquire_raw().await;
+        LockGuard { lock: self.clone() }
+    }
+
+    pub(crate) async fn acquire_raw(&self) {
+        let fut = {
+            let mut st = self.inner.st.borrow_mut();
+            if !st.locked && st.waiters.iter().all(|w| w.cancelled()) {
+                st.locked = true;
+                return;
+            }
+            let fut: SimFuture<()> = SimFuture::with_label("Lock");
+            st.waiters.push_back(fut.clone());
+            fut
+        };
+        let r = catch_cancel(fut.wait_primitive("Lock", self.inner.name.clone())).await;
+        remove_waiter(&mut self.inner.st.borrow_mut().waiters, &fut);
+        if r.is_err() {
+            if !self.locked() {
+                self.wake_up_first();
+            }
+            match raise_cancelled().await {}
+        }
+        self.inner.st.borrow_mut().locked = true;
+    }
+
+    /// `lock.release()`.
+    pub(crate) fn release(&self) {
+        let mut st = self.inner.st.borrow_mut();
+        assert!(st.locked, "loopsim: Lock released while not acquired");
+        st.locked = false;
+        drop(st);
+        self.wake_up_first();
+    }
+
+    fn wake_up_first(&self) {
+        let first = {
+            let st = self.inner.st.borrow();
+            st.waiters.front().cloned()
+        };
+        if let Some(f) = first {
+            if !f.done() {
+                let _ = f.set_result(());
+            }
+        }
+    }
+}
+
+/// Holds a [`Lock`]; releases it when dropped.
+#[must_use = "dropping the guard releases the lock at once"]
+pub struct LockGuard {
+    lock: Lock,
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        self.lock.release();
+    }
+}

@@ -1,0 +1,40 @@
+//! asyncio's synchronisation primitives with its exact wake-up semantics,
+//! ported from `Lib/asyncio/locks.py` and `Lib/asyncio/queues.py`.
+//!
+//! Every waiter is a future appended to a FIFO of waiters; releasing sets
+//! the result of the first one, and the waiting task resumes one iteration
+//! later. So a [`Lock`] hands over strictly in FIFO order with one iteration
+//! per hand-over and no barging, a [`Semaphore`] hands permits to the first
+//! waiter, [`Event::set`] wakes every waiter in order, and a [`Queue`] getter
+//! that is woken but finds the item already taken goes back to the *tail* of
+//! the getters.
+//!
+//! The primitives are cheap handles: clone one to share it between tasks.
+//! Give one a name ([`Lock::named`], …) to see it in traces and deadlock
+//! reports.
+
+mod condition;
+mod event;
+mod lock;
+mod queue;
+mod semaphore;
+
+pub use condition::{Condition, ConditionGuard};
+pub use event::Event;
+pub use lock::{Lock, LockGuard};
+pub use queue::{Queue, QueueEmpty, QueueFull, QueueKind};
+pub use semaphore::{BoundedSemaphore, Semaphore, SemaphorePermit};
+
+use crate::future::SimFuture;
+use std::collections::VecDeque;
+
+/// `_wake_up_first` / `_wakeup_next` helper: the first waiter that is not done.
+fn first_pending(waiters: &VecDeque<SimFuture<()>>) -> Option<SimFuture<()>> {
+    waiters.iter().find(|w| !w.done()).cloned()
+}
+
+fn remove_waiter(waiters: &mut VecDeque<SimFuture<()>>, fut: &SimFuture<()>) {
+    if let Some(i) = waiters.iter().position(|w| w.same(fut)) {
+        waiters.remove(i);
+    }
+}

@@ -1,0 +1,257 @@
+//! `asyncio.Queue`, `LifoQueue` and `PriorityQueue`.
+
+use super::Event;
+use crate::engine::heapq;
+use crate::future::SimFuture;
+use crate::task::{catch_cancel, raise_cancelled};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+/// The order a [`Queue`] hands items out in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueKind {
+    /// First in, first out (`asyncio.Queue`).
+    Fifo,
+    /// Last in, first out (`asyncio.LifoQueue`).
+    Lifo,
+    /// Smallest first, by CPython's `heapq` (`asyncio.PriorityQueue`); equal
+    /// items come out in heap order, not insertion order.
+    Priority,
+}
+
+/// `put_nowait` on a full queue; gives the item back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("QueueFull")]
+pub struct QueueFull<T>(pub T);
+
+/// `get_nowait` on an empty queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("QueueEmpty")]
+pub struct QueueEmpty;
+
+/// `asyncio.Queue` (and its LIFO and priority variants), with asyncio's
+/// exact wake-up rules: `put` wakes the first waiting getter, but the item is
+/// not reserved for it — a getter that wakes up to an empty queue goes back
+/// to the tail of the getters.
+///
+/// # Examples
+///
+/// ```
+/// use loopsim::{Sim, spawn, sleep, print, sync::Queue};
+/// use std::time::Duration;
+/// let run = Sim::builder().build().run(async {
+///     let q: Queue<u32> = Queue::new(1);
+///     let consumer = { let q = q.clone(); spawn(async move {
+///         for _ in 0..3 { let x = q.get().await; print(format!("got {x}")); sleep(Duration::from_secs(1)).await; }
+///     })};
+///     for i in 0..3 { q.put(i).await; print(format!("put {i}")); }
+///     consumer.await.unwrap();
+/// });
+/// assert_eq!(run.output_lines(), ["put 0", "got 0", "put 1", "got 1", "put 2", "got 2"]);
+/// ```
+pub struct Queue<T> {
+    inner: Rc<Inner<T>>,
+}
+
+impl<T> Clone for Queue<T> {
+    fn clone(&self) -> Self {
+        Queue {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<T> {
+    name: Rc<str>,
+    kind: QueueKind,
+    maxsize: usize,
+    st: RefCell<State<T>>,
+    finished: Event,
+}
+
+struct State<T> {
+    items: VecDeque<T>,
+    heap: Vec<T>,
+    getters: VecDeque<SimFuture<()>>,
+    putters: VecDeque<SimFuture<()>>,
+    unfinished: usize,
+}
+
+impl<T: PartialOrd + 'static> Queue<T> {
+    /// A FIFO queue holding at most `maxsize` items (0: unbounded).
+    pub fn new(maxsize: usize) -> Queue<T> {
+        Queue::with_kind("Queue", QueueKind::Fifo, maxsize)
+    }
+
+    /// A queue of the given kind and name.
+    pub fn with_kind(name: &str, kind: QueueKind, maxsize: usize) -> Queue<T> {
+        let finished = Event::named(name);
+        finished.set();
+        Queue {
+            inner: Rc::new(Inner {
+                name: name.into(),
+                kind,
+                maxsize,
+                st: RefCell::new(State {
+                    items: VecDeque::new(),
+                    heap: Vec::new(),
+                    getters: VecDeque::new(),
+                    putters: VecDeque::new(),
+                    unfinished: 0,
+                }),
+                finished,
+            }),
+        }
+    }
+
+    /// Items in the queue.
+    pub fn qsize(&self) -> usize {
+        let st = self.inner.st.borrow();
+        match self.inner.kind {
+            QueueKind::Priority => st.heap.len(),
+            _ => st.items.len(),
+        }
+    }
+
+    /// True when empty.
+    pub fn empty(&self) -> bool {
+        self.qsize() == 0
+    }
+
+    /// True when bounded and at capacity.
+    pub fn full(&self) -> bool {
+        self.inner.maxsize > 0 && self.qsize() >= self.inner.maxsize
+    }
+
+    fn push(&self, item: T) {
+        let mut st = self.inner.st.borrow_mut();
+        match self.inner.kind {
+            QueueKind::Priority => heapq::push(&mut st.heap, item, |a, b| a < b),
+            _ => st.items.push_back(item),
+        }
+    }
+
+    fn pop(&self) -> T {
+        let mut st = self.inner.st.borrow_mut();
+        match self.inner.kind {
+            QueueKind::Fifo => st.items.pop_front(),
+            QueueKind::Lifo => st.items.pop_back(),
+            QueueKind::Priority => heapq::pop(&mut st.heap, |a, b| a < b),
+        }
+        .expect("checked not empty")
+    }
+
+    /// `_wakeup_next`: pops waiters until one that is not done, and wakes it.
+    fn wakeup_next(&self, getters: bool) {
+        loop {
+            let w = {
+                let mut st = self.inner.st.borrow_mut();
+                let q = if getters { &mut st.getters } else { &mut st.putters };
+                q.pop_front()
+            };
+            match w {
+                None => return,
+                Some(w) if !w.done() => {
+                    let _ = w.set_result(());
+                    return;
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Puts an item without waiting; wakes the first getter.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueFull`] (with the item) if the queue is at capacity.
+    pub fn put_nowait(&self, item: T) -> Result<(), QueueFull<T>> {
+        if self.full() {
+            return Err(QueueFull(item));
+        }
+        self.push(item);
+        self.inner.st.borrow_mut().unfinished += 1;
+        self.inner.finished.clear();
+        self.wakeup_next(true);
+        Ok(())
+    }
+
+    /// Takes an item without waiting; wakes the first putter.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueEmpty`] if there is nothing to take.
+    pub fn get_nowait(&self) -> Result<T, QueueEmpty> {
+        if self.empty() {
+            return Err(QueueEmpty);
+        }
+        let item = self.pop();
+        self.wakeup_next(false);
+        Ok(item)
+    }
+
+    /// Puts an item, waiting while the queue is full.
+    pub async fn put(&self, item: T) {
+        while self.full() {
+            let putter: SimFuture<()> = SimFuture::with_label("Queue.put");
+            self.inner.st.borrow_mut().putters.push_back(putter.clone());
+            let r = catch_cancel(putter.wait_primitive("Queue.put", self.inner.name.clone())).await;
+            if r.is_err() {
+                putter.cancel();
+                super::remove_waiter(&mut self.inner.st.borrow_mut().putters, &putter);
+                if !self.full() && !putter.cancelled() {
+                    self.wakeup_next(false);
+                }
+                match raise_cancelled().await {}
+            }
+        }
+        if self.put_nowait(item).is_err() {
+            unreachable!("not full after the wait loop");
+        }
+    }
+
+    /// Takes an item, waiting while the queue is empty.
+    pub async fn get(&self) -> T {
+        while self.empty() {
+            let getter: SimFuture<()> = SimFuture::with_label("Queue.get");
+            self.inner.st.borrow_mut().getters.push_back(getter.clone());
+            let r = catch_cancel(getter.wait_primitive("Queue.get", self.inner.name.clone())).await;
+            if r.is_err() {
+                getter.cancel();
+                super::remove_waiter(&mut self.inner.st.borrow_mut().getters, &getter);
+                if !self.empty() && !getter.cancelled() {
+                    self.wakeup_next(true);
+                }
+                match raise_cancelled().await {}
+            }
+        }
+        self.get_nowait().expect("not empty after the wait loop")
+    }
+
+    /// Marks one item processed; `join` returns when every put item is.
+    ///
+    /// # Errors
+    ///
+    /// `ValueError` if called more times than items were put.
+    pub fn task_done(&self) -> Result<(), crate::Error> {
+        let mut st = self.inner.st.borrow_mut();
+        if st.unfinished == 0 {
+            return Err(crate::Error::raised("ValueError", "task_done() called too many times"));
+        }
+        st.unfinished -= 1;
+        let done = st.unfinished == 0;
+        drop(st);
+        if done {
+            self.inner.finished.set();
+        }
+        Ok(())
+    }
+
+    /// Waits until every item put has been marked done.
+    pub async fn join(&self) {
+        if self.inner.st.borrow().unfinished > 0 {
+            self.inner.finished.wait().await;
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! `asyncio.Semaphore` and `asyncio.BoundedSemaphore`.
+
+use super::{first_pending, remove_waiter};
+use crate::error::Error;
+use crate::future::SimFuture;
+use crate::task::{catch_cancel, raise_cancelled};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+/// `asyncio.Semaphore`: strict FIFO; `release` hands the permit to the first
+/// waiter (it is counted as taken at once, so nobody can barge in).
+///
+/// # Examples
+///
+/// ```
+/// use loopsim::{Sim, spawn, sleep, sync::Semaphore};
+/// use std::time::Duration;
+/// let run = Sim::builder().build().run(async {
+///     let sem = Semaphore::new(2);
+///     let hs: Vec<_> = (0..6).map(|_| {
+///         let sem = sem.clone();
+///         spawn(async move { let _p = sem.acquire().await; sleep(Duration::from_secs(1)).await; })
+///     }).collect();
+///     for h in hs { h.await.unwrap(); }
+/// });
+/// assert_eq!(run.elapsed(), Duration::from_secs(3)); // 6 jobs, 2 at a time
+/// ```
+#[derive(Clone)]
+pub struct Semaphore {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    name: Rc<str>,
+    bound: Option<usize>,
+    st: RefCell<State>,
+}
+
+struct State {
+    value: usize,
+    waiters: VecDeque<SimFuture<()>>,
+}
+
+impl Semaphore {
+    /// A semaphore with `value` permits.
+    pub fn new(value: usize) -> Semaphore {
+        Semaphore::named("Semaphore", value)
+    }
+
+    /// A named semaphore (for traces).
+    pub fn named(name: &str, value: usize) -> Semaphore {
+        Semaphore::make(name, value, None)
+    }
+
+    fn make(name: &str, value: usize, bound: Option<usize>) -> Semaphore {
+        Semaphore {
+            inner: Rc::new(Inner {
+                name: name.into(),
+                bound,
+                st: RefCell::new(State {
+                    value,
+                    waiters: VecDeque::new(),
+                }),
+            }),
+        }
+    }
+
+    /// Permits available now.
+    pub fn available(&self) -> usize {
+        self.inner.st.borrow().value
+    }
+
+    /// `locked()`: true if `acquire` would wait (no permit, or earlier
+    /// waiters that are not cancelled).
+    pub fn locked(&self) -> bool {
+        let st = self.inner.st.borrow();
+        st.value == 0 || st.waiters.iter().any(|w| !w.cancelled())
+    }
+
+    /// Takes a permit, waiting in FIFO order if none is free; the permit is
+    /// returned when the guard drops (`async with sem:`).
+    pub async fn acquire(&self) -> SemaphorePermit {
+        self.acquire_raw().await;
+        SemaphorePermit {
+            sem: Some(self.clone()),
+        }
+    }
+
+    async fn acquire_raw(&self) {
+        if !self.locked() {
+            self.inner.st.borrow_mut().value -= 1;
+            return;
+        }
+        let fut: SimFuture<()> = SimFuture::with_label("Semaphore");
+        self.inner.st.borrow_mut().waiters.push_back(fut.clone());
+        let r = catch_cancel(fut.wait_primitive("Semaphore", self.inner.name.clone())).await;
+        remove_waiter(&mut self.inner.st.borrow_mut().waiters, &fut);
+        if r.is_err() {
+            if fut.done() && !fut.cancelled() {
+                // Our permit was handed over but we are not taking it.
+                self.inner.st.borrow_mut().value += 1;
+                self.wake_up_next();
+            }
+            match raise_cancelled().await {}
+        }
+        if self.inner.st.borrow().value > 0 {
+            self.wake_up_next();
+        }
+    }
+
+    /// Returns a permit and wakes the first waiter.
+    ///
+    /// # Errors
+    ///
+    /// For a [`BoundedSemaphore`], `ValueError` when released more times
+    /// than acquired.
+    pub fn release(&self) -> Result<(), Error> {
+        {
+            let mut st = self.inner.st.borrow_mut();
+            if let Some(bound) = self.inner.bound {
+                if st.value >= bound {
+                    return Err(Error::raised("ValueError", "BoundedSemaphore released too many times"));
+                }
+            }
+            st.value += 1;
+        }
+        self.wake_up_next();
+        Ok(())
+    }
+
+    fn wake_up_next(&self) {
+        let next = {
+            let mut st = self.inner.st.borrow_mut();
+            let next = first_pending(&st.waiters);
+            if next.is_some() {
+                st.value -= 1;
+            }
+            next
+        };
+        if let Some(f) = next {
+            let _ = f.set_result(());
+        }
+    }
+}
+
+/// `asyncio.BoundedSemaphore`: a [`Semaphore`] whose `release` fails when
+/// it would exceed the initial value.
+#[derive(Clone)]
+pub struct BoundedSemaphore(Semaphore);
+
+impl BoundedSemaphore {
+    /// A bounded semaphore with `value` permits.
+    pub fn new(value: usize) -> BoundedSemaphore {
+        BoundedSemaphore(Semaphore::make("BoundedSemaphore", value, Some(value)))
+    }
+
+    /// A named bounded semaphore.
+    pub fn named(name: &str, value: usize) -> BoundedSemaphore {
+        BoundedSemaphore(Semaphore::make(name, value, Some(value)))
+    }
+}
+
+impl std::ops::Deref for BoundedSemaphore {
+    type Target = Semaphore;
+    fn deref(&self) -> &Semaphore {
+        &self.0
+    }
+}
+
+/// A permit of a [`Semaphore`]; released when dropped unless
+/// [`forget`](SemaphorePermit::forget) is called.
+#[must_use = "dropping the permit releases it at once"]
+pub struct SemaphorePermit {
+    sem: Option<Semaphore>,
+}
+
+impl SemaphorePermit {
+    /// Keeps the permit taken (release it later with [`Semaphore::release`]).
+    pub fn forget(mut self) {
+        self.sem = None;
+    }
+}
+
+impl Drop for SemaphorePermit {
+    fn drop(&mut self) {
+        if let Some(s) = self.sem.take() {
+            let _ = s.release();
+        }
+    }
+}

@@ -1,0 +1,424 @@
+//! Tasks: `spawn` (asyncio's `create_task`), [`JoinHandle`], [`TaskRef`],
+//! and catching cancellation.
+//!
+//! A task's first step runs in the loop iteration after the one that created
+//! it. Awaiting a [`JoinHandle`] of a task that is already done does not
+//! yield; awaiting a pending one suspends the awaiter until one iteration
+//! after the task finishes (its done-callback wakes the awaiter).
+//!
+//! Cancellation follows asyncio: [`TaskRef::cancel`] is delivered at the
+//! task's next step, at the await it is suspended on. Delivery drops the
+//! task's future there (its destructors run), unless the await is wrapped in
+//! [`catch_cancel`], which returns `Err(Error::Cancelled)` instead — the
+//! `try: … except CancelledError:` of Rust code. Awaiting a task that ended
+//! cancelled cancels the awaiter too, as in asyncio.
+
+use crate::engine::{self, CancelTarget, DoneCallback, End, FailSlot};
+use crate::error::Error;
+use crate::trace::{TaskId, WaitOn};
+use std::cell::RefCell;
+use std::fmt::Display;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+/// Spawns a task (`asyncio.create_task`) named `Task-N`.
+///
+/// # Panics
+///
+/// Outside a running simulation.
+///
+/// # Examples
+///
+/// ```
+/// use loopsim::{Sim, spawn, sleep};
+/// use std::time::Duration;
+/// let run = Sim::builder().build().run(async {
+///     let h = spawn(async { sleep(Duration::from_secs(1)).await; 7 });
+///     h.await.unwrap()
+/// });
+/// assert_eq!(run.value(), Some(&7));
+/// assert_eq!(run.elapsed(), Duration::from_secs(1));
+/// ```
+pub fn spawn<F>(fut: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    Builder::new().spawn(fut)
+}
+
+/// Spawns a named task.
+pub fn spawn_named<F>(name: impl Into<String>, fut: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    Builder::new().name(name).spawn(fut)
+}
+
+/// Options for a new task.
+#[derive(Clone, Debug, Default)]
+pub struct Builder {
+    name: Option<String>,
+}
+
+impl Builder {
+    /// A builder with the default name (`Task-N`).
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the task (shown in the trace, timelines and deadlock reports).
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Spawns the task.
+    pub fn spawn<F>(self, fut: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        spawn_inner(self.name.as_deref(), fut, |_| None)
+    }
+
+    /// Spawns a task whose `Err` output counts as an exception: the trace
+    /// records the task as having raised, and combinators that take futures
+    /// (`gather`, `wait_for`) treat it so.
+    pub fn spawn_fallible<F, T, E>(self, fut: F) -> JoinHandle<Result<T, E>>
+    where
+        F: Future<Output = Result<T, E>> + 'static,
+        T: 'static,
+        E: Display + 'static,
+    {
+        spawn_inner(self.name.as_deref(), fut, |out: &Result<T, E>| {
+            out.as_ref().err().map(|e| e.to_string())
+        })
+    }
+}
+
+pub(crate) struct TaskCell<T> {
+    out: RefCell<Option<Result<T, Error>>>,
+}
+
+impl<T> FailSlot for TaskCell<T> {
+    fn fail(&self, error: Error) {
+        *self.out.borrow_mut() = Some(Err(error));
+    }
+}
+
+fn spawn_inner<F>(
+    name: Option<&str>,
+    fut: F,
+    raised: fn(&F::Output) -> Option<String>,
+) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let cell = Rc::new(TaskCell {
+        out: RefCell::new(None),
+    });
+    let out = cell.clone();
+    let wrapped = async move {
+        let v = fut.await;
+        if let Some(msg) = raised(&v) {
+            engine::with_core("spawn", |c| {
+                if let Some(id) = c.current {
+                    c.task_mut(id).raised = Some(msg);
+                }
+            });
+        }
+        *out.out.borrow_mut() = Some(Ok(v));
+    };
+    let fail: Rc<dyn FailSlot> = cell.clone();
+    let id = engine::with_core("spawn", |c| c.create_task(Box::pin(wrapped), fail, name));
+    JoinHandle {
+        task: TaskRef { id },
+        cell,
+        registered: None,
+    }
+}
+
+/// A cheap, copyable reference to a task: query it, cancel it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskRef {
+    id: TaskId,
+}
+
+impl TaskRef {
+    pub(crate) fn from_id(id: TaskId) -> TaskRef {
+        TaskRef { id }
+    }
+
+    /// The task's id in this run (1 is the main task).
+    pub fn id(self) -> TaskId {
+        self.id
+    }
+
+    /// The task's name.
+    pub fn name(self) -> String {
+        engine::with_core("TaskRef::name", |c| c.task_name(self.id).to_string())
+    }
+
+    /// True once the task returned, raised or was cancelled.
+    pub fn is_done(self) -> bool {
+        engine::with_core("TaskRef::is_done", |c| c.is_done(self.id))
+    }
+
+    /// True if the task ended cancelled.
+    pub fn is_cancelled(self) -> bool {
+        engine::with_core("TaskRef::is_cancelled", |c| {
+            c.end_of(self.id) == Some(&End::Cancelled)
+        })
+    }
+
+    /// `Task.cancel()`: requests cancellation; false if the task is done.
+    pub fn cancel(self) -> bool {
+        engine::cancel_task(self.id)
+    }
+
+    /// `Task.cancelling()`: the number of pending cancellation requests.
+    pub fn cancelling(self) -> u32 {
+        engine::with_core("TaskRef::cancelling", |c| c.task_mut(self.id).num_cancels)
+    }
+
+    /// `Task.uncancel()`: decrements the pending cancellation requests and
+    /// returns the new count.
+    pub fn uncancel(self) -> u32 {
+        engine::with_core("TaskRef::uncancel", |c| {
+            let t = c.task_mut(self.id);
+            t.num_cancels = t.num_cancels.saturating_sub(1);
+            t.num_cancels
+        })
+    }
+}
+
+/// The task running now (`asyncio.current_task()`).
+///
+/// # Panics
+///
+/// Outside a running simulation or outside a task.
+pub fn current_task() -> TaskRef {
+    let id = engine::with_core("current_task", |c| c.current);
+    TaskRef {
+        id: id.expect("loopsim: `current_task` called from a callback, not a task"),
+    }
+}
+
+/// An owned handle to a spawned task. Await it for the task's output:
+/// `Ok(value)`, or `Err(Error::Panic)` if the task panicked. Dropping the
+/// handle detaches the task (it keeps running), as in asyncio.
+pub struct JoinHandle<T> {
+    task: TaskRef,
+    cell: Rc<TaskCell<T>>,
+    registered: Option<(u64, Waker)>,
+}
+
+impl<T> JoinHandle<T> {
+    /// A copyable reference to the task.
+    pub fn task(&self) -> TaskRef {
+        self.task
+    }
+
+    /// Requests cancellation (`Task.cancel()`); false if the task is done.
+    pub fn cancel(&self) -> bool {
+        self.task.cancel()
+    }
+
+    /// True once the task ended.
+    pub fn is_done(&self) -> bool {
+        self.task.is_done()
+    }
+
+    /// The task's output if it is done and was not taken yet.
+    pub fn try_take(&mut self) -> Option<Result<T, Error>> {
+        self.cell.out.borrow_mut().take()
+    }
+
+    /// Looks at the output without taking it.
+    pub(crate) fn peek<R>(&self, f: impl FnOnce(Option<&Result<T, Error>>) -> R) -> R {
+        f(self.cell.out.borrow().as_ref())
+    }
+
+    fn unregister(&mut self) {
+        if let Some((key, _)) = self.registered.take() {
+            let id = self.task.id;
+            let cb = engine::try_with_core(|c| c.remove_done_callback(id, key));
+            drop(cb);
+        }
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let id = this.task.id;
+        enum S {
+            Done,
+            Cancelled,
+            SelfAwait,
+            Pending,
+        }
+        let s = engine::with_core("JoinHandle", |c| {
+            if c.current == Some(id) {
+                return S::SelfAwait;
+            }
+            match c.end_of(id) {
+                Some(End::Cancelled) => {
+                    c.raise_cancelled();
+                    S::Cancelled
+                }
+                Some(_) => S::Done,
+                None => S::Pending,
+            }
+        });
+        match s {
+            S::SelfAwait => Poll::Ready(Err(Error::InvalidState("a task cannot await itself".into()))),
+            S::Cancelled => Poll::Pending,
+            S::Done => {
+                this.registered = None;
+                let out = this.cell.out.borrow_mut().take();
+                Poll::Ready(out.expect("loopsim: JoinHandle polled after it returned the task's output"))
+            }
+            S::Pending => {
+                if let Some((_, w)) = &this.registered {
+                    if !w.will_wake(cx.waker()) {
+                        this.unregister();
+                    }
+                }
+                let waker = cx.waker().clone();
+                let fresh = this.registered.is_none();
+                let key = engine::with_core("JoinHandle", |c| {
+                    let key = if fresh {
+                        c.add_done_callback(id, DoneCallback::Wake(waker.clone())).ok()
+                    } else {
+                        None
+                    };
+                    c.set_waiting(WaitOn::Task(id), CancelTarget::Task(id));
+                    key
+                });
+                if let Some(key) = key {
+                    this.registered = Some((key, waker));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        self.unregister();
+    }
+}
+
+impl<T> std::fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinHandle").field("task", &self.task.id).finish()
+    }
+}
+
+/// Runs `fut`, turning a cancellation delivered to the current task while
+/// it is suspended inside `fut` into `Err(Error::Cancelled)` (asyncio's
+/// `try: await … except CancelledError:`). `fut` is dropped at that point.
+///
+/// # Examples
+///
+/// ```
+/// use loopsim::{Sim, spawn, sleep, catch_cancel, print, Error};
+/// use std::time::Duration;
+/// let run = Sim::builder().build().run(async {
+///     let h = spawn(async {
+///         match catch_cancel(sleep(Duration::from_secs(10))).await {
+///             Err(Error::Cancelled) => print("cleaning up"),
+///             _ => print("slept"),
+///         }
+///         42
+///     });
+///     sleep(Duration::from_secs(1)).await;
+///     h.cancel();
+///     h.await.unwrap()
+/// });
+/// assert_eq!(run.value(), Some(&42));
+/// assert_eq!(run.output_lines(), vec!["cleaning up"]);
+/// ```
+pub fn catch_cancel<F: Future>(fut: F) -> CatchCancel<F> {
+    CatchCancel {
+        inner: Some(Box::pin(fut)),
+        key: None,
+    }
+}
+
+/// The future returned by [`catch_cancel`].
+pub struct CatchCancel<F> {
+    inner: Option<Pin<Box<F>>>,
+    key: Option<(TaskId, u64)>,
+}
+
+impl<F: Future> Future for CatchCancel<F> {
+    type Output = Result<F::Output, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some(inner) = this.inner.as_mut() else {
+            panic!("loopsim: CatchCancel polled after completion");
+        };
+        if this.key.is_none() {
+            this.key = engine::with_core("catch_cancel", |c| {
+                let task = c.current?;
+                c.catcher_enter().map(|k| (task, k))
+            });
+        }
+        if let Some((_, key)) = this.key {
+            if engine::with_core("catch_cancel", |c| c.catcher_is_target(key)) {
+                this.inner = None;
+                engine::with_core("catch_cancel", |c| c.catcher_consume(key));
+                this.key = None;
+                return Poll::Ready(Err(Error::Cancelled));
+            }
+        }
+        match inner.as_mut().poll(cx) {
+            Poll::Ready(v) => {
+                this.inner = None;
+                if let Some((task, key)) = this.key.take() {
+                    engine::with_core("catch_cancel", |c| c.catcher_exit(task, key));
+                }
+                Poll::Ready(Ok(v))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<F> Drop for CatchCancel<F> {
+    fn drop(&mut self) {
+        if let Some((task, key)) = self.key.take() {
+            engine::try_with_core(|c| c.catcher_exit(task, key));
+        }
+    }
+}
+
+/// Raises `CancelledError` in the current task at this await (`raise` inside
+/// an `except CancelledError:` block): it propagates to the next
+/// [`catch_cancel`] out, or cancels the task.
+pub fn raise_cancelled() -> RaiseCancelled {
+    RaiseCancelled
+}
+
+/// The future returned by [`raise_cancelled`]; it never completes.
+#[derive(Debug)]
+pub struct RaiseCancelled;
+
+impl Future for RaiseCancelled {
+    type Output = std::convert::Infallible;
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
+        engine::with_core("raise_cancelled", |c| c.raise_cancelled());
+        Poll::Pending
+    }
+}

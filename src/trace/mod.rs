@@ -1,0 +1,253 @@
+//! The trace: a typed, serialisable record of everything the event loop did.
+//!
+//! Each [`Event`] carries its virtual time (integer nanoseconds), the loop
+//! iteration it happened in, the task it concerns and a fixed-size
+//! [`EventKind`]; strings (task names, printed lines, labels) are interned
+//! once in [`Trace::strings`] and referenced by [`Sym`]. Renderers and claim
+//! checkers read only this, never the executor.
+//!
+//! The on-disk form is JSON Lines ([`Trace::to_jsonl`]): one header line
+//! ([`TraceHeader`]: schema version, label, seed, loop model) and one line
+//! per event, with symbols resolved to strings. The same seed gives the same
+//! bytes.
+
+mod jsonl;
+
+use crate::time::Instant;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Identifies a task within one run: tasks are numbered from 1 in creation
+/// order (`Task-1` is the main task).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TaskId(pub u32);
+
+impl std::fmt::Display for TaskId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// An interned string in [`Trace::strings`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Sym(pub u32);
+
+/// The schema version written in every trace header.
+pub const SCHEMA: &str = "loopsim-trace/1";
+
+/// The first line of a JSON Lines trace.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceHeader {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// What ran (a scenario and variant name, or a label given to the builder).
+    pub label: String,
+    /// The seed of the run.
+    pub seed: u64,
+    /// The loop model (`asyncio`, `fifo`, `random`).
+    pub model: String,
+    /// The Python version the `asyncio` model follows (`3.11`, `3.12`), if any.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub python: Option<String>,
+}
+
+/// One thing the loop did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Event {
+    /// Virtual time, in nanoseconds since the start.
+    pub at: Instant,
+    /// The loop iteration (`_run_once` call) this happened in; 0 before the first.
+    pub iteration: u64,
+    /// The task the event concerns, if any.
+    pub task: Option<TaskId>,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// What happened, in a fixed-size form.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum EventKind {
+    /// A task was created (`create_task`), by `parent` (`None` for the main task).
+    TaskCreated { parent: Option<TaskId>, name: Sym },
+    /// The loop took the task's step from the ready queue and started running
+    /// it; `cancelling` when the step begins by delivering a cancellation.
+    StepStarted { cancelling: bool },
+    /// The task's step ended, and why.
+    StepEnded { outcome: StepOutcome },
+    /// A handle that is not a task step ran: a timer's callback or a callback
+    /// scheduled with `call_soon` (done-callbacks, `gather`, user callbacks).
+    CallbackRun { label: Sym, timer: bool },
+    /// The task was made ready (its step appended to the ready queue) by `by`.
+    Woken { by: Actor },
+    /// `cancel()` was requested on the task by `by`.
+    CancelRequested { by: Actor },
+    /// A blocking call held the loop (and advanced the clock) for `nanos`.
+    Blocked { nanos: u64 },
+    /// The loop was idle: the clock jumped from `from` to the event's time.
+    ClockAdvanced { from: Instant },
+    /// The task printed a line.
+    Output { text: Sym },
+    /// The loop stopped (`asyncio.run`'s main task finished); what follows is
+    /// the shutdown that cancels leftover tasks.
+    LoopStopped,
+}
+
+/// How a task's step ended.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StepOutcome {
+    /// The task handed control back to the loop, waiting on `on`.
+    Suspended { on: WaitOn },
+    /// The task's coroutine returned.
+    Returned,
+    /// The task ended with an error (a panic, or an error result of a
+    /// fallible task).
+    Raised { error: Sym },
+    /// The task ended cancelled.
+    Cancelled,
+}
+
+/// What a suspended task waits on. Open-ended: primitives, I/O and pools
+/// name themselves.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum WaitOn {
+    /// A timer (`sleep`) due at `deadline`.
+    Timer { deadline: Instant },
+    /// Another task.
+    Task(TaskId),
+    /// A low-level future (`SimFuture`, `gather`, `shield`, `wait`, …), named.
+    Future { what: Sym },
+    /// A synchronisation primitive: `kind` is `Lock`, `Semaphore`, `Event`,
+    /// `Condition`, `Queue.get`, `Queue.put`, …; `name` says which one.
+    Primitive { kind: Sym, name: Sym },
+    /// Simulated I/O or a pool.
+    Io { what: Sym },
+    /// A bare yield (`sleep(0)`): the step is already back in the ready queue.
+    Yield,
+    /// A future loopsim does not know (a foreign Rust future).
+    Foreign,
+}
+
+/// Who caused a wake-up or a cancellation request.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Actor {
+    /// The loop itself (task creation, shutdown).
+    Loop,
+    /// A task's step.
+    Task(TaskId),
+    /// A timer's callback, with its label.
+    Timer(Sym),
+    /// A `call_soon` callback, with its label.
+    Callback(Sym),
+}
+
+/// A recorded run: header, interned strings and events.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trace {
+    /// The header line.
+    pub header: TraceHeader,
+    /// Interned strings, indexed by [`Sym`].
+    pub strings: Vec<String>,
+    /// The events in the order they happened.
+    pub events: Vec<Event>,
+}
+
+impl Trace {
+    /// The string behind a symbol.
+    pub fn str(&self, sym: Sym) -> &str {
+        &self.strings[sym.0 as usize]
+    }
+
+    /// Task names in creation order, read from the `TaskCreated` events.
+    pub fn task_names(&self) -> BTreeMap<TaskId, &str> {
+        self.events
+            .iter()
+            .filter_map(|e| match (e.task, e.kind) {
+                (Some(t), EventKind::TaskCreated { name, .. }) => Some((t, self.str(name))),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The printed lines, in order, with their time and task.
+    pub fn output(&self) -> Vec<(Instant, Option<TaskId>, &str)> {
+        self.events
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::Output { text } => Some((e.at, e.task, self.str(text))),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The JSON Lines form: header line, then one line per event.
+    pub fn to_jsonl(&self) -> Vec<u8> {
+        jsonl::write(self)
+    }
+
+    /// The first event at which two traces differ, as `(index, line in self,
+    /// line in other)` of their JSON Lines forms (index 0 is the header).
+    /// `None` when they are byte-identical.
+    pub fn first_difference(&self, other: &Trace) -> Option<(usize, String, String)> {
+        let a = self.to_jsonl();
+        let b = other.to_jsonl();
+        if a == b {
+            return None;
+        }
+        let la: Vec<&[u8]> = a.split(|c| *c == b'\n').collect();
+        let lb: Vec<&[u8]> = b.split(|c| *c == b'\n').collect();
+        let n = la.len().max(lb.len());
+        (0..n).find_map(|i| {
+            let x = la.get(i).copied().unwrap_or(b"<end of trace>");
+            let y = lb.get(i).copied().unwrap_or(b"<end of trace>");
+            (x != y).then(|| {
+                (
+                    i,
+                    String::from_utf8_lossy(x).into_owned(),
+                    String::from_utf8_lossy(y).into_owned(),
+                )
+            })
+        })
+    }
+}
+
+/// Interns strings and records events during a run.
+pub(crate) struct Recorder {
+    pub enabled: bool,
+    strings: Vec<String>,
+    index: BTreeMap<String, u32>,
+    pub events: Vec<Event>,
+}
+
+impl Recorder {
+    pub fn new(enabled: bool) -> Recorder {
+        Recorder {
+            enabled,
+            strings: Vec::new(),
+            index: BTreeMap::new(),
+            events: Vec::new(),
+        }
+    }
+
+    pub fn intern(&mut self, s: &str) -> Sym {
+        if let Some(&i) = self.index.get(s) {
+            return Sym(i);
+        }
+        let i = self.strings.len() as u32;
+        self.strings.push(s.to_owned());
+        self.index.insert(s.to_owned(), i);
+        Sym(i)
+    }
+
+    pub fn str(&self, sym: Sym) -> &str {
+        &self.strings[sym.0 as usize]
+    }
+
+    pub fn finish(self, header: TraceHeader) -> Trace {
+        Trace {
+            header,
+            strings: self.strings,
+            events: self.events,
+        }
+    }
+}
