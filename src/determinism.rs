@@ -52,6 +52,10 @@ where
     let b = sim.run(program());
     match a.trace.first_difference(&b.trace) {
         None => Ok(a),
-        Some((line, first, second)) => Err(Divergence { line, first, second }),
+        Some((line, first, second)) => Err(Divergence {
+            line,
+            first,
+            second,
+        }),
     }
 }

@@ -8,7 +8,7 @@
 //! Awaiting a done future does not yield; awaiting a cancelled one raises
 //! `CancelledError` in the awaiting task (see [`catch_cancel`](crate::catch_cancel)).
 
-use crate::engine::{self, timers::TimerAction, timers::TimerKey, CancelFuture, CancelTarget};
+use crate::engine::{self, CancelFuture, CancelTarget, timers::TimerAction, timers::TimerKey};
 use crate::error::Error;
 use crate::time::{Duration, Instant};
 use crate::trace::WaitOn;
@@ -145,7 +145,10 @@ impl<T: 'static> SimFuture<T> {
         let callbacks = {
             let mut st = self.inner.st.borrow_mut();
             if st.result.is_some() {
-                return Err(Error::InvalidState(format!("{} is already done", self.inner.label)));
+                return Err(Error::InvalidState(format!(
+                    "{} is already done",
+                    self.inner.label
+                )));
             }
             st.result = Some(result);
             st.cancelled = cancel;
@@ -274,12 +277,9 @@ impl<T: Clone + 'static> Future for Value<T> {
     type Output = Result<T, Error>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match Pin::new(&mut self.0).poll(cx) {
-            Poll::Ready(Ok(())) => Poll::Ready(
-                self.0
-                    .fut
-                    .result()
-                    .expect("a done future has a result"),
-            ),
+            Poll::Ready(Ok(())) => {
+                Poll::Ready(self.0.fut.result().expect("a done future has a result"))
+            }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
         }
@@ -355,7 +355,9 @@ impl<T: 'static> Future for Await<T> {
                     kind: c.intern(kind),
                     name: c.intern(name),
                 },
-                None => WaitOn::Future { what: c.intern(label) },
+                None => WaitOn::Future {
+                    what: c.intern(label),
+                },
             };
             c.set_waiting(on, CancelTarget::Future(target));
         });
@@ -450,7 +452,11 @@ pub fn call_at(when: Instant, f: impl FnOnce() + 'static) -> TimerHandle {
 
 /// Schedules `f` as a labelled callback after `delay`; used by combinators
 /// so the trace names what fired (`wait_for`, `timeout`).
-pub(crate) fn call_later_labelled(delay: Duration, label: &str, f: impl FnOnce() + 'static) -> TimerHandle {
+pub(crate) fn call_later_labelled(
+    delay: Duration,
+    label: &str,
+    f: impl FnOnce() + 'static,
+) -> TimerHandle {
     engine::with_core("call_later", |c| {
         let when = c.deadline_after(delay);
         let label = c.intern(label);

@@ -60,19 +60,20 @@ pub mod time;
 pub mod trace;
 
 pub use combinators::{
-    as_completed, gather, gather_return_exceptions, gather_tasks, shield, timeout, wait, wait_for,
-    AsCompleted, Gather, ReturnWhen, TaskGroup, Timeout,
+    AsCompleted, Gather, GatherSettled, ReturnWhen, TaskGroup, Timeout, as_completed, gather,
+    gather_return_exceptions, gather_tasks, gather_tasks_return_exceptions, shield, timeout, wait,
+    wait_for,
 };
-pub use determinism::{check_determinism, Divergence};
+pub use determinism::{Divergence, check_determinism};
 pub use engine::{LimitKind, OutputLine};
 pub use error::Error;
-pub use future::{call_at, call_later, call_soon, CallbackHandle, SimFuture, TimerHandle};
+pub use future::{CallbackHandle, SimFuture, TimerHandle, call_at, call_later, call_soon};
 pub use model::{Limits, LoopModel, PythonVersion};
 pub use sim::{Outcome, Run, Sim, SimBuilder, Stats, StuckTask};
-pub use sleep::{block, loop_time, now, print, sleep, sleep_until, with_rng, yield_now, Sleep};
+pub use sleep::{Sleep, block, loop_time, now, print, sleep, sleep_until, with_rng, yield_now};
 pub use task::{
-    catch_cancel, current_task, raise_cancelled, spawn, spawn_named, Builder, CatchCancel,
-    JoinHandle, TaskRef,
+    Builder, CatchCancel, JoinHandle, TaskRef, catch_cancel, current_task, raise_cancelled, spawn,
+    spawn_named,
 };
 pub use time::{Duration, Instant};
 pub use trace::{TaskId, Trace};

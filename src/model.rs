@@ -17,7 +17,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// How the loop orders ready handles and timers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LoopModel {
     /// CPython's asyncio reproduced exactly.
@@ -73,7 +75,9 @@ impl FromStr for LoopModel {
 }
 
 /// The CPython version whose asyncio the `asyncio` model follows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 pub enum PythonVersion {
     /// Python 3.11.
     #[serde(rename = "3.11")]

@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::model::{Limits, LoopModel, PythonVersion};
 use crate::task::JoinHandle;
 use crate::time::{Duration, Instant};
-use crate::trace::{EventKind, TaskId, Trace, TraceHeader, WaitOn, SCHEMA};
+use crate::trace::{EventKind, SCHEMA, TaskId, Trace, TraceHeader, WaitOn};
 use std::future::Future;
 use std::rc::Rc;
 
@@ -253,15 +253,22 @@ impl Sim {
                     (Some(End::Cancelled), _) => Outcome::Failed(Error::Cancelled),
                     (_, Some(Ok(v))) => Outcome::Completed(v),
                     (_, Some(Err(e))) => Outcome::Failed(e),
-                    (_, None) => Outcome::Failed(Error::InvalidState("main task has no result".into())),
+                    (_, None) => {
+                        Outcome::Failed(Error::InvalidState("main task has no result".into()))
+                    }
                 }
             }
         };
         drop(handle);
-        let pending_at_exit = if end == LoopEnd::Stopped { shutdown(&rt) } else { Vec::new() };
+        let pending_at_exit = if end == LoopEnd::Stopped {
+            shutdown(&rt)
+        } else {
+            Vec::new()
+        };
         teardown(&rt);
         drop(guard);
-        let rt = Rc::try_unwrap(rt).unwrap_or_else(|_| panic!("loopsim: runtime still referenced after the run"));
+        let rt = Rc::try_unwrap(rt)
+            .unwrap_or_else(|_| panic!("loopsim: runtime still referenced after the run"));
         let core = rt.core.into_inner();
         let stats = Stats {
             iterations: core.iteration,
@@ -274,7 +281,8 @@ impl Sim {
             label: self.label.clone(),
             seed: self.cfg.seed,
             model: self.cfg.model.name().to_string(),
-            python: (self.cfg.model == LoopModel::Asyncio).then(|| self.cfg.python.name().to_string()),
+            python: (self.cfg.model == LoopModel::Asyncio)
+                .then(|| self.cfg.python.name().to_string()),
         };
         let output = core.output;
         let trace = core.rec.finish(header);
@@ -296,7 +304,10 @@ fn shutdown(rt: &Runtime) -> Vec<StuckTask> {
     let pending: Vec<TaskId> = engine::with_core("shutdown", |c| {
         c.stopping = false;
         c.actor = crate::trace::Actor::Loop;
-        (1..=c.tasks.len() as u32).map(TaskId).filter(|t| !c.is_done(*t)).collect()
+        (1..=c.tasks.len() as u32)
+            .map(TaskId)
+            .filter(|t| !c.is_done(*t))
+            .collect()
     });
     if pending.is_empty() {
         return Vec::new();

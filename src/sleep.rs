@@ -7,7 +7,9 @@
 //! coroutine: it advances the clock while holding the loop, so nothing else
 //! runs meanwhile.
 
-use crate::engine::{self, timers::TimerAction, timers::TimerKey, timers::TimerState, CancelTarget};
+use crate::engine::{
+    self, CancelTarget, timers::TimerAction, timers::TimerKey, timers::TimerState,
+};
 use crate::rng::{SimRng, Stream};
 use crate::time::{Duration, Instant};
 use crate::trace::{EventKind, WaitOn};
@@ -89,7 +91,9 @@ impl Future for Sleep {
             }
             State::Init => {
                 if matches!(this.when, When::Delay(d) if d.is_zero()) {
-                    engine::with_core("yield_now", |c| c.set_waiting(WaitOn::Yield, CancelTarget::Wake));
+                    engine::with_core("yield_now", |c| {
+                        c.set_waiting(WaitOn::Yield, CancelTarget::Wake)
+                    });
                     cx.waker().wake_by_ref();
                     this.state = State::Yielded;
                     return Poll::Pending;

@@ -279,12 +279,16 @@ impl<T> Future for JoinHandle<T> {
             }
         });
         match s {
-            S::SelfAwait => Poll::Ready(Err(Error::InvalidState("a task cannot await itself".into()))),
+            S::SelfAwait => Poll::Ready(Err(Error::InvalidState(
+                "a task cannot await itself".into(),
+            ))),
             S::Cancelled => Poll::Pending,
             S::Done => {
                 this.registered = None;
                 let out = this.cell.out.borrow_mut().take();
-                Poll::Ready(out.expect("loopsim: JoinHandle polled after it returned the task's output"))
+                Poll::Ready(
+                    out.expect("loopsim: JoinHandle polled after it returned the task's output"),
+                )
             }
             S::Pending => {
                 if let Some((_, w)) = &this.registered {
@@ -296,7 +300,8 @@ impl<T> Future for JoinHandle<T> {
                 let fresh = this.registered.is_none();
                 let key = engine::with_core("JoinHandle", |c| {
                     let key = if fresh {
-                        c.add_done_callback(id, DoneCallback::Wake(waker.clone())).ok()
+                        c.add_done_callback(id, DoneCallback::Wake(waker.clone()))
+                            .ok()
                     } else {
                         None
                     };
@@ -320,7 +325,9 @@ impl<T> Drop for JoinHandle<T> {
 
 impl<T> std::fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JoinHandle").field("task", &self.task.id).finish()
+        f.debug_struct("JoinHandle")
+            .field("task", &self.task.id)
+            .finish()
     }
 }
 

@@ -24,7 +24,9 @@ pub use std::time::Duration;
 /// assert_eq!(t - Instant::ZERO, Duration::from_millis(1500));
 /// assert_eq!(t.to_string(), "1.5s");
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Instant(u64);
 
@@ -88,7 +90,10 @@ impl std::ops::Add<Duration> for Instant {
 impl std::ops::Sub for Instant {
     type Output = Duration;
     fn sub(self, earlier: Instant) -> Duration {
-        assert!(earlier <= self, "virtual time went backwards: {earlier} > {self}");
+        assert!(
+            earlier <= self,
+            "virtual time went backwards: {earlier} > {self}"
+        );
         Duration::from_nanos(self.0 - earlier.0)
     }
 }
@@ -168,7 +173,11 @@ pub fn secs_f64_to_nanos(secs: f64) -> u64 {
         return 0;
     }
     let ns = (secs * 1e9).round();
-    if ns >= u64::MAX as f64 { u64::MAX } else { ns as u64 }
+    if ns >= u64::MAX as f64 {
+        u64::MAX
+    } else {
+        ns as u64
+    }
 }
 
 #[cfg(test)]

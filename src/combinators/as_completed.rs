@@ -3,7 +3,7 @@
 
 use super::add_task_callback;
 use crate::error::Error;
-use crate::future::{call_later_labelled, TimerHandle};
+use crate::future::{TimerHandle, call_later_labelled};
 use crate::sync::Queue;
 use crate::task::JoinHandle;
 use crate::time::Duration;
@@ -28,16 +28,30 @@ use std::rc::Rc;
 /// });
 /// assert_eq!(run.value(), Some(&vec![1, 2, 3]));
 /// ```
-pub fn as_completed<T: 'static>(tasks: Vec<JoinHandle<T>>, timeout: Option<Duration>) -> AsCompleted<T> {
+pub fn as_completed<T: 'static>(
+    tasks: Vec<JoinHandle<T>>,
+    timeout: Option<Duration>,
+) -> AsCompleted<T> {
     let n = tasks.len();
     let done: Queue<Option<usize>> = Queue::new(0);
     let todo = Rc::new(RefCell::new(vec![true; n]));
     let remaining = Rc::new(RefCell::new(n));
-    let handles = Rc::new(RefCell::new(tasks.into_iter().map(Some).collect::<Vec<_>>()));
+    let handles = Rc::new(RefCell::new(
+        tasks.into_iter().map(Some).collect::<Vec<_>>(),
+    ));
     let timeout_handle: Rc<RefCell<Option<TimerHandle>>> = Rc::new(RefCell::new(None));
-    let ids: Vec<_> = handles.borrow().iter().map(|h| h.as_ref().expect("fresh").task().id()).collect();
+    let ids: Vec<_> = handles
+        .borrow()
+        .iter()
+        .map(|h| h.as_ref().expect("fresh").task().id())
+        .collect();
     for (i, id) in ids.into_iter().enumerate() {
-        let (done, todo, remaining, th) = (done.clone(), todo.clone(), remaining.clone(), timeout_handle.clone());
+        let (done, todo, remaining, th) = (
+            done.clone(),
+            todo.clone(),
+            remaining.clone(),
+            timeout_handle.clone(),
+        );
         add_task_callback(id, "as_completed", move || {
             if *remaining.borrow() == 0 {
                 return; // _on_timeout() was here first.
@@ -95,7 +109,10 @@ impl<T: 'static> AsCompleted<T> {
         if h.task().is_cancelled() {
             return Some(Err(Error::Cancelled));
         }
-        Some(h.try_take().unwrap_or_else(|| Err(Error::InvalidState("result already taken".into()))))
+        Some(
+            h.try_take()
+                .unwrap_or_else(|| Err(Error::InvalidState("result already taken".into()))),
+        )
     }
 
     /// Tasks not yielded yet.

@@ -45,7 +45,10 @@ where
     T: 'static,
     E: From<Error> + Display + 'static,
 {
-    let handles = futs.into_iter().map(|f| Builder::new().spawn_fallible(f)).collect();
+    let handles = futs
+        .into_iter()
+        .map(|f| Builder::new().spawn_fallible(f))
+        .collect();
     Gather::new(handles, false)
 }
 
@@ -58,7 +61,10 @@ where
     T: 'static,
     E: From<Error> + Display + 'static,
 {
-    let handles = futs.into_iter().map(|f| Builder::new().spawn_fallible(f)).collect();
+    let handles = futs
+        .into_iter()
+        .map(|f| Builder::new().spawn_fallible(f))
+        .collect();
     GatherSettled(Gather::new(handles, true))
 }
 
@@ -70,6 +76,18 @@ where
     E: From<Error> + Display + 'static,
 {
     Gather::new(tasks, false)
+}
+
+/// `asyncio.gather(*tasks, return_exceptions=True)` over tasks that
+/// already exist.
+pub fn gather_tasks_return_exceptions<T, E>(
+    tasks: Vec<JoinHandle<Result<T, E>>>,
+) -> GatherSettled<T, E>
+where
+    T: 'static,
+    E: From<Error> + Display + 'static,
+{
+    GatherSettled(Gather::new(tasks, true))
 }
 
 struct State<T, E> {
@@ -233,7 +251,7 @@ impl<T: 'static, E: From<Error> + 'static> Future for Gather<T, E> {
                         None => {
                             return Poll::Ready(Err(E::from(Error::InvalidState(
                                 "a gathered task's result was already taken".into(),
-                            ))))
+                            ))));
                         }
                     }
                 }

@@ -11,19 +11,26 @@ mod task_group;
 mod timeout;
 mod wait;
 
-pub use as_completed::{as_completed, AsCompleted};
-pub use gather::{gather, gather_return_exceptions, gather_tasks, Gather};
+pub use as_completed::{AsCompleted, as_completed};
+pub use gather::{
+    Gather, GatherSettled, gather, gather_return_exceptions, gather_tasks,
+    gather_tasks_return_exceptions,
+};
 pub use shield::shield;
 pub use task_group::TaskGroup;
-pub use timeout::{timeout, wait_for, Timeout};
-pub use wait::{wait, ReturnWhen};
+pub use timeout::{Timeout, timeout, wait_for};
+pub use wait::{ReturnWhen, wait};
 
 use crate::engine::{self, DoneCallback};
 use crate::trace::TaskId;
 
 /// `task.add_done_callback(f)` with a trace label; on a done task the
 /// callback is scheduled at once. Returns the key to remove it.
-pub(crate) fn add_task_callback(id: TaskId, label: &str, f: impl FnOnce() + 'static) -> Option<u64> {
+pub(crate) fn add_task_callback(
+    id: TaskId,
+    label: &str,
+    f: impl FnOnce() + 'static,
+) -> Option<u64> {
     let r = engine::with_core("add_done_callback", |c| {
         let label = c.intern(label);
         c.add_done_callback(id, DoneCallback::Call(Box::new(f), label))

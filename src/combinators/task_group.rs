@@ -4,7 +4,7 @@ use super::add_task_callback;
 use crate::engine::{self, End};
 use crate::error::Error;
 use crate::future::SimFuture;
-use crate::task::{catch_cancel, current_task, raise_cancelled, Builder, JoinHandle, TaskRef};
+use crate::task::{Builder, JoinHandle, TaskRef, catch_cancel, current_task, raise_cancelled};
 use std::cell::RefCell;
 use std::fmt::Display;
 use std::future::Future;
@@ -151,7 +151,11 @@ fn on_task_done(st: &Rc<RefCell<State>>, task: TaskRef) {
     let completed = {
         let mut s = st.borrow_mut();
         s.tasks.retain(|t| *t != task);
-        if s.tasks.is_empty() { s.on_completed.clone() } else { None }
+        if s.tasks.is_empty() {
+            s.on_completed.clone()
+        } else {
+            None
+        }
     };
     if let Some(f) = completed {
         if !f.done() {

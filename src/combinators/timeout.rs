@@ -13,9 +13,9 @@
 
 use crate::engine;
 use crate::error::Error;
-use crate::future::{call_later_labelled, SimFuture, TimerHandle};
+use crate::future::{SimFuture, TimerHandle, call_later_labelled};
 use crate::model::PythonVersion;
-use crate::task::{catch_cancel, current_task, raise_cancelled, spawn, TaskRef};
+use crate::task::{TaskRef, catch_cancel, current_task, raise_cancelled, spawn};
 use crate::time::Duration;
 use crate::trace::TaskId;
 use std::cell::Cell;
@@ -130,7 +130,11 @@ impl<F: Future> Future for Timeout<F> {
                 }
             });
             this.entered = None;
-            return if ours { Poll::Ready(Err(Error::Timeout)) } else { Poll::Pending };
+            return if ours {
+                Poll::Ready(Err(Error::Timeout))
+            } else {
+                Poll::Pending
+            };
         }
         let inner = this.inner.as_mut().expect("checked above");
         match inner.as_mut().poll(cx) {

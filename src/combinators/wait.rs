@@ -2,7 +2,7 @@
 
 use super::{add_task_callback, remove_task_callback};
 use crate::engine::{self, End};
-use crate::future::{call_later_labelled, SimFuture};
+use crate::future::{SimFuture, call_later_labelled};
 use crate::task::JoinHandle;
 use crate::time::Duration;
 use std::cell::Cell;
@@ -58,7 +58,8 @@ pub async fn wait<T: 'static>(
         let (w, counter) = (waiter.clone(), counter.clone());
         let key = add_task_callback(id, "wait", move || {
             counter.set(counter.get().saturating_sub(1));
-            let raised = engine::with_core("wait", |c| matches!(c.end_of(id), Some(End::Raised(_))));
+            let raised =
+                engine::with_core("wait", |c| matches!(c.end_of(id), Some(End::Raised(_))));
             if counter.get() == 0
                 || return_when == ReturnWhen::FirstCompleted
                 || (return_when == ReturnWhen::FirstException && raised)

@@ -17,12 +17,12 @@ pub(crate) mod heapq;
 mod step;
 pub(crate) mod timers;
 
-pub(crate) use step::{cancel_task, run_loop, LoopEnd};
+pub(crate) use step::{LoopEnd, cancel_task, run_loop};
 
 use crate::error::Error;
 use crate::model::{Limits, LoopModel, PythonVersion};
 use crate::rng::Streams;
-use crate::time::{duration_to_secs_f64, nanos_to_secs_f64, secs_f64_to_nanos, Duration, Instant};
+use crate::time::{Duration, Instant, duration_to_secs_f64, nanos_to_secs_f64, secs_f64_to_nanos};
 use crate::trace::{Actor, Event, EventKind, Recorder, Sym, TaskId, WaitOn};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -303,7 +303,11 @@ impl Core {
     }
 
     fn set_ns(&mut self, ns: u64) {
-        assert!(ns >= self.now_ns, "virtual clock went backwards: {} -> {ns}", self.now_ns);
+        assert!(
+            ns >= self.now_ns,
+            "virtual clock went backwards: {} -> {ns}",
+            self.now_ns
+        );
         self.now_ns = ns;
         if Duration::from_nanos(ns) > self.cfg.limits.max_time && self.abort.is_none() {
             self.abort = Some(LimitKind::Time);
@@ -545,11 +549,12 @@ pub(crate) struct Enter {
 }
 
 pub(crate) fn enter(rt: &Rc<Runtime>) -> Enter {
-    let prev = CURRENT.with(|c| c.borrow_mut().replace(rt.clone()));
+    let busy = CURRENT.with(|c| c.borrow().is_some());
     assert!(
-        prev.is_none(),
+        !busy,
         "loopsim: a simulation is already running on this thread; `Sim::run` cannot be nested"
     );
+    let prev = CURRENT.with(|c| c.borrow_mut().replace(rt.clone()));
     Enter { prev }
 }
 
@@ -576,10 +581,9 @@ pub(crate) fn with_core<R>(what: &str, f: impl FnOnce(&mut Core) -> R) -> R {
     CURRENT.with(|c| {
         let rt = c.borrow();
         let Some(rt) = rt.as_ref() else { outside(what) };
-        let mut core = rt
-            .core
-            .try_borrow_mut()
-            .unwrap_or_else(|_| panic!("loopsim: `{what}` re-entered the loop core (internal error)"));
+        let mut core = rt.core.try_borrow_mut().unwrap_or_else(|_| {
+            panic!("loopsim: `{what}` re-entered the loop core (internal error)")
+        });
         f(&mut core)
     })
 }
@@ -637,6 +641,9 @@ impl Core {
     /// Takes every callback and timer action still queued (for teardown).
     pub fn take_pending_callbacks(&mut self) -> Vec<Box<dyn FnOnce()>> {
         self.ready.clear();
-        self.callbacks.iter_mut().filter_map(|s| s.f.take()).collect()
+        self.callbacks
+            .iter_mut()
+            .filter_map(|s| s.f.take())
+            .collect()
     }
 }

@@ -2,12 +2,14 @@
 //! one iteration (`_run_once`), and the loop until it stops, deadlocks or hits
 //! a limit.
 
-use super::{CancelTarget, End, Handle, LimitKind, Runtime, CLOCK_RESOLUTION, MAXIMUM_SELECT_TIMEOUT};
 use super::timers::TimerAction;
+use super::{
+    CLOCK_RESOLUTION, CancelTarget, End, Handle, LimitKind, MAXIMUM_SELECT_TIMEOUT, Runtime,
+};
 use crate::model::LoopModel;
 use crate::time::{nanos_to_secs_f64, secs_f64_to_nanos};
 use crate::trace::{Actor, EventKind, StepOutcome, Sym, TaskId, WaitOn};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::task::{Context, Poll};
 
 /// Why [`run_loop`] returned.
@@ -105,11 +107,11 @@ fn run_once(rt: &Runtime) -> bool {
             } else {
                 c.ready.pop_front()
             };
-            c.steps += 1;
-            if c.steps > c.cfg.limits.max_steps {
+            if c.steps >= c.cfg.limits.max_steps {
                 c.abort = Some(LimitKind::Steps);
                 return true;
             }
+            c.steps += 1;
             h.expect("ready queue shorter than its snapshot")
         };
         run_handle(rt, handle);
@@ -156,7 +158,13 @@ fn run_handle(rt: &Runtime, h: Handle) {
                 let label = slot.label;
                 c.callbacks_free.push(index);
                 let Some(f) = f else { return };
-                c.record(None, EventKind::CallbackRun { label, timer: false });
+                c.record(
+                    None,
+                    EventKind::CallbackRun {
+                        label,
+                        timer: false,
+                    },
+                );
                 c.actor = Actor::Callback(label);
                 f
             };
@@ -202,7 +210,10 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
             t.delivering = true;
         }
         let waker = t.waker.clone();
-        let prev = (c.current.replace(id), std::mem::replace(&mut c.actor, Actor::Task(id)));
+        let prev = (
+            c.current.replace(id),
+            std::mem::replace(&mut c.actor, Actor::Task(id)),
+        );
         c.record(Some(id), EventKind::StepStarted { cancelling });
         (fut, waker, prev)
     };
@@ -248,7 +259,11 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
     c.actor = prev.1;
 }
 
-fn finish_suspended(rt: &Runtime, id: TaskId, fut: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>) {
+fn finish_suspended(
+    rt: &Runtime,
+    id: TaskId,
+    fut: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+) {
     // `_must_cancel` set during the step (the task cancelled itself): cancel
     // what it now waits on, as `Task.__step` does after a yield.
     let forward = {
@@ -279,7 +294,12 @@ fn finish_suspended(rt: &Runtime, id: TaskId, fut: std::pin::Pin<Box<dyn std::fu
         None if t.scheduled => WaitOn::Yield,
         None => WaitOn::Foreign,
     };
-    c.record(Some(id), EventKind::StepEnded { outcome: StepOutcome::Suspended { on } });
+    c.record(
+        Some(id),
+        EventKind::StepEnded {
+            outcome: StepOutcome::Suspended { on },
+        },
+    );
 }
 
 fn finish_done(rt: &Runtime, id: TaskId, end: End) {
@@ -306,7 +326,9 @@ fn finish_done(rt: &Runtime, id: TaskId, end: End) {
         let outcome = match &end {
             End::Returned => StepOutcome::Returned,
             End::Cancelled => StepOutcome::Cancelled,
-            End::Raised(msg) => StepOutcome::Raised { error: c.intern(msg) },
+            End::Raised(msg) => StepOutcome::Raised {
+                error: c.intern(msg),
+            },
         };
         let t = c.task_mut(id);
         t.end = Some(end);

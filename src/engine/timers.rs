@@ -378,7 +378,10 @@ mod tests {
         let k2 = t.schedule(0.0, 0, call(), 0, false);
         assert_eq!(k.index, k2.index);
         assert_ne!(k.generation, k2.generation);
-        assert!(t.cancel(k).is_none(), "stale key must not cancel the new timer");
+        assert!(
+            t.cancel(k).is_none(),
+            "stale key must not cancel the new timer"
+        );
         assert!(t.cancel(k2).is_some());
     }
 }

@@ -1,6 +1,6 @@
 //! `asyncio.Condition`.
 
-use super::{remove_waiter, Lock};
+use super::{Lock, remove_waiter};
 use crate::future::SimFuture;
 use crate::task::{catch_cancel, raise_cancelled};
 use std::cell::RefCell;

@@ -100,7 +100,10 @@ impl Event {
             st.waiters.push_back(fut.clone());
             fut
         };
-        let _remove = RemoveOnDrop { ev: self, fut: &fut };
+        let _remove = RemoveOnDrop {
+            ev: self,
+            fut: &fut,
+        };
         let _ = fut.wait_primitive("Event", self.inner.name.clone()).await;
     }
 }

@@ -147,7 +147,11 @@ impl<T: PartialOrd + 'static> Queue<T> {
         loop {
             let w = {
                 let mut st = self.inner.st.borrow_mut();
-                let q = if getters { &mut st.getters } else { &mut st.putters };
+                let q = if getters {
+                    &mut st.getters
+                } else {
+                    &mut st.putters
+                };
                 q.pop_front()
             };
             match w {
@@ -237,7 +241,10 @@ impl<T: PartialOrd + 'static> Queue<T> {
     pub fn task_done(&self) -> Result<(), crate::Error> {
         let mut st = self.inner.st.borrow_mut();
         if st.unfinished == 0 {
-            return Err(crate::Error::raised("ValueError", "task_done() called too many times"));
+            return Err(crate::Error::raised(
+                "ValueError",
+                "task_done() called too many times",
+            ));
         }
         st.unfinished -= 1;
         let done = st.unfinished == 0;

@@ -120,7 +120,10 @@ impl Semaphore {
             let mut st = self.inner.st.borrow_mut();
             if let Some(bound) = self.inner.bound {
                 if st.value >= bound {
-                    return Err(Error::raised("ValueError", "BoundedSemaphore released too many times"));
+                    return Err(Error::raised(
+                        "ValueError",
+                        "BoundedSemaphore released too many times",
+                    ));
                 }
             }
             st.value += 1;

@@ -20,7 +20,12 @@ fn q(out: &mut String, s: &str) {
 }
 
 fn write_event(out: &mut String, trace: &Trace, seq: usize, e: &Event) {
-    let _ = write!(out, "{{\"seq\":{seq},\"t\":{},\"iter\":{}", e.at.as_nanos(), e.iteration);
+    let _ = write!(
+        out,
+        "{{\"seq\":{seq},\"t\":{},\"iter\":{}",
+        e.at.as_nanos(),
+        e.iteration
+    );
     if let Some(t) = e.task {
         let _ = write!(out, ",\"task\":{}", t.0);
     }
@@ -38,7 +43,10 @@ fn write_event(out: &mut String, trace: &Trace, seq: usize, e: &Event) {
             q(out, s(name));
         }
         EventKind::StepStarted { cancelling } => {
-            let _ = write!(out, ",\"event\":\"step_started\",\"cancelling\":{cancelling}");
+            let _ = write!(
+                out,
+                ",\"event\":\"step_started\",\"cancelling\":{cancelling}"
+            );
         }
         EventKind::StepEnded { outcome } => {
             out.push_str(",\"event\":\"step_ended\",\"outcome\":");
@@ -72,7 +80,11 @@ fn write_event(out: &mut String, trace: &Trace, seq: usize, e: &Event) {
             let _ = write!(out, ",\"event\":\"blocked\",\"nanos\":{nanos}");
         }
         EventKind::ClockAdvanced { from } => {
-            let _ = write!(out, ",\"event\":\"clock_advanced\",\"from\":{}", from.as_nanos());
+            let _ = write!(
+                out,
+                ",\"event\":\"clock_advanced\",\"from\":{}",
+                from.as_nanos()
+            );
         }
         EventKind::Output { text } => {
             out.push_str(",\"event\":\"output\",\"text\":");
@@ -86,7 +98,11 @@ fn write_event(out: &mut String, trace: &Trace, seq: usize, e: &Event) {
 fn write_wait(out: &mut String, trace: &Trace, on: WaitOn) {
     match on {
         WaitOn::Timer { deadline } => {
-            let _ = write!(out, ",\"wait\":\"timer\",\"deadline\":{}", deadline.as_nanos());
+            let _ = write!(
+                out,
+                ",\"wait\":\"timer\",\"deadline\":{}",
+                deadline.as_nanos()
+            );
         }
         WaitOn::Task(t) => {
             let _ = write!(out, ",\"wait\":\"task\",\"on_task\":{}", t.0);

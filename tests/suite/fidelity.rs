@@ -1,0 +1,252 @@
+//! Differential checks against real CPython: the same program run by
+//! asyncio under a virtual clock (`tools/vclock.py`) and by loopsim's
+//! `asyncio` model must print the same lines at the same virtual times.
+//! Skipped (with a message) when the Python interpreter is missing.
+
+use crate::support::*;
+use loopsim::{Error, PythonVersion, Sim, gather, print, sleep, spawn, yield_now};
+use std::process::Command;
+
+fn python(version: &str) -> Option<String> {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let candidates = [
+        format!("{home}/.pyenv/versions/{version}/bin/python3"),
+        format!(
+            "python{}",
+            &version[..version.rfind('.').unwrap_or(version.len())]
+        ),
+    ];
+    candidates.into_iter().find(|c| {
+        Command::new(c)
+            .arg("-c")
+            .arg("import asyncio")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    })
+}
+
+/// Runs `body` (the inside of `async def main():`, with `say(text)` printing
+/// `"<loop.time()> <text>"`) under CPython's asyncio on the virtual clock.
+fn cpython(py: &str, body: &str) -> Vec<String> {
+    let tools = concat!(env!("CARGO_MANIFEST_DIR"), "/tools");
+    let program = format!(
+        "import sys; sys.path.insert(0, {tools:?})\nimport asyncio, vclock\n\
+         def say(text):\n    t = asyncio.get_running_loop().time()\n    print(f'{{round(t * 1e9)}} {{text}}')\n\
+         async def main():\n{body}\nvclock.run_like_asyncio_run(main())\n"
+    );
+    let out = Command::new(py)
+        .arg("-c")
+        .arg(&program)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "python failed:\n{}\n{program}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+fn ns_lines(run: &loopsim::Run<impl Sized>) -> Vec<String> {
+    run.output
+        .iter()
+        .map(|l| format!("{} {}", l.at.as_nanos(), l.text))
+        .collect()
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("    {l}\n")).collect()
+}
+
+fn compare<F>(versions: &[(&str, PythonVersion)], py_body: &str, program: impl Fn() -> F)
+where
+    F: std::future::Future + 'static,
+    F::Output: 'static,
+{
+    for (v, pv) in versions {
+        let Some(py) = python(v) else {
+            eprintln!("fidelity: python {v} not found, skipped");
+            continue;
+        };
+        let expected = cpython(&py, &indent(py_body));
+        let run = run_twice(&Sim::builder().python(*pv).build(), &program);
+        assert_eq!(ns_lines(&run), expected, "loopsim vs CPython {v}");
+    }
+}
+
+const BOTH: &[(&str, PythonVersion)] = &[
+    ("3.11.7", PythonVersion::Py311),
+    ("3.12.1", PythonVersion::Py312),
+];
+
+/// A ticker printing once per loop iteration reveals hop counts.
+const TICKER_PY: &str = "
+async def ticker(n):
+    for i in range(n):
+        say(f'tick {i}')
+        await asyncio.sleep(0)
+";
+
+async fn ticker(n: u32) {
+    for i in 0..n {
+        print(format!("tick {i}"));
+        yield_now().await;
+    }
+}
+
+#[test]
+fn gather_hops_match_cpython() {
+    let body = format!(
+        "{TICKER_PY}
+async def child(name, d):
+    await asyncio.sleep(d)
+    say(f'{{name}} done')
+    return name
+t = asyncio.create_task(ticker(8))
+r = await asyncio.gather(child('a', 0), child('b', 0))
+say(f'gather -> {{r}}')
+await t"
+    );
+    compare(BOTH, &body, || async {
+        let t = spawn(ticker(8));
+        async fn child(name: &'static str) -> Result<&'static str, Error> {
+            yield_now().await;
+            print(format!("{name} done"));
+            Ok(name)
+        }
+        let r = gather(vec![child("a"), child("b")]).await.unwrap();
+        print(format!("gather -> {}", py_list(&r)));
+        t.await.unwrap();
+    });
+}
+
+fn py_list(v: &[&str]) -> String {
+    format!(
+        "[{}]",
+        v.iter()
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+#[test]
+fn wait_for_timeout_hops_match_cpython_per_version() {
+    let body = format!(
+        "{TICKER_PY}
+t = asyncio.create_task(ticker(12))
+await asyncio.sleep(0)
+try:
+    await asyncio.wait_for(asyncio.sleep(1), 0.5)
+except TimeoutError:
+    say('timeout')
+await t"
+    );
+    compare(BOTH, &body, || async {
+        let t = spawn(ticker(12));
+        yield_now().await;
+        if loopsim::wait_for(sleep(ms(1000)), ms(500)).await.is_err() {
+            print("timeout");
+        }
+        t.await.unwrap();
+    });
+}
+
+#[test]
+fn equal_deadline_ties_match_cpython() {
+    let body = "
+async def t(i):
+    await asyncio.sleep(0.01)
+    say(i)
+await asyncio.gather(*(t(i) for i in range(13)))";
+    compare(BOTH, body, || async {
+        let tasks = (0..13).map(|i| async move {
+            sleep(ms(10)).await;
+            print(i);
+            Ok::<_, Error>(())
+        });
+        gather(tasks).await.unwrap();
+    });
+}
+
+#[test]
+fn cancelled_timer_purge_and_reheapify_match_cpython() {
+    // 150 timers, most cancelled, then ties: exercises the purge rule and heapify.
+    let body = "
+async def t(i, d):
+    await asyncio.sleep(d)
+    say(i)
+tasks = [asyncio.create_task(t(i, 5 if i % 3 else 1)) for i in range(150)]
+await asyncio.sleep(0.5)
+for i, task in enumerate(tasks):
+    if i % 5 != 0:
+        task.cancel()
+await asyncio.sleep(0)
+more = [asyncio.create_task(t(1000 + i, 4.5)) for i in range(7)]
+await asyncio.gather(*tasks, *more, return_exceptions=True)";
+    compare(BOTH, body, || async {
+        let tasks: Vec<_> = (0..150)
+            .map(|i| {
+                spawn(async move {
+                    sleep(secs(if i % 3 != 0 { 5 } else { 1 })).await;
+                    print(i);
+                    Ok::<_, Error>(())
+                })
+            })
+            .collect();
+        sleep(ms(500)).await;
+        for (i, h) in tasks.iter().enumerate() {
+            if i % 5 != 0 {
+                h.cancel();
+            }
+        }
+        yield_now().await;
+        let more: Vec<_> = (0..7)
+            .map(|i| {
+                spawn(async move {
+                    sleep(ms(4500)).await;
+                    print(1000 + i);
+                    Ok::<_, Error>(())
+                })
+            })
+            .collect();
+        let all: Vec<_> = tasks.into_iter().chain(more).collect();
+        let _ = loopsim::gather_tasks_return_exceptions(all).await;
+    });
+}
+
+#[test]
+fn blocking_call_and_overdue_timers_match_cpython() {
+    let body = "
+async def s(i, d):
+    await asyncio.sleep(d)
+    say(f's{i}')
+ts = [asyncio.create_task(s(i, d)) for i, d in enumerate([0.3, 0.1, 0.2])]
+await asyncio.sleep(0)
+vclock.block(1.0)
+say('unblocked')
+await asyncio.gather(*ts)";
+    compare(BOTH, body, || async {
+        let ts: Vec<_> = [300u64, 100, 200]
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| {
+                spawn(async move {
+                    sleep(ms(d)).await;
+                    print(format!("s{i}"));
+                })
+            })
+            .collect();
+        yield_now().await;
+        loopsim::block(secs(1));
+        print("unblocked");
+        for t in ts {
+            t.await.unwrap();
+        }
+    });
+}

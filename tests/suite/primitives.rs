@@ -1,0 +1,249 @@
+//! Synchronisation primitives follow asyncio's exact wake-up rules.
+
+use crate::support::*;
+use loopsim::sync::{BoundedSemaphore, Condition, Event, Lock, Queue, QueueKind, Semaphore};
+use loopsim::{now, print, sleep, spawn, yield_now};
+
+fn queue_scenario(with_sleep0: bool) -> Vec<String> {
+    let run = run_twice(&asyncio(), move || async move {
+        let q: Queue<&'static str> = Queue::new(0);
+        let getters: Vec<_> = ["g1", "g2", "g3"]
+            .into_iter()
+            .map(|name| {
+                let q = q.clone();
+                spawn(async move {
+                    let item = q.get().await;
+                    print(format!("{name}<-{item}"));
+                })
+            })
+            .collect();
+        yield_now().await; // let the three getters start waiting
+        q.put_nowait("x").unwrap();
+        assert_eq!(q.get_nowait().unwrap(), "x");
+        if with_sleep0 {
+            yield_now().await;
+        }
+        for item in ["a", "b", "c"] {
+            q.put_nowait(item).unwrap();
+        }
+        for g in getters {
+            g.await.unwrap();
+        }
+    });
+    run.output_lines().into_iter().map(String::from).collect()
+}
+
+#[test]
+fn a_woken_queue_getter_that_lost_its_item_requeues_at_the_tail() {
+    assert_eq!(queue_scenario(true), ["g2<-a", "g3<-b", "g1<-c"]);
+}
+
+#[test]
+fn without_the_yield_the_woken_getter_finds_the_next_item() {
+    assert_eq!(queue_scenario(false), ["g1<-a", "g2<-b", "g3<-c"]);
+}
+
+#[test]
+fn semaphore_hands_permits_first_come_first_served() {
+    let run = run_twice(&asyncio(), || async {
+        let sem = Semaphore::named("pool", 2);
+        let hs: Vec<_> = (0..6)
+            .map(|i| {
+                let sem = sem.clone();
+                spawn(async move {
+                    let _p = sem.acquire().await;
+                    print(format!("{i} in at {}", now()));
+                    sleep(secs(1)).await;
+                })
+            })
+            .collect();
+        for h in hs {
+            h.await.unwrap();
+        }
+    });
+    assert_eq!(
+        timed(&run),
+        [
+            "0s 0 in at 0s",
+            "0s 1 in at 0s",
+            "1s 2 in at 1s",
+            "1s 3 in at 1s",
+            "2s 4 in at 2s",
+            "2s 5 in at 2s"
+        ]
+    );
+    assert_eq!(run.elapsed(), secs(3));
+}
+
+#[test]
+fn a_released_semaphore_permit_cannot_be_barged() {
+    // t1 holds the only permit; t2 waits; t1 releases and, in the same
+    // step, a newcomer t3 tries to acquire: the permit already belongs to t2.
+    let run = run_twice(&asyncio(), || async {
+        let sem = Semaphore::new(1);
+        let s1 = sem.clone();
+        let p = sem.acquire().await;
+        let t2 = spawn(async move {
+            let _p = s1.acquire().await;
+            print("t2 got it");
+        });
+        yield_now().await;
+        drop(p);
+        assert!(sem.locked(), "handed to t2, not free");
+        let s3 = sem.clone();
+        let t3 = spawn(async move {
+            let _p = s3.acquire().await;
+            print("t3 got it");
+        });
+        t2.await.unwrap();
+        t3.await.unwrap();
+    });
+    assert_eq!(run.output_lines(), ["t2 got it", "t3 got it"]);
+}
+
+#[test]
+fn bounded_semaphore_refuses_an_extra_release() {
+    let run = run_twice(&asyncio(), || async {
+        let s = BoundedSemaphore::new(1);
+        s.release()
+    });
+    assert_eq!(
+        run.value().unwrap().as_ref().unwrap_err().kind(),
+        "ValueError"
+    );
+}
+
+#[test]
+fn lock_hands_over_in_fifo_order_one_iteration_each() {
+    let run = run_twice(&asyncio(), || async {
+        let lock = Lock::new();
+        let g = lock.acquire().await;
+        let hs: Vec<_> = (0..3)
+            .map(|i| {
+                let lock = lock.clone();
+                spawn(async move {
+                    let _g = lock.acquire().await;
+                    print(format!("w{i}"));
+                })
+            })
+            .collect();
+        yield_now().await;
+        drop(g);
+        for h in hs {
+            h.await.unwrap();
+        }
+    });
+    assert_eq!(run.output_lines(), ["w0", "w1", "w2"]);
+    // Each hand-over costs iterations: the last waiter runs later than the first.
+    let iters: Vec<u64> = run
+        .trace
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, loopsim::trace::EventKind::Output { .. }))
+        .map(|e| e.iteration)
+        .collect();
+    assert!(
+        iters.windows(2).all(|w| w[1] > w[0]),
+        "one hand-over per iteration: {iters:?}"
+    );
+}
+
+#[test]
+fn event_set_wakes_every_waiter_in_order() {
+    let run = run_twice(&asyncio(), || async {
+        let ev = Event::named("go");
+        let hs: Vec<_> = (0..3)
+            .map(|i| {
+                let ev = ev.clone();
+                spawn(async move {
+                    ev.wait().await;
+                    print(format!("{i} at {}", now()));
+                })
+            })
+            .collect();
+        sleep(secs(1)).await;
+        ev.set();
+        for h in hs {
+            h.await.unwrap();
+        }
+    });
+    assert_eq!(run.output_lines(), ["0 at 1s", "1 at 1s", "2 at 1s"]);
+}
+
+#[test]
+fn condition_notify_wakes_waiters_one_at_a_time() {
+    let run = run_twice(&asyncio(), || async {
+        let cond = Condition::new();
+        let hs: Vec<_> = (0..2)
+            .map(|i| {
+                let c = cond.clone();
+                spawn(async move {
+                    let g = c.acquire().await;
+                    let _g = g.wait().await;
+                    print(format!("{i} at {}", now()));
+                })
+            })
+            .collect();
+        sleep(secs(1)).await;
+        cond.acquire().await.notify(1);
+        sleep(secs(1)).await;
+        cond.acquire().await.notify_all();
+        for h in hs {
+            h.await.unwrap();
+        }
+    });
+    assert_eq!(run.output_lines(), ["0 at 1s", "1 at 2s"]);
+}
+
+#[test]
+fn bounded_queue_blocks_the_producer() {
+    let run = run_twice(&asyncio(), || async {
+        let q: Queue<u32> = Queue::new(2);
+        let consumer = {
+            let q = q.clone();
+            spawn(async move {
+                for _ in 0..4 {
+                    sleep(secs(1)).await;
+                    let x = q.get().await;
+                    print(format!("got {x} at {}", now()));
+                    q.task_done().unwrap();
+                }
+            })
+        };
+        for i in 0..4 {
+            q.put(i).await;
+            print(format!("put {i} at {}", now()));
+        }
+        q.join().await;
+        consumer.await.unwrap();
+    });
+    assert_eq!(
+        run.output_lines(),
+        [
+            "put 0 at 0s",
+            "put 1 at 0s",
+            "got 0 at 1s",
+            "put 2 at 1s",
+            "got 1 at 2s",
+            "put 3 at 2s",
+            "got 2 at 3s",
+            "got 3 at 4s"
+        ]
+    );
+}
+
+#[test]
+fn lifo_and_priority_queues_order_items() {
+    let run = run_twice(&asyncio(), || async {
+        let lifo: Queue<u32> = Queue::with_kind("lifo", QueueKind::Lifo, 0);
+        let prio: Queue<u32> = Queue::with_kind("prio", QueueKind::Priority, 0);
+        for x in [3, 1, 2] {
+            lifo.put_nowait(x).unwrap();
+            prio.put_nowait(x).unwrap();
+        }
+        let a: Vec<u32> = (0..3).map(|_| lifo.get_nowait().unwrap()).collect();
+        let b: Vec<u32> = (0..3).map(|_| prio.get_nowait().unwrap()).collect();
+        (a, b)
+    });
+    assert_eq!(run.value(), Some(&(vec![2, 1, 3], vec![1, 2, 3])));
+}
