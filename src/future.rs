@@ -51,9 +51,12 @@ struct State<T> {
     next_key: u64,
 }
 
+/// A done-callback that receives the future.
+type DoneFn<T> = Box<dyn FnOnce(&SimFuture<T>)>;
+
 enum Callback<T> {
     Wake(Waker),
-    Call(Box<dyn FnOnce(&SimFuture<T>)>),
+    Call(DoneFn<T>),
 }
 
 impl<T> Clone for SimFuture<T> {
@@ -212,11 +215,6 @@ impl<T: 'static> SimFuture<T> {
         }
     }
 
-    /// Takes the result out (for single-consumer internal uses).
-    pub(crate) fn take_result(&self) -> Option<Result<T, Error>> {
-        self.inner.st.borrow_mut().result.take()
-    }
-
     /// A future that completes when this one is done, without producing its
     /// value: `Ok(())`, or the exception. Cancellation raises in the awaiter.
     pub fn wait_done(&self) -> Await<T> {
@@ -233,10 +231,6 @@ impl<T: 'static> SimFuture<T> {
         let mut a = Await::new(self.clone(), None);
         a.on = Some((kind, name));
         a
-    }
-
-    pub(crate) fn label(&self) -> &str {
-        &self.inner.label
     }
 }
 
@@ -332,11 +326,11 @@ impl<T: 'static> Future for Await<T> {
                 });
             }
         }
-        if let Some((k, w)) = &this.key {
-            if !w.will_wake(cx.waker()) {
-                this.fut.remove_done_callback(*k);
-                this.key = None;
-            }
+        if let Some((k, w)) = &this.key
+            && !w.will_wake(cx.waker())
+        {
+            this.fut.remove_done_callback(*k);
+            this.key = None;
         }
         if this.key.is_none() {
             let w = cx.waker().clone();

@@ -35,7 +35,7 @@
 //! - [`Sim`], [`Run`], [`Outcome`] — build a simulation, run a future, read the result.
 //! - [`model`] — loop models ([`LoopModel`]), Python versions, [`Limits`].
 //! - [`spawn`], [`JoinHandle`], [`TaskRef`], [`catch_cancel`] — tasks (`create_task`).
-//! - [`sleep`], [`yield_now`], [`block`], [`now`], [`print`] — time and output.
+//! - [`sleep`], [`yield_now`], [`block`], [`now`], [`print`](fn@print) — time and output.
 //! - [`SimFuture`], [`call_soon`], [`call_later`], [`call_at`] — asyncio's low-level future and callbacks.
 //! - [`gather`], [`wait_for`], [`timeout`], [`wait`], [`as_completed`], [`shield`], [`TaskGroup`] — combinators.
 //! - [`sync`] — `Lock`, `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`, `Queue`.
@@ -58,6 +58,7 @@ pub mod sync;
 mod task;
 pub mod time;
 pub mod trace;
+pub mod workloads;
 
 pub use combinators::{
     AsCompleted, Gather, GatherSettled, ReturnWhen, TaskGroup, Timeout, as_completed, gather,

@@ -1,3 +1,10 @@
+//! The `loopsim` command line: thin `main`, one file per subcommand in `cli/`.
+//!
+//! Exit codes: 0 success; 1 a claim failed; 2 bad input or usage; 3 the
+//! simulation itself failed (deadlock, limit, unexpected error).
+
+mod cli;
+
 fn main() {
-    println!("Hello, world!");
+    std::process::exit(cli::main());
 }

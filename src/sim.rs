@@ -155,7 +155,7 @@ pub struct Run<T> {
     pub main_done_at: Option<Instant>,
     /// The virtual time when the run ended (after shutdown).
     pub ended_at: Instant,
-    /// Lines printed with [`print`](crate::print), in order.
+    /// Lines printed with [`print`](fn@crate::print), in order.
     pub output: Vec<OutputLine>,
     /// The trace (empty events when tracing was off).
     pub trace: Trace,

@@ -291,10 +291,10 @@ impl<T> Future for JoinHandle<T> {
                 )
             }
             S::Pending => {
-                if let Some((_, w)) = &this.registered {
-                    if !w.will_wake(cx.waker()) {
-                        this.unregister();
-                    }
+                if let Some((_, w)) = &this.registered
+                    && !w.will_wake(cx.waker())
+                {
+                    this.unregister();
                 }
                 let waker = cx.waker().clone();
                 let fresh = this.registered.is_none();
@@ -382,13 +382,13 @@ impl<F: Future> Future for CatchCancel<F> {
                 c.catcher_enter().map(|k| (task, k))
             });
         }
-        if let Some((_, key)) = this.key {
-            if engine::with_core("catch_cancel", |c| c.catcher_is_target(key)) {
-                this.inner = None;
-                engine::with_core("catch_cancel", |c| c.catcher_consume(key));
-                this.key = None;
-                return Poll::Ready(Err(Error::Cancelled));
-            }
+        if let Some((_, key)) = this.key
+            && engine::with_core("catch_cancel", |c| c.catcher_is_target(key))
+        {
+            this.inner = None;
+            engine::with_core("catch_cancel", |c| c.catcher_consume(key));
+            this.key = None;
+            return Poll::Ready(Err(Error::Cancelled));
         }
         match inner.as_mut().poll(cx) {
             Poll::Ready(v) => {

@@ -59,24 +59,24 @@ pub fn as_completed<T: 'static>(
             todo.borrow_mut()[i] = false;
             *remaining.borrow_mut() -= 1;
             let _ = done.put_nowait(Some(i));
-            if *remaining.borrow() == 0 {
-                if let Some(t) = th.borrow_mut().take() {
-                    t.cancel();
-                }
+            if *remaining.borrow() == 0
+                && let Some(t) = th.borrow_mut().take()
+            {
+                t.cancel();
             }
         });
     }
-    if n > 0 {
-        if let Some(d) = timeout {
-            let (done, remaining) = (done.clone(), remaining.clone());
-            let h = call_later_labelled(d, "as_completed", move || {
-                let left = std::mem::take(&mut *remaining.borrow_mut());
-                for _ in 0..left {
-                    let _ = done.put_nowait(None);
-                }
-            });
-            *timeout_handle.borrow_mut() = Some(h);
-        }
+    if n > 0
+        && let Some(d) = timeout
+    {
+        let (done, remaining) = (done.clone(), remaining.clone());
+        let h = call_later_labelled(d, "as_completed", move || {
+            let left = std::mem::take(&mut *remaining.borrow_mut());
+            for _ in 0..left {
+                let _ = done.put_nowait(None);
+            }
+        });
+        *timeout_handle.borrow_mut() = Some(h);
     }
     AsCompleted {
         done,

@@ -65,10 +65,8 @@ where
     {
         outer.add_done_callback(move |_| {
             let done = engine::with_core("shield", |c| c.is_done(id));
-            if !done {
-                if let Some(k) = key {
-                    super::remove_task_callback(id, k);
-                }
+            if !done && let Some(k) = key {
+                super::remove_task_callback(id, k);
             }
         });
     }

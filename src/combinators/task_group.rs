@@ -157,10 +157,10 @@ fn on_task_done(st: &Rc<RefCell<State>>, task: TaskRef) {
             None
         }
     };
-    if let Some(f) = completed {
-        if !f.done() {
-            let _ = f.set_result(());
-        }
+    if let Some(f) = completed
+        && !f.done()
+    {
+        let _ = f.set_result(());
     }
     let end = engine::with_core("TaskGroup", |c| c.end_of(task.id()).cloned());
     let Some(End::Raised(msg)) = end else { return };

@@ -275,10 +275,10 @@ async fn cancel_and_wait<T>(inner: &crate::task::JoinHandle<T>) {
     });
     inner.cancel();
     let r = waiter.wait_done().await;
-    if let Some(k) = key {
-        if !inner.is_done() {
-            super::remove_task_callback(id, k);
-        }
+    if let Some(k) = key
+        && !inner.is_done()
+    {
+        super::remove_task_callback(id, k);
     }
     let _ = r;
 }

@@ -163,9 +163,7 @@ impl Timers {
     /// outside any borrow. Returns `None` if the timer already fired or was
     /// cancelled.
     pub fn cancel(&mut self, key: TimerKey) -> Option<TimerAction> {
-        let Some(slot) = self.slot_mut(key) else {
-            return None;
-        };
+        let slot = self.slot_mut(key)?;
         if slot.state != TimerState::Scheduled {
             return None;
         }

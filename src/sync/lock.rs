@@ -118,10 +118,10 @@ impl Lock {
             let st = self.inner.st.borrow();
             st.waiters.front().cloned()
         };
-        if let Some(f) = first {
-            if !f.done() {
-                let _ = f.set_result(());
-            }
+        if let Some(f) = first
+            && !f.done()
+        {
+            let _ = f.set_result(());
         }
     }
 }

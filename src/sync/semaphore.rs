@@ -118,13 +118,13 @@ impl Semaphore {
     pub fn release(&self) -> Result<(), Error> {
         {
             let mut st = self.inner.st.borrow_mut();
-            if let Some(bound) = self.inner.bound {
-                if st.value >= bound {
-                    return Err(Error::raised(
-                        "ValueError",
-                        "BoundedSemaphore released too many times",
-                    ));
-                }
+            if let Some(bound) = self.inner.bound
+                && st.value >= bound
+            {
+                return Err(Error::raised(
+                    "ValueError",
+                    "BoundedSemaphore released too many times",
+                ));
             }
             st.value += 1;
         }

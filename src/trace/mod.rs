@@ -69,25 +69,56 @@ pub struct Event {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum EventKind {
     /// A task was created (`create_task`), by `parent` (`None` for the main task).
-    TaskCreated { parent: Option<TaskId>, name: Sym },
+    TaskCreated {
+        /// The creating task (`None` for the main task).
+        parent: Option<TaskId>,
+        /// The task's name.
+        name: Sym,
+    },
     /// The loop took the task's step from the ready queue and started running
     /// it; `cancelling` when the step begins by delivering a cancellation.
-    StepStarted { cancelling: bool },
+    StepStarted {
+        /// The step starts by throwing `CancelledError` into the task.
+        cancelling: bool,
+    },
     /// The task's step ended, and why.
-    StepEnded { outcome: StepOutcome },
+    StepEnded {
+        /// Why it ended.
+        outcome: StepOutcome,
+    },
     /// A handle that is not a task step ran: a timer's callback or a callback
     /// scheduled with `call_soon` (done-callbacks, `gather`, user callbacks).
-    CallbackRun { label: Sym, timer: bool },
+    CallbackRun {
+        /// What the callback is (`sleep`, `gather`, `timeout`, `call_soon`, …).
+        label: Sym,
+        /// True for a timer's callback, false for a `call_soon` callback.
+        timer: bool,
+    },
     /// The task was made ready (its step appended to the ready queue) by `by`.
-    Woken { by: Actor },
+    Woken {
+        /// Who woke it.
+        by: Actor,
+    },
     /// `cancel()` was requested on the task by `by`.
-    CancelRequested { by: Actor },
+    CancelRequested {
+        /// Who asked.
+        by: Actor,
+    },
     /// A blocking call held the loop (and advanced the clock) for `nanos`.
-    Blocked { nanos: u64 },
+    Blocked {
+        /// How long, in nanoseconds.
+        nanos: u64,
+    },
     /// The loop was idle: the clock jumped from `from` to the event's time.
-    ClockAdvanced { from: Instant },
+    ClockAdvanced {
+        /// The time before the jump.
+        from: Instant,
+    },
     /// The task printed a line.
-    Output { text: Sym },
+    Output {
+        /// The line, without a newline.
+        text: Sym,
+    },
     /// The loop stopped (`asyncio.run`'s main task finished); what follows is
     /// the shutdown that cancels leftover tasks.
     LoopStopped,
@@ -97,12 +128,18 @@ pub enum EventKind {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum StepOutcome {
     /// The task handed control back to the loop, waiting on `on`.
-    Suspended { on: WaitOn },
+    Suspended {
+        /// What it waits on.
+        on: WaitOn,
+    },
     /// The task's coroutine returned.
     Returned,
     /// The task ended with an error (a panic, or an error result of a
     /// fallible task).
-    Raised { error: Sym },
+    Raised {
+        /// The error, in words.
+        error: Sym,
+    },
     /// The task ended cancelled.
     Cancelled,
 }
@@ -112,16 +149,30 @@ pub enum StepOutcome {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum WaitOn {
     /// A timer (`sleep`) due at `deadline`.
-    Timer { deadline: Instant },
+    Timer {
+        /// When the timer is due.
+        deadline: Instant,
+    },
     /// Another task.
     Task(TaskId),
     /// A low-level future (`SimFuture`, `gather`, `shield`, `wait`, …), named.
-    Future { what: Sym },
+    Future {
+        /// The future's label.
+        what: Sym,
+    },
     /// A synchronisation primitive: `kind` is `Lock`, `Semaphore`, `Event`,
     /// `Condition`, `Queue.get`, `Queue.put`, …; `name` says which one.
-    Primitive { kind: Sym, name: Sym },
+    Primitive {
+        /// `Lock`, `Semaphore`, `Event`, `Condition`, `Queue.get`, `Queue.put`, …
+        kind: Sym,
+        /// The primitive's name.
+        name: Sym,
+    },
     /// Simulated I/O or a pool.
-    Io { what: Sym },
+    Io {
+        /// What is awaited.
+        what: Sym,
+    },
     /// A bare yield (`sleep(0)`): the step is already back in the ready queue.
     Yield,
     /// A future loopsim does not know (a foreign Rust future).

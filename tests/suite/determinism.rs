@@ -4,20 +4,18 @@ use crate::support::*;
 use loopsim::{LoopModel, Sim, print, sleep, spawn, with_rng};
 use rand::RngExt;
 
-fn jittery() -> impl std::future::Future<Output = ()> {
-    async {
-        let hs: Vec<_> = (0..20)
-            .map(|i| {
-                spawn(async move {
-                    let d = with_rng(|r| r.random_range(1..=1000u64));
-                    sleep(ms(d)).await;
-                    print(format!("{i} after {d}ms"));
-                })
+async fn jittery() {
+    let hs: Vec<_> = (0..20)
+        .map(|i| {
+            spawn(async move {
+                let d = with_rng(|r| r.random_range(1..=1000u64));
+                sleep(ms(d)).await;
+                print(format!("{i} after {d}ms"));
             })
-            .collect();
-        for h in hs {
-            h.await.unwrap();
-        }
+        })
+        .collect();
+    for h in hs {
+        h.await.unwrap();
     }
 }
 

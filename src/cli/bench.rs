@@ -1,0 +1,85 @@
+//! `loopsim bench`: the engine's baseline on the standard workloads.
+
+use anyhow::{Result, bail};
+use loopsim::workloads::Workload;
+use loopsim::{LoopModel, Sim};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Loop model to measure.
+    #[arg(long, default_value = "asyncio")]
+    model: LoopModel,
+    /// Divide every workload's size by this factor (for a quick smoke run).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    scale_down: u32,
+    /// Repetitions per measurement; the best time is reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    repeat: u32,
+}
+
+fn scaled(w: Workload, f: u32) -> Workload {
+    let s = |n: u32| (n / f).max(1);
+    match w {
+        Workload::Sleepers { tasks } => Workload::Sleepers { tasks: s(tasks) },
+        Workload::Yields { tasks, yields } => Workload::Yields {
+            tasks: s(tasks),
+            yields,
+        },
+        Workload::SequentialSleeps { tasks, sleeps } => Workload::SequentialSleeps {
+            tasks: s(tasks),
+            sleeps,
+        },
+    }
+}
+
+/// Wall-clock timing of the simulator itself; never reaches a simulated output.
+#[allow(clippy::disallowed_methods)]
+fn wall() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+pub fn run(args: Args) -> Result<i32> {
+    println!(
+        "{:<32} {:>6} {:>10} {:>12} {:>14} {:>12} {:>14} {:>10}",
+        "workload", "trace", "wall ms", "steps", "steps/s", "events", "events/s", "virtual"
+    );
+    for w in Workload::BASELINE {
+        let w = scaled(w, args.scale_down);
+        for trace in [false, true] {
+            let sim = Sim::builder()
+                .model(args.model)
+                .trace(trace)
+                .seed(1)
+                .build();
+            let mut best = f64::INFINITY;
+            let mut last = None;
+            for _ in 0..args.repeat {
+                let t0 = wall();
+                let run = w.run(&sim);
+                best = best.min(t0.elapsed().as_secs_f64());
+                last = Some(run);
+            }
+            let run = last.expect("at least one repetition");
+            if !run.is_completed() {
+                bail!("workload {} did not complete: {:?}", w.name(), run.outcome);
+            }
+            let events = run.trace.events.len() as u64;
+            println!(
+                "{:<32} {:>6} {:>10.1} {:>12} {:>14.0} {:>12} {:>14} {:>10}",
+                w.name(),
+                if trace { "on" } else { "off" },
+                best * 1e3,
+                run.stats.steps,
+                run.stats.steps as f64 / best,
+                events,
+                if trace {
+                    format!("{:.0}", events as f64 / best)
+                } else {
+                    "-".to_string()
+                },
+                run.ended_at.to_string(),
+            );
+        }
+    }
+    Ok(super::EXIT_OK)
+}
