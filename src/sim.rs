@@ -35,6 +35,7 @@ impl Default for SimBuilder {
                 limits: Limits::default(),
                 trace: true,
                 step_overhead: Duration::ZERO,
+                eager_tasks: false,
             },
             label: "run".to_string(),
         }
@@ -77,6 +78,14 @@ impl SimBuilder {
     /// second plus overhead".
     pub fn step_overhead(mut self, d: Duration) -> Self {
         self.cfg.step_overhead = d;
+        self
+    }
+
+    /// Python 3.12's eager task factory (`loop.set_task_factory(
+    /// asyncio.eager_task_factory)`): a task's first step runs inside
+    /// `spawn`, before `spawn` returns (default off).
+    pub fn eager_tasks(mut self, on: bool) -> Self {
+        self.cfg.eager_tasks = on;
         self
     }
 

@@ -135,7 +135,15 @@ where
         *out.out.borrow_mut() = Some(Ok(v));
     };
     let fail: Rc<dyn FailSlot> = cell.clone();
-    let id = engine::with_core("spawn", |c| c.create_task(Box::pin(wrapped), fail, name));
+    // 3.12's eager tasks start at once, but only while the loop runs (the
+    // main task of `asyncio.run` is created before it does).
+    let (id, eager) = engine::with_core("spawn", |c| {
+        let eager = c.cfg.eager_tasks && c.iteration > 0;
+        (c.create_task(Box::pin(wrapped), fail, name, eager), eager)
+    });
+    if eager {
+        engine::run_eager(id);
+    }
     JoinHandle {
         task: TaskRef { id },
         cell,

@@ -48,6 +48,9 @@ pub(crate) struct Config {
     pub limits: Limits,
     pub trace: bool,
     pub step_overhead: Duration,
+    /// 3.12's `eager_task_factory`: a new task's first step runs at once,
+    /// inside `create_task`.
+    pub eager_tasks: bool,
 }
 
 /// One entry of the ready queue (an asyncio `Handle`).
@@ -422,12 +425,14 @@ impl Core {
         }
     }
 
-    /// Creates a task slot and schedules its first step.
+    /// Creates a task slot and schedules its first step (unless `eager`: the
+    /// caller then runs it at once with [`run_eager`]).
     pub fn create_task(
         &mut self,
         fut: Pin<Box<dyn Future<Output = ()>>>,
         fail: Rc<dyn FailSlot>,
         name: Option<&str>,
+        eager: bool,
     ) -> TaskId {
         let id = TaskId(self.tasks.len() as u32 + 1);
         let name = match name {
@@ -460,9 +465,11 @@ impl Core {
         if self.tasks.len() as u64 > self.cfg.limits.max_tasks && self.abort.is_none() {
             self.abort = Some(LimitKind::Tasks);
         }
-        let t = self.task_mut(id);
-        t.scheduled = true;
-        self.ready.push_back(Handle::Step(id));
+        if !eager {
+            let t = self.task_mut(id);
+            t.scheduled = true;
+            self.ready.push_back(Handle::Step(id));
+        }
         id
     }
 
@@ -597,6 +604,14 @@ pub(crate) fn try_with_core<R>(f: impl FnOnce(&mut Core) -> R) -> Option<R> {
         let mut core = rt.core.try_borrow_mut().ok()?;
         Some(f(&mut core))
     })
+}
+
+/// Runs a new task's first step at once (`Task.__eager_start`).
+pub(crate) fn run_eager(id: TaskId) {
+    let rt = CURRENT
+        .with(|c| c.borrow().clone())
+        .unwrap_or_else(|| outside("spawn"));
+    step::run_step(&rt, id);
 }
 
 /// The waker of a task: waking it appends the task's step to the ready queue.

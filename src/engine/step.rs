@@ -194,6 +194,8 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 /// cancellation first: the task's future is dropped where it is suspended,
 /// unless a cancellation catcher on its await chain takes it.
 pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
+    // Eager tasks nest one step inside another: the outer step's current
+    // task and actor are saved and restored around this one.
     let (fut, waker, prev) = {
         let mut c = rt.core.borrow_mut();
         let t = c.task_mut(id);

@@ -250,3 +250,52 @@ await asyncio.gather(*ts)";
         }
     });
 }
+
+#[test]
+fn eager_tasks_run_their_first_step_inside_create_task_as_in_cpython_312() {
+    let Some(py) = python("3.12.1") else {
+        eprintln!("fidelity: python 3.12 not found, skipped");
+        return;
+    };
+    let body = "
+asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)
+async def quick(i):
+    say(f'quick {i} runs')
+    return i
+async def slow(i):
+    say(f'slow {i} starts')
+    await asyncio.sleep(0)
+    say(f'slow {i} resumes')
+    return i
+t = asyncio.create_task(slow(0))
+say('created slow')
+r = await asyncio.gather(quick(1), slow(2), quick(3))
+say(f'gather -> {r}')
+await t";
+    let expected = cpython(&py, &indent(body));
+    let sim = Sim::builder()
+        .python(PythonVersion::Py312)
+        .eager_tasks(true)
+        .build();
+    let run = run_twice(&sim, || async {
+        async fn quick(i: u32) -> Result<u32, Error> {
+            print(format!("quick {i} runs"));
+            Ok(i)
+        }
+        async fn slow(i: u32) -> Result<u32, Error> {
+            print(format!("slow {i} starts"));
+            yield_now().await;
+            print(format!("slow {i} resumes"));
+            Ok(i)
+        }
+        let t = spawn(slow(0));
+        print("created slow");
+        let children: Vec<
+            std::pin::Pin<Box<dyn std::future::Future<Output = Result<u32, Error>>>>,
+        > = vec![Box::pin(quick(1)), Box::pin(slow(2)), Box::pin(quick(3))];
+        let r = gather(children).await.unwrap();
+        print(format!("gather -> {r:?}"));
+        t.await.unwrap().unwrap();
+    });
+    assert_eq!(ns_lines(&run), expected);
+}
