@@ -290,9 +290,8 @@ await t";
         }
         let t = spawn(slow(0));
         print("created slow");
-        let children: Vec<
-            std::pin::Pin<Box<dyn std::future::Future<Output = Result<u32, Error>>>>,
-        > = vec![Box::pin(quick(1)), Box::pin(slow(2)), Box::pin(quick(3))];
+        let children: Vec<futures::future::LocalBoxFuture<'static, Result<u32, Error>>> =
+            vec![Box::pin(quick(1)), Box::pin(slow(2)), Box::pin(quick(3))];
         let r = gather(children).await.unwrap();
         print(format!("gather -> {r:?}"));
         t.await.unwrap().unwrap();
