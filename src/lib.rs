@@ -71,7 +71,10 @@ pub use error::Error;
 pub use future::{CallbackHandle, SimFuture, TimerHandle, call_at, call_later, call_soon};
 pub use model::{Limits, LoopModel, PythonVersion};
 pub use sim::{Outcome, Run, Sim, SimBuilder, Stats, StuckTask};
-pub use sleep::{Sleep, block, loop_time, now, print, sleep, sleep_until, with_rng, yield_now};
+pub use sleep::{
+    SectionGuard, Sleep, block, loop_time, now, print, section, sleep, sleep_secs, sleep_until,
+    with_rng, with_stream, yield_now,
+};
 pub use task::{
     Builder, CatchCancel, JoinHandle, TaskRef, catch_cancel, current_task, raise_cancelled, spawn,
     spawn_named,

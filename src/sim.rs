@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::model::{Limits, LoopModel, PythonVersion};
 use crate::task::JoinHandle;
 use crate::time::{Duration, Instant};
-use crate::trace::{EventKind, SCHEMA, TaskId, Trace, TraceHeader, WaitOn};
+use crate::trace::{EventKind, RunEnd, SCHEMA, TaskId, Trace, TraceHeader, WaitOn};
 use std::future::Future;
 use std::rc::Rc;
 
@@ -275,6 +275,19 @@ impl Sim {
             Vec::new()
         };
         teardown(&rt);
+        engine::with_core("run", |c| {
+            let end = match &outcome {
+                Outcome::Completed(_) => RunEnd::Completed,
+                Outcome::Failed(e) => RunEnd::Failed {
+                    error: c.intern(&e.to_string()),
+                },
+                Outcome::Deadlock { .. } => RunEnd::Deadlock,
+                Outcome::LimitExceeded { limit, .. } => RunEnd::LimitExceeded {
+                    limit: c.intern(limit.name()),
+                },
+            };
+            c.record(None, EventKind::RunEnded { outcome: end });
+        });
         drop(guard);
         let rt = Rc::try_unwrap(rt)
             .unwrap_or_else(|_| panic!("loopsim: runtime still referenced after the run"));

@@ -39,6 +39,20 @@ pub fn sleep(delay: Duration) -> Sleep {
     }
 }
 
+/// `await asyncio.sleep(seconds)` with a float, exactly: under the
+/// `asyncio` model the deadline is `loop.time() + seconds` in `f64`
+/// arithmetic (`sleep_secs(0.1 + 0.2)` ends after `sleep_secs(0.3)`).
+/// Zero, negative and NaN values are a bare yield, as in asyncio.
+pub fn sleep_secs(seconds: f64) -> Sleep {
+    if seconds.is_nan() || seconds <= 0.0 {
+        return yield_now();
+    }
+    Sleep {
+        when: When::Secs(seconds),
+        state: State::Init,
+    }
+}
+
 /// Suspends the current task until the virtual clock reaches `deadline`
 /// (a timer at `deadline`; if it has passed, the timer fires in the next
 /// iteration).
@@ -58,6 +72,7 @@ pub fn yield_now() -> Sleep {
 #[derive(Clone, Copy, Debug)]
 enum When {
     Delay(Duration),
+    Secs(f64),
     At(Instant),
 }
 
@@ -103,6 +118,7 @@ impl Future for Sleep {
                 let key = engine::with_core("sleep", |c| {
                     let deadline = match when {
                         When::Delay(d) => c.deadline_after(d),
+                        When::Secs(s) => c.deadline_after_secs(s),
                         When::At(t) => c.deadline_at(t),
                     };
                     let label = c.sym.sleep;
@@ -203,8 +219,48 @@ pub fn print(line: impl Display) {
     engine::with_core("print", |c| c.print(text));
 }
 
+/// Marks the current task as inside the section `name` until the guard is
+/// dropped (recorded in the trace; claims such as "at most 3 tasks at once
+/// inside `download`" read it).
+pub fn section(name: &str) -> SectionGuard {
+    let name = name.to_string();
+    engine::with_core("section", |c| {
+        let sym = c.intern(&name);
+        let task = c.current;
+        c.record(task, EventKind::SectionEntered { name: sym });
+    });
+    SectionGuard { name }
+}
+
+/// Returned by [`section`]; leaves the section when dropped.
+#[must_use = "dropping the guard leaves the section at once"]
+#[derive(Debug)]
+pub struct SectionGuard {
+    name: String,
+}
+
+impl Drop for SectionGuard {
+    fn drop(&mut self) {
+        let name = std::mem::take(&mut self.name);
+        engine::try_with_core(|c| {
+            let sym = c.intern(&name);
+            let task = c.current;
+            c.record(task, EventKind::SectionExited { name: sym });
+        });
+    }
+}
+
+/// Runs `f` with one of the run's named random streams (e.g.
+/// [`Stream::Latency`] for latency draws).
+pub fn with_stream<R>(stream: Stream, f: impl FnOnce(&mut SimRng) -> R) -> R {
+    let mut rng = engine::with_core("with_stream", |c| c.rng.get(stream).clone());
+    let r = f(&mut rng);
+    engine::with_core("with_stream", |c| *c.rng.get(stream) = rng);
+    r
+}
+
 /// Runs `f` with the program's own random stream (seeded by the run's seed,
 /// independent of scheduling and latency draws).
 pub fn with_rng<R>(f: impl FnOnce(&mut SimRng) -> R) -> R {
-    engine::with_core("with_rng", |c| f(c.rng.get(Stream::User)))
+    with_stream(Stream::User, f)
 }

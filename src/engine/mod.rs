@@ -81,6 +81,17 @@ pub enum LimitKind {
     Tasks,
 }
 
+impl LimitKind {
+    /// `time`, `steps` or `tasks`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LimitKind::Time => "time",
+            LimitKind::Steps => "steps",
+            LimitKind::Tasks => "tasks",
+        }
+    }
+}
+
 /// How a task ended.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum End {
@@ -372,6 +383,17 @@ impl Core {
             let ns = self
                 .now_ns
                 .saturating_add(u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX));
+            (nanos_to_secs_f64(ns), ns)
+        }
+    }
+
+    /// The deadline `secs` float seconds from now (`loop.time() + secs`).
+    pub fn deadline_after_secs(&self, secs: f64) -> (f64, u64) {
+        if self.is_asyncio() {
+            let when = self.now_f + secs;
+            (when, secs_f64_to_nanos(when))
+        } else {
+            let ns = self.now_ns.saturating_add(secs_f64_to_nanos(secs));
             (nanos_to_secs_f64(ns), ns)
         }
     }

@@ -2,7 +2,7 @@
 //! with a fixed key order (`seq`, `t`, `iter`, `task`, `event`, then the
 //! kind's fields), symbols resolved to strings.
 
-use super::{Actor, Event, EventKind, StepOutcome, Trace, WaitOn};
+use super::{Actor, Event, EventKind, RunEnd, StepOutcome, Trace, WaitOn};
 use std::fmt::Write;
 
 pub(super) fn write(trace: &Trace) -> Vec<u8> {
@@ -91,6 +91,29 @@ fn write_event(out: &mut String, trace: &Trace, seq: usize, e: &Event) {
             q(out, s(text));
         }
         EventKind::LoopStopped => out.push_str(",\"event\":\"loop_stopped\""),
+        EventKind::SectionEntered { name } => {
+            out.push_str(",\"event\":\"section_entered\",\"name\":");
+            q(out, s(name));
+        }
+        EventKind::SectionExited { name } => {
+            out.push_str(",\"event\":\"section_exited\",\"name\":");
+            q(out, s(name));
+        }
+        EventKind::RunEnded { outcome } => {
+            out.push_str(",\"event\":\"run_ended\",\"outcome\":");
+            match outcome {
+                RunEnd::Completed => out.push_str("\"completed\""),
+                RunEnd::Failed { error } => {
+                    out.push_str("\"failed\",\"error\":");
+                    q(out, s(error));
+                }
+                RunEnd::Deadlock => out.push_str("\"deadlock\""),
+                RunEnd::LimitExceeded { limit } => {
+                    out.push_str("\"limit_exceeded\",\"limit\":");
+                    q(out, s(limit));
+                }
+            }
+        }
     }
     out.push('}');
 }

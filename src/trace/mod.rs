@@ -122,6 +122,41 @@ pub enum EventKind {
     /// The loop stopped (`asyncio.run`'s main task finished); what follows is
     /// the shutdown that cancels leftover tasks.
     LoopStopped,
+    /// The task entered a named section (a scenario `section`, or a block
+    /// holding a Lock or Semaphore).
+    SectionEntered {
+        /// The section's name.
+        name: Sym,
+    },
+    /// The task left a named section.
+    SectionExited {
+        /// The section's name.
+        name: Sym,
+    },
+    /// The run ended; always the last event.
+    RunEnded {
+        /// How.
+        outcome: RunEnd,
+    },
+}
+
+/// How a run ended, as recorded in the trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunEnd {
+    /// The main task returned.
+    Completed,
+    /// The main task raised or was cancelled; the error in words.
+    Failed {
+        /// The error (`ValueError: bad`, `CancelledError`).
+        error: Sym,
+    },
+    /// Nothing could happen any more while tasks were unfinished.
+    Deadlock,
+    /// A limit was exceeded; which one (`time`, `steps`, `tasks`).
+    LimitExceeded {
+        /// The limit's name.
+        limit: Sym,
+    },
 }
 
 /// How a task's step ended.
