@@ -52,6 +52,7 @@ pub mod error;
 mod future;
 pub mod model;
 pub mod rng;
+pub mod scenario;
 mod sim;
 mod sleep;
 pub mod sync;

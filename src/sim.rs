@@ -230,9 +230,33 @@ impl Sim {
         F: Future + 'static,
         F::Output: 'static,
     {
+        self.run_with(main, |m| crate::task::spawn(m), Ok)
+    }
+
+    /// Like [`run`](Sim::run) for a main future that returns
+    /// `Result<T, Error>`: an `Err` is the main task raising, so the run
+    /// ends as [`Outcome::Failed`] and the trace records the task as raised.
+    pub fn run_fallible<F, T>(&self, main: F) -> Run<T>
+    where
+        F: Future<Output = Result<T, Error>> + 'static,
+        T: 'static,
+    {
+        self.run_with(main, |m| crate::task::Builder::new().spawn_fallible(m), |r| r)
+    }
+
+    fn run_with<F, T>(
+        &self,
+        main: F,
+        spawn: impl FnOnce(F) -> JoinHandle<F::Output>,
+        flatten: impl FnOnce(F::Output) -> Result<T, Error>,
+    ) -> Run<T>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
         let rt = Runtime::new(self.cfg.clone());
         let guard = engine::enter(&rt);
-        let handle: JoinHandle<F::Output> = crate::task::spawn(main);
+        let handle: JoinHandle<F::Output> = spawn(main);
         let main_id = handle.task().id();
         engine::with_core("run", |c| {
             let label = c.sym.stop;
@@ -260,7 +284,10 @@ impl Sim {
                 let end = engine::with_core("run", |c| c.end_of(main_id).cloned());
                 match (end, handle.try_take()) {
                     (Some(End::Cancelled), _) => Outcome::Failed(Error::Cancelled),
-                    (_, Some(Ok(v))) => Outcome::Completed(v),
+                    (_, Some(Ok(v))) => match flatten(v) {
+                        Ok(v) => Outcome::Completed(v),
+                        Err(e) => Outcome::Failed(e),
+                    },
                     (_, Some(Err(e))) => Outcome::Failed(e),
                     (_, None) => {
                         Outcome::Failed(Error::InvalidState("main task has no result".into()))

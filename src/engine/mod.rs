@@ -79,6 +79,8 @@ pub enum LimitKind {
     Steps,
     /// More than `Limits::max_tasks` tasks were created.
     Tasks,
+    /// A program exceeded a limit of its own (interpreted steps, output lines).
+    Program,
 }
 
 impl LimitKind {
@@ -88,6 +90,7 @@ impl LimitKind {
             LimitKind::Time => "time",
             LimitKind::Steps => "steps",
             LimitKind::Tasks => "tasks",
+            LimitKind::Program => "program",
         }
     }
 }
@@ -626,6 +629,17 @@ pub(crate) fn try_with_core<R>(f: impl FnOnce(&mut Core) -> R) -> Option<R> {
         let mut core = rt.core.try_borrow_mut().ok()?;
         Some(f(&mut core))
     })
+}
+
+/// Stops the run at the end of the current handle with
+/// `Outcome::LimitExceeded { limit }` (used by the scenario interpreter for
+/// its own limits).
+pub(crate) fn abort(limit: LimitKind) {
+    with_core("abort", |c| {
+        if c.abort.is_none() {
+            c.abort = Some(limit);
+        }
+    });
 }
 
 /// Runs a new task's first step at once (`Task.__eager_start`).

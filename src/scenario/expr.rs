@@ -1,0 +1,649 @@
+//! The scenario expression language: literals, durations, variables, lists,
+//! indexing, arithmetic, distributions and calls.
+//!
+//! ```text
+//! expr    := sum
+//! sum     := product (('+' | '-') product)*
+//! product := unary (('*' | '/') unary)*
+//! unary   := '-' unary | postfix
+//! postfix := primary ('[' expr ']')*
+//! primary := NUMBER | DURATION | STRING | NAME | NAME '(' args ')' | '[' args ']' | '(' expr ')'
+//! ```
+//!
+//! Durations are a number with a unit, no space: `3s`, `250ms`, `1.5s`,
+//! `10us`, `5ns`, `2m` (minutes), `1h`. Strings use single or double quotes.
+//! `True`/`False`/`None` (or `true`/`false`) are literals.
+
+use crate::time::Duration;
+use std::fmt;
+
+/// A parsed expression.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    /// `None`.
+    None,
+    /// `True` / `False`.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A string.
+    Str(String),
+    /// A duration literal.
+    Duration(Duration),
+    /// A variable.
+    Var(String),
+    /// `[a, b, …]`.
+    List(Vec<Expr>),
+    /// `x[i]`.
+    Index(Box<Expr>, Box<Expr>),
+    /// `-x`.
+    Neg(Box<Expr>),
+    /// `a + b`, …
+    Bin(Box<Expr>, BinOp, Box<Expr>),
+    /// `name(args)`: a builtin in a value, a coroutine in a call position.
+    Call(String, Vec<Expr>),
+}
+
+/// An arithmetic operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+}
+
+impl fmt::Display for BinOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+        })
+    }
+}
+
+/// A syntax error at a character offset of the expression text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExprError {
+    /// Character offset in the expression.
+    pub offset: usize,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl ExprError {
+    fn at(offset: usize, message: impl Into<String>) -> ExprError {
+        ExprError {
+            offset,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    Int(i64),
+    Float(f64),
+    Dur(Duration),
+    Str(String),
+    Name(String),
+    Punct(char),
+    End,
+}
+
+struct Lexer<'a> {
+    chars: Vec<char>,
+    pos: usize,
+    _src: &'a str,
+}
+
+/// Parses a duration literal (`3s`, `1.5s`, `250ms`), exactly, to the nanosecond.
+///
+/// # Errors
+///
+/// A message naming the problem: no unit, unknown unit, finer than a
+/// nanosecond, too large.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
+        .ok_or_else(|| format!("`{t}` has no unit: write e.g. `{t}s` or `{t}ms`"))?;
+    let (num, unit) = t.split_at(split);
+    duration_from_parts(num, unit).map_err(|e| format!("`{t}`: {e}"))
+}
+
+fn unit_nanos(unit: &str) -> Option<u128> {
+    Some(match unit {
+        "ns" => 1,
+        "us" | "µs" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" | "min" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ => return None,
+    })
+}
+
+fn duration_from_parts(num: &str, unit: &str) -> Result<Duration, String> {
+    let scale = unit_nanos(unit).ok_or_else(|| format!("unknown unit `{unit}` (use ns, us, ms, s, m, h)"))?;
+    let num = num.replace('_', "");
+    if num.is_empty() || num == "." {
+        return Err("missing number".into());
+    }
+    let (whole, frac) = match num.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (num.as_str(), ""),
+    };
+    if frac.contains('.') {
+        return Err("two decimal points".into());
+    }
+    let too_big = || "too large (the limit is about 584 years)".to_string();
+    let w: u128 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| too_big())? };
+    let mut total = w.checked_mul(scale).ok_or_else(too_big)?;
+    if !frac.is_empty() {
+        if frac.len() > 30 {
+            return Err("too many decimals".into());
+        }
+        let f: u128 = frac.parse().map_err(|_| "bad decimals".to_string())?;
+        let denom = 10u128.pow(frac.len() as u32);
+        let num = f * scale;
+        if num % denom != 0 {
+            return Err("finer than a nanosecond".into());
+        }
+        total = total.checked_add(num / denom).ok_or_else(too_big)?;
+    }
+    let ns = u64::try_from(total).map_err(|_| too_big())?;
+    Ok(Duration::from_nanos(ns))
+}
+
+impl<'a> Lexer<'a> {
+    fn new(src: &'a str) -> Lexer<'a> {
+        Lexer {
+            chars: src.chars().collect(),
+            pos: 0,
+            _src: src,
+        }
+    }
+
+    fn next(&mut self) -> Result<(usize, Tok), ExprError> {
+        while self.pos < self.chars.len() && self.chars[self.pos].is_whitespace() {
+            self.pos += 1;
+        }
+        let start = self.pos;
+        let Some(&c) = self.chars.get(self.pos) else {
+            return Ok((start, Tok::End));
+        };
+        if c.is_ascii_digit() || (c == '.' && self.chars.get(self.pos + 1).is_some_and(|d| d.is_ascii_digit())) {
+            let mut end = self.pos;
+            while end < self.chars.len() && (self.chars[end].is_ascii_digit() || self.chars[end] == '.' || self.chars[end] == '_') {
+                end += 1;
+            }
+            let num: String = self.chars[self.pos..end].iter().collect();
+            let mut uend = end;
+            while uend < self.chars.len() && (self.chars[uend].is_alphabetic()) {
+                uend += 1;
+            }
+            let unit: String = self.chars[end..uend].iter().collect();
+            self.pos = uend;
+            if !unit.is_empty() {
+                if unit == "e" || unit == "E" {
+                    return Err(ExprError::at(start, "exponents are not supported: write the number out"));
+                }
+                return duration_from_parts(&num, &unit)
+                    .map(|d| (start, Tok::Dur(d)))
+                    .map_err(|e| ExprError::at(start, format!("bad duration `{num}{unit}`: {e}")));
+            }
+            let clean = num.replace('_', "");
+            if clean.contains('.') {
+                return clean
+                    .parse::<f64>()
+                    .map(|f| (start, Tok::Float(f)))
+                    .map_err(|_| ExprError::at(start, format!("bad number `{num}`")));
+            }
+            return clean
+                .parse::<i64>()
+                .map(|i| (start, Tok::Int(i)))
+                .map_err(|_| ExprError::at(start, format!("integer `{num}` is too large")));
+        }
+        if c == '\'' || c == '"' {
+            let mut s = String::new();
+            let mut i = self.pos + 1;
+            loop {
+                match self.chars.get(i) {
+                    None => return Err(ExprError::at(start, "unterminated string: add the closing quote")),
+                    Some(&q) if q == c => break,
+                    Some('\\') => {
+                        match self.chars.get(i + 1) {
+                            Some('n') => s.push('\n'),
+                            Some('t') => s.push('\t'),
+                            Some(&o) => s.push(o),
+                            None => return Err(ExprError::at(i, "dangling backslash")),
+                        }
+                        i += 2;
+                        continue;
+                    }
+                    Some(&o) => s.push(o),
+                }
+                i += 1;
+            }
+            self.pos = i + 1;
+            return Ok((start, Tok::Str(s)));
+        }
+        if c.is_alphabetic() || c == '_' {
+            let mut end = self.pos;
+            while end < self.chars.len() && (self.chars[end].is_alphanumeric() || self.chars[end] == '_') {
+                end += 1;
+            }
+            let name: String = self.chars[self.pos..end].iter().collect();
+            self.pos = end;
+            return Ok((start, Tok::Name(name)));
+        }
+        if "()[],+-*/".contains(c) {
+            self.pos += 1;
+            return Ok((start, Tok::Punct(c)));
+        }
+        Err(ExprError::at(start, format!("unexpected character `{c}`")))
+    }
+}
+
+struct Parser<'a> {
+    lex: Lexer<'a>,
+    tok: Tok,
+    at: usize,
+    depth: usize,
+}
+
+/// Nesting depth past which an expression is refused (no deep recursion on
+/// hostile input).
+const MAX_DEPTH: usize = 64;
+
+impl<'a> Parser<'a> {
+    fn new(src: &'a str) -> Result<Parser<'a>, ExprError> {
+        let mut lex = Lexer::new(src);
+        let (at, tok) = lex.next()?;
+        Ok(Parser { lex, tok, at, depth: 0 })
+    }
+
+    fn bump(&mut self) -> Result<Tok, ExprError> {
+        let (at, tok) = self.lex.next()?;
+        self.at = at;
+        Ok(std::mem::replace(&mut self.tok, tok))
+    }
+
+    fn expect(&mut self, c: char) -> Result<(), ExprError> {
+        if self.tok == Tok::Punct(c) {
+            self.bump()?;
+            Ok(())
+        } else {
+            Err(ExprError::at(self.at, format!("expected `{c}`, found {}", describe(&self.tok))))
+        }
+    }
+
+    fn expr(&mut self) -> Result<Expr, ExprError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(ExprError::at(self.at, "expression nested too deeply"));
+        }
+        let mut lhs = self.product()?;
+        loop {
+            let op = match self.tok {
+                Tok::Punct('+') => BinOp::Add,
+                Tok::Punct('-') => BinOp::Sub,
+                _ => break,
+            };
+            self.bump()?;
+            let rhs = self.product()?;
+            lhs = Expr::Bin(Box::new(lhs), op, Box::new(rhs));
+        }
+        self.depth -= 1;
+        Ok(lhs)
+    }
+
+    fn product(&mut self) -> Result<Expr, ExprError> {
+        let mut lhs = self.unary()?;
+        loop {
+            let op = match self.tok {
+                Tok::Punct('*') => BinOp::Mul,
+                Tok::Punct('/') => BinOp::Div,
+                _ => break,
+            };
+            self.bump()?;
+            let rhs = self.unary()?;
+            lhs = Expr::Bin(Box::new(lhs), op, Box::new(rhs));
+        }
+        Ok(lhs)
+    }
+
+    fn unary(&mut self) -> Result<Expr, ExprError> {
+        if self.tok == Tok::Punct('-') {
+            self.bump()?;
+            self.depth += 1;
+            if self.depth > MAX_DEPTH {
+                return Err(ExprError::at(self.at, "expression nested too deeply"));
+            }
+            let e = self.unary()?;
+            self.depth -= 1;
+            return Ok(match e {
+                Expr::Int(i) => Expr::Int(-i),
+                Expr::Float(f) => Expr::Float(-f),
+                other => Expr::Neg(Box::new(other)),
+            });
+        }
+        self.postfix()
+    }
+
+    fn postfix(&mut self) -> Result<Expr, ExprError> {
+        let mut e = self.primary()?;
+        while self.tok == Tok::Punct('[') {
+            self.bump()?;
+            let i = self.expr()?;
+            self.expect(']')?;
+            e = Expr::Index(Box::new(e), Box::new(i));
+        }
+        Ok(e)
+    }
+
+    fn args(&mut self, close: char) -> Result<Vec<Expr>, ExprError> {
+        let mut out = Vec::new();
+        if self.tok == Tok::Punct(close) {
+            self.bump()?;
+            return Ok(out);
+        }
+        loop {
+            out.push(self.expr()?);
+            match self.tok {
+                Tok::Punct(',') => {
+                    self.bump()?;
+                    if self.tok == Tok::Punct(close) {
+                        self.bump()?;
+                        return Ok(out);
+                    }
+                }
+                Tok::Punct(c) if c == close => {
+                    self.bump()?;
+                    return Ok(out);
+                }
+                _ => {
+                    return Err(ExprError::at(
+                        self.at,
+                        format!("expected `,` or `{close}`, found {}", describe(&self.tok)),
+                    ))
+                }
+            }
+        }
+    }
+
+    fn primary(&mut self) -> Result<Expr, ExprError> {
+        let at = self.at;
+        match self.bump()? {
+            Tok::Int(i) => Ok(Expr::Int(i)),
+            Tok::Float(f) => Ok(Expr::Float(f)),
+            Tok::Dur(d) => Ok(Expr::Duration(d)),
+            Tok::Str(s) => Ok(Expr::Str(s)),
+            Tok::Name(n) => match n.as_str() {
+                "True" | "true" => Ok(Expr::Bool(true)),
+                "False" | "false" => Ok(Expr::Bool(false)),
+                "None" => Ok(Expr::None),
+                _ if self.tok == Tok::Punct('(') => {
+                    self.bump()?;
+                    self.depth += 1;
+                    if self.depth > MAX_DEPTH {
+                        return Err(ExprError::at(self.at, "expression nested too deeply"));
+                    }
+                    let args = self.args(')')?;
+                    self.depth -= 1;
+                    Ok(Expr::Call(n, args))
+                }
+                _ => Ok(Expr::Var(n)),
+            },
+            Tok::Punct('[') => {
+                self.depth += 1;
+                if self.depth > MAX_DEPTH {
+                    return Err(ExprError::at(self.at, "expression nested too deeply"));
+                }
+                let items = self.args(']')?;
+                self.depth -= 1;
+                Ok(Expr::List(items))
+            }
+            Tok::Punct('(') => {
+                let e = self.expr()?;
+                self.expect(')')?;
+                Ok(e)
+            }
+            other => Err(ExprError::at(at, format!("expected a value, found {}", describe(&other)))),
+        }
+    }
+}
+
+fn describe(t: &Tok) -> String {
+    match t {
+        Tok::Int(i) => format!("`{i}`"),
+        Tok::Float(f) => format!("`{f}`"),
+        Tok::Dur(d) => format!("`{d:?}`"),
+        Tok::Str(s) => format!("the string {s:?}"),
+        Tok::Name(n) => format!("`{n}`"),
+        Tok::Punct(c) => format!("`{c}`"),
+        Tok::End => "the end of the expression".to_string(),
+    }
+}
+
+/// Parses a whole expression.
+///
+/// # Errors
+///
+/// The offset and a message for the first syntax error.
+pub fn parse(src: &str) -> Result<Expr, ExprError> {
+    let mut p = Parser::new(src)?;
+    if p.tok == Tok::End {
+        return Err(ExprError::at(0, "empty expression"));
+    }
+    let e = p.expr()?;
+    if p.tok != Tok::End {
+        return Err(ExprError::at(p.at, format!("unexpected {} after the expression", describe(&p.tok))));
+    }
+    Ok(e)
+}
+
+/// One piece of a template string.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Piece {
+    /// Text copied as is.
+    Text(String),
+    /// `{expr}` or `{expr:spec}`: an interpolated value with an optional
+    /// Python format spec (`.2f`, `>8`, `d`).
+    Value(Expr, Option<String>),
+}
+
+/// Parses a template like `"{name} took {now:.2f}s"` (`{{` and `}}` are
+/// literal braces).
+///
+/// # Errors
+///
+/// The offset and message of the first problem.
+pub fn parse_template(src: &str) -> Result<Vec<Piece>, ExprError> {
+    let chars: Vec<char> = src.chars().collect();
+    let mut out = Vec::new();
+    let mut text = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '{' if chars.get(i + 1) == Some(&'{') => {
+                text.push('{');
+                i += 2;
+            }
+            '}' if chars.get(i + 1) == Some(&'}') => {
+                text.push('}');
+                i += 2;
+            }
+            '}' => return Err(ExprError::at(i, "single `}`: write `}}` for a literal brace")),
+            '{' => {
+                let start = i + 1;
+                let mut j = start;
+                let mut depth = 0i32;
+                let mut quote: Option<char> = None;
+                while j < chars.len() {
+                    let c = chars[j];
+                    match quote {
+                        Some(q) if c == q => quote = None,
+                        Some(_) => {}
+                        None if c == '\'' || c == '"' => quote = Some(c),
+                        None if c == '(' || c == '[' => depth += 1,
+                        None if c == ')' || c == ']' => depth -= 1,
+                        None if c == '}' && depth <= 0 => break,
+                        None => {}
+                    }
+                    j += 1;
+                }
+                if j >= chars.len() {
+                    return Err(ExprError::at(i, "unclosed `{`: add `}` (or write `{{` for a literal brace)"));
+                }
+                let inner: String = chars[start..j].iter().collect();
+                let (expr_text, spec) = split_spec(&inner);
+                let expr = parse(expr_text).map_err(|e| ExprError::at(start + e.offset, e.message))?;
+                if !text.is_empty() {
+                    out.push(Piece::Text(std::mem::take(&mut text)));
+                }
+                out.push(Piece::Value(expr, spec.map(str::to_string)));
+                i = j + 1;
+            }
+            c => {
+                text.push(c);
+                i += 1;
+            }
+        }
+    }
+    if !text.is_empty() {
+        out.push(Piece::Text(text));
+    }
+    Ok(out)
+}
+
+/// Splits `expr:spec` at the last `:` outside quotes and brackets.
+fn split_spec(s: &str) -> (&str, Option<&str>) {
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    let mut cut = None;
+    for (i, c) in s.char_indices() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if c == '(' || c == '[' => depth += 1,
+            None if c == ')' || c == ']' => depth -= 1,
+            None if c == ':' && depth == 0 => cut = Some(i),
+            None => {}
+        }
+    }
+    match cut {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    }
+}
+
+/// Every variable an expression reads.
+pub fn vars<'a>(e: &'a Expr, out: &mut Vec<&'a str>) {
+    match e {
+        Expr::Var(v) => out.push(v),
+        Expr::List(items) | Expr::Call(_, items) => items.iter().for_each(|x| vars(x, out)),
+        Expr::Index(a, b) | Expr::Bin(a, _, b) => {
+            vars(a, out);
+            vars(b, out);
+        }
+        Expr::Neg(a) => vars(a, out),
+        _ => {}
+    }
+}
+
+/// Every call (name, argument count) in an expression.
+pub fn calls<'a>(e: &'a Expr, out: &mut Vec<(&'a str, usize)>) {
+    match e {
+        Expr::Call(n, items) => {
+            out.push((n, items.len()));
+            items.iter().for_each(|x| calls(x, out));
+        }
+        Expr::List(items) => items.iter().for_each(|x| calls(x, out)),
+        Expr::Index(a, b) | Expr::Bin(a, _, b) => {
+            calls(a, out);
+            calls(b, out);
+        }
+        Expr::Neg(a) => calls(a, out),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_exactly() {
+        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("0.1s"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("3").unwrap_err().contains("no unit"));
+        assert!(parse_duration("3 parsecs").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("0.5ns").unwrap_err().contains("finer than a nanosecond"));
+        assert!(parse_duration("99999999999999999999h").unwrap_err().contains("too large"));
+    }
+
+    #[test]
+    fn calls_lists_arithmetic_and_indexing_parse() {
+        assert_eq!(
+            parse("fetch('A', 3s)").unwrap(),
+            Expr::Call("fetch".into(), vec![Expr::Str("A".into()), Expr::Duration(Duration::from_secs(3))])
+        );
+        assert_eq!(
+            parse("i * 100ms + 1s").unwrap(),
+            Expr::Bin(
+                Box::new(Expr::Bin(
+                    Box::new(Expr::Var("i".into())),
+                    BinOp::Mul,
+                    Box::new(Expr::Duration(Duration::from_millis(100)))
+                )),
+                BinOp::Add,
+                Box::new(Expr::Duration(Duration::from_secs(1)))
+            )
+        );
+        assert_eq!(
+            parse("r[0]").unwrap(),
+            Expr::Index(Box::new(Expr::Var("r".into())), Box::new(Expr::Int(0)))
+        );
+        assert_eq!(parse("[1, 2,]").unwrap(), Expr::List(vec![Expr::Int(1), Expr::Int(2)]));
+    }
+
+    #[test]
+    fn syntax_errors_point_at_the_problem() {
+        assert_eq!(parse("fetch('A' 3s)").unwrap_err().offset, 10);
+        assert!(parse("'open").unwrap_err().message.contains("unterminated"));
+        assert!(parse("").unwrap_err().message.contains("empty"));
+        assert!(parse("1 2").unwrap_err().message.contains("unexpected"));
+        let deep = "(".repeat(500) + "1" + &")".repeat(500);
+        assert!(parse(&deep).unwrap_err().message.contains("too deeply"));
+    }
+
+    #[test]
+    fn templates_split_text_and_values_with_specs() {
+        let t = parse_template("{name} took {now:.2f}s {{x}}").unwrap();
+        assert_eq!(
+            t,
+            vec![
+                Piece::Value(Expr::Var("name".into()), None),
+                Piece::Text(" took ".into()),
+                Piece::Value(Expr::Var("now".into()), Some(".2f".into())),
+                Piece::Text("s {x}".into()),
+            ]
+        );
+        assert!(parse_template("{oops").unwrap_err().message.contains("unclosed"));
+        assert!(parse_template("a } b").unwrap_err().message.contains("single"));
+    }
+}

@@ -1,0 +1,91 @@
+//! Scenarios: declarative programs in asyncio's vocabulary, with the claims
+//! they should satisfy, written as TOML files (see `sim-scenarios/README.md`).
+//!
+//! A file goes through two stages — raw serde structs that mirror it, then a
+//! validated [`Scenario`] — and is run by an interpreter that is a client of
+//! the same public API Rust users call ([`run_variant`]).
+
+pub mod expr;
+mod interp;
+pub mod model;
+mod validate;
+pub mod value;
+
+pub use interp::{run_variant, ScenarioRun};
+pub use model::*;
+pub use validate::parse;
+
+use std::fmt;
+
+/// One problem in a scenario file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The file.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub col: usize,
+    /// What is wrong and what was expected.
+    pub message: String,
+    /// How to fix it, when we can tell.
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)?;
+        if let Some(h) = &self.hint {
+            write!(f, "\n  hint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found in a scenario file.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ScenarioError {
+    /// The problems, in file order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads and validates a scenario file.
+///
+/// # Errors
+///
+/// I/O errors and every validation problem, as diagnostics.
+pub fn load(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| ScenarioError {
+        diagnostics: vec![Diagnostic {
+            file: file.clone(),
+            line: 0,
+            col: 0,
+            message: format!("cannot read the file: {e}"),
+            hint: None,
+        }],
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| ScenarioError {
+        diagnostics: vec![Diagnostic {
+            file: file.clone(),
+            line: 0,
+            col: 0,
+            message: format!("the file is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+            hint: None,
+        }],
+    })?;
+    parse(&file, &text)
+}
+

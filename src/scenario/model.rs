@@ -1,0 +1,502 @@
+//! The validated scenario: what a file means once every name is resolved
+//! and every value checked. It can also be built from code (the property
+//! tests generate it) and is what the interpreter runs.
+
+use super::expr::{Expr, Piece};
+use crate::model::{Limits, LoopModel, PythonVersion};
+use crate::sync::QueueKind;
+use crate::time::Duration;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// A scenario: programs in asyncio's vocabulary plus the claims they make.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// The file it came from (for messages and replay commands).
+    pub file: String,
+    /// Short identifier (defaults to the file stem).
+    pub name: String,
+    /// One-line title.
+    pub title: String,
+    /// Where the example comes from (tutorial file and section).
+    pub source: Option<String>,
+    /// Longer description.
+    pub description: Option<String>,
+    /// Run settings.
+    pub settings: Settings,
+    /// Coroutine functions by name.
+    pub coroutines: BTreeMap<String, Rc<Coroutine>>,
+    /// Async context managers by name.
+    pub contexts: BTreeMap<String, Rc<ContextManager>>,
+    /// Shared primitives (locks, semaphores, events, queues) by name.
+    pub primitives: BTreeMap<String, Primitive>,
+    /// The variants (at least one).
+    pub variants: Vec<Variant>,
+    /// The claims.
+    pub claims: Vec<Claim>,
+}
+
+/// Settings of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// Seed (default 0).
+    pub seed: u64,
+    /// Loop model (default `asyncio`).
+    pub model: LoopModel,
+    /// Python version for the `asyncio` model (default 3.12).
+    pub python: PythonVersion,
+    /// 3.12 eager tasks (default off).
+    pub eager_tasks: bool,
+    /// Virtual time each task step takes (default 0).
+    pub step_overhead: Duration,
+    /// Engine limits.
+    pub limits: Limits,
+    /// Inline call depth (Python's recursion limit; default 1000).
+    pub max_call_depth: usize,
+    /// Lines a run may print (default 100 000).
+    pub max_output_lines: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            seed: 0,
+            model: LoopModel::Asyncio,
+            python: PythonVersion::Py312,
+            eager_tasks: false,
+            step_overhead: Duration::ZERO,
+            limits: Limits {
+                max_time: Duration::from_secs(30 * 24 * 3600),
+                max_steps: 10_000_000,
+                max_tasks: 1_000_000,
+            },
+            max_call_depth: 1000,
+            max_output_lines: 100_000,
+        }
+    }
+}
+
+/// One version of the program (sync vs async, with or without a limit).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Variant {
+    /// Its name (`main` when the file declares none).
+    pub name: String,
+    /// What it shows.
+    pub description: Option<String>,
+    /// The coroutine run as the main task.
+    pub main: String,
+    /// Arguments passed to it.
+    pub args: Vec<Expr>,
+    /// Settings that differ from the scenario's.
+    pub seed: Option<u64>,
+    /// Model override.
+    pub model: Option<LoopModel>,
+    /// Python version override.
+    pub python: Option<PythonVersion>,
+}
+
+/// `async def name(params): steps`. A coroutine containing `yield` is an
+/// async generator (iterate it with `async_for`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Coroutine {
+    /// Name.
+    pub name: String,
+    /// Parameter names.
+    pub params: Vec<String>,
+    /// Body.
+    pub body: Rc<[Step]>,
+    /// Contains `yield`.
+    pub is_generator: bool,
+    /// Line of its table in the file.
+    pub line: usize,
+}
+
+/// An async context manager: `enter` steps (their return value is bound by
+/// `as`), then the body, then `exit` steps (always, even on errors).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContextManager {
+    /// Name.
+    pub name: String,
+    /// Parameter names.
+    pub params: Vec<String>,
+    /// `__aenter__`.
+    pub enter: Rc<[Step]>,
+    /// `__aexit__`.
+    pub exit: Rc<[Step]>,
+}
+
+/// A shared primitive.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Primitive {
+    /// `asyncio.Lock()`.
+    Lock,
+    /// `asyncio.Semaphore(n)`.
+    Semaphore(usize),
+    /// `asyncio.BoundedSemaphore(n)`.
+    BoundedSemaphore(usize),
+    /// `asyncio.Event()`.
+    Event,
+    /// `asyncio.Queue(maxsize)` and variants.
+    Queue {
+        /// FIFO, LIFO or priority.
+        kind: QueueKind,
+        /// 0 for unbounded.
+        maxsize: usize,
+    },
+}
+
+/// A call of a coroutine or context manager: `fetch('A', 3s)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    /// The coroutine's name.
+    pub name: String,
+    /// Argument expressions.
+    pub args: Vec<Expr>,
+}
+
+/// What `gather` / `await` / `cancel` operate on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    /// A coroutine call (a new task where asyncio would make one).
+    Call(Call),
+    /// A value: a task handle, a future, or a list of them.
+    Value(Expr),
+}
+
+/// A step with its line in the file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// Line in the file (1-based).
+    pub line: usize,
+    /// What it does.
+    pub kind: StepKind,
+}
+
+/// Which exceptions an `except` clause catches.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Handler {
+    /// Exception class names; `Exception` catches everything but
+    /// `CancelledError`, `BaseException` catches everything.
+    pub kinds: Vec<String>,
+    /// `as e`.
+    pub bind: Option<String>,
+    /// The handler's steps.
+    pub body: Rc<[Step]>,
+}
+
+/// Every kind of step.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepKind {
+    /// `print(f"…")`.
+    Print(Vec<Piece>),
+    /// `await asyncio.sleep(d)`.
+    Sleep(Expr),
+    /// `time.sleep(d)` inside a coroutine: blocks the loop.
+    Block(Expr),
+    /// `x = await target`: a coroutine call runs inline; a task or future is awaited.
+    Await {
+        /// What is awaited.
+        target: Target,
+        /// Where the result goes.
+        into: Option<String>,
+    },
+    /// `t = asyncio.create_task(call, name=…)`.
+    Spawn {
+        /// The coroutine.
+        call: Call,
+        /// Variable for the handle.
+        bind: Option<String>,
+        /// Task name template.
+        name: Option<Vec<Piece>>,
+    },
+    /// `t.cancel()`.
+    Cancel(Expr),
+    /// `x = await asyncio.gather(…)`.
+    Gather {
+        /// Children.
+        items: Vec<Target>,
+        /// `return_exceptions=True`.
+        return_exceptions: bool,
+        /// Where the list goes.
+        into: Option<String>,
+    },
+    /// `x = await asyncio.wait_for(target, timeout)`.
+    WaitFor {
+        /// What is awaited.
+        target: Target,
+        /// The timeout.
+        timeout: Expr,
+        /// Where the result goes.
+        into: Option<String>,
+    },
+    /// `async with asyncio.timeout(d): steps`.
+    Timeout {
+        /// The delay.
+        delay: Expr,
+        /// The body.
+        body: Rc<[Step]>,
+    },
+    /// `for f in asyncio.as_completed(calls, timeout=…): x = await f; steps`.
+    AsCompleted {
+        /// The children.
+        items: Vec<Target>,
+        /// Variable for each result.
+        bind: String,
+        /// Loop body.
+        body: Rc<[Step]>,
+        /// Optional timeout.
+        timeout: Option<Expr>,
+    },
+    /// `async with asyncio.TaskGroup() as tg: tg.create_task(…) …`.
+    TaskGroup {
+        /// The tasks.
+        calls: Vec<Call>,
+        /// Where the list of results goes.
+        into: Option<String>,
+    },
+    /// `x = await asyncio.shield(target)`.
+    Shield {
+        /// What is shielded.
+        target: Target,
+        /// Where the result goes.
+        into: Option<String>,
+    },
+    /// `raise Kind(message)`.
+    Raise {
+        /// Exception class.
+        kind: String,
+        /// Message template.
+        message: Option<Vec<Piece>>,
+    },
+    /// `try: … except …: … finally: …`.
+    Try {
+        /// The body.
+        body: Rc<[Step]>,
+        /// The `except` clause, if any.
+        handler: Option<Handler>,
+        /// The `finally` steps.
+        finally: Rc<[Step]>,
+    },
+    /// `return value`.
+    Return(Option<Expr>),
+    /// `for i in range(n): steps`.
+    Repeat {
+        /// How many times.
+        times: Expr,
+        /// Variable for the index.
+        index: Option<String>,
+        /// The body.
+        body: Rc<[Step]>,
+    },
+    /// `for x in list: steps`.
+    For {
+        /// Loop variable.
+        var: String,
+        /// The list.
+        iter: Expr,
+        /// The body.
+        body: Rc<[Step]>,
+    },
+    /// `async for x in generator(args): steps`.
+    AsyncFor {
+        /// Loop variable.
+        var: String,
+        /// The generator call.
+        generator: Call,
+        /// The body.
+        body: Rc<[Step]>,
+    },
+    /// `async with manager(args) as x: steps`.
+    AsyncWith {
+        /// The context manager call.
+        ctx: Call,
+        /// `as x`.
+        bind: Option<String>,
+        /// The body.
+        body: Rc<[Step]>,
+    },
+    /// `yield value` (in an async generator).
+    Yield(Expr),
+    /// `x = value`.
+    Set {
+        /// Variable.
+        var: String,
+        /// Value.
+        value: Expr,
+    },
+    /// `fut = loop.create_future()`.
+    NewFuture(String),
+    /// `loop.call_later(d, fut.set_result, value)`.
+    CallLater {
+        /// The delay.
+        delay: Expr,
+        /// The future variable.
+        future: String,
+        /// The value.
+        value: Expr,
+    },
+    /// `fut.set_result(value)`.
+    SetResult {
+        /// The future variable.
+        future: String,
+        /// The value.
+        value: Expr,
+    },
+    /// `async with lock: steps`.
+    Lock {
+        /// The primitive.
+        name: String,
+        /// The body.
+        body: Rc<[Step]>,
+    },
+    /// `async with sem: steps`.
+    Semaphore {
+        /// The primitive.
+        name: String,
+        /// The body.
+        body: Rc<[Step]>,
+    },
+    /// A named section, for concurrency claims.
+    Section {
+        /// Its name.
+        name: String,
+        /// The body.
+        body: Rc<[Step]>,
+    },
+    /// `event.set()`.
+    EventSet(String),
+    /// `await event.wait()`.
+    EventWait(String),
+    /// `event.clear()`.
+    EventClear(String),
+    /// `await q.put(v)` / `q.put_nowait(v)`.
+    Put {
+        /// The queue.
+        queue: String,
+        /// The value.
+        value: Expr,
+        /// `put_nowait` (raises `QueueFull`).
+        nowait: bool,
+    },
+    /// `x = await q.get()` / `q.get_nowait()`.
+    Get {
+        /// The queue.
+        queue: String,
+        /// Where the item goes.
+        into: Option<String>,
+        /// `get_nowait` (raises `QueueEmpty`).
+        nowait: bool,
+    },
+    /// `q.task_done()`.
+    TaskDone(String),
+    /// `await q.join()`.
+    Join(String),
+}
+
+/// A time bound in a claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// Exactly.
+    Exact(Duration),
+    /// At most.
+    AtMost(Duration),
+    /// At least.
+    AtLeast(Duration),
+    /// Within `[lo, hi]`.
+    Between(Duration, Duration),
+}
+
+/// A count bound in a claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Count {
+    /// Exactly.
+    Exact(u64),
+    /// At most.
+    AtMost(u64),
+    /// At least.
+    AtLeast(u64),
+}
+
+/// How a task ends, in a claim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaskEnd {
+    /// Returned normally.
+    Returned,
+    /// Raised an exception of this class.
+    Raised(String),
+    /// Was cancelled.
+    Cancelled,
+}
+
+/// How a run ends, in a claim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Main returned.
+    Completed,
+    /// Main raised (this class, if given).
+    Failed(Option<String>),
+    /// Deadlock.
+    Deadlock,
+    /// A limit was hit.
+    LimitExceeded,
+}
+
+/// What a claim asserts.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClaimKind {
+    /// The main task's elapsed virtual time.
+    Elapsed(Bound),
+    /// The exact printed lines, in order.
+    Output(Vec<String>),
+    /// These lines are printed in this relative order.
+    Order(Vec<String>),
+    /// When a line is printed.
+    PrintedAt {
+        /// The line.
+        line: String,
+        /// When.
+        at: Bound,
+    },
+    /// When / how a task ends.
+    TaskEnds {
+        /// Task name.
+        task: String,
+        /// When.
+        at: Option<Bound>,
+        /// How.
+        how: Option<TaskEnd>,
+    },
+    /// Tasks concurrently inside a section (or holding a Lock/Semaphore).
+    MaxConcurrent {
+        /// The section or primitive name.
+        section: String,
+        /// The bound.
+        count: Count,
+    },
+    /// How the run ends.
+    Outcome(RunOutcome),
+    /// One variant is faster than another.
+    Faster {
+        /// The faster variant.
+        faster: String,
+        /// The slower variant.
+        slower: String,
+        /// `slower / faster >= ratio`.
+        ratio_at_least: Option<f64>,
+    },
+}
+
+/// A claim with where it applies.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Claim {
+    /// Line in the file.
+    pub line: usize,
+    /// What it asserts.
+    pub kind: ClaimKind,
+    /// The variant it is about (`None`: every variant).
+    pub variant: Option<String>,
+    /// Seeds to check it on (`None`: the scenario's seed).
+    pub seeds: Option<(u64, u64)>,
+    /// How the tutorial put it, when the claim states the exact figure.
+    pub note: Option<String>,
+}

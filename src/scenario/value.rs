@@ -1,0 +1,298 @@
+//! Runtime values of the scenario interpreter, printed the way Python
+//! prints them (`str()` for `{x}`, `repr()` inside lists).
+
+use crate::error::Error;
+use crate::future::SimFuture;
+use crate::task::{JoinHandle, TaskRef};
+use crate::time::{format_nanos, Duration};
+use std::cell::RefCell;
+use std::cmp::Ordering;
+use std::fmt::Write;
+use std::rc::Rc;
+
+/// A value in a running scenario.
+#[derive(Clone, Debug)]
+pub enum Value {
+    /// `None`.
+    None,
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A string.
+    Str(Rc<str>),
+    /// A duration.
+    Duration(Duration),
+    /// A list.
+    List(Rc<Vec<Value>>),
+    /// A task handle (from `spawn`).
+    Task(Rc<TaskCell>),
+    /// A future (from `future`).
+    Future(SimFuture<Value>),
+    /// An exception (bound by `except … as e`, or in `return_exceptions` lists).
+    Error(Error),
+}
+
+/// The result a scenario coroutine produces.
+pub type Outcome = Result<Value, Error>;
+
+/// A spawned task: its handle until awaited, then its result.
+#[derive(Debug)]
+pub struct TaskCell {
+    /// The task.
+    pub task: TaskRef,
+    /// Its name.
+    pub name: String,
+    /// The handle, until something awaits it.
+    pub handle: RefCell<Option<JoinHandle<Outcome>>>,
+    /// The result, once awaited (a task can be awaited many times).
+    pub result: RefCell<Option<Outcome>>,
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::None, Value::None) => true,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Str(a), Value::Str(b)) => a == b,
+            (Value::List(a), Value::List(b)) => a == b,
+            (Value::Task(a), Value::Task(b)) => Rc::ptr_eq(a, b),
+            (Value::Future(a), Value::Future(b)) => a.same(b),
+            (Value::Error(a), Value::Error(b)) => a == b,
+            (a, b) => match (a.as_f64(), b.as_f64()) {
+                (Some(x), Some(y)) => x == y && a.is_duration() == b.is_duration(),
+                _ => false,
+            },
+        }
+    }
+}
+
+impl PartialOrd for Value {
+    fn partial_cmp(&self, other: &Value) -> Option<Ordering> {
+        match (self, other) {
+            (Value::Str(a), Value::Str(b)) => a.partial_cmp(b),
+            (Value::Bool(a), Value::Bool(b)) => a.partial_cmp(b),
+            (Value::List(a), Value::List(b)) => a.as_slice().partial_cmp(b.as_slice()),
+            (Value::Duration(a), Value::Duration(b)) => a.partial_cmp(b),
+            (Value::Int(a), Value::Int(b)) => a.partial_cmp(b),
+            (a, b) if !a.is_duration() && !b.is_duration() => a.as_f64()?.partial_cmp(&b.as_f64()?),
+            _ => None,
+        }
+    }
+}
+
+impl Value {
+    /// A string value.
+    pub fn str(s: &str) -> Value {
+        Value::Str(s.into())
+    }
+
+    fn is_duration(&self) -> bool {
+        matches!(self, Value::Duration(_))
+    }
+
+    /// Numbers and durations (in seconds) as a float.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            Value::Duration(d) => Some(crate::time::duration_to_secs_f64(*d)),
+            Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+            _ => None,
+        }
+    }
+
+    /// Python's type name, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::None => "NoneType",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "str",
+            Value::Duration(_) => "duration",
+            Value::List(_) => "list",
+            Value::Task(_) => "Task",
+            Value::Future(_) => "Future",
+            Value::Error(_) => "exception",
+        }
+    }
+
+    /// Python truthiness.
+    pub fn truthy(&self) -> bool {
+        match self {
+            Value::None => false,
+            Value::Bool(b) => *b,
+            Value::Int(i) => *i != 0,
+            Value::Float(f) => *f != 0.0,
+            Value::Str(s) => !s.is_empty(),
+            Value::Duration(d) => !d.is_zero(),
+            Value::List(l) => !l.is_empty(),
+            _ => true,
+        }
+    }
+
+    /// `str(value)`.
+    pub fn to_str(&self) -> String {
+        match self {
+            Value::Str(s) => s.to_string(),
+            Value::Error(e) => match e {
+                Error::Raised { message, .. } => message.clone(),
+                Error::Panic(m) | Error::InvalidState(m) => m.clone(),
+                Error::Cancelled | Error::Timeout => String::new(),
+            },
+            other => other.repr(),
+        }
+    }
+
+    /// `repr(value)`.
+    pub fn repr(&self) -> String {
+        match self {
+            Value::None => "None".into(),
+            Value::Bool(true) => "True".into(),
+            Value::Bool(false) => "False".into(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => float_repr(*f),
+            Value::Str(s) => py_str_repr(s),
+            Value::Duration(d) => format_nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            Value::List(items) => {
+                let mut out = String::from("[");
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    out.push_str(&v.repr());
+                }
+                out.push(']');
+                out
+            }
+            Value::Task(t) => format!("<Task {}>", t.name),
+            Value::Future(f) => format!("<Future done={}>", f.done()),
+            Value::Error(e) => match e {
+                Error::Raised { kind, message } => format!("{kind}({})", py_str_repr(message)),
+                other => format!("{}()", other.kind()),
+            },
+        }
+    }
+
+    /// Formats with a Python format spec (`.2f`, `5`, `>8`, `<6`, `d`, `%`).
+    ///
+    /// # Errors
+    ///
+    /// A message when the spec does not apply to the value.
+    pub fn format(&self, spec: &str) -> Result<String, String> {
+        let (align, width, rest) = split_align_width(spec);
+        let body = if let Some(prec) = rest.strip_prefix('.').and_then(|r| r.strip_suffix('f')) {
+            let p: usize = prec.parse().map_err(|_| format!("bad precision in `{spec}`"))?;
+            let x = self
+                .as_f64()
+                .ok_or_else(|| format!("format `{spec}` needs a number, got {}", self.type_name()))?;
+            format!("{x:.p$}")
+        } else if rest == "d" {
+            match self {
+                Value::Int(i) => i.to_string(),
+                other => return Err(format!("format `d` needs an int, got {}", other.type_name())),
+            }
+        } else if rest.is_empty() || rest == "s" {
+            self.to_str()
+        } else {
+            return Err(format!("unsupported format spec `{spec}` (use .Nf, d, s, a width, < or >)"));
+        };
+        let numeric = matches!(self, Value::Int(_) | Value::Float(_) | Value::Duration(_));
+        Ok(pad(&body, width, align.unwrap_or(if numeric { '>' } else { '<' })))
+    }
+}
+
+fn split_align_width(spec: &str) -> (Option<char>, usize, &str) {
+    let (align, rest) = match spec.chars().next() {
+        Some(c @ ('<' | '>' | '^')) => (Some(c), &spec[1..]),
+        _ => (None, spec),
+    };
+    let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+    let width = rest[..digits].parse().unwrap_or(0);
+    (align, width, &rest[digits..])
+}
+
+fn pad(s: &str, width: usize, align: char) -> String {
+    let n = s.chars().count();
+    if n >= width {
+        return s.to_string();
+    }
+    let fill = width - n;
+    match align {
+        '>' => format!("{}{s}", " ".repeat(fill)),
+        '^' => format!("{}{s}{}", " ".repeat(fill / 2), " ".repeat(fill - fill / 2)),
+        _ => format!("{s}{}", " ".repeat(fill)),
+    }
+}
+
+/// Python's `repr` of a float: shortest round-trip digits, `.0` on whole numbers.
+pub fn float_repr(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-4..1e16).contains(&abs) {
+        // Python switches to exponent notation: 1e-05, 1e+16.
+        let s = format!("{f:e}");
+        let (m, e) = s.split_once('e').expect("exponent form");
+        let e: i32 = e.parse().expect("exponent");
+        let m = if m.contains('.') { m.to_string() } else { m.to_string() };
+        return format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
+    }
+    let s = format!("{f}");
+    if s.contains('.') { s } else { format!("{s}.0") }
+}
+
+fn py_str_repr(s: &str) -> String {
+    let q = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let mut out = String::new();
+    out.push(q);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c == q => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => {
+                let _ = write!(out, "{c}");
+            }
+        }
+    }
+    out.push(q);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_print_like_python() {
+        assert_eq!(Value::Float(3.0).to_str(), "3.0");
+        assert_eq!(Value::Float(0.1 + 0.2).to_str(), "0.30000000000000004");
+        assert_eq!(Value::Float(1e-5).to_str(), "1e-05");
+        let l = Value::List(Rc::new(vec![Value::str("A"), Value::Int(2), Value::None]));
+        assert_eq!(l.to_str(), "['A', 2, None]");
+        assert_eq!(Value::str("it's").repr(), "\"it's\"");
+        assert_eq!(Value::Error(Error::raised("ValueError", "bad")).repr(), "ValueError('bad')");
+        assert_eq!(Value::Duration(Duration::from_millis(1500)).to_str(), "1.5s");
+    }
+
+    #[test]
+    fn format_specs_follow_python() {
+        assert_eq!(Value::Float(3.14159).format(".2f").unwrap(), "3.14");
+        assert_eq!(Value::Duration(Duration::from_millis(2500)).format(".1f").unwrap(), "2.5");
+        assert_eq!(Value::Int(7).format("3").unwrap(), "  7");
+        assert_eq!(Value::str("ab").format(">4").unwrap(), "  ab");
+        assert!(Value::str("ab").format(".2f").is_err());
+    }
+}
