@@ -1,15 +1,13 @@
 //! Argument parsing and dispatch to the subcommands.
 
 mod bench;
+mod check;
+mod common;
+mod run;
 
 use clap::{Parser, Subcommand};
 
-/// Exit code: success.
-pub const EXIT_OK: i32 = 0;
-/// Exit code: bad input or usage.
-pub const EXIT_USAGE: i32 = 2;
-/// Exit code: the simulation itself failed.
-pub const EXIT_SIM_FAILED: i32 = 3;
+pub use common::{EXIT_OK, EXIT_SIM_FAILED, EXIT_USAGE};
 
 /// loopsim: a deterministic simulator of event loops.
 #[derive(Parser, Debug)]
@@ -21,6 +19,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Replay one scenario: its output with virtual times, a summary, every claim's verdict.
+    Run(run::Args),
+    /// Check every claim of every scenario (default: sim-scenarios/). Exit 1 if any fails.
+    Check(check::Args),
     /// Measure the engine on the standard workloads (wall time, steps/s, events/s).
     Bench(bench::Args),
 }
@@ -36,6 +38,8 @@ pub fn main() -> i32 {
         }
     };
     let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Check(args) => check::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {

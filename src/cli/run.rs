@@ -1,0 +1,138 @@
+//! `loopsim run FILE`: replay a scenario, print its output with virtual
+//! times, then a summary and every claim's verdict.
+
+use super::common::{self, EXIT_CLAIM_FAILED, EXIT_OK, EXIT_SIM_FAILED, EXIT_USAGE};
+use anyhow::Result;
+use loopsim::claims::{check, check_faster, describe};
+use loopsim::scenario::{run_variant, ClaimKind};
+use loopsim::{LoopModel, Outcome};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The scenario file.
+    file: PathBuf,
+    /// Seed (default: the scenario's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Loop model: asyncio, fifo, random (default: the scenario's).
+    #[arg(long)]
+    model: Option<LoopModel>,
+    /// Run only this variant (default: every variant).
+    #[arg(long)]
+    variant: Option<String>,
+    /// Write the trace of the (last) run as JSON Lines to this file.
+    #[arg(long, value_name = "PATH")]
+    trace_out: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> Result<i32> {
+    let Some(s) = common::load(&args.file) else {
+        return Ok(EXIT_USAGE);
+    };
+    let variants: Vec<String> = match &args.variant {
+        Some(v) if s.variants.iter().any(|x| &x.name == v) => vec![v.clone()],
+        Some(v) => {
+            let names: Vec<&str> = s.variants.iter().map(|x| x.name.as_str()).collect();
+            eprintln!("{}: unknown variant `{v}`; the scenario has: {}", args.file.display(), names.join(", "));
+            return Ok(EXIT_USAGE);
+        }
+        None => s.variants.iter().map(|v| v.name.clone()).collect(),
+    };
+    let file = args.file.display().to_string();
+    println!("{} — {}", s.name, s.title);
+    if let Some(src) = &s.source {
+        println!("source: {src}");
+    }
+    let mut failed_claims = 0;
+    let mut sim_failed = false;
+    let mut traces = Vec::new();
+    for v in &variants {
+        let r = run_variant(&s, v, args.seed, args.model, true);
+        println!();
+        println!(
+            "[{}] seed {} · model {}{}",
+            r.variant,
+            r.seed,
+            r.model,
+            if r.model == LoopModel::Asyncio { format!(" (Python {})", r.python) } else { String::new() }
+        );
+        let names = r.run.trace.task_names();
+        for line in &r.run.output {
+            let task = line.task.and_then(|t| names.get(&t).copied()).unwrap_or("-");
+            println!("  {:>10}  {:<12} {}", line.at.to_string(), task, line.text);
+        }
+        let outcome = match &r.run.outcome {
+            Outcome::Completed(v) => format!("completed, main returned {}", v.repr()),
+            Outcome::Failed(e) => format!("failed: main raised {e}"),
+            Outcome::Deadlock { stuck } => {
+                let list: Vec<String> = stuck.iter().map(|s| s.to_string()).collect();
+                format!("deadlock: {}", list.join("; "))
+            }
+            Outcome::LimitExceeded { limit, at, steps } => {
+                format!("limit exceeded ({}) at {at} after {steps} steps", limit.name())
+            }
+        };
+        println!(
+            "  elapsed {} · {} tasks · {} steps · {} iterations · {outcome}",
+            r.run.main_done_at.unwrap_or(r.run.ended_at),
+            r.run.stats.tasks,
+            r.run.stats.steps,
+            r.run.stats.iterations
+        );
+        let expects_outcome = s
+            .claims
+            .iter()
+            .any(|c| matches!(c.kind, ClaimKind::Outcome(_)) && c.variant.as_ref().is_none_or(|x| x == v));
+        if !r.run.is_completed() && !expects_outcome {
+            sim_failed = true;
+            println!("  the simulation did not complete; replay: {}", common::replay(&file, v, r.seed, args.model.map(|m| m.name())));
+        }
+        for c in s.claims.iter().filter(|c| c.seeds.is_none()) {
+            if matches!(c.kind, ClaimKind::Faster { .. }) || c.variant.as_ref().is_some_and(|x| x != v) {
+                continue;
+            }
+            let chk = check(&c.kind, &r.run.trace);
+            print_verdict(chk.passed, &describe(&c.kind), &chk.observed, c.line);
+            if !chk.passed {
+                failed_claims += 1;
+            }
+        }
+        traces.push((v.clone(), r.run.trace));
+    }
+    for c in &s.claims {
+        if let ClaimKind::Faster { faster, slower, .. } = &c.kind {
+            let find = |n: &str| traces.iter().find(|(v, _)| v == n).map(|(_, t)| t);
+            if let (Some(a), Some(b)) = (find(faster), find(slower)) {
+                println!();
+                let chk = check_faster(&c.kind, a, b);
+                print_verdict(chk.passed, &describe(&c.kind), &chk.observed, c.line);
+                if !chk.passed {
+                    failed_claims += 1;
+                }
+            }
+        }
+    }
+    if s.claims.iter().any(|c| c.seeds.is_some()) {
+        println!("\n(claims over seed ranges are checked by `loopsim check {file}`)");
+    }
+    if let (Some(path), Some((_, trace))) = (&args.trace_out, traces.last()) {
+        common::write_atomic(path, &trace.to_jsonl(), common::is_trace)?;
+        println!("trace written to {}", path.display());
+    }
+    Ok(if failed_claims > 0 {
+        EXIT_CLAIM_FAILED
+    } else if sim_failed {
+        EXIT_SIM_FAILED
+    } else {
+        EXIT_OK
+    })
+}
+
+fn print_verdict(passed: bool, expected: &str, observed: &str, line: usize) {
+    if passed {
+        println!("  ok    {expected}");
+    } else {
+        println!("  FAIL  {expected} (line {line}) — observed: {observed}");
+    }
+}
