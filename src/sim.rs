@@ -241,7 +241,11 @@ impl Sim {
         F: Future<Output = Result<T, Error>> + 'static,
         T: 'static,
     {
-        self.run_with(main, |m| crate::task::Builder::new().spawn_fallible(m), |r| r)
+        self.run_with(
+            main,
+            |m| crate::task::Builder::new().spawn_fallible(m),
+            |r| r,
+        )
     }
 
     fn run_with<F, T>(

@@ -4,10 +4,10 @@
 //! [`check_scenario`] runs every variant a scenario's claims need (on every
 //! seed they ask for) and returns one [`Verdict`] per claim.
 
-use crate::scenario::{run_variant, Bound, Claim, ClaimKind, Count, RunOutcome, Scenario, TaskEnd};
-use crate::time::{format_nanos, Duration, Instant};
-use crate::trace::{EventKind, RunEnd, StepOutcome, TaskId, Trace};
 use crate::LoopModel;
+use crate::scenario::{Bound, Claim, ClaimKind, Count, RunOutcome, Scenario, TaskEnd, run_variant};
+use crate::time::{Duration, Instant, format_nanos};
+use crate::trace::{EventKind, RunEnd, StepOutcome, TaskId, Trace};
 use std::collections::BTreeMap;
 
 /// The result of checking one claim on one trace.
@@ -53,7 +53,9 @@ impl Facts {
                         StepOutcome::Suspended { .. } => continue,
                         StepOutcome::Returned => TaskEnd::Returned,
                         StepOutcome::Cancelled => TaskEnd::Cancelled,
-                        StepOutcome::Raised { error } => TaskEnd::Raised(error_kind(trace.str(error))),
+                        StepOutcome::Raised { error } => {
+                            TaskEnd::Raised(error_kind(trace.str(error)))
+                        }
                     };
                     if let Some(t) = e.task {
                         if t == TaskId(1) {
@@ -69,7 +71,10 @@ impl Facts {
                     let n = inside.entry(trace.str(name).to_string()).or_default();
                     *n += 1;
                     let n = *n;
-                    let m = f.max_in_section.entry(trace.str(name).to_string()).or_default();
+                    let m = f
+                        .max_in_section
+                        .entry(trace.str(name).to_string())
+                        .or_default();
                     *m = (*m).max(n);
                 }
                 EventKind::SectionExited { name } => {
@@ -80,7 +85,9 @@ impl Facts {
                 EventKind::RunEnded { outcome } => {
                     f.run_end = Some(match outcome {
                         RunEnd::Completed => RunOutcome::Completed,
-                        RunEnd::Failed { error } => RunOutcome::Failed(Some(error_kind(trace.str(error)))),
+                        RunEnd::Failed { error } => {
+                            RunOutcome::Failed(Some(error_kind(trace.str(error))))
+                        }
                         RunEnd::Deadlock => RunOutcome::Deadlock,
                         RunEnd::LimitExceeded { .. } => RunOutcome::LimitExceeded,
                     })
@@ -138,7 +145,14 @@ fn outcome_text(o: &RunOutcome) -> String {
 }
 
 fn quote_lines(lines: &[String]) -> String {
-    format!("[{}]", lines.iter().map(|l| format!("{l:?}")).collect::<Vec<_>>().join(", "))
+    format!(
+        "[{}]",
+        lines
+            .iter()
+            .map(|l| format!("{l:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 /// What a claim says, in words (for reports).
@@ -191,7 +205,13 @@ pub fn check(kind: &ClaimKind, trace: &Trace) -> Check {
     let (passed, observed) = match kind {
         ClaimKind::Elapsed(b) => match f.main_end {
             Some(at) => (within(b, at.since_start()), format!("elapsed {at}")),
-            None => (false, format!("main did not finish ({})", f.run_end.as_ref().map(outcome_text).unwrap_or_default())),
+            None => (
+                false,
+                format!(
+                    "main did not finish ({})",
+                    f.run_end.as_ref().map(outcome_text).unwrap_or_default()
+                ),
+            ),
         },
         ClaimKind::Output(lines) => {
             let got: Vec<String> = f.output.iter().map(|(_, l)| l.clone()).collect();
@@ -235,7 +255,10 @@ pub fn check(kind: &ClaimKind, trace: &Trace) -> Check {
             match found {
                 None => {
                     let names: Vec<&str> = f.tasks.values().map(|(n, _)| n.as_str()).collect();
-                    (false, format!("no task named {task:?} (tasks: {})", names.join(", ")))
+                    (
+                        false,
+                        format!("no task named {task:?} (tasks: {})", names.join(", ")),
+                    )
                 }
                 Some((_, None)) => (false, "the task never ended".into()),
                 Some((_, Some((when, end)))) => {
@@ -277,9 +300,23 @@ fn first_output_difference(want: &[String], got: &[String]) -> String {
     for i in 0..want.len().max(got.len()) {
         match (want.get(i), got.get(i)) {
             (Some(w), Some(g)) if w == g => continue,
-            (Some(w), Some(g)) => return format!("line {} is {g:?}, expected {w:?}; output {}", i + 1, quote_lines(got)),
-            (Some(w), None) => return format!("output stops before line {} ({w:?}); output {}", i + 1, quote_lines(got)),
-            (None, Some(g)) => return format!("extra line {} {g:?}; output {}", i + 1, quote_lines(got)),
+            (Some(w), Some(g)) => {
+                return format!(
+                    "line {} is {g:?}, expected {w:?}; output {}",
+                    i + 1,
+                    quote_lines(got)
+                );
+            }
+            (Some(w), None) => {
+                return format!(
+                    "output stops before line {} ({w:?}); output {}",
+                    i + 1,
+                    quote_lines(got)
+                );
+            }
+            (None, Some(g)) => {
+                return format!("extra line {} {g:?}; output {}", i + 1, quote_lines(got));
+            }
             (None, None) => break,
         }
     }
@@ -303,7 +340,14 @@ pub fn check_faster(kind: &ClaimKind, faster: &Trace, slower: &Trace) -> Check {
             let (a, b) = (a.as_secs_f64(), b.as_secs_f64());
             let ratio = if a > 0.0 { b / a } else { f64::INFINITY };
             let ok = a < b && ratio_at_least.is_none_or(|r| ratio >= r);
-            (ok, format!("{fname} {}, {sname} {} (ratio {ratio:.2})", t(Duration::from_secs_f64(a)), t(Duration::from_secs_f64(b))))
+            (
+                ok,
+                format!(
+                    "{fname} {}, {sname} {} (ratio {ratio:.2})",
+                    t(Duration::from_secs_f64(a)),
+                    t(Duration::from_secs_f64(b))
+                ),
+            )
         }
         _ => (false, "a variant's main task did not finish".into()),
     };

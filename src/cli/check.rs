@@ -4,8 +4,8 @@
 
 use super::common::{self, EXIT_CLAIM_FAILED, EXIT_OK, EXIT_USAGE};
 use anyhow::Result;
-use loopsim::claims::{check_scenario, describe};
 use loopsim::LoopModel;
+use loopsim::claims::{check_scenario, describe};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -24,7 +24,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<i32> {
-    let paths = if args.paths.is_empty() { vec![PathBuf::from("sim-scenarios")] } else { args.paths };
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from("sim-scenarios")]
+    } else {
+        args.paths
+    };
     let files = match common::scenario_files(&paths) {
         Ok(f) => f,
         Err(e) => {
@@ -43,35 +47,49 @@ pub fn run(args: Args) -> Result<i32> {
             println!("--    {} makes no claims", s.name);
         }
         for v in check_scenario(&s, args.seed, args.model) {
-            let seeds = if v.seeds_checked > 1 { format!(" over {} seeds", v.seeds_checked) } else { String::new() };
+            let seeds = if v.seeds_checked > 1 {
+                format!(" over {} seeds", v.seeds_checked)
+            } else {
+                String::new()
+            };
             if v.check.passed {
                 passed += 1;
                 if !args.quiet {
-                    println!("ok    {} [{}] {}{seeds}", s.name, v.variant, describe(&v.claim.kind));
+                    println!(
+                        "ok    {} [{}] {}{seeds}",
+                        s.name,
+                        v.variant,
+                        describe(&v.claim.kind)
+                    );
                 }
             } else {
                 failed += 1;
                 println!(
                     "FAIL  {}:{} [{}] {}{seeds}\n      observed (seed {}): {}",
-                    s.file,
-                    v.claim.line,
-                    v.variant,
-                    v.check.expected,
-                    v.seed,
-                    v.check.observed
+                    s.file, v.claim.line, v.variant, v.check.expected, v.seed, v.check.observed
                 );
                 if let Some(n) = &v.claim.note {
                     println!("      note: {n}");
                 }
                 let variant = v.variant.split(" vs ").next().unwrap_or(&v.variant);
-                println!("      replay: {}", common::replay(&s.file, variant, v.seed, args.model.map(|m| m.name())));
+                println!(
+                    "      replay: {}",
+                    common::replay(&s.file, variant, v.seed, args.model.map(|m| m.name()))
+                );
             }
         }
     }
-    println!("\n{scenarios} scenarios, {} claims: {passed} passed, {failed} failed", passed + failed);
+    println!(
+        "\n{scenarios} scenarios, {} claims: {passed} passed, {failed} failed",
+        passed + failed
+    );
     if bad > 0 {
         println!("{bad} file(s) could not be loaded (see the messages above)");
         return Ok(EXIT_USAGE);
     }
-    Ok(if failed > 0 { EXIT_CLAIM_FAILED } else { EXIT_OK })
+    Ok(if failed > 0 {
+        EXIT_CLAIM_FAILED
+    } else {
+        EXIT_OK
+    })
 }

@@ -1,7 +1,7 @@
 //! What the subcommands share: loading scenarios, exit codes, replay
 //! commands, atomic writes.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use loopsim::scenario::{self, Scenario};
 use std::path::{Path, PathBuf};
 
@@ -21,9 +21,13 @@ pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     for p in paths {
         if p.is_dir() {
             let mut found = Vec::new();
-            collect(p, &mut found).map_err(|e| format!("{}: cannot read the directory: {e}", p.display()))?;
+            collect(p, &mut found)
+                .map_err(|e| format!("{}: cannot read the directory: {e}", p.display()))?;
             if found.is_empty() {
-                return Err(format!("{}: no scenario files (*.toml) in this directory", p.display()));
+                return Err(format!(
+                    "{}: no scenario files (*.toml) in this directory",
+                    p.display()
+                ));
             }
             found.sort();
             out.extend(found);
@@ -73,7 +77,8 @@ pub fn replay(file: &str, variant: &str, seed: u64, model: Option<&str>) -> Stri
 /// not recognise as loopsim's own output.
 pub fn write_atomic(path: &Path, bytes: &[u8], is_ours: impl Fn(&[u8]) -> bool) -> Result<()> {
     if path.exists() {
-        let old = std::fs::read(path).with_context(|| format!("{}: cannot read the existing file", path.display()))?;
+        let old = std::fs::read(path)
+            .with_context(|| format!("{}: cannot read the existing file", path.display()))?;
         if !is_ours(&old) {
             bail!(
                 "{}: exists and was not written by loopsim; refusing to overwrite it (choose another path or remove it)",
@@ -81,8 +86,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8], is_ours: impl Fn(&[u8]) -> bool) 
             );
         }
     }
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the directory", dir.display()))?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{}: cannot create the directory", dir.display()))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::write(&tmp, bytes).with_context(|| format!("{}: cannot write", tmp.display()))?;

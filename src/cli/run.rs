@@ -4,7 +4,7 @@
 use super::common::{self, EXIT_CLAIM_FAILED, EXIT_OK, EXIT_SIM_FAILED, EXIT_USAGE};
 use anyhow::Result;
 use loopsim::claims::{check, check_faster, describe};
-use loopsim::scenario::{run_variant, ClaimKind};
+use loopsim::scenario::{ClaimKind, run_variant};
 use loopsim::{LoopModel, Outcome};
 use std::path::PathBuf;
 
@@ -34,7 +34,11 @@ pub fn run(args: Args) -> Result<i32> {
         Some(v) if s.variants.iter().any(|x| &x.name == v) => vec![v.clone()],
         Some(v) => {
             let names: Vec<&str> = s.variants.iter().map(|x| x.name.as_str()).collect();
-            eprintln!("{}: unknown variant `{v}`; the scenario has: {}", args.file.display(), names.join(", "));
+            eprintln!(
+                "{}: unknown variant `{v}`; the scenario has: {}",
+                args.file.display(),
+                names.join(", ")
+            );
             return Ok(EXIT_USAGE);
         }
         None => s.variants.iter().map(|v| v.name.clone()).collect(),
@@ -55,11 +59,18 @@ pub fn run(args: Args) -> Result<i32> {
             r.variant,
             r.seed,
             r.model,
-            if r.model == LoopModel::Asyncio { format!(" (Python {})", r.python) } else { String::new() }
+            if r.model == LoopModel::Asyncio {
+                format!(" (Python {})", r.python)
+            } else {
+                String::new()
+            }
         );
         let names = r.run.trace.task_names();
         for line in &r.run.output {
-            let task = line.task.and_then(|t| names.get(&t).copied()).unwrap_or("-");
+            let task = line
+                .task
+                .and_then(|t| names.get(&t).copied())
+                .unwrap_or("-");
             println!("  {:>10}  {:<12} {}", line.at.to_string(), task, line.text);
         }
         let outcome = match &r.run.outcome {
@@ -70,7 +81,10 @@ pub fn run(args: Args) -> Result<i32> {
                 format!("deadlock: {}", list.join("; "))
             }
             Outcome::LimitExceeded { limit, at, steps } => {
-                format!("limit exceeded ({}) at {at} after {steps} steps", limit.name())
+                format!(
+                    "limit exceeded ({}) at {at} after {steps} steps",
+                    limit.name()
+                )
             }
         };
         println!(
@@ -80,16 +94,20 @@ pub fn run(args: Args) -> Result<i32> {
             r.run.stats.steps,
             r.run.stats.iterations
         );
-        let expects_outcome = s
-            .claims
-            .iter()
-            .any(|c| matches!(c.kind, ClaimKind::Outcome(_)) && c.variant.as_ref().is_none_or(|x| x == v));
+        let expects_outcome = s.claims.iter().any(|c| {
+            matches!(c.kind, ClaimKind::Outcome(_)) && c.variant.as_ref().is_none_or(|x| x == v)
+        });
         if !r.run.is_completed() && !expects_outcome {
             sim_failed = true;
-            println!("  the simulation did not complete; replay: {}", common::replay(&file, v, r.seed, args.model.map(|m| m.name())));
+            println!(
+                "  the simulation did not complete; replay: {}",
+                common::replay(&file, v, r.seed, args.model.map(|m| m.name()))
+            );
         }
         for c in s.claims.iter().filter(|c| c.seeds.is_none()) {
-            if matches!(c.kind, ClaimKind::Faster { .. }) || c.variant.as_ref().is_some_and(|x| x != v) {
+            if matches!(c.kind, ClaimKind::Faster { .. })
+                || c.variant.as_ref().is_some_and(|x| x != v)
+            {
                 continue;
             }
             let chk = check(&c.kind, &r.run.trace);

@@ -2,7 +2,11 @@
 //! indexing, arithmetic, distributions and calls.
 //!
 //! ```text
-//! expr    := sum
+//! expr    := or
+//! or      := and ('or' and)*
+//! and     := not ('and' not)*
+//! not     := 'not' not | cmp
+//! cmp     := sum (('==' | '!=' | '<' | '<=' | '>' | '>=') sum)?
 //! sum     := product (('+' | '-') product)*
 //! product := unary (('*' | '/') unary)*
 //! unary   := '-' unary | postfix
@@ -42,6 +46,12 @@ pub enum Expr {
     Neg(Box<Expr>),
     /// `a + b`, …
     Bin(Box<Expr>, BinOp, Box<Expr>),
+    /// `a == b`, `a < b`, …
+    Cmp(Box<Expr>, CmpOp, Box<Expr>),
+    /// `a and b` (`true`) / `a or b` (`false`), short-circuit.
+    Logic(Box<Expr>, bool, Box<Expr>),
+    /// `not a`.
+    Not(Box<Expr>),
     /// `name(args)`: a builtin in a value, a coroutine in a call position.
     Call(String, Vec<Expr>),
 }
@@ -57,6 +67,23 @@ pub enum BinOp {
     Mul,
     /// `/`
     Div,
+}
+
+/// A comparison operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
 }
 
 impl fmt::Display for BinOp {
@@ -96,6 +123,7 @@ enum Tok {
     Str(String),
     Name(String),
     Punct(char),
+    Op(&'static str),
     End,
 }
 
@@ -133,7 +161,8 @@ fn unit_nanos(unit: &str) -> Option<u128> {
 }
 
 fn duration_from_parts(num: &str, unit: &str) -> Result<Duration, String> {
-    let scale = unit_nanos(unit).ok_or_else(|| format!("unknown unit `{unit}` (use ns, us, ms, s, m, h)"))?;
+    let scale = unit_nanos(unit)
+        .ok_or_else(|| format!("unknown unit `{unit}` (use ns, us, ms, s, m, h)"))?;
     let num = num.replace('_', "");
     if num.is_empty() || num == "." {
         return Err("missing number".into());
@@ -146,7 +175,11 @@ fn duration_from_parts(num: &str, unit: &str) -> Result<Duration, String> {
         return Err("two decimal points".into());
     }
     let too_big = || "too large (the limit is about 584 years)".to_string();
-    let w: u128 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| too_big())? };
+    let w: u128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| too_big())?
+    };
     let mut total = w.checked_mul(scale).ok_or_else(too_big)?;
     if !frac.is_empty() {
         if frac.len() > 30 {
@@ -181,9 +214,19 @@ impl<'a> Lexer<'a> {
         let Some(&c) = self.chars.get(self.pos) else {
             return Ok((start, Tok::End));
         };
-        if c.is_ascii_digit() || (c == '.' && self.chars.get(self.pos + 1).is_some_and(|d| d.is_ascii_digit())) {
+        if c.is_ascii_digit()
+            || (c == '.'
+                && self
+                    .chars
+                    .get(self.pos + 1)
+                    .is_some_and(|d| d.is_ascii_digit()))
+        {
             let mut end = self.pos;
-            while end < self.chars.len() && (self.chars[end].is_ascii_digit() || self.chars[end] == '.' || self.chars[end] == '_') {
+            while end < self.chars.len()
+                && (self.chars[end].is_ascii_digit()
+                    || self.chars[end] == '.'
+                    || self.chars[end] == '_')
+            {
                 end += 1;
             }
             let num: String = self.chars[self.pos..end].iter().collect();
@@ -195,7 +238,10 @@ impl<'a> Lexer<'a> {
             self.pos = uend;
             if !unit.is_empty() {
                 if unit == "e" || unit == "E" {
-                    return Err(ExprError::at(start, "exponents are not supported: write the number out"));
+                    return Err(ExprError::at(
+                        start,
+                        "exponents are not supported: write the number out",
+                    ));
                 }
                 return duration_from_parts(&num, &unit)
                     .map(|d| (start, Tok::Dur(d)))
@@ -218,7 +264,12 @@ impl<'a> Lexer<'a> {
             let mut i = self.pos + 1;
             loop {
                 match self.chars.get(i) {
-                    None => return Err(ExprError::at(start, "unterminated string: add the closing quote")),
+                    None => {
+                        return Err(ExprError::at(
+                            start,
+                            "unterminated string: add the closing quote",
+                        ));
+                    }
                     Some(&q) if q == c => break,
                     Some('\\') => {
                         match self.chars.get(i + 1) {
@@ -239,12 +290,39 @@ impl<'a> Lexer<'a> {
         }
         if c.is_alphabetic() || c == '_' {
             let mut end = self.pos;
-            while end < self.chars.len() && (self.chars[end].is_alphanumeric() || self.chars[end] == '_') {
+            while end < self.chars.len()
+                && (self.chars[end].is_alphanumeric() || self.chars[end] == '_')
+            {
                 end += 1;
             }
             let name: String = self.chars[self.pos..end].iter().collect();
             self.pos = end;
             return Ok((start, Tok::Name(name)));
+        }
+        if "=!<>".contains(c) {
+            let two = self.chars.get(self.pos + 1) == Some(&'=');
+            let op = match (c, two) {
+                ('=', true) => "==",
+                ('!', true) => "!=",
+                ('<', true) => "<=",
+                ('>', true) => ">=",
+                ('<', false) => "<",
+                ('>', false) => ">",
+                ('=', false) => {
+                    return Err(ExprError::at(
+                        start,
+                        "`=` is not an operator here: use `==` to compare",
+                    ));
+                }
+                _ => {
+                    return Err(ExprError::at(
+                        start,
+                        "`!` alone is not an operator: use `not` or `!=`",
+                    ));
+                }
+            };
+            self.pos += if two { 2 } else { 1 };
+            return Ok((start, Tok::Op(op)));
         }
         if "()[],+-*/".contains(c) {
             self.pos += 1;
@@ -269,7 +347,12 @@ impl<'a> Parser<'a> {
     fn new(src: &'a str) -> Result<Parser<'a>, ExprError> {
         let mut lex = Lexer::new(src);
         let (at, tok) = lex.next()?;
-        Ok(Parser { lex, tok, at, depth: 0 })
+        Ok(Parser {
+            lex,
+            tok,
+            at,
+            depth: 0,
+        })
     }
 
     fn bump(&mut self) -> Result<Tok, ExprError> {
@@ -283,7 +366,10 @@ impl<'a> Parser<'a> {
             self.bump()?;
             Ok(())
         } else {
-            Err(ExprError::at(self.at, format!("expected `{c}`, found {}", describe(&self.tok))))
+            Err(ExprError::at(
+                self.at,
+                format!("expected `{c}`, found {}", describe(&self.tok)),
+            ))
         }
     }
 
@@ -292,6 +378,58 @@ impl<'a> Parser<'a> {
         if self.depth > MAX_DEPTH {
             return Err(ExprError::at(self.at, "expression nested too deeply"));
         }
+        let e = self.or()?;
+        self.depth -= 1;
+        Ok(e)
+    }
+
+    fn or(&mut self) -> Result<Expr, ExprError> {
+        let mut lhs = self.and()?;
+        while self.tok == Tok::Name("or".into()) {
+            self.bump()?;
+            let rhs = self.and()?;
+            lhs = Expr::Logic(Box::new(lhs), false, Box::new(rhs));
+        }
+        Ok(lhs)
+    }
+
+    fn and(&mut self) -> Result<Expr, ExprError> {
+        let mut lhs = self.not()?;
+        while self.tok == Tok::Name("and".into()) {
+            self.bump()?;
+            let rhs = self.not()?;
+            lhs = Expr::Logic(Box::new(lhs), true, Box::new(rhs));
+        }
+        Ok(lhs)
+    }
+
+    fn not(&mut self) -> Result<Expr, ExprError> {
+        if self.tok == Tok::Name("not".into()) {
+            self.bump()?;
+            self.depth += 1;
+            if self.depth > MAX_DEPTH {
+                return Err(ExprError::at(self.at, "expression nested too deeply"));
+            }
+            let e = self.not()?;
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(e)));
+        }
+        let lhs = self.sum()?;
+        let op = match self.tok {
+            Tok::Op("==") => CmpOp::Eq,
+            Tok::Op("!=") => CmpOp::Ne,
+            Tok::Op("<") => CmpOp::Lt,
+            Tok::Op("<=") => CmpOp::Le,
+            Tok::Op(">") => CmpOp::Gt,
+            Tok::Op(">=") => CmpOp::Ge,
+            _ => return Ok(lhs),
+        };
+        self.bump()?;
+        let rhs = self.sum()?;
+        Ok(Expr::Cmp(Box::new(lhs), op, Box::new(rhs)))
+    }
+
+    fn sum(&mut self) -> Result<Expr, ExprError> {
         let mut lhs = self.product()?;
         loop {
             let op = match self.tok {
@@ -303,7 +441,6 @@ impl<'a> Parser<'a> {
             let rhs = self.product()?;
             lhs = Expr::Bin(Box::new(lhs), op, Box::new(rhs));
         }
-        self.depth -= 1;
         Ok(lhs)
     }
 
@@ -375,7 +512,7 @@ impl<'a> Parser<'a> {
                     return Err(ExprError::at(
                         self.at,
                         format!("expected `,` or `{close}`, found {}", describe(&self.tok)),
-                    ))
+                    ));
                 }
             }
         }
@@ -389,6 +526,9 @@ impl<'a> Parser<'a> {
             Tok::Dur(d) => Ok(Expr::Duration(d)),
             Tok::Str(s) => Ok(Expr::Str(s)),
             Tok::Name(n) => match n.as_str() {
+                "and" | "or" | "not" => {
+                    Err(ExprError::at(at, format!("expected a value, found `{n}`")))
+                }
                 "True" | "true" => Ok(Expr::Bool(true)),
                 "False" | "false" => Ok(Expr::Bool(false)),
                 "None" => Ok(Expr::None),
@@ -418,7 +558,10 @@ impl<'a> Parser<'a> {
                 self.expect(')')?;
                 Ok(e)
             }
-            other => Err(ExprError::at(at, format!("expected a value, found {}", describe(&other)))),
+            other => Err(ExprError::at(
+                at,
+                format!("expected a value, found {}", describe(&other)),
+            )),
         }
     }
 }
@@ -431,6 +574,7 @@ fn describe(t: &Tok) -> String {
         Tok::Str(s) => format!("the string {s:?}"),
         Tok::Name(n) => format!("`{n}`"),
         Tok::Punct(c) => format!("`{c}`"),
+        Tok::Op(o) => format!("`{o}`"),
         Tok::End => "the end of the expression".to_string(),
     }
 }
@@ -447,7 +591,10 @@ pub fn parse(src: &str) -> Result<Expr, ExprError> {
     }
     let e = p.expr()?;
     if p.tok != Tok::End {
-        return Err(ExprError::at(p.at, format!("unexpected {} after the expression", describe(&p.tok))));
+        return Err(ExprError::at(
+            p.at,
+            format!("unexpected {} after the expression", describe(&p.tok)),
+        ));
     }
     Ok(e)
 }
@@ -483,7 +630,12 @@ pub fn parse_template(src: &str) -> Result<Vec<Piece>, ExprError> {
                 text.push('}');
                 i += 2;
             }
-            '}' => return Err(ExprError::at(i, "single `}`: write `}}` for a literal brace")),
+            '}' => {
+                return Err(ExprError::at(
+                    i,
+                    "single `}`: write `}}` for a literal brace",
+                ));
+            }
             '{' => {
                 let start = i + 1;
                 let mut j = start;
@@ -503,11 +655,15 @@ pub fn parse_template(src: &str) -> Result<Vec<Piece>, ExprError> {
                     j += 1;
                 }
                 if j >= chars.len() {
-                    return Err(ExprError::at(i, "unclosed `{`: add `}` (or write `{{` for a literal brace)"));
+                    return Err(ExprError::at(
+                        i,
+                        "unclosed `{`: add `}` (or write `{{` for a literal brace)",
+                    ));
                 }
                 let inner: String = chars[start..j].iter().collect();
                 let (expr_text, spec) = split_spec(&inner);
-                let expr = parse(expr_text).map_err(|e| ExprError::at(start + e.offset, e.message))?;
+                let expr =
+                    parse(expr_text).map_err(|e| ExprError::at(start + e.offset, e.message))?;
                 if !text.is_empty() {
                     out.push(Piece::Text(std::mem::take(&mut text)));
                 }
@@ -553,11 +709,11 @@ pub fn vars<'a>(e: &'a Expr, out: &mut Vec<&'a str>) {
     match e {
         Expr::Var(v) => out.push(v),
         Expr::List(items) | Expr::Call(_, items) => items.iter().for_each(|x| vars(x, out)),
-        Expr::Index(a, b) | Expr::Bin(a, _, b) => {
+        Expr::Index(a, b) | Expr::Bin(a, _, b) | Expr::Cmp(a, _, b) | Expr::Logic(a, _, b) => {
             vars(a, out);
             vars(b, out);
         }
-        Expr::Neg(a) => vars(a, out),
+        Expr::Neg(a) | Expr::Not(a) => vars(a, out),
         _ => {}
     }
 }
@@ -570,11 +726,11 @@ pub fn calls<'a>(e: &'a Expr, out: &mut Vec<(&'a str, usize)>) {
             items.iter().for_each(|x| calls(x, out));
         }
         Expr::List(items) => items.iter().for_each(|x| calls(x, out)),
-        Expr::Index(a, b) | Expr::Bin(a, _, b) => {
+        Expr::Index(a, b) | Expr::Bin(a, _, b) | Expr::Cmp(a, _, b) | Expr::Logic(a, _, b) => {
             calls(a, out);
             calls(b, out);
         }
-        Expr::Neg(a) => calls(a, out),
+        Expr::Neg(a) | Expr::Not(a) => calls(a, out),
         _ => {}
     }
 }
@@ -591,16 +747,34 @@ mod tests {
         assert_eq!(parse_duration("0.1s"), Ok(Duration::from_millis(100)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("3").unwrap_err().contains("no unit"));
-        assert!(parse_duration("3 parsecs").unwrap_err().contains("unknown unit"));
-        assert!(parse_duration("0.5ns").unwrap_err().contains("finer than a nanosecond"));
-        assert!(parse_duration("99999999999999999999h").unwrap_err().contains("too large"));
+        assert!(
+            parse_duration("3 parsecs")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
+        assert!(
+            parse_duration("0.5ns")
+                .unwrap_err()
+                .contains("finer than a nanosecond")
+        );
+        assert!(
+            parse_duration("99999999999999999999h")
+                .unwrap_err()
+                .contains("too large")
+        );
     }
 
     #[test]
     fn calls_lists_arithmetic_and_indexing_parse() {
         assert_eq!(
             parse("fetch('A', 3s)").unwrap(),
-            Expr::Call("fetch".into(), vec![Expr::Str("A".into()), Expr::Duration(Duration::from_secs(3))])
+            Expr::Call(
+                "fetch".into(),
+                vec![
+                    Expr::Str("A".into()),
+                    Expr::Duration(Duration::from_secs(3))
+                ]
+            )
         );
         assert_eq!(
             parse("i * 100ms + 1s").unwrap(),
@@ -618,7 +792,23 @@ mod tests {
             parse("r[0]").unwrap(),
             Expr::Index(Box::new(Expr::Var("r".into())), Box::new(Expr::Int(0)))
         );
-        assert_eq!(parse("[1, 2,]").unwrap(), Expr::List(vec![Expr::Int(1), Expr::Int(2)]));
+        assert_eq!(
+            parse("[1, 2,]").unwrap(),
+            Expr::List(vec![Expr::Int(1), Expr::Int(2)])
+        );
+        assert_eq!(
+            parse("not x == 2 or y").unwrap(),
+            Expr::Logic(
+                Box::new(Expr::Not(Box::new(Expr::Cmp(
+                    Box::new(Expr::Var("x".into())),
+                    CmpOp::Eq,
+                    Box::new(Expr::Int(2))
+                )))),
+                false,
+                Box::new(Expr::Var("y".into()))
+            )
+        );
+        assert!(parse("x = 2").unwrap_err().message.contains("=="));
     }
 
     #[test]
@@ -643,7 +833,17 @@ mod tests {
                 Piece::Text("s {x}".into()),
             ]
         );
-        assert!(parse_template("{oops").unwrap_err().message.contains("unclosed"));
-        assert!(parse_template("a } b").unwrap_err().message.contains("single"));
+        assert!(
+            parse_template("{oops")
+                .unwrap_err()
+                .message
+                .contains("unclosed")
+        );
+        assert!(
+            parse_template("a } b")
+                .unwrap_err()
+                .message
+                .contains("single")
+        );
     }
 }

@@ -15,25 +15,25 @@
 //! `async with` exits), and, if nothing catches it, lets the task end
 //! cancelled.
 
-use super::expr::{BinOp, Expr, Piece};
+use super::expr::{BinOp, CmpOp, Expr, Piece};
 use super::model::*;
 use super::value::{Outcome, TaskCell, Value};
 use crate::combinators::TaskGroup;
 use crate::engine::{self, LimitKind};
 use crate::error::Error;
-use crate::future::{call_later, call_soon, SimFuture};
+use crate::future::{SimFuture, call_later, call_soon};
 use crate::model::{LoopModel, PythonVersion};
 use crate::rng::Stream;
 use crate::sim::{Run, Sim};
 use crate::sync::{BoundedSemaphore, Event, Lock, LockGuard, Queue, Semaphore, SemaphorePermit};
-use crate::task::{current_task, Builder, TaskRef};
+use crate::task::{Builder, TaskRef, current_task};
 use crate::trace::TaskId;
 use crate::{
-    as_completed, block, gather_tasks, gather_tasks_return_exceptions, now, print, section, shield, sleep,
-    sleep_secs, wait_for, with_stream, AsCompleted, SectionGuard,
+    AsCompleted, SectionGuard, as_completed, block, gather_tasks, gather_tasks_return_exceptions,
+    now, print, section, shield, sleep, sleep_secs, wait_for, with_stream,
 };
-use futures::future::LocalBoxFuture;
 use futures::FutureExt;
+use futures::future::LocalBoxFuture;
 use rand::RngExt;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -106,7 +106,10 @@ pub fn run_variant(
             kind: Kind::Block,
         };
         vm.frames.push(empty);
-        let args = args.iter().map(|a| vm.eval(a)).collect::<Result<Vec<_>, _>>()?;
+        let args = args
+            .iter()
+            .map(|a| vm.eval(a))
+            .collect::<Result<Vec<_>, _>>()?;
         vm.frames.clear();
         vm.push_call(&main, args, Ret::Main)?;
         vm.await
@@ -146,9 +149,13 @@ impl Program {
                 let inst = match p {
                     Primitive::Lock => Prim::Lock(Lock::named(name)),
                     Primitive::Semaphore(n) => Prim::Semaphore(Semaphore::named(name, *n)),
-                    Primitive::BoundedSemaphore(n) => Prim::Bounded(BoundedSemaphore::named(name, *n)),
+                    Primitive::BoundedSemaphore(n) => {
+                        Prim::Bounded(BoundedSemaphore::named(name, *n))
+                    }
                     Primitive::Event => Prim::Event(Event::named(name)),
-                    Primitive::Queue { kind, maxsize } => Prim::Queue(Queue::with_kind(name, *kind, *maxsize)),
+                    Primitive::Queue { kind, maxsize } => {
+                        Prim::Queue(Queue::with_kind(name, *kind, *maxsize))
+                    }
                 };
                 (name.clone(), inst)
             })
@@ -267,7 +274,9 @@ impl TimeoutGuard {
         }
         let left = self.task.uncancel();
         match c {
-            Some(Completion::Raise(Error::Cancelled)) if left <= self.cancelling => Some(Completion::Raise(Error::Timeout)),
+            Some(Completion::Raise(Error::Cancelled)) if left <= self.cancelling => {
+                Some(Completion::Raise(Error::Timeout))
+            }
             other => other,
         }
     }
@@ -289,21 +298,51 @@ impl Drop for TimeoutGuard {
 }
 
 enum Guard {
-    Lock(#[allow(dead_code)] SectionGuard, #[allow(dead_code)] LockGuard),
-    Permit(#[allow(dead_code)] SectionGuard, #[allow(dead_code)] SemaphorePermit),
+    Lock(
+        #[allow(dead_code)] SectionGuard,
+        #[allow(dead_code)] LockGuard,
+    ),
+    Permit(
+        #[allow(dead_code)] SectionGuard,
+        #[allow(dead_code)] SemaphorePermit,
+    ),
     Section(#[allow(dead_code)] SectionGuard),
     Timeout(TimeoutGuard),
 }
 
 enum Kind {
-    Call { ret: Ret, gen_for: Option<usize> },
+    Call {
+        ret: Ret,
+        gen_for: Option<usize>,
+    },
     Block,
-    GenBody { gen_for: usize },
-    GenFor { var: String, body: Rc<[Step]> },
-    Repeat { i: i64, n: i64, index: Option<String> },
-    For { items: Rc<Vec<Value>>, i: usize, var: String },
-    AsCompleted { it: Rc<RefCell<AsCompleted<Outcome>>>, var: String },
-    Try { handler: Option<Handler>, finally: Rc<[Step]>, phase: TryPhase, pending: Option<Completion> },
+    GenBody {
+        gen_for: usize,
+    },
+    GenFor {
+        var: String,
+        body: Rc<[Step]>,
+    },
+    Repeat {
+        i: i64,
+        n: i64,
+        index: Option<String>,
+    },
+    For {
+        items: Rc<Vec<Value>>,
+        i: usize,
+        var: String,
+    },
+    AsCompleted {
+        it: Rc<RefCell<AsCompleted<Outcome>>>,
+        var: String,
+    },
+    Try {
+        handler: Option<Handler>,
+        finally: Rc<[Step]>,
+        phase: TryPhase,
+        pending: Option<Completion>,
+    },
     Guard(Option<Guard>),
     With {
         ctx: Rc<ContextManager>,
@@ -404,7 +443,14 @@ impl Vm {
     }
 
     fn push_call(&mut self, co: &Rc<Coroutine>, args: Vec<Value>, ret: Ret) -> Result<(), Error> {
-        self.push_frame_call(co.name.clone(), co.params.clone(), co.body.clone(), args, ret, None)
+        self.push_frame_call(
+            co.name.clone(),
+            co.params.clone(),
+            co.body.clone(),
+            args,
+            ret,
+            None,
+        )
     }
 
     fn push_frame_call(
@@ -417,7 +463,10 @@ impl Vm {
         gen_for: Option<usize>,
     ) -> Result<(), Error> {
         if self.calls >= self.prog.scenario.settings.max_call_depth {
-            return Err(Error::raised("RecursionError", "maximum recursion depth exceeded"));
+            return Err(Error::raised(
+                "RecursionError",
+                "maximum recursion depth exceeded",
+            ));
         }
         self.calls += 1;
         let vars: BTreeMap<String, Value> = params.into_iter().zip(args).collect();
@@ -445,7 +494,10 @@ impl Vm {
 
     fn scope_mut(&mut self) -> &mut BTreeMap<String, Value> {
         let s = self.frames.last().expect("a frame").scope;
-        self.frames[s].vars.as_mut().expect("scope frames hold variables")
+        self.frames[s]
+            .vars
+            .as_mut()
+            .expect("scope frames hold variables")
     }
 
     fn assign(&mut self, var: &Option<String>, v: Value) {
@@ -456,13 +508,21 @@ impl Vm {
 
     fn lookup(&self, name: &str) -> Result<Value, Error> {
         let s = self.frames.last().map(|f| f.scope).unwrap_or(0);
-        if let Some(v) = self.frames.get(s).and_then(|f| f.vars.as_ref()).and_then(|m| m.get(name)) {
+        if let Some(v) = self
+            .frames
+            .get(s)
+            .and_then(|f| f.vars.as_ref())
+            .and_then(|m| m.get(name))
+        {
             return Ok(v.clone());
         }
         match name {
             "now" => Ok(Value::Duration(now().since_start())),
             "task" => Ok(Value::str(&current_task().name())),
-            _ => Err(Error::raised("NameError", format!("name '{name}' is not defined"))),
+            _ => Err(Error::raised(
+                "NameError",
+                format!("name '{name}' is not defined"),
+            )),
         }
     }
 
@@ -475,7 +535,12 @@ impl Vm {
             Expr::Str(s) => Value::str(s),
             Expr::Duration(d) => Value::Duration(*d),
             Expr::Var(v) => self.lookup(v)?,
-            Expr::List(items) => Value::List(Rc::new(items.iter().map(|i| self.eval(i)).collect::<Result<_, _>>()?)),
+            Expr::List(items) => Value::List(Rc::new(
+                items
+                    .iter()
+                    .map(|i| self.eval(i))
+                    .collect::<Result<_, _>>()?,
+            )),
             Expr::Index(a, i) => {
                 let a = self.eval(a)?;
                 let i = self.eval(i)?;
@@ -488,17 +553,66 @@ impl Vm {
                         }
                         l[k as usize].clone()
                     }
-                    _ => return Err(type_error(format!("cannot index {} with {}", a.type_name(), i.type_name()))),
+                    _ => {
+                        return Err(type_error(format!(
+                            "cannot index {} with {}",
+                            a.type_name(),
+                            i.type_name()
+                        )));
+                    }
                 }
             }
             Expr::Neg(a) => match self.eval(a)? {
-                Value::Int(i) => Value::Int(i.checked_neg().ok_or_else(|| Error::raised("OverflowError", "integer overflow"))?),
+                Value::Int(i) => Value::Int(
+                    i.checked_neg()
+                        .ok_or_else(|| Error::raised("OverflowError", "integer overflow"))?,
+                ),
                 Value::Float(f) => Value::Float(-f),
-                other => return Err(type_error(format!("bad operand type for unary -: '{}'", other.type_name()))),
+                other => {
+                    return Err(type_error(format!(
+                        "bad operand type for unary -: '{}'",
+                        other.type_name()
+                    )));
+                }
             },
             Expr::Bin(a, op, b) => arith(self.eval(a)?, *op, self.eval(b)?)?,
+            Expr::Cmp(a, op, b) => {
+                let (a, b) = (self.eval(a)?, self.eval(b)?);
+                let ord = a.partial_cmp(&b);
+                Value::Bool(match op {
+                    CmpOp::Eq => a == b,
+                    CmpOp::Ne => a != b,
+                    _ => {
+                        let Some(o) = ord else {
+                            return Err(type_error(format!(
+                                "'{op:?}' not supported between instances of '{}' and '{}'",
+                                a.type_name(),
+                                b.type_name()
+                            )));
+                        };
+                        match op {
+                            CmpOp::Lt => o.is_lt(),
+                            CmpOp::Le => o.is_le(),
+                            CmpOp::Gt => o.is_gt(),
+                            _ => o.is_ge(),
+                        }
+                    }
+                })
+            }
+            Expr::Logic(a, is_and, b) => {
+                let a = self.eval(a)?;
+                if a.truthy() == *is_and {
+                    self.eval(b)?
+                } else {
+                    a
+                }
+            }
+            Expr::Not(a) => Value::Bool(!self.eval(a)?.truthy()),
             Expr::Call(name, args) => {
-                let args = args.iter().map(|a| self.eval(a)).collect::<Result<Vec<_>, _>>()?;
+                let args = args
+                    .iter()
+                    .map(|a| self.eval(a))
+                    .collect::<Result<Vec<_>, _>>()?;
                 builtin(name, args)?
             }
         })
@@ -510,7 +624,9 @@ impl Vm {
             match p {
                 Piece::Text(t) => out.push_str(t),
                 Piece::Value(e, None) => out.push_str(&self.eval(e)?.to_str()),
-                Piece::Value(e, Some(spec)) => out.push_str(&self.eval(e)?.format(spec).map_err(value_error)?),
+                Piece::Value(e, Some(spec)) => {
+                    out.push_str(&self.eval(e)?.format(spec).map_err(value_error)?)
+                }
             }
         }
         Ok(out)
@@ -525,7 +641,10 @@ impl Vm {
                 DurationValue::Exact(Duration::from_secs(i as u64))
             }),
             Value::Float(f) if f.is_finite() => Ok(DurationValue::Secs(f.max(0.0))),
-            other => Err(type_error(format!("expected a duration, got {}", other.type_name()))),
+            other => Err(type_error(format!(
+                "expected a duration, got {}",
+                other.type_name()
+            ))),
         }
     }
 
@@ -535,11 +654,23 @@ impl Vm {
 
     /// Spawns `call` as a new task running its own VM.
     fn spawn(&self, c: &Call, name: Option<String>) -> Result<Rc<TaskCell>, Error> {
+        let args = self.call_args(c)?;
+        self.spawn_with(c, args, name)
+    }
+
+    fn spawn_with(
+        &self,
+        c: &Call,
+        args: Vec<Value>,
+        name: Option<String>,
+    ) -> Result<Rc<TaskCell>, Error> {
         let co = self.prog.scenario.coroutines[&c.name].clone();
         if co.is_generator {
-            return Err(type_error(format!("a coroutine was expected, got the async generator `{}`", c.name)));
+            return Err(type_error(format!(
+                "a coroutine was expected, got the async generator `{}`",
+                c.name
+            )));
         }
-        let args = self.call_args(c)?;
         let vm = Vm::for_call(self.prog.clone(), &co, args);
         let mut b = Builder::new();
         if let Some(n) = name {
@@ -580,9 +711,14 @@ impl Vm {
                 Ok(async move { out_val(Vm::await_task(cell).await) }.boxed_local())
             }
             Target::Value(e) => match self.eval(e)? {
-                Value::Task(cell) => Ok(async move { out_val(Vm::await_task(cell).await) }.boxed_local()),
+                Value::Task(cell) => {
+                    Ok(async move { out_val(Vm::await_task(cell).await) }.boxed_local())
+                }
                 Value::Future(f) => Ok(async move { f.await }.boxed_local()),
-                other => Err(type_error(format!("object {} can't be used in 'await' expression", other.type_name()))),
+                other => Err(type_error(format!(
+                    "object {} can't be used in 'await' expression",
+                    other.type_name()
+                ))),
             },
         }
     }
@@ -599,13 +735,91 @@ impl Vm {
                         for v in l.iter() {
                             match v {
                                 Value::Task(cell) => out.push(cell.clone()),
-                                other => return Err(type_error(format!("expected tasks, got {}", other.type_name()))),
+                                other => {
+                                    return Err(type_error(format!(
+                                        "expected tasks, got {}",
+                                        other.type_name()
+                                    )));
+                                }
                             }
                         }
                     }
-                    other => return Err(type_error(format!("expected a task, got {}", other.type_name()))),
+                    other => {
+                        return Err(type_error(format!(
+                            "expected a task, got {}",
+                            other.type_name()
+                        )));
+                    }
                 },
             }
+        }
+        Ok(out)
+    }
+
+    /// The calls of a step with their evaluated arguments, repeated over
+    /// `each` (the loop variable is visible while the arguments are
+    /// evaluated, then removed again).
+    fn calls_each<'c>(
+        &mut self,
+        calls: &'c [Call],
+        each: &Option<Each>,
+    ) -> Result<Vec<(&'c Call, Vec<Value>)>, Error> {
+        let Some(each) = each else {
+            return calls.iter().map(|c| Ok((c, self.call_args(c)?))).collect();
+        };
+        let items = match self.eval(&each.iter)? {
+            Value::List(l) => l,
+            other => {
+                return Err(type_error(format!(
+                    "'{}' object is not iterable",
+                    other.type_name()
+                )));
+            }
+        };
+        let saved = self.scope_mut().remove(&each.var);
+        let mut out = Vec::new();
+        let mut failure = None;
+        for item in items.iter() {
+            self.scope_mut().insert(each.var.clone(), item.clone());
+            for c in calls {
+                match self.call_args(c) {
+                    Ok(a) => out.push((c, a)),
+                    Err(e) => failure = Some(e),
+                }
+            }
+            if failure.is_some() {
+                break;
+            }
+        }
+        self.scope_mut().remove(&each.var);
+        if let Some(v) = saved {
+            self.scope_mut().insert(each.var.clone(), v);
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// Task handles for `gather` / `as_completed`, with `each` applied.
+    fn cells_each(
+        &mut self,
+        items: &[Target],
+        each: &Option<Each>,
+    ) -> Result<Vec<Rc<TaskCell>>, Error> {
+        if each.is_none() {
+            return self.task_cells(items);
+        }
+        let calls: Vec<Call> = items
+            .iter()
+            .filter_map(|t| match t {
+                Target::Call(c) => Some(c.clone()),
+                Target::Value(_) => None,
+            })
+            .collect();
+        let mut out = Vec::new();
+        for (c, args) in self.calls_each(&calls, each)? {
+            out.push(self.spawn_with(c, args, None)?);
         }
         Ok(out)
     }
@@ -624,7 +838,10 @@ impl Vm {
         self.prog.steps.set(n);
         if n > self.prog.scenario.settings.limits.max_steps {
             engine::abort(LimitKind::Program);
-            return Err(Error::raised("LimitExceeded", "the scenario ran more steps than `max_steps`"));
+            return Err(Error::raised(
+                "LimitExceeded",
+                "the scenario ran more steps than `max_steps`",
+            ));
         }
         match &step.kind {
             StepKind::Print(t) => {
@@ -633,22 +850,38 @@ impl Vm {
                 self.prog.lines.set(lines);
                 if lines > self.prog.scenario.settings.max_output_lines {
                     engine::abort(LimitKind::Program);
-                    return Err(Error::raised("LimitExceeded", "the scenario printed more than `max_output_lines`"));
+                    return Err(Error::raised(
+                        "LimitExceeded",
+                        "the scenario printed more than `max_output_lines`",
+                    ));
                 }
                 print(text);
             }
             StepKind::Sleep(e) => match self.duration(e)? {
-                DurationValue::Exact(d) => self.start_val(async move { sleep(d).await; Ok(Value::None) }, Then::Discard),
-                DurationValue::Secs(s) => {
-                    self.start_val(async move { sleep_secs(s).await; Ok(Value::None) }, Then::Discard)
-                }
+                DurationValue::Exact(d) => self.start_val(
+                    async move {
+                        sleep(d).await;
+                        Ok(Value::None)
+                    },
+                    Then::Discard,
+                ),
+                DurationValue::Secs(s) => self.start_val(
+                    async move {
+                        sleep_secs(s).await;
+                        Ok(Value::None)
+                    },
+                    Then::Discard,
+                ),
             },
             StepKind::Block(e) => block(self.duration(e)?.as_duration()),
             StepKind::Await { target, into } => match target {
                 Target::Call(c) => {
                     let co = self.prog.scenario.coroutines[&c.name].clone();
                     if co.is_generator {
-                        return Err(type_error(format!("object async_generator `{}` can't be used in 'await' expression", c.name)));
+                        return Err(type_error(format!(
+                            "object async_generator `{}` can't be used in 'await' expression",
+                            c.name
+                        )));
                     }
                     let args = self.call_args(c)?;
                     self.push_call(&co, args, Ret::Var(into.clone()))?;
@@ -658,9 +891,14 @@ impl Vm {
                         let fut = Vm::await_task(cell.clone());
                         self.start(fut, Then::TaskResult(cell, into.clone()));
                     }
-                    Value::Future(f) => self.start_val(async move { f.await }, Then::Assign(into.clone())),
+                    Value::Future(f) => {
+                        self.start_val(async move { f.await }, Then::Assign(into.clone()))
+                    }
                     other => {
-                        return Err(type_error(format!("object {} can't be used in 'await' expression", other.type_name())))
+                        return Err(type_error(format!(
+                            "object {} can't be used in 'await' expression",
+                            other.type_name()
+                        )));
                     }
                 },
             },
@@ -683,10 +921,11 @@ impl Vm {
             },
             StepKind::Gather {
                 items,
+                each,
                 return_exceptions,
                 into,
             } => {
-                let cells = self.task_cells(items)?;
+                let cells = self.cells_each(items, each)?;
                 let mut handles = Vec::new();
                 for cell in &cells {
                     let h = cell.handle.borrow_mut().take();
@@ -708,7 +947,9 @@ impl Vm {
                                 *cell.result.borrow_mut() = Some(r.clone());
                             }
                             Ok(Value::List(Rc::new(
-                                rs.into_iter().map(|r| r.unwrap_or_else(Value::Error)).collect(),
+                                rs.into_iter()
+                                    .map(|r| r.unwrap_or_else(Value::Error))
+                                    .collect(),
                             )))
                         } else {
                             let vs = gather_tasks(handles).await?;
@@ -721,7 +962,11 @@ impl Vm {
                     Then::Assign(into.clone()),
                 );
             }
-            StepKind::WaitFor { target, timeout, into } => {
+            StepKind::WaitFor {
+                target,
+                timeout,
+                into,
+            } => {
                 let d = self.duration(timeout)?.as_duration();
                 let py = engine::with_core("wait_for", |c| c.cfg.python);
                 match (py, target) {
@@ -729,31 +974,44 @@ impl Vm {
                         // `async with timeout(d): return await coro` — inline.
                         let co = self.prog.scenario.coroutines[&c.name].clone();
                         let args = self.call_args(c)?;
-                        self.push_block(Rc::from(Vec::new()), Kind::Guard(Some(Guard::Timeout(TimeoutGuard::enter(d)))));
+                        self.push_block(
+                            Rc::from(Vec::new()),
+                            Kind::Guard(Some(Guard::Timeout(TimeoutGuard::enter(d)))),
+                        );
                         self.push_call(&co, args, Ret::Var(into.clone()))?;
                     }
                     (PythonVersion::Py312, Target::Value(_)) => {
                         let fut = self.target_future(target)?;
-                        self.push_block(Rc::from(Vec::new()), Kind::Guard(Some(Guard::Timeout(TimeoutGuard::enter(d)))));
+                        self.push_block(
+                            Rc::from(Vec::new()),
+                            Kind::Guard(Some(Guard::Timeout(TimeoutGuard::enter(d)))),
+                        );
                         self.start_val(fut, Then::Assign(into.clone()));
                     }
                     (PythonVersion::Py311, _) => {
                         let fut = self.target_future(target)?;
-                        self.start_val(async move { flatten(wait_for(fut, d).await) }, Then::Assign(into.clone()));
+                        self.start_val(
+                            async move { flatten(wait_for(fut, d).await) },
+                            Then::Assign(into.clone()),
+                        );
                     }
                 }
             }
             StepKind::Timeout { delay, body } => {
                 let d = self.duration(delay)?.as_duration();
-                self.push_block(body.clone(), Kind::Guard(Some(Guard::Timeout(TimeoutGuard::enter(d)))));
+                self.push_block(
+                    body.clone(),
+                    Kind::Guard(Some(Guard::Timeout(TimeoutGuard::enter(d)))),
+                );
             }
             StepKind::AsCompleted {
                 items,
+                each,
                 bind,
                 body,
                 timeout,
             } => {
-                let cells = self.task_cells(items)?;
+                let cells = self.cells_each(items, each)?;
                 let t = match timeout {
                     Some(t) => Some(self.duration(t)?.as_duration()),
                     None => None,
@@ -762,17 +1020,28 @@ impl Vm {
                     .iter()
                     .map(|c| c.handle.borrow_mut().take())
                     .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| Error::raised("RuntimeError", "as_completed of a task that was already awaited"))?;
+                    .ok_or_else(|| {
+                        Error::raised(
+                            "RuntimeError",
+                            "as_completed of a task that was already awaited",
+                        )
+                    })?;
                 let it = Rc::new(RefCell::new(as_completed(handles, t)));
-                self.push_block(body.clone(), Kind::AsCompleted { it, var: bind.clone() });
+                self.push_block(
+                    body.clone(),
+                    Kind::AsCompleted {
+                        it,
+                        var: bind.clone(),
+                    },
+                );
                 let top = self.frames.last_mut().expect("pushed");
                 top.pc = top.steps.len(); // the first result comes from the loop head
             }
-            StepKind::TaskGroup { calls, into } => {
+            StepKind::TaskGroup { calls, each, into } => {
                 let mut vms = Vec::new();
-                for c in calls {
+                for (c, args) in self.calls_each(calls, each)? {
                     let co = self.prog.scenario.coroutines[&c.name].clone();
-                    vms.push(Vm::for_call(self.prog.clone(), &co, self.call_args(c)?));
+                    vms.push(Vm::for_call(self.prog.clone(), &co, args));
                 }
                 self.start_val(
                     async move {
@@ -792,7 +1061,10 @@ impl Vm {
             }
             StepKind::Shield { target, into } => {
                 let fut = self.target_future(target)?;
-                self.start_val(async move { flatten(shield(fut).await) }, Then::Assign(into.clone()));
+                self.start_val(
+                    async move { flatten(shield(fut).await) },
+                    Then::Assign(into.clone()),
+                );
             }
             StepKind::Raise { kind, message } => {
                 let msg = match message {
@@ -801,7 +1073,11 @@ impl Vm {
                 };
                 return Err(exception(kind, msg));
             }
-            StepKind::Try { body, handler, finally } => self.push_block(
+            StepKind::Try {
+                body,
+                handler,
+                finally,
+            } => self.push_block(
                 body.clone(),
                 Kind::Try {
                     handler: handler.clone(),
@@ -810,6 +1086,20 @@ impl Vm {
                     pending: None,
                 },
             ),
+            StepKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let branch = if self.eval(cond)?.truthy() {
+                    then
+                } else {
+                    otherwise
+                };
+                if !branch.is_empty() {
+                    self.push_block(branch.clone(), Kind::Block);
+                }
+            }
             StepKind::Return(e) => {
                 let v = match e {
                     Some(e) => self.eval(e)?,
@@ -820,7 +1110,12 @@ impl Vm {
             StepKind::Repeat { times, index, body } => {
                 let n = match self.eval(times)? {
                     Value::Int(n) => n,
-                    other => return Err(type_error(format!("`repeat` needs an int, got {}", other.type_name()))),
+                    other => {
+                        return Err(type_error(format!(
+                            "`repeat` needs an int, got {}",
+                            other.type_name()
+                        )));
+                    }
                 };
                 if n > 0 {
                     self.push_block(
@@ -837,8 +1132,15 @@ impl Vm {
             StepKind::For { var, iter, body } => {
                 let items = match self.eval(iter)? {
                     Value::List(l) => l,
-                    Value::Str(s) => Rc::new(s.chars().map(|c| Value::str(&c.to_string())).collect()),
-                    other => return Err(type_error(format!("'{}' object is not iterable", other.type_name()))),
+                    Value::Str(s) => {
+                        Rc::new(s.chars().map(|c| Value::str(&c.to_string())).collect())
+                    }
+                    other => {
+                        return Err(type_error(format!(
+                            "'{}' object is not iterable",
+                            other.type_name()
+                        )));
+                    }
                 };
                 if !items.is_empty() {
                     let first = items[0].clone();
@@ -853,7 +1155,11 @@ impl Vm {
                     self.assign(&Some(var.clone()), first);
                 }
             }
-            StepKind::AsyncFor { var, generator, body } => {
+            StepKind::AsyncFor {
+                var,
+                generator,
+                body,
+            } => {
                 let co = self.prog.scenario.coroutines[&generator.name].clone();
                 if !co.is_generator {
                     return Err(type_error(format!(
@@ -870,7 +1176,14 @@ impl Vm {
                     },
                 );
                 let gen_for = self.frames.len() - 1;
-                self.push_frame_call(co.name.clone(), co.params.clone(), co.body.clone(), args, Ret::Gen, Some(gen_for))?;
+                self.push_frame_call(
+                    co.name.clone(),
+                    co.params.clone(),
+                    co.body.clone(),
+                    args,
+                    Ret::Gen,
+                    Some(gen_for),
+                )?;
             }
             StepKind::AsyncWith { ctx, bind, body } => {
                 let cm = self.prog.scenario.contexts[&ctx.name].clone();
@@ -886,14 +1199,28 @@ impl Vm {
                         ctx_vars: None,
                     },
                 );
-                self.push_frame_call(cm.name.clone(), cm.params.clone(), cm.enter.clone(), args, Ret::WithEnter, None)?;
+                self.push_frame_call(
+                    cm.name.clone(),
+                    cm.params.clone(),
+                    cm.enter.clone(),
+                    args,
+                    Ret::WithEnter,
+                    None,
+                )?;
             }
             StepKind::Yield(e) => {
                 let v = self.eval(e)?;
                 let scope = self.frames.last().expect("a frame").scope;
                 let gen_for = match &self.frames[scope].kind {
-                    Kind::Call { gen_for: Some(g), .. } => *g,
-                    _ => return Err(Error::raised("RuntimeError", "`yield` outside an `async_for`")),
+                    Kind::Call {
+                        gen_for: Some(g), ..
+                    } => *g,
+                    _ => {
+                        return Err(Error::raised(
+                            "RuntimeError",
+                            "`yield` outside an `async_for`",
+                        ));
+                    }
                 };
                 let (var, body) = match &self.frames[gen_for].kind {
                     Kind::GenFor { var, body } => (var.clone(), body.clone()),
@@ -913,8 +1240,15 @@ impl Vm {
                 let v = self.eval(value)?;
                 self.assign(&Some(var.clone()), v);
             }
-            StepKind::NewFuture(var) => self.assign(&Some(var.clone()), Value::Future(SimFuture::with_label(var))),
-            StepKind::CallLater { delay, future, value } => {
+            StepKind::NewFuture(var) => self.assign(
+                &Some(var.clone()),
+                Value::Future(SimFuture::with_label(var)),
+            ),
+            StepKind::CallLater {
+                delay,
+                future,
+                value,
+            } => {
                 let f = self.future(future)?;
                 let v = self.eval(value)?;
                 let d = self.duration(delay)?.as_duration();
@@ -949,21 +1283,44 @@ impl Vm {
             StepKind::EventClear(n) => self.prog.event(n).clear(),
             StepKind::EventWait(n) => {
                 let ev = self.prog.event(n);
-                self.start_val(async move { ev.wait().await; Ok(Value::Bool(true)) }, Then::Discard);
+                self.start_val(
+                    async move {
+                        ev.wait().await;
+                        Ok(Value::Bool(true))
+                    },
+                    Then::Discard,
+                );
             }
-            StepKind::Put { queue, value, nowait } => {
+            StepKind::Put {
+                queue,
+                value,
+                nowait,
+            } => {
                 let q = self.prog.queue(queue);
                 let v = self.eval(value)?;
                 if *nowait {
-                    q.put_nowait(v).map_err(|_| Error::raised("QueueFull", ""))?;
+                    q.put_nowait(v)
+                        .map_err(|_| Error::raised("QueueFull", ""))?;
                 } else {
-                    self.start_val(async move { q.put(v).await; Ok(Value::None) }, Then::Discard);
+                    self.start_val(
+                        async move {
+                            q.put(v).await;
+                            Ok(Value::None)
+                        },
+                        Then::Discard,
+                    );
                 }
             }
-            StepKind::Get { queue, into, nowait } => {
+            StepKind::Get {
+                queue,
+                into,
+                nowait,
+            } => {
                 let q = self.prog.queue(queue);
                 if *nowait {
-                    let v = q.get_nowait().map_err(|_| Error::raised("QueueEmpty", ""))?;
+                    let v = q
+                        .get_nowait()
+                        .map_err(|_| Error::raised("QueueEmpty", ""))?;
                     self.assign(into, v);
                 } else {
                     self.start_val(async move { Ok(q.get().await) }, Then::Assign(into.clone()));
@@ -972,7 +1329,13 @@ impl Vm {
             StepKind::TaskDone(n) => self.prog.queue(n).task_done()?,
             StepKind::Join(n) => {
                 let q = self.prog.queue(n);
-                self.start_val(async move { q.join().await; Ok(Value::None) }, Then::Discard);
+                self.start_val(
+                    async move {
+                        q.join().await;
+                        Ok(Value::None)
+                    },
+                    Then::Discard,
+                );
             }
         }
         Ok(())
@@ -981,7 +1344,10 @@ impl Vm {
     fn future(&self, name: &str) -> Result<SimFuture<Value>, Error> {
         match self.lookup(name)? {
             Value::Future(f) => Ok(f),
-            other => Err(type_error(format!("`{name}` is a {}, not a future", other.type_name()))),
+            other => Err(type_error(format!(
+                "`{name}` is a {}, not a future",
+                other.type_name()
+            ))),
         }
     }
 
@@ -1058,7 +1424,12 @@ impl Vm {
                     self.start(
                         async move {
                             let mut it = it.borrow_mut();
-                            OpOut::Val(it.next().await.unwrap_or(Ok(Ok(Value::None))).and_then(|v| v))
+                            OpOut::Val(
+                                it.next()
+                                    .await
+                                    .unwrap_or(Ok(Ok(Value::None)))
+                                    .and_then(|v| v),
+                            )
                         }
                         .boxed_local(),
                         Then::AsCompletedNext,
@@ -1067,7 +1438,12 @@ impl Vm {
                     self.frames.pop();
                 }
             }
-            Kind::Try { phase, finally, pending, .. } => {
+            Kind::Try {
+                phase,
+                finally,
+                pending,
+                ..
+            } => {
                 if *phase != TryPhase::Finally && !finally.is_empty() {
                     *phase = TryPhase::Finally;
                     *pending = None;
@@ -1157,7 +1533,11 @@ impl Vm {
                     // Leaving an `async for` body abandons the generator.
                     let g = *gen_for;
                     while self.frames.len() > g {
-                        if let Some(Frame { kind: Kind::Call { .. }, .. }) = self.frames.last() {
+                        if let Some(Frame {
+                            kind: Kind::Call { .. },
+                            ..
+                        }) = self.frames.last()
+                        {
                             self.calls -= 1;
                         }
                         self.frames.pop();
@@ -1169,7 +1549,9 @@ impl Vm {
                     phase,
                     pending,
                 } => {
-                    if let (TryPhase::Body, Completion::Raise(e), Some(h)) = (*phase, &c, handler.as_ref()) {
+                    if let (TryPhase::Body, Completion::Raise(e), Some(h)) =
+                        (*phase, &c, handler.as_ref())
+                    {
                         if catches(&h.kinds, e) {
                             let (body, bind) = (h.body.clone(), h.bind.clone());
                             let err = e.clone();
@@ -1253,7 +1635,10 @@ impl Vm {
             }
             Ret::WithExit => {
                 let top = self.frames.pop().expect("the with frame");
-                if let Kind::With { pending: Some(c), .. } = top.kind {
+                if let Kind::With {
+                    pending: Some(c), ..
+                } = top.kind
+                {
                     self.unwind(c);
                 }
             }
@@ -1370,7 +1755,13 @@ impl Drop for Vm {
 
 fn arith(a: Value, op: BinOp, b: Value) -> Result<Value, crate::error::Error> {
     use Value::*;
-    let bad = || type_error(format!("unsupported operand type(s) for {op}: '{}' and '{}'", a.type_name(), b.type_name()));
+    let bad = || {
+        type_error(format!(
+            "unsupported operand type(s) for {op}: '{}' and '{}'",
+            a.type_name(),
+            b.type_name()
+        ))
+    };
     Ok(match (&a, op, &b) {
         (Int(x), _, Int(y)) => match op {
             BinOp::Add => Int(x.checked_add(*y).ok_or_else(overflow)?),
@@ -1378,46 +1769,71 @@ fn arith(a: Value, op: BinOp, b: Value) -> Result<Value, crate::error::Error> {
             BinOp::Mul => Int(x.checked_mul(*y).ok_or_else(overflow)?),
             BinOp::Div => {
                 if *y == 0 {
-                    return Err(crate::error::Error::raised("ZeroDivisionError", "division by zero"));
+                    return Err(crate::error::Error::raised(
+                        "ZeroDivisionError",
+                        "division by zero",
+                    ));
                 }
                 Float(*x as f64 / *y as f64)
             }
         },
         (Str(x), BinOp::Add, Str(y)) => Value::str(&format!("{x}{y}")),
+        (List(x), BinOp::Add, List(y)) => {
+            List(Rc::new(x.iter().chain(y.iter()).cloned().collect()))
+        }
         (Duration(x), BinOp::Add, Duration(y)) => Duration(x.checked_add(*y).ok_or_else(overflow)?),
-        (Duration(x), BinOp::Sub, Duration(y)) => Duration(x.checked_sub(*y).ok_or_else(|| value_error("negative duration"))?),
+        (Duration(x), BinOp::Sub, Duration(y)) => Duration(
+            x.checked_sub(*y)
+                .ok_or_else(|| value_error("negative duration"))?,
+        ),
         (Duration(x), BinOp::Mul, Int(k)) | (Int(k), BinOp::Mul, Duration(x)) => {
-            let k = u32::try_from(*k).map_err(|_| value_error("duration multiplier out of range"))?;
+            let k =
+                u32::try_from(*k).map_err(|_| value_error("duration multiplier out of range"))?;
             Duration(x.checked_mul(k).ok_or_else(overflow)?)
         }
         (Duration(x), BinOp::Mul, Float(k)) | (Float(k), BinOp::Mul, Duration(x)) => {
             if !k.is_finite() || *k < 0.0 {
-                return Err(value_error("duration multiplier must be finite and not negative"));
+                return Err(value_error(
+                    "duration multiplier must be finite and not negative",
+                ));
             }
-            Duration(std::time::Duration::from_nanos(crate::time::secs_f64_to_nanos(x.as_secs_f64() * k)))
+            Duration(std::time::Duration::from_nanos(
+                crate::time::secs_f64_to_nanos(x.as_secs_f64() * k),
+            ))
         }
         (Duration(x), BinOp::Div, Int(k)) => {
-            let k = u32::try_from(*k).ok().filter(|k| *k > 0).ok_or_else(|| value_error("bad duration divisor"))?;
+            let k = u32::try_from(*k)
+                .ok()
+                .filter(|k| *k > 0)
+                .ok_or_else(|| value_error("bad duration divisor"))?;
             Duration(*x / k)
         }
         (Duration(x), BinOp::Div, Duration(y)) => {
             if y.is_zero() {
-                return Err(crate::error::Error::raised("ZeroDivisionError", "division by zero"));
+                return Err(crate::error::Error::raised(
+                    "ZeroDivisionError",
+                    "division by zero",
+                ));
             }
             Float(x.as_secs_f64() / y.as_secs_f64())
         }
         _ => match (a.as_f64(), b.as_f64()) {
-            (Some(x), Some(y)) if !matches!(a, Duration(_)) && !matches!(b, Duration(_)) => match op {
-                BinOp::Add => Float(x + y),
-                BinOp::Sub => Float(x - y),
-                BinOp::Mul => Float(x * y),
-                BinOp::Div => {
-                    if y == 0.0 {
-                        return Err(crate::error::Error::raised("ZeroDivisionError", "float division by zero"));
+            (Some(x), Some(y)) if !matches!(a, Duration(_)) && !matches!(b, Duration(_)) => {
+                match op {
+                    BinOp::Add => Float(x + y),
+                    BinOp::Sub => Float(x - y),
+                    BinOp::Mul => Float(x * y),
+                    BinOp::Div => {
+                        if y == 0.0 {
+                            return Err(crate::error::Error::raised(
+                                "ZeroDivisionError",
+                                "float division by zero",
+                            ));
+                        }
+                        Float(x / y)
                     }
-                    Float(x / y)
                 }
-            },
+            }
             _ => return Err(bad()),
         },
     })
@@ -1443,13 +1859,20 @@ fn std_normal() -> f64 {
 fn like(like: &Value, secs: f64) -> Value {
     let secs = secs.max(0.0);
     match like {
-        Value::Duration(_) => Value::Duration(Duration::from_nanos(crate::time::secs_f64_to_nanos(secs))),
+        Value::Duration(_) => {
+            Value::Duration(Duration::from_nanos(crate::time::secs_f64_to_nanos(secs)))
+        }
         _ => Value::Float(secs),
     }
 }
 
 fn num(v: &Value, f: &str) -> Result<f64, Error> {
-    v.as_f64().ok_or_else(|| type_error(format!("{f}() needs numbers or durations, got {}", v.type_name())))
+    v.as_f64().ok_or_else(|| {
+        type_error(format!(
+            "{f}() needs numbers or durations, got {}",
+            v.type_name()
+        ))
+    })
 }
 
 fn builtin(name: &str, args: Vec<Value>) -> Result<Value, Error> {
@@ -1482,18 +1905,27 @@ fn builtin(name: &str, args: Vec<Value>) -> Result<Value, Error> {
                 return Err(type_error("choice() needs a list"));
             };
             if items.is_empty() {
-                return Err(Error::raised("IndexError", "cannot choose from an empty list"));
+                return Err(Error::raised(
+                    "IndexError",
+                    "cannot choose from an empty list",
+                ));
             }
             let weights: Vec<f64> = match args.get(1) {
                 Some(Value::List(w)) if w.len() == items.len() => {
                     w.iter().map(|x| num(x, name)).collect::<Result<_, _>>()?
                 }
-                Some(_) => return Err(value_error("choice(items, weights) needs one weight per item")),
+                Some(_) => {
+                    return Err(value_error(
+                        "choice(items, weights) needs one weight per item",
+                    ));
+                }
                 None => vec![1.0; items.len()],
             };
             let total: f64 = weights.iter().sum();
             if !(total > 0.0) || weights.iter().any(|w| *w < 0.0) {
-                return Err(value_error("choice() weights must be >= 0 with a positive sum"));
+                return Err(value_error(
+                    "choice() weights must be >= 0 with a positive sum",
+                ));
             }
             let mut x = unit() * total;
             let mut pick = items.len() - 1;
@@ -1509,7 +1941,10 @@ fn builtin(name: &str, args: Vec<Value>) -> Result<Value, Error> {
         "range" => {
             let int = |v: &Value| match v {
                 Value::Int(i) => Ok(*i),
-                other => Err(type_error(format!("range() needs ints, got {}", other.type_name()))),
+                other => Err(type_error(format!(
+                    "range() needs ints, got {}",
+                    other.type_name()
+                ))),
             };
             let (a, b) = match args.as_slice() {
                 [n] => (0, int(n)?),
@@ -1524,16 +1959,35 @@ fn builtin(name: &str, args: Vec<Value>) -> Result<Value, Error> {
         "len" => match &args[0] {
             Value::List(l) => Value::Int(l.len() as i64),
             Value::Str(s) => Value::Int(s.chars().count() as i64),
-            other => return Err(type_error(format!("object of type '{}' has no len()", other.type_name()))),
+            other => {
+                return Err(type_error(format!(
+                    "object of type '{}' has no len()",
+                    other.type_name()
+                )));
+            }
         },
         "str" => Value::str(&args[0].to_str()),
+        "is_error" => Value::Bool(matches!(args[0], Value::Error(_))),
         "int" => match &args[0] {
             Value::Int(i) => Value::Int(*i),
             Value::Float(f) if f.is_finite() => Value::Int(f.trunc() as i64),
-            Value::Str(s) => Value::Int(s.trim().parse().map_err(|_| value_error(format!("invalid literal for int(): '{s}'")))?),
-            other => return Err(type_error(format!("int() can't convert {}", other.type_name()))),
+            Value::Str(s) => Value::Int(
+                s.trim()
+                    .parse()
+                    .map_err(|_| value_error(format!("invalid literal for int(): '{s}'")))?,
+            ),
+            other => {
+                return Err(type_error(format!(
+                    "int() can't convert {}",
+                    other.type_name()
+                )));
+            }
         },
-        "float" => Value::Float(args[0].as_f64().ok_or_else(|| type_error("float() needs a number"))?),
+        "float" => Value::Float(
+            args[0]
+                .as_f64()
+                .ok_or_else(|| type_error("float() needs a number"))?,
+        ),
         "current_task" => {
             let task = current_task();
             Value::Task(Rc::new(TaskCell {
@@ -1543,6 +1997,11 @@ fn builtin(name: &str, args: Vec<Value>) -> Result<Value, Error> {
                 result: RefCell::new(None),
             }))
         }
-        other => return Err(Error::raised("NameError", format!("name '{other}' is not defined"))),
+        other => {
+            return Err(Error::raised(
+                "NameError",
+                format!("name '{other}' is not defined"),
+            ));
+        }
     })
 }

@@ -11,7 +11,7 @@ pub mod model;
 mod validate;
 pub mod value;
 
-pub use interp::{run_variant, ScenarioRun};
+pub use interp::{ScenarioRun, run_variant};
 pub use model::*;
 pub use validate::parse;
 
@@ -34,7 +34,11 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)?;
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.col, self.message
+        )?;
         if let Some(h) = &self.hint {
             write!(f, "\n  hint: {h}")?;
         }
@@ -82,10 +86,12 @@ pub fn load(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
             file: file.clone(),
             line: 0,
             col: 0,
-            message: format!("the file is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+            message: format!(
+                "the file is not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
             hint: None,
         }],
     })?;
     parse(&file, &text)
 }
-

@@ -163,6 +163,15 @@ pub enum Target {
     Value(Expr),
 }
 
+/// `for var in iter`: repeats a call for each item (`gather(*(f(x) for x in xs))`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Each {
+    /// The loop variable, visible in the call's arguments.
+    pub var: String,
+    /// The list.
+    pub iter: Expr,
+}
+
 /// A step with its line in the file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Step {
@@ -215,6 +224,8 @@ pub enum StepKind {
     Gather {
         /// Children.
         items: Vec<Target>,
+        /// Repeat the (single) call for each item of a list.
+        each: Option<Each>,
         /// `return_exceptions=True`.
         return_exceptions: bool,
         /// Where the list goes.
@@ -240,6 +251,8 @@ pub enum StepKind {
     AsCompleted {
         /// The children.
         items: Vec<Target>,
+        /// Repeat the (single) call for each item of a list.
+        each: Option<Each>,
         /// Variable for each result.
         bind: String,
         /// Loop body.
@@ -251,6 +264,8 @@ pub enum StepKind {
     TaskGroup {
         /// The tasks.
         calls: Vec<Call>,
+        /// Repeat the (single) call for each item of a list.
+        each: Option<Each>,
         /// Where the list of results goes.
         into: Option<String>,
     },
@@ -276,6 +291,15 @@ pub enum StepKind {
         handler: Option<Handler>,
         /// The `finally` steps.
         finally: Rc<[Step]>,
+    },
+    /// `if cond: then else: otherwise`.
+    If {
+        /// The condition (Python truthiness).
+        cond: Expr,
+        /// Steps when true.
+        then: Rc<[Step]>,
+        /// Steps when false.
+        otherwise: Rc<[Step]>,
     },
     /// `return value`.
     Return(Option<Expr>),

@@ -48,7 +48,9 @@ impl<'de> Deserialize<'de> for RValue {
                 Ok(RValue::Int(v))
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RValue, E> {
-                i64::try_from(v).map(RValue::Int).map_err(|_| E::custom("integer too large"))
+                i64::try_from(v)
+                    .map(RValue::Int)
+                    .map_err(|_| E::custom("integer too large"))
             }
             fn visit_f64<E>(self, v: f64) -> Result<RValue, E> {
                 Ok(RValue::Float(v))
@@ -56,14 +58,20 @@ impl<'de> Deserialize<'de> for RValue {
             fn visit_bool<E>(self, v: bool) -> Result<RValue, E> {
                 Ok(RValue::Bool(v))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RValue, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RValue, A::Error> {
                 let mut out = Vec::new();
                 while let Some(v) = seq.next_element::<Spanned<RValue>>()? {
                     out.push(v);
                 }
                 Ok(RValue::Array(out))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RValue, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RValue, A::Error> {
                 let mut out = BTreeMap::new();
                 while let Some(k) = map.next_key::<String>()? {
                     if k.starts_with("$__toml_private") {
@@ -190,15 +198,16 @@ const VERBS: &[(&str, &[&str])] = &[
     ("await", &["into"]),
     ("spawn", &["as", "name"]),
     ("cancel", &[]),
-    ("gather", &["into", "return_exceptions"]),
+    ("gather", &["into", "return_exceptions", "for", "in"]),
     ("wait_for", &["timeout", "into"]),
     ("timeout", &["steps"]),
-    ("as_completed", &["as", "steps", "timeout"]),
-    ("task_group", &["into"]),
+    ("as_completed", &["as", "steps", "timeout", "for", "in"]),
+    ("task_group", &["into", "for", "in"]),
     ("shield", &["into"]),
     ("raise", &["message"]),
     ("try", &["except", "as", "handler", "finally"]),
     ("return", &[]),
+    ("if", &["then", "else"]),
     ("repeat", &["steps", "index"]),
     ("for", &["in", "steps"]),
     ("async_for", &["in", "steps"]),
@@ -237,7 +246,17 @@ const CLAIM_KEYS: &[&str] = &[
     "faster",
 ];
 const CLAIM_MODIFIERS: &[&str] = &[
-    "variant", "seeds", "note", "at", "at_most", "at_least", "ends", "error", "is", "than", "ratio_at_least",
+    "variant",
+    "seeds",
+    "note",
+    "at",
+    "at_most",
+    "at_least",
+    "ends",
+    "error",
+    "is",
+    "than",
+    "ratio_at_least",
 ];
 
 /// Builtin functions usable in values.
@@ -253,6 +272,7 @@ const BUILTINS: &[(&str, usize, usize)] = &[
     ("int", 1, 1),
     ("float", 1, 1),
     ("current_task", 0, 0),
+    ("is_error", 1, 1),
 ];
 
 /// Names every coroutine can read.
@@ -272,7 +292,9 @@ fn distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
             }
@@ -282,7 +304,10 @@ fn distance(a: &str, b: &str) -> usize {
 }
 
 /// The closest known name, if close enough to be a likely typo.
-pub(crate) fn did_you_mean<'a>(got: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub(crate) fn did_you_mean<'a>(
+    got: &str,
+    known: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let limit = (got.chars().count() / 3).max(1).min(3);
     known
         .into_iter()
@@ -333,14 +358,18 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             let msg = e.message().trim().to_string();
             let hint = unknown_field_hint(&msg);
             cx.err(offset, msg, hint);
-            return Err(ScenarioError { diagnostics: cx.diags });
+            return Err(ScenarioError {
+                diagnostics: cx.diags,
+            });
         }
     };
     let scenario = build(&mut cx, raw);
     if cx.diags.is_empty() {
         Ok(scenario.expect("no diagnostics means a scenario"))
     } else {
-        Err(ScenarioError { diagnostics: cx.diags })
+        Err(ScenarioError {
+            diagnostics: cx.diags,
+        })
     }
 }
 
@@ -362,7 +391,11 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
     if let Some(s) = &raw.seed {
         match u64::try_from(*s.get_ref()) {
             Ok(v) => settings.seed = v,
-            Err(_) => cx.err(s.span().start, "`seed` must be a non-negative integer", None),
+            Err(_) => cx.err(
+                s.span().start,
+                "`seed` must be a non-negative integer",
+                None,
+            ),
         }
     }
     if let Some(m) = &raw.model {
@@ -396,7 +429,11 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
             if let Some(v) = v {
                 match u64::try_from(*v.get_ref()) {
                     Ok(n) if n > 0 => *slot = n,
-                    _ => cx.err(v.span().start, format!("`{name}` must be a positive integer"), None),
+                    _ => cx.err(
+                        v.span().start,
+                        format!("`{name}` must be a positive integer"),
+                        None,
+                    ),
                 }
             }
         };
@@ -415,11 +452,19 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
     let context_names: BTreeSet<String> = raw.contexts.keys().cloned().collect();
     for name in coroutine_names.iter().chain(&context_names) {
         if !is_ident(name) {
-            cx.err(0, format!("`{name}` is not a valid name: use letters, digits and `_`"), None);
+            cx.err(
+                0,
+                format!("`{name}` is not a valid name: use letters, digits and `_`"),
+                None,
+            );
         }
     }
     for dup in coroutine_names.intersection(&context_names) {
-        cx.err(0, format!("`{dup}` is both a coroutine and a context manager: rename one"), None);
+        cx.err(
+            0,
+            format!("`{dup}` is both a coroutine and a context manager: rename one"),
+            None,
+        );
     }
     let mut primitives = BTreeMap::new();
     for (name, p) in &raw.primitives {
@@ -435,7 +480,11 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
             .coroutines
             .iter()
             .map(|(k, v)| (k.clone(), v.get_ref().params.len()))
-            .chain(raw.contexts.iter().map(|(k, v)| (k.clone(), v.get_ref().params.len())))
+            .chain(
+                raw.contexts
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.get_ref().params.len())),
+            )
             .collect(),
     };
 
@@ -465,7 +514,11 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
         let exit = steps(cx, &names, &mut scope, &c.get_ref().exit);
         scope.check(cx);
         if contains_yield(&enter) || contains_yield(&exit) {
-            cx.err(c.span().start, format!("context manager `{name}` cannot `yield`"), None);
+            cx.err(
+                c.span().start,
+                format!("context manager `{name}` cannot `yield`"),
+                None,
+            );
         }
         contexts.insert(
             name.clone(),
@@ -478,7 +531,10 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
         );
     }
 
-    let main_default = raw.main.as_ref().map(|m| (m.get_ref().clone(), m.span().start));
+    let main_default = raw
+        .main
+        .as_ref()
+        .map(|m| (m.get_ref().clone(), m.span().start));
     let mut variants = Vec::new();
     if raw.variants.is_empty() {
         let (main, at) = main_default.clone().unwrap_or(("main".to_string(), 0));
@@ -499,7 +555,11 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
         let rv = v.get_ref();
         let name = rv.name.get_ref().clone();
         if !seen.insert(name.clone()) {
-            cx.err(rv.name.span().start, format!("variant `{name}` is declared twice"), None);
+            cx.err(
+                rv.name.span().start,
+                format!("variant `{name}` is declared twice"),
+                None,
+            );
         }
         let (main, main_at) = match (&rv.main, &main_default) {
             (Some(m), _) => (m.get_ref().clone(), m.span().start),
@@ -530,13 +590,20 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
                 Err(e) => cx.err(p.span().start, e.to_string(), None),
             }
         }
-        let seed = rv.seed.as_ref().and_then(|s| match u64::try_from(*s.get_ref()) {
-            Ok(v) => Some(v),
-            Err(_) => {
-                cx.err(s.span().start, "`seed` must be a non-negative integer", None);
-                None
-            }
-        });
+        let seed = rv
+            .seed
+            .as_ref()
+            .and_then(|s| match u64::try_from(*s.get_ref()) {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    cx.err(
+                        s.span().start,
+                        "`seed` must be a non-negative integer",
+                        None,
+                    );
+                    None
+                }
+            });
         variants.push(Variant {
             name,
             description: rv.description.as_ref().map(|d| d.get_ref().clone()),
@@ -587,7 +654,11 @@ fn parse_model(cx: &mut Ctx<'_>, m: &Spanned<String>, python: &mut PythonVersion
     };
     if let Some(v) = version {
         if parsed != LoopModel::Asyncio {
-            cx.err(m.span().start, format!("only the asyncio model takes a Python version, not `{model}`"), None);
+            cx.err(
+                m.span().start,
+                format!("only the asyncio model takes a Python version, not `{model}`"),
+                None,
+            );
         }
         match v.parse::<PythonVersion>() {
             Ok(p) => *python = p,
@@ -597,12 +668,25 @@ fn parse_model(cx: &mut Ctx<'_>, m: &Spanned<String>, python: &mut PythonVersion
     parsed
 }
 
-fn check_main(cx: &mut Ctx<'_>, coroutines: &BTreeMap<String, Rc<Coroutine>>, main: &str, nargs: usize, at: usize) {
+fn check_main(
+    cx: &mut Ctx<'_>,
+    coroutines: &BTreeMap<String, Rc<Coroutine>>,
+    main: &str,
+    nargs: usize,
+    at: usize,
+) {
     match coroutines.get(main) {
         None => {
-            let hint = did_you_mean(main, coroutines.keys().map(String::as_str))
-                .or_else(|| Some(format!("define it as a table `[coroutines.{main}]` with `steps = [...]`")));
-            cx.err(at, format!("the main coroutine `{main}` is not defined"), hint);
+            let hint = did_you_mean(main, coroutines.keys().map(String::as_str)).or_else(|| {
+                Some(format!(
+                    "define it as a table `[coroutines.{main}]` with `steps = [...]`"
+                ))
+            });
+            cx.err(
+                at,
+                format!("the main coroutine `{main}` is not defined"),
+                hint,
+            );
         }
         Some(c) if c.params.len() != nargs => cx.err(
             at,
@@ -612,9 +696,11 @@ fn check_main(cx: &mut Ctx<'_>, coroutines: &BTreeMap<String, Rc<Coroutine>>, ma
             ),
             Some("set them with `args = [...]` in the variant".into()),
         ),
-        Some(c) if c.is_generator => {
-            cx.err(at, format!("the main coroutine `{main}` is an async generator (it has `yield`)"), None)
-        }
+        Some(c) if c.is_generator => cx.err(
+            at,
+            format!("the main coroutine `{main}` is an async generator (it has `yield`)"),
+            None,
+        ),
         _ => {}
     }
 }
@@ -623,25 +709,53 @@ fn primitive(cx: &mut Ctx<'_>, name: &str, p: &Spanned<RawPrimitive>) -> Option<
     let r = p.get_ref();
     let kind = r.kind.get_ref().as_str();
     let at = r.kind.span().start;
-    let count = |cx: &mut Ctx<'_>, v: &Option<Spanned<i64>>, what: &str, default: Option<i64>| -> Option<usize> {
-        match v.as_ref().map(|v| (*v.get_ref(), v.span().start)).or(default.map(|d| (d, at))) {
+    let count = |cx: &mut Ctx<'_>,
+                 v: &Option<Spanned<i64>>,
+                 what: &str,
+                 default: Option<i64>|
+     -> Option<usize> {
+        match v
+            .as_ref()
+            .map(|v| (*v.get_ref(), v.span().start))
+            .or(default.map(|d| (d, at)))
+        {
             None => {
-                cx.err(at, format!("primitive `{name}`: `{kind}` needs `{what} = N`"), None);
+                cx.err(
+                    at,
+                    format!("primitive `{name}`: `{kind}` needs `{what} = N`"),
+                    None,
+                );
                 None
             }
             Some((n, off)) => match usize::try_from(n) {
                 Ok(n) => Some(n),
                 Err(_) => {
-                    cx.err(off, format!("primitive `{name}`: `{what}` must be 0 or more, not {n}"), None);
+                    cx.err(
+                        off,
+                        format!("primitive `{name}`: `{what}` must be 0 or more, not {n}"),
+                        None,
+                    );
                     None
                 }
             },
         }
     };
-    let known = ["lock", "semaphore", "bounded_semaphore", "event", "queue", "lifo_queue", "priority_queue"];
+    let known = [
+        "lock",
+        "semaphore",
+        "bounded_semaphore",
+        "event",
+        "queue",
+        "lifo_queue",
+        "priority_queue",
+    ];
     let extra = |cx: &mut Ctx<'_>, v: &Option<Spanned<i64>>, what: &str| {
         if let Some(v) = v {
-            cx.err(v.span().start, format!("primitive `{name}`: a `{kind}` has no `{what}`"), None);
+            cx.err(
+                v.span().start,
+                format!("primitive `{name}`: a `{kind}` has no `{what}`"),
+                None,
+            );
         }
     };
     Some(match kind {
@@ -678,7 +792,10 @@ fn primitive(cx: &mut Ctx<'_>, name: &str, p: &Spanned<RawPrimitive>) -> Option<
             let hint = did_you_mean(other, known);
             cx.err(
                 at,
-                format!("primitive `{name}`: unknown kind `{other}`; expected one of {}", known.join(", ")),
+                format!(
+                    "primitive `{name}`: unknown kind `{other}`; expected one of {}",
+                    known.join(", ")
+                ),
                 hint,
             );
             return None;
@@ -691,11 +808,23 @@ fn params(cx: &mut Ctx<'_>, raw: &[Spanned<String>]) -> Vec<String> {
     for p in raw {
         let name = p.get_ref();
         if !is_ident(name) {
-            cx.err(p.span().start, format!("parameter `{name}` is not a valid name"), None);
+            cx.err(
+                p.span().start,
+                format!("parameter `{name}` is not a valid name"),
+                None,
+            );
         } else if out.contains(name) {
-            cx.err(p.span().start, format!("parameter `{name}` appears twice"), None);
+            cx.err(
+                p.span().start,
+                format!("parameter `{name}` appears twice"),
+                None,
+            );
         } else if IMPLICIT_VARS.contains(&name.as_str()) {
-            cx.err(p.span().start, format!("`{name}` is a built-in name: choose another parameter name"), None);
+            cx.err(
+                p.span().start,
+                format!("`{name}` is a built-in name: choose another parameter name"),
+                None,
+            );
         }
         out.push(name.clone());
     }
@@ -704,7 +833,8 @@ fn params(cx: &mut Ctx<'_>, raw: &[Spanned<String>]) -> Vec<String> {
 
 fn is_ident(s: &str) -> bool {
     let mut c = s.chars();
-    matches!(c.next(), Some(f) if f.is_alphabetic() || f == '_') && c.all(|c| c.is_alphanumeric() || c == '_')
+    matches!(c.next(), Some(f) if f.is_alphabetic() || f == '_')
+        && c.all(|c| c.is_alphanumeric() || c == '_')
 }
 
 struct Names {
@@ -755,18 +885,39 @@ impl Scope {
 }
 
 fn steps(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, raw: &[RawMap]) -> Rc<[Step]> {
-    raw.iter().filter_map(|s| step(cx, names, scope, s)).collect::<Vec<_>>().into()
+    raw.iter()
+        .filter_map(|s| step(cx, names, scope, s))
+        .collect::<Vec<_>>()
+        .into()
 }
 
 /// Reads the keys of one step: exactly one verb, and only its modifiers.
 fn step(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, raw: &RawMap) -> Option<Step> {
     let at = raw.span().start;
     let map = raw.get_ref();
-    let verbs: Vec<&String> = map.keys().filter(|k| VERBS.iter().any(|(v, _)| v == k)).collect();
+    let mut verbs: Vec<&String> = map
+        .keys()
+        .filter(|k| VERBS.iter().any(|(v, _)| v == k))
+        .collect();
+    // Some verbs are also modifiers of others (`for` of `gather`, `timeout`
+    // of `wait_for`, `set_result` of `call_later`): drop those.
+    if verbs.len() > 1 {
+        let all = verbs.clone();
+        verbs.retain(|k| {
+            !all.iter().any(|v| {
+                v != k
+                    && VERBS
+                        .iter()
+                        .any(|(verb, m)| verb == v && m.contains(&k.as_str()))
+            })
+        });
+    }
     let verb = match verbs.as_slice() {
         [v] => v.as_str(),
         [] => {
-            let unknown = map.keys().find(|k| !VERBS.iter().any(|(_, m)| m.contains(&k.as_str())));
+            let unknown = map
+                .keys()
+                .find(|k| !VERBS.iter().any(|(_, m)| m.contains(&k.as_str())));
             let (msg, hint) = match unknown {
                 Some(k) => (
                     format!("unknown step `{k}`"),
@@ -778,7 +929,10 @@ fn step(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, raw: &RawMap) -> Opt
                     Some(format!("a step is one of: {}", verb_list())),
                 ),
             };
-            let off = unknown.and_then(|k| map.get(k)).map(|v| v.span().start).unwrap_or(at);
+            let off = unknown
+                .and_then(|k| map.get(k))
+                .map(|v| v.span().start)
+                .unwrap_or(at);
             cx.err(off, msg, hint);
             return None;
         }
@@ -792,7 +946,11 @@ fn step(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, raw: &RawMap) -> Opt
             return None;
         }
     };
-    let allowed = VERBS.iter().find(|(v, _)| *v == verb).map(|(_, m)| *m).unwrap_or(&[]);
+    let allowed = VERBS
+        .iter()
+        .find(|(v, _)| *v == verb)
+        .map(|(_, m)| *m)
+        .unwrap_or(&[]);
     for (k, v) in map {
         if k != verb && !allowed.contains(&k.as_str()) {
             let hint = did_you_mean(k, allowed.iter().copied()).or_else(|| {
@@ -802,11 +960,27 @@ fn step(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, raw: &RawMap) -> Opt
                     format!("`{verb}` accepts: {}", allowed.join(", "))
                 })
             });
-            cx.err(v.span().start, format!("`{k}` does not go with `{verb}`"), hint);
+            cx.err(
+                v.span().start,
+                format!("`{k}` does not go with `{verb}`"),
+                hint,
+            );
         }
     }
     let line = cx.line(at);
     let v = &map[verb];
+    if map.contains_key("for") && verb != "for" {
+        let single_call =
+            matches!(v.get_ref(), RValue::Str(s) if matches!(expr::parse(s), Ok(Expr::Call(..))));
+        if !single_call {
+            cx.err(
+                v.span().start,
+                format!("with `for`/`in`, `{verb}` takes one call like \"fetch(url)\""),
+                None,
+            );
+            return None;
+        }
+    }
     let get = |k: &str| map.get(k);
     let kind = match verb {
         "print" => StepKind::Print(template(cx, scope, v)?),
@@ -823,7 +997,11 @@ fn step(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, raw: &RawMap) -> Opt
             let target = target(cx, names, scope, v)?;
             if let Target::Value(Expr::Call(n, _)) = &target {
                 if n == "current_task" {
-                    cx.err(v.span().start, "a task cannot await itself", Some("await another task's handle".into()));
+                    cx.err(
+                        v.span().start,
+                        "a task cannot await itself",
+                        Some("await another task's handle".into()),
+                    );
                 }
             }
             StepKind::Await {
@@ -841,6 +1019,7 @@ fn step(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, raw: &RawMap) -> Opt
         },
         "cancel" => StepKind::Cancel(value_expr(cx, names, scope, v)?),
         "gather" => StepKind::Gather {
+            each: each(cx, names, scope, get("for"), get("in"), at)?,
             items: targets(cx, names, scope, v)?,
             return_exceptions: bool_field(cx, get("return_exceptions")),
             into: var_def(cx, scope, get("into")),
@@ -867,9 +1046,14 @@ fn step(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, raw: &RawMap) -> Opt
             }
         }
         "as_completed" => {
+            let each = each(cx, names, scope, get("for"), get("in"), at)?;
             let items = targets(cx, names, scope, v)?;
             let Some(bind) = var_def(cx, scope, get("as")) else {
-                cx.err(at, "`as_completed` needs `as = \"result\"` to name each result", None);
+                cx.err(
+                    at,
+                    "`as_completed` needs `as = \"result\"` to name each result",
+                    None,
+                );
                 return None;
             };
             let timeout = match get("timeout") {
@@ -878,25 +1062,32 @@ fn step(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, raw: &RawMap) -> Opt
             };
             StepKind::AsCompleted {
                 items,
+                each,
                 bind,
                 body: body(cx, names, scope, get("steps"), verb, at)?,
                 timeout,
             }
         }
         "task_group" => {
+            let each = each(cx, names, scope, get("for"), get("in"), at)?;
             let items = targets(cx, names, scope, v)?;
             let mut calls = Vec::new();
             for t in items {
                 match t {
                     Target::Call(c) => calls.push(c),
                     Target::Value(_) => {
-                        cx.err(v.span().start, "`task_group` takes coroutine calls like \"fetch(1)\"", None);
+                        cx.err(
+                            v.span().start,
+                            "`task_group` takes coroutine calls like \"fetch(1)\"",
+                            None,
+                        );
                         return None;
                     }
                 }
             }
             StepKind::TaskGroup {
                 calls,
+                each,
                 into: var_def(cx, scope, get("into")),
             }
         }
@@ -907,7 +1098,11 @@ fn step(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, raw: &RawMap) -> Opt
         "raise" => {
             let kind = string(cx, v, "an exception class name like \"ValueError\"")?;
             if !is_ident(&kind) {
-                cx.err(v.span().start, format!("`{kind}` is not an exception class name"), None);
+                cx.err(
+                    v.span().start,
+                    format!("`{kind}` is not an exception class name"),
+                    None,
+                );
             }
             StepKind::Raise {
                 kind,
@@ -924,7 +1119,11 @@ fn step(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, raw: &RawMap) -> Opt
                     let kinds = string_list(cx, e)?;
                     let bind = var_def(cx, scope, get("as"));
                     let Some(h) = get("handler") else {
-                        cx.err(e.span().start, "`except` needs `handler = [ … ]` (use [] to ignore the error)", None);
+                        cx.err(
+                            e.span().start,
+                            "`except` needs `handler = [ … ]` (use [] to ignore the error)",
+                            None,
+                        );
                         return None;
                     };
                     Some(Handler {
@@ -935,7 +1134,11 @@ fn step(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, raw: &RawMap) -> Opt
                 }
                 None => {
                     if let Some(h) = get("handler") {
-                        cx.err(h.span().start, "`handler` needs `except = \"ErrorKind\"`", None);
+                        cx.err(
+                            h.span().start,
+                            "`handler` needs `except = \"ErrorKind\"`",
+                            None,
+                        );
                     }
                     None
                 }
@@ -945,12 +1148,33 @@ fn step(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, raw: &RawMap) -> Opt
                 None => Rc::from(Vec::new()),
             };
             if handler.is_none() && finally.is_empty() {
-                cx.err(at, "`try` needs `except` (with `handler`) or `finally`", None);
+                cx.err(
+                    at,
+                    "`try` needs `except` (with `handler`) or `finally`",
+                    None,
+                );
             }
             StepKind::Try {
                 body: body_steps,
                 handler,
                 finally,
+            }
+        }
+        "if" => {
+            let cond = value_expr(cx, names, scope, v)?;
+            let Some(t) = get("then") else {
+                cx.err(at, "`if` needs `then = [ … ]`", None);
+                return None;
+            };
+            let then = step_list(cx, names, scope, t)?;
+            let otherwise = match get("else") {
+                Some(e) => step_list(cx, names, scope, e)?,
+                None => Rc::from(Vec::new()),
+            };
+            StepKind::If {
+                cond,
+                then,
+                otherwise,
             }
         }
         "return" => StepKind::Return(match v.get_ref() {
@@ -961,7 +1185,11 @@ fn step(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, raw: &RawMap) -> Opt
             let times = value_expr(cx, names, scope, v)?;
             if let Expr::Int(n) = times {
                 if n < 0 {
-                    cx.err(v.span().start, format!("`repeat` count must be 0 or more, not {n}"), None);
+                    cx.err(
+                        v.span().start,
+                        format!("`repeat` count must be 0 or more, not {n}"),
+                        None,
+                    );
                 }
             }
             let index = var_def(cx, scope, get("index"));
@@ -1065,6 +1293,33 @@ fn step(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, raw: &RawMap) -> Opt
     Some(Step { line, kind })
 }
 
+/// `for = "x", in = "xs"` on `gather`, `as_completed` and `task_group`.
+fn each(
+    cx: &mut Ctx<'_>,
+    names: &Names,
+    scope: &mut Scope,
+    var: Option<&Spanned<RValue>>,
+    iter: Option<&Spanned<RValue>>,
+    at: usize,
+) -> Option<Option<Each>> {
+    match (var, iter) {
+        (None, None) => Some(None),
+        (Some(v), Some(i)) => {
+            let var = var_def(cx, scope, Some(v))?;
+            let iter = value_expr(cx, names, scope, i)?;
+            Some(Some(Each { var, iter }))
+        }
+        _ => {
+            cx.err(
+                at,
+                "`for` and `in` go together: `for = \"x\", in = \"a list\"`",
+                None,
+            );
+            None
+        }
+    }
+}
+
 fn verb_list() -> String {
     VERBS.iter().map(|(v, _)| *v).collect::<Vec<_>>().join(", ")
 }
@@ -1087,16 +1342,35 @@ fn body(
 }
 
 /// A TOML array of step tables.
-fn step_list(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, v: &Spanned<RValue>) -> Option<Rc<[Step]>> {
+fn step_list(
+    cx: &mut Ctx<'_>,
+    names: &Names,
+    scope: &mut Scope,
+    v: &Spanned<RValue>,
+) -> Option<Rc<[Step]>> {
     let at = v.span().start;
     let RValue::Array(items) = v.get_ref() else {
-        cx.err(at, format!("expected a list of steps `[ {{ … }}, … ]`, found {}", type_of(v.get_ref())), None);
+        cx.err(
+            at,
+            format!(
+                "expected a list of steps `[ {{ … }}, … ]`, found {}",
+                type_of(v.get_ref())
+            ),
+            None,
+        );
         return None;
     };
     let mut out = Vec::new();
     for item in items {
         let RValue::Table(t) = item.get_ref() else {
-            cx.err(item.span().start, format!("expected a step table `{{ verb = … }}`, found {}", type_of(item.get_ref())), None);
+            cx.err(
+                item.span().start,
+                format!(
+                    "expected a step table `{{ verb = … }}`, found {}",
+                    type_of(item.get_ref())
+                ),
+                None,
+            );
             return None;
         };
         let raw = Spanned::new(item.span(), t.clone());
@@ -1123,7 +1397,11 @@ fn string(cx: &mut Ctx<'_>, v: &Spanned<RValue>, what: &str) -> Option<String> {
     match v.get_ref() {
         RValue::Str(s) => Some(s.clone()),
         other => {
-            cx.err(v.span().start, format!("expected {what} (a string), found {}", type_of(other)), None);
+            cx.err(
+                v.span().start,
+                format!("expected {what} (a string), found {}", type_of(other)),
+                None,
+            );
             None
         }
     }
@@ -1137,13 +1415,24 @@ fn string_list(cx: &mut Ctx<'_>, v: &Spanned<RValue>) -> Option<Vec<String>> {
             .map(|i| match i.get_ref() {
                 RValue::Str(s) => Some(s.clone()),
                 other => {
-                    cx.err(i.span().start, format!("expected exception names, found {}", type_of(other)), None);
+                    cx.err(
+                        i.span().start,
+                        format!("expected exception names, found {}", type_of(other)),
+                        None,
+                    );
                     None
                 }
             })
             .collect(),
         other => {
-            cx.err(v.span().start, format!("expected an exception name or a list of them, found {}", type_of(other)), None);
+            cx.err(
+                v.span().start,
+                format!(
+                    "expected an exception name or a list of them, found {}",
+                    type_of(other)
+                ),
+                None,
+            );
             None
         }
     }
@@ -1154,7 +1443,11 @@ fn bool_field(cx: &mut Ctx<'_>, v: Option<&Spanned<RValue>>) -> bool {
         None => false,
         Some((RValue::Bool(b), _)) => *b,
         Some((other, at)) => {
-            cx.err(at, format!("expected true or false, found {}", type_of(other)), None);
+            cx.err(
+                at,
+                format!("expected true or false, found {}", type_of(other)),
+                None,
+            );
             false
         }
     }
@@ -1165,11 +1458,19 @@ fn var_def(cx: &mut Ctx<'_>, scope: &mut Scope, v: Option<&Spanned<RValue>>) -> 
     let v = v?;
     let name = string(cx, v, "a variable name")?;
     if !is_ident(&name) {
-        cx.err(v.span().start, format!("`{name}` is not a valid variable name"), None);
+        cx.err(
+            v.span().start,
+            format!("`{name}` is not a valid variable name"),
+            None,
+        );
         return None;
     }
     if IMPLICIT_VARS.contains(&name.as_str()) {
-        cx.err(v.span().start, format!("`{name}` is a built-in name: choose another variable name"), None);
+        cx.err(
+            v.span().start,
+            format!("`{name}` is a built-in name: choose another variable name"),
+            None,
+        );
         return None;
     }
     scope.define(&name);
@@ -1183,7 +1484,12 @@ fn var_use(cx: &mut Ctx<'_>, scope: &mut Scope, v: &Spanned<RValue>) -> Option<S
     Some(name)
 }
 
-fn primitive_ref(cx: &mut Ctx<'_>, names: &Names, v: &Spanned<RValue>, want: &str) -> Option<String> {
+fn primitive_ref(
+    cx: &mut Ctx<'_>,
+    names: &Names,
+    v: &Spanned<RValue>,
+    want: &str,
+) -> Option<String> {
     let name = string(cx, v, "a primitive name")?;
     let ok = |p: &Primitive| match want {
         "lock" => matches!(p, Primitive::Lock),
@@ -1194,19 +1500,32 @@ fn primitive_ref(cx: &mut Ctx<'_>, names: &Names, v: &Spanned<RValue>, want: &st
     match names.primitives.get(&name) {
         Some(p) if ok(p) => Some(name),
         Some(p) => {
-            cx.err(v.span().start, format!("`{name}` is a {p:?}, not a {want}"), None);
+            cx.err(
+                v.span().start,
+                format!("`{name}` is a {p:?}, not a {want}"),
+                None,
+            );
             None
         }
         None => {
-            let hint = did_you_mean(&name, names.primitives.keys().map(String::as_str))
-                .or_else(|| Some(format!("declare it: `[primitives.{name}]` with `kind = \"{want}\"`")));
+            let hint =
+                did_you_mean(&name, names.primitives.keys().map(String::as_str)).or_else(|| {
+                    Some(format!(
+                        "declare it: `[primitives.{name}]` with `kind = \"{want}\"`"
+                    ))
+                });
             cx.err(v.span().start, format!("unknown {want} `{name}`"), hint);
             None
         }
     }
 }
 
-fn opt_value(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, v: Option<&Spanned<RValue>>) -> Option<Expr> {
+fn opt_value(
+    cx: &mut Ctx<'_>,
+    names: &Names,
+    scope: &mut Scope,
+    v: Option<&Spanned<RValue>>,
+) -> Option<Expr> {
     match v {
         Some(v) => value_expr(cx, names, scope, v),
         None => Some(Expr::None),
@@ -1227,18 +1546,30 @@ fn toml_expr(cx: &mut Ctx<'_>, v: &RValue, at: usize) -> Option<Expr> {
         RValue::Int(i) => Expr::Int(*i),
         RValue::Float(f) => Expr::Float(*f),
         RValue::Bool(b) => Expr::Bool(*b),
-        RValue::Array(items) => {
-            Expr::List(items.iter().map(|i| toml_expr(cx, i.get_ref(), i.span().start)).collect::<Option<Vec<_>>>()?)
-        }
+        RValue::Array(items) => Expr::List(
+            items
+                .iter()
+                .map(|i| toml_expr(cx, i.get_ref(), i.span().start))
+                .collect::<Option<Vec<_>>>()?,
+        ),
         other => {
-            cx.err(at, format!("expected a value, found {}", type_of(other)), None);
+            cx.err(
+                at,
+                format!("expected a value, found {}", type_of(other)),
+                None,
+            );
             return None;
         }
     })
 }
 
 /// A value expression: calls must be builtins; variables are recorded.
-fn value_expr(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, v: &Spanned<RValue>) -> Option<Expr> {
+fn value_expr(
+    cx: &mut Ctx<'_>,
+    names: &Names,
+    scope: &mut Scope,
+    v: &Spanned<RValue>,
+) -> Option<Expr> {
     let at = v.span().start;
     let e = toml_expr(cx, v.get_ref(), at)?;
     check_value(cx, names, scope, &e, at);
@@ -1256,18 +1587,35 @@ fn check_value(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, e: &Expr, at:
     for (name, n) in calls {
         match BUILTINS.iter().find(|(b, _, _)| *b == name) {
             Some((_, lo, hi)) if n < *lo || n > *hi => {
-                let want = if lo == hi { lo.to_string() } else { format!("{lo} or {hi}") };
-                cx.err(at, format!("`{name}` takes {want} argument(s), not {n}"), None);
+                let want = if lo == hi {
+                    lo.to_string()
+                } else {
+                    format!("{lo} or {hi}")
+                };
+                cx.err(
+                    at,
+                    format!("`{name}` takes {want} argument(s), not {n}"),
+                    None,
+                );
             }
             Some(_) => {}
             None if names.coroutines.contains(name) => cx.err(
                 at,
                 format!("`{name}(…)` is a coroutine call inside a value"),
-                Some(format!("await it in its own step: `{{ await = \"{name}(…)\", into = \"x\" }}`")),
+                Some(format!(
+                    "await it in its own step: `{{ await = \"{name}(…)\", into = \"x\" }}`"
+                )),
             ),
             None => {
-                let known = BUILTINS.iter().map(|(b, _, _)| *b).chain(names.coroutines.iter().map(String::as_str));
-                cx.err(at, format!("unknown function `{name}`"), did_you_mean(name, known));
+                let known = BUILTINS
+                    .iter()
+                    .map(|(b, _, _)| *b)
+                    .chain(names.coroutines.iter().map(String::as_str));
+                cx.err(
+                    at,
+                    format!("unknown function `{name}`"),
+                    did_you_mean(name, known),
+                );
             }
         }
     }
@@ -1286,14 +1634,25 @@ fn coroutine_call(
     call_of(cx, names, scope, e, at, context)
 }
 
-fn call_of(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, e: Expr, at: usize, context: bool) -> Option<Call> {
+fn call_of(
+    cx: &mut Ctx<'_>,
+    names: &Names,
+    scope: &mut Scope,
+    e: Expr,
+    at: usize,
+    context: bool,
+) -> Option<Call> {
     let (kind, known) = if context {
         ("context manager", &names.contexts)
     } else {
         ("coroutine", &names.coroutines)
     };
     let Expr::Call(name, args) = e else {
-        cx.err(at, format!("expected a {kind} call like \"name(args)\""), None);
+        cx.err(
+            at,
+            format!("expected a {kind} call like \"name(args)\""),
+            None,
+        );
         return None;
     };
     if !known.contains(&name) {
@@ -1309,7 +1668,14 @@ fn call_of(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, e: Expr, at: usiz
     }
     let want = names.params.get(&name).copied().unwrap_or(0);
     if want != args.len() {
-        cx.err(at, format!("`{name}` takes {want} argument(s), the call gives {}", args.len()), None);
+        cx.err(
+            at,
+            format!(
+                "`{name}` takes {want} argument(s), the call gives {}",
+                args.len()
+            ),
+            None,
+        );
         return None;
     }
     for a in &args {
@@ -1319,13 +1685,24 @@ fn call_of(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, e: Expr, at: usiz
 }
 
 /// A call (`fetch(1)`) or a value (`t`, a task or future variable).
-fn target(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, v: &Spanned<RValue>) -> Option<Target> {
+fn target(
+    cx: &mut Ctx<'_>,
+    names: &Names,
+    scope: &mut Scope,
+    v: &Spanned<RValue>,
+) -> Option<Target> {
     let at = v.span().start;
     let e = toml_expr(cx, v.get_ref(), at)?;
     target_of(cx, names, scope, e, at)
 }
 
-fn target_of(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, e: Expr, at: usize) -> Option<Target> {
+fn target_of(
+    cx: &mut Ctx<'_>,
+    names: &Names,
+    scope: &mut Scope,
+    e: Expr,
+    at: usize,
+) -> Option<Target> {
     match &e {
         Expr::Call(name, _) if names.coroutines.contains(name) => {
             call_of(cx, names, scope, e, at, false).map(Target::Call)
@@ -1344,7 +1721,12 @@ fn target_of(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, e: Expr, at: us
 }
 
 /// A list of targets (`gather = ["a()", "b()"]`) or one value holding a list.
-fn targets(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, v: &Spanned<RValue>) -> Option<Vec<Target>> {
+fn targets(
+    cx: &mut Ctx<'_>,
+    names: &Names,
+    scope: &mut Scope,
+    v: &Spanned<RValue>,
+) -> Option<Vec<Target>> {
     let at = v.span().start;
     match v.get_ref() {
         RValue::Array(items) => {
@@ -1395,7 +1777,11 @@ fn template(cx: &mut Ctx<'_>, scope: &mut Scope, v: &Spanned<RValue>) -> Option<
             Some(pieces)
         }
         Err(e) => {
-            cx.err(at + 1 + e.offset, format!("in text `{text}`: {}", e.message), None);
+            cx.err(
+                at + 1 + e.offset,
+                format!("in text `{text}`: {}", e.message),
+                None,
+            );
             None
         }
     }
@@ -1424,7 +1810,11 @@ fn check_const_duration(cx: &mut Ctx<'_>, e: &Expr, at: usize) {
         _ => false,
     };
     if negative {
-        cx.err(at, "a duration cannot be negative (or infinite)", Some("use 0s for a bare yield".into()));
+        cx.err(
+            at,
+            "a duration cannot be negative (or infinite)",
+            Some("use 0s for a bare yield".into()),
+        );
     }
 }
 
@@ -1440,9 +1830,18 @@ fn contains_yield(steps: &[Step]) -> bool {
         | StepKind::Lock { body, .. }
         | StepKind::Semaphore { body, .. }
         | StepKind::Section { body, .. } => contains_yield(body),
-        StepKind::Try { body, handler, finally } => {
-            contains_yield(body) || contains_yield(finally) || handler.as_ref().is_some_and(|h| contains_yield(&h.body))
+        StepKind::Try {
+            body,
+            handler,
+            finally,
+        } => {
+            contains_yield(body)
+                || contains_yield(finally)
+                || handler.as_ref().is_some_and(|h| contains_yield(&h.body))
         }
+        StepKind::If {
+            then, otherwise, ..
+        } => contains_yield(then) || contains_yield(otherwise),
         _ => false,
     })
 }
@@ -1452,9 +1851,18 @@ fn contains_yield(steps: &[Step]) -> bool {
 fn unconditional_calls(steps: &[Step], out: &mut Vec<(String, usize)>) {
     for s in steps {
         match &s.kind {
-            StepKind::Await { target: Target::Call(c), .. }
-            | StepKind::WaitFor { target: Target::Call(c), .. }
-            | StepKind::Shield { target: Target::Call(c), .. }
+            StepKind::Await {
+                target: Target::Call(c),
+                ..
+            }
+            | StepKind::WaitFor {
+                target: Target::Call(c),
+                ..
+            }
+            | StepKind::Shield {
+                target: Target::Call(c),
+                ..
+            }
             | StepKind::Spawn { call: c, .. }
             | StepKind::AsyncWith { ctx: c, .. }
             | StepKind::AsyncFor { generator: c, .. } => out.push((c.name.clone(), s.line)),
@@ -1465,7 +1873,9 @@ fn unconditional_calls(steps: &[Step], out: &mut Vec<(String, usize)>) {
                     }
                 }
             }
-            StepKind::TaskGroup { calls, .. } => out.extend(calls.iter().map(|c| (c.name.clone(), s.line))),
+            StepKind::TaskGroup { calls, .. } => {
+                out.extend(calls.iter().map(|c| (c.name.clone(), s.line)))
+            }
             _ => {}
         }
         match &s.kind {
@@ -1546,16 +1956,30 @@ fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Option<Claim> {
             return None;
         }
     }
-    let mains: Vec<&String> = map.keys().filter(|k| CLAIM_KEYS.contains(&k.as_str())).collect();
+    let mains: Vec<&String> = map
+        .keys()
+        .filter(|k| CLAIM_KEYS.contains(&k.as_str()))
+        .collect();
     let main = match mains.as_slice() {
         [m] => m.as_str(),
         [] => {
-            cx.err(at, format!("a claim needs one of: {}", CLAIM_KEYS.join(", ")), None);
+            cx.err(
+                at,
+                format!("a claim needs one of: {}", CLAIM_KEYS.join(", ")),
+                None,
+            );
             return None;
         }
         many => {
             let list: Vec<String> = many.iter().map(|m| format!("`{m}`")).collect();
-            cx.err(at, format!("one claim per `[[expect]]`, this one has {}", list.join(" and ")), None);
+            cx.err(
+                at,
+                format!(
+                    "one claim per `[[expect]]`, this one has {}",
+                    list.join(" and ")
+                ),
+                None,
+            );
             return None;
         }
     };
@@ -1589,13 +2013,21 @@ fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Option<Claim> {
                 .map(|i| match i.get_ref() {
                     RValue::Str(s) => Some(s.clone()),
                     other => {
-                        cx.err(i.span().start, format!("expected lines of text, found {}", type_of(other)), None);
+                        cx.err(
+                            i.span().start,
+                            format!("expected lines of text, found {}", type_of(other)),
+                            None,
+                        );
                         None
                     }
                 })
                 .collect(),
             other => {
-                cx.err(v.span().start, format!("expected a list of lines, found {}", type_of(other)), None);
+                cx.err(
+                    v.span().start,
+                    format!("expected a list of lines, found {}", type_of(other)),
+                    None,
+                );
                 None
             }
         }
@@ -1620,7 +2052,11 @@ fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Option<Claim> {
             match ds.as_slice() {
                 [lo, hi] if lo <= hi => ClaimKind::Elapsed(Bound::Between(*lo, *hi)),
                 _ => {
-                    cx.err(v.span().start, "expected [\"low\", \"high\"] durations with low <= high", None);
+                    cx.err(
+                        v.span().start,
+                        "expected [\"low\", \"high\"] durations with low <= high",
+                        None,
+                    );
                     return None;
                 }
             }
@@ -1637,7 +2073,11 @@ fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Option<Claim> {
         "printed" => {
             let line = string(cx, v, "a printed line")?;
             let Some(at) = bound(cx)? else {
-                cx.err(v.span().start, "`printed` needs `at`, `at_most` or `at_least`", None);
+                cx.err(
+                    v.span().start,
+                    "`printed` needs `at`, `at_most` or `at_least`",
+                    None,
+                );
                 return None;
             };
             ClaimKind::PrintedAt { line, at }
@@ -1651,21 +2091,33 @@ fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Option<Claim> {
                     "cancelled" => Some(TaskEnd::Cancelled),
                     "raised" => {
                         let Some(k) = get("error") else {
-                            cx.err(e.span().start, "`ends = \"raised\"` needs `error = \"Kind\"`", None);
+                            cx.err(
+                                e.span().start,
+                                "`ends = \"raised\"` needs `error = \"Kind\"`",
+                                None,
+                            );
                             return None;
                         };
                         Some(TaskEnd::Raised(string(cx, k, "an exception class")?))
                     }
                     other => {
                         let hint = did_you_mean(other, ["returned", "raised", "cancelled"]);
-                        cx.err(e.span().start, format!("unknown ending `{other}`: returned, raised or cancelled"), hint);
+                        cx.err(
+                            e.span().start,
+                            format!("unknown ending `{other}`: returned, raised or cancelled"),
+                            hint,
+                        );
                         return None;
                     }
                 },
             };
             let at = bound(cx)?;
             if how.is_none() && at.is_none() {
-                cx.err(v.span().start, "a `task` claim needs `ends` and/or `at`", None);
+                cx.err(
+                    v.span().start,
+                    "a `task` claim needs `ends` and/or `at`",
+                    None,
+                );
                 return None;
             }
             ClaimKind::TaskEnds { task, at, how }
@@ -1675,7 +2127,11 @@ fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Option<Claim> {
             let n = |cx: &mut Ctx<'_>, v: &Spanned<RValue>| match v.get_ref() {
                 RValue::Int(i) if *i >= 0 => Some(*i as u64),
                 other => {
-                    cx.err(v.span().start, format!("expected a count (0 or more), found {}", type_of(other)), None);
+                    cx.err(
+                        v.span().start,
+                        format!("expected a count (0 or more), found {}", type_of(other)),
+                        None,
+                    );
                     None
                 }
             };
@@ -1684,7 +2140,11 @@ fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Option<Claim> {
                 (None, Some(x), None) => Count::AtMost(n(cx, x)?),
                 (None, None, Some(x)) => Count::AtLeast(n(cx, x)?),
                 _ => {
-                    cx.err(v.span().start, "`max_concurrent` needs one of `is`, `at_most`, `at_least`", None);
+                    cx.err(
+                        v.span().start,
+                        "`max_concurrent` needs one of `is`, `at_most`, `at_least`",
+                        None,
+                    );
                     return None;
                 }
             };
@@ -1702,7 +2162,11 @@ fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Option<Claim> {
                 "limit_exceeded" => RunOutcome::LimitExceeded,
                 other => {
                     let known = ["completed", "failed", "deadlock", "limit_exceeded"];
-                    cx.err(v.span().start, format!("unknown outcome `{other}`: {}", known.join(", ")), did_you_mean(other, known));
+                    cx.err(
+                        v.span().start,
+                        format!("unknown outcome `{other}`: {}", known.join(", ")),
+                        did_you_mean(other, known),
+                    );
                     return None;
                 }
             })
@@ -1716,7 +2180,11 @@ fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Option<Claim> {
             let slower = string(cx, than, "a variant name")?;
             for (name, sp) in [(&faster, v), (&slower, than)] {
                 if !variants.contains(name) {
-                    cx.err(sp.span().start, format!("unknown variant `{name}`"), did_you_mean(name, variants.iter().map(String::as_str)));
+                    cx.err(
+                        sp.span().start,
+                        format!("unknown variant `{name}`"),
+                        did_you_mean(name, variants.iter().map(String::as_str)),
+                    );
                     return None;
                 }
             }
@@ -1726,7 +2194,11 @@ fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Option<Claim> {
                     RValue::Float(f) if *f > 0.0 => Some(*f),
                     RValue::Int(i) if *i > 0 => Some(*i as f64),
                     other => {
-                        cx.err(r.span().start, format!("expected a positive number, found {}", type_of(other)), None);
+                        cx.err(
+                            r.span().start,
+                            format!("expected a positive number, found {}", type_of(other)),
+                            None,
+                        );
                         return None;
                     }
                 },
@@ -1755,9 +2227,9 @@ fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Option<Claim> {
         None => None,
         Some(s) => {
             let text = string(cx, s, "a seed range like \"0..100\"")?;
-            let parsed = text
-                .split_once("..")
-                .and_then(|(a, b)| Some((a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?)));
+            let parsed = text.split_once("..").and_then(|(a, b)| {
+                Some((a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?))
+            });
             match parsed {
                 Some((a, b)) if a < b && b - a <= 100_000 => Some((a, b)),
                 _ => {
@@ -1779,12 +2251,20 @@ fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Option<Claim> {
     for (k, v) in map {
         let k = k.as_str();
         if k != main && !["variant", "seeds", "note"].contains(&k) && !allowed.contains(&k) {
-            cx.err(v.span().start, format!("`{k}` does not go with `{main}`"), None);
+            cx.err(
+                v.span().start,
+                format!("`{k}` does not go with `{main}`"),
+                None,
+            );
             return None;
         }
     }
     if matches!(kind, ClaimKind::Faster { .. }) && variant.is_some() {
-        cx.err(at, "a `faster` claim compares variants: drop `variant`", None);
+        cx.err(
+            at,
+            "a `faster` claim compares variants: drop `variant`",
+            None,
+        );
         return None;
     }
     Some(Claim {
@@ -1805,8 +2285,14 @@ mod tests {
 
     #[test]
     fn did_you_mean_finds_close_names() {
-        assert_eq!(did_you_mean("slep", ["sleep", "spawn"]), Some("did you mean `sleep`?".into()));
-        assert_eq!(did_you_mean("fetch_dat", ["fetch_data"]), Some("did you mean `fetch_data`?".into()));
+        assert_eq!(
+            did_you_mean("slep", ["sleep", "spawn"]),
+            Some("did you mean `sleep`?".into())
+        );
+        assert_eq!(
+            did_you_mean("fetch_dat", ["fetch_data"]),
+            Some("did you mean `fetch_data`?".into())
+        );
         assert_eq!(did_you_mean("zzz", ["sleep"]), None);
     }
 

@@ -4,7 +4,7 @@
 use crate::error::Error;
 use crate::future::SimFuture;
 use crate::task::{JoinHandle, TaskRef};
-use crate::time::{format_nanos, Duration};
+use crate::time::{Duration, format_nanos};
 use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::fmt::Write;
@@ -185,23 +185,36 @@ impl Value {
     pub fn format(&self, spec: &str) -> Result<String, String> {
         let (align, width, rest) = split_align_width(spec);
         let body = if let Some(prec) = rest.strip_prefix('.').and_then(|r| r.strip_suffix('f')) {
-            let p: usize = prec.parse().map_err(|_| format!("bad precision in `{spec}`"))?;
-            let x = self
-                .as_f64()
-                .ok_or_else(|| format!("format `{spec}` needs a number, got {}", self.type_name()))?;
+            let p: usize = prec
+                .parse()
+                .map_err(|_| format!("bad precision in `{spec}`"))?;
+            let x = self.as_f64().ok_or_else(|| {
+                format!("format `{spec}` needs a number, got {}", self.type_name())
+            })?;
             format!("{x:.p$}")
         } else if rest == "d" {
             match self {
                 Value::Int(i) => i.to_string(),
-                other => return Err(format!("format `d` needs an int, got {}", other.type_name())),
+                other => {
+                    return Err(format!(
+                        "format `d` needs an int, got {}",
+                        other.type_name()
+                    ));
+                }
             }
         } else if rest.is_empty() || rest == "s" {
             self.to_str()
         } else {
-            return Err(format!("unsupported format spec `{spec}` (use .Nf, d, s, a width, < or >)"));
+            return Err(format!(
+                "unsupported format spec `{spec}` (use .Nf, d, s, a width, < or >)"
+            ));
         };
         let numeric = matches!(self, Value::Int(_) | Value::Float(_) | Value::Duration(_));
-        Ok(pad(&body, width, align.unwrap_or(if numeric { '>' } else { '<' })))
+        Ok(pad(
+            &body,
+            width,
+            align.unwrap_or(if numeric { '>' } else { '<' }),
+        ))
     }
 }
 
@@ -242,7 +255,11 @@ pub fn float_repr(f: f64) -> String {
         let s = format!("{f:e}");
         let (m, e) = s.split_once('e').expect("exponent form");
         let e: i32 = e.parse().expect("exponent");
-        let m = if m.contains('.') { m.to_string() } else { m.to_string() };
+        let m = if m.contains('.') {
+            m.to_string()
+        } else {
+            m.to_string()
+        };
         return format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
     }
     let s = format!("{f}");
@@ -250,7 +267,11 @@ pub fn float_repr(f: f64) -> String {
 }
 
 fn py_str_repr(s: &str) -> String {
-    let q = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let q = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::new();
     out.push(q);
     for c in s.chars() {
@@ -283,14 +304,25 @@ mod tests {
         let l = Value::List(Rc::new(vec![Value::str("A"), Value::Int(2), Value::None]));
         assert_eq!(l.to_str(), "['A', 2, None]");
         assert_eq!(Value::str("it's").repr(), "\"it's\"");
-        assert_eq!(Value::Error(Error::raised("ValueError", "bad")).repr(), "ValueError('bad')");
-        assert_eq!(Value::Duration(Duration::from_millis(1500)).to_str(), "1.5s");
+        assert_eq!(
+            Value::Error(Error::raised("ValueError", "bad")).repr(),
+            "ValueError('bad')"
+        );
+        assert_eq!(
+            Value::Duration(Duration::from_millis(1500)).to_str(),
+            "1.5s"
+        );
     }
 
     #[test]
     fn format_specs_follow_python() {
         assert_eq!(Value::Float(3.14159).format(".2f").unwrap(), "3.14");
-        assert_eq!(Value::Duration(Duration::from_millis(2500)).format(".1f").unwrap(), "2.5");
+        assert_eq!(
+            Value::Duration(Duration::from_millis(2500))
+                .format(".1f")
+                .unwrap(),
+            "2.5"
+        );
         assert_eq!(Value::Int(7).format("3").unwrap(), "  7");
         assert_eq!(Value::str("ab").format(">4").unwrap(), "  ab");
         assert!(Value::str("ab").format(".2f").is_err());
