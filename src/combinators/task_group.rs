@@ -122,11 +122,11 @@ impl TaskGroup {
         if !errors.is_empty() {
             return Err(Error::raised(
                 "ExceptionGroup",
+                // Python's `str(ExceptionGroup)`; the sub-exceptions are in the trace.
                 format!(
-                    "unhandled errors in a TaskGroup ({} sub-exception{}): {}",
+                    "unhandled errors in a TaskGroup ({} sub-exception{})",
                     errors.len(),
                     if errors.len() == 1 { "" } else { "s" },
-                    errors.join("; ")
                 ),
             ));
         }

@@ -81,17 +81,20 @@ pub fn load(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
             hint: None,
         }],
     })?;
-    let text = String::from_utf8(bytes).map_err(|e| ScenarioError {
-        diagnostics: vec![Diagnostic {
-            file: file.clone(),
-            line: 0,
-            col: 0,
-            message: format!(
-                "the file is not UTF-8 text (invalid byte at offset {})",
-                e.utf8_error().valid_up_to()
-            ),
-            hint: None,
-        }],
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let line = 1 + bytes[..at].iter().filter(|b| **b == b'\n').count();
+        let col = 1 + at - bytes[..at].iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+        ScenarioError {
+            diagnostics: vec![Diagnostic {
+                file: file.clone(),
+                line,
+                col,
+                message: "the file is not UTF-8 text".to_string(),
+                hint: Some("save it as UTF-8".to_string()),
+            }],
+        }
     })?;
     parse(&file, &text)
 }

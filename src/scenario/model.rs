@@ -145,6 +145,21 @@ pub enum Primitive {
     },
 }
 
+impl Primitive {
+    /// The `kind` written in files.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Primitive::Lock => "lock",
+            Primitive::Semaphore(_) => "semaphore",
+            Primitive::BoundedSemaphore(_) => "bounded_semaphore",
+            Primitive::Event => "event",
+            Primitive::Queue { kind: QueueKind::Fifo, .. } => "queue",
+            Primitive::Queue { kind: QueueKind::Lifo, .. } => "lifo_queue",
+            Primitive::Queue { kind: QueueKind::Priority, .. } => "priority_queue",
+        }
+    }
+}
+
 /// A call of a coroutine or context manager: `fetch('A', 3s)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Call {

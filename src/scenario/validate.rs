@@ -356,7 +356,10 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         Err(e) => {
             let offset = e.span().map(|s| s.start).unwrap_or(0);
             let msg = e.message().trim().to_string();
-            let hint = unknown_field_hint(&msg);
+            let hint = unknown_field_hint(&msg).or_else(|| {
+                msg.contains("expected a map")
+                    .then(|| "a step is a table like `{ print = \"hello\" }`, a claim a table like `elapsed = \"3s\"`".to_string())
+            });
             cx.err(offset, msg, hint);
             return Err(ScenarioError {
                 diagnostics: cx.diags,
@@ -615,6 +618,14 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
         });
     }
     check_recursion(cx, &coroutines, &contexts);
+    let generators: BTreeSet<&str> = coroutines.values().filter(|c| c.is_generator).map(|c| c.name.as_str()).collect();
+    for c in coroutines.values() {
+        check_generators(cx, &generators, &c.body);
+    }
+    for c in contexts.values() {
+        check_generators(cx, &generators, &c.enter);
+        check_generators(cx, &generators, &c.exit);
+    }
 
     let variant_names: Vec<String> = variants.iter().map(|v| v.name.clone()).collect();
     let claims = raw
@@ -1502,7 +1513,7 @@ fn primitive_ref(
         Some(p) => {
             cx.err(
                 v.span().start,
-                format!("`{name}` is a {p:?}, not a {want}"),
+                format!("`{name}` is a {}, not a {want}", p.kind_name()),
                 None,
             );
             None
@@ -1889,6 +1900,75 @@ fn unconditional_calls(steps: &[Step], out: &mut Vec<(String, usize)>) {
                 unconditional_calls(finally, out);
             }
             StepKind::Raise { .. } | StepKind::Return(_) => return,
+            _ => {}
+        }
+    }
+}
+
+/// Async generators go with `async_for` and nothing else.
+fn check_generators(cx: &mut Ctx<'_>, generators: &BTreeSet<&str>, steps: &[Step]) {
+    let report = |cx: &mut Ctx<'_>, line: usize, msg: String, hint: &str| {
+        cx.diags.push(Diagnostic {
+            file: cx.file.to_string(),
+            line,
+            col: 1,
+            message: msg,
+            hint: Some(hint.to_string()),
+        });
+    };
+    for s in steps {
+        let mut calls: Vec<&Call> = Vec::new();
+        match &s.kind {
+            StepKind::AsyncFor { generator, .. } if !generators.contains(generator.name.as_str()) => report(
+                cx,
+                s.line,
+                format!("`async_for` needs an async generator, and `{}` has no `yield`", generator.name),
+                "add `{ yield = \"value\" }` steps to it",
+            ),
+            StepKind::Await { target: Target::Call(c), .. }
+            | StepKind::WaitFor { target: Target::Call(c), .. }
+            | StepKind::Shield { target: Target::Call(c), .. }
+            | StepKind::Spawn { call: c, .. } => calls.push(c),
+            StepKind::Gather { items, .. } | StepKind::AsCompleted { items, .. } => {
+                calls.extend(items.iter().filter_map(|t| match t {
+                    Target::Call(c) => Some(c),
+                    Target::Value(_) => None,
+                }))
+            }
+            StepKind::TaskGroup { calls: cs, .. } => calls.extend(cs),
+            _ => {}
+        }
+        for c in calls {
+            if generators.contains(c.name.as_str()) {
+                report(
+                    cx,
+                    s.line,
+                    format!("`{}` is an async generator (it has `yield`): it cannot be awaited or run as a task", c.name),
+                    "iterate it with `{ async_for = \"x\", in = \"gen()\", steps = [...] }`",
+                );
+            }
+        }
+        match &s.kind {
+            StepKind::Timeout { body, .. }
+            | StepKind::AsCompleted { body, .. }
+            | StepKind::Repeat { body, .. }
+            | StepKind::For { body, .. }
+            | StepKind::AsyncFor { body, .. }
+            | StepKind::AsyncWith { body, .. }
+            | StepKind::Lock { body, .. }
+            | StepKind::Semaphore { body, .. }
+            | StepKind::Section { body, .. } => check_generators(cx, generators, body),
+            StepKind::Try { body, handler, finally } => {
+                check_generators(cx, generators, body);
+                check_generators(cx, generators, finally);
+                if let Some(h) = handler {
+                    check_generators(cx, generators, &h.body);
+                }
+            }
+            StepKind::If { then, otherwise, .. } => {
+                check_generators(cx, generators, then);
+                check_generators(cx, generators, otherwise);
+            }
             _ => {}
         }
     }
