@@ -188,7 +188,7 @@ fn duration_from_parts(num: &str, unit: &str) -> Result<Duration, String> {
         let f: u128 = frac.parse().map_err(|_| "bad decimals".to_string())?;
         let denom = 10u128.pow(frac.len() as u32);
         let num = f * scale;
-        if num % denom != 0 {
+        if !num.is_multiple_of(denom) {
             return Err("finer than a nanosecond".into());
         }
         total = total.checked_add(num / denom).ok_or_else(too_big)?;

@@ -334,7 +334,7 @@ enum Kind {
         var: String,
     },
     AsCompleted {
-        it: Rc<RefCell<AsCompleted<Outcome>>>,
+        it: Rc<RefCell<Option<AsCompleted<Outcome>>>>,
         var: String,
     },
     Try {
@@ -1026,7 +1026,7 @@ impl Vm {
                             "as_completed of a task that was already awaited",
                         )
                     })?;
-                let it = Rc::new(RefCell::new(as_completed(handles, t)));
+                let it = Rc::new(RefCell::new(Some(as_completed(handles, t))));
                 self.push_block(
                     body.clone(),
                     Kind::AsCompleted {
@@ -1419,17 +1419,20 @@ impl Vm {
                 }
             }
             Kind::AsCompleted { it, .. } => {
-                if it.borrow().remaining() > 0 {
-                    let it = it.clone();
+                if it.borrow().as_ref().is_some_and(|i| i.remaining() > 0) {
+                    let slot = it.clone();
                     self.start(
                         async move {
-                            let mut it = it.borrow_mut();
-                            OpOut::Val(
-                                it.next()
-                                    .await
-                                    .unwrap_or(Ok(Ok(Value::None)))
-                                    .and_then(|v| v),
-                            )
+                            // Taken out for the await, put back after.
+                            let Some(mut it) = slot.borrow_mut().take() else {
+                                return OpOut::Val(Err(Error::raised(
+                                    "RuntimeError",
+                                    "as_completed iterator lost",
+                                )));
+                            };
+                            let r = it.next().await;
+                            *slot.borrow_mut() = Some(it);
+                            OpOut::Val(r.unwrap_or(Ok(Ok(Value::None))).and_then(|v| v))
                         }
                         .boxed_local(),
                         Then::AsCompletedNext,
@@ -1460,10 +1463,10 @@ impl Vm {
             Kind::Guard(g) => {
                 let g = g.take();
                 self.frames.pop();
-                if let Some(Guard::Timeout(t)) = g {
-                    if let Some(c) = t.exit(None) {
-                        self.unwind(c);
-                    }
+                if let Some(Guard::Timeout(t)) = g
+                    && let Some(c) = t.exit(None)
+                {
+                    self.unwind(c);
                 }
             }
             Kind::With { phase, .. } => {
@@ -1551,16 +1554,15 @@ impl Vm {
                 } => {
                     if let (TryPhase::Body, Completion::Raise(e), Some(h)) =
                         (*phase, &c, handler.as_ref())
+                        && catches(&h.kinds, e)
                     {
-                        if catches(&h.kinds, e) {
-                            let (body, bind) = (h.body.clone(), h.bind.clone());
-                            let err = e.clone();
-                            *phase = TryPhase::Handler;
-                            top.steps = body;
-                            top.pc = 0;
-                            self.assign(&bind, Value::Error(err));
-                            return;
-                        }
+                        let (body, bind) = (h.body.clone(), h.bind.clone());
+                        let err = e.clone();
+                        *phase = TryPhase::Handler;
+                        top.steps = body;
+                        top.pc = 0;
+                        self.assign(&bind, Value::Error(err));
+                        return;
                     }
                     if *phase != TryPhase::Finally && !finally.is_empty() {
                         *phase = TryPhase::Finally;
@@ -1695,14 +1697,14 @@ impl Future for Vm {
         let this = self.get_mut();
         loop {
             this.ensure_catcher();
-            if let Some((_, key)) = this.catcher {
-                if engine::with_core("scenario", |c| c.catcher_is_target(key)) {
-                    engine::with_core("scenario", |c| c.catcher_consume(key));
-                    this.catcher = None;
-                    this.op = None;
-                    this.unwind(Completion::Raise(Error::Cancelled));
-                    continue;
-                }
+            if let Some((_, key)) = this.catcher
+                && engine::with_core("scenario", |c| c.catcher_is_target(key))
+            {
+                engine::with_core("scenario", |c| c.catcher_consume(key));
+                this.catcher = None;
+                this.op = None;
+                this.unwind(Completion::Raise(Error::Cancelled));
+                continue;
             }
             if let Some(op) = this.op.as_mut() {
                 match op.fut.as_mut().poll(cx) {
@@ -1922,7 +1924,7 @@ fn builtin(name: &str, args: Vec<Value>) -> Result<Value, Error> {
                 None => vec![1.0; items.len()],
             };
             let total: f64 = weights.iter().sum();
-            if !(total > 0.0) || weights.iter().any(|w| *w < 0.0) {
+            if total.is_nan() || total <= 0.0 || weights.iter().any(|w| *w < 0.0) {
                 return Err(value_error(
                     "choice() weights must be >= 0 with a positive sum",
                 ));

@@ -85,7 +85,11 @@ pub fn load(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
         let bytes = e.as_bytes();
         let at = e.utf8_error().valid_up_to();
         let line = 1 + bytes[..at].iter().filter(|b| **b == b'\n').count();
-        let col = 1 + at - bytes[..at].iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+        let col = 1 + at
+            - bytes[..at]
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |p| p + 1);
         ScenarioError {
             diagnostics: vec![Diagnostic {
                 file: file.clone(),

@@ -153,9 +153,18 @@ impl Primitive {
             Primitive::Semaphore(_) => "semaphore",
             Primitive::BoundedSemaphore(_) => "bounded_semaphore",
             Primitive::Event => "event",
-            Primitive::Queue { kind: QueueKind::Fifo, .. } => "queue",
-            Primitive::Queue { kind: QueueKind::Lifo, .. } => "lifo_queue",
-            Primitive::Queue { kind: QueueKind::Priority, .. } => "priority_queue",
+            Primitive::Queue {
+                kind: QueueKind::Fifo,
+                ..
+            } => "queue",
+            Primitive::Queue {
+                kind: QueueKind::Lifo,
+                ..
+            } => "lifo_queue",
+            Primitive::Queue {
+                kind: QueueKind::Priority,
+                ..
+            } => "priority_queue",
         }
     }
 }

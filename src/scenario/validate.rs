@@ -286,8 +286,8 @@ fn distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -308,7 +308,7 @@ pub(crate) fn did_you_mean<'a>(
     got: &str,
     known: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
-    let limit = (got.chars().count() / 3).max(1).min(3);
+    let limit = (got.chars().count() / 3).clamp(1, 3);
     known
         .into_iter()
         .map(|k| (distance(got, k), k))
@@ -413,20 +413,20 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
     if let Some(e) = &raw.eager_tasks {
         settings.eager_tasks = *e.get_ref();
     }
-    if let Some(o) = &raw.step_overhead {
-        if let Some(d) = duration_field(cx, o) {
-            settings.step_overhead = d;
-        }
+    if let Some(o) = &raw.step_overhead
+        && let Some(d) = duration_field(cx, o)
+    {
+        settings.step_overhead = d;
     }
     if let Some(l) = &raw.limits {
         let l = l.get_ref();
-        if let Some(t) = &l.max_time {
-            if let Some(d) = duration_field(cx, t) {
-                if d.is_zero() {
-                    cx.err(t.span().start, "`max_time` must be more than zero", None);
-                }
-                settings.limits.max_time = d;
+        if let Some(t) = &l.max_time
+            && let Some(d) = duration_field(cx, t)
+        {
+            if d.is_zero() {
+                cx.err(t.span().start, "`max_time` must be more than zero", None);
             }
+            settings.limits.max_time = d;
         }
         let mut count = |v: &Option<Spanned<i64>>, name: &str, slot: &mut u64| {
             if let Some(v) = v {
@@ -618,7 +618,11 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
         });
     }
     check_recursion(cx, &coroutines, &contexts);
-    let generators: BTreeSet<&str> = coroutines.values().filter(|c| c.is_generator).map(|c| c.name.as_str()).collect();
+    let generators: BTreeSet<&str> = coroutines
+        .values()
+        .filter(|c| c.is_generator)
+        .map(|c| c.name.as_str())
+        .collect();
     for c in coroutines.values() {
         check_generators(cx, &generators, &c.body);
     }
@@ -1006,14 +1010,14 @@ fn step(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, raw: &RawMap) -> Opt
         }
         "await" => {
             let target = target(cx, names, scope, v)?;
-            if let Target::Value(Expr::Call(n, _)) = &target {
-                if n == "current_task" {
-                    cx.err(
-                        v.span().start,
-                        "a task cannot await itself",
-                        Some("await another task's handle".into()),
-                    );
-                }
+            if let Target::Value(Expr::Call(n, _)) = &target
+                && n == "current_task"
+            {
+                cx.err(
+                    v.span().start,
+                    "a task cannot await itself",
+                    Some("await another task's handle".into()),
+                );
             }
             StepKind::Await {
                 target,
@@ -1194,14 +1198,14 @@ fn step(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, raw: &RawMap) -> Opt
         }),
         "repeat" => {
             let times = value_expr(cx, names, scope, v)?;
-            if let Expr::Int(n) = times {
-                if n < 0 {
-                    cx.err(
-                        v.span().start,
-                        format!("`repeat` count must be 0 or more, not {n}"),
-                        None,
-                    );
-                }
+            if let Expr::Int(n) = times
+                && n < 0
+            {
+                cx.err(
+                    v.span().start,
+                    format!("`repeat` count must be 0 or more, not {n}"),
+                    None,
+                );
             }
             let index = var_def(cx, scope, get("index"));
             StepKind::Repeat {
@@ -1919,15 +1923,31 @@ fn check_generators(cx: &mut Ctx<'_>, generators: &BTreeSet<&str>, steps: &[Step
     for s in steps {
         let mut calls: Vec<&Call> = Vec::new();
         match &s.kind {
-            StepKind::AsyncFor { generator, .. } if !generators.contains(generator.name.as_str()) => report(
-                cx,
-                s.line,
-                format!("`async_for` needs an async generator, and `{}` has no `yield`", generator.name),
-                "add `{ yield = \"value\" }` steps to it",
-            ),
-            StepKind::Await { target: Target::Call(c), .. }
-            | StepKind::WaitFor { target: Target::Call(c), .. }
-            | StepKind::Shield { target: Target::Call(c), .. }
+            StepKind::AsyncFor { generator, .. }
+                if !generators.contains(generator.name.as_str()) =>
+            {
+                report(
+                    cx,
+                    s.line,
+                    format!(
+                        "`async_for` needs an async generator, and `{}` has no `yield`",
+                        generator.name
+                    ),
+                    "add `{ yield = \"value\" }` steps to it",
+                )
+            }
+            StepKind::Await {
+                target: Target::Call(c),
+                ..
+            }
+            | StepKind::WaitFor {
+                target: Target::Call(c),
+                ..
+            }
+            | StepKind::Shield {
+                target: Target::Call(c),
+                ..
+            }
             | StepKind::Spawn { call: c, .. } => calls.push(c),
             StepKind::Gather { items, .. } | StepKind::AsCompleted { items, .. } => {
                 calls.extend(items.iter().filter_map(|t| match t {
@@ -1943,7 +1963,10 @@ fn check_generators(cx: &mut Ctx<'_>, generators: &BTreeSet<&str>, steps: &[Step
                 report(
                     cx,
                     s.line,
-                    format!("`{}` is an async generator (it has `yield`): it cannot be awaited or run as a task", c.name),
+                    format!(
+                        "`{}` is an async generator (it has `yield`): it cannot be awaited or run as a task",
+                        c.name
+                    ),
                     "iterate it with `{ async_for = \"x\", in = \"gen()\", steps = [...] }`",
                 );
             }
@@ -1958,14 +1981,20 @@ fn check_generators(cx: &mut Ctx<'_>, generators: &BTreeSet<&str>, steps: &[Step
             | StepKind::Lock { body, .. }
             | StepKind::Semaphore { body, .. }
             | StepKind::Section { body, .. } => check_generators(cx, generators, body),
-            StepKind::Try { body, handler, finally } => {
+            StepKind::Try {
+                body,
+                handler,
+                finally,
+            } => {
                 check_generators(cx, generators, body);
                 check_generators(cx, generators, finally);
                 if let Some(h) = handler {
                     check_generators(cx, generators, &h.body);
                 }
             }
-            StepKind::If { then, otherwise, .. } => {
+            StepKind::If {
+                then, otherwise, ..
+            } => {
                 check_generators(cx, generators, then);
                 check_generators(cx, generators, otherwise);
             }

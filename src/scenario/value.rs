@@ -255,11 +255,6 @@ pub fn float_repr(f: f64) -> String {
         let s = format!("{f:e}");
         let (m, e) = s.split_once('e').expect("exponent form");
         let e: i32 = e.parse().expect("exponent");
-        let m = if m.contains('.') {
-            m.to_string()
-        } else {
-            m.to_string()
-        };
         return format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
     }
     let s = format!("{f}");
@@ -316,7 +311,7 @@ mod tests {
 
     #[test]
     fn format_specs_follow_python() {
-        assert_eq!(Value::Float(3.14159).format(".2f").unwrap(), "3.14");
+        assert_eq!(Value::Float(1.23456).format(".2f").unwrap(), "1.23");
         assert_eq!(
             Value::Duration(Duration::from_millis(2500))
                 .format(".1f")

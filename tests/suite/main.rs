@@ -1,9 +1,11 @@
 //! loopsim's integration tests: one binary, one module per subject.
 
 mod cancellation;
+mod cli;
 mod determinism;
 mod fidelity;
 mod outcomes;
 mod primitives;
+mod scenarios;
 mod support;
 mod tutorial_claims;

@@ -1,0 +1,188 @@
+//! The scenario files in `sim-scenarios/`: every claim holds, every claim
+//! is load-bearing (changing its figure makes it fail), and every run is
+//! deterministic.
+
+use loopsim::claims::check_scenario;
+use loopsim::scenario::{self, Bound, ClaimKind, Count, RunOutcome, Scenario};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub fn scenario_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sim-scenarios")
+}
+
+pub fn all_scenarios() -> Vec<Scenario> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(scenario_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| scenario::load(f).unwrap_or_else(|e| panic!("{e}")))
+        .collect()
+}
+
+#[test]
+fn every_claim_of_every_scenario_holds() {
+    let scenarios = all_scenarios();
+    assert!(scenarios.len() >= 25, "only {} scenarios", scenarios.len());
+    let mut claims = 0;
+    for s in &scenarios {
+        assert!(!s.claims.is_empty(), "{} makes no claims", s.name);
+        for v in check_scenario(s, None, None) {
+            claims += 1;
+            assert!(
+                v.check.passed,
+                "{}:{} [{}] {}: observed {}",
+                s.file, v.claim.line, v.variant, v.check.expected, v.check.observed
+            );
+        }
+    }
+    assert!(claims >= 100, "only {claims} claims");
+}
+
+#[test]
+fn every_tutorial_scenario_names_its_source() {
+    let with_source = all_scenarios()
+        .iter()
+        .filter(|s| s.source.is_some())
+        .count();
+    assert!(
+        with_source >= 20,
+        "only {with_source} scenarios cite a tutorial"
+    );
+    for s in all_scenarios() {
+        if let Some(src) = &s.source {
+            let file = src.split(' ').next().unwrap();
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/seeds")
+                .join(file);
+            if Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/seeds")
+                .exists()
+            {
+                assert!(
+                    path.exists(),
+                    "{}: source {file} not found in shared/seeds",
+                    s.name
+                );
+            }
+        }
+    }
+}
+
+const MS: Duration = Duration::from_millis(1);
+
+/// A version of the claim with its figure changed so that it must fail.
+fn mutate(kind: &ClaimKind) -> ClaimKind {
+    let bound = |b: &Bound| match b {
+        Bound::Exact(d) => Bound::Exact(*d + MS),
+        Bound::AtMost(d) => Bound::Exact(*d + MS * 1000),
+        Bound::AtLeast(d) => Bound::AtMost(d.saturating_sub(MS * 1000)),
+        Bound::Between(_, hi) => Bound::Between(*hi + MS, *hi + MS * 2),
+    };
+    match kind {
+        ClaimKind::Elapsed(b) => ClaimKind::Elapsed(bound(b)),
+        ClaimKind::Output(lines) => {
+            let mut l = lines.clone();
+            match l.last_mut() {
+                Some(last) => last.push('!'),
+                None => l.push("an extra line".into()),
+            }
+            ClaimKind::Output(l)
+        }
+        ClaimKind::Order(lines) => ClaimKind::Order(lines.iter().rev().cloned().collect()),
+        ClaimKind::PrintedAt { line, at } => ClaimKind::PrintedAt {
+            line: line.clone(),
+            at: bound(at),
+        },
+        ClaimKind::TaskEnds { task, at, how } => ClaimKind::TaskEnds {
+            task: task.clone(),
+            at: Some(
+                at.as_ref()
+                    .map(bound)
+                    .unwrap_or(Bound::Exact(Duration::from_secs(10_000))),
+            ),
+            how: how.clone(),
+        },
+        ClaimKind::MaxConcurrent { section, count } => ClaimKind::MaxConcurrent {
+            section: section.clone(),
+            count: match count {
+                Count::Exact(n) => Count::Exact(n + 1),
+                Count::AtMost(n) => Count::AtMost(n.saturating_sub(1)),
+                Count::AtLeast(n) => Count::AtLeast(n + 1000),
+            },
+        },
+        ClaimKind::Outcome(o) => ClaimKind::Outcome(match o {
+            RunOutcome::Deadlock => RunOutcome::Completed,
+            _ => RunOutcome::Deadlock,
+        }),
+        ClaimKind::Faster {
+            faster,
+            slower,
+            ratio_at_least,
+        } => ClaimKind::Faster {
+            faster: slower.clone(),
+            slower: faster.clone(),
+            ratio_at_least: *ratio_at_least,
+        },
+    }
+}
+
+#[test]
+fn changing_any_expected_figure_makes_its_claim_fail() {
+    for s in all_scenarios() {
+        for i in 0..s.claims.len() {
+            let mut copy = s.clone();
+            copy.claims = vec![copy.claims[i].clone()];
+            copy.claims[0].kind = mutate(&copy.claims[0].kind);
+            // One seed is enough to show a figure is load-bearing.
+            if let Some((a, _)) = copy.claims[0].seeds {
+                copy.claims[0].seeds = Some((a, a + 1));
+            }
+            let verdicts = check_scenario(&copy, None, None);
+            assert!(
+                verdicts.iter().any(|v| !v.check.passed),
+                "{}:{}: the claim still holds after changing its figure to {:?}",
+                s.file,
+                s.claims[i].line,
+                copy.claims[0].kind
+            );
+        }
+    }
+}
+
+#[test]
+fn every_scenario_run_is_deterministic() {
+    for s in all_scenarios() {
+        for v in &s.variants {
+            let a = scenario::run_variant(&s, &v.name, None, None, true);
+            let b = scenario::run_variant(&s, &v.name, None, None, true);
+            if let Some((line, x, y)) = a.run.trace.first_difference(&b.run.trace) {
+                panic!(
+                    "{} [{}] differs at trace line {line}:\n{x}\n{y}",
+                    s.name, v.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn scenario_runs_under_every_model_end_without_panics() {
+    for s in all_scenarios() {
+        for v in &s.variants {
+            for model in loopsim::LoopModel::ALL {
+                let r = scenario::run_variant(&s, &v.name, Some(3), Some(model), false);
+                if let loopsim::Outcome::Failed(loopsim::Error::Panic(p)) = &r.run.outcome {
+                    panic!(
+                        "{} [{}] under {model}: interpreter panicked: {p}",
+                        s.name, v.name
+                    );
+                }
+            }
+        }
+    }
+}
