@@ -16,9 +16,9 @@ pub use gather::{
     Gather, GatherSettled, gather, gather_return_exceptions, gather_tasks,
     gather_tasks_return_exceptions,
 };
-pub use shield::shield;
+pub use shield::{shield, shield_task};
 pub use task_group::TaskGroup;
-pub use timeout::{Timeout, timeout, wait_for};
+pub use timeout::{Timeout, timeout, wait_for, wait_for_task};
 pub use wait::{ReturnWhen, wait};
 
 use crate::engine::{self, DoneCallback};

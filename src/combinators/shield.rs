@@ -4,7 +4,7 @@ use super::add_task_callback;
 use crate::engine::{self, End};
 use crate::error::Error;
 use crate::future::SimFuture;
-use crate::task::spawn;
+use crate::task::{JoinHandle, spawn};
 use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
@@ -39,7 +39,12 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let inner = Rc::new(RefCell::new(spawn(fut)));
+    shield_task(spawn(fut))
+}
+
+/// `asyncio.shield(task)` for a task that already exists (no new task).
+pub fn shield_task<T: 'static>(task: JoinHandle<T>) -> impl Future<Output = Result<T, Error>> {
+    let inner = Rc::new(RefCell::new(task));
     let id = inner.borrow().task().id();
     let outer: SimFuture<()> = SimFuture::with_label("shield");
     let key = {

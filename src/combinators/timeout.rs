@@ -15,7 +15,7 @@ use crate::engine;
 use crate::error::Error;
 use crate::future::{SimFuture, TimerHandle, call_later_labelled};
 use crate::model::PythonVersion;
-use crate::task::{TaskRef, catch_cancel, current_task, raise_cancelled, spawn};
+use crate::task::{JoinHandle, TaskRef, catch_cancel, current_task, raise_cancelled, spawn};
 use crate::time::Duration;
 use crate::trace::TaskId;
 use std::cell::Cell;
@@ -188,19 +188,34 @@ where
     let py = engine::with_core("wait_for", |c| c.cfg.python);
     match py {
         PythonVersion::Py312 => timeout(delay, fut).await,
-        PythonVersion::Py311 => wait_for_311(fut, delay).await,
+        PythonVersion::Py311 => wait_for_311(move || spawn(fut), delay).await,
     }
 }
 
-/// CPython 3.11's `wait_for`, step for step.
-async fn wait_for_311<F>(fut: F, delay: Duration) -> Result<F::Output, Error>
-where
-    F: Future + 'static,
-    F::Output: 'static,
-{
+/// `asyncio.wait_for(task, timeout)` for a task that already exists: no new
+/// task is made (asyncio's `ensure_future` returns the task itself). On
+/// timeout the task is cancelled.
+pub async fn wait_for_task<T: 'static>(task: JoinHandle<T>, delay: Duration) -> Result<T, Error> {
+    let py = engine::with_core("wait_for", |c| c.cfg.python);
+    match py {
+        PythonVersion::Py312 => flatten(timeout(delay, task).await),
+        PythonVersion::Py311 => wait_for_311(move || task, delay).await,
+    }
+}
+
+fn flatten<T>(r: Result<Result<T, Error>, Error>) -> Result<T, Error> {
+    r.and_then(|x| x)
+}
+
+/// CPython 3.11's `wait_for`, step for step. `task` makes (or hands over)
+/// the inner task, after the timer is scheduled, as `ensure_future` runs
+/// after `call_later` there.
+async fn wait_for_311<T: 'static>(task: impl FnOnce() -> JoinHandle<T>, delay: Duration) -> Result<T, Error> {
     if delay.is_zero() {
-        // A new task is never done yet (no eager tasks in 3.11).
-        let mut inner = spawn(fut);
+        let mut inner = task();
+        if inner.is_done() {
+            return take_result(&mut inner);
+        }
         cancel_and_wait(&inner).await;
         return match inner.try_take() {
             Some(Ok(v)) => Ok(v),
@@ -218,7 +233,7 @@ where
         }
     };
     let timeout_handle = call_later_labelled(delay, "wait_for", release.clone());
-    let mut inner = spawn(fut);
+    let mut inner = task();
     let id = inner.task().id();
     let cb = super::add_task_callback(id, "wait_for", release);
     let _guard = CancelOnDrop(Some(timeout_handle));

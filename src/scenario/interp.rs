@@ -30,7 +30,7 @@ use crate::task::{Builder, TaskRef, current_task};
 use crate::trace::TaskId;
 use crate::{
     AsCompleted, SectionGuard, as_completed, block, gather_tasks, gather_tasks_return_exceptions,
-    now, print, section, shield, sleep, sleep_secs, wait_for, with_stream,
+    now, print, section, shield, shield_task, sleep, sleep_secs, wait_for, wait_for_task, with_stream,
 };
 use futures::FutureExt;
 use futures::future::LocalBoxFuture;
@@ -433,6 +433,13 @@ impl Vm {
         }
     }
 
+    /// A VM that returns `r` at once.
+    fn done(prog: Rc<Program>, r: Outcome) -> Vm {
+        let mut vm = Vm::new(prog);
+        vm.result = Some(r);
+        vm
+    }
+
     /// A VM that runs `call` (a new task's body).
     fn for_call(prog: Rc<Program>, co: &Rc<Coroutine>, args: Vec<Value>) -> Vm {
         let mut vm = Vm::new(prog);
@@ -702,19 +709,29 @@ impl Vm {
         .boxed_local()
     }
 
-    /// The awaitable behind a target, as an `Outcome` future (spawning a
-    /// task for a call where asyncio's `ensure_future` would).
-    fn target_future(&self, t: &Target) -> Result<LocalBoxFuture<'static, Outcome>, Error> {
+    /// What a target is, for combinators that make a task of a coroutine
+    /// themselves (`ensure_future`): the coroutine (not yet a task), an
+    /// existing task's handle, or a future.
+    fn awaitable(&self, t: &Target) -> Result<Awaitable, Error> {
         match t {
             Target::Call(c) => {
-                let cell = self.spawn(c, None)?;
-                Ok(async move { out_val(Vm::await_task(cell).await) }.boxed_local())
+                let co = self.prog.scenario.coroutines[&c.name].clone();
+                let args = self.call_args(c)?;
+                Ok(Awaitable::Coro(Vm::for_call(self.prog.clone(), &co, args)))
             }
             Target::Value(e) => match self.eval(e)? {
                 Value::Task(cell) => {
-                    Ok(async move { out_val(Vm::await_task(cell).await) }.boxed_local())
+                    let h = cell.handle.borrow_mut().take();
+                    Ok(match h {
+                        Some(h) => Awaitable::Task(cell, h),
+                        // Already awaited: its result, from a trivial task.
+                        None => {
+                            let r = cell.result.borrow().clone().unwrap_or(Ok(Value::None));
+                            Awaitable::Coro(Vm::done(self.prog.clone(), r))
+                        }
+                    })
                 }
-                Value::Future(f) => Ok(async move { f.await }.boxed_local()),
+                Value::Future(f) => Ok(Awaitable::Fut(f)),
                 other => Err(type_error(format!(
                     "object {} can't be used in 'await' expression",
                     other.type_name()
@@ -981,7 +998,11 @@ impl Vm {
                         self.push_call(&co, args, Ret::Var(into.clone()))?;
                     }
                     (PythonVersion::Py312, Target::Value(_)) => {
-                        let fut = self.target_future(target)?;
+                        let fut: LocalBoxFuture<'static, Outcome> = match self.awaitable(target)? {
+                            Awaitable::Coro(vm) => vm.boxed_local(),
+                            Awaitable::Task(cell, h) => async move { cell.settle(h.await) }.boxed_local(),
+                            Awaitable::Fut(f) => async move { f.await }.boxed_local(),
+                        };
                         self.push_block(
                             Rc::from(Vec::new()),
                             Kind::Guard(Some(Guard::Timeout(TimeoutGuard::enter(d)))),
@@ -989,11 +1010,14 @@ impl Vm {
                         self.start_val(fut, Then::Assign(into.clone()));
                     }
                     (PythonVersion::Py311, _) => {
-                        let fut = self.target_future(target)?;
-                        self.start_val(
-                            async move { flatten(wait_for(fut, d).await) },
-                            Then::Assign(into.clone()),
-                        );
+                        let fut: LocalBoxFuture<'static, Outcome> = match self.awaitable(target)? {
+                            Awaitable::Coro(vm) => async move { flatten(wait_for(vm, d).await) }.boxed_local(),
+                            Awaitable::Task(cell, h) => {
+                                async move { cell.settle(wait_for_task(h, d).await) }.boxed_local()
+                            }
+                            Awaitable::Fut(f) => async move { flatten(wait_for(f.into_future(), d).await) }.boxed_local(),
+                        };
+                        self.start_val(fut, Then::Assign(into.clone()));
                     }
                 }
             }
@@ -1060,11 +1084,12 @@ impl Vm {
                 );
             }
             StepKind::Shield { target, into } => {
-                let fut = self.target_future(target)?;
-                self.start_val(
-                    async move { flatten(shield(fut).await) },
-                    Then::Assign(into.clone()),
-                );
+                let fut: LocalBoxFuture<'static, Outcome> = match self.awaitable(target)? {
+                    Awaitable::Coro(vm) => async move { flatten(shield(vm).await) }.boxed_local(),
+                    Awaitable::Task(cell, h) => async move { cell.settle(shield_task(h).await) }.boxed_local(),
+                    Awaitable::Fut(f) => async move { flatten(shield(f.into_future()).await) }.boxed_local(),
+                };
+                self.start_val(fut, Then::Assign(into.clone()));
             }
             StepKind::Raise { kind, message } => {
                 let msg = match message {
@@ -1663,6 +1688,22 @@ impl Vm {
     }
 }
 
+/// A target for `wait_for` and `shield`.
+enum Awaitable {
+    Coro(Vm),
+    Task(Rc<TaskCell>, crate::task::JoinHandle<Outcome>),
+    Fut(SimFuture<Value>),
+}
+
+impl TaskCell {
+    /// Records a task's result (reached through a combinator) and returns it.
+    fn settle(&self, r: Result<Outcome, Error>) -> Outcome {
+        let r = flatten(r);
+        *self.result.borrow_mut() = Some(r.clone());
+        r
+    }
+}
+
 /// A duration as the program wrote it: exact, or float seconds (asyncio
 /// arithmetic).
 enum DurationValue {
@@ -1679,12 +1720,6 @@ impl DurationValue {
     }
 }
 
-fn out_val(o: OpOut) -> Outcome {
-    match o {
-        OpOut::Val(v) => v,
-        _ => unreachable!("task awaits produce values"),
-    }
-}
 
 fn flatten(r: Result<Outcome, Error>) -> Outcome {
     r.and_then(|x| x)
