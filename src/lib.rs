@@ -64,8 +64,8 @@ pub mod workloads;
 
 pub use combinators::{
     AsCompleted, Gather, GatherSettled, ReturnWhen, TaskGroup, Timeout, as_completed, gather,
-    gather_return_exceptions, gather_tasks, gather_tasks_return_exceptions, shield, shield_task, timeout,
-    wait, wait_for, wait_for_task,
+    gather_return_exceptions, gather_tasks, gather_tasks_return_exceptions, shield, shield_task,
+    timeout, wait, wait_for, wait_for_task,
 };
 pub use determinism::{Divergence, check_determinism};
 pub use engine::{LimitKind, OutputLine};

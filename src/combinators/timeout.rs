@@ -210,7 +210,10 @@ fn flatten<T>(r: Result<Result<T, Error>, Error>) -> Result<T, Error> {
 /// CPython 3.11's `wait_for`, step for step. `task` makes (or hands over)
 /// the inner task, after the timer is scheduled, as `ensure_future` runs
 /// after `call_later` there.
-async fn wait_for_311<T: 'static>(task: impl FnOnce() -> JoinHandle<T>, delay: Duration) -> Result<T, Error> {
+async fn wait_for_311<T: 'static>(
+    task: impl FnOnce() -> JoinHandle<T>,
+    delay: Duration,
+) -> Result<T, Error> {
     if delay.is_zero() {
         let mut inner = task();
         if inner.is_done() {

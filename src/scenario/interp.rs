@@ -30,7 +30,8 @@ use crate::task::{Builder, TaskRef, current_task};
 use crate::trace::TaskId;
 use crate::{
     AsCompleted, SectionGuard, as_completed, block, gather_tasks, gather_tasks_return_exceptions,
-    now, print, section, shield, shield_task, sleep, sleep_secs, wait_for, wait_for_task, with_stream,
+    loop_time, print, section, shield, shield_task, sleep, sleep_secs, wait_for, wait_for_task,
+    with_stream,
 };
 use futures::FutureExt;
 use futures::future::LocalBoxFuture;
@@ -524,7 +525,7 @@ impl Vm {
             return Ok(v.clone());
         }
         match name {
-            "now" => Ok(Value::Duration(now().since_start())),
+            "now" => Ok(Value::Duration(loop_time())),
             "task" => Ok(Value::str(&current_task().name())),
             _ => Err(Error::raised(
                 "NameError",
@@ -540,7 +541,7 @@ impl Vm {
             Expr::Int(i) => Value::Int(*i),
             Expr::Float(f) => Value::Float(*f),
             Expr::Str(s) => Value::str(s),
-            Expr::Duration(d) => Value::Duration(*d),
+            Expr::Duration(d) => Value::Duration(crate::time::duration_to_secs_f64(*d)),
             Expr::Var(v) => self.lookup(v)?,
             Expr::List(items) => Value::List(Rc::new(
                 items
@@ -641,7 +642,7 @@ impl Vm {
 
     fn duration(&self, e: &Expr) -> Result<DurationValue, Error> {
         match self.eval(e)? {
-            Value::Duration(d) => Ok(DurationValue::Exact(d)),
+            Value::Duration(d) if d.is_finite() => Ok(DurationValue::Secs(d.max(0.0))),
             Value::Int(i) => Ok(if i <= 0 {
                 DurationValue::Exact(Duration::ZERO)
             } else {
@@ -1000,7 +1001,9 @@ impl Vm {
                     (PythonVersion::Py312, Target::Value(_)) => {
                         let fut: LocalBoxFuture<'static, Outcome> = match self.awaitable(target)? {
                             Awaitable::Coro(vm) => vm.boxed_local(),
-                            Awaitable::Task(cell, h) => async move { cell.settle(h.await) }.boxed_local(),
+                            Awaitable::Task(cell, h) => {
+                                async move { cell.settle(h.await) }.boxed_local()
+                            }
                             Awaitable::Fut(f) => async move { f.await }.boxed_local(),
                         };
                         self.push_block(
@@ -1011,11 +1014,16 @@ impl Vm {
                     }
                     (PythonVersion::Py311, _) => {
                         let fut: LocalBoxFuture<'static, Outcome> = match self.awaitable(target)? {
-                            Awaitable::Coro(vm) => async move { flatten(wait_for(vm, d).await) }.boxed_local(),
+                            Awaitable::Coro(vm) => {
+                                async move { flatten(wait_for(vm, d).await) }.boxed_local()
+                            }
                             Awaitable::Task(cell, h) => {
                                 async move { cell.settle(wait_for_task(h, d).await) }.boxed_local()
                             }
-                            Awaitable::Fut(f) => async move { flatten(wait_for(f.into_future(), d).await) }.boxed_local(),
+                            Awaitable::Fut(f) => {
+                                async move { flatten(wait_for(f.into_future(), d).await) }
+                                    .boxed_local()
+                            }
                         };
                         self.start_val(fut, Then::Assign(into.clone()));
                     }
@@ -1086,8 +1094,12 @@ impl Vm {
             StepKind::Shield { target, into } => {
                 let fut: LocalBoxFuture<'static, Outcome> = match self.awaitable(target)? {
                     Awaitable::Coro(vm) => async move { flatten(shield(vm).await) }.boxed_local(),
-                    Awaitable::Task(cell, h) => async move { cell.settle(shield_task(h).await) }.boxed_local(),
-                    Awaitable::Fut(f) => async move { flatten(shield(f.into_future()).await) }.boxed_local(),
+                    Awaitable::Task(cell, h) => {
+                        async move { cell.settle(shield_task(h).await) }.boxed_local()
+                    }
+                    Awaitable::Fut(f) => {
+                        async move { flatten(shield(f.into_future()).await) }.boxed_local()
+                    }
                 };
                 self.start_val(fut, Then::Assign(into.clone()));
             }
@@ -1720,7 +1732,6 @@ impl DurationValue {
     }
 }
 
-
 fn flatten(r: Result<Outcome, Error>) -> Outcome {
     r.and_then(|x| x)
 }
@@ -1818,41 +1829,40 @@ fn arith(a: Value, op: BinOp, b: Value) -> Result<Value, crate::error::Error> {
         (List(x), BinOp::Add, List(y)) => {
             List(Rc::new(x.iter().chain(y.iter()).cloned().collect()))
         }
-        (Duration(x), BinOp::Add, Duration(y)) => Duration(x.checked_add(*y).ok_or_else(overflow)?),
-        (Duration(x), BinOp::Sub, Duration(y)) => Duration(
-            x.checked_sub(*y)
-                .ok_or_else(|| value_error("negative duration"))?,
-        ),
+        (Duration(x), BinOp::Add, Duration(y)) => Duration(x + y),
+        (Duration(x), BinOp::Sub, Duration(y)) => Duration(x - y),
         (Duration(x), BinOp::Mul, Int(k)) | (Int(k), BinOp::Mul, Duration(x)) => {
-            let k =
-                u32::try_from(*k).map_err(|_| value_error("duration multiplier out of range"))?;
-            Duration(x.checked_mul(k).ok_or_else(overflow)?)
+            Duration(x * *k as f64)
         }
         (Duration(x), BinOp::Mul, Float(k)) | (Float(k), BinOp::Mul, Duration(x)) => {
-            if !k.is_finite() || *k < 0.0 {
-                return Err(value_error(
-                    "duration multiplier must be finite and not negative",
-                ));
-            }
-            Duration(std::time::Duration::from_nanos(
-                crate::time::secs_f64_to_nanos(x.as_secs_f64() * k),
-            ))
+            Duration(x * k)
         }
         (Duration(x), BinOp::Div, Int(k)) => {
-            let k = u32::try_from(*k)
-                .ok()
-                .filter(|k| *k > 0)
-                .ok_or_else(|| value_error("bad duration divisor"))?;
-            Duration(*x / k)
-        }
-        (Duration(x), BinOp::Div, Duration(y)) => {
-            if y.is_zero() {
+            if *k == 0 {
                 return Err(crate::error::Error::raised(
                     "ZeroDivisionError",
-                    "division by zero",
+                    "float division by zero",
                 ));
             }
-            Float(x.as_secs_f64() / y.as_secs_f64())
+            Duration(x / *k as f64)
+        }
+        (Duration(x), BinOp::Div, Float(k)) => {
+            if *k == 0.0 {
+                return Err(crate::error::Error::raised(
+                    "ZeroDivisionError",
+                    "float division by zero",
+                ));
+            }
+            Duration(x / k)
+        }
+        (Duration(x), BinOp::Div, Duration(y)) => {
+            if *y == 0.0 {
+                return Err(crate::error::Error::raised(
+                    "ZeroDivisionError",
+                    "float division by zero",
+                ));
+            }
+            Float(x / y)
         }
         _ => match (a.as_f64(), b.as_f64()) {
             (Some(x), Some(y)) if !matches!(a, Duration(_)) && !matches!(b, Duration(_)) => {
@@ -1896,9 +1906,7 @@ fn std_normal() -> f64 {
 fn like(like: &Value, secs: f64) -> Value {
     let secs = secs.max(0.0);
     match like {
-        Value::Duration(_) => {
-            Value::Duration(Duration::from_nanos(crate::time::secs_f64_to_nanos(secs)))
-        }
+        Value::Duration(_) => Value::Duration(secs),
         _ => Value::Float(secs),
     }
 }

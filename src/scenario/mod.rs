@@ -8,6 +8,7 @@
 pub mod expr;
 mod interp;
 pub mod model;
+pub mod python;
 mod validate;
 pub mod value;
 

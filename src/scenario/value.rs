@@ -4,7 +4,7 @@
 use crate::error::Error;
 use crate::future::SimFuture;
 use crate::task::{JoinHandle, TaskRef};
-use crate::time::{Duration, format_nanos};
+use crate::time::{format_nanos, secs_f64_to_nanos};
 use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::fmt::Write;
@@ -23,8 +23,10 @@ pub enum Value {
     Float(f64),
     /// A string.
     Str(Rc<str>),
-    /// A duration.
-    Duration(Duration),
+    /// A duration, in float seconds: arithmetic on durations is Python's
+    /// float arithmetic (`3 * 100ms` is `3 * 0.1`), as the `asyncio` model
+    /// requires; it prints to the nearest nanosecond (`1.5s`).
+    Duration(f64),
     /// A list.
     List(Rc<Vec<Value>>),
     /// A task handle (from `spawn`).
@@ -98,7 +100,7 @@ impl Value {
         match self {
             Value::Int(i) => Some(*i as f64),
             Value::Float(f) => Some(*f),
-            Value::Duration(d) => Some(crate::time::duration_to_secs_f64(*d)),
+            Value::Duration(d) => Some(*d),
             Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
             _ => None,
         }
@@ -128,7 +130,7 @@ impl Value {
             Value::Int(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !s.is_empty(),
-            Value::Duration(d) => !d.is_zero(),
+            Value::Duration(d) => *d != 0.0,
             Value::List(l) => !l.is_empty(),
             _ => true,
         }
@@ -156,7 +158,8 @@ impl Value {
             Value::Int(i) => i.to_string(),
             Value::Float(f) => float_repr(*f),
             Value::Str(s) => py_str_repr(s),
-            Value::Duration(d) => format_nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            Value::Duration(d) if *d < 0.0 => format!("-{}", format_nanos(secs_f64_to_nanos(-d))),
+            Value::Duration(d) => format_nanos(secs_f64_to_nanos(*d)),
             Value::List(items) => {
                 let mut out = String::from("[");
                 for (i, v) in items.iter().enumerate() {
@@ -303,21 +306,13 @@ mod tests {
             Value::Error(Error::raised("ValueError", "bad")).repr(),
             "ValueError('bad')"
         );
-        assert_eq!(
-            Value::Duration(Duration::from_millis(1500)).to_str(),
-            "1.5s"
-        );
+        assert_eq!(Value::Duration(1.5).to_str(), "1.5s");
     }
 
     #[test]
     fn format_specs_follow_python() {
         assert_eq!(Value::Float(1.23456).format(".2f").unwrap(), "1.23");
-        assert_eq!(
-            Value::Duration(Duration::from_millis(2500))
-                .format(".1f")
-                .unwrap(),
-            "2.5"
-        );
+        assert_eq!(Value::Duration(2.5).format(".1f").unwrap(), "2.5");
         assert_eq!(Value::Int(7).format("3").unwrap(), "  7");
         assert_eq!(Value::str("ab").format(">4").unwrap(), "  ab");
         assert!(Value::str("ab").format(".2f").is_err());

@@ -298,3 +298,74 @@ await t";
     });
     assert_eq!(ns_lines(&run), expected);
 }
+
+/// Every scenario that can be translated to Python (no random draws) is run
+/// by CPython on a virtual clock and must print the same lines at the same
+/// times as loopsim's `asyncio` model, for each of its variants.
+#[test]
+fn every_scenario_prints_what_cpython_prints() {
+    use loopsim::scenario::{self, python::to_python};
+    let tools = concat!(env!("CARGO_MANIFEST_DIR"), "/tools");
+    let mut compared = 0;
+    for s in crate::scenarios::all_scenarios() {
+        for v in &s.variants {
+            let model = v.model.unwrap_or(s.settings.model);
+            if model != loopsim::LoopModel::Asyncio {
+                continue;
+            }
+            let program = match to_python(&s, &v.name) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("fidelity: {} [{}] skipped: {e}", s.name, v.name);
+                    continue;
+                }
+            };
+            let pyv = v.python.unwrap_or(s.settings.python);
+            let version = match pyv {
+                PythonVersion::Py311 => "3.11.7",
+                PythonVersion::Py312 => "3.12.1",
+            };
+            let Some(py) = python(version) else {
+                eprintln!("fidelity: python {version} not found, skipped");
+                continue;
+            };
+            let out = Command::new(&py)
+                .arg("-c")
+                .arg(&program)
+                .arg(tools)
+                .output()
+                .expect("python runs");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success(),
+                "{} [{}]: python failed:\n{stderr}\n{program}",
+                s.name,
+                v.name
+            );
+            let expected: Vec<String> = String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(String::from)
+                .collect();
+            let r = scenario::run_variant(&s, &v.name, None, None, false);
+            let mut got = ns_lines(&r.run);
+            match &r.run.outcome {
+                loopsim::Outcome::Failed(e) => got.push(format!("raised {}", e.kind())),
+                loopsim::Outcome::Deadlock { .. } => got.push("deadlock".into()),
+                _ => {}
+            }
+            assert_eq!(
+                got, expected,
+                "{} [{}]: loopsim vs CPython {version}\n{program}",
+                s.name, v.name
+            );
+            compared += 1;
+        }
+    }
+    if python("3.12.1").is_some() {
+        assert!(
+            compared >= 40,
+            "only {compared} variants compared with CPython"
+        );
+    }
+}

@@ -1,0 +1,608 @@
+//! Translates a scenario into a real asyncio program, so that CPython can
+//! judge the `asyncio` model: the same program run by CPython on a virtual
+//! clock (`tools/vclock.py`) must print the same lines at the same times.
+//!
+//! The program prints `"<nanoseconds> <text>"` per line. Durations are a
+//! `float` subclass that prints like loopsim (`1.5s`), so printed values
+//! compare as text. Scenarios that draw random numbers (the generators
+//! differ) or use a step overhead are not translatable.
+
+use super::expr::{BinOp, CmpOp, Expr, Piece};
+use super::model::*;
+use crate::model::PythonVersion;
+use crate::sync::QueueKind;
+use std::fmt::Write;
+
+/// Why a scenario cannot be translated.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("cannot translate to Python: {0}")]
+pub struct Unsupported(pub String);
+
+const PRELUDE: &str = r#"import asyncio, contextlib, sys
+sys.setrecursionlimit(10000)
+
+def _fmt_ns(ns):
+    if ns == 0:
+        return "0s"
+    for unit, scale, width in (("s", 10**9, 9), ("ms", 10**6, 6), ("us", 10**3, 3)):
+        if ns >= scale:
+            whole, frac = divmod(ns, scale)
+            return f"{whole}{unit}" if frac == 0 else f"{whole}." + f"{frac:0{width}d}".rstrip("0") + unit
+    return f"{ns}ns"
+
+class Dur(float):
+    def _ns(self):
+        return max(0, round(float(self) * 1e9))
+    def __str__(self):
+        return _fmt_ns(self._ns())
+    __repr__ = __str__
+    def __add__(self, o):
+        return Dur(float(self) + float(o)) if isinstance(o, Dur) else float(self) + o
+    def __sub__(self, o):
+        return Dur(float(self) - float(o)) if isinstance(o, Dur) else float(self) - o
+    def __mul__(self, o):
+        return Dur(float(self) * o)
+    __rmul__ = __mul__
+    def __truediv__(self, o):
+        return float(self) / float(o) if isinstance(o, Dur) else Dur(float(self) / o)
+
+def _spread(x):
+    return x if isinstance(x, list) else [x]
+
+def now():
+    return Dur(asyncio.get_running_loop().time())
+
+def say(text):
+    t = asyncio.get_running_loop().time()
+    print(f"{round(t * 1e9)} {text}", flush=True)
+
+_classes = {}
+def exc(name, msg=""):
+    if name == "CancelledError":
+        return asyncio.CancelledError(msg)
+    if name == "TimeoutError":
+        return TimeoutError(msg)
+    cls = getattr(__builtins__, name, None) if not isinstance(__builtins__, dict) else __builtins__.get(name)
+    if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+        cls = _classes.setdefault(name, type(name, (Exception,), {}))
+    return cls(msg)
+
+def catches(kinds):
+    out = []
+    for k in kinds:
+        if k in ("BaseException", "*"):
+            out.append(BaseException)
+        elif k == "Exception":
+            out.append(Exception)
+        elif k == "CancelledError":
+            out.append(asyncio.CancelledError)
+        elif k == "ExceptionGroup":
+            out.append(BaseExceptionGroup)
+        else:
+            out.append(type(exc(k)))
+    return tuple(out)
+"#;
+
+/// The Python program for one variant of a scenario.
+///
+/// # Errors
+///
+/// [`Unsupported`] for scenarios that use random draws or a step overhead.
+pub fn to_python(s: &Scenario, variant: &str) -> Result<String, Unsupported> {
+    let v = s
+        .variants
+        .iter()
+        .find(|v| v.name == variant)
+        .ok_or_else(|| Unsupported(format!("no variant `{variant}`")))?;
+    if !s.settings.step_overhead.is_zero() {
+        return Err(Unsupported("a step overhead".into()));
+    }
+    let mut w = Writer {
+        out: String::from(PRELUDE),
+        depth: 0,
+        tmp: 0,
+    };
+    w.line("");
+    for (name, p) in &s.primitives {
+        let ctor = match p {
+            Primitive::Lock => "asyncio.Lock()".to_string(),
+            Primitive::Semaphore(n) => format!("asyncio.Semaphore({n})"),
+            Primitive::BoundedSemaphore(n) => format!("asyncio.BoundedSemaphore({n})"),
+            Primitive::Event => "asyncio.Event()".to_string(),
+            Primitive::Queue { kind, maxsize } => match kind {
+                QueueKind::Fifo => format!("asyncio.Queue({maxsize})"),
+                QueueKind::Lifo => format!("asyncio.LifoQueue({maxsize})"),
+                QueueKind::Priority => format!("asyncio.PriorityQueue({maxsize})"),
+            },
+        };
+        // Primitives bind to the running loop on first use (3.10+).
+        w.line(&format!("{} = {ctor}", prim(name)));
+    }
+    for c in s.coroutines.values() {
+        w.line("");
+        w.line(&format!(
+            "async def {}({}):",
+            fname(&c.name),
+            c.params.join(", ")
+        ));
+        w.depth += 1;
+        w.line("pass");
+        w.steps(&c.body)?;
+        w.depth -= 1;
+    }
+    for c in s.contexts.values() {
+        w.line("");
+        w.line("@contextlib.asynccontextmanager");
+        w.line(&format!(
+            "async def {}({}):",
+            fname(&c.name),
+            c.params.join(", ")
+        ));
+        w.depth += 1;
+        w.line("_value = None");
+        let (enter, ret) = match c.enter.last().map(|s| &s.kind) {
+            Some(StepKind::Return(e)) => (&c.enter[..c.enter.len() - 1], e.clone()),
+            _ => (&c.enter[..], None),
+        };
+        if enter.iter().any(|s| matches!(s.kind, StepKind::Return(_))) {
+            return Err(Unsupported(
+                "a `return` before the end of a context manager's enter".into(),
+            ));
+        }
+        w.steps(enter)?;
+        if let Some(e) = ret {
+            let e = w.expr(&e)?;
+            w.line(&format!("_value = {e}"));
+        }
+        w.line("try:");
+        w.depth += 1;
+        w.line("yield _value");
+        w.depth -= 1;
+        w.line("finally:");
+        w.depth += 1;
+        w.line("pass");
+        w.steps(&c.exit)?;
+        w.depth -= 2;
+    }
+    w.line("");
+    w.line("async def __main():");
+    w.depth += 1;
+    let py = v.python.unwrap_or(s.settings.python);
+    if s.settings.eager_tasks && py == PythonVersion::Py312 {
+        w.line("asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)");
+    }
+    let args = v
+        .args
+        .iter()
+        .map(|a| w.expr(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    w.line(&format!(
+        "return await {}({})",
+        fname(&v.main),
+        args.join(", ")
+    ));
+    w.depth -= 1;
+    w.line("");
+    w.line("sys.path.insert(0, sys.argv[1])");
+    w.line("import vclock");
+    w.line("try:");
+    w.line("    vclock.run_like_asyncio_run(__main())");
+    w.line("except BaseException as e:");
+    w.line("    if isinstance(e, RuntimeError) and str(e).startswith('deadlock'):");
+    w.line("        print('deadlock', flush=True)");
+    w.line("    else:");
+    w.line("        print(f\"raised {type(e).__name__}\", flush=True)");
+    Ok(w.out)
+}
+
+fn fname(name: &str) -> String {
+    format!("co_{name}")
+}
+
+fn prim(name: &str) -> String {
+    format!("prim_{name}")
+}
+
+struct Writer {
+    out: String,
+    depth: usize,
+    tmp: usize,
+}
+
+impl Writer {
+    fn line(&mut self, text: &str) {
+        for _ in 0..self.depth {
+            self.out.push_str("    ");
+        }
+        self.out.push_str(text);
+        self.out.push('\n');
+    }
+
+    fn fresh(&mut self) -> String {
+        self.tmp += 1;
+        format!("_t{}", self.tmp)
+    }
+
+    fn block(&mut self, steps: &[Step]) -> Result<(), Unsupported> {
+        self.depth += 1;
+        self.line("pass");
+        self.steps(steps)?;
+        self.depth -= 1;
+        Ok(())
+    }
+
+    fn steps(&mut self, steps: &[Step]) -> Result<(), Unsupported> {
+        for s in steps {
+            self.step(s)?;
+        }
+        Ok(())
+    }
+
+    fn assign(&mut self, into: &Option<String>, value: &str) {
+        match into {
+            Some(v) => self.line(&format!("{v} = {value}")),
+            None => self.line(value),
+        }
+    }
+
+    fn call(&mut self, c: &Call) -> Result<String, Unsupported> {
+        let args = c
+            .args
+            .iter()
+            .map(|a| self.expr(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(format!("{}({})", fname(&c.name), args.join(", ")))
+    }
+
+    fn target(&mut self, t: &Target) -> Result<String, Unsupported> {
+        match t {
+            Target::Call(c) => self.call(c),
+            Target::Value(e) => self.expr(e),
+        }
+    }
+
+    fn targets(&mut self, items: &[Target], each: &Option<Each>) -> Result<String, Unsupported> {
+        let parts = items
+            .iter()
+            .map(|t| self.target(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(match each {
+            Some(e) => {
+                let iter = self.expr(&e.iter)?;
+                format!("*({} for {} in {iter})", parts.join(", "), e.var)
+            }
+            None => parts.join(", "),
+        })
+    }
+
+    fn step(&mut self, s: &Step) -> Result<(), Unsupported> {
+        match &s.kind {
+            StepKind::Print(t) => {
+                let f = self.template(t)?;
+                self.line(&format!("say({f})"));
+            }
+            StepKind::Sleep(e) => {
+                let e = self.expr(e)?;
+                self.line(&format!("await asyncio.sleep({e})"));
+            }
+            StepKind::Block(e) => {
+                let e = self.expr(e)?;
+                self.line(&format!("vclock.block({e})"));
+            }
+            StepKind::Await { target, into } => {
+                let t = self.target(target)?;
+                self.assign(into, &format!("await {t}"));
+            }
+            StepKind::Spawn { call, bind, name } => {
+                let c = self.call(call)?;
+                let name = match name {
+                    Some(t) => format!(", name={}", self.template(t)?),
+                    None => String::new(),
+                };
+                self.assign(bind, &format!("asyncio.create_task({c}{name})"));
+            }
+            StepKind::Cancel(e) => {
+                let e = self.expr(e)?;
+                self.line(&format!("{e}.cancel()"));
+            }
+            StepKind::Gather {
+                items,
+                each,
+                return_exceptions,
+                into,
+            } => {
+                let mut items = self.targets(items, each)?;
+                // A single value may hold a list of tasks: spread it.
+                if is_single_value(s) {
+                    items = format!("*_spread({items})");
+                }
+                let re = if *return_exceptions {
+                    ", return_exceptions=True"
+                } else {
+                    ""
+                };
+                self.assign(into, &format!("await asyncio.gather({items}{re})"));
+            }
+            StepKind::WaitFor {
+                target,
+                timeout,
+                into,
+            } => {
+                let t = self.target(target)?;
+                let d = self.expr(timeout)?;
+                self.assign(into, &format!("await asyncio.wait_for({t}, {d})"));
+            }
+            StepKind::Timeout { delay, body } => {
+                let d = self.expr(delay)?;
+                self.line(&format!("async with asyncio.timeout({d}):"));
+                self.block(body)?;
+            }
+            StepKind::AsCompleted {
+                items,
+                each,
+                bind,
+                body,
+                timeout,
+            } => {
+                let items = self.targets(items, each)?;
+                let t = match timeout {
+                    Some(t) => format!(", timeout={}", self.expr(t)?),
+                    None => String::new(),
+                };
+                let f = self.fresh();
+                self.line(&format!("for {f} in asyncio.as_completed([{items}]{t}):"));
+                self.depth += 1;
+                self.line(&format!("{bind} = await {f}"));
+                self.steps(body)?;
+                self.depth -= 1;
+            }
+            StepKind::TaskGroup { calls, each, into } => {
+                let targets: Vec<Target> = calls.iter().cloned().map(Target::Call).collect();
+                let items = self.targets(&targets, each)?;
+                let (tg, ts) = (self.fresh(), self.fresh());
+                self.line(&format!("async with asyncio.TaskGroup() as {tg}:"));
+                self.depth += 1;
+                self.line(&format!("{ts} = [{tg}.create_task(c) for c in [{items}]]"));
+                self.depth -= 1;
+                self.assign(into, &format!("[t.result() for t in {ts}]"));
+            }
+            StepKind::Shield { target, into } => {
+                let t = self.target(target)?;
+                self.assign(into, &format!("await asyncio.shield({t})"));
+            }
+            StepKind::Raise { kind, message } => {
+                let m = match message {
+                    Some(t) => self.template(t)?,
+                    None => "\"\"".into(),
+                };
+                self.line(&format!("raise exc({kind:?}, {m})"));
+            }
+            StepKind::Try {
+                body,
+                handler,
+                finally,
+            } => {
+                self.line("try:");
+                self.block(body)?;
+                if let Some(h) = handler {
+                    let kinds: Vec<String> = h.kinds.iter().map(|k| format!("{k:?}")).collect();
+                    let bind = match &h.bind {
+                        Some(b) => format!(" as {b}"),
+                        None => String::new(),
+                    };
+                    self.line(&format!("except catches([{}]){bind}:", kinds.join(", ")));
+                    self.block(&h.body)?;
+                }
+                if !finally.is_empty() {
+                    self.line("finally:");
+                    self.block(finally)?;
+                }
+            }
+            StepKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let c = self.expr(cond)?;
+                self.line(&format!("if {c}:"));
+                self.block(then)?;
+                if !otherwise.is_empty() {
+                    self.line("else:");
+                    self.block(otherwise)?;
+                }
+            }
+            StepKind::Return(e) => match e {
+                Some(e) => {
+                    let e = self.expr(e)?;
+                    self.line(&format!("return {e}"));
+                }
+                None => self.line("return"),
+            },
+            StepKind::Repeat { times, index, body } => {
+                let n = self.expr(times)?;
+                let i = index.clone().unwrap_or_else(|| "_".into());
+                self.line(&format!("for {i} in range({n}):"));
+                self.block(body)?;
+            }
+            StepKind::For { var, iter, body } => {
+                let it = self.expr(iter)?;
+                self.line(&format!("for {var} in {it}:"));
+                self.block(body)?;
+            }
+            StepKind::AsyncFor {
+                var,
+                generator,
+                body,
+            } => {
+                let g = self.call(generator)?;
+                self.line(&format!("async for {var} in {g}:"));
+                self.block(body)?;
+            }
+            StepKind::AsyncWith { ctx, bind, body } => {
+                let c = self.call(ctx)?;
+                let b = match bind {
+                    Some(b) => format!(" as {b}"),
+                    None => String::new(),
+                };
+                self.line(&format!("async with {c}{b}:"));
+                self.block(body)?;
+            }
+            StepKind::Yield(e) => {
+                let e = self.expr(e)?;
+                self.line(&format!("yield {e}"));
+            }
+            StepKind::Set { var, value } => {
+                let e = self.expr(value)?;
+                self.line(&format!("{var} = {e}"));
+            }
+            StepKind::NewFuture(var) => self.line(&format!(
+                "{var} = asyncio.get_running_loop().create_future()"
+            )),
+            StepKind::CallLater {
+                delay,
+                future,
+                value,
+            } => {
+                let (d, v) = (self.expr(delay)?, self.expr(value)?);
+                self.line(&format!(
+                    "asyncio.get_running_loop().call_later({d}, {future}.set_result, {v})"
+                ));
+            }
+            StepKind::SetResult { future, value } => {
+                let v = self.expr(value)?;
+                self.line(&format!("{future}.set_result({v})"));
+            }
+            StepKind::Lock { name, body } | StepKind::Semaphore { name, body } => {
+                self.line(&format!("async with {}:", prim(name)));
+                self.block(body)?;
+            }
+            StepKind::Section { body, .. } => {
+                self.line("if True:");
+                self.block(body)?;
+            }
+            StepKind::EventSet(n) => self.line(&format!("{}.set()", prim(n))),
+            StepKind::EventClear(n) => self.line(&format!("{}.clear()", prim(n))),
+            StepKind::EventWait(n) => self.line(&format!("await {}.wait()", prim(n))),
+            StepKind::Put {
+                queue,
+                value,
+                nowait,
+            } => {
+                let v = self.expr(value)?;
+                if *nowait {
+                    self.line(&format!("{}.put_nowait({v})", prim(queue)));
+                } else {
+                    self.line(&format!("await {}.put({v})", prim(queue)));
+                }
+            }
+            StepKind::Get {
+                queue,
+                into,
+                nowait,
+            } => {
+                let call = if *nowait {
+                    format!("{}.get_nowait()", prim(queue))
+                } else {
+                    format!("await {}.get()", prim(queue))
+                };
+                self.assign(into, &call);
+            }
+            StepKind::TaskDone(n) => self.line(&format!("{}.task_done()", prim(n))),
+            StepKind::Join(n) => self.line(&format!("await {}.join()", prim(n))),
+        }
+        Ok(())
+    }
+
+    fn template(&mut self, pieces: &[Piece]) -> Result<String, Unsupported> {
+        let mut parts = Vec::new();
+        for p in pieces {
+            match p {
+                Piece::Text(t) => parts.push(format!("{t:?}")),
+                Piece::Value(e, None) => parts.push(format!("str({})", self.expr(e)?)),
+                Piece::Value(e, Some(spec)) => {
+                    parts.push(format!("format({}, {spec:?})", self.expr(e)?))
+                }
+            }
+        }
+        Ok(if parts.is_empty() {
+            "\"\"".into()
+        } else {
+            parts.join(" + ")
+        })
+    }
+
+    fn expr(&mut self, e: &Expr) -> Result<String, Unsupported> {
+        Ok(match e {
+            Expr::None => "None".into(),
+            Expr::Bool(b) => if *b { "True" } else { "False" }.into(),
+            Expr::Int(i) => i.to_string(),
+            Expr::Float(f) => format!("{f:?}"),
+            Expr::Str(s) => format!("{s:?}"),
+            Expr::Duration(d) => format!("Dur({:?})", crate::time::duration_to_secs_f64(*d)),
+            Expr::Var(v) => match v.as_str() {
+                "now" => "now()".into(),
+                "task" => "asyncio.current_task().get_name()".into(),
+                other => other.to_string(),
+            },
+            Expr::List(items) => {
+                let items = items
+                    .iter()
+                    .map(|i| self.expr(i))
+                    .collect::<Result<Vec<_>, _>>()?;
+                format!("[{}]", items.join(", "))
+            }
+            Expr::Index(a, i) => format!("{}[{}]", self.expr(a)?, self.expr(i)?),
+            Expr::Neg(a) => format!("(-{})", self.expr(a)?),
+            Expr::Bin(a, op, b) => {
+                let op = match op {
+                    BinOp::Add => "+",
+                    BinOp::Sub => "-",
+                    BinOp::Mul => "*",
+                    BinOp::Div => "/",
+                };
+                format!("({} {op} {})", self.expr(a)?, self.expr(b)?)
+            }
+            Expr::Cmp(a, op, b) => {
+                let op = match op {
+                    CmpOp::Eq => "==",
+                    CmpOp::Ne => "!=",
+                    CmpOp::Lt => "<",
+                    CmpOp::Le => "<=",
+                    CmpOp::Gt => ">",
+                    CmpOp::Ge => ">=",
+                };
+                format!("({} {op} {})", self.expr(a)?, self.expr(b)?)
+            }
+            Expr::Logic(a, and, b) => {
+                format!(
+                    "({} {} {})",
+                    self.expr(a)?,
+                    if *and { "and" } else { "or" },
+                    self.expr(b)?
+                )
+            }
+            Expr::Not(a) => format!("(not {})", self.expr(a)?),
+            Expr::Call(name, args) => {
+                let args = args
+                    .iter()
+                    .map(|a| self.expr(a))
+                    .collect::<Result<Vec<_>, _>>()?;
+                match name.as_str() {
+                    "uniform" | "normal" | "exponential" | "lognormal" | "choice" => {
+                        return Err(Unsupported(format!("a random draw (`{name}`)")));
+                    }
+                    "range" => format!("list(range({}))", args.join(", ")),
+                    "is_error" => format!("isinstance({}, BaseException)", args.join(", ")),
+                    "current_task" => "asyncio.current_task()".into(),
+                    other => format!("{other}({})", args.join(", ")),
+                }
+            }
+        })
+    }
+}
+
+/// `gather = "handles"`: one value (not a call) that may hold a list of tasks.
+fn is_single_value(s: &Step) -> bool {
+    matches!(&s.kind, StepKind::Gather { items, each: None, .. }
+        if items.len() == 1 && matches!(&items[0], Target::Value(Expr::Var(_))))
+}
