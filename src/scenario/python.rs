@@ -11,7 +11,6 @@ use super::expr::{BinOp, CmpOp, Expr, Piece};
 use super::model::*;
 use crate::model::PythonVersion;
 use crate::sync::QueueKind;
-use std::fmt::Write;
 
 /// Why a scenario cannot be translated.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
