@@ -6,6 +6,7 @@ mod determinism;
 mod fidelity;
 mod outcomes;
 mod primitives;
+mod robustness;
 mod scenarios;
 mod support;
 mod tutorial_claims;
