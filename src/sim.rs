@@ -16,6 +16,7 @@ use std::rc::Rc;
 pub struct Sim {
     cfg: Config,
     label: String,
+    main_label: Option<String>,
 }
 
 /// Settings of a [`Sim`].
@@ -23,6 +24,7 @@ pub struct Sim {
 pub struct SimBuilder {
     cfg: Config,
     label: String,
+    main_label: Option<String>,
 }
 
 impl Default for SimBuilder {
@@ -38,6 +40,7 @@ impl Default for SimBuilder {
                 eager_tasks: false,
             },
             label: "run".to_string(),
+            main_label: None,
         }
     }
 }
@@ -95,11 +98,18 @@ impl SimBuilder {
         self
     }
 
+    /// Describes the main task (`main()`) in timelines and diagrams.
+    pub fn main_label(mut self, label: impl Into<String>) -> Self {
+        self.main_label = Some(label.into());
+        self
+    }
+
     /// The simulation.
     pub fn build(self) -> Sim {
         Sim {
             cfg: self.cfg,
             label: self.label,
+            main_label: self.main_label,
         }
     }
 }
@@ -230,7 +240,15 @@ impl Sim {
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.run_with(main, |m| crate::task::spawn(m), Ok)
+        let label = self.main_label.clone();
+        self.run_with(
+            main,
+            move |m| match label {
+                Some(l) => crate::task::Builder::new().label(l).spawn(m),
+                None => crate::task::spawn(m),
+            },
+            Ok,
+        )
     }
 
     /// Like [`run`](Sim::run) for a main future that returns
@@ -241,11 +259,11 @@ impl Sim {
         F: Future<Output = Result<T, Error>> + 'static,
         T: 'static,
     {
-        self.run_with(
-            main,
-            |m| crate::task::Builder::new().spawn_fallible(m),
-            |r| r,
-        )
+        let mut b = crate::task::Builder::new();
+        if let Some(l) = &self.main_label {
+            b = b.label(l.clone());
+        }
+        self.run_with(main, move |m| b.spawn_fallible(m), |r| r)
     }
 
     fn run_with<F, T>(

@@ -62,6 +62,7 @@ where
 #[derive(Clone, Debug, Default)]
 pub struct Builder {
     name: Option<String>,
+    label: Option<String>,
 }
 
 impl Builder {
@@ -76,13 +77,20 @@ impl Builder {
         self
     }
 
+    /// Describes what the task runs (`fetch('A', 3)`), for timelines and
+    /// sequence diagrams; the name stays `Task-N` unless set.
+    pub fn label(mut self, label: impl Into<String>) -> Builder {
+        self.label = Some(label.into());
+        self
+    }
+
     /// Spawns the task.
     pub fn spawn<F>(self, fut: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        spawn_inner(self.name.as_deref(), fut, |_| None)
+        spawn_inner(self.name.as_deref(), self.label.as_deref(), fut, |_| None)
     }
 
     /// Spawns a task whose `Err` output counts as an exception: the trace
@@ -94,9 +102,12 @@ impl Builder {
         T: 'static,
         E: Display + 'static,
     {
-        spawn_inner(self.name.as_deref(), fut, |out: &Result<T, E>| {
-            out.as_ref().err().map(|e| e.to_string())
-        })
+        spawn_inner(
+            self.name.as_deref(),
+            self.label.as_deref(),
+            fut,
+            |out: &Result<T, E>| out.as_ref().err().map(|e| e.to_string()),
+        )
     }
 }
 
@@ -112,6 +123,7 @@ impl<T> FailSlot for TaskCell<T> {
 
 fn spawn_inner<F>(
     name: Option<&str>,
+    label: Option<&str>,
     fut: F,
     raised: fn(&F::Output) -> Option<String>,
 ) -> JoinHandle<F::Output>
@@ -139,7 +151,10 @@ where
     // main task of `asyncio.run` is created before it does).
     let (id, eager) = engine::with_core("spawn", |c| {
         let eager = c.cfg.eager_tasks && c.iteration > 0;
-        (c.create_task(Box::pin(wrapped), fail, name, eager), eager)
+        (
+            c.create_task(Box::pin(wrapped), fail, name, label, eager),
+            eager,
+        )
     });
     if eager {
         engine::run_eager(id);

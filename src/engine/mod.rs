@@ -457,6 +457,7 @@ impl Core {
         fut: Pin<Box<dyn Future<Output = ()>>>,
         fail: Rc<dyn FailSlot>,
         name: Option<&str>,
+        label: Option<&str>,
         eager: bool,
     ) -> TaskId {
         let id = TaskId(self.tasks.len() as u32 + 1);
@@ -486,7 +487,15 @@ impl Core {
             raised: None,
         });
         self.live_tasks += 1;
-        self.record(Some(id), EventKind::TaskCreated { parent, name });
+        let label = label.map(|l| self.intern(l));
+        self.record(
+            Some(id),
+            EventKind::TaskCreated {
+                parent,
+                name,
+                label,
+            },
+        );
         if self.tasks.len() as u64 > self.cfg.limits.max_tasks && self.abort.is_none() {
             self.abort = Some(LimitKind::Tasks);
         }

@@ -93,6 +93,7 @@ pub fn run_variant(
         .limits(s.settings.limits)
         .trace(trace)
         .label(label)
+        .main_label(format!("{}()", v.main))
         .build();
     let prog = Rc::new(Program::new(s.clone()));
     let main = prog.scenario.coroutines[&v.main].clone();
@@ -679,8 +680,9 @@ impl Vm {
                 c.name
             )));
         }
+        let label = call_label(&c.name, &args);
         let vm = Vm::for_call(self.prog.clone(), &co, args);
-        let mut b = Builder::new();
+        let mut b = Builder::new().label(label);
         if let Some(n) = name {
             b = b.name(n);
         }
@@ -1698,6 +1700,12 @@ impl Vm {
             engine::try_with_core(|c| c.catcher_exit(task, key));
         }
     }
+}
+
+/// `fetch('A', 3)`: a call as Python would write it.
+fn call_label(name: &str, args: &[Value]) -> String {
+    let args: Vec<String> = args.iter().map(Value::repr).collect();
+    format!("{name}({})", args.join(", "))
 }
 
 /// A target for `wait_for` and `shield`.

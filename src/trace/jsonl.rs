@@ -31,7 +31,11 @@ fn write_event(out: &mut String, trace: &Trace, seq: usize, e: &Event) {
     }
     let s = |sym| trace.str(sym);
     match e.kind {
-        EventKind::TaskCreated { parent, name } => {
+        EventKind::TaskCreated {
+            parent,
+            name,
+            label,
+        } => {
             out.push_str(",\"event\":\"task_created\",\"parent\":");
             match parent {
                 Some(p) => {
@@ -41,6 +45,10 @@ fn write_event(out: &mut String, trace: &Trace, seq: usize, e: &Event) {
             }
             out.push_str(",\"name\":");
             q(out, s(name));
+            if let Some(l) = label {
+                out.push_str(",\"label\":");
+                q(out, s(l));
+            }
         }
         EventKind::StepStarted { cancelling } => {
             let _ = write!(

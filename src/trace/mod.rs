@@ -74,6 +74,8 @@ pub enum EventKind {
         parent: Option<TaskId>,
         /// The task's name.
         name: Sym,
+        /// What it runs, for display (`fetch('A', 3)`), if known.
+        label: Option<Sym>,
     },
     /// The loop took the task's step from the ready queue and started running
     /// it; `cancelling` when the step begins by delivering a cancellation.
