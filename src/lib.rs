@@ -52,6 +52,7 @@ mod engine;
 pub mod error;
 mod future;
 pub mod model;
+pub mod render;
 pub mod rng;
 pub mod scenario;
 mod sim;

@@ -99,6 +99,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8], is_ours: impl Fn(&[u8]) -> bool) 
     Ok(())
 }
 
+/// Marks an SVG as loopsim's own (so a later run may replace it).
+pub fn mark_svg(svg: Vec<u8>) -> Vec<u8> {
+    let s = String::from_utf8(svg).expect("SVG is text");
+    match s.find("<svg") {
+        Some(i) => format!("{}{SVG_MARK}\n{}", &s[..i], &s[i..]).into_bytes(),
+        None => s.into_bytes(),
+    }
+}
+
+const SVG_MARK: &str = "<!-- loopsim timeline -->";
+
+/// True for an SVG written by loopsim.
+pub fn is_our_svg(bytes: &[u8]) -> bool {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(400)]).contains(SVG_MARK)
+}
+
 /// True for a JSON Lines trace written by loopsim.
 pub fn is_trace(bytes: &[u8]) -> bool {
     bytes.starts_with(b"{\"schema\":\"loopsim-trace/")

@@ -4,6 +4,7 @@
 use super::common::{self, EXIT_CLAIM_FAILED, EXIT_OK, EXIT_SIM_FAILED, EXIT_USAGE};
 use anyhow::Result;
 use loopsim::claims::{check, check_faster, describe};
+use loopsim::render::{Axis, ChromeTrace, Mermaid, Panel, Renderer, SequenceText, Timeline};
 use loopsim::scenario::{ClaimKind, run_variant};
 use loopsim::{LoopModel, Outcome};
 use std::path::PathBuf;
@@ -24,6 +25,35 @@ pub struct Args {
     /// Write the trace of the (last) run as JSON Lines to this file.
     #[arg(long, value_name = "PATH")]
     trace_out: Option<PathBuf>,
+    /// What to print: the output and verdicts (text), the event loop's
+    /// sequence diagram, Mermaid, a Chrome/Perfetto trace, or the JSON Lines trace.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// With --format sequence or mermaid: show every handle the loop runs
+    /// (done-callbacks, timer callbacks, wake-ups).
+    #[arg(long)]
+    detail: bool,
+    /// Write an SVG timeline of the run (every variant, stacked) to this file.
+    #[arg(long, value_name = "PATH")]
+    svg: Option<PathBuf>,
+    /// The timeline's horizontal axis: virtual time, or events in order.
+    #[arg(long, value_enum, default_value = "time")]
+    axis: AxisArg,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Sequence,
+    Mermaid,
+    Chrome,
+    Trace,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AxisArg {
+    Time,
+    Steps,
 }
 
 pub fn run(args: Args) -> Result<i32> {
@@ -44,6 +74,9 @@ pub fn run(args: Args) -> Result<i32> {
         None => s.variants.iter().map(|v| v.name.clone()).collect(),
     };
     let file = args.file.display().to_string();
+    if args.format != Format::Text {
+        return render_only(&s, &variants, &args);
+    }
     println!("{} — {}", s.name, s.title);
     if let Some(src) = &s.source {
         println!("source: {src}");
@@ -138,6 +171,15 @@ pub fn run(args: Args) -> Result<i32> {
         common::write_atomic(path, &trace.to_jsonl(), common::is_trace)?;
         println!("trace written to {}", path.display());
     }
+    if let Some(path) = &args.svg {
+        write_svg(
+            &format!("{} — {}", s.name, s.title),
+            path,
+            &traces,
+            args.axis,
+        )?;
+        println!("timeline written to {}", path.display());
+    }
     Ok(if failed_claims > 0 {
         EXIT_CLAIM_FAILED
     } else if sim_failed {
@@ -145,6 +187,81 @@ pub fn run(args: Args) -> Result<i32> {
     } else {
         EXIT_OK
     })
+}
+
+fn write_svg(
+    title: &str,
+    path: &std::path::Path,
+    traces: &[(String, loopsim::Trace)],
+    axis: AxisArg,
+) -> Result<()> {
+    let timeline = Timeline {
+        axis: match axis {
+            AxisArg::Time => Axis::Time,
+            AxisArg::Steps => Axis::Steps,
+        },
+        ..Timeline::default()
+    };
+    let panels: Vec<Panel<'_>> = traces
+        .iter()
+        .map(|(v, t)| Panel {
+            title: if traces.len() > 1 {
+                v.clone()
+            } else {
+                String::new()
+            },
+            trace: t,
+        })
+        .collect();
+    let svg = common::mark_svg(timeline.render_panels(title, &panels));
+    common::write_atomic(path, &svg, common::is_our_svg)
+}
+
+/// `--format sequence|mermaid|chrome|trace`: print the rendering only.
+fn render_only(s: &loopsim::scenario::Scenario, variants: &[String], args: &Args) -> Result<i32> {
+    if matches!(args.format, Format::Chrome | Format::Trace) && variants.len() > 1 {
+        eprintln!(
+            "{}: the scenario has {} variants; choose one with --variant for --format {:?}",
+            args.file.display(),
+            variants.len(),
+            args.format
+        );
+        return Ok(EXIT_USAGE);
+    }
+    let mut traces = Vec::new();
+    for (i, v) in variants.iter().enumerate() {
+        let r = run_variant(s, v, args.seed, args.model, true);
+        let bytes = match args.format {
+            Format::Sequence => SequenceText {
+                detail: args.detail,
+            }
+            .render(&r.run.trace),
+            Format::Mermaid => Mermaid {
+                detail: args.detail,
+                ..Mermaid::default()
+            }
+            .render(&r.run.trace),
+            Format::Chrome => ChromeTrace.render(&r.run.trace),
+            Format::Trace => r.run.trace.to_jsonl(),
+            Format::Text => unreachable!("handled by run"),
+        };
+        if i > 0 {
+            println!();
+        }
+        use std::io::Write;
+        std::io::stdout().write_all(&bytes)?;
+        traces.push((v.clone(), r.run.trace));
+    }
+    if let Some(path) = &args.svg {
+        write_svg(
+            &format!("{} — {}", s.name, s.title),
+            path,
+            &traces,
+            args.axis,
+        )?;
+        eprintln!("timeline written to {}", path.display());
+    }
+    Ok(EXIT_OK)
 }
 
 fn print_verdict(passed: bool, expected: &str, observed: &str, line: usize) {

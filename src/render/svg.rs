@@ -1,0 +1,719 @@
+//! The SVG timeline (plotters, `svg_backend` only: no system fonts, text is
+//! written as SVG `<text>`): a lane for the loop (busy / idle / blocked) and
+//! one per task (running, ready, waiting on a timer / task / future /
+//! primitive / I/O — each its own colour), markers for spawn and for how each
+//! task ended, wake-up arrows from the waker to the woken task, printed lines
+//! as small labels, a virtual-time axis with sensible units, a legend, and a
+//! title. Several panels (the variants of a scenario) stack on one shared time
+//! axis, with a bar chart of their elapsed times.
+//!
+//! Zero-length spans (a step takes no virtual time) get a minimum width; the
+//! ordinal axis ([`Axis::Steps`]) spreads the events that happen at the same
+//! instant so their order is visible. Runs with many tasks keep the first
+//! lanes and fold the rest into a density lane, so the file stays small.
+
+use super::Renderer;
+use super::lanes::{Lane, LaneState, Lanes, lanes};
+use crate::time::{Instant, format_nanos};
+use crate::trace::Trace;
+use plotters::prelude::DrawingBackend;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+/// What the horizontal axis measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Axis {
+    /// Virtual time.
+    #[default]
+    Time,
+    /// Event order: every event gets the same width, so what happens at one
+    /// instant is spread out in order.
+    Steps,
+}
+
+/// One panel: a titled run.
+#[derive(Clone, Debug)]
+pub struct Panel<'a> {
+    /// The panel's title (a variant name).
+    pub title: String,
+    /// The run.
+    pub trace: &'a Trace,
+}
+
+/// Renders timelines.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeline {
+    /// The horizontal axis.
+    pub axis: Axis,
+    /// Task lanes drawn per panel before the rest fold into a density lane.
+    pub max_lanes: usize,
+    /// Width in pixels.
+    pub width: u32,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Timeline {
+            axis: Axis::Time,
+            max_lanes: 30,
+            width: 1200,
+        }
+    }
+}
+
+impl Renderer for Timeline {
+    fn render(&self, trace: &Trace) -> Vec<u8> {
+        self.render_panels(
+            &trace.header.label,
+            &[Panel {
+                title: String::new(),
+                trace,
+            }],
+        )
+    }
+
+    fn extension(&self) -> &'static str {
+        "svg"
+    }
+}
+
+const LEFT: i32 = 230;
+const RIGHT: i32 = 24;
+const LANE: i32 = 20;
+const GAP: i32 = 6;
+const TITLE_H: i32 = 58;
+const LEGEND_H: i32 = 26;
+const AXIS_H: i32 = 34;
+const PANEL_HEAD: i32 = 22;
+const FONT: &str = "DejaVu Sans, Verdana, Arial, sans-serif";
+
+fn rgb(hex: u32) -> RGBColor {
+    RGBColor((hex >> 16) as u8, (hex >> 8) as u8, hex as u8)
+}
+
+/// The colour of each state.
+fn color(s: &LaneState) -> RGBColor {
+    rgb(match s {
+        LaneState::Running => 0x1f4e9c,
+        LaneState::Ready => 0xf2a93b,
+        LaneState::Timer => 0x9cc3f5,
+        LaneState::Task => 0xc6b3e6,
+        LaneState::Future => 0x8fd3c4,
+        LaneState::Primitive => 0xf0a0a0,
+        LaneState::Io => 0xb5dd95,
+        LaneState::Blocked => 0xd62728,
+        LaneState::Idle => 0xe4e4e4,
+    })
+}
+
+const LEGEND: [(&str, LaneState); 9] = [
+    ("running", LaneState::Running),
+    ("ready (waiting for the loop)", LaneState::Ready),
+    ("sleep / timer", LaneState::Timer),
+    ("awaiting a task", LaneState::Task),
+    ("awaiting a future", LaneState::Future),
+    ("lock / semaphore / queue", LaneState::Primitive),
+    ("I/O", LaneState::Io),
+    ("blocked (time.sleep)", LaneState::Blocked),
+    ("loop idle", LaneState::Idle),
+];
+
+/// A tick step of 1, 2 or 5 × 10^k nanoseconds giving about `want` ticks.
+fn tick_step(span_ns: u64, want: u64) -> u64 {
+    let raw = (span_ns / want.max(1)).max(1);
+    let mut p = 1u64;
+    while p.saturating_mul(10) <= raw {
+        p = p.saturating_mul(10);
+    }
+    for m in [1, 2, 5, 10] {
+        if p.saturating_mul(m) >= raw {
+            return p.saturating_mul(m);
+        }
+    }
+    p.saturating_mul(10)
+}
+
+struct Scale {
+    axis: Axis,
+    x0: i32,
+    x1: i32,
+    max: u64,
+}
+
+impl Scale {
+    fn x(&self, t: Instant, seq: usize) -> i32 {
+        let v = match self.axis {
+            Axis::Time => t.as_nanos(),
+            Axis::Steps => seq as u64,
+        };
+        let w = (self.x1 - self.x0) as f64;
+        self.x0 + ((v as f64 / self.max.max(1) as f64) * w).round() as i32
+    }
+}
+
+type Svg<'a> = SVGBackend<'a>;
+
+fn text(
+    b: &mut Svg<'_>,
+    s: &str,
+    x: i32,
+    y: i32,
+    size: f64,
+    c: RGBColor,
+    anchor: (HPos, VPos),
+    bold: bool,
+) {
+    let font = if bold {
+        (FONT, size).into_font().style(FontStyle::Bold)
+    } else {
+        (FONT, size).into_font()
+    };
+    let style = TextStyle::from(font)
+        .color(&c)
+        .pos(Pos::new(anchor.0, anchor.1));
+    let _ = b.draw_text(s, &style, (x, y));
+}
+
+fn rect<C: Color>(b: &mut Svg<'_>, x0: i32, y0: i32, x1: i32, y1: i32, c: &C, fill: bool) {
+    let style = ShapeStyle {
+        color: c.to_rgba(),
+        filled: fill,
+        stroke_width: 1,
+    };
+    let _ = b.draw_rect((x0, y0), (x1, y1), &style, fill);
+}
+
+/// Rough width of a label in pixels (no font metrics in an SVG backend).
+fn text_width(s: &str, size: f64) -> i32 {
+    (s.chars().count() as f64 * size * 0.62).ceil() as i32
+}
+
+fn shorten(s: &str, max_chars: usize) -> String {
+    if s.chars().count() <= max_chars {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max_chars.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+impl Timeline {
+    /// Renders panels (variants) stacked on one shared axis, with a bar chart
+    /// of their elapsed times when there are several.
+    pub fn render_panels(&self, title: &str, panels: &[Panel<'_>]) -> Vec<u8> {
+        let laned: Vec<(&Panel<'_>, Lanes)> = panels.iter().map(|p| (p, lanes(p.trace))).collect();
+        let max = laned
+            .iter()
+            .map(|(_, l)| match self.axis {
+                Axis::Time => l.end.as_nanos(),
+                Axis::Steps => l.events as u64,
+            })
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let lanes_in = |l: &Lanes| {
+            let shown = l.tasks.len().min(self.max_lanes) as i32;
+            let folded = i32::from(l.tasks.len() > self.max_lanes);
+            PANEL_HEAD + (1 + shown + folded) * (LANE + GAP) + GAP
+        };
+        let bars = if panels.len() > 1 {
+            28 + panels.len() as i32 * 24
+        } else {
+            0
+        };
+        let height = TITLE_H
+            + LEGEND_H
+            + laned.iter().map(|(_, l)| lanes_in(l)).sum::<i32>()
+            + AXIS_H
+            + bars
+            + 10;
+        let width = self.width as i32;
+        let mut buf = String::new();
+        {
+            let mut b = SVGBackend::with_string(&mut buf, (self.width, height as u32));
+            rect(&mut b, 0, 0, width, height, &WHITE, true);
+            let h = &panels[0].trace.header;
+            let python = h
+                .python
+                .as_ref()
+                .map(|p| format!(" (Python {p})"))
+                .unwrap_or_default();
+            let elapsed: Vec<String> = laned
+                .iter()
+                .map(|(p, l)| {
+                    let t = short(main_end(l).unwrap_or(l.end));
+                    if p.title.is_empty() {
+                        format!("elapsed {t}")
+                    } else {
+                        format!("{} {t}", p.title)
+                    }
+                })
+                .collect();
+            text(
+                &mut b,
+                title,
+                14,
+                10,
+                19.0,
+                BLACK,
+                (HPos::Left, VPos::Top),
+                true,
+            );
+            let sub = format!(
+                "seed {} · model {}{python} · {}",
+                h.seed,
+                h.model,
+                elapsed.join(" · ")
+            );
+            text(
+                &mut b,
+                &sub,
+                14,
+                34,
+                13.0,
+                rgb(0x444444),
+                (HPos::Left, VPos::Top),
+                false,
+            );
+            self.legend(&mut b, TITLE_H);
+            let scale = Scale {
+                axis: self.axis,
+                x0: LEFT,
+                x1: width - RIGHT,
+                max,
+            };
+            let mut y = TITLE_H + LEGEND_H;
+            for (p, l) in &laned {
+                let h = lanes_in(l);
+                self.panel(&mut b, &scale, p, l, y);
+                y += h;
+            }
+            self.axis_ticks(&mut b, &scale, y, TITLE_H + LEGEND_H, max);
+            if bars > 0 {
+                self.bar_chart(&mut b, &laned, y + AXIS_H + 8, width);
+            }
+            let _ = b.present();
+        }
+        buf.into_bytes()
+    }
+
+    fn legend(&self, b: &mut Svg<'_>, y: i32) {
+        let mut x = 14;
+        for (name, state) in &LEGEND {
+            rect(b, x, y + 5, x + 14, y + 17, &color(state), true);
+            rect(b, x, y + 5, x + 14, y + 17, &rgb(0x777777), false);
+            text(
+                b,
+                name,
+                x + 18,
+                y + 11,
+                11.5,
+                rgb(0x222222),
+                (HPos::Left, VPos::Center),
+                false,
+            );
+            x += 24 + text_width(name, 11.5);
+        }
+    }
+
+    fn panel(&self, b: &mut Svg<'_>, sc: &Scale, p: &Panel<'_>, l: &Lanes, top: i32) {
+        let width = sc.x1 + RIGHT;
+        rect(b, 0, top, width, top + 1, &rgb(0xbbbbbb), true);
+        if !p.title.is_empty() {
+            text(
+                b,
+                &p.title,
+                14,
+                top + 5,
+                13.5,
+                rgb(0x1a1a1a),
+                (HPos::Left, VPos::Top),
+                true,
+            );
+        }
+        let mut y = top + PANEL_HEAD;
+        // The loop's lane.
+        text(
+            b,
+            "event loop",
+            LEFT - 10,
+            y + LANE / 2,
+            12.5,
+            BLACK,
+            (HPos::Right, VPos::Center),
+            true,
+        );
+        rect(b, sc.x0, y, sc.x1, y + LANE, &rgb(0xf7f7f7), true);
+        // Idle first, then busy steps, then blocking calls on top.
+        for pass in [LaneState::Idle, LaneState::Running, LaneState::Blocked] {
+            for s in l.loop_spans.iter().filter(|s| s.state == pass) {
+                let (x0, x1) = (sc.x(s.from, s.from_seq), sc.x(s.to, s.to_seq));
+                let (x0, x1) = if x1 - x0 < 2 { (x0, x0 + 2) } else { (x0, x1) };
+                let (t0, t1) = if s.state == LaneState::Running {
+                    (y + 3, y + LANE - 3)
+                } else {
+                    (y, y + LANE)
+                };
+                rect(b, x0, t0, x1, t1, &color(&s.state), true);
+            }
+        }
+        let loop_y = y + LANE / 2;
+        y += LANE + GAP;
+        let mut lane_y: Vec<Option<i32>> = Vec::new();
+        for (i, lane) in l.tasks.iter().enumerate() {
+            if i >= self.max_lanes {
+                lane_y.push(None);
+                continue;
+            }
+            self.task_lane(b, sc, lane, y);
+            lane_y.push(Some(y + LANE / 2));
+            y += LANE + GAP;
+        }
+        if l.tasks.len() > self.max_lanes {
+            self.density_lane(b, sc, &l.tasks[self.max_lanes..], y);
+        }
+        // Wake-up arrows, from the waker's lane to the woken one (fainter when
+        // there are many, so they do not hide the lanes).
+        let faint = l.wakes.len() > 60;
+        for w in &l.wakes {
+            let Some(Some(to)) = lane_y.get(w.to.0 as usize - 1).copied() else {
+                continue;
+            };
+            let from = match w.from {
+                Some(t) => match lane_y.get(t.0 as usize - 1).copied().flatten() {
+                    Some(y) => y,
+                    None => continue,
+                },
+                None => loop_y,
+            };
+            if from == to {
+                continue;
+            }
+            let x = sc.x(w.at, w.seq);
+            let dir = if to > from { 1 } else { -1 };
+            let tip = to - dir * (LANE / 2);
+            let style = rgb(0x555555).mix(if faint { 0.18 } else { 0.55 });
+            let _ = b.draw_line((x, from), (x, tip), &style);
+            let _ = b.fill_polygon(
+                vec![(x - 3, tip - dir * 5), (x + 3, tip - dir * 5), (x, tip)],
+                &style,
+            );
+        }
+    }
+
+    fn task_lane(&self, b: &mut Svg<'_>, sc: &Scale, lane: &Lane, y: i32) {
+        let name = shorten(&lane.name, 30);
+        text(
+            b,
+            &name,
+            LEFT - 10,
+            y + LANE / 2,
+            12.0,
+            rgb(0x111111),
+            (HPos::Right, VPos::Center),
+            false,
+        );
+        rect(
+            b,
+            sc.x0,
+            y + LANE / 2,
+            sc.x1,
+            y + LANE / 2 + 1,
+            &rgb(0xeeeeee),
+            true,
+        );
+        // Merge spans thinner than a pixel into their neighbours' state.
+        let mut last_x1 = i32::MIN;
+        for s in &lane.spans {
+            let (x0, x1) = (sc.x(s.from, s.from_seq), sc.x(s.to, s.to_seq));
+            if matches!(s.state, LaneState::Running | LaneState::Blocked) {
+                continue; // drawn on top, below
+            }
+            if x1 <= x0 || (x1 - x0 < 1 && x0 <= last_x1) {
+                continue;
+            }
+            rect(b, x0, y + 3, x1, y + LANE - 3, &color(&s.state), true);
+            last_x1 = x1;
+        }
+        for state in [LaneState::Running, LaneState::Blocked] {
+            for s in lane.spans.iter().filter(|s| s.state == state) {
+                let (x0, x1) = (sc.x(s.from, s.from_seq), sc.x(s.to, s.to_seq));
+                let x1 = x1.max(x0 + 3);
+                rect(b, x0, y + 1, x1, y + LANE - 1, &color(&s.state), true);
+            }
+        }
+        // Spawn marker.
+        let sx = sc.x(lane.created, lane.created_seq);
+        let _ = b.fill_polygon(
+            vec![
+                (sx - 4, y + 1),
+                (sx - 4, y + LANE - 1),
+                (sx + 1, y + LANE / 2),
+            ],
+            &rgb(0x2a9d4b),
+        );
+        // End marker.
+        if let Some((at, seq, how)) = lane.ended {
+            let ex = sc.x(at, seq) + 3;
+            match how {
+                "returned" => rect(b, ex, y + 1, ex + 3, y + LANE - 1, &BLACK, true),
+                "raised" => {
+                    let red = rgb(0xc0001a);
+                    let _ = b.draw_line((ex - 1, y + 3), (ex + 7, y + LANE - 3), &red);
+                    let _ = b.draw_line((ex - 1, y + LANE - 3), (ex + 7, y + 3), &red);
+                    let _ = b.draw_line((ex, y + 3), (ex + 8, y + LANE - 3), &red);
+                    let _ = b.draw_line((ex, y + LANE - 3), (ex + 8, y + 3), &red);
+                }
+                _ => {
+                    let grey = rgb(0x666666);
+                    rect(b, ex, y + 2, ex + 8, y + LANE - 2, &grey, false);
+                    let _ = b.draw_line((ex, y + LANE - 2), (ex + 8, y + 2), &grey);
+                }
+            }
+        }
+        // Printed lines, as labels that do not overlap.
+        let mut free_from = i32::MIN;
+        for (at, seq, line) in &lane.outputs {
+            let x = sc.x(*at, *seq) + 6;
+            if x < free_from {
+                continue;
+            }
+            let label = shorten(line, 28);
+            let w = text_width(&label, 10.0);
+            // Near the right edge, the label goes to the left of its point.
+            let left = x + w > sc.x1 + RIGHT - 2;
+            let (x, anchor) = if left {
+                (x - 12, HPos::Right)
+            } else {
+                (x, HPos::Left)
+            };
+            // A light plate keeps the label legible over any colour.
+            let (bx0, bx1) = if left {
+                (x - w - 2, x + 2)
+            } else {
+                (x - 2, x + w + 2)
+            };
+            rect(b, bx0, y + 4, bx1, y + LANE - 4, &WHITE.mix(0.82), true);
+            text(
+                b,
+                &label,
+                x,
+                y + LANE / 2,
+                10.0,
+                rgb(0x222222),
+                (anchor, VPos::Center),
+                false,
+            );
+            free_from = if left { x + 18 } else { x + w + 6 };
+        }
+    }
+
+    /// The tasks beyond `max_lanes`, as one lane whose shade says how many of
+    /// them are waiting (blue) or ready/running (amber) over time.
+    fn density_lane(&self, b: &mut Svg<'_>, sc: &Scale, rest: &[Lane], y: i32) {
+        let label = format!("+ {} more tasks", rest.len());
+        text(
+            b,
+            &label,
+            LEFT - 10,
+            y + LANE / 2,
+            12.0,
+            rgb(0x111111),
+            (HPos::Right, VPos::Center),
+            true,
+        );
+        let cols = ((sc.x1 - sc.x0).max(1)) as usize;
+        let mut waiting = vec![0u32; cols + 1];
+        let mut active = vec![0u32; cols + 1];
+        for lane in rest {
+            for s in &lane.spans {
+                let c0 = (sc.x(s.from, s.from_seq) - sc.x0).clamp(0, cols as i32) as usize;
+                let c1 = (sc.x(s.to, s.to_seq) - sc.x0).clamp(0, cols as i32) as usize;
+                let target = match s.state {
+                    LaneState::Running | LaneState::Ready => &mut active,
+                    _ => &mut waiting,
+                };
+                for c in c0..=c1.max(c0) {
+                    target[c] += 1;
+                }
+            }
+        }
+        let n = rest.len().max(1) as f64;
+        // Runs of equal shade become one rectangle.
+        let mut c = 0;
+        while c < cols {
+            let key = |i: usize| {
+                (
+                    (waiting[i] as f64 / n * 8.0).round() as u32,
+                    (active[i] as f64 / n * 8.0).round() as u32,
+                )
+            };
+            let k = key(c);
+            let mut e = c + 1;
+            while e < cols && key(e) == k {
+                e += 1;
+            }
+            let (w, a) = k;
+            if w > 0 {
+                let blue = color(&LaneState::Timer).mix(0.15 + 0.85 * w as f64 / 8.0);
+                rect(
+                    b,
+                    sc.x0 + c as i32,
+                    y + 3,
+                    sc.x0 + e as i32,
+                    y + LANE / 2,
+                    &blue,
+                    true,
+                );
+            }
+            if a > 0 {
+                let amber = color(&LaneState::Ready).mix(0.15 + 0.85 * a as f64 / 8.0);
+                rect(
+                    b,
+                    sc.x0 + c as i32,
+                    y + LANE / 2,
+                    sc.x0 + e as i32,
+                    y + LANE - 3,
+                    &amber,
+                    true,
+                );
+            }
+            c = e;
+        }
+    }
+
+    fn axis_ticks(&self, b: &mut Svg<'_>, sc: &Scale, y: i32, top: i32, max: u64) {
+        let grey = rgb(0x888888);
+        let _ = b.draw_line((sc.x0, y + 2), (sc.x1, y + 2), &grey);
+        let step = match self.axis {
+            Axis::Time => tick_step(max, 10),
+            Axis::Steps => tick_step(max, 10).max(1),
+        };
+        let mut v = 0u64;
+        while v <= max {
+            let x = sc.x0 + ((v as f64 / max as f64) * (sc.x1 - sc.x0) as f64).round() as i32;
+            let _ = b.draw_line((x, top), (x, y + 2), &rgb(0xdddddd).mix(0.6));
+            let _ = b.draw_line((x, y + 2), (x, y + 7), &grey);
+            let label = match self.axis {
+                Axis::Time => format_nanos(v),
+                Axis::Steps => v.to_string(),
+            };
+            text(
+                b,
+                &label,
+                x,
+                y + 9,
+                11.0,
+                rgb(0x333333),
+                (HPos::Center, VPos::Top),
+                false,
+            );
+            match v.checked_add(step) {
+                Some(n) => v = n,
+                None => break,
+            }
+        }
+        let caption = match self.axis {
+            Axis::Time => "virtual time",
+            Axis::Steps => "events, in order (each gets the same width)",
+        };
+        text(
+            b,
+            caption,
+            sc.x0 - 10,
+            y + 9,
+            11.0,
+            rgb(0x555555),
+            (HPos::Right, VPos::Top),
+            false,
+        );
+    }
+
+    fn bar_chart(&self, b: &mut Svg<'_>, laned: &[(&Panel<'_>, Lanes)], y: i32, width: i32) {
+        text(
+            b,
+            "elapsed (main task)",
+            14,
+            y,
+            13.0,
+            BLACK,
+            (HPos::Left, VPos::Top),
+            true,
+        );
+        let max = laned
+            .iter()
+            .map(|(_, l)| main_end(l).unwrap_or(l.end).as_nanos())
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let x1 = width - RIGHT - 70;
+        for (i, (p, l)) in laned.iter().enumerate() {
+            let t = main_end(l).unwrap_or(l.end);
+            let by = y + 22 + i as i32 * 24;
+            text(
+                b,
+                &p.title,
+                LEFT - 10,
+                by + 9,
+                12.0,
+                BLACK,
+                (HPos::Right, VPos::Center),
+                false,
+            );
+            let w = ((t.as_nanos() as f64 / max as f64) * (x1 - LEFT) as f64).round() as i32;
+            rect(b, LEFT, by, LEFT + w.max(2), by + 18, &rgb(0x4a78c2), true);
+            text(
+                b,
+                &short(t),
+                LEFT + w.max(2) + 6,
+                by + 9,
+                12.0,
+                BLACK,
+                (HPos::Left, VPos::Center),
+                false,
+            );
+        }
+    }
+}
+
+/// A time rounded for display (labels, bars): at most 4 significant digits.
+fn short(t: Instant) -> String {
+    let ns = t.as_nanos();
+    let unit = [1_000_000_000u64, 1_000_000, 1_000, 1]
+        .into_iter()
+        .find(|u| ns >= *u)
+        .unwrap_or(1);
+    let whole = ns / unit;
+    let digits = whole.to_string().len() as u32;
+    let keep = 4u32.saturating_sub(digits);
+    let scale = 10u64.pow(keep.min(9));
+    let rounded = ((ns as u128 * scale as u128 + unit as u128 / 2) / unit as u128) as u64;
+    let ns_rounded = rounded.saturating_mul(unit) / scale;
+    format_nanos(ns_rounded)
+}
+
+/// When the main task (the first lane) ended.
+fn main_end(l: &Lanes) -> Option<Instant> {
+    l.tasks.first().and_then(|t| t.ended.map(|(at, _, _)| at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_times_keep_four_significant_digits() {
+        assert_eq!(short(Instant::from_nanos(79_899_423_121)), "79.9s");
+        assert_eq!(short(Instant::from_nanos(1_495_429_304)), "1.495s");
+        assert_eq!(short(Instant::from_nanos(3_000_000_000)), "3s");
+        assert_eq!(short(Instant::from_nanos(250_000_000)), "250ms");
+    }
+
+    #[test]
+    fn ticks_are_one_two_or_five_times_a_power_of_ten() {
+        assert_eq!(tick_step(5_000_000_000, 10), 500_000_000);
+        assert_eq!(tick_step(2_000_000_000, 10), 200_000_000);
+        assert_eq!(tick_step(79_900_000_000, 10), 10_000_000_000);
+    }
+}
