@@ -3,6 +3,7 @@
 mod bench;
 mod check;
 mod common;
+mod report;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,8 @@ enum Command {
     Run(run::Args),
     /// Check every claim of every scenario (default: sim-scenarios/). Exit 1 if any fails.
     Check(check::Args),
+    /// Write the gallery: timelines, sequence diagrams, Mermaid and traces of every scenario.
+    Report(report::Args),
     /// Measure the engine on the standard workloads (wall time, steps/s, events/s).
     Bench(bench::Args),
 }
@@ -40,6 +43,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Check(args) => check::run(args),
+        Command::Report(args) => report::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {

@@ -70,10 +70,10 @@ impl Renderer for Mermaid {
                 Item::ToLoop { task, .. } => *task,
                 Item::LoopNote { .. } => None,
             };
-            if let Some(t) = t {
-                if seen.insert(t) {
-                    let _ = writeln!(out, "    participant {} as {}", alias(t), clean(st.name(t)));
-                }
+            if let Some(t) = t
+                && seen.insert(t)
+            {
+                let _ = writeln!(out, "    participant {} as {}", alias(t), clean(st.name(t)));
             }
         }
         for (i, item) in kept.iter().enumerate() {

@@ -177,7 +177,14 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                             "{name}'s sleep({}) expires, wake it",
                             dur(deadline.as_nanos().saturating_sub(since.as_nanos()))
                         ),
-                        (Some(Actor::Task(w)), _) => format!("{} released it: wake {name}", names.get(&w).map(String::as_str).unwrap_or("?")),
+                        (Some(Actor::Task(w)), _) => {
+                            let waker = names.get(&w).map(String::as_str).unwrap_or("?");
+                            if ended.iter().any(|(e, _)| *e == w) {
+                                format!("{waker} is done: wake {name}")
+                            } else {
+                                format!("{waker} wakes {name}")
+                            }
+                        }
                         (_, Some((_, WaitOn::Yield))) => format!("{name}'s turn again after its yield"),
                         _ => format!("wake {name}"),
                     };

@@ -153,6 +153,7 @@ impl Scale {
 
 type Svg<'a> = SVGBackend<'a>;
 
+#[allow(clippy::too_many_arguments)]
 fn text(
     b: &mut Svg<'_>,
     s: &str,
@@ -203,6 +204,14 @@ impl Timeline {
     /// of their elapsed times when there are several.
     pub fn render_panels(&self, title: &str, panels: &[Panel<'_>]) -> Vec<u8> {
         let laned: Vec<(&Panel<'_>, Lanes)> = panels.iter().map(|p| (p, lanes(p.trace))).collect();
+        // A run that takes no virtual time at all is drawn in event order.
+        if self.axis == Axis::Time && laned.iter().all(|(_, l)| l.end == Instant::ZERO) {
+            let steps = Timeline {
+                axis: Axis::Steps,
+                ..*self
+            };
+            return steps.render_panels(title, panels);
+        }
         let max = laned
             .iter()
             .map(|(_, l)| match self.axis {
@@ -534,8 +543,8 @@ impl Timeline {
                     LaneState::Running | LaneState::Ready => &mut active,
                     _ => &mut waiting,
                 };
-                for c in c0..=c1.max(c0) {
-                    target[c] += 1;
+                for cell in &mut target[c0..=c1.max(c0)] {
+                    *cell += 1;
                 }
             }
         }

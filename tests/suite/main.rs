@@ -6,6 +6,7 @@ mod determinism;
 mod fidelity;
 mod outcomes;
 mod primitives;
+mod render;
 mod robustness;
 mod scenarios;
 mod support;
