@@ -1,6 +1,7 @@
 //! `loopsim bench`: the engine's baseline on the standard workloads.
 
 use anyhow::{Result, bail};
+use loopsim::render::{Renderer, Timeline};
 use loopsim::workloads::Workload;
 use loopsim::{LoopModel, Sim};
 
@@ -81,5 +82,23 @@ pub fn run(args: Args) -> Result<i32> {
             );
         }
     }
+    // Rendering: the SVG timeline of a 10k-task run.
+    let tasks = (10_000 / args.scale_down).max(1);
+    let run = Workload::Sleepers { tasks }.run(&Sim::builder().seed(1).build());
+    let mut best = f64::INFINITY;
+    let mut bytes = 0;
+    for _ in 0..args.repeat {
+        let t0 = wall();
+        let svg = Timeline::default().render(&run.trace);
+        best = best.min(t0.elapsed().as_secs_f64());
+        bytes = svg.len();
+    }
+    println!();
+    println!(
+        "timeline SVG of sleepers({tasks}): {:.1} ms, {:.2} MB ({} events in the trace)",
+        best * 1e3,
+        bytes as f64 / 1e6,
+        run.trace.events.len()
+    );
     Ok(super::EXIT_OK)
 }

@@ -355,16 +355,29 @@ impl Timeline {
         );
         rect(b, sc.x0, y, sc.x1, y + LANE, &rgb(0xf7f7f7), true);
         // Idle first, then busy steps, then blocking calls on top.
+        // Spans that touch in pixels are merged: thousands of steps at one
+        // instant make one rectangle, not thousands.
         for pass in [LaneState::Idle, LaneState::Running, LaneState::Blocked] {
+            let (t0, t1) = if pass == LaneState::Running {
+                (y + 3, y + LANE - 3)
+            } else {
+                (y, y + LANE)
+            };
+            let mut run: Option<(i32, i32)> = None;
             for s in l.loop_spans.iter().filter(|s| s.state == pass) {
                 let (x0, x1) = (sc.x(s.from, s.from_seq), sc.x(s.to, s.to_seq));
                 let (x0, x1) = if x1 - x0 < 2 { (x0, x0 + 2) } else { (x0, x1) };
-                let (t0, t1) = if s.state == LaneState::Running {
-                    (y + 3, y + LANE - 3)
-                } else {
-                    (y, y + LANE)
+                run = match run {
+                    Some((a, z)) if x0 <= z => Some((a, z.max(x1))),
+                    Some((a, z)) => {
+                        rect(b, a, t0, z, t1, &color(&pass), true);
+                        Some((x0, x1))
+                    }
+                    None => Some((x0, x1)),
                 };
-                rect(b, x0, t0, x1, t1, &color(&s.state), true);
+            }
+            if let Some((a, z)) = run {
+                rect(b, a, t0, z, t1, &color(&pass), true);
             }
         }
         let loop_y = y + LANE / 2;
