@@ -255,9 +255,12 @@ pub fn check(kind: &ClaimKind, trace: &Trace) -> Check {
             match found {
                 None => {
                     let names: Vec<&str> = f.tasks.values().map(|(n, _)| n.as_str()).collect();
+                    let hint = crate::scenario::did_you_mean(task, names.iter().copied())
+                        .map(|h| format!("; {h}"))
+                        .unwrap_or_default();
                     (
                         false,
-                        format!("no task named {task:?} (tasks: {})", names.join(", ")),
+                        format!("no task named {task:?}{hint} (tasks: {})", names.join(", ")),
                     )
                 }
                 Some((_, None)) => (false, "the task never ended".into()),

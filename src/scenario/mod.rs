@@ -14,6 +14,7 @@ pub mod value;
 
 pub use interp::{ScenarioRun, run_variant};
 pub use model::*;
+pub(crate) use validate::did_you_mean;
 pub use validate::parse;
 
 use std::fmt;

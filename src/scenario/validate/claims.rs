@@ -1,0 +1,366 @@
+//! Claims: each `[[expect]]` table is one claim kind with its modifiers.
+
+use super::*;
+
+/// Claim keys: the main key of each claim kind, then modifiers.
+pub(super) const CLAIM_KEYS: &[&str] = &[
+    "elapsed",
+    "elapsed_at_most",
+    "elapsed_at_least",
+    "elapsed_between",
+    "output",
+    "order",
+    "printed",
+    "task",
+    "max_concurrent",
+    "outcome",
+    "faster",
+];
+
+pub(super) const CLAIM_MODIFIERS: &[&str] = &[
+    "variant",
+    "seeds",
+    "note",
+    "at",
+    "at_most",
+    "at_least",
+    "ends",
+    "error",
+    "is",
+    "than",
+    "ratio_at_least",
+];
+
+pub(super) fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Option<Claim> {
+    let at = raw.span().start;
+    let map = raw.get_ref();
+    let line = cx.line(at);
+    for (k, v) in map {
+        if !CLAIM_KEYS.contains(&k.as_str()) && !CLAIM_MODIFIERS.contains(&k.as_str()) {
+            let hint = did_you_mean(k, CLAIM_KEYS.iter().chain(CLAIM_MODIFIERS).copied());
+            cx.err(v.span().start, format!("unknown claim key `{k}`"), hint);
+            return None;
+        }
+    }
+    let mains: Vec<&String> = map
+        .keys()
+        .filter(|k| CLAIM_KEYS.contains(&k.as_str()))
+        .collect();
+    let main = match mains.as_slice() {
+        [m] => m.as_str(),
+        [] => {
+            cx.err(
+                at,
+                format!("a claim needs one of: {}", CLAIM_KEYS.join(", ")),
+                None,
+            );
+            return None;
+        }
+        many => {
+            let list: Vec<String> = many.iter().map(|m| format!("`{m}`")).collect();
+            cx.err(
+                at,
+                format!(
+                    "one claim per `[[expect]]`, this one has {}",
+                    list.join(" and ")
+                ),
+                None,
+            );
+            return None;
+        }
+    };
+    let get = |k: &str| map.get(k);
+    let dur = |cx: &mut Ctx<'_>, v: &Spanned<RValue>| -> Option<Duration> {
+        let s = string(cx, v, "a duration like \"3s\"")?;
+        match expr::parse_duration(&s) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                cx.err(v.span().start, format!("bad duration: {e}"), None);
+                None
+            }
+        }
+    };
+    let bound = |cx: &mut Ctx<'_>| -> Option<Option<Bound>> {
+        Some(match (get("at"), get("at_most"), get("at_least")) {
+            (None, None, None) => None,
+            (Some(a), None, None) => Some(Bound::Exact(dur(cx, a)?)),
+            (None, Some(a), None) => Some(Bound::AtMost(dur(cx, a)?)),
+            (None, None, Some(a)) => Some(Bound::AtLeast(dur(cx, a)?)),
+            _ => {
+                cx.err(at, "give one of `at`, `at_most`, `at_least`", None);
+                return None;
+            }
+        })
+    };
+    let lines = |cx: &mut Ctx<'_>, v: &Spanned<RValue>| -> Option<Vec<String>> {
+        match v.get_ref() {
+            RValue::Array(items) => items
+                .iter()
+                .map(|i| match i.get_ref() {
+                    RValue::Str(s) => Some(s.clone()),
+                    other => {
+                        cx.err(
+                            i.span().start,
+                            format!("expected lines of text, found {}", type_of(other)),
+                            None,
+                        );
+                        None
+                    }
+                })
+                .collect(),
+            other => {
+                cx.err(
+                    v.span().start,
+                    format!("expected a list of lines, found {}", type_of(other)),
+                    None,
+                );
+                None
+            }
+        }
+    };
+    let v = &map[main];
+    let kind = match main {
+        "elapsed" => ClaimKind::Elapsed(Bound::Exact(dur(cx, v)?)),
+        "elapsed_at_most" => ClaimKind::Elapsed(Bound::AtMost(dur(cx, v)?)),
+        "elapsed_at_least" => ClaimKind::Elapsed(Bound::AtLeast(dur(cx, v)?)),
+        "elapsed_between" => {
+            let RValue::Array(items) = v.get_ref() else {
+                cx.err(v.span().start, "expected [\"low\", \"high\"]", None);
+                return None;
+            };
+            let ds: Vec<Duration> = items
+                .iter()
+                .filter_map(|i| match i.get_ref() {
+                    RValue::Str(s) => expr::parse_duration(s).ok(),
+                    _ => None,
+                })
+                .collect();
+            match ds.as_slice() {
+                [lo, hi] if lo <= hi => ClaimKind::Elapsed(Bound::Between(*lo, *hi)),
+                _ => {
+                    cx.err(
+                        v.span().start,
+                        "expected [\"low\", \"high\"] durations with low <= high",
+                        None,
+                    );
+                    return None;
+                }
+            }
+        }
+        "output" => ClaimKind::Output(lines(cx, v)?),
+        "order" => {
+            let l = lines(cx, v)?;
+            if l.len() < 2 {
+                cx.err(v.span().start, "`order` needs at least two lines", None);
+                return None;
+            }
+            ClaimKind::Order(l)
+        }
+        "printed" => {
+            let line = string(cx, v, "a printed line")?;
+            let Some(at) = bound(cx)? else {
+                cx.err(
+                    v.span().start,
+                    "`printed` needs `at`, `at_most` or `at_least`",
+                    None,
+                );
+                return None;
+            };
+            ClaimKind::PrintedAt { line, at }
+        }
+        "task" => {
+            let task = string(cx, v, "a task name")?;
+            let how = match get("ends") {
+                None => None,
+                Some(e) => match string(cx, e, "returned, raised or cancelled")?.as_str() {
+                    "returned" => Some(TaskEnd::Returned),
+                    "cancelled" => Some(TaskEnd::Cancelled),
+                    "raised" => {
+                        let Some(k) = get("error") else {
+                            cx.err(
+                                e.span().start,
+                                "`ends = \"raised\"` needs `error = \"Kind\"`",
+                                None,
+                            );
+                            return None;
+                        };
+                        Some(TaskEnd::Raised(string(cx, k, "an exception class")?))
+                    }
+                    other => {
+                        let hint = did_you_mean(other, ["returned", "raised", "cancelled"]);
+                        cx.err(
+                            e.span().start,
+                            format!("unknown ending `{other}`: returned, raised or cancelled"),
+                            hint,
+                        );
+                        return None;
+                    }
+                },
+            };
+            let at = bound(cx)?;
+            if how.is_none() && at.is_none() {
+                cx.err(
+                    v.span().start,
+                    "a `task` claim needs `ends` and/or `at`",
+                    None,
+                );
+                return None;
+            }
+            ClaimKind::TaskEnds { task, at, how }
+        }
+        "max_concurrent" => {
+            let section = string(cx, v, "a section or primitive name")?;
+            let n = |cx: &mut Ctx<'_>, v: &Spanned<RValue>| match v.get_ref() {
+                RValue::Int(i) if *i >= 0 => Some(*i as u64),
+                other => {
+                    cx.err(
+                        v.span().start,
+                        format!("expected a count (0 or more), found {}", type_of(other)),
+                        None,
+                    );
+                    None
+                }
+            };
+            let count = match (get("is"), get("at_most"), get("at_least")) {
+                (Some(x), None, None) => Count::Exact(n(cx, x)?),
+                (None, Some(x), None) => Count::AtMost(n(cx, x)?),
+                (None, None, Some(x)) => Count::AtLeast(n(cx, x)?),
+                _ => {
+                    cx.err(
+                        v.span().start,
+                        "`max_concurrent` needs one of `is`, `at_most`, `at_least`",
+                        None,
+                    );
+                    return None;
+                }
+            };
+            ClaimKind::MaxConcurrent { section, count }
+        }
+        "outcome" => {
+            let o = string(cx, v, "an outcome")?;
+            ClaimKind::Outcome(match o.as_str() {
+                "completed" => RunOutcome::Completed,
+                "failed" => RunOutcome::Failed(match get("error") {
+                    Some(e) => Some(string(cx, e, "an exception class")?),
+                    None => None,
+                }),
+                "deadlock" => RunOutcome::Deadlock,
+                "limit_exceeded" => RunOutcome::LimitExceeded,
+                other => {
+                    let known = ["completed", "failed", "deadlock", "limit_exceeded"];
+                    cx.err(
+                        v.span().start,
+                        format!("unknown outcome `{other}`: {}", known.join(", ")),
+                        did_you_mean(other, known),
+                    );
+                    return None;
+                }
+            })
+        }
+        "faster" => {
+            let faster = string(cx, v, "a variant name")?;
+            let Some(than) = get("than") else {
+                cx.err(v.span().start, "`faster` needs `than = \"variant\"`", None);
+                return None;
+            };
+            let slower = string(cx, than, "a variant name")?;
+            for (name, sp) in [(&faster, v), (&slower, than)] {
+                if !variants.contains(name) {
+                    cx.err(
+                        sp.span().start,
+                        format!("unknown variant `{name}`"),
+                        did_you_mean(name, variants.iter().map(String::as_str)),
+                    );
+                    return None;
+                }
+            }
+            let ratio = match get("ratio_at_least") {
+                None => None,
+                Some(r) => match r.get_ref() {
+                    RValue::Float(f) if *f > 0.0 => Some(*f),
+                    RValue::Int(i) if *i > 0 => Some(*i as f64),
+                    other => {
+                        cx.err(
+                            r.span().start,
+                            format!("expected a positive number, found {}", type_of(other)),
+                            None,
+                        );
+                        return None;
+                    }
+                },
+            };
+            ClaimKind::Faster {
+                faster,
+                slower,
+                ratio_at_least: ratio,
+            }
+        }
+        _ => unreachable!("claim keys and match agree"),
+    };
+    let variant = match get("variant") {
+        None => None,
+        Some(v) => {
+            let name = string(cx, v, "a variant name")?;
+            if !variants.contains(&name) {
+                let hint = did_you_mean(&name, variants.iter().map(String::as_str));
+                cx.err(v.span().start, format!("unknown variant `{name}`"), hint);
+                return None;
+            }
+            Some(name)
+        }
+    };
+    let seeds = match get("seeds") {
+        None => None,
+        Some(s) => {
+            let text = string(cx, s, "a seed range like \"0..100\"")?;
+            let parsed = text.split_once("..").and_then(|(a, b)| {
+                Some((a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?))
+            });
+            match parsed {
+                Some((a, b)) if a < b && b - a <= 100_000 => Some((a, b)),
+                _ => {
+                    cx.err(s.span().start, format!("bad seed range `{text}`: write \"start..end\" with start < end (at most 100000 seeds)"), None);
+                    return None;
+                }
+            }
+        }
+    };
+    // Modifiers that do not belong to this claim kind.
+    let allowed: &[&str] = match main {
+        "printed" => &["at", "at_most", "at_least"],
+        "task" => &["at", "at_most", "at_least", "ends", "error"],
+        "max_concurrent" => &["is", "at_most", "at_least"],
+        "outcome" => &["error"],
+        "faster" => &["than", "ratio_at_least"],
+        _ => &[],
+    };
+    for (k, v) in map {
+        let k = k.as_str();
+        if k != main && !["variant", "seeds", "note"].contains(&k) && !allowed.contains(&k) {
+            cx.err(
+                v.span().start,
+                format!("`{k}` does not go with `{main}`"),
+                None,
+            );
+            return None;
+        }
+    }
+    if matches!(kind, ClaimKind::Faster { .. }) && variant.is_some() {
+        cx.err(
+            at,
+            "a `faster` claim compares variants: drop `variant`",
+            None,
+        );
+        return None;
+    }
+    Some(Claim {
+        line,
+        kind,
+        variant,
+        seeds,
+        note: match get("note") {
+            Some(n) => Some(string(cx, n, "a note")?),
+            None => None,
+        },
+    })
+}
