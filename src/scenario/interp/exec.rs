@@ -1,0 +1,533 @@
+//! Executing one step: what each kind of step does, through the public API.
+
+use super::*;
+
+impl Vm {
+    /// Executes one step.
+    pub(super) fn exec(&mut self, step: &Step) -> Result<(), Error> {
+        let n = self.prog.steps.get() + 1;
+        self.prog.steps.set(n);
+        if n > self.prog.scenario.settings.limits.max_steps {
+            engine::abort(LimitKind::Program);
+            return Err(Error::raised(
+                "LimitExceeded",
+                "the scenario ran more steps than `max_steps`",
+            ));
+        }
+        match &step.kind {
+            StepKind::Print(t) => {
+                let text = self.render(t)?;
+                let lines = self.prog.lines.get() + 1;
+                self.prog.lines.set(lines);
+                if lines > self.prog.scenario.settings.max_output_lines {
+                    engine::abort(LimitKind::Program);
+                    return Err(Error::raised(
+                        "LimitExceeded",
+                        "the scenario printed more than `max_output_lines`",
+                    ));
+                }
+                print(text);
+            }
+            StepKind::Sleep(e) => match self.duration(e)? {
+                DurationValue::Exact(d) => self.start_val(
+                    async move {
+                        sleep(d).await;
+                        Ok(Value::None)
+                    },
+                    Then::Discard,
+                ),
+                DurationValue::Secs(s) => self.start_val(
+                    async move {
+                        sleep_secs(s).await;
+                        Ok(Value::None)
+                    },
+                    Then::Discard,
+                ),
+            },
+            StepKind::Block(e) => block(self.duration(e)?.as_duration()),
+            StepKind::Await { target, into } => match target {
+                Target::Call(c) => {
+                    let co = self.prog.scenario.coroutines[&c.name].clone();
+                    if co.is_generator {
+                        return Err(type_error(format!(
+                            "object async_generator `{}` can't be used in 'await' expression",
+                            c.name
+                        )));
+                    }
+                    let args = self.call_args(c)?;
+                    self.push_call(&co, args, Ret::Var(into.clone()))?;
+                }
+                Target::Value(e) => match self.eval(e)? {
+                    Value::Task(cell) => {
+                        let fut = Vm::await_task(cell.clone());
+                        self.start(fut, Then::TaskResult(cell, into.clone()));
+                    }
+                    Value::Future(f) => {
+                        self.start_val(async move { f.await }, Then::Assign(into.clone()))
+                    }
+                    other => {
+                        return Err(type_error(format!(
+                            "object {} can't be used in 'await' expression",
+                            other.type_name()
+                        )));
+                    }
+                },
+            },
+            StepKind::Spawn { call, bind, name } => {
+                let name = match name {
+                    Some(t) => Some(self.render(t)?),
+                    None => None,
+                };
+                let cell = self.spawn(call, name)?;
+                self.assign(bind, Value::Task(cell));
+            }
+            StepKind::Cancel(e) => match self.eval(e)? {
+                Value::Task(cell) => {
+                    cell.task.cancel();
+                }
+                Value::Future(f) => {
+                    f.cancel();
+                }
+                other => return Err(type_error(format!("cannot cancel {}", other.type_name()))),
+            },
+            StepKind::Gather {
+                items,
+                each,
+                return_exceptions,
+                into,
+            } => {
+                let cells = self.cells_each(items, each)?;
+                let mut handles = Vec::new();
+                for cell in &cells {
+                    let h = cell.handle.borrow_mut().take();
+                    match h {
+                        Some(h) => handles.push(h),
+                        None => {
+                            // Already awaited: a task that hands back its result.
+                            let r = cell.result.borrow().clone().unwrap_or(Ok(Value::None));
+                            handles.push(Builder::new().spawn_fallible(async move { r }));
+                        }
+                    }
+                }
+                let re = *return_exceptions;
+                self.start_val(
+                    async move {
+                        if re {
+                            let rs = gather_tasks_return_exceptions(handles).await;
+                            for (cell, r) in cells.iter().zip(&rs) {
+                                *cell.result.borrow_mut() = Some(r.clone());
+                            }
+                            Ok(Value::List(Rc::new(
+                                rs.into_iter()
+                                    .map(|r| r.unwrap_or_else(Value::Error))
+                                    .collect(),
+                            )))
+                        } else {
+                            let vs = gather_tasks(handles).await?;
+                            for (cell, v) in cells.iter().zip(&vs) {
+                                *cell.result.borrow_mut() = Some(Ok(v.clone()));
+                            }
+                            Ok(Value::List(Rc::new(vs)))
+                        }
+                    },
+                    Then::Assign(into.clone()),
+                );
+            }
+            StepKind::WaitFor {
+                target,
+                timeout,
+                into,
+            } => {
+                let d = self.duration(timeout)?.as_duration();
+                let py = engine::with_core("wait_for", |c| c.cfg.python);
+                match (py, target) {
+                    (PythonVersion::Py312, Target::Call(c)) => {
+                        // `async with timeout(d): return await coro` — inline.
+                        let co = self.prog.scenario.coroutines[&c.name].clone();
+                        let args = self.call_args(c)?;
+                        self.push_block(
+                            Rc::from(Vec::new()),
+                            Kind::Guard(Some(Guard::Timeout(TimeoutGuard::enter(d)))),
+                        );
+                        self.push_call(&co, args, Ret::Var(into.clone()))?;
+                    }
+                    (PythonVersion::Py312, Target::Value(_)) => {
+                        let fut: LocalBoxFuture<'static, Outcome> = match self.awaitable(target)? {
+                            Awaitable::Coro(vm) => vm.boxed_local(),
+                            Awaitable::Task(cell, h) => {
+                                async move { cell.settle(h.await) }.boxed_local()
+                            }
+                            Awaitable::Fut(f) => async move { f.await }.boxed_local(),
+                        };
+                        self.push_block(
+                            Rc::from(Vec::new()),
+                            Kind::Guard(Some(Guard::Timeout(TimeoutGuard::enter(d)))),
+                        );
+                        self.start_val(fut, Then::Assign(into.clone()));
+                    }
+                    (PythonVersion::Py311, _) => {
+                        let fut: LocalBoxFuture<'static, Outcome> = match self.awaitable(target)? {
+                            Awaitable::Coro(vm) => {
+                                async move { flatten(wait_for(vm, d).await) }.boxed_local()
+                            }
+                            Awaitable::Task(cell, h) => {
+                                async move { cell.settle(wait_for_task(h, d).await) }.boxed_local()
+                            }
+                            Awaitable::Fut(f) => {
+                                async move { flatten(wait_for(f.into_future(), d).await) }
+                                    .boxed_local()
+                            }
+                        };
+                        self.start_val(fut, Then::Assign(into.clone()));
+                    }
+                }
+            }
+            StepKind::Timeout { delay, body } => {
+                let d = self.duration(delay)?.as_duration();
+                self.push_block(
+                    body.clone(),
+                    Kind::Guard(Some(Guard::Timeout(TimeoutGuard::enter(d)))),
+                );
+            }
+            StepKind::AsCompleted {
+                items,
+                each,
+                bind,
+                body,
+                timeout,
+            } => {
+                let cells = self.cells_each(items, each)?;
+                let t = match timeout {
+                    Some(t) => Some(self.duration(t)?.as_duration()),
+                    None => None,
+                };
+                let handles: Vec<_> = cells
+                    .iter()
+                    .map(|c| c.handle.borrow_mut().take())
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| {
+                        Error::raised(
+                            "RuntimeError",
+                            "as_completed of a task that was already awaited",
+                        )
+                    })?;
+                let it = Rc::new(RefCell::new(Some(as_completed(handles, t))));
+                self.push_block(
+                    body.clone(),
+                    Kind::AsCompleted {
+                        it,
+                        var: bind.clone(),
+                    },
+                );
+                let top = self.frames.last_mut().expect("pushed");
+                top.pc = top.steps.len(); // the first result comes from the loop head
+            }
+            StepKind::TaskGroup { calls, each, into } => {
+                let mut vms = Vec::new();
+                for (c, args) in self.calls_each(calls, each)? {
+                    let co = self.prog.scenario.coroutines[&c.name].clone();
+                    vms.push(Vm::for_call(self.prog.clone(), &co, args));
+                }
+                self.start_val(
+                    async move {
+                        let handles = TaskGroup::run(|tg| {
+                            let hs: Vec<_> = vms.into_iter().map(|vm| tg.spawn(vm)).collect();
+                            async move { hs }
+                        })
+                        .await?;
+                        let mut out = Vec::new();
+                        for h in handles {
+                            out.push(flatten(h.await)?);
+                        }
+                        Ok(Value::List(Rc::new(out)))
+                    },
+                    Then::Assign(into.clone()),
+                );
+            }
+            StepKind::Shield { target, into } => {
+                let fut: LocalBoxFuture<'static, Outcome> = match self.awaitable(target)? {
+                    Awaitable::Coro(vm) => async move { flatten(shield(vm).await) }.boxed_local(),
+                    Awaitable::Task(cell, h) => {
+                        async move { cell.settle(shield_task(h).await) }.boxed_local()
+                    }
+                    Awaitable::Fut(f) => {
+                        async move { flatten(shield(f.into_future()).await) }.boxed_local()
+                    }
+                };
+                self.start_val(fut, Then::Assign(into.clone()));
+            }
+            StepKind::Raise { kind, message } => {
+                let msg = match message {
+                    Some(t) => self.render(t)?,
+                    None => String::new(),
+                };
+                return Err(exception(kind, msg));
+            }
+            StepKind::Try {
+                body,
+                handler,
+                finally,
+            } => self.push_block(
+                body.clone(),
+                Kind::Try {
+                    handler: handler.clone(),
+                    finally: finally.clone(),
+                    phase: TryPhase::Body,
+                    pending: None,
+                },
+            ),
+            StepKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let branch = if self.eval(cond)?.truthy() {
+                    then
+                } else {
+                    otherwise
+                };
+                if !branch.is_empty() {
+                    self.push_block(branch.clone(), Kind::Block);
+                }
+            }
+            StepKind::Return(e) => {
+                let v = match e {
+                    Some(e) => self.eval(e)?,
+                    None => Value::None,
+                };
+                self.unwind(Completion::Return(v));
+            }
+            StepKind::Repeat { times, index, body } => {
+                let n = match self.eval(times)? {
+                    Value::Int(n) => n,
+                    other => {
+                        return Err(type_error(format!(
+                            "`repeat` needs an int, got {}",
+                            other.type_name()
+                        )));
+                    }
+                };
+                if n > 0 {
+                    self.push_block(
+                        body.clone(),
+                        Kind::Repeat {
+                            i: 0,
+                            n,
+                            index: index.clone(),
+                        },
+                    );
+                    self.assign(index, Value::Int(0));
+                }
+            }
+            StepKind::For { var, iter, body } => {
+                let items = match self.eval(iter)? {
+                    Value::List(l) => l,
+                    Value::Str(s) => {
+                        Rc::new(s.chars().map(|c| Value::str(&c.to_string())).collect())
+                    }
+                    other => {
+                        return Err(type_error(format!(
+                            "'{}' object is not iterable",
+                            other.type_name()
+                        )));
+                    }
+                };
+                if !items.is_empty() {
+                    let first = items[0].clone();
+                    self.push_block(
+                        body.clone(),
+                        Kind::For {
+                            items,
+                            i: 0,
+                            var: var.clone(),
+                        },
+                    );
+                    self.assign(&Some(var.clone()), first);
+                }
+            }
+            StepKind::AsyncFor {
+                var,
+                generator,
+                body,
+            } => {
+                let co = self.prog.scenario.coroutines[&generator.name].clone();
+                if !co.is_generator {
+                    return Err(type_error(format!(
+                        "'async for' requires an async generator; `{}` has no `yield`",
+                        generator.name
+                    )));
+                }
+                let args = self.call_args(generator)?;
+                self.push_block(
+                    Rc::from(Vec::new()),
+                    Kind::GenFor {
+                        var: var.clone(),
+                        body: body.clone(),
+                    },
+                );
+                let gen_for = self.frames.len() - 1;
+                self.push_frame_call(
+                    co.name.clone(),
+                    co.params.clone(),
+                    co.body.clone(),
+                    args,
+                    Ret::Gen,
+                    Some(gen_for),
+                )?;
+            }
+            StepKind::AsyncWith { ctx, bind, body } => {
+                let cm = self.prog.scenario.contexts[&ctx.name].clone();
+                let args = self.call_args(ctx)?;
+                self.push_block(
+                    Rc::from(Vec::new()),
+                    Kind::With {
+                        ctx: cm.clone(),
+                        bind: bind.clone(),
+                        body: body.clone(),
+                        phase: WithPhase::Enter,
+                        pending: None,
+                        ctx_vars: None,
+                    },
+                );
+                self.push_frame_call(
+                    cm.name.clone(),
+                    cm.params.clone(),
+                    cm.enter.clone(),
+                    args,
+                    Ret::WithEnter,
+                    None,
+                )?;
+            }
+            StepKind::Yield(e) => {
+                let v = self.eval(e)?;
+                let scope = self.frames.last().expect("a frame").scope;
+                let gen_for = match &self.frames[scope].kind {
+                    Kind::Call {
+                        gen_for: Some(g), ..
+                    } => *g,
+                    _ => {
+                        return Err(Error::raised(
+                            "RuntimeError",
+                            "`yield` outside an `async_for`",
+                        ));
+                    }
+                };
+                let (var, body) = match &self.frames[gen_for].kind {
+                    Kind::GenFor { var, body } => (var.clone(), body.clone()),
+                    _ => unreachable!("gen_for points at a GenFor frame"),
+                };
+                let consumer = self.frames[gen_for].scope;
+                self.frames.push(Frame {
+                    steps: body,
+                    pc: 0,
+                    scope: consumer,
+                    vars: None,
+                    kind: Kind::GenBody { gen_for },
+                });
+                self.assign(&Some(var), v);
+            }
+            StepKind::Set { var, value } => {
+                let v = self.eval(value)?;
+                self.assign(&Some(var.clone()), v);
+            }
+            StepKind::NewFuture(var) => self.assign(
+                &Some(var.clone()),
+                Value::Future(SimFuture::with_label(var)),
+            ),
+            StepKind::CallLater {
+                delay,
+                future,
+                value,
+            } => {
+                let f = self.future(future)?;
+                let v = self.eval(value)?;
+                let d = self.duration(delay)?.as_duration();
+                call_later(d, move || {
+                    let _ = f.set_result(v);
+                });
+            }
+            StepKind::SetResult { future, value } => {
+                let f = self.future(future)?;
+                let v = self.eval(value)?;
+                f.set_result(v)?;
+            }
+            StepKind::Lock { name, body } => {
+                let lock = self.prog.lock(name);
+                self.start(
+                    async move { OpOut::Lock(lock.acquire().await) }.boxed_local(),
+                    Then::PushLock(name.clone(), body.clone()),
+                );
+            }
+            StepKind::Semaphore { name, body } => {
+                let sem = self.prog.semaphore(name);
+                self.start(
+                    async move { OpOut::Permit(sem.acquire().await) }.boxed_local(),
+                    Then::PushPermit(name.clone(), body.clone()),
+                );
+            }
+            StepKind::Section { name, body } => {
+                let g = section(name);
+                self.push_block(body.clone(), Kind::Guard(Some(Guard::Section(g))));
+            }
+            StepKind::EventSet(n) => self.prog.event(n).set(),
+            StepKind::EventClear(n) => self.prog.event(n).clear(),
+            StepKind::EventWait(n) => {
+                let ev = self.prog.event(n);
+                self.start_val(
+                    async move {
+                        ev.wait().await;
+                        Ok(Value::Bool(true))
+                    },
+                    Then::Discard,
+                );
+            }
+            StepKind::Put {
+                queue,
+                value,
+                nowait,
+            } => {
+                let q = self.prog.queue(queue);
+                let v = self.eval(value)?;
+                if *nowait {
+                    q.put_nowait(v)
+                        .map_err(|_| Error::raised("QueueFull", ""))?;
+                } else {
+                    self.start_val(
+                        async move {
+                            q.put(v).await;
+                            Ok(Value::None)
+                        },
+                        Then::Discard,
+                    );
+                }
+            }
+            StepKind::Get {
+                queue,
+                into,
+                nowait,
+            } => {
+                let q = self.prog.queue(queue);
+                if *nowait {
+                    let v = q
+                        .get_nowait()
+                        .map_err(|_| Error::raised("QueueEmpty", ""))?;
+                    self.assign(into, v);
+                } else {
+                    self.start_val(async move { Ok(q.get().await) }, Then::Assign(into.clone()));
+                }
+            }
+            StepKind::TaskDone(n) => self.prog.queue(n).task_done()?,
+            StepKind::Join(n) => {
+                let q = self.prog.queue(n);
+                self.start_val(
+                    async move {
+                        q.join().await;
+                        Ok(Value::None)
+                    },
+                    Then::Discard,
+                );
+            }
+        }
+        Ok(())
+    }
+}
