@@ -1,6 +1,6 @@
 //! `asyncio.wait`, ported from `Lib/asyncio/tasks.py` (`_wait`).
 
-use super::{add_task_callback, remove_task_callback};
+use super::add_task_callback;
 use crate::engine::{self, End};
 use crate::future::{SimFuture, call_later_labelled};
 use crate::task::JoinHandle;
@@ -74,14 +74,32 @@ pub async fn wait<T: 'static>(
         });
         keys.push((id, key));
     }
+    // `finally:` — also when the waiting task is cancelled (the future is
+    // dropped then): cancel the timer, remove the callbacks.
+    let cleanup = Cleanup {
+        timeout_handle,
+        keys,
+    };
     let _ = waiter.wait_done().await;
-    if let Some(t) = timeout_handle {
-        t.cancel();
-    }
-    for (id, key) in keys {
-        if let Some(k) = key {
-            remove_task_callback(id, k);
+    drop(cleanup);
+    tasks.into_iter().partition(|h| h.is_done())
+}
+
+struct Cleanup {
+    timeout_handle: Option<crate::TimerHandle>,
+    keys: Vec<(crate::trace::TaskId, Option<u64>)>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(t) = self.timeout_handle.take() {
+            t.cancel();
+        }
+        for (id, key) in self.keys.drain(..) {
+            if let Some(k) = key {
+                let cb = crate::engine::try_with_core(|c| c.remove_done_callback(id, k));
+                drop(cb);
+            }
         }
     }
-    tasks.into_iter().partition(|h| h.is_done())
 }

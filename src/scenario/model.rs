@@ -93,6 +93,8 @@ pub struct Variant {
     pub model: Option<LoopModel>,
     /// Python version override.
     pub python: Option<PythonVersion>,
+    /// Eager-tasks override.
+    pub eager_tasks: Option<bool>,
 }
 
 /// `async def name(params): steps`. A coroutine containing `yield` is an

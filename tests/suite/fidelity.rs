@@ -369,3 +369,107 @@ fn every_scenario_prints_what_cpython_prints() {
         );
     }
 }
+
+#[test]
+fn wait_first_completed_and_timeout_match_cpython() {
+    let body = format!(
+        "{TICKER_PY}
+async def job(d):
+    await asyncio.sleep(d)
+    return d
+t = asyncio.create_task(ticker(10))
+a = asyncio.create_task(job(1))
+b = asyncio.create_task(job(3))
+done, pending = await asyncio.wait([a, b], return_when=asyncio.FIRST_COMPLETED)
+say(f'first: {{len(done)}} done, {{len(pending)}} pending')
+done, pending = await asyncio.wait([b], timeout=0.5)
+say(f'timeout: {{len(done)}} done, {{len(pending)}} pending')
+done, pending = await asyncio.wait([b])
+say(f'all: {{len(done)}} done')
+await t"
+    );
+    compare(BOTH, &body, || async {
+        let t = spawn(ticker(10));
+        let a = spawn(async {
+            sleep(secs(1)).await;
+        });
+        let b = spawn(async {
+            sleep(secs(3)).await;
+        });
+        let (done, pending) =
+            loopsim::wait(vec![a, b], loopsim::ReturnWhen::FirstCompleted, None).await;
+        print(format!(
+            "first: {} done, {} pending",
+            done.len(),
+            pending.len()
+        ));
+        let (done, pending) =
+            loopsim::wait(pending, loopsim::ReturnWhen::AllCompleted, Some(ms(500))).await;
+        print(format!(
+            "timeout: {} done, {} pending",
+            done.len(),
+            pending.len()
+        ));
+        let (done, _) = loopsim::wait(pending, loopsim::ReturnWhen::AllCompleted, None).await;
+        print(format!("all: {} done", done.len()));
+        t.await.unwrap();
+    });
+}
+
+#[test]
+fn lock_semaphore_and_event_hops_match_cpython() {
+    let body = format!(
+        "{TICKER_PY}
+lock = asyncio.Lock()
+sem = asyncio.Semaphore(1)
+ev = asyncio.Event()
+async def user(name):
+    async with lock:
+        say(f'{{name}} has the lock')
+        await asyncio.sleep(0)
+    async with sem:
+        say(f'{{name}} has the semaphore')
+        await asyncio.sleep(0)
+    await ev.wait()
+    say(f'{{name}} saw the event')
+t = asyncio.create_task(ticker(12))
+us = [asyncio.create_task(user(n)) for n in 'abc']
+await asyncio.sleep(0)
+await asyncio.sleep(0)
+ev.set()
+await asyncio.gather(*us)
+await t"
+    );
+    compare(BOTH, &body, || async {
+        use loopsim::sync::{Event, Lock, Semaphore};
+        let t = spawn(ticker(12));
+        let (lock, sem, ev) = (Lock::new(), Semaphore::new(1), Event::new());
+        let us: Vec<_> = ["a", "b", "c"]
+            .into_iter()
+            .map(|name| {
+                let (lock, sem, ev) = (lock.clone(), sem.clone(), ev.clone());
+                spawn(async move {
+                    {
+                        let _g = lock.acquire().await;
+                        print(format!("{name} has the lock"));
+                        yield_now().await;
+                    }
+                    {
+                        let _p = sem.acquire().await;
+                        print(format!("{name} has the semaphore"));
+                        yield_now().await;
+                    }
+                    ev.wait().await;
+                    print(format!("{name} saw the event"));
+                })
+            })
+            .collect();
+        yield_now().await;
+        yield_now().await;
+        ev.set();
+        for u in us {
+            u.await.unwrap();
+        }
+        t.await.unwrap();
+    });
+}

@@ -93,7 +93,7 @@ pub fn run_variant(
         .seed(seed)
         .model(model)
         .python(python)
-        .eager_tasks(s.settings.eager_tasks)
+        .eager_tasks(v.eager_tasks.unwrap_or(s.settings.eager_tasks))
         .step_overhead(s.settings.step_overhead)
         .limits(s.settings.limits)
         .trace(trace)

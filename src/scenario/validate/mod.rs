@@ -322,6 +322,7 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
             seed: None,
             model: None,
             python: None,
+            eager_tasks: None,
         });
     }
     let mut seen = BTreeSet::new();
@@ -387,6 +388,7 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
             seed,
             model,
             python,
+            eager_tasks: rv.eager_tasks.as_ref().map(|e| *e.get_ref()),
         });
     }
     check_recursion(cx, &coroutines, &contexts);

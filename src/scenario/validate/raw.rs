@@ -151,4 +151,5 @@ pub(super) struct RawVariant {
     pub(super) seed: Option<Spanned<i64>>,
     pub(super) model: Option<Spanned<String>>,
     pub(super) python: Option<Spanned<String>>,
+    pub(super) eager_tasks: Option<Spanned<bool>>,
 }
