@@ -362,6 +362,7 @@ fn every_scenario_prints_what_cpython_prints() {
             compared += 1;
         }
     }
+    eprintln!("fidelity: {compared} scenario variants compared with CPython");
     if python("3.12.1").is_some() {
         assert!(
             compared >= 40,
