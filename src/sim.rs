@@ -291,7 +291,7 @@ impl Sim {
             let _ = c.add_done_callback(main_id, engine::DoneCallback::Call(stop, label));
         });
         let end = engine::run_loop(&rt);
-        let main_done_at = engine::with_core("run", |c| c.is_done(main_id).then(|| c.now()));
+        let main_done_at = engine::with_core("run", |c| c.task_mut(main_id).ended_at);
         let mut handle = handle;
         let outcome = match end {
             LoopEnd::Limit(limit) => engine::with_core("run", |c| Outcome::LimitExceeded {

@@ -148,6 +148,8 @@ pub(crate) struct TaskSlot {
     fut: Option<Pin<Box<dyn Future<Output = ()>>>>,
     fail: Option<Rc<dyn FailSlot>>,
     pub end: Option<End>,
+    /// When the task ended.
+    pub ended_at: Option<Instant>,
     scheduled: bool,
     running: bool,
     /// `Task._must_cancel`: throw `CancelledError` at the next step.
@@ -475,6 +477,7 @@ impl Core {
             fut: Some(fut),
             fail: Some(fail),
             end: None,
+            ended_at: None,
             scheduled: false,
             running: false,
             must_cancel: false,

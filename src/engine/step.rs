@@ -122,14 +122,7 @@ fn run_once(rt: &Runtime) -> bool {
 /// Runs one handle from the ready queue.
 fn run_handle(rt: &Runtime, h: Handle) {
     match h {
-        Handle::Step(id) => {
-            run_step(rt, id);
-            let mut c = rt.core.borrow_mut();
-            let overhead = c.cfg.step_overhead;
-            if !overhead.is_zero() {
-                c.advance_by(overhead);
-            }
-        }
+        Handle::Step(id) => run_step(rt, id),
         Handle::Timer(key) => {
             let action = {
                 let mut c = rt.core.borrow_mut();
@@ -247,6 +240,15 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
             }
         }
     };
+    // The step's own cost in virtual time ("one second plus overhead"): it
+    // ends `step_overhead` after it started.
+    {
+        let mut c = rt.core.borrow_mut();
+        let overhead = c.cfg.step_overhead;
+        if !overhead.is_zero() {
+            c.advance_by(overhead);
+        }
+    }
     match end {
         None => finish_suspended(rt, id, fut),
         Some(end) => {
@@ -307,6 +309,7 @@ fn finish_suspended(
 fn finish_done(rt: &Runtime, id: TaskId, end: End) {
     let (fail, callbacks) = {
         let mut c = rt.core.borrow_mut();
+        let now = c.now();
         let t = c.task_mut(id);
         let (end, error) = match end {
             // "Task is cancelled right before coro stops."
@@ -334,6 +337,7 @@ fn finish_done(rt: &Runtime, id: TaskId, end: End) {
         };
         let t = c.task_mut(id);
         t.end = Some(end);
+        t.ended_at = Some(now);
         c.live_tasks -= 1;
         c.record(Some(id), EventKind::StepEnded { outcome });
         (fail, callbacks)

@@ -95,6 +95,8 @@ pub struct Variant {
     pub python: Option<PythonVersion>,
     /// Eager-tasks override.
     pub eager_tasks: Option<bool>,
+    /// Step-overhead override.
+    pub step_overhead: Option<Duration>,
 }
 
 /// `async def name(params): steps`. A coroutine containing `yield` is an

@@ -93,7 +93,11 @@ pub fn to_python(s: &Scenario, variant: &str) -> Result<String, Unsupported> {
         .iter()
         .find(|v| v.name == variant)
         .ok_or_else(|| Unsupported(format!("no variant `{variant}`")))?;
-    if !s.settings.step_overhead.is_zero() {
+    if !v
+        .step_overhead
+        .unwrap_or(s.settings.step_overhead)
+        .is_zero()
+    {
         return Err(Unsupported("a step overhead".into()));
     }
     let mut w = Writer {

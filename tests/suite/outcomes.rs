@@ -169,3 +169,23 @@ fn nesting_runs_fails_the_outer_task_with_a_clear_message() {
         run.outcome
     );
 }
+
+#[test]
+fn step_overhead_adds_virtual_time_to_every_task_step() {
+    // "One second plus overhead": each of main's steps costs 10 ms.
+    let sim = Sim::builder().step_overhead(ms(10)).build();
+    let run = sim.run(async {
+        sleep(secs(1)).await; // two steps of main: before and after the sleep
+    });
+    // The sleep is scheduled during the first step (deadline 1 s), which
+    // ends at 10 ms; the second step starts at 1 s and ends at 1.01 s.
+    assert_eq!(run.elapsed(), secs(1) + ms(10));
+    let ends: Vec<u64> = run
+        .trace
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, loopsim::trace::EventKind::StepEnded { .. }))
+        .map(|e| e.at.as_nanos())
+        .collect();
+    assert_eq!(ends, [10_000_000, 1_010_000_000]);
+}

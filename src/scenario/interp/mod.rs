@@ -94,7 +94,7 @@ pub fn run_variant(
         .model(model)
         .python(python)
         .eager_tasks(v.eager_tasks.unwrap_or(s.settings.eager_tasks))
-        .step_overhead(s.settings.step_overhead)
+        .step_overhead(v.step_overhead.unwrap_or(s.settings.step_overhead))
         .limits(s.settings.limits)
         .trace(trace)
         .label(label)

@@ -323,6 +323,7 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
             model: None,
             python: None,
             eager_tasks: None,
+            step_overhead: None,
         });
     }
     let mut seen = BTreeSet::new();
@@ -389,6 +390,10 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
             model,
             python,
             eager_tasks: rv.eager_tasks.as_ref().map(|e| *e.get_ref()),
+            step_overhead: rv
+                .step_overhead
+                .as_ref()
+                .and_then(|o| duration_field(cx, o)),
         });
     }
     check_recursion(cx, &coroutines, &contexts);

@@ -152,4 +152,5 @@ pub(super) struct RawVariant {
     pub(super) model: Option<Spanned<String>>,
     pub(super) python: Option<Spanned<String>>,
     pub(super) eager_tasks: Option<Spanned<bool>>,
+    pub(super) step_overhead: Option<Spanned<String>>,
 }
