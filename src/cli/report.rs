@@ -162,6 +162,19 @@ fn scenario_files_for(s: &Scenario, out: &mut Files, index: &mut String) -> Resu
 
     let verdicts = check_scenario(s, None, None);
     let failed = verdicts.iter().filter(|v| !v.check.passed).count();
+    for v in verdicts.iter().filter(|v| !v.check.passed) {
+        let variant = v.variant.split(" vs ").next().unwrap_or(&v.variant);
+        println!(
+            "FAIL  {}:{} [{}] {}\n      observed (seed {}): {}\n      replay: {}",
+            s.file,
+            v.claim.line,
+            v.variant,
+            v.check.expected,
+            v.seed,
+            v.check.observed,
+            common::replay(&s.file, variant, v.seed, None)
+        );
+    }
     let mut md = String::new();
     let _ = writeln!(md, "# {} — {}\n", s.name, s.title);
     if let Some(src) = &s.source {
