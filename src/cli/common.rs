@@ -99,6 +99,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8], is_ours: impl Fn(&[u8]) -> bool) 
     Ok(())
 }
 
+/// The timeline panels of a scenario's runs: titled by variant when there
+/// are several.
+pub fn panels(traces: &[(String, loopsim::Trace)]) -> Vec<loopsim::render::Panel<'_>> {
+    traces
+        .iter()
+        .map(|(v, t)| loopsim::render::Panel {
+            title: if traces.len() > 1 {
+                v.clone()
+            } else {
+                String::new()
+            },
+            trace: t,
+        })
+        .collect()
+}
+
 /// Marks an SVG as loopsim's own (so a later run may replace it).
 pub fn mark_svg(svg: Vec<u8>) -> Vec<u8> {
     let s = String::from_utf8(svg).expect("SVG is text");

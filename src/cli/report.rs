@@ -7,7 +7,7 @@
 use super::common::{self, EXIT_CLAIM_FAILED, EXIT_OK, EXIT_USAGE};
 use anyhow::{Context, Result};
 use loopsim::claims::{check_scenario, describe};
-use loopsim::render::{Mermaid, Panel, Renderer, SequenceText, Timeline};
+use loopsim::render::{Mermaid, Renderer, SequenceText, Timeline};
 use loopsim::scenario::{Scenario, run_variant};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -146,17 +146,7 @@ fn scenario_files_for(s: &Scenario, out: &mut Files, index: &mut String) -> Resu
         out.insert(format!("{dir}/{}.trace.jsonl", v.name), t.to_jsonl());
         traces.push((v.name.clone(), t));
     }
-    let panels: Vec<Panel<'_>> = traces
-        .iter()
-        .map(|(v, t)| Panel {
-            title: if traces.len() > 1 {
-                v.clone()
-            } else {
-                String::new()
-            },
-            trace: t,
-        })
-        .collect();
+    let panels = common::panels(&traces);
     let svg = Timeline::default().render_panels(&format!("{} — {}", s.name, s.title), &panels);
     out.insert(format!("{dir}/timeline.svg"), common::mark_svg(svg));
 

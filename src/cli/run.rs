@@ -4,7 +4,7 @@
 use super::common::{self, EXIT_CLAIM_FAILED, EXIT_OK, EXIT_SIM_FAILED, EXIT_USAGE};
 use anyhow::Result;
 use loopsim::claims::{check, check_faster, describe};
-use loopsim::render::{Axis, ChromeTrace, Mermaid, Panel, Renderer, SequenceText, Timeline};
+use loopsim::render::{Axis, ChromeTrace, Mermaid, Renderer, SequenceText, Timeline};
 use loopsim::scenario::{ClaimKind, run_variant};
 use loopsim::{LoopModel, Outcome};
 use std::path::PathBuf;
@@ -202,17 +202,7 @@ fn write_svg(
         },
         ..Timeline::default()
     };
-    let panels: Vec<Panel<'_>> = traces
-        .iter()
-        .map(|(v, t)| Panel {
-            title: if traces.len() > 1 {
-                v.clone()
-            } else {
-                String::new()
-            },
-            trace: t,
-        })
-        .collect();
+    let panels = common::panels(traces);
     let svg = common::mark_svg(timeline.render_panels(title, &panels));
     common::write_atomic(path, &svg, common::is_our_svg)
 }

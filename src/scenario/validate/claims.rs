@@ -92,32 +92,7 @@ pub(super) fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Opti
             }
         })
     };
-    let lines = |cx: &mut Ctx<'_>, v: &Spanned<RValue>| -> Option<Vec<String>> {
-        match v.get_ref() {
-            RValue::Array(items) => items
-                .iter()
-                .map(|i| match i.get_ref() {
-                    RValue::Str(s) => Some(s.clone()),
-                    other => {
-                        cx.err(
-                            i.span().start,
-                            format!("expected lines of text, found {}", type_of(other)),
-                            None,
-                        );
-                        None
-                    }
-                })
-                .collect(),
-            other => {
-                cx.err(
-                    v.span().start,
-                    format!("expected a list of lines, found {}", type_of(other)),
-                    None,
-                );
-                None
-            }
-        }
-    };
+    let lines = |cx: &mut Ctx<'_>, v: &Spanned<RValue>| strings(cx, v, "lines of text", false);
     let v = &map[main];
     let kind = match main {
         "elapsed" => ClaimKind::Elapsed(Bound::Exact(dur(cx, v)?)),

@@ -644,8 +644,19 @@ pub(super) fn string(cx: &mut Ctx<'_>, v: &Spanned<RValue>, what: &str) -> Optio
 }
 
 pub(super) fn string_list(cx: &mut Ctx<'_>, v: &Spanned<RValue>) -> Option<Vec<String>> {
+    strings(cx, v, "exception names", true)
+}
+
+/// A list of strings (`what` names them in messages); with `single_ok`, one
+/// string alone counts as a list of one.
+pub(super) fn strings(
+    cx: &mut Ctx<'_>,
+    v: &Spanned<RValue>,
+    what: &str,
+    single_ok: bool,
+) -> Option<Vec<String>> {
     match v.get_ref() {
-        RValue::Str(s) => Some(vec![s.clone()]),
+        RValue::Str(s) if single_ok => Some(vec![s.clone()]),
         RValue::Array(items) => items
             .iter()
             .map(|i| match i.get_ref() {
@@ -653,7 +664,7 @@ pub(super) fn string_list(cx: &mut Ctx<'_>, v: &Spanned<RValue>) -> Option<Vec<S
                 other => {
                     cx.err(
                         i.span().start,
-                        format!("expected exception names, found {}", type_of(other)),
+                        format!("expected {what}, found {}", type_of(other)),
                         None,
                     );
                     None
@@ -663,10 +674,7 @@ pub(super) fn string_list(cx: &mut Ctx<'_>, v: &Spanned<RValue>) -> Option<Vec<S
         other => {
             cx.err(
                 v.span().start,
-                format!(
-                    "expected an exception name or a list of them, found {}",
-                    type_of(other)
-                ),
+                format!("expected a list of {what}, found {}", type_of(other)),
                 None,
             );
             None
