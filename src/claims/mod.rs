@@ -45,7 +45,8 @@ impl Facts {
             match e.kind {
                 EventKind::TaskCreated { name, .. } => {
                     if let Some(t) = e.task {
-                        f.tasks.insert(t, (trace.str(name).to_string(), None));
+                        f.tasks
+                            .insert(t, (trace.name_of(t, name).into_owned(), None));
                     }
                 }
                 EventKind::StepEnded { outcome } => {

@@ -102,7 +102,7 @@ pub fn run(args: Args) -> Result<i32> {
         for line in &r.run.output {
             let task = line
                 .task
-                .and_then(|t| names.get(&t).copied())
+                .and_then(|t| names.get(&t).map(String::as_str))
                 .unwrap_or("-");
             println!("  {:>10}  {:<12} {}", line.at.to_string(), task, line.text);
         }

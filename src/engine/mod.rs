@@ -144,7 +144,9 @@ pub(crate) trait FailSlot {
 }
 
 pub(crate) struct TaskSlot {
-    pub name: Sym,
+    /// The name given to `spawn`, if any (`Task-N` otherwise, made only
+    /// when needed).
+    pub name: Option<Sym>,
     fut: Option<Pin<Box<dyn Future<Output = ()>>>>,
     fail: Option<Rc<dyn FailSlot>>,
     pub end: Option<End>,
@@ -295,8 +297,11 @@ impl Core {
         &mut self.tasks[id.0 as usize - 1]
     }
 
-    pub fn task_name(&self, id: TaskId) -> &str {
-        self.rec.str(self.task(id).name)
+    pub fn task_name(&self, id: TaskId) -> std::borrow::Cow<'_, str> {
+        match self.task(id).name {
+            Some(sym) => std::borrow::Cow::Borrowed(self.rec.str(sym)),
+            None => std::borrow::Cow::Owned(format!("Task-{}", id.0)),
+        }
     }
 
     pub fn is_done(&self, id: TaskId) -> bool {
@@ -463,10 +468,7 @@ impl Core {
         eager: bool,
     ) -> TaskId {
         let id = TaskId(self.tasks.len() as u32 + 1);
-        let name = match name {
-            Some(n) => self.intern(n),
-            None => self.intern(&format!("Task-{}", id.0)),
-        };
+        let name = name.map(|n| self.intern(n));
         let waker = Waker::from(Arc::new(TaskWaker {
             run: self.run_id,
             task: id.0,
@@ -490,15 +492,17 @@ impl Core {
             raised: None,
         });
         self.live_tasks += 1;
-        let label = label.map(|l| self.intern(l));
-        self.record(
-            Some(id),
-            EventKind::TaskCreated {
-                parent,
-                name,
-                label,
-            },
-        );
+        if self.rec.enabled {
+            let label = label.map(|l| self.intern(l));
+            self.record(
+                Some(id),
+                EventKind::TaskCreated {
+                    parent,
+                    name,
+                    label,
+                },
+            );
+        }
         if self.tasks.len() as u64 > self.cfg.limits.max_tasks && self.abort.is_none() {
             self.abort = Some(LimitKind::Tasks);
         }

@@ -42,10 +42,11 @@ impl Renderer for ChromeTrace {
         );
         ev.push(json!({"ph": "M", "pid": 1, "tid": 0, "name": "thread_name", "args": {"name": "event loop"}}));
         ev.push(json!({"ph": "M", "pid": 1, "tid": 0, "name": "thread_sort_index", "args": {"sort_index": 0}}));
+        let names = trace.task_names();
         for lane in &l.tasks {
             let tid = lane.task.0;
             ev.push(json!({"ph": "M", "pid": 1, "tid": tid, "name": "thread_name",
-                "args": {"name": format!("{} ({})", lane.name, trace.task_names().get(&lane.task).copied().unwrap_or(""))}}));
+                "args": {"name": format!("{} ({})", lane.name, names.get(&lane.task).map(String::as_str).unwrap_or(""))}}));
             ev.push(json!({"ph": "M", "pid": 1, "tid": tid, "name": "thread_sort_index", "args": {"sort_index": tid}}));
         }
         for s in &l.loop_spans {

@@ -160,10 +160,10 @@ pub fn lanes(trace: &Trace) -> Lanes {
         match e.kind {
             EventKind::TaskCreated { name, label, .. } => {
                 let Some(t) = e.task else { continue };
-                let name = label
-                    .map(|l| trace.str(l))
-                    .unwrap_or_else(|| trace.str(name))
-                    .to_string();
+                let name = match label {
+                    Some(l) => trace.str(l).to_string(),
+                    None => trace.name_of(t, name).into_owned(),
+                };
                 tasks.push(Lane {
                     task: t,
                     name,

@@ -140,7 +140,7 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                 let Some(t) = e.task else { continue };
                 let display = match label {
                     Some(l) => trace.str(l).to_string(),
-                    None => trace.str(name).to_string(),
+                    None => trace.name_of(t, name).into_owned(),
                 };
                 names.insert(t, display.clone());
                 parents.insert(t, parent);

@@ -44,7 +44,8 @@ fn write_event(out: &mut String, trace: &Trace, seq: usize, e: &Event) {
                 None => out.push_str("null"),
             }
             out.push_str(",\"name\":");
-            q(out, s(name));
+            let task = e.task.unwrap_or(super::TaskId(0));
+            q(out, &trace.name_of(task, name));
             if let Some(l) = label {
                 out.push_str(",\"label\":");
                 q(out, s(l));

@@ -72,8 +72,9 @@ pub enum EventKind {
     TaskCreated {
         /// The creating task (`None` for the main task).
         parent: Option<TaskId>,
-        /// The task's name.
-        name: Sym,
+        /// The name given to the task; `None` for the default `Task-N`
+        /// (see [`Trace::name_of`]).
+        name: Option<Sym>,
         /// What it runs, for display (`fetch('A', 3)`), if known.
         label: Option<Sym>,
     },
@@ -246,12 +247,23 @@ impl Trace {
         &self.strings[sym.0 as usize]
     }
 
+    /// A task's name from its `TaskCreated` event: the given name, or the
+    /// default `Task-N`.
+    pub fn name_of(&self, task: TaskId, name: Option<Sym>) -> std::borrow::Cow<'_, str> {
+        match name {
+            Some(s) => std::borrow::Cow::Borrowed(self.str(s)),
+            None => std::borrow::Cow::Owned(format!("Task-{}", task.0)),
+        }
+    }
+
     /// Task names in creation order, read from the `TaskCreated` events.
-    pub fn task_names(&self) -> BTreeMap<TaskId, &str> {
+    pub fn task_names(&self) -> BTreeMap<TaskId, String> {
         self.events
             .iter()
             .filter_map(|e| match (e.task, e.kind) {
-                (Some(t), EventKind::TaskCreated { name, .. }) => Some((t, self.str(name))),
+                (Some(t), EventKind::TaskCreated { name, .. }) => {
+                    Some((t, self.name_of(t, name).into_owned()))
+                }
                 _ => None,
             })
             .collect()
