@@ -6,7 +6,7 @@
 //! cargo run --example find_a_race
 //! ```
 
-use loopsim::{spawn, yield_now, LoopModel, Sim};
+use loopsim::{LoopModel, Sim, spawn, yield_now};
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -33,7 +33,11 @@ async fn program() -> u32 {
 fn main() {
     let mut lost = Vec::new();
     for seed in 0..20 {
-        let run = Sim::builder().model(LoopModel::Random).seed(seed).build().run(program());
+        let run = Sim::builder()
+            .model(LoopModel::Random)
+            .seed(seed)
+            .build()
+            .run(program());
         if run.value() != Some(&2) {
             lost.push(seed);
         }
@@ -44,7 +48,14 @@ fn main() {
     let asyncio = Sim::builder().build().run(program());
     println!("under asyncio the counter ends at {:?}", asyncio.value());
     if let Some(seed) = lost.first() {
-        let again = Sim::builder().model(LoopModel::Random).seed(*seed).build().run(program());
-        println!("seed {seed} replays the same schedule: counter = {:?}", again.value());
+        let again = Sim::builder()
+            .model(LoopModel::Random)
+            .seed(*seed)
+            .build()
+            .run(program());
+        println!(
+            "seed {seed} replays the same schedule: counter = {:?}",
+            again.value()
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! ```
 
 use loopsim::render::{Panel, Renderer, SequenceText, Timeline};
-use loopsim::{gather, print, sleep, Error, Sim};
+use loopsim::{Error, Sim, gather, print, sleep};
 use std::time::Duration;
 
 async fn fetch(name: &'static str, secs: u64) -> Result<&'static str, Error> {
@@ -27,23 +27,49 @@ fn main() -> std::io::Result<()> {
     });
     let concurrent = sim.run(async { gather(vec![fetch("A", 3), fetch("B", 2)]).await });
 
-    for (name, run) in [("sequential", &sequential.output), ("gather", &concurrent.output)] {
+    for (name, run) in [
+        ("sequential", &sequential.output),
+        ("gather", &concurrent.output),
+    ] {
         println!("{name}:");
         for line in run {
             println!("  {:>4}  {}", line.at.to_string(), line.text);
         }
     }
-    println!("sequential took {:?}, gather took {:?}\n", sequential.elapsed(), concurrent.elapsed());
+    println!(
+        "sequential took {:?}, gather took {:?}\n",
+        sequential.elapsed(),
+        concurrent.elapsed()
+    );
 
-    print!("{}", String::from_utf8_lossy(&SequenceText::default().render(&concurrent.trace)));
+    print!(
+        "{}",
+        String::from_utf8_lossy(&SequenceText::default().render(&concurrent.trace))
+    );
 
     let out = std::env::temp_dir();
-    std::fs::write(out.join("two_fetches.trace.jsonl"), concurrent.trace.to_jsonl())?;
+    std::fs::write(
+        out.join("two_fetches.trace.jsonl"),
+        concurrent.trace.to_jsonl(),
+    )?;
     let panels = [
-        Panel { title: "sequential".into(), trace: &sequential.trace },
-        Panel { title: "gather".into(), trace: &concurrent.trace },
+        Panel {
+            title: "sequential".into(),
+            trace: &sequential.trace,
+        },
+        Panel {
+            title: "gather".into(),
+            trace: &concurrent.trace,
+        },
     ];
-    std::fs::write(out.join("two_fetches.svg"), Timeline::default().render_panels("two fetches", &panels))?;
-    println!("\nwrote {} and {}", out.join("two_fetches.trace.jsonl").display(), out.join("two_fetches.svg").display());
+    std::fs::write(
+        out.join("two_fetches.svg"),
+        Timeline::default().render_panels("two fetches", &panels),
+    )?;
+    println!(
+        "\nwrote {} and {}",
+        out.join("two_fetches.trace.jsonl").display(),
+        out.join("two_fetches.svg").display()
+    );
     Ok(())
 }

@@ -8,12 +8,14 @@
 pub mod expr;
 mod interp;
 pub mod model;
+mod print;
 pub mod python;
 mod validate;
 pub mod value;
 
 pub use interp::{ScenarioRun, run_variant};
 pub use model::*;
+pub use print::print;
 pub(crate) use validate::did_you_mean;
 pub use validate::parse;
 

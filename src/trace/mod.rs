@@ -351,3 +351,11 @@ impl Recorder {
         }
     }
 }
+
+#[cfg(test)]
+mod size {
+    #[test]
+    fn events_stay_compact() {
+        assert!(std::mem::size_of::<super::Event>() <= 48);
+    }
+}

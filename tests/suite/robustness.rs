@@ -59,6 +59,12 @@ proptest! {
         let edited = edit(text, at, len, kind, with);
         match scenario::parse(name, &edited) {
             Ok(s) => {
+                // Whatever parses prints back to a file that parses to the same scenario.
+                let printed = scenario::print(&s);
+                match scenario::parse(name, &printed) {
+                    Ok(back) => prop_assert_eq!(back.without_positions(), s.without_positions(), "round trip of an edit of {}", name),
+                    Err(e) => prop_assert!(false, "printed edit of {} does not parse: {}\n{}", name, e, printed),
+                }
                 let s = tight(s);
                 for v in &s.variants {
                     let r = scenario::run_variant(&s, &v.name, None, None, false);

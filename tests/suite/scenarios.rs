@@ -186,3 +186,34 @@ fn scenario_runs_under_every_model_end_without_panics() {
         }
     }
 }
+
+#[test]
+fn printing_a_scenario_and_parsing_it_back_gives_the_same_scenario() {
+    for s in all_scenarios() {
+        let text = scenario::print(&s);
+        let back = scenario::parse(&s.file, &text)
+            .unwrap_or_else(|e| panic!("{}: printed text does not parse: {e}\n{text}", s.name));
+        assert_eq!(
+            back.without_positions(),
+            s.without_positions(),
+            "{}: round trip changed the scenario\n{text}",
+            s.name
+        );
+        // And it runs the same.
+        for v in &s.variants {
+            let a = scenario::run_variant(&s, &v.name, None, None, true)
+                .run
+                .trace
+                .to_jsonl();
+            let b = scenario::run_variant(&back, &v.name, None, None, true)
+                .run
+                .trace
+                .to_jsonl();
+            assert_eq!(
+                a, b,
+                "{} [{}]: the printed scenario runs differently",
+                s.name, v.name
+            );
+        }
+    }
+}

@@ -1,0 +1,693 @@
+//! Printing a scenario back to a file: `parse(print(s))` gives `s` again
+//! (up to line numbers), so scenarios built from code — by a property test
+//! that shrank a counterexample, say — can be written out and replayed with
+//! `loopsim run`.
+
+use super::expr::{BinOp, CmpOp, Expr, Piece};
+use super::model::*;
+use crate::time::format_nanos;
+use std::fmt::Write;
+use toml::{Table, Value};
+
+/// The scenario as TOML text.
+pub fn print(s: &Scenario) -> String {
+    let mut doc = Table::new();
+    let mut put = |k: &str, v: Value| {
+        doc.insert(k.to_string(), v);
+    };
+    put("name", Value::String(s.name.clone()));
+    put("title", Value::String(s.title.clone()));
+    if let Some(src) = &s.source {
+        put("source", Value::String(src.clone()));
+    }
+    if let Some(d) = &s.description {
+        put("description", Value::String(d.clone()));
+    }
+    let st = &s.settings;
+    let d = Settings::default();
+    if st.seed != d.seed {
+        put("seed", Value::Integer(st.seed as i64));
+    }
+    if st.model != d.model {
+        put("model", Value::String(st.model.name().to_string()));
+    }
+    if st.python != d.python {
+        put("python", Value::String(st.python.name().to_string()));
+    }
+    if st.eager_tasks {
+        put("eager_tasks", Value::Boolean(true));
+    }
+    if !st.step_overhead.is_zero() {
+        put("step_overhead", Value::String(dur(st.step_overhead)));
+    }
+    let mut limits = Table::new();
+    if st.limits.max_time != d.limits.max_time {
+        limits.insert("max_time".into(), Value::String(dur(st.limits.max_time)));
+    }
+    for (k, v, dv) in [
+        ("max_steps", st.limits.max_steps, d.limits.max_steps),
+        ("max_tasks", st.limits.max_tasks, d.limits.max_tasks),
+        (
+            "max_call_depth",
+            st.max_call_depth as u64,
+            d.max_call_depth as u64,
+        ),
+        (
+            "max_output_lines",
+            st.max_output_lines as u64,
+            d.max_output_lines as u64,
+        ),
+    ] {
+        if v != dv {
+            limits.insert(k.into(), Value::Integer(v as i64));
+        }
+    }
+    if !limits.is_empty() {
+        put("limits", Value::Table(limits));
+    }
+    let mut prims = Table::new();
+    for (name, p) in &s.primitives {
+        let mut t = Table::new();
+        t.insert("kind".into(), Value::String(p.kind_name().into()));
+        match p {
+            Primitive::Semaphore(n) | Primitive::BoundedSemaphore(n) => {
+                t.insert("value".into(), Value::Integer(*n as i64));
+            }
+            Primitive::Queue { maxsize, .. } if *maxsize > 0 => {
+                t.insert("maxsize".into(), Value::Integer(*maxsize as i64));
+            }
+            _ => {}
+        }
+        prims.insert(name.clone(), Value::Table(t));
+    }
+    if !prims.is_empty() {
+        put("primitives", Value::Table(prims));
+    }
+    let mut cos = Table::new();
+    for (name, c) in &s.coroutines {
+        let mut t = Table::new();
+        if !c.params.is_empty() {
+            t.insert("params".into(), strings(&c.params));
+        }
+        t.insert("steps".into(), steps(&c.body));
+        cos.insert(name.clone(), Value::Table(t));
+    }
+    put("coroutines", Value::Table(cos));
+    let mut ctxs = Table::new();
+    for (name, c) in &s.contexts {
+        let mut t = Table::new();
+        if !c.params.is_empty() {
+            t.insert("params".into(), strings(&c.params));
+        }
+        t.insert("enter".into(), steps(&c.enter));
+        t.insert("exit".into(), steps(&c.exit));
+        ctxs.insert(name.clone(), Value::Table(t));
+    }
+    if !ctxs.is_empty() {
+        put("contexts", Value::Table(ctxs));
+    }
+    let default_only =
+        s.variants.len() == 1 && s.variants[0].name == "main" && is_plain(&s.variants[0]);
+    if default_only {
+        if s.variants[0].main != "main" {
+            put("main", Value::String(s.variants[0].main.clone()));
+        }
+    } else {
+        let vs = s.variants.iter().map(variant).collect();
+        put("variants", Value::Array(vs));
+    }
+    if !s.claims.is_empty() {
+        put("expect", Value::Array(s.claims.iter().map(claim).collect()));
+    }
+    toml::to_string(&doc).expect("a TOML table always serialises")
+}
+
+fn is_plain(v: &Variant) -> bool {
+    v.args.is_empty()
+        && v.description.is_none()
+        && v.seed.is_none()
+        && v.model.is_none()
+        && v.python.is_none()
+        && v.eager_tasks.is_none()
+        && v.step_overhead.is_none()
+}
+
+fn variant(v: &Variant) -> Value {
+    let mut t = Table::new();
+    t.insert("name".into(), Value::String(v.name.clone()));
+    t.insert("main".into(), Value::String(v.main.clone()));
+    if !v.args.is_empty() {
+        t.insert(
+            "args".into(),
+            Value::Array(v.args.iter().map(|a| Value::String(expr(a))).collect()),
+        );
+    }
+    if let Some(d) = &v.description {
+        t.insert("description".into(), Value::String(d.clone()));
+    }
+    if let Some(s) = v.seed {
+        t.insert("seed".into(), Value::Integer(s as i64));
+    }
+    if let Some(m) = v.model {
+        t.insert("model".into(), Value::String(m.name().into()));
+    }
+    if let Some(p) = v.python {
+        t.insert("python".into(), Value::String(p.name().into()));
+    }
+    if let Some(e) = v.eager_tasks {
+        t.insert("eager_tasks".into(), Value::Boolean(e));
+    }
+    if let Some(o) = v.step_overhead {
+        t.insert("step_overhead".into(), Value::String(dur(o)));
+    }
+    Value::Table(t)
+}
+
+fn dur(d: std::time::Duration) -> String {
+    format_nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+fn strings(v: &[String]) -> Value {
+    Value::Array(v.iter().cloned().map(Value::String).collect())
+}
+
+fn steps(steps: &[Step]) -> Value {
+    Value::Array(steps.iter().map(|s| Value::Table(step(&s.kind))).collect())
+}
+
+fn ex(e: &Expr) -> Value {
+    Value::String(expr(e))
+}
+
+fn call(c: &Call) -> String {
+    let args: Vec<String> = c.args.iter().map(expr).collect();
+    format!("{}({})", c.name, args.join(", "))
+}
+
+fn target(t: &Target) -> String {
+    match t {
+        Target::Call(c) => call(c),
+        Target::Value(e) => expr(e),
+    }
+}
+
+fn step(k: &StepKind) -> Table {
+    let mut t = Table::new();
+    let mut set = |key: &str, v: Value| {
+        t.insert(key.to_string(), v);
+    };
+    let opt = |v: &Option<String>| v.clone().map(Value::String);
+    match k {
+        StepKind::Print(p) => set("print", Value::String(template(p))),
+        StepKind::Sleep(e) => set("sleep", ex(e)),
+        StepKind::Block(e) => set("block", ex(e)),
+        StepKind::Await { target: tg, into } => {
+            set("await", Value::String(target(tg)));
+            if let Some(v) = opt(into) {
+                set("into", v);
+            }
+        }
+        StepKind::Spawn {
+            call: c,
+            bind,
+            name,
+        } => {
+            set("spawn", Value::String(call(c)));
+            if let Some(v) = opt(bind) {
+                set("as", v);
+            }
+            if let Some(n) = name {
+                set("name", Value::String(template(n)));
+            }
+        }
+        StepKind::Cancel(e) => set("cancel", ex(e)),
+        StepKind::Gather {
+            items,
+            each,
+            return_exceptions,
+            into,
+        } => {
+            set("gather", targets(items, each));
+            put_each(&mut set, each);
+            if *return_exceptions {
+                set("return_exceptions", Value::Boolean(true));
+            }
+            if let Some(v) = opt(into) {
+                set("into", v);
+            }
+        }
+        StepKind::WaitFor {
+            target: tg,
+            timeout,
+            into,
+        } => {
+            set("wait_for", Value::String(target(tg)));
+            set("timeout", ex(timeout));
+            if let Some(v) = opt(into) {
+                set("into", v);
+            }
+        }
+        StepKind::Timeout { delay, body } => {
+            set("timeout", ex(delay));
+            set("steps", steps(body));
+        }
+        StepKind::AsCompleted {
+            items,
+            each,
+            bind,
+            body,
+            timeout,
+        } => {
+            set("as_completed", targets(items, each));
+            put_each(&mut set, each);
+            set("as", Value::String(bind.clone()));
+            set("steps", steps(body));
+            if let Some(t) = timeout {
+                set("timeout", ex(t));
+            }
+        }
+        StepKind::TaskGroup { calls, each, into } => {
+            let ts: Vec<Target> = calls.iter().cloned().map(Target::Call).collect();
+            set("task_group", targets(&ts, each));
+            put_each(&mut set, each);
+            if let Some(v) = opt(into) {
+                set("into", v);
+            }
+        }
+        StepKind::Shield { target: tg, into } => {
+            set("shield", Value::String(target(tg)));
+            if let Some(v) = opt(into) {
+                set("into", v);
+            }
+        }
+        StepKind::Raise { kind, message } => {
+            set("raise", Value::String(kind.clone()));
+            if let Some(m) = message {
+                set("message", Value::String(template(m)));
+            }
+        }
+        StepKind::Try {
+            body,
+            handler,
+            finally,
+        } => {
+            set("try", steps(body));
+            if let Some(h) = handler {
+                set("except", strings(&h.kinds));
+                if let Some(b) = &h.bind {
+                    set("as", Value::String(b.clone()));
+                }
+                set("handler", steps(&h.body));
+            }
+            if !finally.is_empty() {
+                set("finally", steps(finally));
+            }
+        }
+        StepKind::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            set("if", ex(cond));
+            set("then", steps(then));
+            if !otherwise.is_empty() {
+                set("else", steps(otherwise));
+            }
+        }
+        StepKind::Return(e) => set(
+            "return",
+            Value::String(e.as_ref().map(expr).unwrap_or_default()),
+        ),
+        StepKind::Repeat { times, index, body } => {
+            set("repeat", ex(times));
+            if let Some(v) = opt(index) {
+                set("index", v);
+            }
+            set("steps", steps(body));
+        }
+        StepKind::For { var, iter, body } => {
+            set("for", Value::String(var.clone()));
+            set("in", ex(iter));
+            set("steps", steps(body));
+        }
+        StepKind::AsyncFor {
+            var,
+            generator,
+            body,
+        } => {
+            set("async_for", Value::String(var.clone()));
+            set("in", Value::String(call(generator)));
+            set("steps", steps(body));
+        }
+        StepKind::AsyncWith { ctx, bind, body } => {
+            set("async_with", Value::String(call(ctx)));
+            if let Some(v) = opt(bind) {
+                set("as", v);
+            }
+            set("steps", steps(body));
+        }
+        StepKind::Yield(e) => set("yield", ex(e)),
+        StepKind::Set { var, value } => {
+            set("set", Value::String(var.clone()));
+            set("to", ex(value));
+        }
+        StepKind::NewFuture(v) => set("future", Value::String(v.clone())),
+        StepKind::CallLater {
+            delay,
+            future,
+            value,
+        } => {
+            set("call_later", ex(delay));
+            set("set_result", Value::String(future.clone()));
+            set("value", ex(value));
+        }
+        StepKind::SetResult { future, value } => {
+            set("set_result", Value::String(future.clone()));
+            set("value", ex(value));
+        }
+        StepKind::Lock { name, body } => {
+            set("lock", Value::String(name.clone()));
+            set("steps", steps(body));
+        }
+        StepKind::Semaphore { name, body } => {
+            set("semaphore", Value::String(name.clone()));
+            set("steps", steps(body));
+        }
+        StepKind::Section { name, body } => {
+            set("section", Value::String(name.clone()));
+            set("steps", steps(body));
+        }
+        StepKind::EventSet(n) => set("event_set", Value::String(n.clone())),
+        StepKind::EventWait(n) => set("event_wait", Value::String(n.clone())),
+        StepKind::EventClear(n) => set("event_clear", Value::String(n.clone())),
+        StepKind::Put {
+            queue,
+            value,
+            nowait,
+        } => {
+            set(
+                if *nowait { "put_nowait" } else { "put" },
+                Value::String(queue.clone()),
+            );
+            set("value", ex(value));
+        }
+        StepKind::Get {
+            queue,
+            into,
+            nowait,
+        } => {
+            set(
+                if *nowait { "get_nowait" } else { "get" },
+                Value::String(queue.clone()),
+            );
+            if let Some(v) = opt(into) {
+                set("into", v);
+            }
+        }
+        StepKind::TaskDone(n) => set("task_done", Value::String(n.clone())),
+        StepKind::Join(n) => set("join", Value::String(n.clone())),
+    }
+    t
+}
+
+fn targets(items: &[Target], each: &Option<Each>) -> Value {
+    match (each, items) {
+        // `gather = "f(x)", for = "x", in = "xs"`: one call, as a string.
+        (Some(_), [one]) => Value::String(target(one)),
+        _ => Value::Array(items.iter().map(|t| Value::String(target(t))).collect()),
+    }
+}
+
+fn put_each(set: &mut impl FnMut(&str, Value), each: &Option<Each>) {
+    if let Some(e) = each {
+        set("for", Value::String(e.var.clone()));
+        set("in", ex(&e.iter));
+    }
+}
+
+/// An expression as text that parses back to the same tree.
+pub fn expr(e: &Expr) -> String {
+    match e {
+        Expr::None => "None".into(),
+        Expr::Bool(b) => if *b { "True" } else { "False" }.into(),
+        Expr::Int(i) => i.to_string(),
+        Expr::Float(f) => {
+            // Plain decimal (the language has no exponents), always with a point.
+            let s = format!("{f}");
+            if s.contains('.') || !f.is_finite() {
+                s
+            } else {
+                format!("{s}.0")
+            }
+        }
+        Expr::Str(s) => {
+            let mut out = String::from("'");
+            for c in s.chars() {
+                match c {
+                    '\'' => out.push_str("\\'"),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\t' => out.push_str("\\t"),
+                    c => out.push(c),
+                }
+            }
+            out.push('\'');
+            out
+        }
+        Expr::Duration(d) => dur(*d),
+        Expr::Var(v) => v.clone(),
+        Expr::List(items) => format!(
+            "[{}]",
+            items.iter().map(expr).collect::<Vec<_>>().join(", ")
+        ),
+        Expr::Index(a, i) => format!("{}[{}]", atom(a), expr(i)),
+        Expr::Neg(a) => format!("-{}", atom(a)),
+        Expr::Bin(a, op, b) => {
+            let op = match op {
+                BinOp::Add => "+",
+                BinOp::Sub => "-",
+                BinOp::Mul => "*",
+                BinOp::Div => "/",
+            };
+            format!("({} {op} {})", expr(a), expr(b))
+        }
+        Expr::Cmp(a, op, b) => {
+            let op = match op {
+                CmpOp::Eq => "==",
+                CmpOp::Ne => "!=",
+                CmpOp::Lt => "<",
+                CmpOp::Le => "<=",
+                CmpOp::Gt => ">",
+                CmpOp::Ge => ">=",
+            };
+            format!("({} {op} {})", expr(a), expr(b))
+        }
+        Expr::Logic(a, and, b) => format!(
+            "({} {} {})",
+            expr(a),
+            if *and { "and" } else { "or" },
+            expr(b)
+        ),
+        Expr::Not(a) => format!("(not {})", expr(a)),
+        Expr::Call(n, args) => format!(
+            "{n}({})",
+            args.iter().map(expr).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// An expression that binds tighter than any operator.
+fn atom(e: &Expr) -> String {
+    match e {
+        Expr::Var(_) | Expr::Call(..) | Expr::List(_) | Expr::Index(..) | Expr::Str(_) => expr(e),
+        _ => format!("({})", expr(e)),
+    }
+}
+
+fn template(pieces: &[Piece]) -> String {
+    let mut out = String::new();
+    for p in pieces {
+        match p {
+            Piece::Text(t) => out.push_str(&t.replace('{', "{{").replace('}', "}}")),
+            Piece::Value(e, spec) => {
+                let _ = write!(out, "{{{}", expr(e));
+                if let Some(s) = spec {
+                    let _ = write!(out, ":{s}");
+                }
+                out.push('}');
+            }
+        }
+    }
+    out
+}
+
+fn bound(t: &mut Table, b: &Bound, exact: &str) {
+    match b {
+        Bound::Exact(d) => t.insert(exact.into(), Value::String(dur(*d))),
+        Bound::AtMost(d) => t.insert("at_most".into(), Value::String(dur(*d))),
+        Bound::AtLeast(d) => t.insert("at_least".into(), Value::String(dur(*d))),
+        Bound::Between(..) => None,
+    };
+}
+
+fn claim(c: &Claim) -> Value {
+    let mut t = Table::new();
+    match &c.kind {
+        ClaimKind::Elapsed(b) => match b {
+            Bound::Exact(d) => {
+                t.insert("elapsed".into(), Value::String(dur(*d)));
+            }
+            Bound::AtMost(d) => {
+                t.insert("elapsed_at_most".into(), Value::String(dur(*d)));
+            }
+            Bound::AtLeast(d) => {
+                t.insert("elapsed_at_least".into(), Value::String(dur(*d)));
+            }
+            Bound::Between(a, b) => {
+                t.insert(
+                    "elapsed_between".into(),
+                    Value::Array(vec![Value::String(dur(*a)), Value::String(dur(*b))]),
+                );
+            }
+        },
+        ClaimKind::Output(l) => {
+            t.insert("output".into(), strings(l));
+        }
+        ClaimKind::Order(l) => {
+            t.insert("order".into(), strings(l));
+        }
+        ClaimKind::PrintedAt { line, at } => {
+            t.insert("printed".into(), Value::String(line.clone()));
+            bound(&mut t, at, "at");
+        }
+        ClaimKind::TaskEnds { task, at, how } => {
+            t.insert("task".into(), Value::String(task.clone()));
+            if let Some(a) = at {
+                bound(&mut t, a, "at");
+            }
+            match how {
+                Some(TaskEnd::Returned) => {
+                    t.insert("ends".into(), Value::String("returned".into()));
+                }
+                Some(TaskEnd::Cancelled) => {
+                    t.insert("ends".into(), Value::String("cancelled".into()));
+                }
+                Some(TaskEnd::Raised(k)) => {
+                    t.insert("ends".into(), Value::String("raised".into()));
+                    t.insert("error".into(), Value::String(k.clone()));
+                }
+                None => {}
+            }
+        }
+        ClaimKind::MaxConcurrent { section, count } => {
+            t.insert("max_concurrent".into(), Value::String(section.clone()));
+            let (k, n) = match count {
+                Count::Exact(n) => ("is", n),
+                Count::AtMost(n) => ("at_most", n),
+                Count::AtLeast(n) => ("at_least", n),
+            };
+            t.insert(k.into(), Value::Integer(*n as i64));
+        }
+        ClaimKind::Outcome(o) => {
+            let (name, err) = match o {
+                RunOutcome::Completed => ("completed", None),
+                RunOutcome::Failed(e) => ("failed", e.clone()),
+                RunOutcome::Deadlock => ("deadlock", None),
+                RunOutcome::LimitExceeded => ("limit_exceeded", None),
+            };
+            t.insert("outcome".into(), Value::String(name.into()));
+            if let Some(e) = err {
+                t.insert("error".into(), Value::String(e));
+            }
+        }
+        ClaimKind::Faster {
+            faster,
+            slower,
+            ratio_at_least,
+        } => {
+            t.insert("faster".into(), Value::String(faster.clone()));
+            t.insert("than".into(), Value::String(slower.clone()));
+            if let Some(r) = ratio_at_least {
+                t.insert("ratio_at_least".into(), Value::Float(*r));
+            }
+        }
+    }
+    if let Some(v) = &c.variant {
+        t.insert("variant".into(), Value::String(v.clone()));
+    }
+    if let Some((a, b)) = c.seeds {
+        t.insert("seeds".into(), Value::String(format!("{a}..{b}")));
+    }
+    if let Some(n) = &c.note {
+        t.insert("note".into(), Value::String(n.clone()));
+    }
+    Value::Table(t)
+}
+
+impl Scenario {
+    /// The scenario without positions (file, lines): what `parse(print(s))`
+    /// preserves.
+    pub fn without_positions(&self) -> Scenario {
+        fn clear(steps: &[Step]) -> std::rc::Rc<[Step]> {
+            steps
+                .iter()
+                .map(|s| Step {
+                    line: 0,
+                    kind: clear_kind(&s.kind),
+                })
+                .collect::<Vec<_>>()
+                .into()
+        }
+        fn clear_kind(k: &StepKind) -> StepKind {
+            let mut k = k.clone();
+            match &mut k {
+                StepKind::Timeout { body, .. }
+                | StepKind::AsCompleted { body, .. }
+                | StepKind::Repeat { body, .. }
+                | StepKind::For { body, .. }
+                | StepKind::AsyncFor { body, .. }
+                | StepKind::AsyncWith { body, .. }
+                | StepKind::Lock { body, .. }
+                | StepKind::Semaphore { body, .. }
+                | StepKind::Section { body, .. } => *body = clear(body),
+                StepKind::Try {
+                    body,
+                    handler,
+                    finally,
+                } => {
+                    *body = clear(body);
+                    *finally = clear(finally);
+                    if let Some(h) = handler {
+                        h.body = clear(&h.body);
+                    }
+                }
+                StepKind::If {
+                    then, otherwise, ..
+                } => {
+                    *then = clear(then);
+                    *otherwise = clear(otherwise);
+                }
+                _ => {}
+            }
+            k
+        }
+        let mut s = self.clone();
+        s.file = String::new();
+        for c in s.coroutines.values_mut() {
+            let mut co = (**c).clone();
+            co.line = 0;
+            co.body = clear(&co.body);
+            *c = std::rc::Rc::new(co);
+        }
+        for c in s.contexts.values_mut() {
+            let mut cm = (**c).clone();
+            cm.enter = clear(&cm.enter);
+            cm.exit = clear(&cm.exit);
+            *c = std::rc::Rc::new(cm);
+        }
+        for c in &mut s.claims {
+            c.line = 0;
+        }
+        s
+    }
+}
