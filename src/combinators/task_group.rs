@@ -82,7 +82,18 @@ impl TaskGroup {
         T: 'static,
         E: Display + 'static,
     {
-        let h = Builder::new().spawn_fallible(fut);
+        self.spawn_with(Builder::new(), fut)
+    }
+
+    /// `tg.create_task(coro, name=…)`: spawns into the group with a name or
+    /// label from `builder`.
+    pub fn spawn_with<F, T, E>(&self, builder: Builder, fut: F) -> JoinHandle<Result<T, E>>
+    where
+        F: Future<Output = Result<T, E>> + 'static,
+        T: 'static,
+        E: Display + 'static,
+    {
+        let h = builder.spawn_fallible(fut);
         let task = h.task();
         self.st.borrow_mut().tasks.push(task);
         let st = self.st.clone();

@@ -226,12 +226,16 @@ impl Vm {
                 let mut vms = Vec::new();
                 for (c, args) in self.calls_each(calls, each)? {
                     let co = self.prog.scenario.coroutines[&c.name].clone();
-                    vms.push(Vm::for_call(self.prog.clone(), &co, args));
+                    let label = call_label(&c.name, &args);
+                    vms.push((label, Vm::for_call(self.prog.clone(), &co, args)));
                 }
                 self.start_val(
                     async move {
                         let handles = TaskGroup::run(|tg| {
-                            let hs: Vec<_> = vms.into_iter().map(|vm| tg.spawn(vm)).collect();
+                            let hs: Vec<_> = vms
+                                .into_iter()
+                                .map(|(label, vm)| tg.spawn_with(Builder::new().label(label), vm))
+                                .collect();
                             async move { hs }
                         })
                         .await?;
