@@ -48,6 +48,8 @@ pub enum Format {
     Mermaid,
     Chrome,
     Trace,
+    /// The scenario as a real asyncio program (Python 3.11+, virtual clock).
+    Python,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,7 +211,8 @@ fn write_svg(
 
 /// `--format sequence|mermaid|chrome|trace`: print the rendering only.
 fn render_only(s: &loopsim::scenario::Scenario, variants: &[String], args: &Args) -> Result<i32> {
-    if matches!(args.format, Format::Chrome | Format::Trace) && variants.len() > 1 {
+    if matches!(args.format, Format::Chrome | Format::Trace | Format::Python) && variants.len() > 1
+    {
         eprintln!(
             "{}: the scenario has {} variants; choose one with --variant for --format {:?}",
             args.file.display(),
@@ -233,6 +236,13 @@ fn render_only(s: &loopsim::scenario::Scenario, variants: &[String], args: &Args
             .render(&r.run.trace),
             Format::Chrome => ChromeTrace.render(&r.run.trace),
             Format::Trace => r.run.trace.to_jsonl(),
+            Format::Python => match loopsim::scenario::python::to_python(s, v) {
+                Ok(p) => p.into_bytes(),
+                Err(e) => {
+                    eprintln!("{}: {e}", args.file.display());
+                    return Ok(EXIT_USAGE);
+                }
+            },
             Format::Text => unreachable!("handled by run"),
         };
         if i > 0 {

@@ -1,6 +1,7 @@
-//! Translates a scenario into a real asyncio program, so that CPython can
-//! judge the `asyncio` model: the same program run by CPython on a virtual
-//! clock (`tools/vclock.py`) must print the same lines at the same times.
+//! Translates a scenario into a real, self-contained asyncio program (Python
+//! 3.11+), so that CPython can judge the `asyncio` model: the same program
+//! run by CPython on a virtual clock must print the same lines at the same
+//! times. `loopsim run FILE --format python` prints it.
 //!
 //! The program prints `"<nanoseconds> <text>"` per line. Durations are a
 //! `float` subclass that prints like loopsim (`1.5s`), so printed values
@@ -17,8 +18,33 @@ use crate::sync::QueueKind;
 #[error("cannot translate to Python: {0}")]
 pub struct Unsupported(pub String);
 
-const PRELUDE: &str = r#"import asyncio, contextlib, sys
+const PRELUDE: &str = r#"import asyncio, contextlib, selectors, sys
 sys.setrecursionlimit(10000)
+
+# A virtual clock: the loop's time() is a float that select(timeout) advances
+# instead of sleeping; block(d) models time.sleep(d) inside a step.
+class _VirtualSelector(selectors.DefaultSelector):
+    def __init__(self, loop_ref):
+        super().__init__()
+        self._loop_ref = loop_ref
+    def select(self, timeout=None):
+        if timeout is None:
+            raise RuntimeError("deadlock: nothing ready and no timer")
+        if timeout > 0:
+            self._loop_ref().vtime += timeout
+        return super().select(0)
+
+class VirtualLoop(asyncio.SelectorEventLoop):
+    def __init__(self):
+        self.vtime = 0.0
+        ref = []
+        super().__init__(selector=_VirtualSelector(lambda: ref[0]))
+        ref.append(self)
+    def time(self):
+        return self.vtime
+
+def block(seconds):
+    asyncio.get_running_loop().vtime += seconds
 
 def _fmt_ns(ns):
     if ns == 0:
@@ -101,7 +127,11 @@ pub fn to_python(s: &Scenario, variant: &str) -> Result<String, Unsupported> {
         return Err(Unsupported("a step overhead".into()));
     }
     let mut w = Writer {
-        out: String::from(PRELUDE),
+        out: format!(
+            "# {} [{}], translated by loopsim into asyncio on a virtual clock.\n\
+             # Run it with python3.11+; each line prints as \"<virtual ns> <text>\".\n{PRELUDE}",
+            s.name, v.name
+        ),
         depth: 0,
         tmp: 0,
     };
@@ -186,10 +216,9 @@ pub fn to_python(s: &Scenario, variant: &str) -> Result<String, Unsupported> {
     ));
     w.depth -= 1;
     w.line("");
-    w.line("sys.path.insert(0, sys.argv[1])");
-    w.line("import vclock");
     w.line("try:");
-    w.line("    vclock.run_like_asyncio_run(__main())");
+    w.line("    with asyncio.Runner(loop_factory=VirtualLoop) as runner:");
+    w.line("        runner.run(__main())");
     w.line("except BaseException as e:");
     w.line("    if isinstance(e, RuntimeError) and str(e).startswith('deadlock'):");
     w.line("        print('deadlock', flush=True)");
@@ -290,7 +319,7 @@ impl Writer {
             }
             StepKind::Block(e) => {
                 let e = self.expr(e)?;
-                self.line(&format!("vclock.block({e})"));
+                self.line(&format!("block({e})"));
             }
             StepKind::Await { target, into } => {
                 let t = self.target(target)?;

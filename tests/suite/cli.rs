@@ -206,3 +206,35 @@ fn trace_out_is_written_atomically_and_never_over_a_users_file() {
     );
     assert_eq!(std::fs::read_to_string(&mine).unwrap(), "my notes");
 }
+
+#[test]
+fn format_python_prints_a_program_cpython_runs_to_the_same_output() {
+    let out = loopsim(&[
+        "run",
+        "sim-scenarios/sync_vs_async_two_fetches.toml",
+        "--variant",
+        "async",
+        "--format",
+        "python",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let program = text(&out.stdout);
+    assert!(
+        program.contains("async def co_fetch(name, delay):"),
+        "{program}"
+    );
+    for py in ["python3.11", "python3"] {
+        let Ok(run) = Command::new(py).arg("-c").arg(&program).output() else {
+            continue;
+        };
+        if !run.status.success() {
+            continue; // too old a Python (no asyncio.Runner)
+        }
+        assert_eq!(
+            text(&run.stdout),
+            "0 A start\n0 B start\n2000000000 B done\n3000000000 A done\n3000000000 ['A', 'B']\n"
+        );
+        return;
+    }
+    eprintln!("no python3.11+ found: the program was not run");
+}
