@@ -187,6 +187,8 @@ where
 {
     let py = engine::with_core("wait_for", |c| c.cfg.python);
     match py {
+        // `timeout <= 0` is the same in every version: a task, cancelled at once.
+        _ if delay.is_zero() => wait_for_zero(spawn(fut)).await,
         PythonVersion::Py312 => timeout(delay, fut).await,
         PythonVersion::Py311 => wait_for_311(move || spawn(fut), delay).await,
     }
@@ -198,8 +200,24 @@ where
 pub async fn wait_for_task<T: 'static>(task: JoinHandle<T>, delay: Duration) -> Result<T, Error> {
     let py = engine::with_core("wait_for", |c| c.cfg.python);
     match py {
+        _ if delay.is_zero() => wait_for_zero(task).await,
         PythonVersion::Py312 => flatten(timeout(delay, task).await),
         PythonVersion::Py311 => wait_for_311(move || task, delay).await,
+    }
+}
+
+/// `wait_for(fut, 0)`: `fut = ensure_future(fut)`; if it is not done yet it
+/// is cancelled and awaited, and its cancellation becomes `TimeoutError`
+/// (3.11 and 3.12 alike).
+async fn wait_for_zero<T: 'static>(mut inner: JoinHandle<T>) -> Result<T, Error> {
+    if inner.is_done() {
+        return take_result(&mut inner);
+    }
+    cancel_and_wait(&inner).await;
+    match inner.try_take() {
+        Some(Ok(v)) => Ok(v),
+        Some(Err(e)) if !e.is_cancelled() => Err(e),
+        _ => Err(Error::Timeout),
     }
 }
 
@@ -215,16 +233,7 @@ async fn wait_for_311<T: 'static>(
     delay: Duration,
 ) -> Result<T, Error> {
     if delay.is_zero() {
-        let mut inner = task();
-        if inner.is_done() {
-            return take_result(&mut inner);
-        }
-        cancel_and_wait(&inner).await;
-        return match inner.try_take() {
-            Some(Ok(v)) => Ok(v),
-            Some(Err(e)) if !e.is_cancelled() => Err(e),
-            _ => Err(Error::Timeout),
-        };
+        return wait_for_zero(task()).await;
     }
     let waiter: SimFuture<()> = SimFuture::with_label("wait_for");
     let release = {

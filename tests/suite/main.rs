@@ -6,6 +6,7 @@ mod determinism;
 mod fidelity;
 mod outcomes;
 mod primitives;
+mod random_programs;
 mod render;
 mod robustness;
 mod scenarios;

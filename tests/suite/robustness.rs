@@ -44,7 +44,11 @@ fn tight(mut s: scenario::Scenario) -> scenario::Scenario {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("LOOPSIM_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).map(|n: u32| n * 8).unwrap_or(300),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn edited_scenarios_parse_or_report_never_panic(

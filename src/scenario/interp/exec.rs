@@ -141,7 +141,7 @@ impl Vm {
                 let d = self.duration(timeout)?.as_duration();
                 let py = engine::with_core("wait_for", |c| c.cfg.python);
                 match (py, target) {
-                    (PythonVersion::Py312, Target::Call(c)) => {
+                    (PythonVersion::Py312, Target::Call(c)) if !d.is_zero() => {
                         // `async with timeout(d): return await coro` — inline.
                         let co = self.prog.scenario.coroutines[&c.name].clone();
                         let args = self.call_args(c)?;
@@ -151,7 +151,7 @@ impl Vm {
                         );
                         self.push_call(&co, args, Ret::Var(into.clone()))?;
                     }
-                    (PythonVersion::Py312, Target::Value(_)) => {
+                    (PythonVersion::Py312, Target::Value(_)) if !d.is_zero() => {
                         let fut: LocalBoxFuture<'static, Outcome> = match self.awaitable(target)? {
                             Awaitable::Coro(vm) => vm.boxed_local(),
                             Awaitable::Task(cell, h) => {
@@ -165,7 +165,7 @@ impl Vm {
                         );
                         self.start_val(fut, Then::Assign(into.clone()));
                     }
-                    (PythonVersion::Py311, _) => {
+                    _ => {
                         let fut: LocalBoxFuture<'static, Outcome> = match self.awaitable(target)? {
                             Awaitable::Coro(vm) => {
                                 async move { flatten(wait_for(vm, d).await) }.boxed_local()
