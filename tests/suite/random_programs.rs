@@ -302,13 +302,16 @@ fn build(me: &str, gens: &[Gen]) -> Vec<Step> {
                 },
             )),
             Gen::EventRound(c) => {
-                // A waiter on the event, released by this task after a call.
-                let var = format!("w{n}");
+                // A waiter on the event, released by this task after a call
+                // runs beside it. Every task is awaited: tasks left at exit are
+                // cancelled by asyncio.run in set order, which CPython leaves
+                // unspecified.
+                let (var, other) = (format!("w{n}"), format!("o{n}"));
                 out.push(step(
                     line,
                     StepKind::Spawn {
                         call: call(*c),
-                        bind: None,
+                        bind: Some(other.clone()),
                         name: None,
                     },
                 ));
@@ -329,6 +332,13 @@ fn build(me: &str, gens: &[Gen]) -> Vec<Step> {
                     line,
                     StepKind::Await {
                         target: Target::Value(Expr::Var(var)),
+                        into: None,
+                    },
+                ));
+                out.push(step(
+                    line,
+                    StepKind::Await {
+                        target: Target::Value(Expr::Var(other)),
                         into: None,
                     },
                 ));
