@@ -12,7 +12,14 @@ pub use common::{EXIT_OK, EXIT_SIM_FAILED, EXIT_USAGE};
 
 /// loopsim: a deterministic simulator of event loops.
 #[derive(Parser, Debug)]
-#[command(name = "loopsim", version, about, long_about = None)]
+#[command(
+    name = "loopsim",
+    version,
+    about,
+    long_about = None,
+    after_help = "Exit codes: 0 success · 1 a claim failed · 2 bad input or usage · 3 the simulation \
+                  itself failed (deadlock, limit). Scenario format: sim-scenarios/README.md"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
