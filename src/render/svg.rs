@@ -494,14 +494,28 @@ impl Timeline {
                 }
             }
         }
-        // Printed lines, as labels that do not overlap.
+        // Printed lines, as labels that do not overlap: lines that would
+        // land on an earlier label are counted on it ("(+2)").
+        let mut groups: Vec<(i32, String, usize)> = Vec::new();
         let mut free_from = i32::MIN;
         for (at, seq, line) in &lane.outputs {
             let x = sc.x(*at, *seq) + 6;
             if x < free_from {
+                if let Some(last) = groups.last_mut() {
+                    last.2 += 1;
+                }
                 continue;
             }
             let label = shorten(line, 28);
+            free_from = x + text_width(&label, 10.0) + 6;
+            groups.push((x, label, 0));
+        }
+        for (x, label, more) in groups {
+            let label = if more > 0 {
+                format!("{label} (+{more})")
+            } else {
+                label
+            };
             let w = text_width(&label, 10.0);
             // Near the right edge, the label goes to the left of its point.
             let left = x + w > sc.x1 + RIGHT - 2;
@@ -527,7 +541,6 @@ impl Timeline {
                 (anchor, VPos::Center),
                 false,
             );
-            free_from = if left { x + 18 } else { x + w + 6 };
         }
     }
 
