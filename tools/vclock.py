@@ -24,7 +24,6 @@ class _VirtualSelector(selectors.DefaultSelector):
 class VirtualLoop(asyncio.SelectorEventLoop):
     def __init__(self):
         self.vtime = 0.0
-        import weakref
         ref = []
         super().__init__(selector=_VirtualSelector(lambda: ref[0]))
         ref.append(self)

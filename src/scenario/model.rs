@@ -149,6 +149,89 @@ pub enum Primitive {
     },
 }
 
+impl StepKind {
+    /// The step lists nested in this step (loop bodies, `try` parts, `if`
+    /// branches, …), in file order.
+    pub fn bodies(&self) -> Vec<&Rc<[Step]>> {
+        match self {
+            StepKind::Timeout { body, .. }
+            | StepKind::AsCompleted { body, .. }
+            | StepKind::Repeat { body, .. }
+            | StepKind::For { body, .. }
+            | StepKind::AsyncFor { body, .. }
+            | StepKind::AsyncWith { body, .. }
+            | StepKind::Lock { body, .. }
+            | StepKind::Semaphore { body, .. }
+            | StepKind::Section { body, .. } => vec![body],
+            StepKind::Try {
+                body,
+                handler,
+                finally,
+            } => {
+                let mut v = vec![body];
+                v.extend(handler.as_ref().map(|h| &h.body));
+                v.push(finally);
+                v
+            }
+            StepKind::If {
+                then, otherwise, ..
+            } => vec![then, otherwise],
+            _ => Vec::new(),
+        }
+    }
+
+    /// [`bodies`](Self::bodies), mutable.
+    pub fn bodies_mut(&mut self) -> Vec<&mut Rc<[Step]>> {
+        match self {
+            StepKind::Timeout { body, .. }
+            | StepKind::AsCompleted { body, .. }
+            | StepKind::Repeat { body, .. }
+            | StepKind::For { body, .. }
+            | StepKind::AsyncFor { body, .. }
+            | StepKind::AsyncWith { body, .. }
+            | StepKind::Lock { body, .. }
+            | StepKind::Semaphore { body, .. }
+            | StepKind::Section { body, .. } => vec![body],
+            StepKind::Try {
+                body,
+                handler,
+                finally,
+            } => {
+                let mut v = vec![body];
+                v.extend(handler.as_mut().map(|h| &mut h.body));
+                v.push(finally);
+                v
+            }
+            StepKind::If {
+                then, otherwise, ..
+            } => vec![then, otherwise],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The coroutine calls this step runs as a coroutine or a task (not the
+    /// generator of `async_for` nor the manager of `async_with`).
+    pub fn coroutine_calls(&self) -> Vec<&Call> {
+        fn call(t: &Target) -> Option<&Call> {
+            match t {
+                Target::Call(c) => Some(c),
+                Target::Value(_) => None,
+            }
+        }
+        match self {
+            StepKind::Await { target, .. }
+            | StepKind::WaitFor { target, .. }
+            | StepKind::Shield { target, .. } => call(target).into_iter().collect(),
+            StepKind::Spawn { call: c, .. } => vec![c],
+            StepKind::Gather { items, .. } | StepKind::AsCompleted { items, .. } => {
+                items.iter().filter_map(call).collect()
+            }
+            StepKind::TaskGroup { calls, .. } => calls.iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 impl Primitive {
     /// The `kind` written in files.
     pub fn kind_name(&self) -> &'static str {

@@ -640,34 +640,8 @@ impl Scenario {
         }
         fn clear_kind(k: &StepKind) -> StepKind {
             let mut k = k.clone();
-            match &mut k {
-                StepKind::Timeout { body, .. }
-                | StepKind::AsCompleted { body, .. }
-                | StepKind::Repeat { body, .. }
-                | StepKind::For { body, .. }
-                | StepKind::AsyncFor { body, .. }
-                | StepKind::AsyncWith { body, .. }
-                | StepKind::Lock { body, .. }
-                | StepKind::Semaphore { body, .. }
-                | StepKind::Section { body, .. } => *body = clear(body),
-                StepKind::Try {
-                    body,
-                    handler,
-                    finally,
-                } => {
-                    *body = clear(body);
-                    *finally = clear(finally);
-                    if let Some(h) = handler {
-                        h.body = clear(&h.body);
-                    }
-                }
-                StepKind::If {
-                    then, otherwise, ..
-                } => {
-                    *then = clear(then);
-                    *otherwise = clear(otherwise);
-                }
-                _ => {}
+            for body in k.bodies_mut() {
+                *body = clear(body);
             }
             k
         }

@@ -18,33 +18,13 @@ use crate::sync::QueueKind;
 #[error("cannot translate to Python: {0}")]
 pub struct Unsupported(pub String);
 
-const PRELUDE: &str = r#"import asyncio, contextlib, selectors, sys
+/// The judge's virtual clock (also used as a module by the hand-written
+/// differential tests), then the helpers the translation calls.
+const PRELUDE: &str = concat!(
+    include_str!("../../tools/vclock.py"),
+    r#"
+import contextlib, sys
 sys.setrecursionlimit(10000)
-
-# A virtual clock: the loop's time() is a float that select(timeout) advances
-# instead of sleeping; block(d) models time.sleep(d) inside a step.
-class _VirtualSelector(selectors.DefaultSelector):
-    def __init__(self, loop_ref):
-        super().__init__()
-        self._loop_ref = loop_ref
-    def select(self, timeout=None):
-        if timeout is None:
-            raise RuntimeError("deadlock: nothing ready and no timer")
-        if timeout > 0:
-            self._loop_ref().vtime += timeout
-        return super().select(0)
-
-class VirtualLoop(asyncio.SelectorEventLoop):
-    def __init__(self):
-        self.vtime = 0.0
-        ref = []
-        super().__init__(selector=_VirtualSelector(lambda: ref[0]))
-        ref.append(self)
-    def time(self):
-        return self.vtime
-
-def block(seconds):
-    asyncio.get_running_loop().vtime += seconds
 
 def _fmt_ns(ns):
     if ns == 0:
@@ -106,7 +86,8 @@ def catches(kinds):
         else:
             out.append(type(exc(k)))
     return tuple(out)
-"#;
+"#
+);
 
 /// The Python program for one variant of a scenario.
 ///
@@ -217,8 +198,7 @@ pub fn to_python(s: &Scenario, variant: &str) -> Result<String, Unsupported> {
     w.depth -= 1;
     w.line("");
     w.line("try:");
-    w.line("    with asyncio.Runner(loop_factory=VirtualLoop) as runner:");
-    w.line("        runner.run(__main())");
+    w.line("    run_like_asyncio_run(__main())");
     w.line("except BaseException as e:");
     w.line("    if isinstance(e, RuntimeError) and str(e).startswith('deadlock'):");
     w.line("        print('deadlock', flush=True)");

@@ -3,28 +3,10 @@
 //! `asyncio` model must print the same lines at the same virtual times.
 //! Skipped (with a message) when the Python interpreter is missing.
 
+use crate::support::python;
 use crate::support::*;
 use loopsim::{Error, PythonVersion, Sim, gather, print, sleep, spawn, yield_now};
 use std::process::Command;
-
-fn python(version: &str) -> Option<String> {
-    let home = std::env::var("HOME").unwrap_or_default();
-    let candidates = [
-        format!("{home}/.pyenv/versions/{version}/bin/python3"),
-        format!(
-            "python{}",
-            &version[..version.rfind('.').unwrap_or(version.len())]
-        ),
-    ];
-    candidates.into_iter().find(|c| {
-        Command::new(c)
-            .arg("-c")
-            .arg("import asyncio")
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    })
-}
 
 /// Runs `body` (the inside of `async def main():`, with `say(text)` printing
 /// `"<loop.time()> <text>"`) under CPython's asyncio on the virtual clock.

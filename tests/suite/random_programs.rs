@@ -7,6 +7,7 @@
 //! `LOOPSIM_FUZZ_CASES=N` sets the number of programs per Python version
 //! (default 40 here; a campaign runs thousands).
 
+use crate::support::python;
 use loopsim::PythonVersion;
 use loopsim::scenario::expr::{Expr, Piece};
 use loopsim::scenario::{
@@ -18,18 +19,6 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::rc::Rc;
 use std::time::Duration;
-
-fn python(version: &str) -> Option<String> {
-    let home = std::env::var("HOME").unwrap_or_default();
-    let p = format!("{home}/.pyenv/versions/{version}/bin/python3");
-    Command::new(&p)
-        .arg("-c")
-        .arg("import asyncio")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|_| p)
-}
 
 fn ms(n: u64) -> Expr {
     Expr::Duration(Duration::from_millis(n))

@@ -45,3 +45,24 @@ pub fn timed(run: &Run<impl Sized>) -> Vec<String> {
         .map(|l| format!("{} {}", l.at, l.text))
         .collect()
 }
+
+/// A CPython interpreter of `version` (`3.12.1`): the pyenv build, else
+/// `python3.12` on the PATH; `None` when neither runs asyncio.
+pub fn python(version: &str) -> Option<String> {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let candidates = [
+        format!("{home}/.pyenv/versions/{version}/bin/python3"),
+        format!(
+            "python{}",
+            &version[..version.rfind('.').unwrap_or(version.len())]
+        ),
+    ];
+    candidates.into_iter().find(|c| {
+        std::process::Command::new(c)
+            .arg("-c")
+            .arg("import asyncio")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    })
+}

@@ -4,62 +4,25 @@
 use super::*;
 
 pub(super) fn contains_yield(steps: &[Step]) -> bool {
-    steps.iter().any(|s| match &s.kind {
-        StepKind::Yield(_) => true,
-        StepKind::Timeout { body, .. }
-        | StepKind::AsCompleted { body, .. }
-        | StepKind::Repeat { body, .. }
-        | StepKind::For { body, .. }
-        | StepKind::AsyncFor { body, .. }
-        | StepKind::AsyncWith { body, .. }
-        | StepKind::Lock { body, .. }
-        | StepKind::Semaphore { body, .. }
-        | StepKind::Section { body, .. } => contains_yield(body),
-        StepKind::Try {
-            body,
-            handler,
-            finally,
-        } => {
-            contains_yield(body)
-                || contains_yield(finally)
-                || handler.as_ref().is_some_and(|h| contains_yield(&h.body))
-        }
-        StepKind::If {
-            then, otherwise, ..
-        } => contains_yield(then) || contains_yield(otherwise),
-        _ => false,
+    steps.iter().any(|s| {
+        matches!(s.kind, StepKind::Yield(_))
+            || s.kind.bodies().into_iter().any(|b| contains_yield(b))
     })
 }
 
-/// Calls a body makes for sure (not inside a loop or a handler): an inline
-/// or spawned call cycle made only of such calls never ends.
+/// Calls a body makes for sure (not inside a loop, a branch or a handler): an
+/// inline or spawned call cycle made only of such calls never ends.
 pub(super) fn unconditional_calls(steps: &[Step], out: &mut Vec<(String, usize)>) {
     for s in steps {
+        out.extend(
+            s.kind
+                .coroutine_calls()
+                .into_iter()
+                .map(|c| (c.name.clone(), s.line)),
+        );
         match &s.kind {
-            StepKind::Await {
-                target: Target::Call(c),
-                ..
-            }
-            | StepKind::WaitFor {
-                target: Target::Call(c),
-                ..
-            }
-            | StepKind::Shield {
-                target: Target::Call(c),
-                ..
-            }
-            | StepKind::Spawn { call: c, .. }
-            | StepKind::AsyncWith { ctx: c, .. }
-            | StepKind::AsyncFor { generator: c, .. } => out.push((c.name.clone(), s.line)),
-            StepKind::Gather { items, .. } => {
-                for t in items {
-                    if let Target::Call(c) = t {
-                        out.push((c.name.clone(), s.line));
-                    }
-                }
-            }
-            StepKind::TaskGroup { calls, .. } => {
-                out.extend(calls.iter().map(|c| (c.name.clone(), s.line)))
+            StepKind::AsyncWith { ctx: c, .. } | StepKind::AsyncFor { generator: c, .. } => {
+                out.push((c.name.clone(), s.line))
             }
             _ => {}
         }
@@ -91,44 +54,20 @@ pub(super) fn check_generators(cx: &mut Ctx<'_>, generators: &BTreeSet<&str>, st
         });
     };
     for s in steps {
-        let mut calls: Vec<&Call> = Vec::new();
-        match &s.kind {
-            StepKind::AsyncFor { generator, .. }
-                if !generators.contains(generator.name.as_str()) =>
-            {
-                report(
-                    cx,
-                    s.line,
-                    format!(
-                        "`async_for` needs an async generator, and `{}` has no `yield`",
-                        generator.name
-                    ),
-                    "add `{ yield = \"value\" }` steps to it",
-                )
-            }
-            StepKind::Await {
-                target: Target::Call(c),
-                ..
-            }
-            | StepKind::WaitFor {
-                target: Target::Call(c),
-                ..
-            }
-            | StepKind::Shield {
-                target: Target::Call(c),
-                ..
-            }
-            | StepKind::Spawn { call: c, .. } => calls.push(c),
-            StepKind::Gather { items, .. } | StepKind::AsCompleted { items, .. } => {
-                calls.extend(items.iter().filter_map(|t| match t {
-                    Target::Call(c) => Some(c),
-                    Target::Value(_) => None,
-                }))
-            }
-            StepKind::TaskGroup { calls: cs, .. } => calls.extend(cs),
-            _ => {}
+        if let StepKind::AsyncFor { generator, .. } = &s.kind
+            && !generators.contains(generator.name.as_str())
+        {
+            report(
+                cx,
+                s.line,
+                format!(
+                    "`async_for` needs an async generator, and `{}` has no `yield`",
+                    generator.name
+                ),
+                "add `{ yield = \"value\" }` steps to it",
+            );
         }
-        for c in calls {
+        for c in s.kind.coroutine_calls() {
             if generators.contains(c.name.as_str()) {
                 report(
                     cx,
@@ -141,34 +80,8 @@ pub(super) fn check_generators(cx: &mut Ctx<'_>, generators: &BTreeSet<&str>, st
                 );
             }
         }
-        match &s.kind {
-            StepKind::Timeout { body, .. }
-            | StepKind::AsCompleted { body, .. }
-            | StepKind::Repeat { body, .. }
-            | StepKind::For { body, .. }
-            | StepKind::AsyncFor { body, .. }
-            | StepKind::AsyncWith { body, .. }
-            | StepKind::Lock { body, .. }
-            | StepKind::Semaphore { body, .. }
-            | StepKind::Section { body, .. } => check_generators(cx, generators, body),
-            StepKind::Try {
-                body,
-                handler,
-                finally,
-            } => {
-                check_generators(cx, generators, body);
-                check_generators(cx, generators, finally);
-                if let Some(h) = handler {
-                    check_generators(cx, generators, &h.body);
-                }
-            }
-            StepKind::If {
-                then, otherwise, ..
-            } => {
-                check_generators(cx, generators, then);
-                check_generators(cx, generators, otherwise);
-            }
-            _ => {}
+        for body in s.kind.bodies() {
+            check_generators(cx, generators, body);
         }
     }
 }
