@@ -111,8 +111,24 @@ impl Builder {
     }
 }
 
+/// Clones a task's output out of its cell.
+type CloneOut<T> = fn(&Result<T, Error>) -> Result<T, Error>;
+
 pub(crate) struct TaskCell<T> {
     out: RefCell<Option<Result<T, Error>>>,
+    /// Set once a handle is cloned: the output is then cloned out, never
+    /// moved, so that every handle can await the task, any number of times.
+    shared: std::cell::Cell<Option<CloneOut<T>>>,
+}
+
+impl<T> TaskCell<T> {
+    /// The output: moved out, or cloned out once the handle is shared.
+    fn take_out(&self) -> Option<Result<T, Error>> {
+        match self.shared.get() {
+            Some(clone) => self.out.borrow().as_ref().map(clone),
+            None => self.out.borrow_mut().take(),
+        }
+    }
 }
 
 impl<T> FailSlot for TaskCell<T> {
@@ -133,6 +149,7 @@ where
 {
     let cell = Rc::new(TaskCell {
         out: RefCell::new(None),
+        shared: std::cell::Cell::new(None),
     });
     let out = cell.clone();
     let wrapped = async move {
@@ -235,6 +252,11 @@ pub fn current_task() -> TaskRef {
 /// An owned handle to a spawned task. Await it for the task's output:
 /// `Ok(value)`, or `Err(Error::Panic)` if the task panicked. Dropping the
 /// handle detaches the task (it keeps running), as in asyncio.
+///
+/// When the output is `Clone`, so is the handle: like an asyncio `Task`
+/// object, every clone can await the task, as often as it likes, and each
+/// gets a clone of the output (or the same cancellation). Once a handle has
+/// been cloned, its output is cloned out rather than moved.
 pub struct JoinHandle<T> {
     task: TaskRef,
     cell: Rc<TaskCell<T>>,
@@ -257,9 +279,10 @@ impl<T> JoinHandle<T> {
         self.task.is_done()
     }
 
-    /// The task's output if it is done and was not taken yet.
+    /// The task's output if it is done and was not taken yet (a shared
+    /// handle's output is cloned, never taken).
     pub fn try_take(&mut self) -> Option<Result<T, Error>> {
-        self.cell.out.borrow_mut().take()
+        self.cell.take_out()
     }
 
     /// Looks at the output without taking it.
@@ -308,7 +331,7 @@ impl<T> Future for JoinHandle<T> {
             S::Cancelled => Poll::Pending,
             S::Done => {
                 this.registered = None;
-                let out = this.cell.out.borrow_mut().take();
+                let out = this.cell.take_out();
                 Poll::Ready(
                     out.expect("loopsim: JoinHandle polled after it returned the task's output"),
                 )
@@ -336,6 +359,17 @@ impl<T> Future for JoinHandle<T> {
                 }
                 Poll::Pending
             }
+        }
+    }
+}
+
+impl<T: Clone> Clone for JoinHandle<T> {
+    fn clone(&self) -> JoinHandle<T> {
+        self.cell.shared.set(Some(Result::clone));
+        JoinHandle {
+            task: self.task,
+            cell: self.cell.clone(),
+            registered: None,
         }
     }
 }

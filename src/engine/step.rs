@@ -281,15 +281,17 @@ fn finish_suspended(
             None
         }
     };
-    let forwarded = match forward {
-        Some(CancelTarget::Task(inner)) => cancel_task(inner),
-        Some(CancelTarget::Future(f)) => f.cancel_future(),
-        _ => false,
+    // As in `cancel_task`: only a timer or a bare yield is woken here; a
+    // task or future that refuses the request wakes the task when it ends.
+    let (forwarded, wake) = match forward {
+        Some(CancelTarget::Task(inner)) => (cancel_task(inner), false),
+        Some(CancelTarget::Future(f)) => (f.cancel_future(), false),
+        Some(CancelTarget::Timer | CancelTarget::Wake) | None => (false, true),
     };
     let mut c = rt.core.borrow_mut();
     if forwarded {
         c.task_mut(id).must_cancel = false;
-    } else if c.task_mut(id).must_cancel {
+    } else if wake && c.task_mut(id).must_cancel {
         c.wake(id);
     }
     let t = c.task_mut(id);
@@ -374,19 +376,28 @@ pub(crate) fn cancel_task(id: TaskId) -> bool {
         Some(t.waiting.as_ref().map(|w| w.target.clone()))
     });
     let Some(target) = target else { return false };
-    let forwarded = match target {
-        Some(CancelTarget::Task(inner)) => cancel_task(inner),
-        Some(CancelTarget::Future(f)) => f.cancel_future(),
-        _ => false,
+    let wake = match target {
+        // Forwarded: the inner task or future now ends cancelled and its
+        // done-callback wakes this task, which raises at its await.
+        Some(CancelTarget::Task(inner)) if cancel_task(inner) => return true,
+        Some(CancelTarget::Future(f)) if f.cancel_future() => return true,
+        // Not forwarded: what the task awaits is already done (its wake-up
+        // is queued) or refused (a gather whose children have all finished
+        // resolves later and wakes it then). `Task.cancel` never schedules
+        // the task itself, it only sets `_must_cancel`.
+        Some(CancelTarget::Task(_) | CancelTarget::Future(_)) => false,
+        // A sleep's timer or a bare yield: asyncio's future is cancelled,
+        // which schedules the task's wake-up.
+        Some(CancelTarget::Timer | CancelTarget::Wake) => true,
+        // Ready or running: its step is already scheduled.
+        None => true,
     };
-    if !forwarded {
-        super::with_core("cancel", |c| {
-            let t = c.task_mut(id);
-            t.must_cancel = true;
-            if !t.running {
-                c.wake(id);
-            }
-        });
-    }
+    super::with_core("cancel", |c| {
+        let t = c.task_mut(id);
+        t.must_cancel = true;
+        if wake && !t.running {
+            c.wake(id);
+        }
+    });
     true
 }

@@ -5,7 +5,6 @@ use crate::error::Error;
 use crate::future::SimFuture;
 use crate::task::{JoinHandle, TaskRef};
 use crate::time::{format_nanos, secs_f64_to_nanos};
-use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::fmt::Write;
 use std::rc::Rc;
@@ -47,10 +46,10 @@ pub struct TaskCell {
     pub task: TaskRef,
     /// Its name.
     pub name: String,
-    /// The handle, until something awaits it.
-    pub handle: RefCell<Option<JoinHandle<Outcome>>>,
-    /// The result, once awaited (a task can be awaited many times).
-    pub result: RefCell<Option<Outcome>>,
+    /// The handle; each await takes a clone of it (a task can be awaited
+    /// by many tasks, many times, as in asyncio). `None` for a task named by
+    /// `current_task()`, which has no handle.
+    pub handle: Option<JoinHandle<Outcome>>,
 }
 
 impl PartialEq for Value {

@@ -11,8 +11,14 @@ pub fn scenario_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sim-scenarios")
 }
 
-pub fn all_scenarios() -> Vec<Scenario> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(scenario_dir())
+/// Regression and translated-CPython-test scenarios: run like the gallery's,
+/// but kept out of it.
+pub fn test_scenario_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios")
+}
+
+fn load_dir(dir: &Path) -> Vec<Scenario> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
@@ -22,6 +28,18 @@ pub fn all_scenarios() -> Vec<Scenario> {
         .iter()
         .map(|f| scenario::load(f).unwrap_or_else(|e| panic!("{e}")))
         .collect()
+}
+
+/// The gallery's scenarios (`sim-scenarios/`).
+pub fn gallery_scenarios() -> Vec<Scenario> {
+    load_dir(&scenario_dir())
+}
+
+/// Every scenario: the gallery's and `tests/scenarios/`.
+pub fn all_scenarios() -> Vec<Scenario> {
+    let mut all = gallery_scenarios();
+    all.extend(load_dir(&test_scenario_dir()));
+    all
 }
 
 #[test]
@@ -45,7 +63,7 @@ fn every_claim_of_every_scenario_holds() {
 
 #[test]
 fn every_tutorial_scenario_names_its_source() {
-    let with_source = all_scenarios()
+    let with_source = gallery_scenarios()
         .iter()
         .filter(|s| s.source.is_some())
         .count();
@@ -53,7 +71,7 @@ fn every_tutorial_scenario_names_its_source() {
         with_source >= 20,
         "only {with_source} scenarios cite a tutorial"
     );
-    for s in all_scenarios() {
+    for s in gallery_scenarios() {
         if let Some(src) = &s.source {
             let file = src.split(' ').next().unwrap();
             let path = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -60,7 +60,7 @@ impl Vm {
                 Target::Value(e) => match self.eval(e)? {
                     Value::Task(cell) => {
                         let fut = Vm::await_task(cell.clone());
-                        self.start(fut, Then::TaskResult(cell, into.clone()));
+                        self.start(fut, Then::TaskResult(into.clone()));
                     }
                     Value::Future(f) => {
                         self.start_val(async move { f.await }, Then::Assign(into.clone()))
@@ -97,26 +97,12 @@ impl Vm {
                 into,
             } => {
                 let cells = self.cells_each(items, each)?;
-                let mut handles = Vec::new();
-                for cell in &cells {
-                    let h = cell.handle.borrow_mut().take();
-                    match h {
-                        Some(h) => handles.push(h),
-                        None => {
-                            // Already awaited: a task that hands back its result.
-                            let r = cell.result.borrow().clone().unwrap_or(Ok(Value::None));
-                            handles.push(Builder::new().spawn_fallible(async move { r }));
-                        }
-                    }
-                }
+                let handles = task_handles(&cells)?;
                 let re = *return_exceptions;
                 self.start_val(
                     async move {
                         if re {
                             let rs = gather_tasks_return_exceptions(handles).await;
-                            for (cell, r) in cells.iter().zip(&rs) {
-                                *cell.result.borrow_mut() = Some(r.clone());
-                            }
                             Ok(Value::List(Rc::new(
                                 rs.into_iter()
                                     .map(|r| r.unwrap_or_else(Value::Error))
@@ -124,9 +110,6 @@ impl Vm {
                             )))
                         } else {
                             let vs = gather_tasks(handles).await?;
-                            for (cell, v) in cells.iter().zip(&vs) {
-                                *cell.result.borrow_mut() = Some(Ok(v.clone()));
-                            }
                             Ok(Value::List(Rc::new(vs)))
                         }
                     },
@@ -154,9 +137,7 @@ impl Vm {
                     (PythonVersion::Py312, Target::Value(_)) if !d.is_zero() => {
                         let fut: LocalBoxFuture<'static, Outcome> = match self.awaitable(target)? {
                             Awaitable::Coro(vm) => vm.boxed_local(),
-                            Awaitable::Task(cell, h) => {
-                                async move { cell.settle(h.await) }.boxed_local()
-                            }
+                            Awaitable::Task(h) => async move { flatten(h.await) }.boxed_local(),
                             Awaitable::Fut(f) => async move { f.await }.boxed_local(),
                         };
                         self.push_block(
@@ -170,8 +151,8 @@ impl Vm {
                             Awaitable::Coro(vm) => {
                                 async move { flatten(wait_for(vm, d).await) }.boxed_local()
                             }
-                            Awaitable::Task(cell, h) => {
-                                async move { cell.settle(wait_for_task(h, d).await) }.boxed_local()
+                            Awaitable::Task(h) => {
+                                async move { flatten(wait_for_task(h, d).await) }.boxed_local()
                             }
                             Awaitable::Fut(f) => {
                                 async move { flatten(wait_for(f.into_future(), d).await) }
@@ -201,16 +182,7 @@ impl Vm {
                     Some(t) => Some(self.duration(t)?.as_duration()),
                     None => None,
                 };
-                let handles: Vec<_> = cells
-                    .iter()
-                    .map(|c| c.handle.borrow_mut().take())
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| {
-                        Error::raised(
-                            "RuntimeError",
-                            "as_completed of a task that was already awaited",
-                        )
-                    })?;
+                let handles = task_handles(&cells)?;
                 let it = Rc::new(RefCell::new(Some(as_completed(handles, t))));
                 self.push_block(
                     body.clone(),
@@ -251,8 +223,8 @@ impl Vm {
             StepKind::Shield { target, into } => {
                 let fut: LocalBoxFuture<'static, Outcome> = match self.awaitable(target)? {
                     Awaitable::Coro(vm) => async move { flatten(shield(vm).await) }.boxed_local(),
-                    Awaitable::Task(cell, h) => {
-                        async move { cell.settle(shield_task(h).await) }.boxed_local()
+                    Awaitable::Task(h) => {
+                        async move { flatten(shield_task(h).await) }.boxed_local()
                     }
                     Awaitable::Fut(f) => {
                         async move { flatten(shield(f.into_future()).await) }.boxed_local()
@@ -534,4 +506,12 @@ impl Vm {
         }
         Ok(())
     }
+}
+
+/// A handle of each task for a combinator (`gather`, `as_completed`).
+fn task_handles(cells: &[Rc<TaskCell>]) -> Result<Vec<crate::JoinHandle<Outcome>>, Error> {
+    cells
+        .iter()
+        .map(|c| c.handle.clone().ok_or_else(super::no_handle))
+        .collect()
 }

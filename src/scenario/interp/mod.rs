@@ -379,7 +379,7 @@ enum OpOut {
 enum Then {
     Assign(Option<String>),
     Discard,
-    TaskResult(Rc<TaskCell>, Option<String>),
+    TaskResult(Option<String>),
     PushLock(String, Rc<[Step]>),
     PushPermit(String, Rc<[Step]>),
     AsCompletedNext,
@@ -438,13 +438,6 @@ impl Vm {
             result: None,
             calls: 0,
         }
-    }
-
-    /// A VM that returns `r` at once.
-    fn done(prog: Rc<Program>, r: Outcome) -> Vm {
-        let mut vm = Vm::new(prog);
-        vm.result = Some(r);
-        vm
     }
 
     /// A VM that runs `call` (a new task's body).
@@ -696,21 +689,16 @@ impl Vm {
         Ok(Rc::new(TaskCell {
             task,
             name: task.name(),
-            handle: RefCell::new(Some(h)),
-            result: RefCell::new(None),
+            handle: Some(h),
         }))
     }
 
     /// A future awaiting a task (its handle, or its cached result).
     fn await_task(cell: Rc<TaskCell>) -> LocalBoxFuture<'static, OpOut> {
         async move {
-            if let Some(r) = cell.result.borrow().clone() {
-                return OpOut::Val(r);
-            }
-            let h = cell.handle.borrow_mut().take();
-            let r = match h {
+            let r = match cell.handle.clone() {
                 Some(h) => flatten(h.await),
-                None => Err(Error::raised("RuntimeError", "a task cannot await itself")),
+                None => Err(no_handle()),
             };
             OpOut::Val(r)
         }
@@ -729,15 +717,7 @@ impl Vm {
             }
             Target::Value(e) => match self.eval(e)? {
                 Value::Task(cell) => {
-                    let h = cell.handle.borrow_mut().take();
-                    Ok(match h {
-                        Some(h) => Awaitable::Task(cell, h),
-                        // Already awaited: its result, from a trivial task.
-                        None => {
-                            let r = cell.result.borrow().clone().unwrap_or(Ok(Value::None));
-                            Awaitable::Coro(Vm::done(self.prog.clone(), r))
-                        }
-                    })
+                    Ok(Awaitable::Task(cell.handle.clone().ok_or_else(no_handle)?))
                 }
                 Value::Future(f) => Ok(Awaitable::Fut(f)),
                 other => Err(type_error(format!(
@@ -872,10 +852,7 @@ impl Vm {
         let r = match (then, out) {
             (Then::Assign(into), OpOut::Val(r)) => r.map(|v| self.assign(&into, v)),
             (Then::Discard, OpOut::Val(r)) => r.map(|_| ()),
-            (Then::TaskResult(cell, into), OpOut::Val(r)) => {
-                *cell.result.borrow_mut() = Some(r.clone());
-                r.map(|v| self.assign(&into, v))
-            }
+            (Then::TaskResult(into), OpOut::Val(r)) => r.map(|v| self.assign(&into, v)),
             (Then::PushLock(name, body), OpOut::Lock(g)) => {
                 let s = section(&name);
                 self.push_block(body, Kind::Guard(Some(Guard::Lock(s, g))));
@@ -1185,20 +1162,17 @@ fn call_label(name: &str, args: &[Value]) -> String {
     format!("{name}({})", args.join(", "))
 }
 
+/// Awaiting the task `current_task()` named, from itself (the only task
+/// that can name it so).
+pub(super) fn no_handle() -> Error {
+    Error::raised("RuntimeError", "Task cannot await on itself")
+}
+
 /// A target for `wait_for` and `shield`.
 enum Awaitable {
     Coro(Vm),
-    Task(Rc<TaskCell>, crate::task::JoinHandle<Outcome>),
+    Task(crate::task::JoinHandle<Outcome>),
     Fut(SimFuture<Value>),
-}
-
-impl TaskCell {
-    /// Records a task's result (reached through a combinator) and returns it.
-    fn settle(&self, r: Result<Outcome, Error>) -> Outcome {
-        let r = flatten(r);
-        *self.result.borrow_mut() = Some(r.clone());
-        r
-    }
 }
 
 /// A duration as the program wrote it: exact, or float seconds (asyncio

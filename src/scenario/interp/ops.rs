@@ -240,8 +240,7 @@ pub(super) fn builtin(name: &str, args: Vec<Value>) -> Result<Value, Error> {
             Value::Task(Rc::new(TaskCell {
                 task,
                 name: task.name(),
-                handle: RefCell::new(None),
-                result: RefCell::new(None),
+                handle: None,
             }))
         }
         other => {
