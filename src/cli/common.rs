@@ -1,7 +1,6 @@
 //! What the subcommands share: loading scenarios, exit codes, replay
 //! commands, atomic writes.
 
-use anyhow::{Context, Result, bail};
 use loopsim::scenario::{self, Scenario};
 use std::path::{Path, PathBuf};
 
@@ -31,7 +30,7 @@ pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             }
             found.sort();
             out.extend(found);
-        } else if p.is_file() {
+        } else if p.exists() {
             out.push(p.clone());
         } else {
             return Err(format!("{}: no such file or directory", p.display()));
@@ -40,13 +39,28 @@ pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
+/// The `*.toml` regular files under `dir`, without recursion (an explicit
+/// stack), skipping FIFOs and devices, and entering each directory once even
+/// when symlinks lead back to it.
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "toml") {
-            out.push(path);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        if !seen.insert(d.canonicalize()?) {
+            continue;
+        }
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            // Follows links: a link to a directory is walked (once), a
+            // dangling link is skipped.
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
+                todo.push(path);
+            } else if meta.is_file() && path.extension().is_some_and(|e| e == "toml") {
+                out.push(path);
+            }
         }
     }
     Ok(())
@@ -72,33 +86,6 @@ pub fn replay(file: &str, variant: &str, seed: u64, model: Option<&str>) -> Stri
     cmd
 }
 
-/// Writes `bytes` to `path` atomically (a temporary file in the same
-/// directory, then a rename). Refuses to replace a file that `is_ours` does
-/// not recognise as loopsim's own output.
-pub fn write_atomic(path: &Path, bytes: &[u8], is_ours: impl Fn(&[u8]) -> bool) -> Result<()> {
-    if path.exists() {
-        let old = std::fs::read(path)
-            .with_context(|| format!("{}: cannot read the existing file", path.display()))?;
-        if !is_ours(&old) {
-            bail!(
-                "{}: exists and was not written by loopsim; refusing to overwrite it (choose another path or remove it)",
-                path.display()
-            );
-        }
-    }
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("{}: cannot create the directory", dir.display()))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("{}: cannot write", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot replace", path.display()))?;
-    Ok(())
-}
-
 /// The timeline panels of a scenario's runs: titled by variant when there
 /// are several.
 pub fn panels(traces: &[(String, loopsim::Trace)]) -> Vec<loopsim::render::Panel<'_>> {
@@ -115,7 +102,8 @@ pub fn panels(traces: &[(String, loopsim::Trace)]) -> Vec<loopsim::render::Panel
         .collect()
 }
 
-/// Marks an SVG as loopsim's own (so a later run may replace it).
+/// Marks an SVG as loopsim's timeline (a comment; whether loopsim may
+/// replace a file is decided by [`super::output`], never by this mark).
 pub fn mark_svg(svg: Vec<u8>) -> Vec<u8> {
     let s = String::from_utf8(svg).expect("SVG is text");
     match s.find("<svg") {
@@ -125,13 +113,3 @@ pub fn mark_svg(svg: Vec<u8>) -> Vec<u8> {
 }
 
 const SVG_MARK: &str = "<!-- loopsim timeline -->";
-
-/// True for an SVG written by loopsim.
-pub fn is_our_svg(bytes: &[u8]) -> bool {
-    String::from_utf8_lossy(&bytes[..bytes.len().min(400)]).contains(SVG_MARK)
-}
-
-/// True for a JSON Lines trace written by loopsim.
-pub fn is_trace(bytes: &[u8]) -> bool {
-    bytes.starts_with(b"{\"schema\":\"loopsim-trace/")
-}

@@ -3,6 +3,7 @@
 mod bench;
 mod check;
 mod common;
+mod output;
 mod report;
 mod run;
 
@@ -57,7 +58,11 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            EXIT_SIM_FAILED
+            if e.downcast_ref::<output::UsageError>().is_some() {
+                EXIT_USAGE
+            } else {
+                EXIT_SIM_FAILED
+            }
         }
     }
 }

@@ -5,7 +5,8 @@
 //! of writing and fails when the committed gallery is out of date.
 
 use super::common::{self, EXIT_CLAIM_FAILED, EXIT_OK, EXIT_USAGE};
-use anyhow::{Context, Result};
+use super::output::{OutDir, Protected, UsageError};
+use anyhow::Result;
 use loopsim::claims::{check_scenario, describe};
 use loopsim::render::{Mermaid, Renderer, SequenceText, Timeline};
 use loopsim::scenario::{Scenario, run_variant};
@@ -41,6 +42,8 @@ pub fn run(args: Args) -> Result<i32> {
             return Ok(EXIT_USAGE);
         }
     };
+    let protected = Protected::new(&paths, &files);
+    let outdir = OutDir::open(&args.out, &protected)?;
     let mut scenarios = Vec::new();
     for f in &files {
         match common::load(f) {
@@ -68,10 +71,20 @@ pub fn run(args: Args) -> Result<i32> {
     if args.check {
         return check(&args.out, &out);
     }
-    for (rel, bytes) in &out {
-        let path = args.out.join(rel);
-        write_if_changed(&path, bytes)?;
+    let mut names = std::collections::BTreeSet::new();
+    for s in &scenarios {
+        if !names.insert(&s.name) {
+            return Err(UsageError(format!(
+                "{}: another scenario is also named `{}`; their gallery folders would collide (rename one)",
+                s.file, s.name
+            ))
+            .into());
+        }
     }
+    for rel in out.keys() {
+        outdir.check_writable(rel)?;
+    }
+    outdir.write_all(&out)?;
     println!(
         "{} files for {} scenarios written to {}",
         out.len(),
@@ -83,15 +96,6 @@ pub fn run(args: Args) -> Result<i32> {
     } else {
         EXIT_OK
     })
-}
-
-fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
-    if std::fs::read(path).ok().as_deref() == Some(bytes) {
-        return Ok(());
-    }
-    // The gallery directory is loopsim's own: its files are replaced.
-    common::write_atomic(path, bytes, |_| true)
-        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn check(dir: &Path, files: &Files) -> Result<i32> {

@@ -2,6 +2,7 @@
 //! times, then a summary and every claim's verdict.
 
 use super::common::{self, EXIT_CLAIM_FAILED, EXIT_OK, EXIT_SIM_FAILED, EXIT_USAGE};
+use super::output::{OutDir, Protected};
 use anyhow::Result;
 use loopsim::claims::{check, check_faster, describe};
 use loopsim::render::{Axis, ChromeTrace, Mermaid, Renderer, SequenceText, Timeline};
@@ -59,6 +60,13 @@ pub enum AxisArg {
 }
 
 pub fn run(args: Args) -> Result<i32> {
+    // Output paths are checked before anything runs.
+    let input = std::slice::from_ref(&args.file);
+    let protected = Protected::new(input, input);
+    for path in [&args.svg, &args.trace_out].into_iter().flatten() {
+        let (dir, name) = OutDir::for_file(path, &protected)?;
+        dir.check_writable(&name)?;
+    }
     let Some(s) = common::load(&args.file) else {
         return Ok(EXIT_USAGE);
     };
@@ -77,7 +85,7 @@ pub fn run(args: Args) -> Result<i32> {
     };
     let file = args.file.display().to_string();
     if args.format != Format::Text {
-        return render_only(&s, &variants, &args);
+        return render_only(&s, &variants, &args, &protected);
     }
     println!("{} — {}", s.name, s.title);
     if let Some(src) = &s.source {
@@ -106,7 +114,12 @@ pub fn run(args: Args) -> Result<i32> {
                 .task
                 .and_then(|t| names.get(&t).map(String::as_str))
                 .unwrap_or("-");
-            println!("  {:>10}  {:<12} {}", line.at.to_string(), task, line.text);
+            println!(
+                "  {:>10}  {:<12} {}",
+                line.at.to_string(),
+                loopsim::render::visible(task, false),
+                loopsim::render::visible(&line.text, false)
+            );
         }
         let outcome = match &r.run.outcome {
             Outcome::Completed(v) => format!("completed, main returned {}", v.repr()),
@@ -170,7 +183,7 @@ pub fn run(args: Args) -> Result<i32> {
         println!("\n(claims over seed ranges are checked by `loopsim check {file}`)");
     }
     if let (Some(path), Some((_, trace))) = (&args.trace_out, traces.last()) {
-        common::write_atomic(path, &trace.to_jsonl(), common::is_trace)?;
+        write_output(path, &trace.to_jsonl(), &protected)?;
         println!("trace written to {}", path.display());
     }
     if let Some(path) = &args.svg {
@@ -179,6 +192,7 @@ pub fn run(args: Args) -> Result<i32> {
             path,
             &traces,
             args.axis,
+            &protected,
         )?;
         println!("timeline written to {}", path.display());
     }
@@ -196,6 +210,7 @@ fn write_svg(
     path: &std::path::Path,
     traces: &[(String, loopsim::Trace)],
     axis: AxisArg,
+    protected: &Protected,
 ) -> Result<()> {
     let timeline = Timeline {
         axis: match axis {
@@ -206,11 +221,22 @@ fn write_svg(
     };
     let panels = common::panels(traces);
     let svg = common::mark_svg(timeline.render_panels(title, &panels));
-    common::write_atomic(path, &svg, common::is_our_svg)
+    write_output(path, &svg, protected)
+}
+
+/// Writes one output file under the rules of [`super::output`].
+fn write_output(path: &std::path::Path, bytes: &[u8], protected: &Protected) -> Result<()> {
+    let (dir, name) = OutDir::for_file(path, protected)?;
+    dir.write_all([(&name, &bytes.to_vec())])
 }
 
 /// `--format sequence|mermaid|chrome|trace`: print the rendering only.
-fn render_only(s: &loopsim::scenario::Scenario, variants: &[String], args: &Args) -> Result<i32> {
+fn render_only(
+    s: &loopsim::scenario::Scenario,
+    variants: &[String],
+    args: &Args,
+    protected: &Protected,
+) -> Result<i32> {
     if matches!(args.format, Format::Chrome | Format::Trace | Format::Python) && variants.len() > 1
     {
         eprintln!(
@@ -258,6 +284,7 @@ fn render_only(s: &loopsim::scenario::Scenario, variants: &[String], args: &Args
             path,
             &traces,
             args.axis,
+            protected,
         )?;
         eprintln!("timeline written to {}", path.display());
     }

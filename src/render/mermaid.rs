@@ -29,7 +29,8 @@ impl Default for Mermaid {
 
 /// Mermaid's text must not contain `;`, `#` or newlines in messages.
 fn clean(s: &str) -> String {
-    s.chars()
+    super::visible(s, true)
+        .chars()
         .map(|c| match c {
             ';' => ',',
             '#' => '♯',

@@ -30,3 +30,33 @@ pub trait Renderer {
     /// The file extension of the format (`txt`, `mmd`, `json`, `svg`).
     fn extension(&self) -> &'static str;
 }
+
+/// `s` with every control character shown as its Unicode control picture
+/// (`\u{7}` as `␇`, escape as `␛`), so that printed text and names can
+/// reach neither an XML parser (which rejects them) nor a terminal (which
+/// obeys them). Newlines are kept when `keep_newlines`.
+pub fn visible(s: &str, keep_newlines: bool) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| c.is_control() && !(keep_newlines && c == '\n');
+    if !s.chars().any(hidden) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    s.chars()
+        .map(|c| match c as u32 {
+            _ if !hidden(c) => c,
+            u @ 0..0x20 => char::from_u32(0x2400 + u).unwrap_or('\u{fffd}'),
+            0x7f => '\u{2421}',
+            _ => '\u{fffd}',
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_become_pictures() {
+        assert_eq!(super::visible("a\u{1b}[31mb\u{7}", false), "a␛[31mb␇");
+        assert_eq!(super::visible("x\ny", true), "x\ny");
+        assert_eq!(super::visible("x\ny", false), "x␊y");
+        assert_eq!(super::visible("\u{85}", false), "\u{fffd}");
+    }
+}

@@ -34,7 +34,10 @@ fn width(s: &str) -> usize {
 
 impl Renderer for SequenceText {
     fn render(&self, trace: &Trace) -> Vec<u8> {
-        render_story(trace, &story(trace, self.detail)).into_bytes()
+        // Names and printed text may hold control characters: shown, not obeyed.
+        super::visible(&render_story(trace, &story(trace, self.detail)), true)
+            .into_owned()
+            .into_bytes()
     }
 
     fn extension(&self) -> &'static str {

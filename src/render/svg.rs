@@ -172,7 +172,7 @@ fn text(
     let style = TextStyle::from(font)
         .color(&c)
         .pos(Pos::new(anchor.0, anchor.1));
-    let _ = b.draw_text(s, &style, (x, y));
+    let _ = b.draw_text(&super::visible(s, false), &style, (x, y));
 }
 
 fn rect<C: Color>(b: &mut Svg<'_>, x0: i32, y0: i32, x1: i32, y1: i32, c: &C, fill: bool) {

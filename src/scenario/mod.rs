@@ -69,6 +69,34 @@ impl fmt::Display for ScenarioError {
     }
 }
 
+/// The largest scenario file read, in bytes: far beyond any real scenario,
+/// small enough that loading stays quick.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// A regular file's bytes, at most [`MAX_FILE_BYTES`]. FIFOs, devices and
+/// directories are refused before they are opened (a FIFO would block, a
+/// device never end).
+fn read_capped(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    if !meta.is_file() {
+        return Err(
+            "not a regular file (a directory, FIFO or device); name a scenario file".into(),
+        );
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "the file is larger than {} MiB; a scenario is a small text file",
+            MAX_FILE_BYTES >> 20
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Reads and validates a scenario file.
 ///
 /// # Errors
@@ -76,12 +104,12 @@ impl fmt::Display for ScenarioError {
 /// I/O errors and every validation problem, as diagnostics.
 pub fn load(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| ScenarioError {
+    let bytes = read_capped(path).map_err(|message| ScenarioError {
         diagnostics: vec![Diagnostic {
             file: file.clone(),
             line: 0,
             col: 0,
-            message: format!("cannot read the file: {e}"),
+            message,
             hint: None,
         }],
     })?;

@@ -207,6 +207,49 @@ pub fn to_python(s: &Scenario, variant: &str) -> Result<String, Unsupported> {
     Ok(w.out)
 }
 
+/// A Python string literal for `s`: printable characters as they are,
+/// everything else (control characters, line and paragraph separators,
+/// unassigned or private-use code points) as `\xHH`, `\uHHHH` or
+/// `\UHHHHHHHH` escapes, which Python reads back to the same string.
+fn py_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || (0x7f..0xa0).contains(&(c as u32)) => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if needs_escape(c) && (c as u32) <= 0xffff => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c if needs_escape(c) => out.push_str(&format!("\\U{:08x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Characters a source file should not hold raw: separators, format
+/// characters (zero-width, bidirectional controls), private use,
+/// non-characters and the BOM.
+fn needs_escape(c: char) -> bool {
+    let u = c as u32;
+    matches!(u, 0x2028 | 0x2029 | 0xad | 0xfeff | 0xfffe | 0xffff)
+        || (0x200b..=0x200f).contains(&u)
+        || (0x202a..=0x202e).contains(&u)
+        || (0x2060..=0x206f).contains(&u)
+        || (0xe000..=0xf8ff).contains(&u)
+        || (0xfdd0..=0xfdef).contains(&u)
+        || u >= 0xf0000
+        || (u & 0xfffe) == 0xfffe
+}
+
 fn fname(name: &str) -> String {
     format!("co_{name}")
 }
@@ -387,7 +430,7 @@ impl Writer {
                     Some(t) => self.template(t)?,
                     None => "\"\"".into(),
                 };
-                self.line(&format!("raise exc({kind:?}, {m})"));
+                self.line(&format!("raise exc({}, {m})", py_str(kind)));
             }
             StepKind::Try {
                 body,
@@ -397,7 +440,7 @@ impl Writer {
                 self.line("try:");
                 self.block(body)?;
                 if let Some(h) = handler {
-                    let kinds: Vec<String> = h.kinds.iter().map(|k| format!("{k:?}")).collect();
+                    let kinds: Vec<String> = h.kinds.iter().map(|k| py_str(k)).collect();
                     let bind = match &h.bind {
                         Some(b) => format!(" as {b}"),
                         None => String::new(),
@@ -529,10 +572,10 @@ impl Writer {
         let mut parts = Vec::new();
         for p in pieces {
             match p {
-                Piece::Text(t) => parts.push(format!("{t:?}")),
+                Piece::Text(t) => parts.push(py_str(t)),
                 Piece::Value(e, None) => parts.push(format!("str({})", self.expr(e)?)),
                 Piece::Value(e, Some(spec)) => {
-                    parts.push(format!("format({}, {spec:?})", self.expr(e)?))
+                    parts.push(format!("format({}, {})", self.expr(e)?, py_str(spec)))
                 }
             }
         }
@@ -549,7 +592,7 @@ impl Writer {
             Expr::Bool(b) => if *b { "True" } else { "False" }.into(),
             Expr::Int(i) => i.to_string(),
             Expr::Float(f) => format!("{f:?}"),
-            Expr::Str(s) => format!("{s:?}"),
+            Expr::Str(s) => py_str(s),
             Expr::Duration(d) => format!("Dur({:?})", crate::time::duration_to_secs_f64(*d)),
             Expr::Var(v) => match v.as_str() {
                 "now" => "now()".into(),

@@ -5,6 +5,7 @@ mod cli;
 mod determinism;
 mod fidelity;
 mod outcomes;
+mod outputs;
 mod primitives;
 mod random_programs;
 mod render;

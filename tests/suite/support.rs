@@ -66,3 +66,21 @@ pub fn python(version: &str) -> Option<String> {
             .unwrap_or(false)
     })
 }
+
+/// Runs the `loopsim` binary in `dir`; a run that takes a minute counts as
+/// a hang. (The wall clock here times the test harness, not the simulator.)
+#[allow(clippy::disallowed_methods)]
+pub fn loopsim_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let start = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_loopsim"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("loopsim runs");
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "loopsim {args:?} took {:?}",
+        start.elapsed()
+    );
+    out
+}

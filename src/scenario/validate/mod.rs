@@ -162,6 +162,18 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
         .and_then(|s| s.to_str())
         .unwrap_or("scenario")
         .to_string();
+    if let Some(n) = &raw.name
+        && !is_path_part(n.get_ref())
+    {
+        cx.err(
+            n.span().start,
+            format!(
+                "scenario name {} cannot name a report directory: use ASCII letters, digits, `_`, `-` and `.` (not first), at most 100",
+                elide(n.get_ref())
+            ),
+            None,
+        );
+    }
     let mut settings = Settings::default();
     if let Some(s) = &raw.seed {
         match u64::try_from(*s.get_ref()) {
@@ -331,6 +343,16 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
         let at = v.span().start;
         let rv = v.get_ref();
         let name = rv.name.get_ref().clone();
+        if !is_path_part(&name) {
+            cx.err(
+                rv.name.span().start,
+                format!(
+                    "variant name {} cannot name output files: use ASCII letters, digits, `_`, `-` and `.` (not first), at most 100",
+                    elide(&name)
+                ),
+                None,
+            );
+        }
         if !seen.insert(name.clone()) {
             cx.err(
                 rv.name.span().start,
@@ -419,7 +441,11 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
 
     Some(Scenario {
         file: cx.file.to_string(),
-        name: raw.name.map(|n| n.into_inner()).unwrap_or(stem.clone()),
+        // A name from the file's name is made safe to use as a directory name.
+        name: raw
+            .name
+            .map(|n| n.into_inner())
+            .unwrap_or_else(|| path_part(&stem)),
         title: raw.title.map(|n| n.into_inner()).unwrap_or(stem),
         source: raw.source.map(|s| s.into_inner()),
         description: raw.description.map(|s| s.into_inner()),
@@ -623,6 +649,44 @@ fn params(cx: &mut Ctx<'_>, raw: &[Spanned<String>]) -> Vec<String> {
         out.push(name.clone());
     }
     out
+}
+
+/// A name that can be a file or directory name in a report: ASCII letters,
+/// digits, `_`, `-` and `.`, not first, at most 100 characters.
+fn is_path_part(s: &str) -> bool {
+    (1..=100).contains(&s.len())
+        && !s.starts_with('.')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
+/// `s` made a safe file name: other characters become `_`, a leading `.`
+/// becomes `_`, at most 100 characters.
+fn path_part(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(100)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_-.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.is_empty() || out.starts_with('.') {
+        out.insert(0, '_');
+    }
+    out
+}
+
+/// A user's value quoted for a message, elided past 60 characters.
+fn elide(s: &str) -> String {
+    let mut q = format!("{:?}", s.chars().take(60).collect::<String>());
+    if s.chars().count() > 60 {
+        q.insert(q.len() - 1, '…');
+    }
+    q
 }
 
 fn is_ident(s: &str) -> bool {
