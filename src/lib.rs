@@ -69,7 +69,7 @@ pub use combinators::{
     timeout, wait, wait_for, wait_for_task,
 };
 pub use determinism::{Divergence, check_determinism};
-pub use engine::{LimitKind, OutputLine};
+pub use engine::{LimitKind, OutputLine, limit_hit, stop_at_limit};
 pub use error::Error;
 pub use future::{CallbackHandle, SimFuture, TimerHandle, call_at, call_later, call_soon};
 pub use model::{Limits, LoopModel, PythonVersion};

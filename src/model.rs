@@ -129,6 +129,9 @@ pub struct Limits {
     pub max_steps: u64,
     /// Tasks that may be created (default: 5 million).
     pub max_tasks: u64,
+    /// Trace events that may be recorded (default: 8 million, about 400 MB
+    /// held in memory); past it the run stops.
+    pub max_trace_events: u64,
 }
 
 impl Default for Limits {
@@ -137,6 +140,7 @@ impl Default for Limits {
             max_time: Duration::from_secs(366 * 24 * 3600),
             max_steps: 50_000_000,
             max_tasks: 5_000_000,
+            max_trace_events: 8_000_000,
         }
     }
 }

@@ -134,6 +134,10 @@ pub enum Outcome<T> {
         at: Instant,
         /// Handles run until then.
         steps: u64,
+        /// The task running when the limit was hit.
+        task: Option<TaskId>,
+        /// What exceeded it, where the program said (`print` at line 12 …).
+        detail: Option<String>,
     },
 }
 
@@ -293,11 +297,14 @@ impl Sim {
         let end = engine::run_loop(&rt);
         let main_done_at = engine::with_core("run", |c| c.task_mut(main_id).ended_at);
         let mut handle = handle;
+        let stopped = matches!(end, LoopEnd::Stopped);
         let outcome = match end {
-            LoopEnd::Limit(limit) => engine::with_core("run", |c| Outcome::LimitExceeded {
-                limit,
+            LoopEnd::Limit(stop) => engine::with_core("run", |c| Outcome::LimitExceeded {
+                limit: stop.limit,
                 at: c.now(),
                 steps: c.steps,
+                task: stop.task,
+                detail: stop.detail,
             }),
             LoopEnd::Deadlock => Outcome::Deadlock {
                 stuck: stuck_tasks(&rt),
@@ -318,7 +325,7 @@ impl Sim {
             }
         };
         drop(handle);
-        let pending_at_exit = if end == LoopEnd::Stopped {
+        let pending_at_exit = if stopped {
             shutdown(&rt)
         } else {
             Vec::new()

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    #[command(flatten)]
+    limits: common::LimitArgs,
     /// Scenario files or directories (default: sim-scenarios/).
     paths: Vec<PathBuf>,
     /// Override every scenario's seed.
@@ -38,7 +40,7 @@ pub fn run(args: Args) -> Result<i32> {
     };
     let (mut passed, mut failed, mut bad, mut scenarios) = (0u64, 0u64, 0u64, 0u64);
     for f in &files {
-        let Some(s) = common::load(f) else {
+        let Some(s) = common::load(f, &args.limits) else {
             bad += 1;
             continue;
         };

@@ -66,10 +66,106 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `--limit KEY=VALUE`, shared by `run`, `check` and `report`.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct LimitArgs {
+    /// Override a limit of every scenario (repeatable): max_time (a duration,
+    /// e.g. 1h), max_steps, max_tasks, max_trace_events, max_call_depth,
+    /// max_output_lines, max_output_bytes, max_value_len (positive integers).
+    /// The same keys as a scenario's [limits].
+    #[arg(long = "limit", value_name = "KEY=VALUE", value_parser = parse_limit)]
+    pub limits: Vec<(String, String)>,
+}
+
+fn parse_limit(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}`: write KEY=VALUE, e.g. max_steps=1000000"))?;
+    let (k, v) = (k.trim(), v.trim());
+    let mut probe = scenario::Settings::default();
+    if k == "max_time" {
+        scenario::expr::parse_duration(v).map_err(|e| format!("max_time: {e}"))?;
+    } else {
+        let slot = probe.count_limit_mut(k).ok_or_else(|| {
+            let keys: Vec<&str> = std::iter::once("max_time")
+                .chain(scenario::model::COUNT_LIMITS.iter().map(|(k, _)| *k))
+                .collect();
+            format!("unknown limit `{k}`; the limits are {}", keys.join(", "))
+        })?;
+        *slot = v
+            .replace('_', "")
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{k}: `{v}` is not a positive integer"))?;
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+impl LimitArgs {
+    /// Applies the overrides (already checked by the parser).
+    pub fn apply(&self, s: &mut Scenario) {
+        for (k, v) in &self.limits {
+            if k == "max_time" {
+                if let Ok(d) = scenario::expr::parse_duration(v) {
+                    s.settings.limits.max_time = d;
+                }
+            } else if let (Some(slot), Ok(n)) =
+                (s.settings.count_limit_mut(k), v.replace('_', "").parse())
+            {
+                *slot = n;
+            }
+        }
+    }
+}
+
+/// What a run that stopped at a limit says: which limit (its key), what
+/// exceeded it and where, and how to raise it.
+pub fn limit_message(s: &Scenario, outcome: &loopsim::Outcome<impl Sized>, trace: &loopsim::Trace) -> Option<String> {
+    let loopsim::Outcome::LimitExceeded {
+        limit,
+        at,
+        steps,
+        task,
+        detail,
+    } = outcome
+    else {
+        return None;
+    };
+    let key = limit.name();
+    let what = match (detail, limit) {
+        (Some(d), _) => d.clone(),
+        (None, loopsim::LimitKind::Time) => format!(
+            "the virtual clock would pass {}",
+            loopsim::Instant::from_nanos(
+                u64::try_from(s.settings.limits.max_time.as_nanos()).unwrap_or(u64::MAX)
+            )
+        ),
+        (None, _) => format!(
+            "more than {} {}",
+            s.settings.count_limit(key).unwrap_or(0),
+            scenario::model::COUNT_LIMITS
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map_or("", |(_, w)| w)
+        ),
+    };
+    let in_task = task
+        .and_then(|t| trace.task_names().get(&t).cloned())
+        .map(|n| format!(" in {n}"))
+        .unwrap_or_default();
+    Some(format!(
+        "limit exceeded: `{key}` — {what}{in_task}, at {at} after {steps} steps; raise it with `[limits] {key} = …` in the scenario or `--limit {key}=…`"
+    ))
+}
+
 /// Loads one scenario, printing its diagnostics on failure.
-pub fn load(path: &Path) -> Option<Scenario> {
+pub fn load(path: &Path, limits: &LimitArgs) -> Option<Scenario> {
     match scenario::load(path) {
-        Ok(s) => Some(s),
+        Ok(mut s) => {
+            limits.apply(&mut s);
+            Some(s)
+        }
         Err(e) => {
             eprintln!("{e}");
             None

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    #[command(flatten)]
+    limits: common::LimitArgs,
     /// Scenario files or directories (default: sim-scenarios/).
     paths: Vec<PathBuf>,
     /// The gallery's directory.
@@ -46,7 +48,7 @@ pub fn run(args: Args) -> Result<i32> {
     let outdir = OutDir::open(&args.out, &protected)?;
     let mut scenarios = Vec::new();
     for f in &files {
-        match common::load(f) {
+        match common::load(f, &args.limits) {
             Some(s) => scenarios.push(s),
             None => return Ok(EXIT_USAGE),
         }

@@ -12,6 +12,8 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    #[command(flatten)]
+    limits: common::LimitArgs,
     /// The scenario file.
     file: PathBuf,
     /// Seed (default: the scenario's).
@@ -67,7 +69,7 @@ pub fn run(args: Args) -> Result<i32> {
         let (dir, name) = OutDir::for_file(path, &protected)?;
         dir.check_writable(&name)?;
     }
-    let Some(s) = common::load(&args.file) else {
+    let Some(s) = common::load(&args.file, &args.limits) else {
         return Ok(EXIT_USAGE);
     };
     let variants: Vec<String> = match &args.variant {
@@ -128,11 +130,8 @@ pub fn run(args: Args) -> Result<i32> {
                 let list: Vec<String> = stuck.iter().map(|s| s.to_string()).collect();
                 format!("deadlock: {}", list.join("; "))
             }
-            Outcome::LimitExceeded { limit, at, steps } => {
-                format!(
-                    "limit exceeded ({}) at {at} after {steps} steps",
-                    limit.name()
-                )
+            Outcome::LimitExceeded { .. } => {
+                common::limit_message(&s, &r.run.outcome, &r.run.trace).unwrap_or_default()
             }
         };
         println!(

@@ -73,26 +73,42 @@ struct CallbackSlot {
 /// Which limit a run exceeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LimitKind {
-    /// The virtual clock would pass `Limits::max_time`.
+    /// The virtual clock would pass `Limits::max_time`, or cannot advance.
     Time,
     /// More than `Limits::max_steps` handles ran.
     Steps,
     /// More than `Limits::max_tasks` tasks were created.
     Tasks,
-    /// A program exceeded a limit of its own (interpreted steps, output lines).
-    Program,
+    /// The trace grew past `Limits::max_trace_events`.
+    TraceEvents,
+    /// A program exceeded a limit of its own, named by its key
+    /// (`max_output_lines`, …): see [`stop_at_limit`](crate::stop_at_limit).
+    Program(&'static str),
 }
 
 impl LimitKind {
-    /// `time`, `steps` or `tasks`.
+    /// The limit's key, as in a scenario's `[limits]` and the CLI's
+    /// `--limit KEY=VALUE`: `max_time`, `max_steps`, `max_tasks`,
+    /// `max_trace_events`, or a program's own key.
     pub fn name(self) -> &'static str {
         match self {
-            LimitKind::Time => "time",
-            LimitKind::Steps => "steps",
-            LimitKind::Tasks => "tasks",
-            LimitKind::Program => "program",
+            LimitKind::Time => "max_time",
+            LimitKind::Steps => "max_steps",
+            LimitKind::Tasks => "max_tasks",
+            LimitKind::TraceEvents => "max_trace_events",
+            LimitKind::Program(key) => key,
         }
     }
+}
+
+/// Why and where a run stopped at a limit.
+#[derive(Clone, Debug)]
+pub(crate) struct Stop {
+    pub limit: LimitKind,
+    /// The task running when it was hit.
+    pub task: Option<TaskId>,
+    /// What exceeded it, in the program's words.
+    pub detail: Option<String>,
 }
 
 /// How a task ended.
@@ -197,7 +213,7 @@ pub(crate) struct Core {
     pub steps: u64,
     pub rec: Recorder,
     pub rng: Streams,
-    pub abort: Option<LimitKind>,
+    pub abort: Option<Stop>,
     pub stopping: bool,
     pub output: Vec<OutputLine>,
     run_id: u64,
@@ -278,8 +294,31 @@ impl Core {
         self.rec.intern(s)
     }
 
+    /// Stops the run at the end of the current handle (the first limit hit
+    /// wins), remembering the task running and what exceeded it.
+    pub fn hit_limit(&mut self, limit: LimitKind, detail: Option<String>) {
+        if self.abort.is_none() {
+            self.abort = Some(Stop {
+                limit,
+                task: self.current,
+                detail,
+            });
+        }
+    }
+
     pub fn record(&mut self, task: Option<TaskId>, kind: EventKind) {
         if self.rec.enabled {
+            if self.rec.events.len() as u64 >= self.cfg.limits.max_trace_events {
+                // Keep the closing events (loop stopped, run ended) once the
+                // limit is hit; drop everything else.
+                let closing = matches!(kind, EventKind::LoopStopped | EventKind::RunEnded { .. });
+                if self.abort.is_none() {
+                    self.hit_limit(LimitKind::TraceEvents, None);
+                }
+                if !closing {
+                    return;
+                }
+            }
             self.rec.events.push(Event {
                 at: self.now(),
                 iteration: self.iteration,
@@ -333,8 +372,8 @@ impl Core {
             self.now_ns
         );
         self.now_ns = ns;
-        if Duration::from_nanos(ns) > self.cfg.limits.max_time && self.abort.is_none() {
-            self.abort = Some(LimitKind::Time);
+        if Duration::from_nanos(ns) > self.cfg.limits.max_time {
+            self.hit_limit(LimitKind::Time, None);
         }
     }
 
@@ -503,8 +542,8 @@ impl Core {
                 },
             );
         }
-        if self.tasks.len() as u64 > self.cfg.limits.max_tasks && self.abort.is_none() {
-            self.abort = Some(LimitKind::Tasks);
+        if self.tasks.len() as u64 > self.cfg.limits.max_tasks {
+            self.hit_limit(LimitKind::Tasks, None);
         }
         if !eager {
             let t = self.task_mut(id);
@@ -648,14 +687,30 @@ pub(crate) fn try_with_core<R>(f: impl FnOnce(&mut Core) -> R) -> Option<R> {
 }
 
 /// Stops the run at the end of the current handle with
-/// `Outcome::LimitExceeded { limit }` (used by the scenario interpreter for
-/// its own limits).
-pub(crate) fn abort(limit: LimitKind) {
-    with_core("abort", |c| {
-        if c.abort.is_none() {
-            c.abort = Some(limit);
-        }
+/// [`Outcome::LimitExceeded`](crate::Outcome::LimitExceeded): a program's
+/// own limit (an interpreter's step count, output size, …), named by its
+/// key, with what exceeded it in the program's words. The first limit hit
+/// wins.
+///
+/// # Panics
+///
+/// Outside a running simulation.
+pub fn stop_at_limit(key: &'static str, detail: impl Into<String>) {
+    let detail = detail.into();
+    with_core("stop_at_limit", |c| {
+        c.hit_limit(LimitKind::Program(key), Some(detail))
     });
+}
+
+/// The limit this run has hit, if any: the run stops at the end of the
+/// current handle, so a step that loops without awaiting (spawning, printing)
+/// can check this and stop early.
+///
+/// # Panics
+///
+/// Outside a running simulation.
+pub fn limit_hit() -> Option<LimitKind> {
+    with_core("limit_hit", |c| c.abort.as_ref().map(|s| s.limit))
 }
 
 /// Runs a new task's first step at once (`Task.__eager_start`).

@@ -13,14 +13,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::task::{Context, Poll};
 
 /// Why [`run_loop`] returned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub(crate) enum LoopEnd {
     /// `loop.stop()` was called (the awaited task finished).
     Stopped,
     /// Nothing ready, no timer pending: nothing can ever happen again.
     Deadlock,
     /// A limit was exceeded.
-    Limit(LimitKind),
+    Limit(super::Stop),
 }
 
 /// Runs iterations until the loop is stopped, deadlocks or exceeds a limit.
@@ -28,8 +28,8 @@ pub(crate) fn run_loop(rt: &Runtime) -> LoopEnd {
     loop {
         {
             let c = rt.core.borrow();
-            if let Some(k) = c.abort {
-                return LoopEnd::Limit(k);
+            if let Some(stop) = &c.abort {
+                return LoopEnd::Limit(stop.clone());
             }
             if c.stopping {
                 return LoopEnd::Stopped;
@@ -108,7 +108,7 @@ fn run_once(rt: &Runtime) -> bool {
                 c.ready.pop_front()
             };
             if c.steps >= c.cfg.limits.max_steps {
-                c.abort = Some(LimitKind::Steps);
+                c.hit_limit(LimitKind::Steps, None);
                 return true;
             }
             c.steps += 1;

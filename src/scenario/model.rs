@@ -52,9 +52,47 @@ pub struct Settings {
     /// Engine limits.
     pub limits: Limits,
     /// Inline call depth (Python's recursion limit; default 1000).
-    pub max_call_depth: usize,
+    pub max_call_depth: u64,
     /// Lines a run may print (default 100 000).
-    pub max_output_lines: usize,
+    pub max_output_lines: u64,
+    /// Bytes a run may print (default 16 MiB).
+    pub max_output_bytes: u64,
+    /// Length of a string (bytes) or list (items) a program may build
+    /// (default 1 000 000).
+    pub max_value_len: u64,
+}
+
+/// The counting limits of `[limits]` (and of the CLI's `--limit KEY=N`),
+/// with what each counts; `max_time`, a duration, is the other key.
+pub const COUNT_LIMITS: &[(&str, &str)] = &[
+    ("max_steps", "loop steps and interpreted steps"),
+    ("max_tasks", "tasks created"),
+    ("max_trace_events", "trace events recorded"),
+    ("max_call_depth", "inline `await` depth (Python's recursion limit)"),
+    ("max_output_lines", "printed lines"),
+    ("max_output_bytes", "printed bytes"),
+    ("max_value_len", "characters of a string or items of a list a program builds"),
+];
+
+impl Settings {
+    /// The counting limit named `key` (one of [`COUNT_LIMITS`]).
+    pub fn count_limit_mut(&mut self, key: &str) -> Option<&mut u64> {
+        Some(match key {
+            "max_steps" => &mut self.limits.max_steps,
+            "max_tasks" => &mut self.limits.max_tasks,
+            "max_trace_events" => &mut self.limits.max_trace_events,
+            "max_call_depth" => &mut self.max_call_depth,
+            "max_output_lines" => &mut self.max_output_lines,
+            "max_output_bytes" => &mut self.max_output_bytes,
+            "max_value_len" => &mut self.max_value_len,
+            _ => return None,
+        })
+    }
+
+    /// The counting limit named `key`.
+    pub fn count_limit(&self, key: &str) -> Option<u64> {
+        self.clone().count_limit_mut(key).map(|v| *v)
+    }
 }
 
 impl Default for Settings {
@@ -69,9 +107,12 @@ impl Default for Settings {
                 max_time: Duration::from_secs(30 * 24 * 3600),
                 max_steps: 10_000_000,
                 max_tasks: 1_000_000,
+                max_trace_events: 8_000_000,
             },
             max_call_depth: 1000,
             max_output_lines: 100_000,
+            max_output_bytes: 16 << 20,
+            max_value_len: 1_000_000,
         }
     }
 }

@@ -44,22 +44,11 @@ pub fn print(s: &Scenario) -> String {
     if st.limits.max_time != d.limits.max_time {
         limits.insert("max_time".into(), Value::String(dur(st.limits.max_time)));
     }
-    for (k, v, dv) in [
-        ("max_steps", st.limits.max_steps, d.limits.max_steps),
-        ("max_tasks", st.limits.max_tasks, d.limits.max_tasks),
-        (
-            "max_call_depth",
-            st.max_call_depth as u64,
-            d.max_call_depth as u64,
-        ),
-        (
-            "max_output_lines",
-            st.max_output_lines as u64,
-            d.max_output_lines as u64,
-        ),
-    ] {
+    for (k, _) in crate::scenario::model::COUNT_LIMITS {
+        let (v, dv) = (st.count_limit(k), d.count_limit(k));
         if v != dv {
-            limits.insert(k.into(), Value::Integer(v as i64));
+            let v = v.expect("a counting limit");
+            limits.insert((*k).into(), Value::Integer(v.min(i64::MAX as u64) as i64));
         }
     }
     if !limits.is_empty() {

@@ -5,25 +5,28 @@ use super::*;
 impl Vm {
     /// Executes one step.
     pub(super) fn exec(&mut self, step: &Step) -> Result<(), Error> {
-        let n = self.prog.steps.get() + 1;
-        self.prog.steps.set(n);
-        if n > self.prog.scenario.settings.limits.max_steps {
-            engine::abort(LimitKind::Program);
-            return Err(Error::raised(
-                "LimitExceeded",
-                "the scenario ran more steps than `max_steps`",
-            ));
-        }
+        self.count_step(Some(step.line))?;
         match &step.kind {
             StepKind::Print(t) => {
                 let text = self.render(t)?;
                 let lines = self.prog.lines.get() + 1;
                 self.prog.lines.set(lines);
                 if lines > self.prog.scenario.settings.max_output_lines {
-                    engine::abort(LimitKind::Program);
-                    return Err(Error::raised(
-                        "LimitExceeded",
-                        "the scenario printed more than `max_output_lines`",
+                    return Err(self.over_limit(
+                        "max_output_lines",
+                        self.prog.scenario.settings.max_output_lines,
+                        step.line,
+                        "printed lines",
+                    ));
+                }
+                let bytes = self.prog.output_bytes.get() + text.len() as u64;
+                self.prog.output_bytes.set(bytes);
+                if bytes > self.prog.scenario.settings.max_output_bytes {
+                    return Err(self.over_limit(
+                        "max_output_bytes",
+                        self.prog.scenario.settings.max_output_bytes,
+                        step.line,
+                        "printed bytes",
                     ));
                 }
                 print(text);
@@ -514,4 +517,51 @@ fn task_handles(cells: &[Rc<TaskCell>]) -> Result<Vec<crate::JoinHandle<Outcome>
         .iter()
         .map(|c| c.handle.clone().ok_or_else(super::no_handle))
         .collect()
+}
+
+impl Vm {
+    /// Stops the run at a program limit, saying which, where and how to
+    /// raise it; the error unwinds the task.
+    pub(super) fn over_limit(
+        &self,
+        key: &'static str,
+        value: u64,
+        line: impl Into<Option<usize>>,
+        what: &str,
+    ) -> Error {
+        let file = &self.prog.scenario.file;
+        let at = match line.into() {
+            Some(line) => format!("{file}:{line}"),
+            None => format!("{file}, a loop's head"),
+        };
+        crate::stop_at_limit(key, format!("more than {value} {what}, at {at}"));
+        Error::raised(
+            "LimitExceeded",
+            format!("more than {value} {what} (`{key}`)"),
+        )
+    }
+}
+
+impl Vm {
+    /// Counts an interpreted step (a step, or a loop's next round) against
+    /// `max_steps`; stops too once the run has hit any other limit (a step
+    /// that spawns or prints in a loop never yields to the loop that would
+    /// stop it).
+    pub(super) fn count_step(&self, line: Option<usize>) -> Result<(), Error> {
+        let n = self.prog.steps.get() + 1;
+        self.prog.steps.set(n);
+        let max = self.prog.scenario.settings.limits.max_steps;
+        if n > max {
+            return Err(self.over_limit("max_steps", max, line, "interpreted steps"));
+        }
+        if n % 1024 == 0
+            && let Some(limit) = crate::limit_hit()
+        {
+            return Err(Error::raised(
+                "LimitExceeded",
+                format!("the run exceeded `{}`", limit.name()),
+            ));
+        }
+        Ok(())
+    }
 }

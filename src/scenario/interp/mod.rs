@@ -19,7 +19,7 @@ use super::expr::{BinOp, CmpOp, Expr, Piece};
 use super::model::*;
 use super::value::{Outcome, TaskCell, Value};
 use crate::combinators::TaskGroup;
-use crate::engine::{self, LimitKind};
+use crate::engine;
 use crate::error::Error;
 use crate::future::{SimFuture, call_later, call_soon};
 use crate::model::{LoopModel, PythonVersion};
@@ -144,7 +144,8 @@ struct Program {
     scenario: Scenario,
     prims: BTreeMap<String, Prim>,
     steps: Cell<u64>,
-    lines: Cell<usize>,
+    lines: Cell<u64>,
+    output_bytes: Cell<u64>,
 }
 
 impl Program {
@@ -172,6 +173,7 @@ impl Program {
             prims,
             steps: Cell::new(0),
             lines: Cell::new(0),
+            output_bytes: Cell::new(0),
         }
     }
 
@@ -469,7 +471,7 @@ impl Vm {
         ret: Ret,
         gen_for: Option<usize>,
     ) -> Result<(), Error> {
-        if self.calls >= self.prog.scenario.settings.max_call_depth {
+        if self.calls as u64 >= self.prog.scenario.settings.max_call_depth {
             return Err(Error::raised(
                 "RecursionError",
                 "maximum recursion depth exceeded",
@@ -685,6 +687,12 @@ impl Vm {
             b = b.name(n);
         }
         let h = b.spawn_fallible(vm);
+        if let Some(limit) = crate::limit_hit() {
+            return Err(Error::raised(
+                "LimitExceeded",
+                format!("the run exceeded `{}`", limit.name()),
+            ));
+        }
         let task = h.task();
         Ok(Rc::new(TaskCell {
             task,
@@ -891,8 +899,17 @@ impl Vm {
             Kind::Block | Kind::GenBody { .. } | Kind::GenFor { .. } => {
                 self.frames.pop();
             }
-            Kind::Repeat { i, n, index } => {
+            Kind::Repeat { i, n, .. } => {
                 *i += 1;
+                if *i < *n
+                    && let Err(e) = self.count_step(None)
+                {
+                    return self.unwind(Completion::Raise(e));
+                }
+                let top = self.frames.last_mut().expect("a frame");
+                let Kind::Repeat { i, n, index } = &mut top.kind else {
+                    unreachable!("the loop's frame")
+                };
                 if *i < *n {
                     let (i, index) = (*i, index.clone());
                     top.pc = 0;
@@ -901,8 +918,17 @@ impl Vm {
                     self.frames.pop();
                 }
             }
-            Kind::For { items, i, var } => {
+            Kind::For { items, i, .. } => {
                 *i += 1;
+                if *i < items.len()
+                    && let Err(e) = self.count_step(None)
+                {
+                    return self.unwind(Completion::Raise(e));
+                }
+                let top = self.frames.last_mut().expect("a frame");
+                let Kind::For { items, i, var } = &mut top.kind else {
+                    unreachable!("the loop's frame")
+                };
                 if *i < items.len() {
                     let (v, var) = (items[*i].clone(), var.clone());
                     top.pc = 0;

@@ -212,26 +212,19 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
             }
             settings.limits.max_time = d;
         }
-        let mut count = |v: &Option<Spanned<i64>>, name: &str, slot: &mut u64| {
-            if let Some(v) = v {
-                match u64::try_from(*v.get_ref()) {
-                    Ok(n) if n > 0 => *slot = n,
-                    _ => cx.err(
-                        v.span().start,
-                        format!("`{name}` must be a positive integer"),
-                        None,
-                    ),
+        for (key, v) in l.counts() {
+            let Some(v) = v else { continue };
+            match u64::try_from(*v.get_ref()) {
+                Ok(n) if n > 0 => {
+                    *settings.count_limit_mut(key).expect("a counting limit") = n;
                 }
+                _ => cx.err(
+                    v.span().start,
+                    format!("`{key}` must be a positive integer"),
+                    None,
+                ),
             }
-        };
-        count(&l.max_steps, "max_steps", &mut settings.limits.max_steps);
-        count(&l.max_tasks, "max_tasks", &mut settings.limits.max_tasks);
-        let mut depth = settings.max_call_depth as u64;
-        count(&l.max_call_depth, "max_call_depth", &mut depth);
-        settings.max_call_depth = depth as usize;
-        let mut lines = settings.max_output_lines as u64;
-        count(&l.max_output_lines, "max_output_lines", &mut lines);
-        settings.max_output_lines = lines as usize;
+        }
     }
 
     // Names first, so that bodies can refer to each other.

@@ -110,6 +110,24 @@ pub(super) struct RawLimits {
     pub(super) max_tasks: Option<Spanned<i64>>,
     pub(super) max_call_depth: Option<Spanned<i64>>,
     pub(super) max_output_lines: Option<Spanned<i64>>,
+    pub(super) max_output_bytes: Option<Spanned<i64>>,
+    pub(super) max_value_len: Option<Spanned<i64>>,
+    pub(super) max_trace_events: Option<Spanned<i64>>,
+}
+
+impl RawLimits {
+    /// The counting limits given, by key.
+    pub(super) fn counts(&self) -> [(&'static str, &Option<Spanned<i64>>); 7] {
+        [
+            ("max_steps", &self.max_steps),
+            ("max_tasks", &self.max_tasks),
+            ("max_trace_events", &self.max_trace_events),
+            ("max_call_depth", &self.max_call_depth),
+            ("max_output_lines", &self.max_output_lines),
+            ("max_output_bytes", &self.max_output_bytes),
+            ("max_value_len", &self.max_value_len),
+        ]
+    }
 }
 
 #[derive(Deserialize)]
