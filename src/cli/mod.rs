@@ -39,7 +39,55 @@ enum Command {
 }
 
 /// Parses the arguments, runs the subcommand, returns the exit code.
+///
+/// A panic is a bug in loopsim: it ends as an "internal error" message with
+/// the command to report, exit 3. A reader that goes away (`loopsim check |
+/// head -1`) is not an error: the run ends quietly, exit 0.
 pub fn main() -> i32 {
+    std::panic::set_hook(Box::new(|info| {
+        // Printed, if at all, by `main` below: a panic caught inside the
+        // simulation (a failing task) is an outcome, not a crash.
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        LAST_PANIC
+            .with(|p| *p.borrow_mut() = Some(format!("{}{at}", payload_text(info.payload()))));
+    }));
+    match std::panic::catch_unwind(run) {
+        Ok(code) => code,
+        Err(payload) => {
+            let text = payload_text(payload.as_ref());
+            if text.contains("Broken pipe") {
+                return EXIT_OK;
+            }
+            let detail = LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or(text);
+            let command: Vec<String> = std::env::args().skip(1).collect();
+            eprintln!(
+                "internal error: {detail}\nthis is a bug in loopsim; please report it with the command: loopsim {}",
+                command.join(" ")
+            );
+            EXIT_SIM_FAILED
+        }
+    }
+}
+
+thread_local! {
+    /// The message and place of the last panic, for the internal-error report.
+    static LAST_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
+fn run() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -56,6 +104,7 @@ pub fn main() -> i32 {
     };
     match result {
         Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => EXIT_OK,
         Err(e) => {
             eprintln!("error: {e:#}");
             if e.downcast_ref::<output::UsageError>().is_some() {
@@ -65,4 +114,12 @@ pub fn main() -> i32 {
             }
         }
     }
+}
+
+/// Whether the error is stdout's reader having gone away.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

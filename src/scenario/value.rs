@@ -183,19 +183,18 @@ impl Value {
     ///
     /// # Errors
     ///
-    /// A message when the spec does not apply to the value.
+    /// A message when the spec is malformed, asks for more than
+    /// [`MAX_FORMAT_WIDTH`] characters, or does not apply to the value.
     pub fn format(&self, spec: &str) -> Result<String, String> {
-        let (align, width, rest) = split_align_width(spec);
-        let body = if let Some(prec) = rest.strip_prefix('.').and_then(|r| r.strip_suffix('f')) {
-            let p: usize = prec
-                .parse()
-                .map_err(|_| format!("bad precision in `{spec}`"))?;
-            let x = self.as_f64().ok_or_else(|| {
-                format!("format `{spec}` needs a number, got {}", self.type_name())
-            })?;
-            format!("{x:.p$}")
-        } else if rest == "d" {
-            match self {
+        let parsed = FormatSpec::parse(spec)?;
+        let body = match parsed.kind {
+            FormatKind::Fixed(p) => {
+                let x = self.as_f64().ok_or_else(|| {
+                    format!("format `{spec}` needs a number, got {}", self.type_name())
+                })?;
+                format!("{x:.p$}")
+            }
+            FormatKind::Int => match self {
                 Value::Int(i) => i.to_string(),
                 other => {
                     return Err(format!(
@@ -203,31 +202,84 @@ impl Value {
                         other.type_name()
                     ));
                 }
+            },
+            FormatKind::Str => self.to_str(),
+        };
+        let numeric = matches!(self, Value::Int(_) | Value::Float(_) | Value::Duration(_));
+        Ok(pad(
+            &body,
+            parsed.width,
+            parsed.align.unwrap_or(if numeric { '>' } else { '<' }),
+        ))
+    }
+}
+
+/// The widest field and the most decimals a format spec may ask for: enough
+/// for any table, small enough that a typo cannot allocate gigabytes.
+pub const MAX_FORMAT_WIDTH: usize = 10_000;
+
+/// A parsed format spec: `[<>^][width][.Nf | d | s]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FormatSpec {
+    align: Option<char>,
+    width: usize,
+    kind: FormatKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FormatKind {
+    /// `.Nf`: fixed point with N decimals.
+    Fixed(usize),
+    /// `d`: an integer.
+    Int,
+    /// `s` or nothing: `str()`.
+    Str,
+}
+
+impl FormatSpec {
+    /// Parses a spec, refusing widths and precisions above [`MAX_FORMAT_WIDTH`].
+    ///
+    /// # Errors
+    ///
+    /// A message naming the spec and what is wrong with it.
+    pub fn parse(spec: &str) -> Result<FormatSpec, String> {
+        let (align, rest) = match spec.chars().next() {
+            Some(c @ ('<' | '>' | '^')) => (Some(c), &spec[1..]),
+            _ => (None, spec),
+        };
+        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+        let width = if digits == 0 {
+            0
+        } else {
+            bounded(&rest[..digits], "width", spec)?
+        };
+        let rest = &rest[digits..];
+        let kind = if let Some(prec) = rest.strip_prefix('.').and_then(|r| r.strip_suffix('f')) {
+            if prec.is_empty() || !prec.chars().all(|c| c.is_ascii_digit()) {
+                return Err(format!("bad precision in `{spec}`"));
             }
+            FormatKind::Fixed(bounded(prec, "precision", spec)?)
+        } else if rest == "d" {
+            FormatKind::Int
         } else if rest.is_empty() || rest == "s" {
-            self.to_str()
+            FormatKind::Str
         } else {
             return Err(format!(
                 "unsupported format spec `{spec}` (use .Nf, d, s, a width, < or >)"
             ));
         };
-        let numeric = matches!(self, Value::Int(_) | Value::Float(_) | Value::Duration(_));
-        Ok(pad(
-            &body,
-            width,
-            align.unwrap_or(if numeric { '>' } else { '<' }),
-        ))
+        Ok(FormatSpec { align, width, kind })
     }
 }
 
-fn split_align_width(spec: &str) -> (Option<char>, usize, &str) {
-    let (align, rest) = match spec.chars().next() {
-        Some(c @ ('<' | '>' | '^')) => (Some(c), &spec[1..]),
-        _ => (None, spec),
-    };
-    let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
-    let width = rest[..digits].parse().unwrap_or(0);
-    (align, width, &rest[digits..])
+/// A width or precision written in `spec`, at most [`MAX_FORMAT_WIDTH`].
+fn bounded(digits: &str, what: &str, spec: &str) -> Result<usize, String> {
+    match digits.parse::<usize>() {
+        Ok(n) if n <= MAX_FORMAT_WIDTH => Ok(n),
+        _ => Err(format!(
+            "format {what} `{digits}` in `{spec}` is too large (at most {MAX_FORMAT_WIDTH})"
+        )),
+    }
 }
 
 fn pad(s: &str, width: usize, align: char) -> String {
@@ -315,5 +367,27 @@ mod tests {
         assert_eq!(Value::Int(7).format("3").unwrap(), "  7");
         assert_eq!(Value::str("ab").format(">4").unwrap(), "  ab");
         assert!(Value::str("ab").format(".2f").is_err());
+    }
+
+    #[test]
+    fn huge_widths_and_precisions_are_errors_not_panics() {
+        assert_eq!(Value::Float(1.5).format(".10000f").unwrap().len(), 10_002);
+        let e = Value::Float(1.5).format(".99999f").unwrap_err();
+        assert!(
+            e.contains("precision `99999`") && e.contains("too large"),
+            "{e}"
+        );
+        let e = Value::Int(1).format(">1000000000").unwrap_err();
+        assert!(e.contains("width `1000000000`"), "{e}");
+        let e = Value::Int(1)
+            .format("99999999999999999999999d")
+            .unwrap_err();
+        assert!(e.contains("too large"), "{e}");
+        assert!(
+            Value::Float(1.5)
+                .format(".f")
+                .unwrap_err()
+                .contains("bad precision")
+        );
     }
 }

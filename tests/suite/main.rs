@@ -4,6 +4,7 @@ mod cancellation;
 mod cli;
 mod determinism;
 mod fidelity;
+mod hostile;
 mod outcomes;
 mod outputs;
 mod primitives;

@@ -127,7 +127,11 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         Ok(r) => r,
         Err(e) => {
             let offset = e.span().map(|s| s.start).unwrap_or(0);
-            let msg = e.message().trim().to_string();
+            let mut msg = e.message().trim().to_string();
+            if msg.contains("recurs") {
+                // The toml crate stops at its own nesting limit (about 80 levels).
+                msg = format!("arrays or tables nested too deeply ({msg}); flatten them");
+            }
             let hint = unknown_field_hint(&msg).or_else(|| {
                 msg.contains("expected a map")
                     .then(|| "a step is a table like `{ print = \"hello\" }`, a claim a table like `elapsed = \"3s\"`".to_string())

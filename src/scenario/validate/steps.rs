@@ -2,6 +2,7 @@
 //! expressions whose names are resolved against the coroutine's scope.
 
 use super::*;
+use crate::scenario::value::FormatSpec;
 
 /// The step verbs and the modifiers each accepts.
 pub(super) const VERBS: &[(&str, &[&str])] = &[
@@ -783,21 +784,34 @@ pub(super) fn opt_value(
 /// Converts a TOML value to an expression: strings are parsed, numbers and
 /// booleans are literals, arrays are lists.
 pub(super) fn toml_expr(cx: &mut Ctx<'_>, v: &RValue, at: usize) -> Option<Expr> {
+    toml_expr_in(cx, v, at, 0)
+}
+
+/// [`toml_expr`] for a value nested in `outer` TOML arrays.
+fn toml_expr_in(cx: &mut Ctx<'_>, v: &RValue, at: usize, outer: usize) -> Option<Expr> {
     Some(match v {
-        RValue::Str(s) => match expr::parse(s) {
+        RValue::Str(s) => match expr::parse_nested(s, outer) {
             Ok(e) => e,
             Err(e) => {
-                cx.err(at + 1 + e.offset, format!("in `{s}`: {}", e.message), None);
+                cx.err(
+                    at + 1 + e.offset,
+                    format!("in `{}`: {}", shorten(s), e.message),
+                    None,
+                );
                 return None;
             }
         },
         RValue::Int(i) => Expr::Int(*i),
         RValue::Float(f) => Expr::Float(*f),
         RValue::Bool(b) => Expr::Bool(*b),
+        RValue::Array(_) if outer + 1 >= expr::MAX_DEPTH => {
+            cx.err(at, expr::too_deep_message(), None);
+            return None;
+        }
         RValue::Array(items) => Expr::List(
             items
                 .iter()
-                .map(|i| toml_expr(cx, i.get_ref(), i.span().start))
+                .map(|i| toml_expr_in(cx, i.get_ref(), i.span().start, outer + 1))
                 .collect::<Option<Vec<_>>>()?,
         ),
         other => {
@@ -809,6 +823,17 @@ pub(super) fn toml_expr(cx: &mut Ctx<'_>, v: &RValue, at: usize) -> Option<Expr>
             return None;
         }
     })
+}
+
+/// Source text quoted in a message, cut short when long.
+pub(super) fn shorten(s: &str) -> String {
+    const MAX: usize = 60;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        let head: String = s.chars().take(MAX).collect();
+        format!("{head}…")
+    }
 }
 
 /// A value expression: calls must be builtins; variables are recorded.
@@ -1011,6 +1036,11 @@ pub(super) fn template(
     match expr::parse_template(&text) {
         Ok(pieces) => {
             for p in &pieces {
+                if let Piece::Value(_, Some(spec)) = p
+                    && let Err(m) = FormatSpec::parse(spec)
+                {
+                    cx.err(at, format!("in text `{}`: {m}", shorten(&text)), None);
+                }
                 if let Piece::Value(e, _) = p {
                     let mut vars = Vec::new();
                     expr::vars(e, &mut vars);
@@ -1031,7 +1061,7 @@ pub(super) fn template(
         Err(e) => {
             cx.err(
                 at + 1 + e.offset,
-                format!("in text `{text}`: {}", e.message),
+                format!("in text `{}`: {}", shorten(&text), e.message),
                 None,
             );
             None
