@@ -325,11 +325,7 @@ impl Sim {
             }
         };
         drop(handle);
-        let pending_at_exit = if stopped {
-            shutdown(&rt)
-        } else {
-            Vec::new()
-        };
+        let pending_at_exit = if stopped { shutdown(&rt) } else { Vec::new() };
         teardown(&rt);
         engine::with_core("run", |c| {
             let end = match &outcome {

@@ -121,6 +121,28 @@ impl Future for Sleep {
                         When::Secs(s) => c.deadline_after_secs(s),
                         When::At(t) => c.deadline_at(t),
                     };
+                    // A positive delay too small to move the clock (`now +
+                    // d == now` in float seconds): a loop of such sleeps
+                    // would never let time pass.
+                    let stalled = if c.is_asyncio() {
+                        deadline.0 <= c.time_f()
+                    } else {
+                        deadline.1 <= c.now().as_nanos()
+                    };
+                    if stalled && !matches!(when, When::At(_)) {
+                        let d = match when {
+                            When::Delay(d) => crate::time::duration_to_secs_f64(d),
+                            When::Secs(s) => s,
+                            When::At(_) => 0.0,
+                        };
+                        c.hit_limit(
+                            engine::LimitKind::Time,
+                            Some(format!(
+                                "sleep({d:?}) at {} cannot move the clock: now + delay == now at this time's float precision",
+                                c.now()
+                            )),
+                        );
+                    }
                     let label = c.sym.sleep;
                     let key = c.schedule_timer(deadline, TimerAction::Wake(waker), label, true);
                     c.set_waiting(

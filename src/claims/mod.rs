@@ -382,6 +382,29 @@ pub struct Verdict {
 /// Runs what `s`'s claims need and checks every claim. `model` and `seed`
 /// override the scenario's settings.
 pub fn check_scenario(s: &Scenario, seed: Option<u64>, model: Option<LoopModel>) -> Vec<Verdict> {
+    check_scenario_runs(s, seed, model).0
+}
+
+/// How one run that [`check_scenario_runs`] made ended.
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    /// The variant.
+    pub variant: String,
+    /// The seed.
+    pub seed: u64,
+    /// How it ended.
+    pub end: Option<RunOutcome>,
+}
+
+/// [`check_scenario`], plus how every run ended — each run the claims
+/// needed, and each variant's run with its own seed (so that a scenario
+/// without claims still runs): `check` fails a run that deadlocks or hits a
+/// limit when no claim expects it.
+pub fn check_scenario_runs(
+    s: &Scenario,
+    seed: Option<u64>,
+    model: Option<LoopModel>,
+) -> (Vec<Verdict>, Vec<RunSummary>) {
     let mut cache: BTreeMap<(String, u64), (Trace, LoopModel)> = BTreeMap::new();
     let mut get = |variant: &str, sd: Option<u64>| -> (Trace, u64, LoopModel) {
         let r_seed = sd.or(seed);
@@ -455,7 +478,18 @@ pub fn check_scenario(s: &Scenario, seed: Option<u64>, model: Option<LoopModel>)
             }
         }
     }
-    out
+    for v in &s.variants {
+        get(&v.name, None);
+    }
+    let runs = cache
+        .iter()
+        .map(|((variant, seed), (trace, _))| RunSummary {
+            variant: variant.clone(),
+            seed: *seed,
+            end: Facts::of(trace).run_end,
+        })
+        .collect();
+    (out, runs)
 }
 
 fn default_seed(s: &Scenario, variant: &str) -> u64 {

@@ -5,7 +5,8 @@
 use super::common::{self, EXIT_CLAIM_FAILED, EXIT_OK, EXIT_USAGE};
 use anyhow::Result;
 use loopsim::LoopModel;
-use loopsim::claims::{check_scenario, describe};
+use loopsim::claims::{check_scenario_runs, describe};
+use loopsim::scenario::{ClaimKind, RunOutcome};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -39,6 +40,7 @@ pub fn run(args: Args) -> Result<i32> {
         }
     };
     let (mut passed, mut failed, mut bad, mut scenarios) = (0u64, 0u64, 0u64, 0u64);
+    let mut sim_failed = 0u64;
     for f in &files {
         let Some(s) = common::load(f, &args.limits) else {
             bad += 1;
@@ -48,7 +50,8 @@ pub fn run(args: Args) -> Result<i32> {
         if s.claims.is_empty() && !args.quiet {
             println!("--    {} makes no claims", s.name);
         }
-        for v in check_scenario(&s, args.seed, args.model) {
+        let (verdicts, runs) = check_scenario_runs(&s, args.seed, args.model);
+        for v in verdicts {
             let seeds = if v.seeds_checked > 1 {
                 format!(" over {} seeds", v.seeds_checked)
             } else {
@@ -80,17 +83,46 @@ pub fn run(args: Args) -> Result<i32> {
                 );
             }
         }
+        // A run that deadlocks or hits a limit fails `check` unless a claim
+        // says how the run ends.
+        for r in runs {
+            let expected = s.claims.iter().any(|c| {
+                matches!(c.kind, ClaimKind::Outcome(_))
+                    && c.variant.as_ref().is_none_or(|v| *v == r.variant)
+            });
+            let what = match r.end {
+                Some(RunOutcome::Deadlock) => "deadlocked",
+                Some(RunOutcome::LimitExceeded) => "hit a limit",
+                _ => continue,
+            };
+            if expected {
+                continue;
+            }
+            sim_failed += 1;
+            println!(
+                "FAIL  {} [{}] the run {what} (seed {}), and no `outcome` claim expects it\n      replay: {}",
+                s.file,
+                r.variant,
+                r.seed,
+                common::replay(&s.file, &r.variant, r.seed, args.model.map(|m| m.name()))
+            );
+        }
     }
     println!(
         "\n{scenarios} scenarios, {} claims: {passed} passed, {failed} failed",
         passed + failed
     );
+    if sim_failed > 0 {
+        println!("{sim_failed} run(s) deadlocked or hit a limit (see above)");
+    }
     if bad > 0 {
         println!("{bad} file(s) could not be loaded (see the messages above)");
         return Ok(EXIT_USAGE);
     }
     Ok(if failed > 0 {
         EXIT_CLAIM_FAILED
+    } else if sim_failed > 0 {
+        super::EXIT_SIM_FAILED
     } else {
         EXIT_OK
     })

@@ -98,6 +98,12 @@ fn parse_limit(s: &str) -> Result<(String, String), String> {
             .ok()
             .filter(|n| *n > 0)
             .ok_or_else(|| format!("{k}: `{v}` is not a positive integer"))?;
+        if k == "max_call_depth" && *slot > scenario::MAX_CALL_DEPTH {
+            return Err(format!(
+                "max_call_depth is at most {}",
+                scenario::MAX_CALL_DEPTH
+            ));
+        }
     }
     Ok((k.to_string(), v.to_string()))
 }
@@ -121,7 +127,11 @@ impl LimitArgs {
 
 /// What a run that stopped at a limit says: which limit (its key), what
 /// exceeded it and where, and how to raise it.
-pub fn limit_message(s: &Scenario, outcome: &loopsim::Outcome<impl Sized>, trace: &loopsim::Trace) -> Option<String> {
+pub fn limit_message(
+    s: &Scenario,
+    outcome: &loopsim::Outcome<impl Sized>,
+    trace: &loopsim::Trace,
+) -> Option<String> {
     let loopsim::Outcome::LimitExceeded {
         limit,
         at,

@@ -281,7 +281,7 @@ impl Core {
         self.now_f
     }
 
-    fn is_asyncio(&self) -> bool {
+    pub fn is_asyncio(&self) -> bool {
         self.cfg.model == LoopModel::Asyncio
     }
 

@@ -41,13 +41,32 @@ impl fmt::Display for Diagnostic {
         write!(
             f,
             "{}:{}:{}: {}",
-            self.file, self.line, self.col, self.message
+            self.file,
+            self.line,
+            self.col,
+            elide(&self.message)
         )?;
         if let Some(h) = &self.hint {
-            write!(f, "\n  hint: {h}")?;
+            write!(f, "\n  hint: {}", elide(h))?;
         }
         Ok(())
     }
+}
+
+/// How many problems of one file are printed; the rest are counted.
+pub const MAX_DIAGNOSTICS: usize = 20;
+
+/// A message cut to at most about 300 characters: a 5 MB string the user
+/// wrote is not echoed back.
+fn elide(s: &str) -> std::borrow::Cow<'_, str> {
+    const KEEP: usize = 300;
+    let n = s.chars().count();
+    if n <= KEEP {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let head: String = s.chars().take(200).collect();
+    let tail: String = s.chars().skip(n - 60).collect();
+    std::borrow::Cow::Owned(format!("{head}… ({} characters) …{tail}", n - 260))
 }
 
 /// Every problem found in a scenario file.
@@ -59,11 +78,21 @@ pub struct ScenarioError {
 
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, d) in self.diagnostics.iter().enumerate() {
+        for (i, d) in self.diagnostics.iter().take(MAX_DIAGNOSTICS).enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
             write!(f, "{d}")?;
+        }
+        if let Some(more) = self.diagnostics.len().checked_sub(MAX_DIAGNOSTICS)
+            && more > 0
+        {
+            write!(
+                f,
+                "\n{}: … and {more} more problem{} (fix these first)",
+                self.diagnostics[0].file,
+                if more == 1 { "" } else { "s" }
+            )?;
         }
         Ok(())
     }

@@ -62,16 +62,26 @@ pub struct Settings {
     pub max_value_len: u64,
 }
 
+/// The highest `max_call_depth` (interpreter frames live on the heap, but
+/// each costs memory).
+pub const MAX_CALL_DEPTH: u64 = 100_000;
+
 /// The counting limits of `[limits]` (and of the CLI's `--limit KEY=N`),
 /// with what each counts; `max_time`, a duration, is the other key.
 pub const COUNT_LIMITS: &[(&str, &str)] = &[
     ("max_steps", "loop steps and interpreted steps"),
     ("max_tasks", "tasks created"),
     ("max_trace_events", "trace events recorded"),
-    ("max_call_depth", "inline `await` depth (Python's recursion limit)"),
+    (
+        "max_call_depth",
+        "inline `await` depth (Python's recursion limit)",
+    ),
     ("max_output_lines", "printed lines"),
     ("max_output_bytes", "printed bytes"),
-    ("max_value_len", "characters of a string or items of a list a program builds"),
+    (
+        "max_value_len",
+        "characters of a string or items of a list a program builds",
+    ),
 ];
 
 impl Settings {
@@ -105,8 +115,8 @@ impl Default for Settings {
             step_overhead: Duration::ZERO,
             limits: Limits {
                 max_time: Duration::from_secs(30 * 24 * 3600),
-                max_steps: 10_000_000,
-                max_tasks: 1_000_000,
+                max_steps: 4_000_000,
+                max_tasks: 200_000,
                 max_trace_events: 8_000_000,
             },
             max_call_depth: 1000,

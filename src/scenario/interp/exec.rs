@@ -5,6 +5,7 @@ use super::*;
 impl Vm {
     /// Executes one step.
     pub(super) fn exec(&mut self, step: &Step) -> Result<(), Error> {
+        self.line = step.line;
         self.count_step(Some(step.line))?;
         match &step.kind {
             StepKind::Print(t) => {
@@ -554,7 +555,7 @@ impl Vm {
         if n > max {
             return Err(self.over_limit("max_steps", max, line, "interpreted steps"));
         }
-        if n % 1024 == 0
+        if n.is_multiple_of(1024)
             && let Some(limit) = crate::limit_hit()
         {
             return Err(Error::raised(
@@ -563,5 +564,72 @@ impl Vm {
             ));
         }
         Ok(())
+    }
+}
+
+/// How deeply lists may nest inside each other (as expressions may): deeper
+/// values could not be printed, compared or dropped without deep recursion.
+pub(super) const MAX_VALUE_NESTING: usize = 64;
+
+impl Vm {
+    /// Charges building a value of `len` items against `max_steps` (one step
+    /// per 8 items, so that quadratic accumulation stops instead of
+    /// hanging) and checks it against `max_value_len`.
+    pub(super) fn check_len(&self, len: usize) -> Result<(), Error> {
+        let len = len as u64;
+        let settings = &self.prog.scenario.settings;
+        if len > settings.max_value_len {
+            return Err(self.over_limit(
+                "max_value_len",
+                settings.max_value_len,
+                self.line,
+                "characters or items in one value",
+            ));
+        }
+        let n = self.prog.steps.get() + len / 8;
+        self.prog.steps.set(n);
+        if n > settings.limits.max_steps {
+            return Err(self.over_limit(
+                "max_steps",
+                settings.limits.max_steps,
+                self.line,
+                "interpreted steps (building values counts one per 8 items)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `v`, after [`Vm::check_len`] on a string or list.
+    pub(super) fn sized(&self, v: Value) -> Result<Value, Error> {
+        match &v {
+            Value::Str(s) => self.check_len(s.len())?,
+            Value::List(l) => self.check_len(l.len())?,
+            _ => {}
+        }
+        Ok(v)
+    }
+
+    /// Refuses a list whose items nest lists deeper than
+    /// [`MAX_VALUE_NESTING`] (walked without recursion; the walk is charged
+    /// as building).
+    pub(super) fn check_nesting(&self, items: &[Value]) -> Result<(), Error> {
+        let mut todo: Vec<(&Value, usize)> = items.iter().map(|v| (v, 1)).collect();
+        let mut visited = 0;
+        while let Some((v, depth)) = todo.pop() {
+            visited += 1;
+            if let Value::List(l) = v {
+                if depth >= MAX_VALUE_NESTING {
+                    return Err(Error::raised(
+                        "RecursionError",
+                        format!(
+                            "a list nested more than {MAX_VALUE_NESTING} levels deep (line {}); keep values flatter",
+                            self.line
+                        ),
+                    ));
+                }
+                todo.extend(l.iter().map(|x| (x, depth + 1)));
+            }
+        }
+        self.check_len(visited)
     }
 }

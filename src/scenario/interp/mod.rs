@@ -400,6 +400,8 @@ struct Vm {
     catcher: Option<(TaskId, u64)>,
     result: Option<Outcome>,
     calls: usize,
+    /// The line of the step executing, for limit messages.
+    line: usize,
 }
 
 fn type_error(msg: impl Into<String>) -> Error {
@@ -439,6 +441,7 @@ impl Vm {
             catcher: None,
             result: None,
             calls: 0,
+            line: 0,
         }
     }
 
@@ -544,12 +547,14 @@ impl Vm {
             Expr::Str(s) => Value::str(s),
             Expr::Duration(d) => Value::Duration(crate::time::duration_to_secs_f64(*d)),
             Expr::Var(v) => self.lookup(v)?,
-            Expr::List(items) => Value::List(Rc::new(
-                items
+            Expr::List(items) => {
+                let items: Vec<Value> = items
                     .iter()
                     .map(|i| self.eval(i))
-                    .collect::<Result<_, _>>()?,
-            )),
+                    .collect::<Result<_, _>>()?;
+                self.check_nesting(&items)?;
+                self.sized(Value::List(Rc::new(items)))?
+            }
             Expr::Index(a, i) => {
                 let a = self.eval(a)?;
                 let i = self.eval(i)?;
@@ -584,7 +589,7 @@ impl Vm {
                     )));
                 }
             },
-            Expr::Bin(a, op, b) => arith(self.eval(a)?, *op, self.eval(b)?)?,
+            Expr::Bin(a, op, b) => self.sized(arith(self.eval(a)?, *op, self.eval(b)?)?)?,
             Expr::Cmp(a, op, b) => {
                 let (a, b) = (self.eval(a)?, self.eval(b)?);
                 let ord = a.partial_cmp(&b);
@@ -622,7 +627,7 @@ impl Vm {
                     .iter()
                     .map(|a| self.eval(a))
                     .collect::<Result<Vec<_>, _>>()?;
-                builtin(name, args)?
+                self.sized(builtin(name, args)?)?
             }
         })
     }
@@ -637,6 +642,7 @@ impl Vm {
                     out.push_str(&self.eval(e)?.format(spec).map_err(value_error)?)
                 }
             }
+            self.check_len(out.len())?;
         }
         Ok(out)
     }

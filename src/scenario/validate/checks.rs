@@ -103,36 +103,121 @@ pub(super) fn check_recursion(
         unconditional_calls(&c.exit, &mut out);
         edges.insert(name.clone(), out);
     }
-    // Depth-first search for a cycle; report each cycle once.
-    let mut reported = BTreeSet::new();
-    for start in edges.keys() {
-        let mut stack = vec![(start.clone(), vec![start.clone()], 0usize)];
-        let mut seen = BTreeSet::new();
-        while let Some((node, path, line)) = stack.pop() {
-            for (next, l) in edges.get(&node).into_iter().flatten() {
-                if next == start {
-                    let mut cycle = path.clone();
-                    cycle.push(next.clone());
-                    let mut key: Vec<String> = cycle[..cycle.len() - 1].to_vec();
-                    key.sort();
-                    if reported.insert(key) {
-                        let at_line = if line == 0 { *l } else { line };
-                        cx.diags.push(Diagnostic {
-                            file: cx.file.to_string(),
-                            line: at_line,
-                            col: 1,
-                            message: format!("unbounded recursion: {} calls itself for ever", cycle.join(" → ")),
-                            hint: Some(
-                                "nothing stops the recursion: put the call inside a `repeat` with a count that reaches 0, or remove it".into(),
-                            ),
-                        });
-                    }
-                } else if seen.insert(next.clone()) {
-                    let mut p = path.clone();
-                    p.push(next.clone());
-                    stack.push((next.clone(), p, if line == 0 { *l } else { line }));
+    // Each strongly connected component with a cycle is one unbounded
+    // recursion: reported once, as its shortest cycle through its first
+    // name. Linear in the number of calls (Tarjan's algorithm, iterative).
+    let names: Vec<&String> = edges.keys().collect();
+    let index_of: BTreeMap<&String, usize> =
+        names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    let adj: Vec<Vec<(usize, usize)>> = names
+        .iter()
+        .map(|n| {
+            edges[*n]
+                .iter()
+                .filter_map(|(m, l)| index_of.get(m).map(|&j| (j, *l)))
+                .collect()
+        })
+        .collect();
+    for comp in strongly_connected(&adj) {
+        let start = comp[0];
+        let cyclic = comp.len() > 1 || adj[start].iter().any(|(j, _)| *j == start);
+        if !cyclic {
+            continue;
+        }
+        let in_comp: BTreeSet<usize> = comp.iter().copied().collect();
+        // Breadth-first from `start` back to it, inside the component.
+        let mut prev: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
+        let mut queue = std::collections::VecDeque::from([start]);
+        let mut end = None;
+        'search: while let Some(u) = queue.pop_front() {
+            for &(v, l) in &adj[u] {
+                if v == start {
+                    end = Some((u, l));
+                    break 'search;
+                }
+                if in_comp.contains(&v) && !prev.contains_key(&v) {
+                    prev.insert(v, (u, l));
+                    queue.push_back(v);
                 }
             }
         }
+        let Some((last, last_line)) = end else {
+            continue;
+        };
+        let mut cycle = vec![start];
+        let mut line = last_line;
+        let mut at = last;
+        let mut back = Vec::new();
+        while at != start {
+            back.push(at);
+            let (p, l) = prev[&at];
+            line = l;
+            at = p;
+        }
+        cycle.extend(back.into_iter().rev());
+        cycle.push(start);
+        let cycle: Vec<&str> = cycle.iter().map(|&i| names[i].as_str()).collect();
+        cx.diags.push(Diagnostic {
+            file: cx.file.to_string(),
+            line,
+            col: 1,
+            message: format!("unbounded recursion: {} calls itself for ever", cycle.join(" → ")),
+            hint: Some(
+                "nothing stops the recursion: put the call inside a `repeat` with a count that reaches 0, or remove it".into(),
+            ),
+        });
     }
+}
+
+/// The strongly connected components of a graph given by adjacency lists
+/// (each a list of (node, label)), each sorted, in order of their smallest
+/// node. Tarjan's algorithm with an explicit stack: no recursion that a long
+/// call chain in a file could deepen.
+fn strongly_connected(adj: &[Vec<(usize, usize)>]) -> Vec<Vec<usize>> {
+    const UNSEEN: usize = usize::MAX;
+    let n = adj.len();
+    let (mut index, mut low, mut on_stack) = (vec![UNSEEN; n], vec![0; n], vec![false; n]);
+    let (mut next, mut stack, mut comps) = (0, Vec::new(), Vec::new());
+    for root in 0..n {
+        if index[root] != UNSEEN {
+            continue;
+        }
+        let mut work = vec![(root, 0usize)];
+        while let Some(&mut (v, ref mut edge)) = work.last_mut() {
+            if *edge == 0 && index[v] == UNSEEN {
+                index[v] = next;
+                low[v] = next;
+                next += 1;
+                stack.push(v);
+                on_stack[v] = true;
+            }
+            if let Some(&(w, _)) = adj[v].get(*edge) {
+                *edge += 1;
+                if index[w] == UNSEEN {
+                    work.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+            if low[v] == index[v] {
+                let mut comp = Vec::new();
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    comp.push(w);
+                    if w == v {
+                        break;
+                    }
+                }
+                comp.sort_unstable();
+                comps.push(comp);
+            }
+        }
+    }
+    comps.sort();
+    comps
 }

@@ -25,27 +25,55 @@ use claims::*;
 use raw::*;
 use steps::*;
 
-/// Maps byte offsets to 1-based lines and columns.
+/// Maps byte offsets to 1-based lines and columns, in time independent of
+/// the line's length (a file may put thousands of steps on one line).
 struct Lines {
     starts: Vec<usize>,
+    /// Every [`Lines::STRIDE`] bytes (at a character boundary): the number of
+    /// characters before that byte.
+    marks: Vec<(usize, usize)>,
     text: String,
 }
 
 impl Lines {
+    const STRIDE: usize = 4096;
+
     fn new(text: &str) -> Lines {
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        let mut marks = vec![(0, 0)];
+        let (mut byte, mut chars) = (0, 0);
+        while byte + Lines::STRIDE < text.len() {
+            let mut next = byte + Lines::STRIDE;
+            while !text.is_char_boundary(next) {
+                next += 1;
+            }
+            chars += text[byte..next].chars().count();
+            byte = next;
+            marks.push((byte, chars));
+        }
         Lines {
             starts,
+            marks,
             text: text.to_string(),
         }
     }
 
+    /// Characters before byte `offset` (a character boundary).
+    fn chars_before(&self, offset: usize) -> usize {
+        let i = self.marks.partition_point(|(b, _)| *b <= offset) - 1;
+        let (b, c) = self.marks[i];
+        c + self.text[b..offset].chars().count()
+    }
+
     fn pos(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
         let line = self.starts.partition_point(|s| *s <= offset);
         let start = self.starts[line - 1];
-        let col = self.text[start..offset].chars().count() + 1;
+        let col = self.chars_before(offset) - self.chars_before(start) + 1;
         (line, col)
     }
 }
@@ -80,13 +108,40 @@ pub(crate) fn did_you_mean<'a>(
     got: &str,
     known: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
+    let odd = unusual_chars(got);
+    if got.chars().count() > 64 {
+        return odd;
+    }
     let limit = (got.chars().count() / 3).clamp(1, 3);
-    known
+    let close = known
         .into_iter()
         .map(|k| (distance(got, k), k))
         .filter(|(d, _)| *d <= limit)
         .min()
-        .map(|(_, k)| format!("did you mean `{k}`?"))
+        .map(|(_, k)| format!("did you mean `{k}`?"));
+    match (close, odd) {
+        (Some(c), Some(o)) => Some(format!("{c} {o}")),
+        (c, o) => c.or(o),
+    }
+}
+
+/// Names the characters of `s` that are not plain ASCII — look-alikes
+/// (`U+0430 CYRILLIC SMALL LETTER A`) and invisible ones — which make a
+/// name differ from the one it looks like.
+pub(crate) fn unusual_chars(s: &str) -> Option<String> {
+    let mut seen = Vec::new();
+    for (i, c) in s.chars().enumerate() {
+        if !c.is_ascii() || c.is_ascii_control() {
+            if seen.len() == 3 {
+                break;
+            }
+            let name = unicode_names2::name(c)
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "an unnamed character".into());
+            seen.push(format!("U+{:04X} {name} at character {}", c as u32, i + 1));
+        }
+    }
+    (!seen.is_empty()).then(|| format!("`{}` contains {}", s.escape_debug(), seen.join(", ")))
 }
 
 struct Ctx<'a> {
@@ -219,6 +274,14 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
         for (key, v) in l.counts() {
             let Some(v) = v else { continue };
             match u64::try_from(*v.get_ref()) {
+                Ok(n) if key == "max_call_depth" && n > crate::scenario::MAX_CALL_DEPTH => cx.err(
+                    v.span().start,
+                    format!(
+                        "`max_call_depth` is at most {}",
+                        crate::scenario::MAX_CALL_DEPTH
+                    ),
+                    None,
+                ),
                 Ok(n) if n > 0 => {
                     *settings.count_limit_mut(key).expect("a counting limit") = n;
                 }
@@ -234,18 +297,25 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
     // Names first, so that bodies can refer to each other.
     let coroutine_names: BTreeSet<String> = raw.coroutines.keys().cloned().collect();
     let context_names: BTreeSet<String> = raw.contexts.keys().cloned().collect();
+    let at = |name: &String| {
+        raw.coroutines
+            .get(name)
+            .map(|c| c.span().start)
+            .or_else(|| raw.contexts.get(name).map(|c| c.span().start))
+            .unwrap_or(0)
+    };
     for name in coroutine_names.iter().chain(&context_names) {
         if !is_ident(name) {
             cx.err(
-                0,
+                at(name),
                 format!("`{name}` is not a valid name: use letters, digits and `_`"),
-                None,
+                unusual_chars(name),
             );
         }
     }
     for dup in coroutine_names.intersection(&context_names) {
         cx.err(
-            0,
+            at(dup),
             format!("`{dup}` is both a coroutine and a context manager: rename one"),
             None,
         );
@@ -336,7 +406,17 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
         });
     }
     let mut seen = BTreeSet::new();
-    for v in &raw.variants {
+    if raw.variants.len() > MAX_VARIANTS {
+        cx.err(
+            raw.variants[MAX_VARIANTS].span().start,
+            format!(
+                "{} variants: a scenario has at most {MAX_VARIANTS} (split it into several files)",
+                raw.variants.len()
+            ),
+            None,
+        );
+    }
+    for v in raw.variants.iter().take(MAX_VARIANTS) {
         let at = v.span().start;
         let rv = v.get_ref();
         let name = rv.name.get_ref().clone();
@@ -647,6 +727,9 @@ fn params(cx: &mut Ctx<'_>, raw: &[Spanned<String>]) -> Vec<String> {
     }
     out
 }
+
+/// The most variants a scenario may declare: each is a run of its own.
+pub const MAX_VARIANTS: usize = 200;
 
 /// A name that can be a file or directory name in a report: ASCII letters,
 /// digits, `_`, `-` and `.`, not first, at most 100 characters.
