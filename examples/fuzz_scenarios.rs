@@ -248,7 +248,8 @@ fn mutate(
         }
         2 => {
             let (a, b) = span(rng);
-            splice(a, b, *pick(rng, PUNCT))
+            let with: &str = pick(rng, PUNCT);
+            splice(a, b, with)
         }
         3 => replace_token(
             rng,
@@ -294,7 +295,8 @@ fn mutate(
         }
         8 => {
             let (a, b) = span(rng);
-            splice(a, b, *pick(rng, HOSTILE))
+            let with: &str = pick(rng, HOSTILE);
+            splice(a, b, with)
         }
         _ => {
             // Deep nesting at a random place.
