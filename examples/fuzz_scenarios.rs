@@ -248,7 +248,7 @@ fn mutate(
         }
         2 => {
             let (a, b) = span(rng);
-            let with: &str = pick(rng, PUNCT);
+            let with = *pick::<&str>(rng, PUNCT);
             splice(a, b, with)
         }
         3 => replace_token(
@@ -295,7 +295,7 @@ fn mutate(
         }
         8 => {
             let (a, b) = span(rng);
-            let with: &str = pick(rng, HOSTILE);
+            let with = *pick::<&str>(rng, HOSTILE);
             splice(a, b, with)
         }
         _ => {
