@@ -226,10 +226,17 @@ impl<T: 'static> SimFuture<T> {
     }
 
     /// Awaits this future as a primitive's waiter: the trace says the task
-    /// waits on `kind` `name` (a Lock, a Queue, …).
-    pub(crate) fn wait_primitive(&self, kind: &'static str, name: Rc<str>) -> Await<T> {
+    /// waits on `kind` `name` (a Lock, a Queue, …), and `probe` tells a
+    /// deadlock report the primitive's state (its holders, its items).
+    pub(crate) fn wait_primitive(
+        &self,
+        kind: &'static str,
+        name: Rc<str>,
+        probe: crate::deadlock::Probe,
+    ) -> Await<T> {
         let mut a = Await::new(self.clone(), None);
         a.on = Some((kind, name));
+        a.probe = Some(probe);
         a
     }
 }
@@ -286,6 +293,7 @@ pub struct Await<T> {
     key: Option<(u64, Waker)>,
     target: Option<Rc<dyn CancelFuture>>,
     on: Option<(&'static str, Rc<str>)>,
+    probe: Option<crate::deadlock::Probe>,
 }
 
 impl<T: 'static> Await<T> {
@@ -295,6 +303,7 @@ impl<T: 'static> Await<T> {
             key: None,
             target,
             on: None,
+            probe: None,
         }
     }
 }
@@ -343,6 +352,7 @@ impl<T: 'static> Future for Await<T> {
         };
         let label = &this.fut.inner.label;
         let on = &this.on;
+        let probe = this.probe.clone();
         engine::with_core("await", |c| {
             let on = match on {
                 Some((kind, name)) => WaitOn::Primitive {
@@ -353,7 +363,7 @@ impl<T: 'static> Future for Await<T> {
                     what: c.intern(label),
                 },
             };
-            c.set_waiting(on, CancelTarget::Future(target));
+            c.set_waiting_probed(on, CancelTarget::Future(target), probe);
         });
         Poll::Pending
     }

@@ -33,6 +33,8 @@
 //! ## Map
 //!
 //! - [`Sim`], [`Run`], [`Outcome`] — build a simulation, run a future, read the result.
+//! - [`StuckTask`], [`Blocker`], [`DeadlockReport`], [`find_cycle`] — a deadlock explained:
+//!   who waits on what, who holds what, the wait-for cycle.
 //! - [`model`] — loop models ([`LoopModel`]), Python versions, [`Limits`].
 //! - [`spawn`], [`JoinHandle`], [`TaskRef`], [`catch_cancel`] — tasks (`create_task`).
 //! - [`sleep`], [`yield_now`], [`block`], [`now`], [`print`](fn@print) — time and output.
@@ -47,6 +49,7 @@
 
 pub mod claims;
 mod combinators;
+mod deadlock;
 mod determinism;
 mod engine;
 pub mod error;
@@ -68,12 +71,13 @@ pub use combinators::{
     gather_return_exceptions, gather_tasks, gather_tasks_return_exceptions, shield, shield_task,
     timeout, wait, wait_for, wait_for_task,
 };
+pub use deadlock::{Blocker, DeadlockReport, NamedTask, StuckTask, find_cycle, wait_for_graph};
 pub use determinism::{Divergence, check_determinism};
 pub use engine::{LimitKind, OutputLine, limit_hit, stop_at_limit};
 pub use error::Error;
 pub use future::{CallbackHandle, SimFuture, TimerHandle, call_at, call_later, call_soon};
 pub use model::{Limits, LoopModel, PythonVersion};
-pub use sim::{Outcome, Run, Sim, SimBuilder, Stats, StuckTask};
+pub use sim::{Outcome, Run, Sim, SimBuilder, Stats};
 pub use sleep::{
     SectionGuard, Sleep, block, loop_time, now, print, section, sleep, sleep_secs, sleep_until,
     with_rng, with_stream, yield_now,

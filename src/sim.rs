@@ -1,5 +1,6 @@
 //! [`Sim`]: build a simulation, run a future on it, get a [`Run`] back.
 
+use crate::deadlock::{self, Blocker, DeadlockReport, NamedTask, StuckTask};
 use crate::engine::{self, Config, End, LimitKind, LoopEnd, OutputLine, Runtime};
 use crate::error::Error;
 use crate::model::{Limits, LoopModel, PythonVersion};
@@ -123,8 +124,12 @@ pub enum Outcome<T> {
     Failed(Error),
     /// Nothing could ever happen again while tasks were unfinished.
     Deadlock {
-        /// Every unfinished task and what it waits on, in creation order.
+        /// Every unfinished task, what it waits on and who holds that, in
+        /// creation order.
         stuck: Vec<StuckTask>,
+        /// The wait-for cycle, each task once, starting at its smallest id
+        /// (see [`find_cycle`](crate::find_cycle)); empty when there is none.
+        cycle: Vec<TaskId>,
     },
     /// A limit was exceeded.
     LimitExceeded {
@@ -139,23 +144,6 @@ pub enum Outcome<T> {
         /// What exceeded it, where the program said (`print` at line 12 …).
         detail: Option<String>,
     },
-}
-
-/// An unfinished task in a deadlock report.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StuckTask {
-    /// The task.
-    pub id: TaskId,
-    /// Its name.
-    pub name: String,
-    /// What it waits on, in words (`Event 'ready'`, `task Task-3`, `timer at 5s`).
-    pub waiting_on: String,
-}
-
-impl std::fmt::Display for StuckTask {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} waits on {}", self.name, self.waiting_on)
-    }
 }
 
 /// Counters of a run.
@@ -186,6 +174,18 @@ pub struct Run<T> {
     pub stats: Stats,
     /// Tasks still unfinished after shutdown cancelled them.
     pub pending_at_exit: Vec<StuckTask>,
+}
+
+impl<T> Outcome<T> {
+    /// The deadlock in words, if the run deadlocked: `deadlock: left waits
+    /// on Lock 'b' held by right; right waits on Lock 'a' held by left;
+    /// cycle: left → right → left`.
+    pub fn deadlock_report(&self) -> Option<DeadlockReport<'_>> {
+        match self {
+            Outcome::Deadlock { stuck, cycle } => Some(DeadlockReport { stuck, cycle }),
+            _ => None,
+        }
+    }
 }
 
 impl<T> Run<T> {
@@ -306,9 +306,12 @@ impl Sim {
                 task: stop.task,
                 detail: stop.detail,
             }),
-            LoopEnd::Deadlock => Outcome::Deadlock {
-                stuck: stuck_tasks(&rt),
-            },
+            LoopEnd::Deadlock => {
+                let stuck = stuck_tasks(&rt);
+                let cycle = deadlock::find_cycle(&deadlock::wait_for_graph(&stuck));
+                record_deadlock(&stuck, &cycle);
+                Outcome::Deadlock { stuck, cycle }
+            }
             LoopEnd::Stopped => {
                 let end = engine::with_core("run", |c| c.end_of(main_id).cloned());
                 match (end, handle.try_take()) {
@@ -426,23 +429,57 @@ fn teardown(rt: &Runtime) {
 
 fn stuck_tasks(rt: &Runtime) -> Vec<StuckTask> {
     let c = rt.core.borrow();
+    let named = |id: TaskId| NamedTask {
+        id,
+        name: c.task_name(id).into_owned(),
+    };
     c.tasks
         .iter()
         .enumerate()
         .filter(|(_, t)| t.end.is_none())
         .map(|(i, t)| {
             let id = TaskId(i as u32 + 1);
-            let waiting_on = match t.waiting.as_ref().map(|w| w.on) {
-                None => "nothing loopsim knows (a foreign future)".to_string(),
-                Some(on) => describe_wait(&c, on),
+            let (waiting_on, blocker) = match &t.waiting {
+                None => (
+                    "nothing loopsim knows (a foreign future)".to_string(),
+                    Blocker::Unknown,
+                ),
+                Some(w) => {
+                    let blocker = match (w.on, &w.probe) {
+                        (WaitOn::Task(other), _) => Blocker::Task(named(other)),
+                        (_, Some(probe)) => probe(&named),
+                        (_, None) => Blocker::Unknown,
+                    };
+                    (describe_wait(&c, w.on), blocker)
+                }
             };
             StuckTask {
                 id,
                 name: c.task_name(id).to_string(),
                 waiting_on,
+                blocker,
             }
         })
         .collect()
+}
+
+/// Writes the deadlock into the trace, for renderers: each stuck task with
+/// what it waits on and its wait-for edges, then the cycle.
+fn record_deadlock(stuck: &[StuckTask], cycle: &[TaskId]) {
+    engine::with_core("deadlock", |c| {
+        for s in stuck {
+            let what = c.intern(&s.waiting_on);
+            let why = s.blocker.state().map(|w| c.intern(&w));
+            c.record(Some(s.id), EventKind::Stuck { what, why });
+            for other in s.blocker.waits_for() {
+                c.record(Some(s.id), EventKind::WaitsFor { other });
+            }
+        }
+        for (i, t) in cycle.iter().enumerate() {
+            let next = cycle[(i + 1) % cycle.len()];
+            c.record(Some(*t), EventKind::InCycle { next });
+        }
+    });
 }
 
 fn describe_wait(c: &engine::Core, on: WaitOn) -> String {
@@ -450,7 +487,14 @@ fn describe_wait(c: &engine::Core, on: WaitOn) -> String {
         WaitOn::Timer { deadline } => format!("a timer at {deadline}"),
         WaitOn::Task(t) => format!("task {}", c.task_name(t)),
         WaitOn::Future { what } => format!("future '{}'", c.rec.str(what)),
-        WaitOn::Primitive { kind, name } => format!("{} '{}'", c.rec.str(kind), c.rec.str(name)),
+        WaitOn::Primitive { kind, name } => {
+            // `Queue.join` on `q` reads `Queue 'q' join`.
+            let (kind, name) = (c.rec.str(kind), c.rec.str(name));
+            match kind.split_once('.') {
+                Some((ty, op)) => format!("{ty} '{name}' {op}"),
+                None => format!("{kind} '{name}'"),
+            }
+        }
         WaitOn::Io { what } => format!("I/O '{}'", c.rec.str(what)),
         WaitOn::Yield => "a yield".to_string(),
         WaitOn::Foreign => "a foreign future".to_string(),

@@ -126,10 +126,12 @@ pub fn run(args: Args) -> Result<i32> {
         let outcome = match &r.run.outcome {
             Outcome::Completed(v) => format!("completed, main returned {}", v.repr()),
             Outcome::Failed(e) => format!("failed: main raised {e}"),
-            Outcome::Deadlock { stuck } => {
-                let list: Vec<String> = stuck.iter().map(|s| s.to_string()).collect();
-                format!("deadlock: {}", list.join("; "))
-            }
+            Outcome::Deadlock { .. } => r
+                .run
+                .outcome
+                .deadlock_report()
+                .map(|d| loopsim::render::visible(&d.to_string(), false).into_owned())
+                .unwrap_or_default(),
             Outcome::LimitExceeded { .. } => {
                 common::limit_message(&s, &r.run.outcome, &r.run.trace).unwrap_or_default()
             }

@@ -144,6 +144,8 @@ pub(crate) trait CancelFuture {
 pub(crate) struct Wait {
     pub on: WaitOn,
     pub target: CancelTarget,
+    /// The primitive's state, read if the run deadlocks.
+    pub probe: Option<crate::deadlock::Probe>,
 }
 
 /// A done-callback of a task.
@@ -311,7 +313,14 @@ impl Core {
             if self.rec.events.len() as u64 >= self.cfg.limits.max_trace_events {
                 // Keep the closing events (loop stopped, run ended) once the
                 // limit is hit; drop everything else.
-                let closing = matches!(kind, EventKind::LoopStopped | EventKind::RunEnded { .. });
+                let closing = matches!(
+                    kind,
+                    EventKind::LoopStopped
+                        | EventKind::RunEnded { .. }
+                        | EventKind::Stuck { .. }
+                        | EventKind::WaitsFor { .. }
+                        | EventKind::InCycle { .. }
+                );
                 if self.abort.is_none() {
                     self.hit_limit(LimitKind::TraceEvents, None);
                 }
@@ -483,8 +492,19 @@ impl Core {
 
     /// Sets what the current task is suspended on.
     pub fn set_waiting(&mut self, on: WaitOn, target: CancelTarget) {
+        self.set_waiting_probed(on, target, None);
+    }
+
+    /// Sets what the current task is suspended on, with a probe that tells a
+    /// deadlock report why that wait cannot end.
+    pub fn set_waiting_probed(
+        &mut self,
+        on: WaitOn,
+        target: CancelTarget,
+        probe: Option<crate::deadlock::Probe>,
+    ) {
         if let Some(id) = self.current {
-            self.task_mut(id).waiting = Some(Wait { on, target });
+            self.task_mut(id).waiting = Some(Wait { on, target, probe });
         }
     }
 

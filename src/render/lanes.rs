@@ -63,6 +63,9 @@ pub struct Lane {
     pub spans: Vec<Span>,
     /// Lines it printed: time, event index, text.
     pub outputs: Vec<(Instant, usize, String)>,
+    /// If the run deadlocked with this task unfinished: what it waits on and
+    /// why that cannot end (`Lock 'b' (held by right)`).
+    pub stuck: Option<String>,
 }
 
 /// A wake-up: who made the task ready.
@@ -91,6 +94,33 @@ pub struct Lanes {
     pub end: Instant,
     /// The number of events (the ordinal axis' length).
     pub events: usize,
+    /// The deadlock, if the run ended in one.
+    pub deadlock: Option<Deadlock>,
+}
+
+/// How a run's deadlock is drawn.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deadlock {
+    /// Tasks left stuck.
+    pub stuck: usize,
+    /// The wait-for cycle's task names, in order, the first repeated at the
+    /// end (`left`, `right`, `left`); empty when there is no cycle.
+    pub cycle: Vec<String>,
+}
+
+impl std::fmt::Display for Deadlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.cycle.is_empty() {
+            let s = if self.stuck == 1 { "" } else { "s" };
+            write!(
+                f,
+                "deadlock: {} task{s} stuck, no wait-for cycle",
+                self.stuck
+            )
+        } else {
+            write!(f, "deadlock: {}", self.cycle.join(" → "))
+        }
+    }
 }
 
 fn wait_state(on: &WaitOn) -> LaneState {
@@ -121,6 +151,7 @@ pub fn lanes(trace: &Trace) -> Lanes {
     let mut loop_spans = Vec::new();
     let mut wakes = Vec::new();
     let mut step_start: Option<(Instant, usize)> = None;
+    let mut deadlock: Option<Deadlock> = None;
     let idx = |t: TaskId| t.0 as usize - 1;
     let close = |lane: &mut Lane, o: Option<Open>, at: Instant, seq: usize| {
         if let Some(o) = o {
@@ -172,6 +203,7 @@ pub fn lanes(trace: &Trace) -> Lanes {
                     ended: None,
                     spans: Vec::new(),
                     outputs: Vec::new(),
+                    stuck: None,
                 });
                 open.push(Some(Open {
                     from: at,
@@ -305,8 +337,32 @@ pub fn lanes(trace: &Trace) -> Lanes {
                         .push((at, seq, trace.str(text).to_string()));
                 }
             }
+            EventKind::Stuck { what, why } => {
+                if let Some(t) = e.task {
+                    let what = trace.str(what);
+                    tasks[idx(t)].stuck = Some(match why {
+                        Some(why) => format!("{what} ({})", trace.str(why)),
+                        None => what.to_string(),
+                    });
+                    let d = deadlock.get_or_insert_with(|| Deadlock {
+                        stuck: 0,
+                        cycle: Vec::new(),
+                    });
+                    d.stuck += 1;
+                }
+            }
+            EventKind::InCycle { .. } => {
+                if let (Some(t), Some(d)) = (e.task, deadlock.as_mut()) {
+                    d.cycle.push(tasks[idx(t)].name.clone());
+                }
+            }
             _ => {}
         }
+    }
+    if let Some(d) = deadlock.as_mut()
+        && let Some(first) = d.cycle.first().cloned()
+    {
+        d.cycle.push(first);
     }
     let end = trace.events.last().map(|e| e.at).unwrap_or(Instant::ZERO);
     let n = trace.events.len();
@@ -319,6 +375,7 @@ pub fn lanes(trace: &Trace) -> Lanes {
         wakes,
         end,
         events: n,
+        deadlock,
     }
 }
 

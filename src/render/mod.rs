@@ -16,7 +16,7 @@ pub mod story;
 mod svg;
 
 pub use chrome::ChromeTrace;
-pub use lanes::{Lane, LaneState, Lanes, Span, Wake, lanes};
+pub use lanes::{Deadlock, Lane, LaneState, Lanes, Span, Wake, lanes};
 pub use mermaid::Mermaid;
 pub use sequence::{SequenceText, circled};
 pub use svg::{Axis, Panel, Timeline};

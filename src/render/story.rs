@@ -119,6 +119,8 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
     let mut current: Option<TaskId> = None;
     let mut main: Option<TaskId> = None;
     let mut stopped = false;
+    let mut stuck: Vec<(TaskId, String)> = Vec::new();
+    let mut cycle: Vec<TaskId> = Vec::new();
     for e in &trace.events {
         let at = e.at;
         // New tasks made during a step are summarised once the step does
@@ -344,8 +346,28 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                     task: None,
                     text,
                 });
+                for (task, text) in stuck.drain(..) {
+                    items.push(Item::TaskNote { at, task, text });
+                }
+                if let Some(first) = cycle.first() {
+                    let path: Vec<&str> = cycle.iter().chain([first]).map(|t| names.get(t).map(String::as_str).unwrap_or("?")).collect();
+                    items.push(Item::LoopNote {
+                        at,
+                        text: format!("deadlock cycle: {}", path.join(" → ")),
+                    });
+                }
             }
-            EventKind::SectionEntered { .. } | EventKind::SectionExited { .. } => {}
+            EventKind::Stuck { what, why } => {
+                if let Some(t) = e.task {
+                    let text = match why {
+                        Some(why) => format!("stuck: waits on {} ({})", trace.str(what), trace.str(why)),
+                        None => format!("stuck: waits on {}", trace.str(what)),
+                    };
+                    stuck.push((t, text));
+                }
+            }
+            EventKind::InCycle { .. } => cycle.extend(e.task),
+            EventKind::WaitsFor { .. } | EventKind::SectionEntered { .. } | EventKind::SectionExited { .. } => {}
         }
     }
     Story { tasks, items }

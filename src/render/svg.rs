@@ -13,7 +13,7 @@
 //! lanes and fold the rest into a density lane, so the file stays small.
 
 use super::Renderer;
-use super::lanes::{Lane, LaneState, Lanes, lanes};
+use super::lanes::{Deadlock, Lane, LaneState, Lanes, lanes};
 use crate::time::{Instant, format_nanos};
 use crate::trace::Trace;
 use plotters::prelude::DrawingBackend;
@@ -395,6 +395,9 @@ impl Timeline {
         if l.tasks.len() > self.max_lanes {
             self.density_lane(b, sc, &l.tasks[self.max_lanes..], y);
         }
+        if let Some(d) = &l.deadlock {
+            self.deadlock_marker(b, sc, l, d, top, y);
+        }
         // Wake-up arrows, from the waker's lane to the woken one (fainter when
         // there are many, so they do not hide the lanes).
         let faint = l.wakes.len() > 60;
@@ -422,6 +425,43 @@ impl Timeline {
                 &style,
             );
         }
+    }
+
+    /// A red line where the run deadlocked, and the wait-for cycle named at
+    /// the panel's top right.
+    fn deadlock_marker(
+        &self,
+        b: &mut Svg<'_>,
+        sc: &Scale,
+        l: &Lanes,
+        d: &Deadlock,
+        top: i32,
+        bottom: i32,
+    ) {
+        let red = rgb(0xc0001a);
+        let x = sc.x(l.end, l.events);
+        rect(b, x, top + PANEL_HEAD - 2, x + 2, bottom, &red, true);
+        let label = shorten(&d.to_string(), 90);
+        let w = text_width(&label, 12.0);
+        rect(
+            b,
+            sc.x1 - w - 4,
+            top + 3,
+            sc.x1 + 2,
+            top + PANEL_HEAD - 3,
+            &WHITE,
+            true,
+        );
+        text(
+            b,
+            &label,
+            sc.x1,
+            top + PANEL_HEAD / 2,
+            12.0,
+            red,
+            (HPos::Right, VPos::Center),
+            true,
+        );
     }
 
     fn task_lane(&self, b: &mut Svg<'_>, sc: &Scale, lane: &Lane, y: i32) {
@@ -542,6 +582,44 @@ impl Timeline {
                 false,
             );
         }
+        if let Some(what) = &lane.stuck {
+            self.stuck_label(b, sc, what, y);
+        }
+    }
+
+    /// A stuck task's wait, in red at the end of its lane.
+    fn stuck_label(&self, b: &mut Svg<'_>, sc: &Scale, what: &str, y: i32) {
+        let label = shorten(&format!("waits on {what}"), 60);
+        let w = text_width(&label, 10.0);
+        let x = sc.x1 - 4;
+        rect(
+            b,
+            x - w - 2,
+            y + 3,
+            x + 2,
+            y + LANE - 3,
+            &WHITE.mix(0.9),
+            true,
+        );
+        rect(
+            b,
+            x - w - 2,
+            y + 3,
+            x + 2,
+            y + LANE - 3,
+            &rgb(0xc0001a),
+            false,
+        );
+        text(
+            b,
+            &label,
+            x,
+            y + LANE / 2,
+            10.0,
+            rgb(0xc0001a),
+            (HPos::Right, VPos::Center),
+            false,
+        );
     }
 
     /// The tasks beyond `max_lanes`, as one lane whose shade says how many of

@@ -94,7 +94,9 @@ impl ConditionGuard {
         cond.lock.release();
         let fut: SimFuture<()> = SimFuture::with_label("Condition");
         cond.inner.waiters.borrow_mut().push_back(fut.clone());
-        let r = catch_cancel(fut.wait_primitive("Condition", cond.inner.name.clone())).await;
+        let probe: crate::deadlock::Probe = Rc::new(|_| crate::deadlock::Blocker::NotNotified);
+        let wait = fut.wait_primitive("Condition", cond.inner.name.clone(), probe);
+        let r = catch_cancel(wait).await;
         remove_waiter(&mut cond.inner.waiters.borrow_mut(), &fut);
         let mut cancelled = r.is_err();
         loop {

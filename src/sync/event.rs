@@ -1,6 +1,7 @@
 //! `asyncio.Event`.
 
 use super::remove_waiter;
+use crate::deadlock::{Blocker, Probe};
 use crate::future::SimFuture;
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -91,6 +92,13 @@ impl Event {
 
     /// Waits until the flag is set (no yield if it already is).
     pub async fn wait(&self) {
+        let probe: Probe = Rc::new(|_| Blocker::EventNotSet);
+        self.wait_as("Event", self.inner.name.clone(), probe).await;
+    }
+
+    /// [`wait`](Event::wait), seen in traces and deadlock reports as a wait
+    /// on `kind` `name` (`Queue.join` waits on the queue's event).
+    pub(crate) async fn wait_as(&self, kind: &'static str, name: Rc<str>, probe: Probe) {
         let fut = {
             let mut st = self.inner.st.borrow_mut();
             if st.value {
@@ -104,7 +112,7 @@ impl Event {
             ev: self,
             fut: &fut,
         };
-        let _ = fut.wait_primitive("Event", self.inner.name.clone()).await;
+        let _ = fut.wait_primitive(kind, name, probe).await;
     }
 }
 

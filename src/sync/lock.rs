@@ -1,8 +1,10 @@
 //! `asyncio.Lock`.
 
-use super::remove_waiter;
+use super::{current, remove_waiter};
+use crate::deadlock::{Blocker, Probe};
 use crate::future::SimFuture;
 use crate::task::{catch_cancel, raise_cancelled};
+use crate::trace::TaskId;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -42,6 +44,8 @@ struct Inner {
 
 struct State {
     locked: bool,
+    /// The task that acquired it, while locked.
+    holder: Option<TaskId>,
     waiters: VecDeque<SimFuture<()>>,
 }
 
@@ -64,6 +68,7 @@ impl Lock {
                 name: name.into(),
                 st: RefCell::new(State {
                     locked: false,
+                    holder: None,
                     waiters: VecDeque::new(),
                 }),
             }),
@@ -87,13 +92,15 @@ impl Lock {
             let mut st = self.inner.st.borrow_mut();
             if !st.locked && st.waiters.iter().all(|w| w.cancelled()) {
                 st.locked = true;
+                st.holder = current();
                 return;
             }
             let fut: SimFuture<()> = SimFuture::with_label("Lock");
             st.waiters.push_back(fut.clone());
             fut
         };
-        let r = catch_cancel(fut.wait_primitive("Lock", self.inner.name.clone())).await;
+        let r =
+            catch_cancel(fut.wait_primitive("Lock", self.inner.name.clone(), self.probe())).await;
         remove_waiter(&mut self.inner.st.borrow_mut().waiters, &fut);
         if r.is_err() {
             if !self.locked() {
@@ -101,7 +108,20 @@ impl Lock {
             }
             match raise_cancelled().await {}
         }
-        self.inner.st.borrow_mut().locked = true;
+        let mut st = self.inner.st.borrow_mut();
+        st.locked = true;
+        st.holder = current();
+    }
+
+    /// Who holds the lock, for a deadlock report.
+    fn probe(&self) -> Probe {
+        let inner = Rc::downgrade(&self.inner);
+        Rc::new(move |named| match inner.upgrade() {
+            Some(i) => Blocker::Held {
+                holders: i.st.borrow().holder.into_iter().map(named).collect(),
+            },
+            None => Blocker::Unknown,
+        })
     }
 
     /// `lock.release()`.
@@ -109,6 +129,7 @@ impl Lock {
         let mut st = self.inner.st.borrow_mut();
         assert!(st.locked, "loopsim: Lock released while not acquired");
         st.locked = false;
+        st.holder = None;
         drop(st);
         self.wake_up_first();
     }

@@ -11,7 +11,10 @@
 //!
 //! The primitives are cheap handles: clone one to share it between tasks.
 //! Give one a name ([`Lock::named`], …) to see it in traces and deadlock
-//! reports.
+//! reports. A Lock and a Semaphore remember which tasks hold them (the task
+//! running when a permit was taken; a permit released by a task that does
+//! not hold one frees the oldest holder), so a deadlock report can say who
+//! holds what; every waiter leaves a probe that reads the primitive's state.
 
 mod condition;
 mod event;
@@ -26,7 +29,13 @@ pub use queue::{Queue, QueueEmpty, QueueFull, QueueKind};
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphorePermit};
 
 use crate::future::SimFuture;
+use crate::trace::TaskId;
 use std::collections::VecDeque;
+
+/// The task running now, if any: who acquires a Lock or a permit.
+fn current() -> Option<TaskId> {
+    crate::engine::try_with_core(|c| c.current).flatten()
+}
 
 /// `_wake_up_first` / `_wakeup_next` helper: the first waiter that is not done.
 fn first_pending(waiters: &VecDeque<SimFuture<()>>) -> Option<SimFuture<()>> {

@@ -1,6 +1,7 @@
 //! `asyncio.Queue`, `LifoQueue` and `PriorityQueue`.
 
 use super::Event;
+use crate::deadlock::{Blocker, Probe};
 use crate::engine::heapq;
 use crate::future::SimFuture;
 use crate::task::{catch_cancel, raise_cancelled};
@@ -200,7 +201,10 @@ impl<T: PartialOrd + 'static> Queue<T> {
         while self.full() {
             let putter: SimFuture<()> = SimFuture::with_label("Queue.put");
             self.inner.st.borrow_mut().putters.push_back(putter.clone());
-            let r = catch_cancel(putter.wait_primitive("Queue.put", self.inner.name.clone())).await;
+            let maxsize = self.inner.maxsize;
+            let probe: Probe = Rc::new(move |_| Blocker::QueueFull { maxsize });
+            let wait = putter.wait_primitive("Queue.put", self.inner.name.clone(), probe);
+            let r = catch_cancel(wait).await;
             if r.is_err() {
                 putter.cancel();
                 super::remove_waiter(&mut self.inner.st.borrow_mut().putters, &putter);
@@ -220,7 +224,9 @@ impl<T: PartialOrd + 'static> Queue<T> {
         while self.empty() {
             let getter: SimFuture<()> = SimFuture::with_label("Queue.get");
             self.inner.st.borrow_mut().getters.push_back(getter.clone());
-            let r = catch_cancel(getter.wait_primitive("Queue.get", self.inner.name.clone())).await;
+            let probe: Probe = Rc::new(|_| Blocker::QueueEmpty);
+            let wait = getter.wait_primitive("Queue.get", self.inner.name.clone(), probe);
+            let r = catch_cancel(wait).await;
             if r.is_err() {
                 getter.cancel();
                 super::remove_waiter(&mut self.inner.st.borrow_mut().getters, &getter);
@@ -255,10 +261,19 @@ impl<T: PartialOrd + 'static> Queue<T> {
         Ok(())
     }
 
-    /// Waits until every item put has been marked done.
+    /// Waits until every item put has been marked done; traces and
+    /// deadlock reports show it as a wait on `Queue.join`.
     pub async fn join(&self) {
         if self.inner.st.borrow().unfinished > 0 {
-            self.inner.finished.wait().await;
+            let inner = Rc::downgrade(&self.inner);
+            let probe: Probe = Rc::new(move |_| match inner.upgrade() {
+                Some(i) => Blocker::QueueJoin {
+                    unfinished: i.st.borrow().unfinished,
+                },
+                None => Blocker::Unknown,
+            });
+            let name = self.inner.name.clone();
+            self.inner.finished.wait_as("Queue.join", name, probe).await;
         }
     }
 }

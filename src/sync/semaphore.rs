@@ -1,9 +1,11 @@
 //! `asyncio.Semaphore` and `asyncio.BoundedSemaphore`.
 
-use super::{first_pending, remove_waiter};
+use super::{current, first_pending, remove_waiter};
+use crate::deadlock::{Blocker, Probe};
 use crate::error::Error;
 use crate::future::SimFuture;
 use crate::task::{catch_cancel, raise_cancelled};
+use crate::trace::TaskId;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -39,6 +41,8 @@ struct Inner {
 
 struct State {
     value: usize,
+    /// The tasks holding permits, oldest first, once per permit.
+    holders: Vec<TaskId>,
     waiters: VecDeque<SimFuture<()>>,
 }
 
@@ -60,6 +64,7 @@ impl Semaphore {
                 bound,
                 st: RefCell::new(State {
                     value,
+                    holders: Vec::new(),
                     waiters: VecDeque::new(),
                 }),
             }),
@@ -89,12 +94,15 @@ impl Semaphore {
 
     async fn acquire_raw(&self) {
         if !self.locked() {
-            self.inner.st.borrow_mut().value -= 1;
+            let mut st = self.inner.st.borrow_mut();
+            st.value -= 1;
+            st.holders.extend(current());
             return;
         }
         let fut: SimFuture<()> = SimFuture::with_label("Semaphore");
         self.inner.st.borrow_mut().waiters.push_back(fut.clone());
-        let r = catch_cancel(fut.wait_primitive("Semaphore", self.inner.name.clone())).await;
+        let wait = fut.wait_primitive("Semaphore", self.inner.name.clone(), self.probe());
+        let r = catch_cancel(wait).await;
         remove_waiter(&mut self.inner.st.borrow_mut().waiters, &fut);
         if r.is_err() {
             if fut.done() && !fut.cancelled() {
@@ -104,6 +112,7 @@ impl Semaphore {
             }
             match raise_cancelled().await {}
         }
+        self.inner.st.borrow_mut().holders.extend(current());
         if self.inner.st.borrow().value > 0 {
             self.wake_up_next();
         }
@@ -127,9 +136,26 @@ impl Semaphore {
                 ));
             }
             st.value += 1;
+            // The releasing task's own permit, else the oldest holder's.
+            let me = current();
+            let i = st.holders.iter().position(|h| Some(*h) == me).unwrap_or(0);
+            if i < st.holders.len() {
+                st.holders.remove(i);
+            }
         }
         self.wake_up_next();
         Ok(())
+    }
+
+    /// Who holds the permits, for a deadlock report.
+    fn probe(&self) -> Probe {
+        let inner = Rc::downgrade(&self.inner);
+        Rc::new(move |named| match inner.upgrade() {
+            Some(i) => Blocker::Held {
+                holders: i.st.borrow().holders.iter().copied().map(named).collect(),
+            },
+            None => Blocker::Unknown,
+        })
     }
 
     fn wake_up_next(&self) {

@@ -108,6 +108,20 @@ fn write_event(out: &mut String, trace: &Trace, seq: usize, e: &Event) {
             out.push_str(",\"event\":\"section_exited\",\"name\":");
             q(out, s(name));
         }
+        EventKind::Stuck { what, why } => {
+            out.push_str(",\"event\":\"stuck\",\"what\":");
+            q(out, s(what));
+            if let Some(why) = why {
+                out.push_str(",\"why\":");
+                q(out, s(why));
+            }
+        }
+        EventKind::WaitsFor { other } => {
+            let _ = write!(out, ",\"event\":\"waits_for\",\"other\":{}", other.0);
+        }
+        EventKind::InCycle { next } => {
+            let _ = write!(out, ",\"event\":\"in_cycle\",\"next\":{}", next.0);
+        }
         EventKind::RunEnded { outcome } => {
             out.push_str(",\"event\":\"run_ended\",\"outcome\":");
             match outcome {

@@ -136,6 +136,30 @@ pub enum EventKind {
         /// The section's name.
         name: Sym,
     },
+    /// The run deadlocked and the task is stuck: it waits on `what` (`Lock
+    /// 'b'`, `Queue 'q' join`) and cannot go on because of `why` (`held by
+    /// right`, `3 unfinished items`, `not set`). One per unfinished task, in
+    /// creation order, each followed by its [`WaitsFor`](EventKind::WaitsFor)
+    /// edges, just before [`RunEnded`](EventKind::RunEnded).
+    Stuck {
+        /// What the task waits on, in words.
+        what: Sym,
+        /// Why that wait cannot end, in words, if known.
+        why: Option<Sym>,
+    },
+    /// An edge of a deadlock's wait-for graph: the stuck task waits for
+    /// `other` (awaits it, or wants a Lock or Semaphore it holds).
+    WaitsFor {
+        /// The task waited for.
+        other: TaskId,
+    },
+    /// The stuck task is on the deadlock's wait-for cycle and waits for
+    /// `next`; one per task on the cycle, in cycle order, after every
+    /// [`Stuck`](EventKind::Stuck).
+    InCycle {
+        /// The next task on the cycle.
+        next: TaskId,
+    },
     /// The run ended; always the last event.
     RunEnded {
         /// How.

@@ -2,6 +2,7 @@
 
 mod cancellation;
 mod cli;
+mod deadlocks;
 mod determinism;
 mod fidelity;
 mod hostile;

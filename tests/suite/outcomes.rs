@@ -24,7 +24,7 @@ fn two_tasks_waiting_on_each_others_event_deadlock_and_are_named() {
         a.await.unwrap();
         b.await.unwrap();
     });
-    let Outcome::Deadlock { stuck } = &run.outcome else {
+    let Outcome::Deadlock { stuck, cycle } = &run.outcome else {
         panic!("expected a deadlock, got {:?}", run.outcome)
     };
     let described: Vec<String> = stuck.iter().map(|s| s.to_string()).collect();
@@ -32,10 +32,11 @@ fn two_tasks_waiting_on_each_others_event_deadlock_and_are_named() {
         described,
         [
             "Task-1 waits on task alice",
-            "alice waits on Event 'b-ready'",
-            "bob waits on Event 'a-ready'"
+            "alice waits on Event 'b-ready': not set",
+            "bob waits on Event 'a-ready': not set"
         ]
     );
+    assert!(cycle.is_empty(), "events have no holders: {cycle:?}");
 }
 
 #[test]
