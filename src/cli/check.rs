@@ -4,7 +4,6 @@
 
 use super::common::{self, EXIT_CLAIM_FAILED, EXIT_OK, EXIT_USAGE};
 use anyhow::Result;
-use loopsim::LoopModel;
 use loopsim::claims::{check_scenario_runs, describe};
 use loopsim::scenario::{ClaimKind, RunOutcome};
 use std::path::PathBuf;
@@ -20,7 +19,7 @@ pub struct Args {
     seed: Option<u64>,
     /// Override every scenario's loop model.
     #[arg(long)]
-    model: Option<LoopModel>,
+    model: Option<common::ModelArg>,
     /// Print only failures and the summary.
     #[arg(long, short)]
     quiet: bool,
@@ -42,15 +41,18 @@ pub fn run(args: Args) -> Result<i32> {
     let (mut passed, mut failed, mut bad, mut scenarios) = (0u64, 0u64, 0u64, 0u64);
     let mut sim_failed = 0u64;
     for f in &files {
-        let Some(s) = common::load(f, &args.limits) else {
+        let Some(mut s) = common::load(f, &args.limits) else {
             bad += 1;
             continue;
         };
+        if let Some(py) = args.model.and_then(|m| m.python) {
+            common::set_python(&mut s, py);
+        }
         scenarios += 1;
         if s.claims.is_empty() && !args.quiet {
             println!("--    {} makes no claims", s.name);
         }
-        let (verdicts, runs) = check_scenario_runs(&s, args.seed, args.model);
+        let (verdicts, runs) = check_scenario_runs(&s, args.seed, args.model.map(|m| m.model));
         for v in verdicts {
             let seeds = if v.seeds_checked > 1 {
                 format!(" over {} seeds", v.seeds_checked)
@@ -79,7 +81,12 @@ pub fn run(args: Args) -> Result<i32> {
                 let variant = v.variant.split(" vs ").next().unwrap_or(&v.variant);
                 println!(
                     "      replay: {}",
-                    common::replay(&s.file, variant, v.seed, args.model.map(|m| m.name()))
+                    common::replay(
+                        &s.file,
+                        variant,
+                        v.seed,
+                        args.model.map(|m| m.name()).as_deref()
+                    )
                 );
             }
         }
@@ -104,7 +111,12 @@ pub fn run(args: Args) -> Result<i32> {
                 s.file,
                 r.variant,
                 r.seed,
-                common::replay(&s.file, &r.variant, r.seed, args.model.map(|m| m.name()))
+                common::replay(
+                    &s.file,
+                    &r.variant,
+                    r.seed,
+                    args.model.map(|m| m.name()).as_deref()
+                )
             );
         }
     }

@@ -66,9 +66,14 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// `--limit KEY=VALUE`, shared by `run`, `check` and `report`.
+/// `--limit KEY=VALUE` and `--python VERSION`, shared by `run`, `check` and
+/// `report`.
 #[derive(clap::Args, Debug, Default, Clone)]
 pub struct LimitArgs {
+    /// Run every variant under this Python version's asyncio (3.11, 3.12,
+    /// 3.13), whatever the scenario says.
+    #[arg(long, value_name = "VERSION")]
+    pub python: Option<loopsim::PythonVersion>,
     /// Override a limit of every scenario (repeatable): max_time (a duration,
     /// e.g. 1h), max_steps, max_tasks, max_trace_events, max_call_depth,
     /// max_output_lines, max_output_bytes, max_value_len (positive integers).
@@ -111,6 +116,9 @@ fn parse_limit(s: &str) -> Result<(String, String), String> {
 impl LimitArgs {
     /// Applies the overrides (already checked by the parser).
     pub fn apply(&self, s: &mut Scenario) {
+        if let Some(py) = self.python {
+            set_python(s, py);
+        }
         for (k, v) in &self.limits {
             if k == "max_time" {
                 if let Ok(d) = scenario::expr::parse_duration(v) {
@@ -121,6 +129,59 @@ impl LimitArgs {
             {
                 *slot = n;
             }
+        }
+    }
+}
+
+/// Every variant of `s` under Python `py`.
+pub fn set_python(s: &mut Scenario, py: loopsim::PythonVersion) {
+    s.settings.python = py;
+    for v in &mut s.variants {
+        v.python = None;
+    }
+}
+
+/// `--model`: a loop model, or `asyncio-3.11` (the `asyncio` model under a
+/// Python version), as a scenario's `model` may say.
+#[derive(Clone, Copy, Debug)]
+pub struct ModelArg {
+    /// The loop model.
+    pub model: loopsim::LoopModel,
+    /// The Python version, when named.
+    pub python: Option<loopsim::PythonVersion>,
+}
+
+impl std::str::FromStr for ModelArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<ModelArg, String> {
+        let (m, py) = match s.split_once('-') {
+            Some((m, v)) => (
+                m,
+                Some(
+                    v.parse::<loopsim::PythonVersion>()
+                        .map_err(|e| e.to_string())?,
+                ),
+            ),
+            None => (s, None),
+        };
+        let model: loopsim::LoopModel = m
+            .parse()
+            .map_err(|e: loopsim::model::UnknownName| e.to_string())?;
+        if py.is_some() && model != loopsim::LoopModel::Asyncio {
+            return Err(format!(
+                "`{s}`: only the asyncio model has a Python version"
+            ));
+        }
+        Ok(ModelArg { model, python: py })
+    }
+}
+
+impl ModelArg {
+    /// The name to replay it with.
+    pub fn name(self) -> String {
+        match self.python {
+            Some(py) => format!("{}-{}", self.model.name(), py.name()),
+            None => self.model.name().to_string(),
         }
     }
 }

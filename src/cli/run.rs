@@ -21,7 +21,7 @@ pub struct Args {
     seed: Option<u64>,
     /// Loop model: asyncio, fifo, random (default: the scenario's).
     #[arg(long)]
-    model: Option<LoopModel>,
+    model: Option<common::ModelArg>,
     /// Run only this variant (default: every variant).
     #[arg(long)]
     variant: Option<String>,
@@ -69,9 +69,12 @@ pub fn run(args: Args) -> Result<i32> {
         let (dir, name) = OutDir::for_file(path, &protected)?;
         dir.check_writable(&name)?;
     }
-    let Some(s) = common::load(&args.file, &args.limits) else {
+    let Some(mut s) = common::load(&args.file, &args.limits) else {
         return Ok(EXIT_USAGE);
     };
+    if let Some(py) = args.model.and_then(|m| m.python) {
+        common::set_python(&mut s, py);
+    }
     let variants: Vec<String> = match &args.variant {
         Some(v) if s.variants.iter().any(|x| &x.name == v) => vec![v.clone()],
         Some(v) => {
@@ -97,7 +100,7 @@ pub fn run(args: Args) -> Result<i32> {
     let mut sim_failed = false;
     let mut traces = Vec::new();
     for v in &variants {
-        let r = run_variant(&s, v, args.seed, args.model, true);
+        let r = run_variant(&s, v, args.seed, args.model.map(|m| m.model), true);
         println!();
         println!(
             "[{}] seed {} · model {}{}",
@@ -150,7 +153,7 @@ pub fn run(args: Args) -> Result<i32> {
             sim_failed = true;
             println!(
                 "  the simulation did not complete; replay: {}",
-                common::replay(&file, v, r.seed, args.model.map(|m| m.name()))
+                common::replay(&file, v, r.seed, args.model.map(|m| m.name()).as_deref())
             );
         }
         for c in s.claims.iter().filter(|c| c.seeds.is_none()) {
@@ -250,7 +253,7 @@ fn render_only(
     }
     let mut traces = Vec::new();
     for (i, v) in variants.iter().enumerate() {
-        let r = run_variant(s, v, args.seed, args.model, true);
+        let r = run_variant(s, v, args.seed, args.model.map(|m| m.model), true);
         let bytes = match args.format {
             Format::Sequence => SequenceText {
                 detail: args.detail,

@@ -5,6 +5,7 @@
 //! validated [`Scenario`] — and is run by an interpreter that is a client of
 //! the same public API Rust users call ([`run_variant`]).
 
+pub mod exceptions;
 pub mod expr;
 mod interp;
 pub mod model;

@@ -423,13 +423,9 @@ fn exception(kind: &str, message: String) -> Error {
 
 /// Whether an `except` clause with `kinds` catches `e`.
 fn catches(kinds: &[String], e: &Error) -> bool {
-    kinds.iter().any(|k| match k.as_str() {
-        "BaseException" | "*" => true,
-        "Exception" => !e.is_cancelled(),
-        // TimeoutError is an OSError subclass in Python.
-        "OSError" => matches!(e, Error::Timeout),
-        k => k == e.kind(),
-    })
+    kinds
+        .iter()
+        .any(|k| k == "*" || crate::scenario::exceptions::is_subclass(e.kind(), k))
 }
 
 impl Vm {

@@ -221,3 +221,62 @@ fn strongly_connected(adj: &[Vec<(usize, usize)>]) -> Vec<Vec<usize>> {
     comps.sort();
     comps
 }
+
+/// Every `except` names a class that exists: a builtin one or one the
+/// scenario raises somewhere (a misspelt class would never match).
+pub(super) fn check_handlers(
+    cx: &mut Ctx<'_>,
+    coroutines: &BTreeMap<String, Rc<Coroutine>>,
+    contexts: &BTreeMap<String, Rc<ContextManager>>,
+) {
+    use crate::scenario::exceptions::{builtin_names, is_builtin};
+    let mut bodies: Vec<&Rc<[Step]>> = coroutines.values().map(|c| &c.body).collect();
+    for c in contexts.values() {
+        bodies.push(&c.enter);
+        bodies.push(&c.exit);
+    }
+    // Every step, without recursion.
+    let mut steps: Vec<&Step> = Vec::new();
+    let mut todo = bodies;
+    while let Some(b) = todo.pop() {
+        for s in b.iter() {
+            steps.push(s);
+            todo.extend(s.kind.bodies());
+        }
+    }
+    let raised: BTreeSet<&str> = steps
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StepKind::Raise { kind, .. } => Some(kind.as_str()),
+            _ => None,
+        })
+        .collect();
+    steps.sort_by_key(|s| s.line);
+    for s in steps {
+        let StepKind::Try {
+            handler: Some(h), ..
+        } = &s.kind
+        else {
+            continue;
+        };
+        for k in &h.kinds {
+            if k == "*" || is_builtin(k) || raised.contains(k.as_str()) {
+                continue;
+            }
+            let mut known: Vec<&str> = raised.iter().copied().collect();
+            for n in builtin_names() {
+                known.push(n);
+            }
+            let hint = did_you_mean(k, known).unwrap_or_else(
+                || "name a Python exception class (`ValueError`, `TimeoutError`, …) or one this scenario raises".into(),
+            );
+            cx.diags.push(Diagnostic {
+                file: cx.file.to_string(),
+                line: s.line,
+                col: 1,
+                message: format!("`except {k}`: no such exception class, so it would never match"),
+                hint: Some(hint),
+            });
+        }
+    }
+}

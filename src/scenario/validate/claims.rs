@@ -159,7 +159,14 @@ pub(super) fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Opti
                             );
                             return None;
                         };
-                        Some(TaskEnd::Raised(string(cx, k, "an exception class")?))
+                        Some(TaskEnd::Raised(
+                            crate::scenario::exceptions::canonical(&string(
+                                cx,
+                                k,
+                                "an exception class",
+                            )?)
+                            .to_string(),
+                        ))
                     }
                     other => {
                         let hint = did_you_mean(other, ["returned", "raised", "cancelled"]);
@@ -216,7 +223,14 @@ pub(super) fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Opti
             ClaimKind::Outcome(match o.as_str() {
                 "completed" => RunOutcome::Completed,
                 "failed" => RunOutcome::Failed(match get("error") {
-                    Some(e) => Some(string(cx, e, "an exception class")?),
+                    Some(e) => Some(
+                        crate::scenario::exceptions::canonical(&string(
+                            cx,
+                            e,
+                            "an exception class",
+                        )?)
+                        .to_string(),
+                    ),
                     None => None,
                 }),
                 "deadlock" => RunOutcome::Deadlock,

@@ -496,6 +496,7 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
         });
     }
     check_recursion(cx, &coroutines, &contexts);
+    check_handlers(cx, &coroutines, &contexts);
     let generators: BTreeSet<&str> = coroutines
         .values()
         .filter(|c| c.is_generator)

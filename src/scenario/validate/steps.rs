@@ -11,6 +11,8 @@ pub(super) const VERBS: &[(&str, &[&str])] = &[
     ("block", &[]),
     ("await", &["into"]),
     ("spawn", &["as", "name"]),
+    // `asyncio.create_task`: the name people type first, the same step.
+    ("create_task", &["as", "name"]),
     ("cancel", &[]),
     ("gather", &["into", "return_exceptions", "for", "in"]),
     ("wait_for", &["timeout", "into"]),
@@ -246,7 +248,7 @@ pub(super) fn step(
                 into: var_def(cx, scope, get("into")),
             }
         }
-        "spawn" => StepKind::Spawn {
+        "spawn" | "create_task" => StepKind::Spawn {
             call: coroutine_call(cx, names, scope, v, false)?,
             bind: var_def(cx, scope, get("as")),
             name: match get("name") {
@@ -334,6 +336,7 @@ pub(super) fn step(
         },
         "raise" => {
             let kind = string(cx, v, "an exception class name like \"ValueError\"")?;
+            let kind = crate::scenario::exceptions::canonical(&kind).to_string();
             if !is_ident(&kind) {
                 cx.err(
                     v.span().start,
@@ -353,7 +356,10 @@ pub(super) fn step(
             let body_steps = step_list(cx, names, scope, v)?;
             let handler = match get("except") {
                 Some(e) => {
-                    let kinds = string_list(cx, e)?;
+                    let kinds: Vec<String> = string_list(cx, e)?
+                        .iter()
+                        .map(|k| crate::scenario::exceptions::canonical(k).to_string())
+                        .collect();
                     let bind = var_def(cx, scope, get("as"));
                     let Some(h) = get("handler") else {
                         cx.err(
