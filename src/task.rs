@@ -363,6 +363,15 @@ impl<T> Future for JoinHandle<T> {
     }
 }
 
+impl<T: Clone> JoinHandle<T> {
+    /// The task's output without awaiting it (asyncio's `Task.result()` /
+    /// `Task.exception()`): a clone, once the task is done; `None` while it
+    /// runs, or when a handle that was never cloned has already taken it.
+    pub fn output(&self) -> Option<Result<T, Error>> {
+        self.cell.out.borrow().clone()
+    }
+}
+
 impl<T: Clone> Clone for JoinHandle<T> {
     fn clone(&self) -> JoinHandle<T> {
         self.cell.shared.set(Some(Result::clone));

@@ -54,6 +54,8 @@ pub enum Expr {
     Not(Box<Expr>),
     /// `name(args)`: a builtin in a value, a coroutine in a call position.
     Call(String, Vec<Expr>),
+    /// `value.method(args)`: a query of a task or future (`t.done()`).
+    Method(Box<Expr>, String, Vec<Expr>),
 }
 
 /// An arithmetic operator.
@@ -324,7 +326,7 @@ impl<'a> Lexer<'a> {
             self.pos += if two { 2 } else { 1 };
             return Ok((start, Tok::Op(op)));
         }
-        if "()[],+-*/".contains(c) {
+        if "()[],+-*/.".contains(c) {
             self.pos += 1;
             return Ok((start, Tok::Punct(c)));
         }
@@ -563,14 +565,32 @@ impl<'a> Parser<'a> {
 
     fn postfix(&mut self) -> Result<Node, ExprError> {
         let (mut e, mut h) = self.primary()?;
-        while self.tok == Tok::Punct('[') {
+        loop {
             let at = self.at;
-            self.bump()?;
-            let (i, ih) = self.expr()?;
-            self.expect(']')?;
-            (e, h) = self.node(at, Expr::Index(Box::new(e), Box::new(i)), 1 + h.max(ih))?;
+            if self.tok == Tok::Punct('[') {
+                self.bump()?;
+                let (i, ih) = self.expr()?;
+                self.expect(']')?;
+                (e, h) = self.node(at, Expr::Index(Box::new(e), Box::new(i)), 1 + h.max(ih))?;
+            } else if self.tok == Tok::Punct('.') {
+                self.bump()?;
+                let Tok::Name(m) = self.tok.clone() else {
+                    return Err(ExprError::at(self.at, "expected a method name after `.`"));
+                };
+                self.bump()?;
+                if self.tok != Tok::Punct('(') {
+                    return Err(ExprError::at(
+                        self.at,
+                        format!("`.{m}` is not supported: only method calls like `t.done()`"),
+                    ));
+                }
+                self.bump()?;
+                let (args, ah) = self.args(')')?;
+                (e, h) = self.node(at, Expr::Method(Box::new(e), m, args), 1 + h.max(ah))?;
+            } else {
+                return Ok((e, h));
+            }
         }
-        Ok((e, h))
     }
 
     /// Comma-separated expressions up to `close`, and the height of the tallest.
@@ -803,12 +823,37 @@ pub fn vars<'a>(e: &'a Expr, out: &mut Vec<&'a str>) {
     match e {
         Expr::Var(v) => out.push(v),
         Expr::List(items) | Expr::Call(_, items) => items.iter().for_each(|x| vars(x, out)),
+        Expr::Method(a, _, items) => {
+            vars(a, out);
+            items.iter().for_each(|x| vars(x, out));
+        }
         Expr::Index(a, b) | Expr::Bin(a, _, b) | Expr::Cmp(a, _, b) | Expr::Logic(a, _, b) => {
             vars(a, out);
             vars(b, out);
         }
         Expr::Neg(a) | Expr::Not(a) => vars(a, out),
         _ => {}
+    }
+}
+
+/// Every method call (name, argument count) in an expression.
+pub fn methods<'a>(e: &'a Expr, out: &mut Vec<(&'a str, usize)>) {
+    let mut todo = vec![e];
+    while let Some(e) = todo.pop() {
+        match e {
+            Expr::Method(a, m, items) => {
+                out.push((m, items.len()));
+                todo.push(a);
+                todo.extend(items);
+            }
+            Expr::List(items) | Expr::Call(_, items) => todo.extend(items),
+            Expr::Index(a, b) | Expr::Bin(a, _, b) | Expr::Cmp(a, _, b) | Expr::Logic(a, _, b) => {
+                todo.push(a);
+                todo.push(b);
+            }
+            Expr::Neg(a) | Expr::Not(a) => todo.push(a),
+            _ => {}
+        }
     }
 }
 
@@ -820,6 +865,10 @@ pub fn calls<'a>(e: &'a Expr, out: &mut Vec<(&'a str, usize)>) {
             items.iter().for_each(|x| calls(x, out));
         }
         Expr::List(items) => items.iter().for_each(|x| calls(x, out)),
+        Expr::Method(a, _, items) => {
+            calls(a, out);
+            items.iter().for_each(|x| calls(x, out));
+        }
         Expr::Index(a, b) | Expr::Bin(a, _, b) | Expr::Cmp(a, _, b) | Expr::Logic(a, _, b) => {
             calls(a, out);
             calls(b, out);
@@ -952,6 +1001,9 @@ mod tests {
         match e {
             Expr::List(items) | Expr::Call(_, items) => {
                 1 + items.iter().map(height).max().unwrap_or(0)
+            }
+            Expr::Method(a, _, items) => {
+                1 + items.iter().map(height).max().unwrap_or(0).max(height(a))
             }
             Expr::Index(a, b) | Expr::Bin(a, _, b) | Expr::Cmp(a, _, b) | Expr::Logic(a, _, b) => {
                 1 + height(a).max(height(b))

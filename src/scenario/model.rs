@@ -208,6 +208,7 @@ impl StepKind {
             StepKind::Timeout { body, .. }
             | StepKind::AsCompleted { body, .. }
             | StepKind::Repeat { body, .. }
+            | StepKind::While { body, .. }
             | StepKind::For { body, .. }
             | StepKind::AsyncFor { body, .. }
             | StepKind::AsyncWith { body, .. }
@@ -237,6 +238,7 @@ impl StepKind {
             StepKind::Timeout { body, .. }
             | StepKind::AsCompleted { body, .. }
             | StepKind::Repeat { body, .. }
+            | StepKind::While { body, .. }
             | StepKind::For { body, .. }
             | StepKind::AsyncFor { body, .. }
             | StepKind::AsyncWith { body, .. }
@@ -465,6 +467,19 @@ pub enum StepKind {
     },
     /// `return value`.
     Return(Option<Expr>),
+    /// A bare `raise` in an `except` handler: re-raises what it handles.
+    Reraise,
+    /// `while cond: steps`.
+    While {
+        /// The condition, evaluated before each round.
+        cond: Expr,
+        /// The body.
+        body: Rc<[Step]>,
+    },
+    /// `break`: leaves the innermost `repeat`, `for` or `while`.
+    Break,
+    /// `continue`: the innermost `repeat`, `for` or `while`'s next round.
+    Continue,
     /// `for i in range(n): steps`.
     Repeat {
         /// How many times.

@@ -314,6 +314,13 @@ fn step(k: &StepKind) -> Table {
             }
             set("steps", steps(body));
         }
+        StepKind::While { cond, body } => {
+            set("while", ex(cond));
+            set("steps", steps(body));
+        }
+        StepKind::Break => set("break", Value::Boolean(true)),
+        StepKind::Reraise => set("raise", Value::Boolean(true)),
+        StepKind::Continue => set("continue", Value::Boolean(true)),
         StepKind::For { var, iter, body } => {
             set("for", Value::String(var.clone()));
             set("in", ex(iter));
@@ -482,13 +489,23 @@ pub fn expr(e: &Expr) -> String {
             "{n}({})",
             args.iter().map(expr).collect::<Vec<_>>().join(", ")
         ),
+        Expr::Method(a, m, args) => format!(
+            "{}.{m}({})",
+            atom(a),
+            args.iter().map(expr).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
 /// An expression that binds tighter than any operator.
 fn atom(e: &Expr) -> String {
     match e {
-        Expr::Var(_) | Expr::Call(..) | Expr::List(_) | Expr::Index(..) | Expr::Str(_) => expr(e),
+        Expr::Var(_)
+        | Expr::Call(..)
+        | Expr::Method(..)
+        | Expr::List(_)
+        | Expr::Index(..)
+        | Expr::Str(_) => expr(e),
         _ => format!("({})", expr(e)),
     }
 }

@@ -69,6 +69,8 @@ def exc(name, msg=""):
         return TimeoutError(msg)
     cls = getattr(__builtins__, name, None) if not isinstance(__builtins__, dict) else __builtins__.get(name)
     if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+        cls = getattr(asyncio, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, BaseException)):
         cls = _classes.setdefault(name, type(name, (Exception,), {}))
     return cls(msg)
 
@@ -479,6 +481,14 @@ impl Writer {
                 self.line(&format!("for {i} in range({n}):"));
                 self.block(body)?;
             }
+            StepKind::While { cond, body } => {
+                let c = self.expr(cond)?;
+                self.line(&format!("while {c}:"));
+                self.block(body)?;
+            }
+            StepKind::Break => self.line("break"),
+            StepKind::Reraise => self.line("raise"),
+            StepKind::Continue => self.line("continue"),
             StepKind::For { var, iter, body } => {
                 let it = self.expr(iter)?;
                 self.line(&format!("for {var} in {it}:"));
@@ -637,6 +647,13 @@ impl Writer {
                 )
             }
             Expr::Not(a) => format!("(not {})", self.expr(a)?),
+            Expr::Method(a, m, args) => {
+                let args = args
+                    .iter()
+                    .map(|a| self.expr(a))
+                    .collect::<Result<Vec<_>, _>>()?;
+                format!("({}).{m}({})", self.expr(a)?, args.join(", "))
+            }
             Expr::Call(name, args) => {
                 let args = args
                     .iter()

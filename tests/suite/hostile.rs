@@ -154,3 +154,93 @@ fn a_reader_that_goes_away_ends_the_run_quietly() {
         assert!(!stderr.contains("internal error"), "{args:?}: {stderr}");
     }
 }
+
+/// `loopsim check FILE` under a 1 GiB address-space limit (where `sh` has
+/// `ulimit`), timed by the harness's wall clock.
+#[allow(clippy::disallowed_methods)]
+fn check_bounded(file: &std::path::Path) -> (Output, std::time::Duration) {
+    let start = std::time::Instant::now();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 1048576 2>/dev/null; exec \"$0\" check \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_loopsim"))
+        .arg(file)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("loopsim runs");
+    (out, start.elapsed())
+}
+
+/// The corpus in `tests/hostile/`: each file's first line says
+/// `# expect: EXIT LINE: fragment | fragment` (`LINE` is `-` for run-time
+/// stops). Each run ends with that exit code, the fragments and
+/// `FILE:LINE:` in its output, within 5 s (release build) and 1 GiB, without
+/// a panic.
+#[test]
+fn every_hostile_file_ends_with_its_exit_code_message_and_line() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 100, "only {} hostile files", files.len());
+    let mut failures = Vec::new();
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        let _ = std::fs::File::open(f)
+            .unwrap()
+            .take(2000)
+            .read_to_end(&mut bytes);
+        let head = String::from_utf8_lossy(&bytes).into_owned();
+        let spec = head
+            .trim_start_matches('\u{feff}')
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# expect: "))
+            .unwrap_or_else(|| panic!("{name}: no `# expect:` line"))
+            .to_string();
+        let (code, rest) = spec.split_once(' ').unwrap_or((&spec, ""));
+        let (line, fragments) = rest
+            .split_once(": ")
+            .unwrap_or((rest.trim_end_matches(':'), ""));
+        let (out, took) = check_bounded(f);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut problems = Vec::new();
+        if out.status.code().map(|c| c.to_string()).as_deref() != Some(code) {
+            problems.push(format!("exit {:?}, expected {code}", out.status.code()));
+        }
+        if line != "-" && !text.contains(&format!("{name}:{line}:")) {
+            problems.push(format!("no `{name}:{line}:`"));
+        }
+        for frag in fragments
+            .split(" | ")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            if !text.contains(frag) {
+                problems.push(format!("no {frag:?}"));
+            }
+        }
+        if text.contains("panicked") || text.contains("internal error") {
+            problems.push("a panic".into());
+        }
+        // The budget is 5 s for the release build (CI runs this test on it
+        // too); an unoptimised build is allowed more.
+        let budget = if cfg!(debug_assertions) { 60 } else { 5 };
+        if took > std::time::Duration::from_secs(budget) {
+            problems.push(format!("took {took:?}"));
+        }
+        if !problems.is_empty() {
+            let shown: String = text.chars().take(600).collect();
+            failures.push(format!("{name}: {}\n{shown}", problems.join("; ")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

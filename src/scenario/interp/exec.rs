@@ -254,8 +254,23 @@ impl Vm {
                     finally: finally.clone(),
                     phase: TryPhase::Body,
                     pending: None,
+                    caught: None,
                 },
             ),
+            StepKind::Reraise => {
+                // The exception of the innermost handler running.
+                let caught = self.frames.iter().rev().find_map(|f| match &f.kind {
+                    Kind::Try {
+                        phase: TryPhase::Handler,
+                        caught,
+                        ..
+                    } => caught.clone(),
+                    _ => None,
+                });
+                return Err(caught.unwrap_or_else(|| {
+                    Error::raised("RuntimeError", "No active exception to reraise")
+                }));
+            }
             StepKind::If {
                 cond,
                 then,
@@ -299,6 +314,13 @@ impl Vm {
                     self.assign(index, Value::Int(0));
                 }
             }
+            StepKind::While { cond, body } => {
+                if self.eval(cond)?.truthy() {
+                    self.push_block(body.clone(), Kind::While { cond: cond.clone() });
+                }
+            }
+            StepKind::Break => self.unwind(Completion::Break),
+            StepKind::Continue => self.unwind(Completion::Continue),
             StepKind::For { var, iter, body } => {
                 let items = match self.eval(iter)? {
                     Value::List(l) => l,

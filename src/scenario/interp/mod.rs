@@ -47,7 +47,7 @@ use std::time::Duration;
 mod exec;
 mod ops;
 
-use ops::{arith, builtin};
+use ops::{arith, builtin, method};
 
 /// One run of one variant of a scenario.
 #[derive(Debug)]
@@ -225,6 +225,10 @@ enum Ret {
 enum Completion {
     Return(Value),
     Raise(Error),
+    /// `break` / `continue`: unwinds to the innermost loop frame (running
+    /// `finally` steps and leaving guards on the way).
+    Break,
+    Continue,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -342,6 +346,9 @@ enum Kind {
         i: usize,
         var: String,
     },
+    While {
+        cond: Expr,
+    },
     AsCompleted {
         it: Rc<RefCell<Option<AsCompleted<Outcome>>>>,
         var: String,
@@ -351,6 +358,8 @@ enum Kind {
         finally: Rc<[Step]>,
         phase: TryPhase,
         pending: Option<Completion>,
+        /// The exception the handler is handling (a bare `raise` raises it).
+        caught: Option<Error>,
     },
     Guard(Option<Guard>),
     With {
@@ -624,6 +633,14 @@ impl Vm {
                     .map(|a| self.eval(a))
                     .collect::<Result<Vec<_>, _>>()?;
                 self.sized(builtin(name, args)?)?
+            }
+            Expr::Method(a, m, args) => {
+                let target = self.eval(a)?;
+                let args = args
+                    .iter()
+                    .map(|a| self.eval(a))
+                    .collect::<Result<Vec<_>, _>>()?;
+                method(&target, m, &args)?
             }
         })
     }
@@ -939,6 +956,22 @@ impl Vm {
                     self.frames.pop();
                 }
             }
+            Kind::While { cond } => {
+                let cond = cond.clone();
+                let more = self.count_step(None).and_then(|()| self.eval(&cond));
+                match more {
+                    Ok(v) if v.truthy() => {
+                        self.frames.last_mut().expect("the loop").pc = 0;
+                    }
+                    Ok(_) => {
+                        self.frames.pop();
+                    }
+                    Err(e) => {
+                        self.frames.pop();
+                        self.unwind(Completion::Raise(e));
+                    }
+                }
+            }
             Kind::AsCompleted { it, .. } => {
                 if it.borrow().as_ref().is_some_and(|i| i.remaining() > 0) {
                     let slot = it.clone();
@@ -1031,6 +1064,9 @@ impl Vm {
                 self.result = Some(match c {
                     Completion::Return(v) => Ok(v),
                     Completion::Raise(e) => Err(e),
+                    Completion::Break | Completion::Continue => {
+                        unreachable!("validation puts break/continue inside a loop")
+                    }
                 });
                 return;
             };
@@ -1050,6 +1086,9 @@ impl Vm {
                                 self.frames.pop();
                             }
                             c = Completion::Raise(e);
+                        }
+                        Completion::Break | Completion::Continue => {
+                            unreachable!("validation keeps break/continue inside their coroutine")
                         }
                     }
                 }
@@ -1072,6 +1111,7 @@ impl Vm {
                     finally,
                     phase,
                     pending,
+                    caught,
                 } => {
                     if let (TryPhase::Body, Completion::Raise(e), Some(h)) =
                         (*phase, &c, handler.as_ref())
@@ -1079,6 +1119,7 @@ impl Vm {
                     {
                         let (body, bind) = (h.body.clone(), h.bind.clone());
                         let err = e.clone();
+                        *caught = Some(err.clone());
                         *phase = TryPhase::Handler;
                         top.steps = body;
                         top.pc = 0;
@@ -1113,10 +1154,22 @@ impl Vm {
                     }
                     self.frames.pop();
                 }
+                Kind::Repeat { .. } | Kind::For { .. } | Kind::While { .. }
+                    if matches!(c, Completion::Break | Completion::Continue) =>
+                {
+                    if matches!(c, Completion::Break) {
+                        self.frames.pop();
+                    } else {
+                        let top = self.frames.last_mut().expect("the loop");
+                        top.pc = top.steps.len();
+                    }
+                    return;
+                }
                 Kind::Block
                 | Kind::GenFor { .. }
                 | Kind::Repeat { .. }
                 | Kind::For { .. }
+                | Kind::While { .. }
                 | Kind::AsCompleted { .. } => {
                     self.frames.pop();
                 }

@@ -251,3 +251,62 @@ pub(super) fn builtin(name: &str, args: Vec<Value>) -> Result<Value, Error> {
         }
     })
 }
+
+/// `value.m(args)`: the queries of a task (`Task.done()`, `result()`, …)
+/// and a future, as asyncio answers them.
+pub(super) fn method(target: &Value, m: &str, args: &[Value]) -> Result<Value, Error> {
+    let not_done = |what: &str| Error::raised("InvalidStateError", format!("{what} is not set."));
+    match target {
+        Value::Task(cell) => {
+            let task = cell.task;
+            let output = || cell.handle.as_ref().and_then(|h| h.output()).map(flatten);
+            Ok(match m {
+                "done" => Value::Bool(task.is_done()),
+                "cancelled" => Value::Bool(task.is_cancelled()),
+                "cancelling" => Value::Int(i64::from(task.cancelling())),
+                "uncancel" => Value::Int(i64::from(task.uncancel())),
+                "get_name" => Value::str(&cell.name),
+                "cancel" => Value::Bool(task.cancel()),
+                "result" | "exception" if !task.is_done() => {
+                    return Err(not_done(if m == "result" { "Result" } else { "Exception" }));
+                }
+                "result" | "exception" if task.is_cancelled() => return Err(Error::Cancelled),
+                "result" => match output() {
+                    Some(r) => r?,
+                    None => Value::None,
+                },
+                "exception" => match output() {
+                    Some(Err(e)) => Value::Error(e),
+                    _ => Value::None,
+                },
+                _ => return Err(no_attribute(target, m)),
+            })
+        }
+        Value::Future(f) => Ok(match m {
+            "done" => Value::Bool(f.done()),
+            "cancelled" => Value::Bool(f.cancelled()),
+            "cancel" => Value::Bool(f.cancel()),
+            "result" | "exception" if !f.done() => {
+                return Err(not_done(if m == "result" { "Result" } else { "Exception" }));
+            }
+            "result" | "exception" if f.cancelled() => return Err(Error::Cancelled),
+            "result" => f.result().expect("a done future has a result")?,
+            "exception" => match f.result() {
+                Some(Err(e)) => Value::Error(e),
+                _ => Value::None,
+            },
+            _ => return Err(no_attribute(target, m)),
+        }),
+        _ => {
+            let _ = args;
+            Err(no_attribute(target, m))
+        }
+    }
+}
+
+fn no_attribute(target: &Value, m: &str) -> Error {
+    Error::raised(
+        "AttributeError",
+        format!("'{}' object has no attribute '{m}'", target.type_name()),
+    )
+}

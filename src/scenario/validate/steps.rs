@@ -45,6 +45,9 @@ pub(super) const VERBS: &[(&str, &[&str])] = &[
     ("get_nowait", &["into"]),
     ("task_done", &[]),
     ("join", &[]),
+    ("while", &["steps"]),
+    ("break", &[]),
+    ("continue", &[]),
 ];
 
 /// Builtin functions usable in values.
@@ -79,6 +82,11 @@ pub(super) struct Names {
 pub(super) struct Scope {
     pub(super) defined: BTreeSet<String>,
     pub(super) reads: Vec<(String, usize)>,
+    /// Loops (`repeat`, `for`, `while`) around the step being read, in
+    /// this coroutine: `break` and `continue` need one.
+    pub(super) loops: usize,
+    /// `except` handlers around the step being read: a bare `raise` needs one.
+    pub(super) handlers: usize,
 }
 
 impl Scope {
@@ -86,6 +94,8 @@ impl Scope {
         Scope {
             defined: params.iter().cloned().collect(),
             reads: Vec::new(),
+            loops: 0,
+            handlers: 0,
         }
     }
 
@@ -303,7 +313,7 @@ pub(super) fn step(
                 items,
                 each,
                 bind,
-                body: body(cx, names, scope, get("steps"), verb, at)?,
+                body: no_loop_body(cx, names, scope, get("steps"), verb, at)?,
                 timeout,
             }
         }
@@ -334,6 +344,23 @@ pub(super) fn step(
             target: target(cx, names, scope, v)?,
             into: var_def(cx, scope, get("into")),
         },
+        "raise" if matches!(v.get_ref(), RValue::Bool(true)) => {
+            if get("message").is_some() {
+                cx.err(
+                    at,
+                    "a bare `raise = true` re-raises: it takes no `message`",
+                    None,
+                );
+            }
+            if scope.handlers == 0 {
+                cx.err(
+                    at,
+                    "a bare `raise = true` outside an `except` handler: there is nothing to re-raise",
+                    Some("name a class: `{ raise = \"ValueError\" }`".into()),
+                );
+            }
+            StepKind::Reraise
+        }
         "raise" => {
             let kind = string(cx, v, "an exception class name like \"ValueError\"")?;
             let kind = crate::scenario::exceptions::canonical(&kind).to_string();
@@ -369,10 +396,13 @@ pub(super) fn step(
                         );
                         return None;
                     };
+                    scope.handlers += 1;
+                    let body = step_list(cx, names, scope, h);
+                    scope.handlers -= 1;
                     Some(Handler {
                         kinds,
                         bind,
-                        body: step_list(cx, names, scope, h)?,
+                        body: body?,
                     })
                 }
                 None => {
@@ -420,6 +450,27 @@ pub(super) fn step(
                 otherwise,
             }
         }
+        "while" => StepKind::While {
+            cond: value_expr(cx, names, scope, v)?,
+            body: loop_body(cx, names, scope, get("steps"), verb, at)?,
+        },
+        "break" | "continue" => {
+            if !matches!(v.get_ref(), RValue::Bool(true)) {
+                cx.err(v.span().start, format!("write `{{ {verb} = true }}`"), None);
+            }
+            if scope.loops == 0 {
+                cx.err(
+                    at,
+                    format!("`{verb}` outside a loop: it belongs inside the steps of a `repeat`, `for` or `while`"),
+                    None,
+                );
+            }
+            if verb == "break" {
+                StepKind::Break
+            } else {
+                StepKind::Continue
+            }
+        }
         "return" => StepKind::Return(match v.get_ref() {
             RValue::Str(s) if s.is_empty() => None,
             _ => Some(value_expr(cx, names, scope, v)?),
@@ -439,7 +490,7 @@ pub(super) fn step(
             StepKind::Repeat {
                 times,
                 index,
-                body: body(cx, names, scope, get("steps"), verb, at)?,
+                body: loop_body(cx, names, scope, get("steps"), verb, at)?,
             }
         }
         "for" => {
@@ -451,7 +502,7 @@ pub(super) fn step(
             StepKind::For {
                 var,
                 iter: value_expr(cx, names, scope, i)?,
-                body: body(cx, names, scope, get("steps"), verb, at)?,
+                body: loop_body(cx, names, scope, get("steps"), verb, at)?,
             }
         }
         "async_for" => {
@@ -464,7 +515,7 @@ pub(super) fn step(
             StepKind::AsyncFor {
                 var,
                 generator,
-                body: body(cx, names, scope, get("steps"), verb, at)?,
+                body: no_loop_body(cx, names, scope, get("steps"), verb, at)?,
             }
         }
         "async_with" => StepKind::AsyncWith {
@@ -582,6 +633,38 @@ pub(super) fn body(
             None
         }
     }
+}
+
+/// A loop's body: `break` and `continue` are allowed in it (not in the
+/// bodies of other coroutines it calls, nor of an `async_for`).
+pub(super) fn loop_body(
+    cx: &mut Ctx<'_>,
+    names: &Names,
+    scope: &mut Scope,
+    v: Option<&Spanned<RValue>>,
+    verb: &str,
+    at: usize,
+) -> Option<Rc<[Step]>> {
+    scope.loops += 1;
+    let b = body(cx, names, scope, v, verb, at);
+    scope.loops -= 1;
+    b
+}
+
+/// The body of an `async_for` or `as_completed`: `break` and `continue`
+/// are not supported there (not even for a loop around it).
+pub(super) fn no_loop_body(
+    cx: &mut Ctx<'_>,
+    names: &Names,
+    scope: &mut Scope,
+    v: Option<&Spanned<RValue>>,
+    verb: &str,
+    at: usize,
+) -> Option<Rc<[Step]>> {
+    let outer = std::mem::take(&mut scope.loops);
+    let b = body(cx, names, scope, v, verb, at);
+    scope.loops = outer;
+    b
 }
 
 /// A TOML array of step tables.
@@ -855,11 +938,50 @@ pub(super) fn value_expr(
     Some(e)
 }
 
+/// The methods of task and future values (`t.done()`), with their least
+/// and most argument counts.
+pub(super) const METHODS: &[(&str, usize, usize)] = &[
+    ("done", 0, 0),
+    ("cancelled", 0, 0),
+    ("result", 0, 0),
+    ("exception", 0, 0),
+    ("cancel", 0, 1),
+    ("cancelling", 0, 0),
+    ("uncancel", 0, 0),
+    ("get_name", 0, 0),
+];
+
 pub(super) fn check_value(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, e: &Expr, at: usize) {
     let mut vars = Vec::new();
     expr::vars(e, &mut vars);
     for v in vars {
         scope.reads.push((v.to_string(), at));
+    }
+    let mut methods = Vec::new();
+    expr::methods(e, &mut methods);
+    for (name, n) in methods {
+        match METHODS.iter().find(|(m, _, _)| *m == name) {
+            Some((_, lo, hi)) if n < *lo || n > *hi => cx.err(
+                at,
+                format!("`.{name}()` takes {lo} to {hi} argument(s), not {n}"),
+                None,
+            ),
+            Some(_) => {}
+            None => cx.err(
+                at,
+                format!("unknown method `.{name}()`"),
+                did_you_mean(name, METHODS.iter().map(|(m, _, _)| *m)).or_else(|| {
+                    Some(format!(
+                        "a task or future has: {}",
+                        METHODS
+                            .iter()
+                            .map(|(m, _, _)| format!(".{m}()"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                }),
+            ),
+        }
     }
     let mut calls = Vec::new();
     expr::calls(e, &mut calls);
