@@ -957,6 +957,18 @@ pub(super) fn check_value(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, e:
     for v in vars {
         scope.reads.push((v.to_string(), at));
     }
+    check_calls(cx, Some(&names.coroutines), e, at);
+}
+
+/// The functions and methods an expression calls exist and get as many
+/// arguments as they take. `coroutines` (absent in text templates) lets a
+/// misplaced coroutine call be named as such.
+pub(super) fn check_calls(
+    cx: &mut Ctx<'_>,
+    coroutines: Option<&BTreeSet<String>>,
+    e: &Expr,
+    at: usize,
+) {
     let mut methods = Vec::new();
     expr::methods(e, &mut methods);
     for (name, n) in methods {
@@ -1000,7 +1012,7 @@ pub(super) fn check_value(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, e:
                 );
             }
             Some(_) => {}
-            None if names.coroutines.contains(name) => cx.err(
+            None if coroutines.is_some_and(|c| c.contains(name)) => cx.err(
                 at,
                 format!("`{name}(…)` is a coroutine call inside a value"),
                 Some(format!(
@@ -1011,7 +1023,7 @@ pub(super) fn check_value(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, e:
                 let known = BUILTINS
                     .iter()
                     .map(|(b, _, _)| *b)
-                    .chain(names.coroutines.iter().map(String::as_str));
+                    .chain(coroutines.into_iter().flatten().map(String::as_str));
                 cx.err(
                     at,
                     format!("unknown function `{name}`"),
@@ -1175,13 +1187,7 @@ pub(super) fn template(
                     for name in vars {
                         scope.reads.push((name.to_string(), at));
                     }
-                    let mut calls = Vec::new();
-                    expr::calls(e, &mut calls);
-                    for (name, _) in calls {
-                        if !BUILTINS.iter().any(|(b, _, _)| *b == name) {
-                            cx.err(at, format!("unknown function `{name}` in text"), None);
-                        }
-                    }
+                    check_calls(cx, None, e, at);
                 }
             }
             Some(pieces)
