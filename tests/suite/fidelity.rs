@@ -583,7 +583,8 @@ await t"
 }
 
 /// A waiter that was handed a permit and is cancelled before it runs gives
-/// the permit back: 3.12 wakes one waiter, 3.13 every one that can proceed.
+/// the permit back: 3.12 then wakes one waiter (the next one waits for that
+/// one's acquire), 3.13 every one that can proceed.
 #[test]
 fn semaphore_cancelled_waiter_passes_permits_on_per_version() {
     let body = format!(
@@ -596,41 +597,48 @@ async def w(name):
             await asyncio.sleep(0)
     except asyncio.CancelledError:
         say(f'{{name}} cancelled')
+async def releaser(a):
+    sem.release()
+    sem.release()
+    sem.release()
+    a.cancel()
 t = asyncio.create_task(ticker(6))
-ws = [asyncio.create_task(w(n)) for n in 'abcd']
+a = asyncio.create_task(w('a'))
 await asyncio.sleep(0)
-sem.release()
-sem.release()
-ws[0].cancel()
-await asyncio.gather(*ws)
+ws = [asyncio.create_task(releaser(a)), asyncio.create_task(w('b')), asyncio.create_task(w('c'))]
+await asyncio.gather(a, *ws)
 await t"
     );
     compare(ALL, &body, || async {
         use loopsim::sync::Semaphore;
         let t = spawn(ticker(6));
         let sem = Semaphore::new(0);
-        let ws: Vec<_> = ["a", "b", "c", "d"]
-            .into_iter()
-            .map(|name| {
-                let sem = sem.clone();
-                spawn(async move {
-                    let r = catch_cancel(async {
-                        let _p = sem.acquire().await;
-                        print(format!("{name} acquired"));
-                        yield_now().await;
-                    })
-                    .await;
-                    if r.is_err() {
-                        print(format!("{name} cancelled"));
-                    }
-                    Ok::<_, Error>(())
+        let w = |name: &'static str| {
+            let sem = sem.clone();
+            spawn(async move {
+                let r = catch_cancel(async {
+                    let _p = sem.acquire().await;
+                    print(format!("{name} acquired"));
+                    yield_now().await;
                 })
+                .await;
+                if r.is_err() {
+                    print(format!("{name} cancelled"));
+                }
+                Ok::<_, Error>(())
             })
-            .collect();
+        };
+        let a = w("a");
         yield_now().await;
-        sem.release().unwrap();
-        sem.release().unwrap();
-        ws[0].cancel();
+        let (s, ar) = (sem.clone(), a.task());
+        let releaser = spawn(async move {
+            for _ in 0..3 {
+                s.release().unwrap();
+            }
+            ar.cancel();
+            Ok::<_, Error>(())
+        });
+        let ws = vec![a, releaser, w("b"), w("c")];
         gather_tasks(ws).await.unwrap();
         t.await.unwrap();
     });
