@@ -9,7 +9,13 @@
 //! The `asyncio` model follows a Python version: 3.11 and 3.12+ differ in
 //! `wait_for` (3.11 wraps the awaitable in a task and raises four iterations
 //! after the timer; 3.12+ is `timeout()` and raises one iteration after) and
-//! in how `gather` treats children that are already done.
+//! in how `gather` treats children that are already done. 3.13 differs from
+//! 3.12 in `Semaphore` (a successful acquire wakes every waiter that can
+//! proceed), `Condition.wait` (a waiter leaving with an exception notifies
+//! another), `as_completed` (set up at the call, not at the first `next()`),
+//! `Task.uncancel` (reaching 0 clears a pending cancellation) and
+//! `TaskGroup.__aexit__` (uncancels the parent at the end, re-cancels it when
+//! it is cancelled from outside and a child failed); see those modules.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -82,18 +88,29 @@ pub enum PythonVersion {
     /// Python 3.11.
     #[serde(rename = "3.11")]
     Py311,
-    /// Python 3.12 and later.
+    /// Python 3.12.
     #[default]
     #[serde(rename = "3.12")]
     Py312,
+    /// Python 3.13 (checked against 3.13.0).
+    #[serde(rename = "3.13")]
+    Py313,
 }
 
 impl PythonVersion {
-    /// `3.11` or `3.12`.
+    /// Every version, oldest first.
+    pub const ALL: [PythonVersion; 3] = [
+        PythonVersion::Py311,
+        PythonVersion::Py312,
+        PythonVersion::Py313,
+    ];
+
+    /// `3.11`, `3.12` or `3.13`.
     pub fn name(self) -> &'static str {
         match self {
             PythonVersion::Py311 => "3.11",
             PythonVersion::Py312 => "3.12",
+            PythonVersion::Py313 => "3.13",
         }
     }
 }
@@ -109,11 +126,12 @@ impl FromStr for PythonVersion {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "3.11" => Ok(PythonVersion::Py311),
-            "3.12" | "3.12+" | "3.13" => Ok(PythonVersion::Py312),
+            "3.12" | "3.12+" => Ok(PythonVersion::Py312),
+            "3.13" => Ok(PythonVersion::Py313),
             _ => Err(UnknownName {
                 what: "Python version",
                 got: s.to_string(),
-                expected: "3.11, 3.12 (3.13 behaves as 3.12)",
+                expected: "3.11, 3.12, 3.13",
             }),
         }
     }

@@ -228,10 +228,24 @@ impl TaskRef {
 
     /// `Task.uncancel()`: decrements the pending cancellation requests and
     /// returns the new count.
+    ///
+    /// Under Python 3.13, reaching 0 also withdraws a cancellation not yet
+    /// delivered to a task that is not waiting on a future (one that has not
+    /// started, is ready, or is running): `if self._num_cancels_requested ==
+    /// 0: self._must_cancel = False` (3.13.0 `Lib/asyncio/tasks.py` lines
+    /// 256-260, and `_asyncio_Task_uncancel_impl` in the C module,
+    /// gh-116720). A sleep whose future was already cancelled still raises.
+    /// 3.11 and 3.12 only decrement the count.
     pub fn uncancel(self) -> u32 {
         engine::with_core("TaskRef::uncancel", |c| {
+            let py313 = c.cfg.python >= crate::model::PythonVersion::Py313;
             let t = c.task_mut(self.id);
-            t.num_cancels = t.num_cancels.saturating_sub(1);
+            if t.num_cancels > 0 {
+                t.num_cancels -= 1;
+                if t.num_cancels == 0 && py313 && !t.cancel_via_waiter {
+                    t.must_cancel = false;
+                }
+            }
             t.num_cancels
         })
     }

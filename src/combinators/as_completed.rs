@@ -1,12 +1,26 @@
-//! `asyncio.as_completed`, ported from `Lib/asyncio/tasks.py` (3.11/3.12):
-//! a `Queue` of finished tasks filled by done-callbacks.
+//! `asyncio.as_completed`, ported from `Lib/asyncio/tasks.py`: a `Queue` of
+//! finished tasks filled by done-callbacks.
+//!
+//! When the done-callbacks are added and the timeout timer starts depends on
+//! the Python version. In 3.11 and 3.12 `as_completed` is a generator
+//! (3.12.1 lines 584-638, 3.11.7 lines 568-622): `add_done_callback` and
+//! `call_later(timeout, _on_timeout)` run at its first `next()` (3.12.1
+//! lines 633-636), i.e. at the first [`AsCompleted::next`]. In 3.13 it
+//! returns an `_AsCompletedIterator` whose `__init__` does both at the call
+//! (3.13.0 lines 577-590, `as_completed` at lines 637-688). The two agree
+//! when iteration starts at once (`for f in as_completed(…)`); when the
+//! caller awaits something in between, 3.13 counts the timeout from the
+//! call, and results of tasks that finished meanwhile are already queued.
 
 use super::add_task_callback;
+use crate::engine;
 use crate::error::Error;
 use crate::future::{TimerHandle, call_later_labelled};
+use crate::model::PythonVersion;
 use crate::sync::Queue;
 use crate::task::JoinHandle;
 use crate::time::Duration;
+use crate::trace::TaskId;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -34,17 +48,39 @@ pub fn as_completed<T: 'static>(
 ) -> AsCompleted<T> {
     let n = tasks.len();
     let done: Queue<Option<usize>> = Queue::new(0);
-    let todo = Rc::new(RefCell::new(vec![true; n]));
-    let remaining = Rc::new(RefCell::new(n));
     let handles = Rc::new(RefCell::new(
         tasks.into_iter().map(Some).collect::<Vec<_>>(),
     ));
-    let timeout_handle: Rc<RefCell<Option<TimerHandle>>> = Rc::new(RefCell::new(None));
     let ids: Vec<_> = handles
         .borrow()
         .iter()
         .map(|h| h.as_ref().expect("fresh").task().id())
         .collect();
+    let setup = {
+        let done = done.clone();
+        Box::new(move || set_up(ids, done, timeout)) as Box<dyn FnOnce()>
+    };
+    let eager = engine::with_core("as_completed", |c| c.cfg.python >= PythonVersion::Py313);
+    let setup = if eager {
+        setup();
+        None
+    } else {
+        Some(setup)
+    };
+    AsCompleted {
+        done,
+        handles,
+        left: n,
+        setup,
+    }
+}
+
+/// Adds the done-callbacks and starts the timeout timer.
+fn set_up(ids: Vec<TaskId>, done: Queue<Option<usize>>, timeout: Option<Duration>) {
+    let n = ids.len();
+    let todo = Rc::new(RefCell::new(vec![true; n]));
+    let remaining = Rc::new(RefCell::new(n));
+    let timeout_handle: Rc<RefCell<Option<TimerHandle>>> = Rc::new(RefCell::new(None));
     for (i, id) in ids.into_iter().enumerate() {
         let (done, todo, remaining, th) = (
             done.clone(),
@@ -78,11 +114,6 @@ pub fn as_completed<T: 'static>(
         });
         *timeout_handle.borrow_mut() = Some(h);
     }
-    AsCompleted {
-        done,
-        handles,
-        left: n,
-    }
 }
 
 /// The iterator returned by [`as_completed`].
@@ -90,12 +121,17 @@ pub struct AsCompleted<T> {
     done: Queue<Option<usize>>,
     handles: Rc<RefCell<Vec<Option<JoinHandle<T>>>>>,
     left: usize,
+    /// 3.11/3.12: the generator's set-up, run at the first `next()`.
+    setup: Option<Box<dyn FnOnce()>>,
 }
 
 impl<T: 'static> AsCompleted<T> {
     /// The next finished task's output; `Err(Error::Timeout)` once the
     /// timeout passed; `None` when every task has been yielded.
     pub async fn next(&mut self) -> Option<Result<T, Error>> {
+        if let Some(setup) = self.setup.take() {
+            setup();
+        }
         if self.left == 0 {
             return None;
         }

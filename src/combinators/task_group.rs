@@ -1,9 +1,23 @@
 //! `asyncio.TaskGroup` (3.11+), after `Lib/asyncio/taskgroups.py`.
+//!
+//! Python 3.13 (gh-116720) moved the parent's `uncancel()` in `__aexit__`
+//! from the top (3.12.1 `Lib/asyncio/taskgroups.py` lines 78-83, before
+//! waiting for the children) to after the children have finished (3.13.0
+//! lines 127-132), so a cancellation the group requested while the parent
+//! was already waiting in `__aexit__` is undone too; and when the group
+//! fails with errors while the parent is being cancelled (`cancelling() >
+//! 0`), it uncancels and re-cancels the parent (3.13.0 lines 142-148), which
+//! keeps an outside cancellation pending: it is delivered at the parent's
+//! next await instead of being lost. Together with 3.13's `uncancel()`
+//! (see [`TaskRef::uncancel`]) this changes what `cancelling()` reports after
+//! a failed group, and nested groups failing together no longer swallow the
+//! outer group's cancellation.
 
 use super::add_task_callback;
 use crate::engine::{self, End};
 use crate::error::Error;
 use crate::future::SimFuture;
+use crate::model::PythonVersion;
 use crate::task::{Builder, JoinHandle, TaskRef, catch_cancel, current_task, raise_cancelled};
 use std::cell::RefCell;
 use std::fmt::Display;
@@ -107,8 +121,10 @@ impl TaskGroup {
 
     /// `__aexit__`.
     async fn exit(&self, et_cancelled: bool) -> Result<(), Error> {
+        let py313 = engine::with_core("TaskGroup", |c| c.cfg.python >= PythonVersion::Py313);
         let mut propagate_cancel = et_cancelled;
-        {
+        if !py313 {
+            // 3.11/3.12: uncancel before waiting for the children.
             let st = self.st.borrow();
             if st.parent_cancel_requested && st.parent.uncancel() == 0 {
                 propagate_cancel = false;
@@ -127,10 +143,20 @@ impl TaskGroup {
             self.st.borrow_mut().on_completed = None;
         }
         let errors = std::mem::take(&mut self.st.borrow_mut().errors);
+        let parent = self.st.borrow().parent;
+        if py313 && self.st.borrow().parent_cancel_requested && parent.uncancel() == 0 {
+            // 3.13: uncancel once the children are done.
+            propagate_cancel = false;
+        }
         if propagate_cancel && errors.is_empty() {
             match raise_cancelled().await {}
         }
         if !errors.is_empty() {
+            if py313 && parent.cancelling() > 0 {
+                // 3.13: keep an outside cancellation pending.
+                parent.uncancel();
+                parent.cancel();
+            }
             return Err(Error::raised(
                 "ExceptionGroup",
                 // Python's `str(ExceptionGroup)`; the sub-exceptions are in the trace.

@@ -189,7 +189,7 @@ where
     match py {
         // `timeout <= 0` is the same in every version: a task, cancelled at once.
         _ if delay.is_zero() => wait_for_zero(spawn(fut)).await,
-        PythonVersion::Py312 => timeout(delay, fut).await,
+        PythonVersion::Py312 | PythonVersion::Py313 => timeout(delay, fut).await,
         PythonVersion::Py311 => wait_for_311(move || spawn(fut), delay).await,
     }
 }
@@ -201,7 +201,7 @@ pub async fn wait_for_task<T: 'static>(task: JoinHandle<T>, delay: Duration) -> 
     let py = engine::with_core("wait_for", |c| c.cfg.python);
     match py {
         _ if delay.is_zero() => wait_for_zero(task).await,
-        PythonVersion::Py312 => flatten(timeout(delay, task).await),
+        PythonVersion::Py312 | PythonVersion::Py313 => flatten(timeout(delay, task).await),
         PythonVersion::Py311 => wait_for_311(move || task, delay).await,
     }
 }

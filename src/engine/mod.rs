@@ -174,6 +174,9 @@ pub(crate) struct TaskSlot {
     running: bool,
     /// `Task._must_cancel`: throw `CancelledError` at the next step.
     pub must_cancel: bool,
+    /// `must_cancel` stands for a cancelled sleep future (asyncio's
+    /// `_must_cancel` is false then): `uncancel()` cannot take it back.
+    pub cancel_via_waiter: bool,
     /// A cancellation is being thrown into the task during this step.
     delivering: bool,
     /// `Task._num_cancels_requested` (`cancelling()`).
@@ -542,6 +545,7 @@ impl Core {
             scheduled: false,
             running: false,
             must_cancel: false,
+            cancel_via_waiter: false,
             delivering: false,
             num_cancels: 0,
             catchers: Vec::new(),

@@ -204,6 +204,7 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
             t.must_cancel = false;
             t.delivering = true;
         }
+        t.cancel_via_waiter = false;
         let waker = t.waker.clone();
         let prev = (
             c.current.replace(id),
@@ -292,6 +293,13 @@ fn finish_suspended(
     if forwarded {
         c.task_mut(id).must_cancel = false;
     } else if wake && c.task_mut(id).must_cancel {
+        // A sleep's future is cancelled (asyncio clears `_must_cancel`);
+        // a bare yield keeps `_must_cancel`.
+        let t = c.task_mut(id);
+        t.cancel_via_waiter = matches!(
+            t.waiting.as_ref().map(|w| &w.target),
+            Some(CancelTarget::Timer)
+        );
         c.wake(id);
     }
     let t = c.task_mut(id);
@@ -325,6 +333,7 @@ fn finish_done(rt: &Runtime, id: TaskId, end: End) {
         };
         t.running = false;
         t.must_cancel = false;
+        t.cancel_via_waiter = false;
         t.delivering = false;
         t.waiting = None;
         t.catchers.clear();
@@ -376,6 +385,7 @@ pub(crate) fn cancel_task(id: TaskId) -> bool {
         Some(t.waiting.as_ref().map(|w| w.target.clone()))
     });
     let Some(target) = target else { return false };
+    let via_timer = matches!(target, Some(CancelTarget::Timer));
     let wake = match target {
         // Forwarded: the inner task or future now ends cancelled and its
         // done-callback wakes this task, which raises at its await.
@@ -395,6 +405,11 @@ pub(crate) fn cancel_task(id: TaskId) -> bool {
     super::with_core("cancel", |c| {
         let t = c.task_mut(id);
         t.must_cancel = true;
+        // The sleep's future is cancelled, not `_must_cancel` set, unless the
+        // timer already fired (the task is scheduled, its future done).
+        if via_timer && !t.scheduled {
+            t.cancel_via_waiter = true;
+        }
         if wake && !t.running {
             c.wake(id);
         }

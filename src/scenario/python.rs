@@ -184,7 +184,7 @@ pub fn to_python(s: &Scenario, variant: &str) -> Result<String, Unsupported> {
     w.line("async def __main():");
     w.depth += 1;
     let py = v.python.unwrap_or(s.settings.python);
-    if v.eager_tasks.unwrap_or(s.settings.eager_tasks) && py == PythonVersion::Py312 {
+    if v.eager_tasks.unwrap_or(s.settings.eager_tasks) && py >= PythonVersion::Py312 {
         w.line("asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)");
     }
     let args = v

@@ -1,7 +1,22 @@
-//! `asyncio.Condition`.
+//! `asyncio.Condition`, after `Lib/asyncio/locks.py`.
+//!
+//! Python 3.13 (gh-112202) wraps all of `Condition.wait()` in `except
+//! BaseException: self._notify(1); raise` (3.13.0 `Lib/asyncio/locks.py`
+//! lines 294-301): a waiter that leaves `wait()` with an exception — here, a
+//! cancellation, whether it arrived while waiting or while re-acquiring the
+//! lock — passes one notification on to the first waiter not yet notified,
+//! after re-acquiring the lock. So a notified waiter that is cancelled no
+//! longer loses the wakeup, and cancelling a waiter that was never notified
+//! wakes another one (a "spurious wakeup", which the source comment allows).
+//! `_notify` (lines 333-341) is `notify` without the lock check. 3.11 and 3.12
+//! (3.12.1 lines 247-282) re-acquire and raise without notifying anyone.
+//! (3.13 also re-raises the caught `CancelledError` with its message, line
+//! 291; loopsim's cancellations carry no message.)
 
 use super::{Lock, remove_waiter};
+use crate::engine;
 use crate::future::SimFuture;
+use crate::model::PythonVersion;
 use crate::task::{catch_cancel, raise_cancelled};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -87,7 +102,8 @@ pub struct ConditionGuard {
 impl ConditionGuard {
     /// `cond.wait()`: releases the lock, waits to be notified, re-acquires
     /// the lock (even if cancelled meanwhile; the cancellation is raised
-    /// after re-acquiring).
+    /// after re-acquiring, and under Python 3.13 after notifying one other
+    /// waiter).
     pub async fn wait(mut self) -> ConditionGuard {
         let cond = self.cond.clone();
         self.held = false;
@@ -107,6 +123,10 @@ impl ConditionGuard {
         }
         self.held = true;
         if cancelled {
+            if engine::with_core("Condition", |c| c.cfg.python >= PythonVersion::Py313) {
+                // 3.13: `except BaseException: self._notify(1); raise`.
+                self.notify(1);
+            }
             drop(self);
             match raise_cancelled().await {}
         }

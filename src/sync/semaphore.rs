@@ -1,9 +1,25 @@
-//! `asyncio.Semaphore` and `asyncio.BoundedSemaphore`.
+//! `asyncio.Semaphore` and `asyncio.BoundedSemaphore`, after
+//! `Lib/asyncio/locks.py`.
+//!
+//! Python 3.13 changed what `acquire()` does once its waiter future is done
+//! (3.13.0 `Lib/asyncio/locks.py` lines 386-426, `Semaphore.acquire`): its
+//! `finally:` clause (line 423) runs `while self._value > 0: if not
+//! self._wake_up_next(): break`, so a successful acquire wakes *every*
+//! waiter that can now proceed, and a cancelled one that had been handed a
+//! permit gives it back first (`_value += 1` only `if fut.done() and not
+//! fut.cancelled()`, line 412) and then runs the same loop.
+//! `_wake_up_next` (lines 437-448) returns whether it woke anyone.
+//! 3.11 and 3.12 wake at most one waiter (3.12.1 lines 363-397): `if
+//! self._value > 0: self._wake_up_next()` after a success (line 395), and
+//! `self._value += 1; self._wake_up_next()` after a cancellation that found
+//! the future not cancelled (line 390).
 
 use super::{current, first_pending, remove_waiter};
 use crate::deadlock::{Blocker, Probe};
+use crate::engine;
 use crate::error::Error;
 use crate::future::SimFuture;
+use crate::model::PythonVersion;
 use crate::task::{catch_cancel, raise_cancelled};
 use crate::trace::TaskId;
 use std::cell::RefCell;
@@ -104,17 +120,35 @@ impl Semaphore {
         let wait = fut.wait_primitive("Semaphore", self.inner.name.clone(), self.probe());
         let r = catch_cancel(wait).await;
         remove_waiter(&mut self.inner.st.borrow_mut().waiters, &fut);
+        let py313 = engine::with_core("Semaphore", |c| c.cfg.python >= PythonVersion::Py313);
         if r.is_err() {
             if fut.done() && !fut.cancelled() {
                 // Our permit was handed over but we are not taking it.
                 self.inner.st.borrow_mut().value += 1;
-                self.wake_up_next();
+                if !py313 {
+                    self.wake_up_next();
+                }
+            }
+            if py313 {
+                self.wake_up_all_admissible();
             }
             match raise_cancelled().await {}
         }
         self.inner.st.borrow_mut().holders.extend(current());
-        if self.inner.st.borrow().value > 0 {
+        if py313 {
+            self.wake_up_all_admissible();
+        } else if self.inner.st.borrow().value > 0 {
             self.wake_up_next();
+        }
+    }
+
+    /// 3.13's `finally:` clause of `acquire`: `while self._value > 0: if not
+    /// self._wake_up_next(): break`.
+    fn wake_up_all_admissible(&self) {
+        while self.inner.st.borrow().value > 0 {
+            if !self.wake_up_next() {
+                break;
+            }
         }
     }
 
@@ -158,7 +192,9 @@ impl Semaphore {
         })
     }
 
-    fn wake_up_next(&self) {
+    /// `_wake_up_next`: hands a permit to the first waiter that is not done;
+    /// false if there was none.
+    fn wake_up_next(&self) -> bool {
         let next = {
             let mut st = self.inner.st.borrow_mut();
             let next = first_pending(&st.waiters);
@@ -167,8 +203,12 @@ impl Semaphore {
             }
             next
         };
-        if let Some(f) = next {
-            let _ = f.set_result(());
+        match next {
+            Some(f) => {
+                let _ = f.set_result(());
+                true
+            }
+            None => false,
         }
     }
 }

@@ -47,7 +47,7 @@ pub struct TraceHeader {
     pub seed: u64,
     /// The loop model (`asyncio`, `fifo`, `random`).
     pub model: String,
-    /// The Python version the `asyncio` model follows (`3.11`, `3.12`), if any.
+    /// The Python version the `asyncio` model follows (`3.11`, `3.12`, `3.13`), if any.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub python: Option<String>,
 }

@@ -4,6 +4,8 @@
 //! the same lines at the same nanosecond. A failure shrinks to a minimal
 //! program, printed as a scenario file.
 //!
+//! Each program runs under 3.11, 3.12 and 3.13 (one test per version).
+//!
 //! `LOOPSIM_FUZZ_CASES=N` sets the number of programs per Python version
 //! (default 40 here; a campaign runs thousands).
 
@@ -546,4 +548,9 @@ fn random_programs_print_what_cpython_312_prints() {
 #[test]
 fn random_programs_print_what_cpython_311_prints() {
     differential("3.11.7", PythonVersion::Py311);
+}
+
+#[test]
+fn random_programs_print_what_cpython_313_prints() {
+    differential("3.13.0", PythonVersion::Py313);
 }

@@ -235,3 +235,33 @@ fn printing_a_scenario_and_parsing_it_back_gives_the_same_scenario() {
         }
     }
 }
+
+#[test]
+fn python_313_is_named_in_settings_models_and_printed_files() {
+    use loopsim::PythonVersion;
+    for v in PythonVersion::ALL {
+        assert_eq!(v.name().parse::<PythonVersion>(), Ok(v));
+    }
+    let text = r#"
+title = "t"
+python = "3.13"
+[coroutines.main]
+steps = [{ print = "x" }]
+[[variants]]
+name = "a"
+[[variants]]
+name = "b"
+model = "asyncio-3.13"
+python = "3.13"
+"#;
+    let s = scenario::parse("v.toml", text).expect("parses");
+    assert_eq!(s.settings.python, PythonVersion::Py313);
+    let printed = scenario::print(&s);
+    assert!(printed.contains("python = \"3.13\""), "{printed}");
+    let again = scenario::parse("v.toml", &printed).expect("round trip");
+    assert_eq!(again.settings.python, PythonVersion::Py313);
+    let text = text.replace("python = \"3.13\"\n[coroutines", "[coroutines");
+    let s = scenario::parse("v.toml", &text).expect("parses");
+    assert_eq!(s.settings.python, PythonVersion::Py312);
+    assert_eq!(s.variants[1].python, Some(PythonVersion::Py313));
+}

@@ -128,7 +128,9 @@ impl Vm {
                 let d = self.duration(timeout)?.as_duration();
                 let py = engine::with_core("wait_for", |c| c.cfg.python);
                 match (py, target) {
-                    (PythonVersion::Py312, Target::Call(c)) if !d.is_zero() => {
+                    (PythonVersion::Py312 | PythonVersion::Py313, Target::Call(c))
+                        if !d.is_zero() =>
+                    {
                         // `async with timeout(d): return await coro` — inline.
                         let co = self.prog.scenario.coroutines[&c.name].clone();
                         let args = self.call_args(c)?;
@@ -138,7 +140,9 @@ impl Vm {
                         );
                         self.push_call(&co, args, Ret::Var(into.clone()))?;
                     }
-                    (PythonVersion::Py312, Target::Value(_)) if !d.is_zero() => {
+                    (PythonVersion::Py312 | PythonVersion::Py313, Target::Value(_))
+                        if !d.is_zero() =>
+                    {
                         let fut: LocalBoxFuture<'static, Outcome> = match self.awaitable(target)? {
                             Awaitable::Coro(vm) => vm.boxed_local(),
                             Awaitable::Task(h) => async move { flatten(h.await) }.boxed_local(),
