@@ -154,29 +154,47 @@ pub struct DeadlockReport<'a> {
 }
 
 impl fmt::Display for DeadlockReport<'_> {
+    /// At most [`DeadlockReport::SHOWN`] stuck tasks and cycle members are
+    /// named; the rest are counted.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("deadlock: ")?;
-        for (i, s) in self.stuck.iter().enumerate() {
+        for (i, s) in self.stuck.iter().take(Self::SHOWN).enumerate() {
             if i > 0 {
                 f.write_str("; ")?;
             }
             write!(f, "{s}")?;
         }
+        if self.stuck.len() > Self::SHOWN {
+            write!(
+                f,
+                "; … and {} more stuck tasks",
+                self.stuck.len() - Self::SHOWN
+            )?;
+        }
         if !self.cycle.is_empty() {
+            let names: BTreeMap<TaskId, &str> =
+                self.stuck.iter().map(|s| (s.id, s.name.as_str())).collect();
             let name = |id: TaskId| {
-                self.stuck
-                    .iter()
-                    .find(|s| s.id == id)
-                    .map_or_else(|| format!("Task-{}", id.0), |s| s.name.clone())
+                names
+                    .get(&id)
+                    .map_or_else(|| format!("Task-{}", id.0), |n| n.to_string())
             };
             f.write_str("; cycle: ")?;
-            for id in self.cycle {
+            for id in self.cycle.iter().take(Self::SHOWN) {
                 write!(f, "{} → ", name(*id))?;
+            }
+            if self.cycle.len() > Self::SHOWN {
+                write!(f, "… ({} more) → ", self.cycle.len() - Self::SHOWN)?;
             }
             f.write_str(&name(self.cycle[0]))?;
         }
         Ok(())
     }
+}
+
+impl DeadlockReport<'_> {
+    /// How many stuck tasks (and cycle members) the report names.
+    pub const SHOWN: usize = 20;
 }
 
 /// The wait-for graph of stuck tasks: each task's edges, in order.

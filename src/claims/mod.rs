@@ -405,14 +405,15 @@ pub fn check_scenario_runs(
     seed: Option<u64>,
     model: Option<LoopModel>,
 ) -> (Vec<Verdict>, Vec<RunSummary>) {
-    let mut cache: BTreeMap<(String, u64), (Trace, LoopModel)> = BTreeMap::new();
-    let mut get = |variant: &str, sd: Option<u64>| -> (Trace, u64, LoopModel) {
+    // Each run once; claims share its trace.
+    let mut cache: BTreeMap<(String, u64), (std::rc::Rc<Trace>, LoopModel)> = BTreeMap::new();
+    let mut get = |variant: &str, sd: Option<u64>| -> (std::rc::Rc<Trace>, u64, LoopModel) {
         let r_seed = sd.or(seed);
         let key_seed = r_seed.unwrap_or_else(|| default_seed(s, variant));
         let key = (variant.to_string(), key_seed);
         let (trace, m) = cache.entry(key).or_insert_with(|| {
             let r = run_variant(s, variant, Some(key_seed), model, true);
-            (r.run.trace, r.model)
+            (std::rc::Rc::new(r.run.trace), r.model)
         });
         (trace.clone(), key_seed, *m)
     };

@@ -106,8 +106,29 @@ pub fn run(args: Args) -> Result<i32> {
                 continue;
             }
             sim_failed += 1;
+            // The run again, for what stopped it (which limit, where).
+            let again = loopsim::scenario::run_variant(
+                &s,
+                &r.variant,
+                Some(r.seed),
+                args.model.map(|m| m.model),
+                true,
+            );
+            let why = match &again.run.outcome {
+                loopsim::Outcome::Deadlock { .. } => {
+                    again.run.outcome.deadlock_report().map(|d| d.to_string())
+                }
+                _ => common::limit_message(&s, &again.run.outcome, &again.run.trace),
+            }
+            .map(|w| {
+                format!(
+                    "\n      {}",
+                    loopsim::render::visible(&common::elide(&w, 2000), false)
+                )
+            })
+            .unwrap_or_default();
             println!(
-                "FAIL  {} [{}] the run {what} (seed {}), and no `outcome` claim expects it\n      replay: {}",
+                "FAIL  {} [{}] the run {what} (seed {}), and no `outcome` claim expects it{why}\n      replay: {}",
                 s.file,
                 r.variant,
                 r.seed,

@@ -103,11 +103,8 @@ fn parse_limit(s: &str) -> Result<(String, String), String> {
             .ok()
             .filter(|n| *n > 0)
             .ok_or_else(|| format!("{k}: `{v}` is not a positive integer"))?;
-        if k == "max_call_depth" && *slot > scenario::MAX_CALL_DEPTH {
-            return Err(format!(
-                "max_call_depth is at most {}",
-                scenario::MAX_CALL_DEPTH
-            ));
+        if *slot > scenario::limit_ceiling(k) {
+            return Err(format!("{k} is at most {}", scenario::limit_ceiling(k)));
         }
     }
     Ok((k.to_string(), v.to_string()))
@@ -131,6 +128,16 @@ impl LimitArgs {
             }
         }
     }
+}
+
+/// `s` cut to about `max` characters, the rest counted.
+pub fn elide(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(max).collect();
+    format!("{head}… ({} more characters)", n - max)
 }
 
 /// Every variant of `s` under Python `py`.

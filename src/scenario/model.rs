@@ -62,9 +62,26 @@ pub struct Settings {
     pub max_value_len: u64,
 }
 
-/// The highest `max_call_depth` (interpreter frames live on the heap, but
-/// each costs memory).
-pub const MAX_CALL_DEPTH: u64 = 100_000;
+/// The highest value each counting limit may be raised to: beyond these a
+/// run could exhaust memory (a value of 10^12 items) before any limit
+/// stops it. CPU time alone is bounded by `max_steps`.
+pub const LIMIT_CEILINGS: &[(&str, u64)] = &[
+    ("max_steps", 10_000_000_000),
+    ("max_tasks", 2_000_000),
+    ("max_trace_events", 20_000_000),
+    ("max_call_depth", 100_000),
+    ("max_output_lines", 10_000_000),
+    ("max_output_bytes", 256 << 20),
+    ("max_value_len", 20_000_000),
+];
+
+/// The ceiling of the counting limit `key` (see [`LIMIT_CEILINGS`]).
+pub fn limit_ceiling(key: &str) -> u64 {
+    LIMIT_CEILINGS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or(u64::MAX, |(_, c)| *c)
+}
 
 /// The counting limits of `[limits]` (and of the CLI's `--limit KEY=N`),
 /// with what each counts; `max_time`, a duration, is the other key.

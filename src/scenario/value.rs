@@ -179,6 +179,38 @@ impl Value {
         }
     }
 
+    /// [`repr`](Self::repr) cut to about `max` characters (`'aaa…'`,
+    /// `[1, 2, …]`), in time bounded by `max` whatever the value holds: task
+    /// labels stay small and cheap.
+    pub fn repr_short(&self, max: usize) -> String {
+        match self {
+            Value::Str(s) if s.len() > max => {
+                let head: String = s.chars().take(max).collect();
+                let r = py_str_repr(&head);
+                format!("{}…{}", &r[..r.len() - 1], &r[r.len() - 1..])
+            }
+            Value::List(items) => {
+                let mut out = String::from("[");
+                for (i, v) in items.iter().enumerate() {
+                    if out.len() >= max {
+                        out.push('…');
+                        break;
+                    }
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    out.push_str(&v.repr_short(max.saturating_sub(out.len()).max(8)));
+                }
+                out.push(']');
+                out
+            }
+            Value::Error(Error::Raised { kind, message }) if message.len() > max => {
+                format!("{kind}({})", Value::str(message).repr_short(max))
+            }
+            other => other.repr(),
+        }
+    }
+
     /// Formats with a Python format spec (`.2f`, `5`, `>8`, `<6`, `d`, `%`).
     ///
     /// # Errors

@@ -559,7 +559,8 @@ impl Vm {
         let file = &self.prog.scenario.file;
         let at = match line.into() {
             Some(line) => format!("{file}:{line}"),
-            None => format!("{file}, a loop's head"),
+            // A loop's next round: the loop's last step ran at this line.
+            None => format!("{file}:{} (a loop's next round)", self.line),
         };
         crate::stop_at_limit(key, format!("more than {value} {what}, at {at}"));
         Error::raised(

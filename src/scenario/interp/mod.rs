@@ -1239,7 +1239,7 @@ impl Vm {
 
 /// `fetch('A', 3)`: a call as Python would write it.
 fn call_label(name: &str, args: &[Value]) -> String {
-    let args: Vec<String> = args.iter().map(Value::repr).collect();
+    let args: Vec<String> = args.iter().map(|a| a.repr_short(40)).collect();
     format!("{name}({})", args.join(", "))
 }
 

@@ -274,11 +274,11 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
         for (key, v) in l.counts() {
             let Some(v) = v else { continue };
             match u64::try_from(*v.get_ref()) {
-                Ok(n) if key == "max_call_depth" && n > crate::scenario::MAX_CALL_DEPTH => cx.err(
+                Ok(n) if n > crate::scenario::limit_ceiling(key) => cx.err(
                     v.span().start,
                     format!(
-                        "`max_call_depth` is at most {}",
-                        crate::scenario::MAX_CALL_DEPTH
+                        "`{key}` is at most {} (beyond it a run could exhaust memory first)",
+                        crate::scenario::limit_ceiling(key)
                     ),
                     None,
                 ),
