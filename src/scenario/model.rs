@@ -560,6 +560,11 @@ pub enum StepKind {
         /// The value.
         value: Expr,
     },
+    /// `await lock.acquire()` (or a semaphore's), held until a `release`
+    /// step — by this task or another.
+    Acquire(String),
+    /// `lock.release()` / `sem.release()`.
+    Release(String),
     /// `async with lock: steps`.
     Lock {
         /// The primitive.

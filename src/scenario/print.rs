@@ -361,6 +361,8 @@ fn step(k: &StepKind) -> Table {
             set("set_result", Value::String(future.clone()));
             set("value", ex(value));
         }
+        StepKind::Acquire(n) => set("acquire", Value::String(n.clone())),
+        StepKind::Release(n) => set("release", Value::String(n.clone())),
         StepKind::Lock { name, body } => {
             set("lock", Value::String(name.clone()));
             set("steps", steps(body));

@@ -537,6 +537,8 @@ impl Writer {
                 let v = self.expr(value)?;
                 self.line(&format!("{future}.set_result({v})"));
             }
+            StepKind::Acquire(n) => self.line(&format!("await {}.acquire()", prim(n))),
+            StepKind::Release(n) => self.line(&format!("{}.release()", prim(n))),
             StepKind::Lock { name, body } | StepKind::Semaphore { name, body } => {
                 self.line(&format!("async with {}:", prim(name)));
                 self.block(body)?;

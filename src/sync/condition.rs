@@ -107,7 +107,7 @@ impl ConditionGuard {
     pub async fn wait(mut self) -> ConditionGuard {
         let cond = self.cond.clone();
         self.held = false;
-        cond.lock.release();
+        cond.lock.release_held();
         let fut: SimFuture<()> = SimFuture::with_label("Condition");
         cond.inner.waiters.borrow_mut().push_back(fut.clone());
         let probe: crate::deadlock::Probe = Rc::new(|_| crate::deadlock::Blocker::NotNotified);
@@ -169,7 +169,7 @@ impl Drop for ConditionGuard {
     fn drop(&mut self) {
         if self.held {
             self.held = false;
-            self.cond.lock.release();
+            self.cond.lock.release_held();
         }
     }
 }

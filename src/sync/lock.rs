@@ -2,6 +2,7 @@
 
 use super::{current, remove_waiter};
 use crate::deadlock::{Blocker, Probe};
+use crate::error::Error;
 use crate::future::SimFuture;
 use crate::task::{catch_cancel, raise_cancelled};
 use crate::trace::TaskId;
@@ -84,7 +85,9 @@ impl Lock {
     /// (`async with lock:`).
     pub async fn acquire(&self) -> LockGuard {
         self.acquire_raw().await;
-        LockGuard { lock: self.clone() }
+        LockGuard {
+            lock: Some(self.clone()),
+        }
     }
 
     pub(crate) async fn acquire_raw(&self) {
@@ -124,8 +127,22 @@ impl Lock {
         })
     }
 
-    /// `lock.release()`.
-    pub(crate) fn release(&self) {
+    /// `lock.release()`: unlocks and wakes the first waiter. Any task may
+    /// release a lock, as in asyncio (it has no owner).
+    ///
+    /// # Errors
+    ///
+    /// `RuntimeError("Lock is not acquired.")` when the lock is not held.
+    pub fn release(&self) -> Result<(), Error> {
+        if !self.locked() {
+            return Err(Error::raised("RuntimeError", "Lock is not acquired."));
+        }
+        self.release_held();
+        Ok(())
+    }
+
+    /// Releases a lock known to be held (a guard's drop).
+    pub(crate) fn release_held(&self) {
         let mut st = self.inner.st.borrow_mut();
         assert!(st.locked, "loopsim: Lock released while not acquired");
         st.locked = false;
@@ -150,11 +167,21 @@ impl Lock {
 /// Holds a [`Lock`]; releases it when dropped.
 #[must_use = "dropping the guard releases the lock at once"]
 pub struct LockGuard {
-    lock: Lock,
+    lock: Option<Lock>,
+}
+
+impl LockGuard {
+    /// Keeps the lock held after the guard is gone (asyncio's bare
+    /// `await lock.acquire()`); release it later with [`Lock::release`].
+    pub fn forget(mut self) {
+        self.lock = None;
+    }
 }
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        self.lock.release();
+        if let Some(lock) = self.lock.take() {
+            lock.release_held();
+        }
     }
 }

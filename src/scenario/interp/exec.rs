@@ -457,6 +457,35 @@ impl Vm {
                 let v = self.eval(value)?;
                 f.set_result(v)?;
             }
+            StepKind::Acquire(name) => {
+                let prog = self.prog.clone();
+                let name = name.clone();
+                self.start_val(
+                    async move {
+                        match &prog.prims[&name] {
+                            Prim::Lock(l) => l.acquire().await.forget(),
+                            _ => prog.semaphore(&name).acquire().await.forget(),
+                        }
+                        let g = section(&name);
+                        prog.held.borrow_mut().entry(name).or_default().push_back(g);
+                        Ok(Value::Bool(true))
+                    },
+                    Then::Discard,
+                );
+            }
+            StepKind::Release(name) => {
+                match &self.prog.prims[name] {
+                    Prim::Lock(l) => l.release()?,
+                    _ => self.prog.semaphore(name).release()?,
+                }
+                let g = self
+                    .prog
+                    .held
+                    .borrow_mut()
+                    .get_mut(name)
+                    .and_then(std::collections::VecDeque::pop_front);
+                drop(g);
+            }
             StepKind::Lock { name, body } => {
                 let lock = self.prog.lock(name);
                 self.start(

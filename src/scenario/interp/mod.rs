@@ -143,6 +143,9 @@ enum Prim {
 struct Program {
     scenario: Scenario,
     prims: BTreeMap<String, Prim>,
+    /// Sections of locks and semaphores held by `acquire` steps (left by
+    /// `release`, oldest first).
+    held: RefCell<BTreeMap<String, std::collections::VecDeque<crate::SectionGuard>>>,
     steps: Cell<u64>,
     lines: Cell<u64>,
     output_bytes: Cell<u64>,
@@ -171,6 +174,7 @@ impl Program {
         Program {
             scenario,
             prims,
+            held: RefCell::new(BTreeMap::new()),
             steps: Cell::new(0),
             lines: Cell::new(0),
             output_bytes: Cell::new(0),

@@ -48,6 +48,8 @@ pub(super) const VERBS: &[(&str, &[&str])] = &[
     ("while", &["steps"]),
     ("break", &[]),
     ("continue", &[]),
+    ("acquire", &[]),
+    ("release", &[]),
 ];
 
 /// Builtin functions usable in values.
@@ -567,6 +569,8 @@ pub(super) fn step(
             name: string(cx, v, "a section name")?,
             body: body(cx, names, scope, get("steps"), verb, at)?,
         },
+        "acquire" => StepKind::Acquire(primitive_ref(cx, names, v, "lock or semaphore")?),
+        "release" => StepKind::Release(primitive_ref(cx, names, v, "lock or semaphore")?),
         "event_set" => StepKind::EventSet(primitive_ref(cx, names, v, "event")?),
         "event_wait" => StepKind::EventWait(primitive_ref(cx, names, v, "event")?),
         "event_clear" => StepKind::EventClear(primitive_ref(cx, names, v, "event")?),
@@ -832,6 +836,10 @@ pub(super) fn primitive_ref(
     let ok = |p: &Primitive| match want {
         "lock" => matches!(p, Primitive::Lock),
         "semaphore" => matches!(p, Primitive::Semaphore(_) | Primitive::BoundedSemaphore(_)),
+        "lock or semaphore" => matches!(
+            p,
+            Primitive::Lock | Primitive::Semaphore(_) | Primitive::BoundedSemaphore(_)
+        ),
         "event" => matches!(p, Primitive::Event),
         _ => matches!(p, Primitive::Queue { .. }),
     };
