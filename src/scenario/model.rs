@@ -208,6 +208,8 @@ pub enum Primitive {
     BoundedSemaphore(usize),
     /// `asyncio.Event()`.
     Event,
+    /// `asyncio.Condition()` (with a lock of its own).
+    Condition,
     /// `asyncio.Queue(maxsize)` and variants.
     Queue {
         /// FIFO, LIFO or priority.
@@ -230,6 +232,7 @@ impl StepKind {
             | StepKind::AsyncFor { body, .. }
             | StepKind::AsyncWith { body, .. }
             | StepKind::Lock { body, .. }
+            | StepKind::Condition { body, .. }
             | StepKind::Semaphore { body, .. }
             | StepKind::Section { body, .. } => vec![body],
             StepKind::Try {
@@ -260,6 +263,7 @@ impl StepKind {
             | StepKind::AsyncFor { body, .. }
             | StepKind::AsyncWith { body, .. }
             | StepKind::Lock { body, .. }
+            | StepKind::Condition { body, .. }
             | StepKind::Semaphore { body, .. }
             | StepKind::Section { body, .. } => vec![body],
             StepKind::Try {
@@ -310,6 +314,7 @@ impl Primitive {
             Primitive::Semaphore(_) => "semaphore",
             Primitive::BoundedSemaphore(_) => "bounded_semaphore",
             Primitive::Event => "event",
+            Primitive::Condition => "condition",
             Primitive::Queue {
                 kind: QueueKind::Fifo,
                 ..
@@ -565,6 +570,24 @@ pub enum StepKind {
     Acquire(String),
     /// `lock.release()` / `sem.release()`.
     Release(String),
+    /// `async with cond: steps`.
+    Condition {
+        /// The primitive.
+        name: String,
+        /// The body.
+        body: Rc<[Step]>,
+    },
+    /// `await cond.wait()` (inside the condition's block).
+    CondWait(String),
+    /// `cond.notify(n)` (inside the condition's block).
+    Notify {
+        /// The primitive.
+        name: String,
+        /// How many waiters.
+        n: Expr,
+    },
+    /// `cond.notify_all()` (inside the condition's block).
+    NotifyAll(String),
     /// `async with lock: steps`.
     Lock {
         /// The primitive.

@@ -361,6 +361,16 @@ fn step(k: &StepKind) -> Table {
             set("set_result", Value::String(future.clone()));
             set("value", ex(value));
         }
+        StepKind::Condition { name, body } => {
+            set("condition", Value::String(name.clone()));
+            set("steps", steps(body));
+        }
+        StepKind::CondWait(n) => set("wait", Value::String(n.clone())),
+        StepKind::Notify { name, n } => {
+            set("notify", Value::String(name.clone()));
+            set("n", ex(n));
+        }
+        StepKind::NotifyAll(n) => set("notify_all", Value::String(n.clone())),
         StepKind::Acquire(n) => set("acquire", Value::String(n.clone())),
         StepKind::Release(n) => set("release", Value::String(n.clone())),
         StepKind::Lock { name, body } => {

@@ -125,6 +125,7 @@ pub fn to_python(s: &Scenario, variant: &str) -> Result<String, Unsupported> {
             Primitive::Semaphore(n) => format!("asyncio.Semaphore({n})"),
             Primitive::BoundedSemaphore(n) => format!("asyncio.BoundedSemaphore({n})"),
             Primitive::Event => "asyncio.Event()".to_string(),
+            Primitive::Condition => "asyncio.Condition()".to_string(),
             Primitive::Queue { kind, maxsize } => match kind {
                 QueueKind::Fifo => format!("asyncio.Queue({maxsize})"),
                 QueueKind::Lifo => format!("asyncio.LifoQueue({maxsize})"),
@@ -537,6 +538,16 @@ impl Writer {
                 let v = self.expr(value)?;
                 self.line(&format!("{future}.set_result({v})"));
             }
+            StepKind::Condition { name, body } => {
+                self.line(&format!("async with {}:", prim(name)));
+                self.block(body)?;
+            }
+            StepKind::CondWait(n) => self.line(&format!("await {}.wait()", prim(n))),
+            StepKind::Notify { name, n } => {
+                let n = self.expr(n)?;
+                self.line(&format!("{}.notify({n})", prim(name)));
+            }
+            StepKind::NotifyAll(n) => self.line(&format!("{}.notify_all()", prim(n))),
             StepKind::Acquire(n) => self.line(&format!("await {}.acquire()", prim(n))),
             StepKind::Release(n) => self.line(&format!("{}.release()", prim(n))),
             StepKind::Lock { name, body } | StepKind::Semaphore { name, body } => {

@@ -457,6 +457,35 @@ impl Vm {
                 let v = self.eval(value)?;
                 f.set_result(v)?;
             }
+            StepKind::Condition { name, body } => {
+                let cond = self.prog.condition(name);
+                self.start(
+                    async move { OpOut::Cond(cond.acquire().await) }.boxed_local(),
+                    Then::PushCondition(name.clone(), body.clone()),
+                );
+            }
+            StepKind::CondWait(name) => {
+                let (i, g) = self.condition_guard(name, "wait on")?;
+                self.start(
+                    async move { OpOut::Cond(g.wait().await) }.boxed_local(),
+                    Then::PutCondition(i),
+                );
+            }
+            StepKind::Notify { name, n } => {
+                let n = match self.eval(n)? {
+                    Value::Int(n) => usize::try_from(n).unwrap_or(0),
+                    other => {
+                        return Err(type_error(format!(
+                            "notify() needs an int, got {}",
+                            other.type_name()
+                        )));
+                    }
+                };
+                self.with_condition_guard(name, "notify on", |g| g.notify(n))?;
+            }
+            StepKind::NotifyAll(name) => {
+                self.with_condition_guard(name, "notify on", |g| g.notify_all())?;
+            }
             StepKind::Acquire(name) => {
                 let prog = self.prog.clone();
                 let name = name.clone();
@@ -687,5 +716,48 @@ impl Vm {
             }
         }
         self.check_len(visited)
+    }
+}
+
+impl Vm {
+    /// The innermost `condition` block of `name` in this task: its frame
+    /// index. Asyncio raises `RuntimeError` when the lock is not held.
+    fn condition_frame(&self, name: &str, what: &str) -> Result<usize, Error> {
+        self.frames
+            .iter()
+            .rposition(
+                |f| matches!(&f.kind, Kind::Guard(Some(Guard::Condition(n, Some(_)))) if n == name),
+            )
+            .ok_or_else(|| Error::raised("RuntimeError", format!("cannot {what} un-acquired lock")))
+    }
+
+    /// Takes the guard of the innermost `condition` block of `name` (for a
+    /// `wait`, which gives it back when it returns).
+    fn condition_guard(
+        &mut self,
+        name: &str,
+        what: &str,
+    ) -> Result<(usize, crate::sync::ConditionGuard), Error> {
+        let i = self.condition_frame(name, what)?;
+        match &mut self.frames[i].kind {
+            Kind::Guard(Some(Guard::Condition(_, slot))) => {
+                Ok((i, slot.take().expect("found with a guard")))
+            }
+            _ => unreachable!("found as a condition frame"),
+        }
+    }
+
+    /// Runs `f` on the guard of the innermost `condition` block of `name`.
+    fn with_condition_guard(
+        &mut self,
+        name: &str,
+        what: &str,
+        f: impl FnOnce(&crate::sync::ConditionGuard),
+    ) -> Result<(), Error> {
+        let i = self.condition_frame(name, what)?;
+        if let Kind::Guard(Some(Guard::Condition(_, Some(g)))) = &self.frames[i].kind {
+            f(g);
+        }
+        Ok(())
     }
 }

@@ -133,6 +133,7 @@ pub fn run_variant(
 /// A primitive instance of one run.
 enum Prim {
     Lock(Lock),
+    Condition(crate::sync::Condition),
     Semaphore(Semaphore),
     Bounded(BoundedSemaphore),
     Event(Event),
@@ -164,6 +165,7 @@ impl Program {
                         Prim::Bounded(BoundedSemaphore::named(name, *n))
                     }
                     Primitive::Event => Prim::Event(Event::named(name)),
+                    Primitive::Condition => Prim::Condition(crate::sync::Condition::named(name)),
                     Primitive::Queue { kind, maxsize } => {
                         Prim::Queue(Queue::with_kind(name, *kind, *maxsize))
                     }
@@ -186,6 +188,13 @@ impl Program {
             Prim::Semaphore(s) => s.clone(),
             Prim::Bounded(b) => (**b).clone(),
             _ => unreachable!("validated as a semaphore"),
+        }
+    }
+
+    fn condition(&self, name: &str) -> crate::sync::Condition {
+        match &self.prims[name] {
+            Prim::Condition(c) => c.clone(),
+            _ => unreachable!("validated as a condition"),
         }
     }
 
@@ -324,6 +333,8 @@ enum Guard {
         #[allow(dead_code)] SemaphorePermit,
     ),
     Section(#[allow(dead_code)] SectionGuard),
+    /// `async with cond:` — the guard is taken out while `wait` waits.
+    Condition(String, Option<crate::sync::ConditionGuard>),
     Timeout(TimeoutGuard),
 }
 
@@ -387,6 +398,7 @@ struct Frame {
 
 enum OpOut {
     Val(Outcome),
+    Cond(crate::sync::ConditionGuard),
     Lock(LockGuard),
     Permit(SemaphorePermit),
 }
@@ -396,6 +408,9 @@ enum Then {
     Discard,
     TaskResult(Option<String>),
     PushLock(String, Rc<[Step]>),
+    PushCondition(String, Rc<[Step]>),
+    /// A `wait` is over: the guard goes back to the frame at this index.
+    PutCondition(usize),
     PushPermit(String, Rc<[Step]>),
     AsCompletedNext,
 }
@@ -884,6 +899,20 @@ impl Vm {
             (Then::Assign(into), OpOut::Val(r)) => r.map(|v| self.assign(&into, v)),
             (Then::Discard, OpOut::Val(r)) => r.map(|_| ()),
             (Then::TaskResult(into), OpOut::Val(r)) => r.map(|v| self.assign(&into, v)),
+            (Then::PushCondition(name, body), OpOut::Cond(g)) => {
+                self.push_block(body, Kind::Guard(Some(Guard::Condition(name, Some(g)))));
+                Ok(())
+            }
+            (Then::PutCondition(i), OpOut::Cond(g)) => {
+                if let Some(Frame {
+                    kind: Kind::Guard(Some(Guard::Condition(_, slot))),
+                    ..
+                }) = self.frames.get_mut(i)
+                {
+                    *slot = Some(g);
+                }
+                Ok(())
+            }
             (Then::PushLock(name, body), OpOut::Lock(g)) => {
                 let s = section(&name);
                 self.push_block(body, Kind::Guard(Some(Guard::Lock(s, g))));

@@ -643,6 +643,7 @@ fn primitive(cx: &mut Ctx<'_>, name: &str, p: &Spanned<RawPrimitive>) -> Option<
         "semaphore",
         "bounded_semaphore",
         "event",
+        "condition",
         "queue",
         "lifo_queue",
         "priority_queue",
@@ -666,6 +667,11 @@ fn primitive(cx: &mut Ctx<'_>, name: &str, p: &Spanned<RawPrimitive>) -> Option<
             extra(cx, &r.value, "value");
             extra(cx, &r.maxsize, "maxsize");
             Primitive::Event
+        }
+        "condition" => {
+            extra(cx, &r.value, "value");
+            extra(cx, &r.maxsize, "maxsize");
+            Primitive::Condition
         }
         "semaphore" | "bounded_semaphore" => {
             extra(cx, &r.maxsize, "maxsize");

@@ -50,6 +50,10 @@ pub(super) const VERBS: &[(&str, &[&str])] = &[
     ("continue", &[]),
     ("acquire", &[]),
     ("release", &[]),
+    ("condition", &["steps"]),
+    ("wait", &["until"]),
+    ("notify", &["n"]),
+    ("notify_all", &[]),
 ];
 
 /// Builtin functions usable in values.
@@ -569,6 +573,34 @@ pub(super) fn step(
             name: string(cx, v, "a section name")?,
             body: body(cx, names, scope, get("steps"), verb, at)?,
         },
+        "condition" => StepKind::Condition {
+            name: primitive_ref(cx, names, v, "condition")?,
+            body: body(cx, names, scope, get("steps"), verb, at)?,
+        },
+        "wait" => {
+            let name = primitive_ref(cx, names, v, "condition")?;
+            let wait = Step {
+                line: cx.line(at),
+                kind: StepKind::CondWait(name),
+            };
+            match get("until") {
+                // `await cond.wait_for(pred)` is CPython's `while not pred:
+                // await cond.wait()`, hop for hop.
+                Some(u) => StepKind::While {
+                    cond: Expr::Not(Box::new(value_expr(cx, names, scope, u)?)),
+                    body: Rc::from(vec![wait]),
+                },
+                None => wait.kind,
+            }
+        }
+        "notify" => StepKind::Notify {
+            name: primitive_ref(cx, names, v, "condition")?,
+            n: match get("n") {
+                Some(n) => value_expr(cx, names, scope, n)?,
+                None => Expr::Int(1),
+            },
+        },
+        "notify_all" => StepKind::NotifyAll(primitive_ref(cx, names, v, "condition")?),
         "acquire" => StepKind::Acquire(primitive_ref(cx, names, v, "lock or semaphore")?),
         "release" => StepKind::Release(primitive_ref(cx, names, v, "lock or semaphore")?),
         "event_set" => StepKind::EventSet(primitive_ref(cx, names, v, "event")?),
@@ -841,6 +873,7 @@ pub(super) fn primitive_ref(
             Primitive::Lock | Primitive::Semaphore(_) | Primitive::BoundedSemaphore(_)
         ),
         "event" => matches!(p, Primitive::Event),
+        "condition" => matches!(p, Primitive::Condition),
         _ => matches!(p, Primitive::Queue { .. }),
     };
     match names.primitives.get(&name) {
