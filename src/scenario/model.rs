@@ -210,6 +210,8 @@ pub enum Primitive {
     Event,
     /// `asyncio.Condition()` (with a lock of its own).
     Condition,
+    /// `asyncio.Barrier(parties)`.
+    Barrier(usize),
     /// `asyncio.Queue(maxsize)` and variants.
     Queue {
         /// FIFO, LIFO or priority.
@@ -315,6 +317,7 @@ impl Primitive {
             Primitive::BoundedSemaphore(_) => "bounded_semaphore",
             Primitive::Event => "event",
             Primitive::Condition => "condition",
+            Primitive::Barrier(_) => "barrier",
             Primitive::Queue {
                 kind: QueueKind::Fifo,
                 ..
@@ -577,6 +580,17 @@ pub enum StepKind {
         /// The body.
         body: Rc<[Step]>,
     },
+    /// `x = await barrier.wait()`.
+    BarrierWait {
+        /// The primitive.
+        name: String,
+        /// Where the arrival index goes.
+        into: Option<String>,
+    },
+    /// `await barrier.abort()`.
+    BarrierAbort(String),
+    /// `await barrier.reset()`.
+    BarrierReset(String),
     /// `await cond.wait()` (inside the condition's block).
     CondWait(String),
     /// `cond.notify(n)` (inside the condition's block).

@@ -59,7 +59,7 @@ pub fn print(s: &Scenario) -> String {
         let mut t = Table::new();
         t.insert("kind".into(), Value::String(p.kind_name().into()));
         match p {
-            Primitive::Semaphore(n) | Primitive::BoundedSemaphore(n) => {
+            Primitive::Semaphore(n) | Primitive::BoundedSemaphore(n) | Primitive::Barrier(n) => {
                 t.insert("value".into(), Value::Integer(*n as i64));
             }
             Primitive::Queue { maxsize, .. } if *maxsize > 0 => {
@@ -371,6 +371,14 @@ fn step(k: &StepKind) -> Table {
             set("n", ex(n));
         }
         StepKind::NotifyAll(n) => set("notify_all", Value::String(n.clone())),
+        StepKind::BarrierWait { name, into } => {
+            set("barrier_wait", Value::String(name.clone()));
+            if let Some(v) = opt(into) {
+                set("into", v);
+            }
+        }
+        StepKind::BarrierAbort(n) => set("barrier_abort", Value::String(n.clone())),
+        StepKind::BarrierReset(n) => set("barrier_reset", Value::String(n.clone())),
         StepKind::Acquire(n) => set("acquire", Value::String(n.clone())),
         StepKind::Release(n) => set("release", Value::String(n.clone())),
         StepKind::Lock { name, body } => {

@@ -126,6 +126,7 @@ pub fn to_python(s: &Scenario, variant: &str) -> Result<String, Unsupported> {
             Primitive::BoundedSemaphore(n) => format!("asyncio.BoundedSemaphore({n})"),
             Primitive::Event => "asyncio.Event()".to_string(),
             Primitive::Condition => "asyncio.Condition()".to_string(),
+            Primitive::Barrier(n) => format!("asyncio.Barrier({n})"),
             Primitive::Queue { kind, maxsize } => match kind {
                 QueueKind::Fifo => format!("asyncio.Queue({maxsize})"),
                 QueueKind::Lifo => format!("asyncio.LifoQueue({maxsize})"),
@@ -548,6 +549,11 @@ impl Writer {
                 self.line(&format!("{}.notify({n})", prim(name)));
             }
             StepKind::NotifyAll(n) => self.line(&format!("{}.notify_all()", prim(n))),
+            StepKind::BarrierWait { name, into } => {
+                self.assign(into, &format!("await {}.wait()", prim(name)))
+            }
+            StepKind::BarrierAbort(n) => self.line(&format!("await {}.abort()", prim(n))),
+            StepKind::BarrierReset(n) => self.line(&format!("await {}.reset()", prim(n))),
             StepKind::Acquire(n) => self.line(&format!("await {}.acquire()", prim(n))),
             StepKind::Release(n) => self.line(&format!("{}.release()", prim(n))),
             StepKind::Lock { name, body } | StepKind::Semaphore { name, body } => {

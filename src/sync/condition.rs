@@ -143,8 +143,20 @@ impl ConditionGuard {
 
     /// Wakes up to `n` waiters (they resume once they re-acquire the lock).
     pub fn notify(&self, n: usize) {
+        self.cond.notify_raw(n);
+    }
+
+    /// Wakes every waiter.
+    pub fn notify_all(&self) {
+        self.cond.notify_all_unlocked();
+    }
+}
+
+impl Condition {
+    /// `_notify(n)` whoever holds the lock (for a primitive built on this
+    /// condition, such as a barrier leaving on cancellation).
+    fn notify_raw(&self, n: usize) {
         let targets: Vec<_> = self
-            .cond
             .inner
             .waiters
             .borrow()
@@ -158,10 +170,10 @@ impl ConditionGuard {
         }
     }
 
-    /// Wakes every waiter.
-    pub fn notify_all(&self) {
-        let n = self.cond.inner.waiters.borrow().len();
-        self.notify(n);
+    /// `notify_all`, whoever holds the lock.
+    pub(crate) fn notify_all_unlocked(&self) {
+        let n = self.inner.waiters.borrow().len();
+        self.notify_raw(n);
     }
 }
 

@@ -16,12 +16,14 @@
 //! not hold one frees the oldest holder), so a deadlock report can say who
 //! holds what; every waiter leaves a probe that reads the primitive's state.
 
+mod barrier;
 mod condition;
 mod event;
 mod lock;
 mod queue;
 mod semaphore;
 
+pub use barrier::Barrier;
 pub use condition::{Condition, ConditionGuard};
 pub use event::Event;
 pub use lock::{Lock, LockGuard};

@@ -464,6 +464,33 @@ impl Vm {
                     Then::PushCondition(name.clone(), body.clone()),
                 );
             }
+            StepKind::BarrierWait { name, into } => {
+                let b = self.prog.barrier(name);
+                self.start_val(
+                    async move { b.wait().await.map(|i| Value::Int(i as i64)) },
+                    Then::Assign(into.clone()),
+                );
+            }
+            StepKind::BarrierAbort(name) => {
+                let b = self.prog.barrier(name);
+                self.start_val(
+                    async move {
+                        b.abort().await;
+                        Ok(Value::None)
+                    },
+                    Then::Discard,
+                );
+            }
+            StepKind::BarrierReset(name) => {
+                let b = self.prog.barrier(name);
+                self.start_val(
+                    async move {
+                        b.reset().await;
+                        Ok(Value::None)
+                    },
+                    Then::Discard,
+                );
+            }
             StepKind::CondWait(name) => {
                 let (i, g) = self.condition_guard(name, "wait on")?;
                 self.start(

@@ -134,6 +134,7 @@ pub fn run_variant(
 enum Prim {
     Lock(Lock),
     Condition(crate::sync::Condition),
+    Barrier(crate::sync::Barrier),
     Semaphore(Semaphore),
     Bounded(BoundedSemaphore),
     Event(Event),
@@ -166,6 +167,7 @@ impl Program {
                     }
                     Primitive::Event => Prim::Event(Event::named(name)),
                     Primitive::Condition => Prim::Condition(crate::sync::Condition::named(name)),
+                    Primitive::Barrier(n) => Prim::Barrier(crate::sync::Barrier::named(name, *n)),
                     Primitive::Queue { kind, maxsize } => {
                         Prim::Queue(Queue::with_kind(name, *kind, *maxsize))
                     }
@@ -188,6 +190,13 @@ impl Program {
             Prim::Semaphore(s) => s.clone(),
             Prim::Bounded(b) => (**b).clone(),
             _ => unreachable!("validated as a semaphore"),
+        }
+    }
+
+    fn barrier(&self, name: &str) -> crate::sync::Barrier {
+        match &self.prims[name] {
+            Prim::Barrier(b) => b.clone(),
+            _ => unreachable!("validated as a barrier"),
         }
     }
 

@@ -644,6 +644,7 @@ fn primitive(cx: &mut Ctx<'_>, name: &str, p: &Spanned<RawPrimitive>) -> Option<
         "bounded_semaphore",
         "event",
         "condition",
+        "barrier",
         "queue",
         "lifo_queue",
         "priority_queue",
@@ -672,6 +673,20 @@ fn primitive(cx: &mut Ctx<'_>, name: &str, p: &Spanned<RawPrimitive>) -> Option<
             extra(cx, &r.value, "value");
             extra(cx, &r.maxsize, "maxsize");
             Primitive::Condition
+        }
+        "barrier" => {
+            extra(cx, &r.maxsize, "maxsize");
+            let n = count(cx, &r.value, "value", None)?;
+            if n == 0 {
+                cx.err(
+                    at,
+                    format!(
+                        "primitive `{name}`: a barrier needs `value` (its parties) of 1 or more"
+                    ),
+                    None,
+                );
+            }
+            Primitive::Barrier(n.max(1))
         }
         "semaphore" | "bounded_semaphore" => {
             extra(cx, &r.maxsize, "maxsize");

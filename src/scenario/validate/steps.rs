@@ -54,6 +54,9 @@ pub(super) const VERBS: &[(&str, &[&str])] = &[
     ("wait", &["until"]),
     ("notify", &["n"]),
     ("notify_all", &[]),
+    ("barrier_wait", &["into"]),
+    ("barrier_abort", &[]),
+    ("barrier_reset", &[]),
 ];
 
 /// Builtin functions usable in values.
@@ -600,6 +603,12 @@ pub(super) fn step(
                 None => Expr::Int(1),
             },
         },
+        "barrier_wait" => StepKind::BarrierWait {
+            name: primitive_ref(cx, names, v, "barrier")?,
+            into: var_def(cx, scope, get("into")),
+        },
+        "barrier_abort" => StepKind::BarrierAbort(primitive_ref(cx, names, v, "barrier")?),
+        "barrier_reset" => StepKind::BarrierReset(primitive_ref(cx, names, v, "barrier")?),
         "notify_all" => StepKind::NotifyAll(primitive_ref(cx, names, v, "condition")?),
         "acquire" => StepKind::Acquire(primitive_ref(cx, names, v, "lock or semaphore")?),
         "release" => StepKind::Release(primitive_ref(cx, names, v, "lock or semaphore")?),
@@ -874,6 +883,7 @@ pub(super) fn primitive_ref(
         ),
         "event" => matches!(p, Primitive::Event),
         "condition" => matches!(p, Primitive::Condition),
+        "barrier" => matches!(p, Primitive::Barrier(_)),
         _ => matches!(p, Primitive::Queue { .. }),
     };
     match names.primitives.get(&name) {
