@@ -370,31 +370,64 @@ fn finish_done(rt: &Runtime, id: TaskId, end: End) {
 /// awaiter raises only if that task ends cancelled). A task that is ready or
 /// running raises at its next step.
 pub(crate) fn cancel_task(id: TaskId) -> bool {
-    let target = super::with_core("cancel", |c| {
-        if c.is_done(id) {
-            return None;
+    // `Task.cancel` forwards to the task it awaits, which forwards to the one
+    // it awaits, …: walked as a loop, since a chain of awaits can be long and
+    // can close on itself (two tasks awaiting each other).
+    let mut chain: Vec<TaskId> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cur = id;
+    let deepest = loop {
+        if !seen.insert(cur) {
+            // A cycle of awaits: the request has reached every task in it
+            // (CPython recurses until RecursionError); nothing more to do.
+            break true;
         }
-        let by = c.actor;
-        c.record(Some(id), EventKind::CancelRequested { by });
-        let t = c.task_mut(id);
-        t.num_cancels += 1;
-        if t.running {
-            t.must_cancel = true;
-            return Some(None);
+        let target = super::with_core("cancel", |c| {
+            if c.is_done(cur) {
+                return None;
+            }
+            let by = c.actor;
+            c.record(Some(cur), EventKind::CancelRequested { by });
+            let t = c.task_mut(cur);
+            t.num_cancels += 1;
+            if t.running {
+                t.must_cancel = true;
+                return Some(None);
+            }
+            Some(t.waiting.as_ref().map(|w| w.target.clone()))
+        });
+        match target {
+            None => break false,
+            Some(Some(CancelTarget::Task(inner))) => {
+                chain.push(cur);
+                cur = inner;
+            }
+            Some(target) => break cancel_at(cur, target),
         }
-        Some(t.waiting.as_ref().map(|w| w.target.clone()))
-    });
-    let Some(target) = target else { return false };
+    };
+    // Back up the chain: a task whose inner task was already done is not
+    // forwarded to; it only sets `_must_cancel` (its wake-up is queued).
+    let mut forwarded = deepest;
+    for t in chain.iter().rev() {
+        if !forwarded {
+            super::with_core("cancel", |c| c.task_mut(*t).must_cancel = true);
+        }
+        forwarded = true;
+    }
+    forwarded
+}
+
+/// `Task.cancel` of a task suspended on something other than a task.
+fn cancel_at(id: TaskId, target: Option<CancelTarget>) -> bool {
     let via_timer = matches!(target, Some(CancelTarget::Timer));
     let wake = match target {
-        // Forwarded: the inner task or future now ends cancelled and its
-        // done-callback wakes this task, which raises at its await.
-        Some(CancelTarget::Task(inner)) if cancel_task(inner) => return true,
+        // Forwarded: the future now ends cancelled and its done-callback
+        // wakes this task, which raises at its await.
         Some(CancelTarget::Future(f)) if f.cancel_future() => return true,
-        // Not forwarded: what the task awaits is already done (its wake-up
-        // is queued) or refused (a gather whose children have all finished
-        // resolves later and wakes it then). `Task.cancel` never schedules
-        // the task itself, it only sets `_must_cancel`.
+        // Not forwarded: the future is already done (its wake-up is queued)
+        // or refused (a gather whose children have all finished resolves
+        // later and wakes it then). `Task.cancel` never schedules the task
+        // itself, it only sets `_must_cancel`.
         Some(CancelTarget::Task(_) | CancelTarget::Future(_)) => false,
         // A sleep's timer or a bare yield: asyncio's future is cancelled,
         // which schedules the task's wake-up.
