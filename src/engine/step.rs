@@ -369,7 +369,41 @@ fn finish_done(rt: &Runtime, id: TaskId, end: End) {
 /// every awaiter), or the task it awaits (the request is forwarded, and the
 /// awaiter raises only if that task ends cancelled). A task that is ready or
 /// running raises at its next step.
+/// How deeply cancellations may nest through futures (a gather cancels its
+/// children, each of which cancels the gather it awaits, …) before a
+/// request stops being forwarded. CPython's `_GatheringFuture.cancel` is
+/// Python code and would hit its recursion limit first.
+const MAX_CANCEL_NESTING: usize = 500;
+
+thread_local! {
+    static CANCEL_NESTING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 pub(crate) fn cancel_task(id: TaskId) -> bool {
+    let depth = CANCEL_NESTING.with(|d| {
+        d.set(d.get() + 1);
+        d.get()
+    });
+    let r = if depth > MAX_CANCEL_NESTING {
+        // Too deep to forward: the request is kept (`_must_cancel`) and
+        // delivered at the task's next step.
+        super::with_core("cancel", |c| {
+            if c.is_done(id) {
+                return false;
+            }
+            let t = c.task_mut(id);
+            t.num_cancels += 1;
+            t.must_cancel = true;
+            true
+        })
+    } else {
+        cancel_chain(id)
+    };
+    CANCEL_NESTING.with(|d| d.set(d.get() - 1));
+    r
+}
+
+fn cancel_chain(id: TaskId) -> bool {
     // `Task.cancel` forwards to the task it awaits, which forwards to the one
     // it awaits, …: walked as a loop, since a chain of awaits can be long and
     // can close on itself (two tasks awaiting each other).
