@@ -434,7 +434,10 @@ impl Writer {
                     Some(t) => self.template(t)?,
                     None => "\"\"".into(),
                 };
-                self.line(&format!("raise exc({}, {m})", py_str(kind)));
+                self.line(&format!(
+                    "raise exc({}, {m})",
+                    py_str(crate::scenario::exceptions::canonical(kind))
+                ));
             }
             StepKind::Try {
                 body,
@@ -444,7 +447,11 @@ impl Writer {
                 self.line("try:");
                 self.block(body)?;
                 if let Some(h) = handler {
-                    let kinds: Vec<String> = h.kinds.iter().map(|k| py_str(k)).collect();
+                    let kinds: Vec<String> = h
+                        .kinds
+                        .iter()
+                        .map(|k| py_str(crate::scenario::exceptions::canonical(k)))
+                        .collect();
                     let bind = match &h.bind {
                         Some(b) => format!(" as {b}"),
                         None => String::new(),

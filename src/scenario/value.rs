@@ -140,6 +140,10 @@ impl Value {
         match self {
             Value::Str(s) => s.to_string(),
             Value::Error(e) => match e {
+                // `str(KeyError('k'))` is the key's repr.
+                Error::Raised { kind, message } if kind == "KeyError" && !message.is_empty() => {
+                    py_str_repr(message)
+                }
                 Error::Raised { message, .. } => message.clone(),
                 Error::Panic(m) | Error::InvalidState(m) => m.clone(),
                 Error::Cancelled | Error::Timeout => String::new(),

@@ -451,10 +451,12 @@ fn value_error(msg: impl Into<String>) -> Error {
 
 /// The error a `raise Kind(msg)` step raises.
 fn exception(kind: &str, message: String) -> Error {
-    match kind {
+    match crate::scenario::exceptions::canonical(kind) {
         "CancelledError" => Error::Cancelled,
-        "TimeoutError" => Error::Timeout,
-        _ => Error::raised(kind, message),
+        // A message is kept (`str(e)` shows it); a bare one is the
+        // TimeoutError asyncio raises.
+        "TimeoutError" if message.is_empty() => Error::Timeout,
+        k => Error::raised(k, message),
     }
 }
 
