@@ -662,6 +662,15 @@ impl Vm {
                     .iter()
                     .map(|a| self.eval(a))
                     .collect::<Result<Vec<_>, _>>()?;
+                if name == "range" {
+                    // Checked before the list is built, not after.
+                    let (a, b) = match args.as_slice() {
+                        [Value::Int(n)] => (0, *n),
+                        [Value::Int(a), Value::Int(b)] => (*a, *b),
+                        _ => (0, 0),
+                    };
+                    self.check_len(usize::try_from(b.saturating_sub(a)).unwrap_or(0))?;
+                }
                 self.sized(builtin(name, args)?)?
             }
             Expr::Method(a, m, args) => {
