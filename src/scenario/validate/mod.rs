@@ -187,7 +187,20 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
                 // The toml crate stops at its own nesting limit (about 80 levels).
                 msg = format!("arrays or tables nested too deeply ({msg}); flatten them");
             }
-            let hint = unknown_field_hint(&msg).or_else(|| {
+            // serde names our own types ("expected struct RawLimits"): say
+            // what the file should hold instead.
+            if let Some(i) = msg.find("expected struct Raw") {
+                msg = format!("{}expected a table", &msg[..i]);
+            }
+            let type_hint = (msg.contains("invalid type: integer")
+                || msg.contains("invalid type: floating point"))
+            .then(|| msg.contains("expected a string"))
+            .filter(|s| *s)
+            .map(|_| {
+                "write it as a string: a duration like \"3600s\" or \"1h\", a text in quotes"
+                    .to_string()
+            });
+            let hint = type_hint.or_else(|| unknown_field_hint(&msg)).or_else(|| {
                 msg.contains("expected a map")
                     .then(|| "a step is a table like `{ print = \"hello\" }`, a claim a table like `elapsed = \"3s\"`".to_string())
             });

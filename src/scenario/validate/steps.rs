@@ -486,6 +486,16 @@ pub(super) fn step(
         }),
         "repeat" => {
             let times = value_expr(cx, names, scope, v)?;
+            if matches!(
+                times,
+                Expr::Float(_) | Expr::Str(_) | Expr::Duration(_) | Expr::List(_)
+            ) {
+                cx.err(
+                    v.span().start,
+                    "`repeat` count must be an integer (a count of rounds)",
+                    None,
+                );
+            }
             if let Expr::Int(n) = times
                 && n < 0
             {
