@@ -221,6 +221,20 @@ impl TaskRef {
         engine::cancel_task(self.id)
     }
 
+    /// `Task.cancel(msg)`: the `CancelledError` raised in the task (and in
+    /// the tasks awaiting it) carries `msg`.
+    pub fn cancel_with_message(self, msg: &str) -> bool {
+        engine::cancel_task_with(self.id, Some(msg.into()))
+    }
+
+    /// The message of the last cancellation requested or received (`None`
+    /// when it had none).
+    pub fn cancel_message(self) -> Option<String> {
+        engine::with_core("TaskRef::cancel_message", |c| {
+            c.task_mut(self.id).cancel_msg.as_deref().map(String::from)
+        })
+    }
+
     /// `Task.cancelling()`: the number of pending cancellation requests.
     pub fn cancelling(self) -> u32 {
         engine::with_core("TaskRef::cancelling", |c| c.task_mut(self.id).num_cancels)
@@ -249,6 +263,13 @@ impl TaskRef {
             t.num_cancels
         })
     }
+}
+
+/// The task running now, if any (`None` in a callback or outside a run).
+pub fn try_current_task() -> Option<TaskRef> {
+    engine::try_with_core(|c| c.current)
+        .flatten()
+        .map(|id| TaskRef { id })
 }
 
 /// The task running now (`asyncio.current_task()`).
@@ -331,6 +352,11 @@ impl<T> Future for JoinHandle<T> {
             }
             match c.end_of(id) {
                 Some(End::Cancelled) => {
+                    // The awaiter's CancelledError carries the task's message.
+                    let msg = c.task_mut(id).cancel_msg.clone();
+                    if let Some(me) = c.current {
+                        c.task_mut(me).cancel_msg = msg;
+                    }
                     c.raise_cancelled();
                     S::Cancelled
                 }

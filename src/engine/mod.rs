@@ -17,7 +17,7 @@ pub(crate) mod heapq;
 mod step;
 pub(crate) mod timers;
 
-pub(crate) use step::{LoopEnd, cancel_task, run_loop};
+pub(crate) use step::{LoopEnd, cancel_task, cancel_task_with, run_loop};
 
 use crate::error::Error;
 use crate::model::{Limits, LoopModel, PythonVersion};
@@ -181,6 +181,10 @@ pub(crate) struct TaskSlot {
     delivering: bool,
     /// `Task._num_cancels_requested` (`cancelling()`).
     pub num_cancels: u32,
+    /// `Task._cancel_message`: the message of the `CancelledError` raised in
+    /// the task (its last `cancel(msg)`, or that of a cancelled task it
+    /// awaited).
+    pub cancel_msg: Option<Rc<str>>,
     /// Cancellation catchers on the task's await chain, innermost last.
     catchers: Vec<u64>,
     pub waiting: Option<Wait>,
@@ -548,6 +552,7 @@ impl Core {
             cancel_via_waiter: false,
             delivering: false,
             num_cancels: 0,
+            cancel_msg: None,
             catchers: Vec::new(),
             waiting: None,
             done_callbacks: Vec::new(),

@@ -10,6 +10,7 @@ use crate::model::LoopModel;
 use crate::time::{nanos_to_secs_f64, secs_f64_to_nanos};
 use crate::trace::{Actor, EventKind, StepOutcome, Sym, TaskId, WaitOn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 /// Why [`run_loop`] returned.
@@ -377,9 +378,22 @@ const MAX_CANCEL_NESTING: usize = 500;
 
 thread_local! {
     static CANCEL_NESTING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// The message of the cancellation being forwarded.
+    static CANCEL_MSG: std::cell::RefCell<Option<Rc<str>>> = const { std::cell::RefCell::new(None) };
 }
 
 pub(crate) fn cancel_task(id: TaskId) -> bool {
+    cancel_task_with(id, None)
+}
+
+/// `Task.cancel(msg)`: the message reaches the `CancelledError` raised in
+/// the task and in every task the request is forwarded to.
+pub(crate) fn cancel_task_with(id: TaskId, msg: Option<Rc<str>>) -> bool {
+    // A request forwarded through a future (a gather cancelling its
+    // children) keeps the outer request's message, as `cancel(msg=msg)`.
+    if CANCEL_NESTING.with(std::cell::Cell::get) == 0 {
+        CANCEL_MSG.with(|m| *m.borrow_mut() = msg);
+    }
     let depth = CANCEL_NESTING.with(|d| {
         d.set(d.get() + 1);
         d.get()
@@ -424,6 +438,7 @@ fn cancel_chain(id: TaskId) -> bool {
             c.record(Some(cur), EventKind::CancelRequested { by });
             let t = c.task_mut(cur);
             t.num_cancels += 1;
+            t.cancel_msg = CANCEL_MSG.with(|m| m.borrow().clone());
             if t.running {
                 t.must_cancel = true;
                 return Some(None);

@@ -409,6 +409,13 @@ pub enum StepKind {
     },
     /// `t.cancel()`.
     Cancel(Expr),
+    /// `t.cancel(msg)`.
+    CancelWith {
+        /// The task (or future).
+        task: Expr,
+        /// The message.
+        message: Vec<crate::scenario::expr::Piece>,
+    },
     /// `x = await asyncio.gather(…)`.
     Gather {
         /// Children.

@@ -210,6 +210,10 @@ fn step(k: &StepKind) -> Table {
             }
         }
         StepKind::Cancel(e) => set("cancel", ex(e)),
+        StepKind::CancelWith { task, message } => {
+            set("cancel", ex(task));
+            set("message", Value::String(template(message)));
+        }
         StepKind::Gather {
             items,
             each,

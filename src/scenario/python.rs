@@ -364,6 +364,11 @@ impl Writer {
                 let e = self.expr(e)?;
                 self.line(&format!("{e}.cancel()"));
             }
+            StepKind::CancelWith { task, message } => {
+                let e = self.expr(task)?;
+                let m = self.template(message)?;
+                self.line(&format!("{e}.cancel({m})"));
+            }
             StepKind::Gather {
                 items,
                 each,

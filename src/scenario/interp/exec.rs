@@ -85,6 +85,20 @@ impl Vm {
                 let cell = self.spawn(call, name)?;
                 self.assign(bind, Value::Task(cell));
             }
+            StepKind::CancelWith { task, message } => {
+                let msg = self.render(message)?;
+                match self.eval(task)? {
+                    Value::Task(cell) => {
+                        cell.task.cancel_with_message(&msg);
+                    }
+                    Value::Future(f) => {
+                        f.cancel();
+                    }
+                    other => {
+                        return Err(type_error(format!("cannot cancel {}", other.type_name())));
+                    }
+                }
+            }
             StepKind::Cancel(e) => match self.eval(e)? {
                 Value::Task(cell) => {
                     cell.task.cancel();

@@ -1176,7 +1176,20 @@ impl Vm {
                         *phase = TryPhase::Handler;
                         top.steps = body;
                         top.pc = 0;
-                        self.assign(&bind, Value::Error(err));
+                        // `except CancelledError as e`: `str(e)` is the
+                        // cancel message.
+                        let shown = match &err {
+                            Error::Cancelled if bind.is_some() => {
+                                match crate::task::try_current_task()
+                                    .and_then(|t| t.cancel_message())
+                                {
+                                    Some(m) => Error::raised("CancelledError", m),
+                                    None => err,
+                                }
+                            }
+                            _ => err,
+                        };
+                        self.assign(&bind, Value::Error(shown));
                         return;
                     }
                     if *phase != TryPhase::Finally && !finally.is_empty() {

@@ -266,7 +266,10 @@ pub(super) fn method(target: &Value, m: &str, args: &[Value]) -> Result<Value, E
                 "cancelling" => Value::Int(i64::from(task.cancelling())),
                 "uncancel" => Value::Int(i64::from(task.uncancel())),
                 "get_name" => Value::str(&cell.name),
-                "cancel" => Value::Bool(task.cancel()),
+                "cancel" => Value::Bool(match args.first() {
+                    Some(m) => task.cancel_with_message(&m.to_str()),
+                    None => task.cancel(),
+                }),
                 "result" | "exception" if !task.is_done() => {
                     return Err(not_done(if m == "result" { "Result" } else { "Exception" }));
                 }

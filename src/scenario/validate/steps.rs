@@ -13,7 +13,7 @@ pub(super) const VERBS: &[(&str, &[&str])] = &[
     ("spawn", &["as", "name"]),
     // `asyncio.create_task`: the name people type first, the same step.
     ("create_task", &["as", "name"]),
-    ("cancel", &[]),
+    ("cancel", &["message"]),
     ("gather", &["into", "return_exceptions", "for", "in"]),
     ("wait_for", &["timeout", "into"]),
     ("timeout", &["steps"]),
@@ -275,7 +275,13 @@ pub(super) fn step(
                 None => None,
             },
         },
-        "cancel" => StepKind::Cancel(value_expr(cx, names, scope, v)?),
+        "cancel" => match get("message") {
+            Some(m) => StepKind::CancelWith {
+                task: value_expr(cx, names, scope, v)?,
+                message: template(cx, scope, m)?,
+            },
+            None => StepKind::Cancel(value_expr(cx, names, scope, v)?),
+        },
         "gather" => StepKind::Gather {
             each: each(cx, names, scope, get("for"), get("in"), at)?,
             items: targets(cx, names, scope, v)?,
