@@ -234,6 +234,7 @@ impl StepKind {
             | StepKind::AsyncFor { body, .. }
             | StepKind::AsyncWith { body, .. }
             | StepKind::Lock { body, .. }
+            | StepKind::Callback { body, .. }
             | StepKind::Condition { body, .. }
             | StepKind::Semaphore { body, .. }
             | StepKind::Section { body, .. } => vec![body],
@@ -265,6 +266,7 @@ impl StepKind {
             | StepKind::AsyncFor { body, .. }
             | StepKind::AsyncWith { body, .. }
             | StepKind::Lock { body, .. }
+            | StepKind::Callback { body, .. }
             | StepKind::Condition { body, .. }
             | StepKind::Semaphore { body, .. }
             | StepKind::Section { body, .. } => vec![body],
@@ -567,6 +569,15 @@ pub enum StepKind {
         future: String,
         /// The value.
         value: Expr,
+    },
+    /// `loop.call_soon(cb)` / `loop.call_later(delay, cb)` of a callback
+    /// whose body is `body`: plain steps (no awaits) that run in the loop,
+    /// outside any task, on a copy of the variables at the scheduling step.
+    Callback {
+        /// `None` for `call_soon`.
+        delay: Option<Expr>,
+        /// The callback's steps.
+        body: Rc<[Step]>,
     },
     /// `fut.set_result(value)`.
     SetResult {

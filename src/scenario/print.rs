@@ -383,6 +383,13 @@ fn step(k: &StepKind) -> Table {
         }
         StepKind::BarrierAbort(n) => set("barrier_abort", Value::String(n.clone())),
         StepKind::BarrierReset(n) => set("barrier_reset", Value::String(n.clone())),
+        StepKind::Callback { delay, body } => match delay {
+            Some(d) => {
+                set("call_later", ex(d));
+                set("steps", steps(body));
+            }
+            None => set("call_soon", steps(body)),
+        },
         StepKind::Acquire(n) => set("acquire", Value::String(n.clone())),
         StepKind::Release(n) => set("release", Value::String(n.clone())),
         StepKind::Lock { name, body } => {

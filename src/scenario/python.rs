@@ -117,6 +117,7 @@ pub fn to_python(s: &Scenario, variant: &str) -> Result<String, Unsupported> {
         ),
         depth: 0,
         tmp: 0,
+        callback: false,
     };
     w.line("");
     for (name, p) in &s.primitives {
@@ -266,6 +267,8 @@ struct Writer {
     out: String,
     depth: usize,
     tmp: usize,
+    /// Inside a callback's body: variables live in its snapshot dict `__v`.
+    callback: bool,
 }
 
 impl Writer {
@@ -299,8 +302,21 @@ impl Writer {
 
     fn assign(&mut self, into: &Option<String>, value: &str) {
         match into {
-            Some(v) => self.line(&format!("{v} = {value}")),
+            Some(v) => {
+                let v = self.var(v);
+                self.line(&format!("{v} = {value}"))
+            }
             None => self.line(value),
+        }
+    }
+
+    /// A variable as Python names it: in a callback, an entry of the
+    /// callback's snapshot of the scheduling coroutine's variables.
+    fn var(&self, name: &str) -> String {
+        if self.callback {
+            format!("__v[{}]", py_str(name))
+        } else {
+            name.to_string()
         }
     }
 
@@ -458,10 +474,17 @@ impl Writer {
                         .map(|k| py_str(crate::scenario::exceptions::canonical(k)))
                         .collect();
                     let bind = match &h.bind {
+                        Some(_) if self.callback => " as __e".to_string(),
                         Some(b) => format!(" as {b}"),
                         None => String::new(),
                     };
                     self.line(&format!("except catches([{}]){bind}:", kinds.join(", ")));
+                    if let (true, Some(b)) = (self.callback, &h.bind) {
+                        self.depth += 1;
+                        let b = self.var(b);
+                        self.line(&format!("{b} = __e"));
+                        self.depth -= 1;
+                    }
                     self.block(&h.body)?;
                 }
                 if !finally.is_empty() {
@@ -491,7 +514,7 @@ impl Writer {
             },
             StepKind::Repeat { times, index, body } => {
                 let n = self.expr(times)?;
-                let i = index.clone().unwrap_or_else(|| "_".into());
+                let i = index.as_deref().map_or_else(|| "_".into(), |i| self.var(i));
                 self.line(&format!("for {i} in range({n}):"));
                 self.block(body)?;
             }
@@ -505,6 +528,7 @@ impl Writer {
             StepKind::Continue => self.line("continue"),
             StepKind::For { var, iter, body } => {
                 let it = self.expr(iter)?;
+                let var = self.var(var);
                 self.line(&format!("for {var} in {it}:"));
                 self.block(body)?;
             }
@@ -532,23 +556,53 @@ impl Writer {
             }
             StepKind::Set { var, value } => {
                 let e = self.expr(value)?;
+                let var = self.var(var);
                 self.line(&format!("{var} = {e}"));
             }
-            StepKind::NewFuture(var) => self.line(&format!(
-                "{var} = asyncio.get_running_loop().create_future()"
-            )),
+            StepKind::Callback { delay, body } => {
+                self.tmp += 1;
+                let name = format!("__cb{}", self.tmp);
+                // The callback sees a copy of the variables now (as loopsim
+                // does): a default argument, evaluated here.
+                let snapshot = if self.callback {
+                    "dict(__v)"
+                } else {
+                    "dict(locals())"
+                };
+                self.line(&format!("def {name}(__v={snapshot}):"));
+                let outer = std::mem::replace(&mut self.callback, true);
+                self.block(body)?;
+                self.callback = outer;
+                match delay {
+                    Some(d) => {
+                        let d = self.expr(d)?;
+                        self.line(&format!(
+                            "asyncio.get_running_loop().call_later({d}, {name})"
+                        ));
+                    }
+                    None => self.line(&format!("asyncio.get_running_loop().call_soon({name})")),
+                }
+            }
+            StepKind::NewFuture(var) => {
+                let var = self.var(var);
+                self.line(&format!(
+                    "{var} = asyncio.get_running_loop().create_future()"
+                ))
+            }
             StepKind::CallLater {
                 delay,
                 future,
                 value,
             } => {
                 let (d, v) = (self.expr(delay)?, self.expr(value)?);
+                let future = self.var(future);
                 self.line(&format!(
                     "asyncio.get_running_loop().call_later({d}, {future}.set_result, {v})"
                 ));
             }
             StepKind::SetResult { future, value } => {
                 let v = self.expr(value)?;
+                let future = self.var(future);
                 self.line(&format!("{future}.set_result({v})"));
             }
             StepKind::Condition { name, body } => {
@@ -638,7 +692,7 @@ impl Writer {
             Expr::Var(v) => match v.as_str() {
                 "now" => "now()".into(),
                 "task" => "asyncio.current_task().get_name()".into(),
-                other => other.to_string(),
+                other => self.var(other),
             },
             Expr::List(items) => {
                 let items = items

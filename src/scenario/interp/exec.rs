@@ -466,6 +466,19 @@ impl Vm {
                     let _ = f.set_result(v);
                 });
             }
+            StepKind::Callback { delay, body } => {
+                let vars = self.snapshot();
+                let vm = Vm::for_callback(self.prog.clone(), body.clone(), vars)?;
+                match delay {
+                    Some(d) => {
+                        let d = self.duration(d)?.as_duration();
+                        call_later(d, move || run_callback(vm));
+                    }
+                    None => {
+                        call_soon(move || run_callback(vm));
+                    }
+                }
+            }
             StepKind::SetResult { future, value } => {
                 let f = self.future(future)?;
                 let v = self.eval(value)?;
@@ -800,5 +813,38 @@ impl Vm {
             f(g);
         }
         Ok(())
+    }
+}
+
+/// Runs a callback's steps to the end, in the loop, outside any task. An
+/// exception in it goes to asyncio's exception handler (a log line on
+/// stderr in CPython): the run goes on.
+fn run_callback(mut vm: Vm) {
+    let mut cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
+    // Plain steps never wait, so one poll runs them all.
+    let _ = std::pin::Pin::new(&mut vm).poll(&mut cx);
+}
+
+impl Vm {
+    /// A copy of the variables the current step sees.
+    fn snapshot(&self) -> Vec<(String, Value)> {
+        let s = self.frames.last().map(|f| f.scope).unwrap_or(0);
+        self.frames
+            .get(s)
+            .and_then(|f| f.vars.as_ref())
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// A VM running a callback's body on `vars`.
+    fn for_callback(
+        prog: Rc<Program>,
+        body: Rc<[Step]>,
+        vars: Vec<(String, Value)>,
+    ) -> Result<Vm, Error> {
+        let mut vm = Vm::new(prog);
+        let (names, values): (Vec<String>, Vec<Value>) = vars.into_iter().unzip();
+        vm.push_frame_call("<callback>".into(), names, body, values, Ret::Main, None)?;
+        Ok(vm)
     }
 }

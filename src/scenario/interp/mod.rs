@@ -565,7 +565,14 @@ impl Vm {
         }
         match name {
             "now" => Ok(Value::Duration(loop_time())),
-            "task" => Ok(Value::str(&current_task().name())),
+            // A callback runs outside any task.
+            "task" => match crate::task::try_current_task() {
+                Some(t) => Ok(Value::str(&t.name())),
+                None => Err(Error::raised(
+                    "AttributeError",
+                    "'NoneType' object has no attribute 'get_name'",
+                )),
+            },
             _ => Err(Error::raised(
                 "NameError",
                 format!("name '{name}' is not defined"),

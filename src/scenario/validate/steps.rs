@@ -31,7 +31,8 @@ pub(super) const VERBS: &[(&str, &[&str])] = &[
     ("yield", &[]),
     ("set", &["to"]),
     ("future", &[]),
-    ("call_later", &["set_result", "value"]),
+    ("call_later", &["set_result", "value", "steps"]),
+    ("call_soon", &[]),
     ("set_result", &["value"]),
     ("lock", &["steps"]),
     ("semaphore", &["steps"]),
@@ -561,11 +562,34 @@ pub(super) fn step(
             }
         }
         "future" => StepKind::NewFuture(var_def(cx, scope, Some(v))?),
+        "call_soon" => StepKind::Callback {
+            delay: None,
+            body: callback_body(cx, names, scope, v)?,
+        },
+        "call_later" if get("steps").is_some() => {
+            let delay = value_expr(cx, names, scope, v)?;
+            check_const_duration(cx, &delay, v.span().start);
+            if get("set_result").is_some() {
+                cx.err(
+                    at,
+                    "`call_later` takes `steps` or `set_result`, not both",
+                    None,
+                );
+            }
+            StepKind::Callback {
+                delay: Some(delay),
+                body: callback_body(cx, names, scope, get("steps").expect("checked"))?,
+            }
+        }
         "call_later" => {
             let delay = value_expr(cx, names, scope, v)?;
             check_const_duration(cx, &delay, v.span().start);
             let Some(f) = get("set_result") else {
-                cx.err(at, "`call_later` needs `set_result = \"future\"`", None);
+                cx.err(
+                    at,
+                    "`call_later` needs `steps = [ … ]` (a callback) or `set_result = \"future\"`",
+                    None,
+                );
                 return None;
             };
             let future = var_use(cx, scope, f)?;
@@ -726,6 +750,74 @@ pub(super) fn no_loop_body(
     let b = body(cx, names, scope, v, verb, at);
     scope.loops = outer;
     b
+}
+
+/// A callback's body: plain steps that cannot await (a callback is a
+/// function the loop calls, not a coroutine), read with a copy of the
+/// scope (what it assigns stays its own).
+pub(super) fn callback_body(
+    cx: &mut Ctx<'_>,
+    names: &Names,
+    scope: &mut Scope,
+    v: &Spanned<RValue>,
+) -> Option<Rc<[Step]>> {
+    let mut own = Scope {
+        defined: scope.defined.clone(),
+        reads: Vec::new(),
+        loops: 0,
+        handlers: 0,
+    };
+    let body = step_list(cx, names, &mut own, v)?;
+    scope.reads.extend(
+        own.reads
+            .into_iter()
+            .filter(|(n, _)| !own.defined.contains(n) || scope.defined.contains(n)),
+    );
+    let mut todo: Vec<&Step> = body.iter().collect();
+    while let Some(s) = todo.pop() {
+        let ok = matches!(
+            s.kind,
+            StepKind::Print(_)
+                | StepKind::Set { .. }
+                | StepKind::If { .. }
+                | StepKind::Repeat { .. }
+                | StepKind::For { .. }
+                | StepKind::While { .. }
+                | StepKind::Break
+                | StepKind::Continue
+                | StepKind::Try { .. }
+                | StepKind::Raise { .. }
+                | StepKind::Reraise
+                | StepKind::SetResult { .. }
+                | StepKind::NewFuture(_)
+                | StepKind::EventSet(_)
+                | StepKind::EventClear(_)
+                | StepKind::Cancel(_)
+                | StepKind::CancelWith { .. }
+                | StepKind::Put { nowait: true, .. }
+                | StepKind::Get { nowait: true, .. }
+                | StepKind::TaskDone(_)
+                | StepKind::Spawn { .. }
+                | StepKind::Callback { .. }
+                | StepKind::CallLater { .. }
+                | StepKind::Block(_)
+        );
+        if !ok {
+            cx.diags.push(Diagnostic {
+                file: cx.file.to_string(),
+                line: s.line,
+                col: 1,
+                message: "a callback cannot await: it is a plain function the loop calls".into(),
+                hint: Some(
+                    "use plain steps (print, set, if, loops, set_result, event_set, cancel, put_nowait, spawn, call_soon); spawn a task to await".into(),
+                ),
+            });
+        }
+        for b in s.kind.bodies() {
+            todo.extend(b.iter());
+        }
+    }
+    Some(body)
 }
 
 /// A TOML array of step tables.
