@@ -839,6 +839,29 @@ pub fn vars<'a>(e: &'a Expr, out: &mut Vec<&'a str>) {
     }
 }
 
+/// The variables that are receivers of method calls (`q` in `q.qsize()`).
+pub fn method_receivers<'a>(e: &'a Expr, out: &mut Vec<&'a str>) {
+    let mut todo = vec![e];
+    while let Some(e) = todo.pop() {
+        match e {
+            Expr::Method(a, _, items) => {
+                if let Expr::Var(v) = &**a {
+                    out.push(v);
+                }
+                todo.push(a);
+                todo.extend(items);
+            }
+            Expr::List(items) | Expr::Call(_, items) => todo.extend(items),
+            Expr::Index(a, b) | Expr::Bin(a, _, b) | Expr::Cmp(a, _, b) | Expr::Logic(a, _, b) => {
+                todo.push(a);
+                todo.push(b);
+            }
+            Expr::Neg(a) | Expr::Not(a) => todo.push(a),
+            _ => {}
+        }
+    }
+}
+
 /// Every method call (name, argument count) in an expression.
 pub fn methods<'a>(e: &'a Expr, out: &mut Vec<(&'a str, usize)>) {
     let mut todo = vec![e];

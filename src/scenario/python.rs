@@ -118,6 +118,7 @@ pub fn to_python(s: &Scenario, variant: &str) -> Result<String, Unsupported> {
         depth: 0,
         tmp: 0,
         callback: false,
+        prims: s.primitives.keys().cloned().collect(),
     };
     w.line("");
     for (name, p) in &s.primitives {
@@ -269,6 +270,8 @@ struct Writer {
     tmp: usize,
     /// Inside a callback's body: variables live in its snapshot dict `__v`.
     callback: bool,
+    /// The primitives' names (a method's receiver may name one).
+    prims: std::collections::BTreeSet<String>,
 }
 
 impl Writer {
@@ -737,7 +740,11 @@ impl Writer {
                     .iter()
                     .map(|a| self.expr(a))
                     .collect::<Result<Vec<_>, _>>()?;
-                format!("({}).{m}({})", self.expr(a)?, args.join(", "))
+                let receiver = match &**a {
+                    Expr::Var(n) if self.prims.contains(n) => prim(n),
+                    other => self.expr(other)?,
+                };
+                format!("({receiver}).{m}({})", args.join(", "))
             }
             Expr::Call(name, args) => {
                 let args = args

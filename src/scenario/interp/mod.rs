@@ -553,6 +553,15 @@ impl Vm {
         }
     }
 
+    /// True if a variable `name` is visible here.
+    fn has_var(&self, name: &str) -> bool {
+        let s = self.frames.last().map(|f| f.scope).unwrap_or(0);
+        self.frames
+            .get(s)
+            .and_then(|f| f.vars.as_ref())
+            .is_some_and(|m| m.contains_key(name))
+    }
+
     fn lookup(&self, name: &str) -> Result<Value, Error> {
         let s = self.frames.last().map(|f| f.scope).unwrap_or(0);
         if let Some(v) = self
@@ -681,6 +690,12 @@ impl Vm {
                 self.sized(builtin(name, args)?)?
             }
             Expr::Method(a, m, args) => {
+                if let Expr::Var(n) = &**a
+                    && !self.has_var(n)
+                    && let Some(p) = self.prog.prims.get(n)
+                {
+                    return prim_method(p, m);
+                }
                 let target = self.eval(a)?;
                 let args = args
                     .iter()
@@ -1412,4 +1427,25 @@ impl Drop for Vm {
         self.frames.clear();
         self.release_catcher();
     }
+}
+
+/// A primitive's queries: `ev.is_set()`, `lock.locked()`, `sem.locked()`,
+/// `cond.locked()`, `q.qsize()`, `q.empty()`, `q.full()`.
+fn prim_method(p: &Prim, m: &str) -> Result<Value, Error> {
+    Ok(match (p, m) {
+        (Prim::Event(e), "is_set") => Value::Bool(e.is_set()),
+        (Prim::Lock(l), "locked") => Value::Bool(l.locked()),
+        (Prim::Semaphore(s), "locked") => Value::Bool(s.locked()),
+        (Prim::Bounded(s), "locked") => Value::Bool(s.locked()),
+        (Prim::Condition(c), "locked") => Value::Bool(c.locked()),
+        (Prim::Queue(q), "qsize") => Value::Int(q.qsize() as i64),
+        (Prim::Queue(q), "empty") => Value::Bool(q.empty()),
+        (Prim::Queue(q), "full") => Value::Bool(q.full()),
+        _ => {
+            return Err(Error::raised(
+                "AttributeError",
+                format!("this primitive has no method '{m}'"),
+            ));
+        }
+    })
 }

@@ -148,6 +148,8 @@ struct Ctx<'a> {
     file: &'a str,
     lines: Lines,
     diags: Vec<Diagnostic>,
+    /// The primitives' names (`q` in `q.qsize()` names one).
+    prims: BTreeSet<String>,
 }
 
 impl Ctx<'_> {
@@ -177,6 +179,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         file,
         lines: Lines::new(text),
         diags: Vec::new(),
+        prims: BTreeSet::new(),
     };
     let raw: RawScenario = match toml::from_str(text) {
         Ok(r) => r,
@@ -339,6 +342,7 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
             primitives.insert(name.clone(), prim);
         }
     }
+    cx.prims = primitives.keys().cloned().collect();
     let names = Names {
         coroutines: coroutine_names,
         contexts: context_names,

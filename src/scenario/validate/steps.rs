@@ -1108,14 +1108,32 @@ pub(super) const METHODS: &[(&str, usize, usize)] = &[
     ("cancelling", 0, 0),
     ("uncancel", 0, 0),
     ("get_name", 0, 0),
+    // Of primitives (named bare: `ev.is_set()`, `q.qsize()`).
+    ("is_set", 0, 0),
+    ("locked", 0, 0),
+    ("qsize", 0, 0),
+    ("empty", 0, 0),
+    ("full", 0, 0),
 ];
 
-pub(super) fn check_value(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, e: &Expr, at: usize) {
+/// Records the variables `e` reads. A primitive named as a method's
+/// receiver (`ev.is_set()`) is not a variable read, unless a variable of
+/// that name hides it.
+fn record_reads(cx: &Ctx<'_>, scope: &mut Scope, e: &Expr, at: usize) {
     let mut vars = Vec::new();
     expr::vars(e, &mut vars);
+    let mut receivers = Vec::new();
+    expr::method_receivers(e, &mut receivers);
     for v in vars {
+        if receivers.contains(&v) && cx.prims.contains(v) && !scope.defined.contains(v) {
+            continue;
+        }
         scope.reads.push((v.to_string(), at));
     }
+}
+
+pub(super) fn check_value(cx: &mut Ctx<'_>, names: &Names, scope: &mut Scope, e: &Expr, at: usize) {
+    record_reads(cx, scope, e, at);
     check_calls(cx, Some(&names.coroutines), e, at);
 }
 
@@ -1341,11 +1359,7 @@ pub(super) fn template(
                     cx.err(at, format!("in text `{}`: {m}", shorten(&text)), None);
                 }
                 if let Piece::Value(e, _) = p {
-                    let mut vars = Vec::new();
-                    expr::vars(e, &mut vars);
-                    for name in vars {
-                        scope.reads.push((name.to_string(), at));
-                    }
+                    record_reads(cx, scope, e, at);
                     check_calls(cx, None, e, at);
                 }
             }
