@@ -40,6 +40,8 @@ pub enum Expr {
     Var(String),
     /// `[a, b, …]`.
     List(Vec<Expr>),
+    /// `{k: v, …}`.
+    Dict(Vec<(Expr, Expr)>),
     /// `x[i]`.
     Index(Box<Expr>, Box<Expr>),
     /// `-x`.
@@ -329,7 +331,7 @@ impl<'a> Lexer<'a> {
             self.pos += if two { 2 } else { 1 };
             return Ok((start, Tok::Op(op)));
         }
-        if "()[],+-*/.".contains(c) {
+        if "()[],+-*/.{}:".contains(c) {
             self.pos += 1;
             return Ok((start, Tok::Punct(c)));
         }
@@ -655,6 +657,24 @@ impl<'a> Parser<'a> {
                 let (items, h) = self.args(']')?;
                 self.node(at, Expr::List(items), h + 1)
             }
+            Tok::Punct('{') => {
+                let mut pairs = Vec::new();
+                let mut h = 0;
+                while self.tok != Tok::Punct('}') {
+                    let (k, kh) = self.expr()?;
+                    self.expect(':')?;
+                    let (v, vh) = self.expr()?;
+                    h = h.max(kh).max(vh);
+                    pairs.push((k, v));
+                    if self.tok == Tok::Punct(',') {
+                        self.bump()?;
+                    } else {
+                        break;
+                    }
+                }
+                self.expect('}')?;
+                self.node(at, Expr::Dict(pairs), h + 1)
+            }
             Tok::Punct('(') => {
                 let e = self.expr()?;
                 self.expect(')')?;
@@ -764,9 +784,9 @@ pub fn parse_template(src: &str) -> Result<Vec<Piece>, ExprError> {
                         Some(q) if c == q => quote = None,
                         Some(_) => {}
                         None if c == '\'' || c == '"' => quote = Some(c),
-                        None if c == '(' || c == '[' => depth += 1,
-                        None if c == ')' || c == ']' => depth -= 1,
                         None if c == '}' && depth <= 0 => break,
+                        None if c == '(' || c == '[' || c == '{' => depth += 1,
+                        None if c == ')' || c == ']' || c == '}' => depth -= 1,
                         None => {}
                     }
                     j += 1;
@@ -809,8 +829,8 @@ fn split_spec(s: &str) -> (&str, Option<&str>) {
             Some(q) if c == q => quote = None,
             Some(_) => {}
             None if c == '\'' || c == '"' => quote = Some(c),
-            None if c == '(' || c == '[' => depth += 1,
-            None if c == ')' || c == ']' => depth -= 1,
+            None if c == '(' || c == '[' || c == '{' => depth += 1,
+            None if c == ')' || c == ']' || c == '}' => depth -= 1,
             None if c == ':' && depth == 0 => cut = Some(i),
             None => {}
         }
@@ -826,6 +846,10 @@ pub fn vars<'a>(e: &'a Expr, out: &mut Vec<&'a str>) {
     match e {
         Expr::Var(v) => out.push(v),
         Expr::List(items) | Expr::Call(_, items) => items.iter().for_each(|x| vars(x, out)),
+        Expr::Dict(pairs) => pairs.iter().for_each(|(k, v)| {
+            vars(k, out);
+            vars(v, out);
+        }),
         Expr::Method(a, _, items) => {
             vars(a, out);
             items.iter().for_each(|x| vars(x, out));
@@ -852,6 +876,7 @@ pub fn method_receivers<'a>(e: &'a Expr, out: &mut Vec<&'a str>) {
                 todo.extend(items);
             }
             Expr::List(items) | Expr::Call(_, items) => todo.extend(items),
+            Expr::Dict(pairs) => todo.extend(pairs.iter().flat_map(|(k, v)| [k, v])),
             Expr::Index(a, b) | Expr::Bin(a, _, b) | Expr::Cmp(a, _, b) | Expr::Logic(a, _, b) => {
                 todo.push(a);
                 todo.push(b);
@@ -873,6 +898,7 @@ pub fn methods<'a>(e: &'a Expr, out: &mut Vec<(&'a str, usize)>) {
                 todo.extend(items);
             }
             Expr::List(items) | Expr::Call(_, items) => todo.extend(items),
+            Expr::Dict(pairs) => todo.extend(pairs.iter().flat_map(|(k, v)| [k, v])),
             Expr::Index(a, b) | Expr::Bin(a, _, b) | Expr::Cmp(a, _, b) | Expr::Logic(a, _, b) => {
                 todo.push(a);
                 todo.push(b);
@@ -891,6 +917,10 @@ pub fn calls<'a>(e: &'a Expr, out: &mut Vec<(&'a str, usize)>) {
             items.iter().for_each(|x| calls(x, out));
         }
         Expr::List(items) => items.iter().for_each(|x| calls(x, out)),
+        Expr::Dict(pairs) => pairs.iter().for_each(|(k, v)| {
+            calls(k, out);
+            calls(v, out);
+        }),
         Expr::Method(a, _, items) => {
             calls(a, out);
             items.iter().for_each(|x| calls(x, out));
@@ -1027,6 +1057,13 @@ mod tests {
         match e {
             Expr::List(items) | Expr::Call(_, items) => {
                 1 + items.iter().map(height).max().unwrap_or(0)
+            }
+            Expr::Dict(pairs) => {
+                1 + pairs
+                    .iter()
+                    .map(|(k, v)| height(k).max(height(v)))
+                    .max()
+                    .unwrap_or(0)
             }
             Expr::Method(a, _, items) => {
                 1 + items.iter().map(height).max().unwrap_or(0).max(height(a))

@@ -520,6 +520,14 @@ pub fn expr(e: &Expr) -> String {
             "{n}({})",
             args.iter().map(expr).collect::<Vec<_>>().join(", ")
         ),
+        Expr::Dict(pairs) => format!(
+            "{{{}}}",
+            pairs
+                .iter()
+                .map(|(k, v)| format!("{}: {}", expr(k), expr(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Expr::Method(a, m, args) => format!(
             "{}.{m}({})",
             atom(a),

@@ -735,6 +735,13 @@ impl Writer {
                 )
             }
             Expr::Not(a) => format!("(not {})", self.expr(a)?),
+            Expr::Dict(pairs) => {
+                let mut items = Vec::new();
+                for (k, v) in pairs {
+                    items.push(format!("{}: {}", self.expr(k)?, self.expr(v)?));
+                }
+                format!("{{{}}}", items.join(", "))
+            }
             Expr::Method(a, m, args) => {
                 let args = args
                     .iter()

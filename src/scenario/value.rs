@@ -28,6 +28,8 @@ pub enum Value {
     Duration(f64),
     /// A list.
     List(Rc<Vec<Value>>),
+    /// A dict: its pairs in insertion order, keys unique.
+    Dict(Rc<Vec<(Value, Value)>>),
     /// A task handle (from `spawn`).
     Task(Rc<TaskCell>),
     /// A future (from `future`).
@@ -59,6 +61,12 @@ impl PartialEq for Value {
             (Value::Bool(a), Value::Bool(b)) => a == b,
             (Value::Str(a), Value::Str(b)) => a == b,
             (Value::List(a), Value::List(b)) => a == b,
+            // Equal pairs, whatever their order.
+            (Value::Dict(a), Value::Dict(b)) => {
+                a.len() == b.len()
+                    && a.iter()
+                        .all(|(k, v)| b.iter().any(|(k2, v2)| k == k2 && v == v2))
+            }
             (Value::Task(a), Value::Task(b)) => Rc::ptr_eq(a, b),
             (Value::Future(a), Value::Future(b)) => a.same(b),
             (Value::Error(a), Value::Error(b)) => a == b,
@@ -115,6 +123,7 @@ impl Value {
             Value::Str(_) => "str",
             Value::Duration(_) => "duration",
             Value::List(_) => "list",
+            Value::Dict(_) => "dict",
             Value::Task(_) => "Task",
             Value::Future(_) => "Future",
             Value::Error(_) => "exception",
@@ -131,6 +140,7 @@ impl Value {
             Value::Str(s) => !s.is_empty(),
             Value::Duration(d) => *d != 0.0,
             Value::List(l) => !l.is_empty(),
+            Value::Dict(d) => !d.is_empty(),
             _ => true,
         }
     }
@@ -163,6 +173,19 @@ impl Value {
             Value::Str(s) => py_str_repr(s),
             Value::Duration(d) if *d < 0.0 => format!("-{}", format_nanos(secs_f64_to_nanos(-d))),
             Value::Duration(d) => format_nanos(secs_f64_to_nanos(*d)),
+            Value::Dict(pairs) => {
+                let mut out = String::from("{");
+                for (i, (k, v)) in pairs.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    out.push_str(&k.repr());
+                    out.push_str(": ");
+                    out.push_str(&v.repr());
+                }
+                out.push('}');
+                out
+            }
             Value::List(items) => {
                 let mut out = String::from("[");
                 for (i, v) in items.iter().enumerate() {
@@ -206,6 +229,17 @@ impl Value {
                     out.push_str(&v.repr_short(max.saturating_sub(out.len()).max(8)));
                 }
                 out.push(']');
+                out
+            }
+            Value::Dict(pairs) if pairs.len() > 4 || self.repr().len() > max => {
+                let mut out = String::from("{");
+                for (k, v) in pairs.iter().take(4) {
+                    out.push_str(&k.repr_short(16));
+                    out.push_str(": ");
+                    out.push_str(&v.repr_short(16));
+                    out.push_str(", ");
+                }
+                out.push_str("…}");
                 out
             }
             Value::Error(Error::Raised { kind, message }) if message.len() > max => {

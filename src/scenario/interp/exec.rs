@@ -342,6 +342,8 @@ impl Vm {
             StepKind::For { var, iter, body } => {
                 let items = match self.eval(iter)? {
                     Value::List(l) => l,
+                    // A dict iterates over its keys.
+                    Value::Dict(d) => Rc::new(d.iter().map(|(k, _)| k.clone()).collect()),
                     Value::Str(s) => {
                         Rc::new(s.chars().map(|c| Value::str(&c.to_string())).collect())
                     }
@@ -756,7 +758,12 @@ impl Vm {
         let mut visited = 0;
         while let Some((v, depth)) = todo.pop() {
             visited += 1;
-            if let Value::List(l) = v {
+            let inner: Option<Vec<&Value>> = match v {
+                Value::List(l) => Some(l.iter().collect()),
+                Value::Dict(d) => Some(d.iter().flat_map(|(k, x)| [k, x]).collect()),
+                _ => None,
+            };
+            if let Some(inner) = inner {
                 if depth >= MAX_VALUE_NESTING {
                     return Err(Error::raised(
                         "RecursionError",
@@ -766,7 +773,7 @@ impl Vm {
                         ),
                     ));
                 }
-                todo.extend(l.iter().map(|x| (x, depth + 1)));
+                todo.extend(inner.into_iter().map(|x| (x, depth + 1)));
             }
         }
         self.check_len(visited)

@@ -598,6 +598,24 @@ impl Vm {
             Expr::Str(s) => Value::str(s),
             Expr::Duration(d) => Value::Duration(crate::time::duration_to_secs_f64(*d)),
             Expr::Var(v) => self.lookup(v)?,
+            Expr::Dict(pairs) => {
+                let mut out: Vec<(Value, Value)> = Vec::with_capacity(pairs.len());
+                for (k, v) in pairs {
+                    let (k, v) = (self.eval(k)?, self.eval(v)?);
+                    if matches!(k, Value::List(_) | Value::Dict(_)) {
+                        return Err(type_error(format!("unhashable type: '{}'", k.type_name())));
+                    }
+                    // A repeated key keeps its first place and takes the last value.
+                    match out.iter_mut().find(|(k2, _)| *k2 == k) {
+                        Some(slot) => slot.1 = v,
+                        None => out.push((k, v)),
+                    }
+                }
+                let values: Vec<Value> = out.iter().map(|(_, v)| v.clone()).collect();
+                self.check_nesting(&values)?;
+                self.check_len(out.len() * out.len() / 8)?;
+                Value::Dict(Rc::new(out))
+            }
             Expr::List(items) => {
                 let items: Vec<Value> = items
                     .iter()
@@ -610,6 +628,10 @@ impl Vm {
                 let a = self.eval(a)?;
                 let i = self.eval(i)?;
                 match (&a, &i) {
+                    (Value::Dict(d), key) => match d.iter().find(|(k, _)| k == key) {
+                        Some((_, v)) => v.clone(),
+                        None => return Err(Error::raised("KeyError", key.to_str())),
+                    },
                     (Value::List(l), Value::Int(i)) => {
                         let n = l.len() as i64;
                         let k = if *i < 0 { n + i } else { *i };

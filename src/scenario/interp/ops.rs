@@ -205,6 +205,7 @@ pub(super) fn builtin(name: &str, args: Vec<Value>) -> Result<Value, Error> {
         }
         "len" => match &args[0] {
             Value::List(l) => Value::Int(l.len() as i64),
+            Value::Dict(d) => Value::Int(d.len() as i64),
             Value::Str(s) => Value::Int(s.chars().count() as i64),
             other => {
                 return Err(type_error(format!(
@@ -285,6 +286,14 @@ pub(super) fn method(target: &Value, m: &str, args: &[Value]) -> Result<Value, E
                 _ => return Err(no_attribute(target, m)),
             })
         }
+        Value::Dict(d) => match (m, args) {
+            ("get", [k]) | ("get", [k, _]) => Ok(d
+                .iter()
+                .find(|(k2, _)| k2 == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| args.get(1).cloned().unwrap_or(Value::None))),
+            _ => Err(no_attribute(target, m)),
+        },
         Value::Future(f) => Ok(match m {
             "done" => Value::Bool(f.done()),
             "cancelled" => Value::Bool(f.cancelled()),

@@ -1108,6 +1108,8 @@ pub(super) const METHODS: &[(&str, usize, usize)] = &[
     ("cancelling", 0, 0),
     ("uncancel", 0, 0),
     ("get_name", 0, 0),
+    // Of dicts: `d.get(k)`, `d.get(k, default)`.
+    ("get", 1, 2),
     // Of primitives (named bare: `ev.is_set()`, `q.qsize()`).
     ("is_set", 0, 0),
     ("locked", 0, 0),
