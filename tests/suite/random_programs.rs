@@ -14,6 +14,13 @@
 //! spawns is awaited: tasks left at `asyncio.run`'s end are cancelled in set
 //! order, which CPython leaves unspecified.
 //!
+//! Programs also hand a lock or semaphore from an acquiring task to a
+//! releasing one (with takers queued behind and over-releases caught),
+//! wait on a condition (bare and `wait until` a task is done; a waiter
+//! cancelled while waiting), run barrier rounds (and aborts and resets, in
+//! main only) and cancel tasks with a message printed by everyone that
+//! catches it.
+//!
 //! Each program runs under 3.11, 3.12 and 3.13 (one test per version).
 //!
 //! `LOOPSIM_FUZZ_CASES=N` sets the number of programs per Python version
@@ -204,6 +211,135 @@ fn await_reporting(line: usize, t: &str, tag: &Piece) -> Step {
     )
 }
 
+/// [`reporting`], printing the `CancelledError` too (`{e}`: its message).
+fn reporting_e(line: usize, body: Vec<Step>, tag: &Piece) -> Step {
+    let inner = try_except(
+        line,
+        body,
+        &["CancelledError"],
+        Some("e"),
+        vec![sayp(
+            line,
+            vec![
+                tag.clone(),
+                txt(" saw a cancellation '"),
+                val(var("e")),
+                txt("'"),
+            ],
+        )],
+        vec![],
+    );
+    try_except(
+        line,
+        vec![inner],
+        &["Exception"],
+        Some("e"),
+        vec![sayp(
+            line,
+            vec![tag.clone(), txt(" saw error "), val(var("e"))],
+        )],
+        vec![],
+    )
+}
+
+/// [`await_reporting`] with the cancellation's message.
+fn await_reporting_e(line: usize, t: &str, tag: &Piece) -> Step {
+    reporting_e(
+        line,
+        vec![
+            await_var(line, t, Some("r")),
+            sayp(line, vec![tag.clone(), txt(" got "), val(var("r"))]),
+        ],
+        tag,
+    )
+}
+
+/// `r = await asyncio.shield(t)`, reporting: a cancellation of this task
+/// does not reach `t` (a holder cancelled so would keep its lock, a
+/// condition waiter would never be woken).
+///
+/// A task already done is awaited directly: CPython's shield returns it
+/// as is (no suspension), loopsim suspends for two iterations (see
+/// /work/notes/gen2-disagreements/shield_of_done_task_no_hop.toml).
+fn shield_reporting_e(line: usize, t: &str, tag: &Piece) -> Step {
+    if_then(
+        line,
+        meth(t, "done"),
+        vec![await_reporting_e(line, t, tag)],
+        vec![reporting_e(
+            line,
+            vec![
+                step(
+                    line,
+                    StepKind::Shield {
+                        target: Target::Value(var(t)),
+                        into: Some("r".into()),
+                    },
+                ),
+                sayp(line, vec![tag.clone(), txt(" got "), val(var("r"))]),
+            ],
+            tag,
+        )],
+    )
+}
+
+/// `p.release()`, printing the `RuntimeError` (a free lock) or the
+/// `ValueError` (a bounded semaphore at its bound) it raises.
+fn safe_release(line: usize, p: &str, tag: &Piece) -> Step {
+    let inner = try_except(
+        line,
+        vec![
+            step(line, StepKind::Release(p.into())),
+            sayp(line, vec![tag.clone(), txt(&format!(" released {p}"))]),
+        ],
+        &["ValueError"],
+        Some("e"),
+        vec![sayp(
+            line,
+            vec![tag.clone(), txt(" ValueError "), val(var("e"))],
+        )],
+        vec![],
+    );
+    try_except(
+        line,
+        vec![inner],
+        &["RuntimeError"],
+        Some("e"),
+        vec![sayp(
+            line,
+            vec![tag.clone(), txt(" RuntimeError "), val(var("e"))],
+        )],
+        vec![],
+    )
+}
+
+/// `i = await b.wait()`, printing the index or the `BrokenBarrierError`.
+fn barrier_try(line: usize, b: &str, tag: &Piece) -> Step {
+    try_except(
+        line,
+        vec![
+            step(
+                line,
+                StepKind::BarrierWait {
+                    name: b.into(),
+                    into: Some("i".into()),
+                },
+            ),
+            sayp(
+                line,
+                vec![tag.clone(), txt(" passed with index "), val(var("i"))],
+            ),
+        ],
+        &["BrokenBarrierError"],
+        Some("e"),
+        vec![sayp(
+            line,
+            vec![tag.clone(), txt(" broken: "), val(var("e"))],
+        )],
+        vec![],
+    )
+}
+
 /// Prints what task `t` says of itself: `done()`, `cancelled()`, then
 /// (when done) `result()` or `exception()`.
 fn probe(line: usize, t: &str, tag: &str) -> Vec<Step> {
@@ -363,7 +499,74 @@ enum Gen {
         source: u8,
         finally: bool,
     },
+    /// A lock or semaphore (`HANDOFF[prim]`) acquired by a holder task that
+    /// never releases it, released for it by a releaser task once the
+    /// holder is done; `takers` tasks queue behind (each releasing in a
+    /// `finally`), the first one cancelled after `cancel` yields. `extra`
+    /// releases once more at the end (`RuntimeError` for a free lock,
+    /// `ValueError` for a bounded semaphore at its bound).
+    Handoff {
+        prim: usize,
+        d: Expr,
+        d2: Expr,
+        takers: u8,
+        k: u8,
+        cancel: Option<u8>,
+        extra: bool,
+    },
+    /// Waiters on the condition (`true`: `wait until job.done()`, `false`:
+    /// a bare `wait`), a driver task that notifies `n` after `j` yields
+    /// (cancelling the first waiter, with a message or not, before or after
+    /// the notify or later, per `cancel`), awaits the job, then
+    /// `notify_all`s until every waiter is done.
+    CondRound {
+        until: Vec<bool>,
+        j: u8,
+        n: u8,
+        k: u8,
+        cancel: Option<(u8, bool)>,
+    },
+    /// `parties` workers (sleeping `ds[i]`) through `rounds` rounds of the
+    /// barrier `bar{parties}`. Only in main: main's steps never overlap.
+    BarrierRound {
+        ds: Vec<Expr>,
+        rounds: u8,
+    },
+    /// `m < parties` waiters on `bar{parties}` released by an abort (then a
+    /// late waiter, then a reset) or a reset, after `j` yields. Only in main.
+    BarrierBreak {
+        parties: usize,
+        m: usize,
+        j: u8,
+        abort: bool,
+        late: bool,
+    },
+    /// `t.cancel(msg)` after `j` yields on a task of `CANCELLED[target]`
+    /// (done after `k` yields), once or twice (another message), its
+    /// `CancelledError` printed (`{e}`) in it, in this task and in an awaiter.
+    CancelMsg {
+        target: usize,
+        j: u8,
+        k: u8,
+        twice: bool,
+        awaiter: bool,
+        empty: bool,
+    },
 }
+
+/// The locks and semaphores of [`Gen::Handoff`].
+const HANDOFF: &[&str] = &["lk", "sem1", "sem2", "bsem1", "bsem2"];
+
+/// What [`Gen::CancelMsg`] cancels: kids printing their `CancelledError`
+/// and re-raising it or returning, a plain kid, and the gatherers (which
+/// forward the message to their children).
+const CANCELLED: &[&str] = &[
+    "msg_kid_reraise",
+    "msg_kid_swallow",
+    "kid",
+    "gatherer_plain",
+    "gatherer_reraise",
+];
 
 /// Gatherer coroutines, named for what they do on `CancelledError`: let
 /// it through, print and re-raise, print and return `"swallowed"`.
@@ -421,8 +624,63 @@ const RAISED: &[(&str, &[&str], &str)] = &[
     ("AppError", &["AppError", "Exception"], "RuntimeError"),
 ];
 
-fn gen_step(below: usize) -> BoxedStrategy<Gen> {
+fn gen_step(below: usize, main: bool) -> BoxedStrategy<Gen> {
     let mut options: Vec<BoxedStrategy<Gen>> = vec![
+        (
+            0..HANDOFF.len(),
+            duration(),
+            prop_oneof![Just(ms(0)), Just(ms(1)), Just(Expr::Float(0.1))],
+            0u8..3,
+            0u8..3,
+            proptest::option::of(0u8..4),
+            any::<bool>(),
+        )
+            .prop_map(|(prim, d, d2, takers, k, cancel, extra)| Gen::Handoff {
+                prim,
+                d,
+                d2,
+                takers,
+                k,
+                cancel,
+                extra,
+            })
+            .boxed(),
+        (
+            proptest::collection::vec(any::<bool>(), 1..4),
+            0u8..4,
+            0u8..3,
+            0u8..4,
+            proptest::option::of((0u8..3, any::<bool>())),
+        )
+            .prop_map(|(until, j, n, k, cancel)| Gen::CondRound {
+                until,
+                j,
+                n,
+                k,
+                cancel,
+            })
+            .boxed(),
+        (
+            0..CANCELLED.len(),
+            0u8..5,
+            0u8..4,
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(target, j, k, twice, awaiter, empty)| Gen::CancelMsg {
+                target,
+                j,
+                k,
+                // Not twice on a gatherer: a second message set while the
+                // gather's cancelled children are done but its callback has
+                // not run wins in loopsim, not in CPython (see
+                // /work/notes/gen2-disagreements/second_cancel_message_after_gather_cancel.toml).
+                twice: twice && !CANCELLED[target].starts_with("gatherer"),
+                awaiter,
+                empty,
+            })
+            .boxed(),
         Just(Gen::Print).boxed(),
         duration().prop_map(Gen::Sleep).boxed(),
         prop_oneof![Just(ms(1)), Just(ms(2))]
@@ -531,6 +789,44 @@ fn gen_step(below: usize) -> BoxedStrategy<Gen> {
             })
             .boxed(),
     ];
+    if main {
+        options.push(
+            (1usize..4)
+                .prop_flat_map(|parties| {
+                    (
+                        proptest::collection::vec(
+                            prop_oneof![Just(ms(0)), Just(ms(1)), Just(Expr::Float(0.1))],
+                            parties,
+                        ),
+                        1u8..3,
+                    )
+                })
+                .prop_map(|(ds, rounds)| Gen::BarrierRound { ds, rounds })
+                .boxed(),
+        );
+        options.push(
+            (2usize..4)
+                .prop_flat_map(|parties| {
+                    (
+                        Just(parties),
+                        1..parties,
+                        0u8..3,
+                        any::<bool>(),
+                        any::<bool>(),
+                    )
+                })
+                .prop_map(|(parties, m, j, abort, late)| Gen::BarrierBreak {
+                    parties,
+                    m,
+                    // A reset with nobody waiting would leave the waiters
+                    // short of parties: they must be waiting first.
+                    j: if abort { j } else { j.max(1) },
+                    abort,
+                    late: abort && late,
+                })
+                .boxed(),
+        );
+    }
     if below > 0 {
         options.push((0..below).prop_map(Gen::Inline).boxed());
         options.push(
@@ -566,8 +862,11 @@ fn call(i: usize) -> Call {
     }
 }
 
-fn build(me: &str, gens: &[Gen]) -> Vec<Step> {
+/// The steps of coroutine `me`, and the coroutines they spawn of their own
+/// (the condition drivers).
+fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
     let mut out = Vec::new();
+    let mut extra = Vec::new();
     for (n, g) in gens.iter().enumerate() {
         let line = n + 1;
         let tag = format!("{me}.{n}");
@@ -1148,16 +1447,290 @@ fn build(me: &str, gens: &[Gen]) -> Vec<Step> {
                     ]),
                 },
             )),
+            Gen::Handoff {
+                prim,
+                d,
+                d2,
+                takers,
+                k,
+                cancel,
+                extra: again,
+            } => {
+                let p = HANDOFF[*prim];
+                let (h, r) = (format!("h{n}"), format!("rl{n}"));
+                out.push(spawn(
+                    line,
+                    &format!("hold_{p}"),
+                    vec![d.clone(), Expr::Str(format!("{tag} holder"))],
+                    &h,
+                ));
+                out.push(spawn(
+                    line,
+                    &format!("release_{p}"),
+                    vec![var(&h), d2.clone(), Expr::Str(format!("{tag} releaser"))],
+                    &r,
+                ));
+                let ts: Vec<String> = (0..*takers).map(|i| format!("tk{n}_{i}")).collect();
+                for (i, t) in ts.iter().enumerate() {
+                    out.push(spawn(
+                        line,
+                        &format!("take_{p}"),
+                        vec![Expr::Int((*k).into()), Expr::Str(format!("{tag} taker{i}"))],
+                        t,
+                    ));
+                }
+                if let (Some(c), Some(t)) = (cancel, ts.first()) {
+                    out.extend(yields(line, *c));
+                    out.push(print_cancel(line, t, &tag));
+                }
+                for t in [&h, &r].into_iter().chain(&ts) {
+                    out.push(shield_reporting_e(line, t, &txt(&format!("{tag} {t}"))));
+                }
+                if *again {
+                    out.push(safe_release(line, p, &txt(&format!("{tag} again"))));
+                }
+            }
+            Gen::CondRound {
+                until,
+                j,
+                n: notify,
+                k,
+                cancel,
+            } => {
+                let job = format!("job{n}");
+                out.push(spawn(
+                    line,
+                    "kid",
+                    vec![
+                        ms(0),
+                        Expr::Int((*k).into()),
+                        Expr::Str(format!("{tag} job")),
+                    ],
+                    &job,
+                ));
+                let ws: Vec<String> = (0..until.len()).map(|i| format!("cw{n}_{i}")).collect();
+                for (i, (w, u)) in ws.iter().zip(until).enumerate() {
+                    let tag = Expr::Str(format!("{tag} waiter{i}"));
+                    if *u {
+                        out.push(spawn(line, "cond_until", vec![var(&job), tag], w));
+                    } else {
+                        out.push(spawn(line, "cond_wait", vec![tag], w));
+                    }
+                }
+                let name = format!("drive_{me}_{n}");
+                let first = Expr::Index(Box::new(var("ws")), Box::new(Expr::Int(0)));
+                let cancel_step = |with: bool| {
+                    if with {
+                        step(
+                            line,
+                            StepKind::CancelWith {
+                                task: first.clone(),
+                                message: vec![txt("stop "), val(var("task"))],
+                            },
+                        )
+                    } else {
+                        step(line, StepKind::Cancel(first.clone()))
+                    }
+                };
+                let mut block = Vec::new();
+                if let Some((0, with)) = cancel {
+                    block.push(cancel_step(*with));
+                }
+                block.push(step(
+                    line,
+                    StepKind::Notify {
+                        name: "cond".into(),
+                        n: Expr::Int((*notify).into()),
+                    },
+                ));
+                if let Some((1, with)) = cancel {
+                    block.push(cancel_step(*with));
+                }
+                let mut body = yields(line, *j);
+                body.push(step(
+                    line,
+                    StepKind::Condition {
+                        name: "cond".into(),
+                        body: steps(block),
+                    },
+                ));
+                if let Some((2, with)) = cancel {
+                    body.extend(yields(line, 1));
+                    body.push(cancel_step(*with));
+                }
+                body.push(sayp(line, vec![txt(&format!("{tag} notified {notify}"))]));
+                body.push(await_var(line, "job", None));
+                // Every waiter is woken: notify_all until it is done.
+                body.push(step(
+                    line,
+                    StepKind::For {
+                        var: "w".into(),
+                        iter: var("ws"),
+                        body: steps(vec![step(
+                            line,
+                            StepKind::While {
+                                cond: Expr::Not(Box::new(meth("w", "done"))),
+                                body: steps(vec![
+                                    step(
+                                        line,
+                                        StepKind::Condition {
+                                            name: "cond".into(),
+                                            body: steps(vec![step(
+                                                line,
+                                                StepKind::NotifyAll("cond".into()),
+                                            )]),
+                                        },
+                                    ),
+                                    step(line, StepKind::Sleep(ms(0))),
+                                ]),
+                            },
+                        )]),
+                    },
+                ));
+                body.push(sayp(line, vec![txt(&format!("{tag} driver done"))]));
+                extra.push(coroutine(&name, &["job", "ws"], body));
+                let dv = format!("dv{n}");
+                out.push(spawn(
+                    line,
+                    &name,
+                    vec![var(&job), Expr::List(ws.iter().map(|w| var(w)).collect())],
+                    &dv,
+                ));
+                for t in std::iter::once(&dv).chain(&ws).chain([&job]) {
+                    out.push(shield_reporting_e(line, t, &txt(&format!("{tag} {t}"))));
+                }
+            }
+            Gen::BarrierRound { ds, rounds } => {
+                let ws: Vec<String> = (0..ds.len()).map(|i| format!("bw{n}_{i}")).collect();
+                for (i, (w, d)) in ws.iter().zip(ds).enumerate() {
+                    out.push(spawn(
+                        line,
+                        &format!("bar_worker_{}", ds.len()),
+                        vec![
+                            d.clone(),
+                            Expr::Int((*rounds).into()),
+                            Expr::Str(format!("{tag} worker{i}")),
+                        ],
+                        w,
+                    ));
+                }
+                for w in &ws {
+                    out.push(await_reporting_e(line, w, &txt(&format!("{tag} {w}"))));
+                }
+            }
+            Gen::BarrierBreak {
+                parties,
+                m,
+                j,
+                abort,
+                late,
+            } => {
+                let b = format!("bar{parties}");
+                let vs: Vec<String> = (0..*m).map(|i| format!("bv{n}_{i}")).collect();
+                for (i, v) in vs.iter().enumerate() {
+                    out.push(spawn(
+                        line,
+                        &format!("bar_victim_{parties}"),
+                        vec![Expr::Str(format!("{tag} victim{i}"))],
+                        v,
+                    ));
+                }
+                out.extend(yields(line, *j));
+                out.push(sayp(
+                    line,
+                    vec![txt(&format!(
+                        "{tag} {}",
+                        if *abort { "aborts" } else { "resets" }
+                    ))],
+                ));
+                out.push(step(
+                    line,
+                    if *abort {
+                        StepKind::BarrierAbort(b.clone())
+                    } else {
+                        StepKind::BarrierReset(b.clone())
+                    },
+                ));
+                for v in &vs {
+                    out.push(await_reporting_e(line, v, &txt(&format!("{tag} {v}"))));
+                }
+                if *late {
+                    out.push(barrier_try(line, &b, &txt(&format!("{tag} late"))));
+                }
+                if *abort {
+                    // Mended for the next round.
+                    out.push(step(line, StepKind::BarrierReset(b)));
+                }
+            }
+            Gen::CancelMsg {
+                target,
+                j,
+                k,
+                twice,
+                awaiter,
+                empty,
+            } => {
+                let t = format!("m{n}");
+                out.push(spawn(
+                    line,
+                    CANCELLED[*target],
+                    vec![ms(0), Expr::Int((*k).into()), Expr::Str(tag.clone())],
+                    &t,
+                ));
+                let aw = format!("ma{n}");
+                if *awaiter {
+                    out.push(spawn(
+                        line,
+                        "awaiter",
+                        vec![var(&t), Expr::Str(format!("{tag} awaiter"))],
+                        &aw,
+                    ));
+                }
+                out.extend(yields(line, *j));
+                let message = if *empty {
+                    vec![]
+                } else {
+                    vec![txt("stop "), val(var("task")), txt(&format!(" at {tag}"))]
+                };
+                out.push(step(
+                    line,
+                    StepKind::CancelWith {
+                        task: var(&t),
+                        message,
+                    },
+                ));
+                if *twice {
+                    out.push(yields(line, 1).remove(0));
+                    out.push(step(
+                        line,
+                        StepKind::CancelWith {
+                            task: var(&t),
+                            message: vec![txt(&format!("again {tag}"))],
+                        },
+                    ));
+                }
+                // The task is awaited once: by the awaiter or by this task.
+                // In CPython only the first to retrieve a cancelled task's
+                // CancelledError gets its message, later ones get a bare
+                // one; loopsim gives it to all (see
+                // /work/notes/gen2-disagreements/cancel_message_only_for_first_awaiter.toml).
+                if *awaiter {
+                    out.push(await_var(line, &aw, None));
+                } else {
+                    out.push(await_reporting_e(line, &t, &txt(&tag)));
+                }
+                out.extend(probe(line, &t, &tag));
+            }
         }
     }
-    out
+    (out, extra)
 }
 
 fn program() -> impl Strategy<Value = Vec<Vec<Gen>>> {
     (1usize..4).prop_flat_map(|k| {
         // Coroutine i may call coroutines 0..i; the last one is main.
         (0..=k)
-            .map(|i| proptest::collection::vec(gen_step(i), 1..6))
+            .map(|i| proptest::collection::vec(gen_step(i, i == k), 1..6))
             .collect::<Vec<_>>()
     })
 }
@@ -1165,6 +1738,7 @@ fn program() -> impl Strategy<Value = Vec<Vec<Gen>>> {
 fn scenario(gens: &[Vec<Gen>], python: PythonVersion) -> Scenario {
     let main = gens.len() - 1;
     let mut coroutines = BTreeMap::new();
+    let mut extras = Vec::new();
     for (i, g) in gens.iter().enumerate() {
         let name = if i == main {
             "main".to_string()
@@ -1177,7 +1751,8 @@ fn scenario(gens: &[Vec<Gen>], python: PythonVersion) -> Scenario {
                 name: name.clone(),
                 params: vec![],
                 body: Rc::from({
-                    let mut body = build(&name, g);
+                    let (mut body, extra) = build(&name, g);
+                    extras.extend(extra);
                     if i == main {
                         // Marks where shutdown begins (see `compare`).
                         body.push(step(99, say(MAIN_ENDS)));
@@ -1202,13 +1777,22 @@ fn scenario(gens: &[Vec<Gen>], python: PythonVersion) -> Scenario {
             line: 0,
         }),
     );
-    for (name, c) in helpers() {
+    for (name, c) in helpers().into_iter().chain(extras) {
         coroutines.insert(name, Rc::new(c));
     }
     let mut primitives = BTreeMap::new();
     primitives.insert("lock".to_string(), Primitive::Lock);
     primitives.insert("pool".to_string(), Primitive::Semaphore(2));
     primitives.insert("ev".to_string(), Primitive::Event);
+    primitives.insert("lk".to_string(), Primitive::Lock);
+    primitives.insert("sem1".to_string(), Primitive::Semaphore(1));
+    primitives.insert("sem2".to_string(), Primitive::Semaphore(2));
+    primitives.insert("bsem1".to_string(), Primitive::BoundedSemaphore(1));
+    primitives.insert("bsem2".to_string(), Primitive::BoundedSemaphore(2));
+    primitives.insert("cond".to_string(), Primitive::Condition);
+    for parties in 1..4 {
+        primitives.insert(format!("bar{parties}"), Primitive::Barrier(parties));
+    }
     primitives.insert(
         "q".to_string(),
         Primitive::Queue {
@@ -1365,8 +1949,176 @@ fn helpers() -> Vec<(String, Coroutine)> {
     out.push(coroutine(
         "awaiter",
         &["t", "tag"],
-        vec![await_reporting(1, "t", &val(var("tag")))],
+        vec![await_reporting_e(1, "t", &val(var("tag")))],
     ));
+    let tag = || val(var("tag"));
+    // Explicit acquire and release (see `Gen::Handoff`).
+    for p in HANDOFF {
+        out.push(coroutine(
+            &format!("hold_{p}"),
+            &["d", "tag"],
+            vec![
+                step(1, StepKind::Acquire(p.to_string())),
+                sayp(2, vec![tag(), txt(&format!(" holds {p}"))]),
+                step(3, StepKind::Sleep(var("d"))),
+                sayp(4, vec![tag(), txt(" done, not releasing")]),
+                step(5, StepKind::Return(Some(var("tag")))),
+            ],
+        ));
+        out.push(coroutine(
+            &format!("release_{p}"),
+            &["h", "d", "tag"],
+            vec![
+                await_var(1, "h", None),
+                step(2, StepKind::Sleep(var("d"))),
+                safe_release(3, p, &tag()),
+                step(4, StepKind::Return(Some(var("tag")))),
+            ],
+        ));
+        out.push(coroutine(
+            &format!("take_{p}"),
+            &["k", "tag"],
+            vec![
+                step(1, StepKind::Acquire(p.to_string())),
+                step(
+                    2,
+                    StepKind::Try {
+                        body: steps(vec![
+                            sayp(2, vec![tag(), txt(&format!(" got {p}"))]),
+                            step(
+                                3,
+                                StepKind::Repeat {
+                                    times: var("k"),
+                                    index: None,
+                                    body: steps(vec![step(3, StepKind::Sleep(ms(0)))]),
+                                },
+                            ),
+                        ]),
+                        handler: None,
+                        finally: steps(vec![safe_release(4, p, &tag())]),
+                    },
+                ),
+                step(5, StepKind::Return(Some(var("tag")))),
+            ],
+        ));
+    }
+    // Condition waiters (see `Gen::CondRound`): a bare wait, and the
+    // desugared `wait until j.done()`.
+    for (name, wait) in [
+        ("cond_wait", step(2, StepKind::CondWait("cond".into()))),
+        (
+            "cond_until",
+            step(
+                2,
+                StepKind::While {
+                    cond: Expr::Not(Box::new(meth("j", "done"))),
+                    body: steps(vec![step(2, StepKind::CondWait("cond".into()))]),
+                },
+            ),
+        ),
+    ] {
+        let params: &[&str] = if name == "cond_wait" {
+            &["tag"]
+        } else {
+            &["j", "tag"]
+        };
+        out.push(coroutine(
+            name,
+            params,
+            vec![
+                try_except(
+                    1,
+                    vec![step(
+                        1,
+                        StepKind::Condition {
+                            name: "cond".into(),
+                            body: steps(vec![
+                                sayp(1, vec![tag(), txt(" waits")]),
+                                wait,
+                                sayp(3, vec![tag(), txt(" woke")]),
+                            ]),
+                        },
+                    )],
+                    &["CancelledError"],
+                    Some("e"),
+                    vec![
+                        sayp(
+                            4,
+                            vec![tag(), txt(" cancelled waiting '"), val(var("e")), txt("'")],
+                        ),
+                        step(4, StepKind::Reraise),
+                    ],
+                    vec![],
+                ),
+                step(5, StepKind::Return(Some(var("tag")))),
+            ],
+        ));
+    }
+    // Barrier workers and victims (see `Gen::BarrierRound`, `Gen::BarrierBreak`).
+    for parties in 1..4 {
+        let b = format!("bar{parties}");
+        out.push(coroutine(
+            &format!("bar_worker_{parties}"),
+            &["d", "rounds", "tag"],
+            vec![
+                step(
+                    1,
+                    StepKind::Repeat {
+                        times: var("rounds"),
+                        index: None,
+                        body: steps(vec![
+                            step(1, StepKind::Sleep(var("d"))),
+                            sayp(2, vec![tag(), txt(" arrives")]),
+                            barrier_try(3, &b, &tag()),
+                        ]),
+                    },
+                ),
+                step(4, StepKind::Return(Some(var("tag")))),
+            ],
+        ));
+        out.push(coroutine(
+            &format!("bar_victim_{parties}"),
+            &["tag"],
+            vec![barrier_try(1, &b, &tag())],
+        ));
+    }
+    // Kids printing the CancelledError they get (see `Gen::CancelMsg`).
+    let mut body = wait(1);
+    body.push(sayp(3, vec![tag(), txt(" done")]));
+    body.push(step(4, StepKind::Return(Some(var("tag")))));
+    for (name, last) in [
+        ("msg_kid_reraise", step(6, StepKind::Reraise)),
+        (
+            "msg_kid_swallow",
+            step(
+                6,
+                StepKind::Return(Some(Expr::Bin(
+                    Box::new(Expr::Str("swallowed ".into())),
+                    BinOp::Add,
+                    Box::new(var("tag")),
+                ))),
+            ),
+        ),
+    ] {
+        out.push(coroutine(
+            name,
+            &["d", "k", "tag"],
+            vec![try_except(
+                1,
+                body.clone(),
+                &["CancelledError"],
+                Some("e"),
+                vec![
+                    sayp(
+                        5,
+                        vec![tag(), txt(" cancelled with '"), val(var("e")), txt("'")],
+                    ),
+                    last,
+                ],
+                vec![],
+            )],
+        ));
+    }
     out
 }
 
