@@ -352,8 +352,11 @@ impl<T> Future for JoinHandle<T> {
             }
             match c.end_of(id) {
                 Some(End::Cancelled) => {
-                    // The awaiter's CancelledError carries the task's message.
-                    let msg = c.task_mut(id).cancel_msg.clone();
+                    // The awaiter's CancelledError carries the task's message,
+                    // the first to retrieve it only (`_make_cancelled_error`
+                    // hands its stored exception out once; later ones are new,
+                    // without a message).
+                    let msg = c.task_mut(id).cancel_msg.take();
                     if let Some(me) = c.current {
                         c.task_mut(me).cancel_msg = msg;
                     }

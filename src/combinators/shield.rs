@@ -43,7 +43,18 @@ where
 }
 
 /// `asyncio.shield(task)` for a task that already exists (no new task).
-pub fn shield_task<T: 'static>(task: JoinHandle<T>) -> impl Future<Output = Result<T, Error>> {
+/// A task already done is its own result: awaiting it does not yield
+/// (`shield` returns the task itself when `inner.done()`).
+pub fn shield_task<T: 'static>(
+    task: JoinHandle<T>,
+) -> futures::future::Either<JoinHandle<T>, impl Future<Output = Result<T, Error>>> {
+    if task.is_done() {
+        return futures::future::Either::Left(task);
+    }
+    futures::future::Either::Right(shield_pending(task))
+}
+
+fn shield_pending<T: 'static>(task: JoinHandle<T>) -> impl Future<Output = Result<T, Error>> {
     let inner = Rc::new(RefCell::new(task));
     let id = inner.borrow().task().id();
     let outer: SimFuture<()> = SimFuture::with_label("shield");
