@@ -841,97 +841,67 @@ fn split_spec(s: &str) -> (&str, Option<&str>) {
     }
 }
 
+impl Expr {
+    /// The expressions directly inside this one, left to right.
+    pub fn children(&self) -> Vec<&Expr> {
+        match self {
+            Expr::List(items) | Expr::Call(_, items) => items.iter().collect(),
+            Expr::Dict(pairs) => pairs.iter().flat_map(|(k, v)| [k, v]).collect(),
+            Expr::Method(a, _, items) => std::iter::once(&**a).chain(items).collect(),
+            Expr::Index(a, b) | Expr::Bin(a, _, b) | Expr::Cmp(a, _, b) | Expr::Logic(a, _, b) => {
+                vec![a, b]
+            }
+            Expr::Neg(a) | Expr::Not(a) => vec![a],
+            _ => Vec::new(),
+        }
+    }
+
+    /// This expression and every one inside it, in reading order (an
+    /// explicit stack: no recursion).
+    pub fn nodes(&self) -> Vec<&Expr> {
+        let mut out = Vec::new();
+        let mut todo = vec![self];
+        while let Some(e) = todo.pop() {
+            out.push(e);
+            todo.extend(e.children().into_iter().rev());
+        }
+        out
+    }
+}
+
 /// Every variable an expression reads.
 pub fn vars<'a>(e: &'a Expr, out: &mut Vec<&'a str>) {
-    match e {
-        Expr::Var(v) => out.push(v),
-        Expr::List(items) | Expr::Call(_, items) => items.iter().for_each(|x| vars(x, out)),
-        Expr::Dict(pairs) => pairs.iter().for_each(|(k, v)| {
-            vars(k, out);
-            vars(v, out);
-        }),
-        Expr::Method(a, _, items) => {
-            vars(a, out);
-            items.iter().for_each(|x| vars(x, out));
-        }
-        Expr::Index(a, b) | Expr::Bin(a, _, b) | Expr::Cmp(a, _, b) | Expr::Logic(a, _, b) => {
-            vars(a, out);
-            vars(b, out);
-        }
-        Expr::Neg(a) | Expr::Not(a) => vars(a, out),
-        _ => {}
-    }
+    out.extend(e.nodes().into_iter().filter_map(|n| match n {
+        Expr::Var(v) => Some(v.as_str()),
+        _ => None,
+    }));
 }
 
 /// The variables that are receivers of method calls (`q` in `q.qsize()`).
 pub fn method_receivers<'a>(e: &'a Expr, out: &mut Vec<&'a str>) {
-    let mut todo = vec![e];
-    while let Some(e) = todo.pop() {
-        match e {
-            Expr::Method(a, _, items) => {
-                if let Expr::Var(v) = &**a {
-                    out.push(v);
-                }
-                todo.push(a);
-                todo.extend(items);
-            }
-            Expr::List(items) | Expr::Call(_, items) => todo.extend(items),
-            Expr::Dict(pairs) => todo.extend(pairs.iter().flat_map(|(k, v)| [k, v])),
-            Expr::Index(a, b) | Expr::Bin(a, _, b) | Expr::Cmp(a, _, b) | Expr::Logic(a, _, b) => {
-                todo.push(a);
-                todo.push(b);
-            }
-            Expr::Neg(a) | Expr::Not(a) => todo.push(a),
-            _ => {}
-        }
-    }
+    out.extend(e.nodes().into_iter().filter_map(|n| match n {
+        Expr::Method(a, _, _) => match &**a {
+            Expr::Var(v) => Some(v.as_str()),
+            _ => None,
+        },
+        _ => None,
+    }));
 }
 
 /// Every method call (name, argument count) in an expression.
 pub fn methods<'a>(e: &'a Expr, out: &mut Vec<(&'a str, usize)>) {
-    let mut todo = vec![e];
-    while let Some(e) = todo.pop() {
-        match e {
-            Expr::Method(a, m, items) => {
-                out.push((m, items.len()));
-                todo.push(a);
-                todo.extend(items);
-            }
-            Expr::List(items) | Expr::Call(_, items) => todo.extend(items),
-            Expr::Dict(pairs) => todo.extend(pairs.iter().flat_map(|(k, v)| [k, v])),
-            Expr::Index(a, b) | Expr::Bin(a, _, b) | Expr::Cmp(a, _, b) | Expr::Logic(a, _, b) => {
-                todo.push(a);
-                todo.push(b);
-            }
-            Expr::Neg(a) | Expr::Not(a) => todo.push(a),
-            _ => {}
-        }
-    }
+    out.extend(e.nodes().into_iter().filter_map(|n| match n {
+        Expr::Method(_, m, items) => Some((m.as_str(), items.len())),
+        _ => None,
+    }));
 }
 
 /// Every call (name, argument count) in an expression.
 pub fn calls<'a>(e: &'a Expr, out: &mut Vec<(&'a str, usize)>) {
-    match e {
-        Expr::Call(n, items) => {
-            out.push((n, items.len()));
-            items.iter().for_each(|x| calls(x, out));
-        }
-        Expr::List(items) => items.iter().for_each(|x| calls(x, out)),
-        Expr::Dict(pairs) => pairs.iter().for_each(|(k, v)| {
-            calls(k, out);
-            calls(v, out);
-        }),
-        Expr::Method(a, _, items) => {
-            calls(a, out);
-            items.iter().for_each(|x| calls(x, out));
-        }
-        Expr::Index(a, b) | Expr::Bin(a, _, b) | Expr::Cmp(a, _, b) | Expr::Logic(a, _, b) => {
-            calls(a, out);
-            calls(b, out);
-        }
-        Expr::Neg(a) | Expr::Not(a) => calls(a, out),
-        _ => {}
-    }
+    out.extend(e.nodes().into_iter().filter_map(|n| match n {
+        Expr::Call(name, items) => Some((name.as_str(), items.len())),
+        _ => None,
+    }));
 }
 
 #[cfg(test)]
@@ -1054,26 +1024,7 @@ mod tests {
     }
 
     fn height(e: &Expr) -> usize {
-        match e {
-            Expr::List(items) | Expr::Call(_, items) => {
-                1 + items.iter().map(height).max().unwrap_or(0)
-            }
-            Expr::Dict(pairs) => {
-                1 + pairs
-                    .iter()
-                    .map(|(k, v)| height(k).max(height(v)))
-                    .max()
-                    .unwrap_or(0)
-            }
-            Expr::Method(a, _, items) => {
-                1 + items.iter().map(height).max().unwrap_or(0).max(height(a))
-            }
-            Expr::Index(a, b) | Expr::Bin(a, _, b) | Expr::Cmp(a, _, b) | Expr::Logic(a, _, b) => {
-                1 + height(a).max(height(b))
-            }
-            Expr::Neg(a) | Expr::Not(a) => 1 + height(a),
-            _ => 1,
-        }
+        1 + e.children().into_iter().map(height).max().unwrap_or(0)
     }
 
     #[test]

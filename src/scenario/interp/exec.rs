@@ -500,21 +500,16 @@ impl Vm {
                     Then::Assign(into.clone()),
                 );
             }
-            StepKind::BarrierAbort(name) => {
+            StepKind::BarrierAbort(name) | StepKind::BarrierReset(name) => {
                 let b = self.prog.barrier(name);
+                let abort = matches!(step.kind, StepKind::BarrierAbort(_));
                 self.start_val(
                     async move {
-                        b.abort().await;
-                        Ok(Value::None)
-                    },
-                    Then::Discard,
-                );
-            }
-            StepKind::BarrierReset(name) => {
-                let b = self.prog.barrier(name);
-                self.start_val(
-                    async move {
-                        b.reset().await;
+                        if abort {
+                            b.abort().await;
+                        } else {
+                            b.reset().await;
+                        }
                         Ok(Value::None)
                     },
                     Then::Discard,
@@ -727,7 +722,13 @@ impl Vm {
                 "characters or items in one value",
             ));
         }
-        let n = self.prog.steps.get() + len / 8;
+        self.charge(len / 8)
+    }
+
+    /// Charges `steps` interpreted steps of work against `max_steps`.
+    pub(super) fn charge(&self, steps: u64) -> Result<(), Error> {
+        let settings = &self.prog.scenario.settings;
+        let n = self.prog.steps.get() + steps;
         self.prog.steps.set(n);
         if n > settings.limits.max_steps {
             return Err(self.over_limit(

@@ -610,10 +610,15 @@ impl Vm {
                         Some(slot) => slot.1 = v,
                         None => out.push((k, v)),
                     }
+                    // The key comparisons, charged as they are made (every
+                    // 256 keys), so a huge literal stops instead of hanging.
+                    if out.len().is_multiple_of(256) {
+                        self.charge((out.len() * 4) as u64)?;
+                    }
                 }
                 let values: Vec<Value> = out.iter().map(|(_, v)| v.clone()).collect();
                 self.check_nesting(&values)?;
-                self.check_len(out.len() * out.len() / 8)?;
+                self.check_len(out.len())?;
                 Value::Dict(Rc::new(out))
             }
             Expr::List(items) => {

@@ -730,10 +730,8 @@ pub(super) fn loop_body(
     verb: &str,
     at: usize,
 ) -> Option<Rc<[Step]>> {
-    scope.loops += 1;
-    let b = body(cx, names, scope, v, verb, at);
-    scope.loops -= 1;
-    b
+    let loops = scope.loops + 1;
+    body_with_loops(cx, names, scope, v, verb, at, loops)
 }
 
 /// The body of an `async_for` or `as_completed`: `break` and `continue`
@@ -746,7 +744,20 @@ pub(super) fn no_loop_body(
     verb: &str,
     at: usize,
 ) -> Option<Rc<[Step]>> {
-    let outer = std::mem::take(&mut scope.loops);
+    body_with_loops(cx, names, scope, v, verb, at, 0)
+}
+
+/// A body read with `loops` loops around it, restored after.
+fn body_with_loops(
+    cx: &mut Ctx<'_>,
+    names: &Names,
+    scope: &mut Scope,
+    v: Option<&Spanned<RValue>>,
+    verb: &str,
+    at: usize,
+    loops: usize,
+) -> Option<Rc<[Step]>> {
+    let outer = std::mem::replace(&mut scope.loops, loops);
     let b = body(cx, names, scope, v, verb, at);
     scope.loops = outer;
     b
