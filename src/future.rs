@@ -252,6 +252,10 @@ impl<T: 'static> CancelFuture for SimFuture<T> {
     fn cancel_future(&self) -> bool {
         self.cancel()
     }
+    fn ends_cancelled(&self) -> bool {
+        let st = self.inner.st.borrow();
+        st.cancelled || matches!(st.result, Some(Err(Error::Cancelled)))
+    }
 }
 
 /// Awaiting a [`SimFuture`] (by value or by reference) yields its result.

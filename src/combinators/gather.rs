@@ -95,6 +95,7 @@ struct State<T, E> {
     nfinished: usize,
     first_error: Option<E>,
     cancel_requested: bool,
+    return_exceptions: bool,
 }
 
 /// The future returned by [`gather`] and [`gather_tasks`].
@@ -130,6 +131,35 @@ impl<T: 'static, E: 'static> CancelFuture for CancelChildren<T, E> {
         }
         any
     }
+
+    /// Refused because the outer future is done, or because every child is
+    /// done and their done-callbacks (which resolve it) are still queued:
+    /// the callbacks' first cancelled child, or an earlier request that
+    /// cancelled the children, makes it a `CancelledError`.
+    fn ends_cancelled(&self) -> bool {
+        if self.outer.done() {
+            return self.outer.ends_cancelled();
+        }
+        let s = self.st.borrow();
+        let ids: Vec<_> = s.children.iter().map(|h| h.task().id()).collect();
+        let ends: Vec<Option<End>> = engine::with_core("gather", |c| {
+            ids.iter().map(|id| c.end_of(*id).cloned()).collect()
+        });
+        if ends.iter().any(Option::is_none) {
+            return false;
+        }
+        if !s.return_exceptions {
+            for (h, e) in s.children.iter().zip(&ends) {
+                if e == &Some(End::Cancelled) {
+                    return true;
+                }
+                if h.peek(|r| matches!(r, Some(Ok(Err(_))) | Some(Err(_)))) {
+                    return false;
+                }
+            }
+        }
+        s.cancel_requested
+    }
 }
 
 impl<T: 'static, E: From<Error> + 'static> Gather<T, E> {
@@ -142,6 +172,7 @@ impl<T: 'static, E: From<Error> + 'static> Gather<T, E> {
             nfinished: 0,
             first_error: None,
             cancel_requested: false,
+            return_exceptions,
         }));
         if n == 0 {
             let _ = outer.set_result(());

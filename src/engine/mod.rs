@@ -137,6 +137,12 @@ pub(crate) enum CancelTarget {
 pub(crate) trait CancelFuture {
     /// `Future.cancel()`: true if the future was pending and is now cancelled.
     fn cancel_future(&self) -> bool;
+    /// After a refused [`cancel_future`](Self::cancel_future): whether the
+    /// future's result, once it resolves, is a `CancelledError` (which is then
+    /// what the awaiting task raises, with that error's message).
+    fn ends_cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// What a suspended task waits on.

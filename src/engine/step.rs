@@ -438,20 +438,21 @@ fn cancel_chain(id: TaskId) -> bool {
             c.record(Some(cur), EventKind::CancelRequested { by });
             let t = c.task_mut(cur);
             t.num_cancels += 1;
-            t.cancel_msg = CANCEL_MSG.with(|m| m.borrow().clone());
+            let prev =
+                std::mem::replace(&mut t.cancel_msg, CANCEL_MSG.with(|m| m.borrow().clone()));
             if t.running {
                 t.must_cancel = true;
-                return Some(None);
+                return Some((None, prev));
             }
-            Some(t.waiting.as_ref().map(|w| w.target.clone()))
+            Some((t.waiting.as_ref().map(|w| w.target.clone()), prev))
         });
         match target {
             None => break false,
-            Some(Some(CancelTarget::Task(inner))) => {
+            Some((Some(CancelTarget::Task(inner)), _)) => {
                 chain.push(cur);
                 cur = inner;
             }
-            Some(target) => break cancel_at(cur, target),
+            Some((target, prev)) => break cancel_at(cur, target, prev),
         }
     };
     // Back up the chain: a task whose inner task was already done is not
@@ -467,12 +468,26 @@ fn cancel_chain(id: TaskId) -> bool {
 }
 
 /// `Task.cancel` of a task suspended on something other than a task.
-fn cancel_at(id: TaskId, target: Option<CancelTarget>) -> bool {
+/// `prev_msg` is the task's cancellation message before this request.
+fn cancel_at(id: TaskId, target: Option<CancelTarget>, prev_msg: Option<Rc<str>>) -> bool {
     let via_timer = matches!(target, Some(CancelTarget::Timer));
     let wake = match target {
         // Forwarded: the future now ends cancelled and its done-callback
         // wakes this task, which raises at its await.
         Some(CancelTarget::Future(f)) if f.cancel_future() => return true,
+        // Refused by a future that ends in a `CancelledError` of its own (a
+        // gather whose children an earlier request cancelled): `__step`
+        // throws that exception, not one made from this request's message
+        // (`if not isinstance(exc, CancelledError): exc =
+        // self._make_cancelled_error()`), so the message stays the earlier one.
+        Some(CancelTarget::Future(f)) if f.ends_cancelled() => {
+            super::with_core("cancel", |c| {
+                let t = c.task_mut(id);
+                t.must_cancel = true;
+                t.cancel_msg = prev_msg;
+            });
+            return true;
+        }
         // Not forwarded: the future is already done (its wake-up is queued)
         // or refused (a gather whose children have all finished resolves
         // later and wakes it then). `Task.cancel` never schedules the task

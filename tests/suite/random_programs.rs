@@ -258,28 +258,20 @@ fn await_reporting_e(line: usize, t: &str, tag: &Piece) -> Step {
 /// does not reach `t` (a holder cancelled so would keep its lock, a
 /// condition waiter would never be woken).
 ///
-/// A task already done is awaited directly: CPython's shield returns it
-/// as is (no suspension), loopsim suspends for two iterations (see
-/// /work/notes/gen2-disagreements/shield_of_done_task_no_hop.toml).
 fn shield_reporting_e(line: usize, t: &str, tag: &Piece) -> Step {
-    if_then(
+    reporting_e(
         line,
-        meth(t, "done"),
-        vec![await_reporting_e(line, t, tag)],
-        vec![reporting_e(
-            line,
-            vec![
-                step(
-                    line,
-                    StepKind::Shield {
-                        target: Target::Value(var(t)),
-                        into: Some("r".into()),
-                    },
-                ),
-                sayp(line, vec![tag.clone(), txt(" got "), val(var("r"))]),
-            ],
-            tag,
-        )],
+        vec![
+            step(
+                line,
+                StepKind::Shield {
+                    target: Target::Value(var(t)),
+                    into: Some("r".into()),
+                },
+            ),
+            sayp(line, vec![tag.clone(), txt(" got "), val(var("r"))]),
+        ],
+        tag,
     )
 }
 
@@ -672,11 +664,7 @@ fn gen_step(below: usize, main: bool) -> BoxedStrategy<Gen> {
                 target,
                 j,
                 k,
-                // Not twice on a gatherer: a second message set while the
-                // gather's cancelled children are done but its callback has
-                // not run wins in loopsim, not in CPython (see
-                // /work/notes/gen2-disagreements/second_cancel_message_after_gather_cancel.toml).
-                twice: twice && !CANCELLED[target].starts_with("gatherer"),
+                twice,
                 awaiter,
                 empty,
             })
@@ -1709,16 +1697,13 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                         },
                     ));
                 }
-                // The task is awaited once: by the awaiter or by this task.
-                // In CPython only the first to retrieve a cancelled task's
-                // CancelledError gets its message, later ones get a bare
-                // one; loopsim gives it to all (see
-                // /work/notes/gen2-disagreements/cancel_message_only_for_first_awaiter.toml).
+                // Awaited by the awaiter and then by this task, or by this
+                // task alone: only the first to retrieve a cancelled task's
+                // CancelledError gets its message, later ones a bare one.
                 if *awaiter {
                     out.push(await_var(line, &aw, None));
-                } else {
-                    out.push(await_reporting_e(line, &t, &txt(&tag)));
                 }
+                out.push(await_reporting_e(line, &t, &txt(&tag)));
                 out.extend(probe(line, &t, &tag));
             }
         }
