@@ -47,13 +47,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod claims;
+pub mod checks;
 mod combinators;
 mod deadlock;
 mod determinism;
 mod engine;
 pub mod error;
 mod future;
+mod hint;
 pub mod model;
 pub mod render;
 pub mod rng;

@@ -4,7 +4,7 @@
 
 use super::common::{self, EXIT_CLAIM_FAILED, EXIT_OK, EXIT_USAGE};
 use anyhow::Result;
-use loopsim::claims::{check_scenario_runs, describe};
+use loopsim::scenario::verify::{check_scenario_runs, describe};
 use loopsim::scenario::{ClaimKind, RunOutcome};
 use std::path::PathBuf;
 
@@ -59,7 +59,7 @@ pub fn run(args: Args) -> Result<i32> {
             } else {
                 String::new()
             };
-            if v.check.passed {
+            if v.verdict.holds {
                 passed += 1;
                 if !args.quiet {
                     println!(
@@ -73,7 +73,7 @@ pub fn run(args: Args) -> Result<i32> {
                 failed += 1;
                 println!(
                     "FAIL  {}:{} [{}] {}{seeds}\n      observed (seed {}): {}",
-                    s.file, v.claim.line, v.variant, v.check.expected, v.seed, v.check.observed
+                    s.file, v.claim.line, v.variant, v.verdict.expected, v.seed, v.verdict.observed
                 );
                 if let Some(n) = &v.claim.note {
                     println!("      note: {n}");

@@ -7,8 +7,8 @@
 use super::common::{self, EXIT_CLAIM_FAILED, EXIT_OK, EXIT_USAGE};
 use super::output::{OutDir, Protected, UsageError};
 use anyhow::Result;
-use loopsim::claims::{check_scenario, describe};
 use loopsim::render::{Mermaid, Renderer, SequenceText, Timeline};
+use loopsim::scenario::verify::{check_scenario, describe};
 use loopsim::scenario::{Scenario, run_variant};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -157,17 +157,17 @@ fn scenario_files_for(s: &Scenario, out: &mut Files, index: &mut String) -> Resu
     out.insert(format!("{dir}/timeline.svg"), common::mark_svg(svg));
 
     let verdicts = check_scenario(s, None, None);
-    let failed = verdicts.iter().filter(|v| !v.check.passed).count();
-    for v in verdicts.iter().filter(|v| !v.check.passed) {
+    let failed = verdicts.iter().filter(|v| !v.verdict.holds).count();
+    for v in verdicts.iter().filter(|v| !v.verdict.holds) {
         let variant = v.variant.split(" vs ").next().unwrap_or(&v.variant);
         println!(
             "FAIL  {}:{} [{}] {}\n      observed (seed {}): {}\n      replay: {}",
             s.file,
             v.claim.line,
             v.variant,
-            v.check.expected,
+            v.verdict.expected,
             v.seed,
-            v.check.observed,
+            v.verdict.observed,
             common::replay(&s.file, variant, v.seed, None)
         );
     }
@@ -187,7 +187,7 @@ fn scenario_files_for(s: &Scenario, out: &mut Files, index: &mut String) -> Resu
     let _ = writeln!(md, "![timeline](timeline.svg)\n");
     let _ = writeln!(md, "## Claims\n");
     for v in &verdicts {
-        let mark = if v.check.passed { "✅" } else { "❌" };
+        let mark = if v.verdict.holds { "✅" } else { "❌" };
         let seeds = if v.seeds_checked > 1 {
             format!(" (over {} seeds)", v.seeds_checked)
         } else {
@@ -198,7 +198,7 @@ fn scenario_files_for(s: &Scenario, out: &mut Files, index: &mut String) -> Resu
             "- {mark} [{}] {}{seeds} — observed: {}",
             v.variant,
             describe(&v.claim.kind),
-            v.check.observed
+            v.verdict.observed
         );
         if let Some(n) = &v.claim.note {
             let _ = writeln!(md, "  - {n}");
@@ -231,7 +231,7 @@ fn scenario_files_for(s: &Scenario, out: &mut Files, index: &mut String) -> Resu
     let _ = writeln!(index, "![{} timeline]({dir}/timeline.svg)\n", s.name);
     let _ = writeln!(index, "Claims: {passed} of {} hold.\n", verdicts.len());
     for v in verdicts.iter().take(8) {
-        let mark = if v.check.passed { "✅" } else { "❌" };
+        let mark = if v.verdict.holds { "✅" } else { "❌" };
         let _ = writeln!(
             index,
             "- {mark} [{}] {}",

@@ -13,11 +13,11 @@ mod print;
 pub mod python;
 mod validate;
 pub mod value;
+pub mod verify;
 
 pub use interp::{ScenarioRun, run_variant};
 pub use model::*;
 pub use print::print;
-pub(crate) use validate::did_you_mean;
 pub use validate::parse;
 
 use std::fmt;
