@@ -391,14 +391,13 @@ impl<T> Drop for Await<T> {
 /// A callback scheduled with [`call_soon`]; cancel it before it runs.
 #[derive(Clone, Copy, Debug)]
 pub struct CallbackHandle {
-    index: u32,
-    generation: u32,
+    key: engine::Key,
 }
 
 impl CallbackHandle {
     /// `Handle.cancel()`: the callback will be skipped.
     pub fn cancel(self) {
-        let f = engine::try_with_core(|c| c.cancel_callback(self.index, self.generation));
+        let f = engine::try_with_core(|c| c.cancel_callback(self.key));
         drop(f);
     }
 }
@@ -406,11 +405,11 @@ impl CallbackHandle {
 /// `loop.call_soon(f)`: runs `f` in the next iteration, after every handle
 /// already ready.
 pub fn call_soon(f: impl FnOnce() + 'static) -> CallbackHandle {
-    let (index, generation) = engine::with_core("call_soon", |c| {
+    let key = engine::with_core("call_soon", |c| {
         let label = c.sym.call_soon;
         c.call_soon(Box::new(f), label)
     });
-    CallbackHandle { index, generation }
+    CallbackHandle { key }
 }
 
 /// A callback scheduled with [`call_later`] or [`call_at`].

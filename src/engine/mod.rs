@@ -14,30 +14,34 @@
 //! snapshot.
 
 pub(crate) mod heapq;
+mod slab;
 mod step;
 pub(crate) mod timers;
 
+mod clock;
+mod context;
+use clock::Clock;
+use context::TaskWaker;
+pub(crate) use context::{
+    Runtime, enter, fire_done_callback, run_eager, try_with_core, with_core,
+};
+pub use context::{limit_hit, stop_at_limit};
 pub(crate) use step::{LoopEnd, cancel_task, cancel_task_with, run_loop};
 
 use crate::error::Error;
 use crate::model::{Limits, LoopModel, PythonVersion};
 use crate::rng::Streams;
-use crate::time::{Duration, Instant, duration_to_secs_f64, nanos_to_secs_f64, secs_f64_to_nanos};
+use crate::time::{Duration, Instant};
 use crate::trace::{Actor, Event, EventKind, Recorder, Sym, TaskId, WaitOn};
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Wake, Waker};
+use std::task::Waker;
+pub(crate) use slab::Key;
+use slab::Slab;
 use timers::{HeapKind, TimerAction, TimerKey, Timers};
-
-/// asyncio's `MAXIMUM_SELECT_TIMEOUT`: the loop never sleeps longer than a day
-/// at once.
-const MAXIMUM_SELECT_TIMEOUT: f64 = 24.0 * 3600.0;
-/// `time.get_clock_info('monotonic').resolution` on Linux.
-const CLOCK_RESOLUTION: f64 = 1e-9;
 
 /// The settings a run was built with.
 #[derive(Clone, Debug)]
@@ -61,13 +65,12 @@ pub(crate) enum Handle {
     /// A timer popped from the heap.
     Timer(TimerKey),
     /// A `call_soon` callback.
-    Callback { index: u32, generation: u32 },
+    Callback(Key),
 }
 
 struct CallbackSlot {
     f: Option<Box<dyn FnOnce()>>,
     label: Sym,
-    generation: u32,
 }
 
 /// Which limit a run exceeded.
@@ -213,14 +216,10 @@ pub struct OutputLine {
 
 pub(crate) struct Core {
     pub cfg: Config,
-    /// asyncio's float clock (authoritative under the `asyncio` model).
-    now_f: f64,
-    /// The clock in nanoseconds (authoritative under `fifo` and `random`).
-    now_ns: u64,
+    clock: Clock,
     ready: VecDeque<Handle>,
     pub timers: Timers,
-    callbacks: Vec<CallbackSlot>,
-    callbacks_free: Vec<u32>,
+    callbacks: Slab<CallbackSlot>,
     pub tasks: Vec<TaskSlot>,
     pub current: Option<TaskId>,
     pub actor: Actor,
@@ -263,13 +262,11 @@ impl Core {
         };
         Core {
             rng: Streams::new(cfg.seed),
+            clock: Clock::new(cfg.model == LoopModel::Asyncio),
             cfg,
-            now_f: 0.0,
-            now_ns: 0,
             ready: VecDeque::new(),
             timers: Timers::new(kind),
-            callbacks: Vec::new(),
-            callbacks_free: Vec::new(),
+            callbacks: Slab::new(),
             tasks: Vec::new(),
             current: None,
             actor: Actor::Loop,
@@ -288,12 +285,12 @@ impl Core {
 
     /// The virtual time now.
     pub fn now(&self) -> Instant {
-        Instant::from_nanos(self.now_ns)
+        self.clock.now()
     }
 
     /// asyncio's `loop.time()`.
     pub fn time_f(&self) -> f64 {
-        self.now_f
+        self.clock.time_f()
     }
 
     pub fn is_asyncio(&self) -> bool {
@@ -375,26 +372,20 @@ impl Core {
 
     /// Advances the clock by `d` (a blocking call or step overhead).
     pub fn advance_by(&mut self, d: Duration) {
-        if self.is_asyncio() {
-            self.now_f += duration_to_secs_f64(d);
-            self.set_ns(secs_f64_to_nanos(self.now_f));
-        } else {
-            let ns = self
-                .now_ns
-                .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-            self.set_ns(ns);
-            self.now_f = nanos_to_secs_f64(self.now_ns);
-        }
+        self.clock.advance_by(d);
+        self.check_time();
     }
 
-    fn set_ns(&mut self, ns: u64) {
-        assert!(
-            ns >= self.now_ns,
-            "virtual clock went backwards: {} -> {ns}",
-            self.now_ns
-        );
-        self.now_ns = ns;
-        if Duration::from_nanos(ns) > self.cfg.limits.max_time {
+    /// Step 2 of `_run_once` with nothing ready: the clock jumps to the
+    /// earliest timer's deadline.
+    pub fn advance_to_timer(&mut self, when_f: f64, when_ns: u64) {
+        self.clock.advance_to_timer(when_f, when_ns);
+        self.check_time();
+    }
+
+    /// Stops the run once the clock passes `max_time`.
+    fn check_time(&mut self) {
+        if Duration::from_nanos(self.clock.now().as_nanos()) > self.cfg.limits.max_time {
             self.hit_limit(LimitKind::Time, None);
         }
     }
@@ -413,60 +404,26 @@ impl Core {
     }
 
     /// `loop.call_soon(f)`.
-    pub fn call_soon(&mut self, f: Box<dyn FnOnce()>, label: Sym) -> (u32, u32) {
-        let slot = CallbackSlot {
-            f: Some(f),
-            label,
-            generation: 0,
-        };
-        let index = match self.callbacks_free.pop() {
-            Some(i) => {
-                let generation = self.callbacks[i as usize].generation.wrapping_add(1);
-                self.callbacks[i as usize] = CallbackSlot { generation, ..slot };
-                i
-            }
-            None => {
-                self.callbacks.push(slot);
-                (self.callbacks.len() - 1) as u32
-            }
-        };
-        let generation = self.callbacks[index as usize].generation;
-        self.ready.push_back(Handle::Callback { index, generation });
-        (index, generation)
+    pub fn call_soon(&mut self, f: Box<dyn FnOnce()>, label: Sym) -> Key {
+        let key = self.callbacks.insert(CallbackSlot { f: Some(f), label });
+        self.ready.push_back(Handle::Callback(key));
+        key
     }
 
     /// `Handle.cancel()` for a `call_soon` callback; returns the closure for
     /// dropping outside the borrow.
-    pub fn cancel_callback(&mut self, index: u32, generation: u32) -> Option<Box<dyn FnOnce()>> {
-        let slot = self.callbacks.get_mut(index as usize)?;
-        if slot.generation != generation {
-            return None;
-        }
-        slot.f.take()
+    pub fn cancel_callback(&mut self, key: Key) -> Option<Box<dyn FnOnce()>> {
+        self.callbacks.get_mut(key)?.f.take()
     }
 
     /// The float and nanosecond deadline `delay` from now.
     pub fn deadline_after(&self, delay: Duration) -> (f64, u64) {
-        if self.is_asyncio() {
-            let when = self.now_f + duration_to_secs_f64(delay);
-            (when, secs_f64_to_nanos(when))
-        } else {
-            let ns = self
-                .now_ns
-                .saturating_add(u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX));
-            (nanos_to_secs_f64(ns), ns)
-        }
+        self.clock.deadline_after(delay)
     }
 
     /// The deadline `secs` float seconds from now (`loop.time() + secs`).
     pub fn deadline_after_secs(&self, secs: f64) -> (f64, u64) {
-        if self.is_asyncio() {
-            let when = self.now_f + secs;
-            (when, secs_f64_to_nanos(when))
-        } else {
-            let ns = self.now_ns.saturating_add(secs_f64_to_nanos(secs));
-            (nanos_to_secs_f64(ns), ns)
-        }
+        self.clock.deadline_after_secs(secs)
     }
 
     /// The float and nanosecond form of an absolute instant.
@@ -643,150 +600,6 @@ impl Core {
     }
 }
 
-/// The runtime of one simulation: installed in a thread-local while it runs.
-pub(crate) struct Runtime {
-    pub core: RefCell<Core>,
-}
-
-thread_local! {
-    static CURRENT: RefCell<Option<Rc<Runtime>>> = const { RefCell::new(None) };
-    static RUN_IDS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-impl Runtime {
-    pub fn new(cfg: Config) -> Rc<Runtime> {
-        let run_id = RUN_IDS.with(|c| {
-            c.set(c.get() + 1);
-            c.get()
-        });
-        Rc::new(Runtime {
-            core: RefCell::new(Core::new(cfg, run_id)),
-        })
-    }
-}
-
-/// Installs a runtime as the thread's current simulation until dropped.
-pub(crate) struct Enter {
-    prev: Option<Rc<Runtime>>,
-}
-
-pub(crate) fn enter(rt: &Rc<Runtime>) -> Enter {
-    let busy = CURRENT.with(|c| c.borrow().is_some());
-    assert!(
-        !busy,
-        "loopsim: a simulation is already running on this thread; `Sim::run` cannot be nested"
-    );
-    let prev = CURRENT.with(|c| c.borrow_mut().replace(rt.clone()));
-    Enter { prev }
-}
-
-impl Drop for Enter {
-    fn drop(&mut self) {
-        let prev = self.prev.take();
-        CURRENT.with(|c| *c.borrow_mut() = prev);
-    }
-}
-
-fn outside(what: &str) -> ! {
-    panic!(
-        "loopsim: `{what}` was used outside a running simulation; \
-         call it from a future run by `Sim::run` (or a task it spawned)"
-    )
-}
-
-/// Runs `f` on the current simulation's core.
-///
-/// # Panics
-///
-/// Outside a running simulation, with a message naming `what`.
-pub(crate) fn with_core<R>(what: &str, f: impl FnOnce(&mut Core) -> R) -> R {
-    CURRENT.with(|c| {
-        let rt = c.borrow();
-        let Some(rt) = rt.as_ref() else { outside(what) };
-        let mut core = rt.core.try_borrow_mut().unwrap_or_else(|_| {
-            panic!("loopsim: `{what}` re-entered the loop core (internal error)")
-        });
-        f(&mut core)
-    })
-}
-
-/// Like [`with_core`] but does nothing outside a simulation (for destructors
-/// that may run after the run ended).
-pub(crate) fn try_with_core<R>(f: impl FnOnce(&mut Core) -> R) -> Option<R> {
-    CURRENT.with(|c| {
-        let rt = c.borrow();
-        let rt = rt.as_ref()?;
-        let mut core = rt.core.try_borrow_mut().ok()?;
-        Some(f(&mut core))
-    })
-}
-
-/// Stops the run at the end of the current handle with
-/// [`Outcome::LimitExceeded`](crate::Outcome::LimitExceeded): a program's
-/// own limit (an interpreter's step count, output size, …), named by its
-/// key, with what exceeded it in the program's words. The first limit hit
-/// wins.
-///
-/// # Panics
-///
-/// Outside a running simulation.
-pub fn stop_at_limit(key: &'static str, detail: impl Into<String>) {
-    let detail = detail.into();
-    with_core("stop_at_limit", |c| {
-        c.hit_limit(LimitKind::Program(key), Some(detail))
-    });
-}
-
-/// The limit this run has hit, if any: the run stops at the end of the
-/// current handle, so a step that loops without awaiting (spawning, printing)
-/// can check this and stop early.
-///
-/// # Panics
-///
-/// Outside a running simulation.
-pub fn limit_hit() -> Option<LimitKind> {
-    with_core("limit_hit", |c| c.abort.as_ref().map(|s| s.limit))
-}
-
-/// Runs a new task's first step at once (`Task.__eager_start`).
-pub(crate) fn run_eager(id: TaskId) {
-    let rt = CURRENT
-        .with(|c| c.borrow().clone())
-        .unwrap_or_else(|| outside("spawn"));
-    step::run_step(&rt, id);
-}
-
-/// The waker of a task: waking it appends the task's step to the ready queue.
-struct TaskWaker {
-    run: u64,
-    task: u32,
-}
-
-impl Wake for TaskWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref()
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        let (run, task) = (self.run, TaskId(self.task));
-        try_with_core(|core| {
-            if core.run_id == run {
-                core.wake(task);
-            }
-        });
-    }
-}
-
-/// Schedules a task's done-callback (`call_soon`); call with the core released.
-pub(crate) fn fire_done_callback(cb: DoneCallback) {
-    match cb {
-        DoneCallback::Wake(w) => w.wake(),
-        DoneCallback::Call(f, label) => {
-            with_core("call_soon", |c| c.call_soon(f, label));
-        }
-    }
-}
-
 impl TaskSlot {
     /// Takes the task's future out (for teardown).
     pub fn take_future(&mut self) -> Option<Pin<Box<dyn Future<Output = ()>>>> {
@@ -799,7 +612,7 @@ impl Core {
     pub fn take_pending_callbacks(&mut self) -> Vec<Box<dyn FnOnce()>> {
         self.ready.clear();
         self.callbacks
-            .iter_mut()
+            .values_mut()
             .filter_map(|s| s.f.take())
             .collect()
     }

@@ -3,11 +3,8 @@
 //! a limit.
 
 use super::timers::TimerAction;
-use super::{
-    CLOCK_RESOLUTION, CancelTarget, End, Handle, LimitKind, MAXIMUM_SELECT_TIMEOUT, Runtime,
-};
+use super::{CancelTarget, End, Handle, LimitKind, Runtime};
 use crate::model::LoopModel;
-use crate::time::{nanos_to_secs_f64, secs_f64_to_nanos};
 use crate::trace::{Actor, EventKind, StepOutcome, Sym, TaskId, WaitOn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
@@ -59,17 +56,7 @@ fn run_once(rt: &Runtime) -> bool {
                 return false;
             };
             let from = c.now();
-            if c.cfg.model == LoopModel::Asyncio {
-                let timeout = (when_f - c.now_f).clamp(0.0, MAXIMUM_SELECT_TIMEOUT);
-                if timeout > 0.0 {
-                    c.now_f += timeout;
-                    let ns = secs_f64_to_nanos(c.now_f).max(c.now_ns);
-                    c.set_ns(ns);
-                }
-            } else if when_ns > c.now_ns {
-                c.set_ns(when_ns);
-                c.now_f = nanos_to_secs_f64(when_ns);
-            }
+            c.advance_to_timer(when_f, when_ns);
             if c.now() != from {
                 c.record(None, EventKind::ClockAdvanced { from });
             }
@@ -78,13 +65,12 @@ fn run_once(rt: &Runtime) -> bool {
             }
         }
         // 3. Move every due timer to the end of the ready queue, in heap order.
-        if c.cfg.model == LoopModel::Asyncio {
-            let end_time = c.now_f + CLOCK_RESOLUTION;
+        let (end_time, now) = c.clock.due_limit();
+        if c.clock.is_float() {
             while let Some(k) = c.timers.pop_due(|when, _| when < end_time) {
                 c.ready.push_back(Handle::Timer(k));
             }
         } else {
-            let now = c.now_ns;
             while let Some(k) = c.timers.pop_due(|_, ns| ns <= now) {
                 c.ready.push_back(Handle::Timer(k));
             }
@@ -141,16 +127,15 @@ fn run_handle(rt: &Runtime, h: Handle) {
             }
             rt.core.borrow_mut().actor = Actor::Loop;
         }
-        Handle::Callback { index, generation } => {
+        Handle::Callback(key) => {
             let f = {
                 let mut c = rt.core.borrow_mut();
-                let slot = &mut c.callbacks[index as usize];
-                if slot.generation != generation {
+                let Some(slot) = c.callbacks.get_mut(key) else {
                     return;
-                }
+                };
                 let f = slot.f.take();
                 let label = slot.label;
-                c.callbacks_free.push(index);
+                c.callbacks.free(key.index);
                 let Some(f) = f else { return };
                 c.record(
                     None,
