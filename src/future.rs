@@ -169,7 +169,7 @@ impl<T: 'static> SimFuture<T> {
             Callback::Call(f) => {
                 let me = self.clone();
                 engine::with_core("SimFuture callback", |c| {
-                    let label = c.sym.done;
+                    let label = c.syms().done;
                     c.call_soon(Box::new(move || f(&me)), label)
                 });
             }
@@ -406,7 +406,7 @@ impl CallbackHandle {
 /// already ready.
 pub fn call_soon(f: impl FnOnce() + 'static) -> CallbackHandle {
     let key = engine::with_core("call_soon", |c| {
-        let label = c.sym.call_soon;
+        let label = c.syms().call_soon;
         c.call_soon(Box::new(f), label)
     });
     CallbackHandle { key }
@@ -423,7 +423,7 @@ impl TimerHandle {
     /// `TimerHandle.cancel()`: the timer stays in the heap, cancelled, until
     /// it reaches the head or the loop purges cancelled timers.
     pub fn cancel(self) {
-        let a = engine::try_with_core(|c| c.timers.cancel(self.key));
+        let a = engine::try_with_core(|c| c.cancel_timer(self.key, false));
         drop(a);
     }
 
@@ -438,7 +438,7 @@ impl TimerHandle {
 pub fn call_later(delay: Duration, f: impl FnOnce() + 'static) -> TimerHandle {
     engine::with_core("call_later", |c| {
         let when = c.deadline_after(delay);
-        let label = c.sym.call_later;
+        let label = c.syms().call_later;
         let key = c.schedule_timer(when, TimerAction::Call(Box::new(f)), label, false);
         TimerHandle {
             key,
@@ -451,7 +451,7 @@ pub fn call_later(delay: Duration, f: impl FnOnce() + 'static) -> TimerHandle {
 pub fn call_at(when: Instant, f: impl FnOnce() + 'static) -> TimerHandle {
     engine::with_core("call_at", |c| {
         let w = c.deadline_at(when);
-        let label = c.sym.call_later;
+        let label = c.syms().call_later;
         let key = c.schedule_timer(w, TimerAction::Call(Box::new(f)), label, false);
         TimerHandle { key, when }
     })

@@ -285,24 +285,24 @@ impl Sim {
         let handle: JoinHandle<F::Output> = spawn(main);
         let main_id = handle.task().id();
         engine::with_core("run", |c| {
-            let label = c.sym.stop;
+            let label = c.syms().stop;
             let stop = Box::new(|| {
                 engine::with_core("stop", |c| {
-                    c.stopping = true;
+                    c.stop_loop();
                     c.record(None, EventKind::LoopStopped);
                 })
             });
             let _ = c.add_done_callback(main_id, engine::DoneCallback::Call(stop, label));
         });
         let end = engine::run_loop(&rt);
-        let main_done_at = engine::with_core("run", |c| c.task_mut(main_id).ended_at);
+        let main_done_at = engine::with_core("run", |c| c.ended_at(main_id));
         let mut handle = handle;
         let stopped = matches!(end, LoopEnd::Stopped);
         let outcome = match end {
             LoopEnd::Limit(stop) => engine::with_core("run", |c| Outcome::LimitExceeded {
                 limit: stop.limit,
                 at: c.now(),
-                steps: c.steps,
+                steps: c.steps(),
                 task: stop.task,
                 detail: stop.detail,
             }),
@@ -346,13 +346,13 @@ impl Sim {
         drop(guard);
         let rt = Rc::try_unwrap(rt)
             .unwrap_or_else(|_| panic!("loopsim: runtime still referenced after the run"));
-        let core = rt.core.into_inner();
+        let (counts, output, rec) = rt.core.into_inner().finish();
         let stats = Stats {
-            iterations: core.iteration,
-            steps: core.steps,
-            tasks: core.tasks.len() as u64,
+            iterations: counts.iterations,
+            steps: counts.steps,
+            tasks: counts.tasks,
         };
-        let ended_at = core.now();
+        let ended_at = counts.ended_at;
         let header = TraceHeader {
             schema: SCHEMA.to_string(),
             label: self.label.clone(),
@@ -361,8 +361,7 @@ impl Sim {
             python: (self.cfg.model == LoopModel::Asyncio)
                 .then(|| self.cfg.python.name().to_string()),
         };
-        let output = core.output;
-        let trace = core.rec.finish(header);
+        let trace = rec.finish(header);
         Run {
             outcome,
             main_done_at,
@@ -379,9 +378,8 @@ impl Sim {
 /// creation order: CPython iterates a set here) and run until they end.
 fn shutdown(rt: &Runtime) -> Vec<StuckTask> {
     let pending: Vec<TaskId> = engine::with_core("shutdown", |c| {
-        c.stopping = false;
-        c.actor = crate::trace::Actor::Loop;
-        (1..=c.tasks.len() as u32)
+        c.restart_loop();
+        (1..=c.task_count())
             .map(TaskId)
             .filter(|t| !c.is_done(*t))
             .collect()
@@ -398,7 +396,7 @@ fn shutdown(rt: &Runtime) -> Vec<StuckTask> {
         let cb = Box::new(move || {
             remaining.set(remaining.get() - 1);
             if remaining.get() == 0 {
-                engine::with_core("shutdown", |c| c.stopping = true);
+                engine::with_core("shutdown", |c| c.stop_loop());
             }
         });
         let r = engine::with_core("shutdown", |c| {
@@ -418,13 +416,16 @@ fn shutdown(rt: &Runtime) -> Vec<StuckTask> {
 /// Drops every unfinished task's future with the runtime still installed, so
 /// their destructors can reach the loop.
 fn teardown(rt: &Runtime) {
-    let n = rt.core.borrow().tasks.len();
-    for i in 0..n {
-        let fut = rt.core.borrow_mut().tasks[i].take_future();
+    let n = rt.core.borrow().task_count();
+    for i in 1..=n {
+        let fut = rt.core.borrow_mut().task_mut(TaskId(i)).take_future();
         drop(fut);
     }
     let leftovers = rt.core.borrow_mut().take_pending_callbacks();
     drop(leftovers);
+    // The I/O and network layers' state, in registration order.
+    let extensions = rt.core.borrow_mut().take_extensions();
+    drop(extensions);
 }
 
 fn stuck_tasks(rt: &Runtime) -> Vec<StuckTask> {
@@ -433,13 +434,10 @@ fn stuck_tasks(rt: &Runtime) -> Vec<StuckTask> {
         id,
         name: c.task_name(id).into_owned(),
     };
-    c.tasks
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| t.end.is_none())
-        .map(|(i, t)| {
-            let id = TaskId(i as u32 + 1);
-            let (waiting_on, blocker) = match &t.waiting {
+    c.unfinished_tasks()
+        .into_iter()
+        .map(|(id, waiting)| {
+            let (waiting_on, blocker) = match waiting {
                 None => (
                     "nothing loopsim knows (a foreign future)".to_string(),
                     Blocker::Unknown,
@@ -486,16 +484,16 @@ fn describe_wait(c: &engine::Core, on: WaitOn) -> String {
     match on {
         WaitOn::Timer { deadline } => format!("a timer at {deadline}"),
         WaitOn::Task(t) => format!("task {}", c.task_name(t)),
-        WaitOn::Future { what } => format!("future '{}'", c.rec.str(what)),
+        WaitOn::Future { what } => format!("future '{}'", c.str(what)),
         WaitOn::Primitive { kind, name } => {
             // `Queue.join` on `q` reads `Queue 'q' join`.
-            let (kind, name) = (c.rec.str(kind), c.rec.str(name));
+            let (kind, name) = (c.str(kind), c.str(name));
             match kind.split_once('.') {
                 Some((ty, op)) => format!("{ty} '{name}' {op}"),
                 None => format!("{kind} '{name}'"),
             }
         }
-        WaitOn::Io { what } => format!("I/O '{}'", c.rec.str(what)),
+        WaitOn::Io { what } => format!("I/O '{}'", c.str(what)),
         WaitOn::Yield => "a yield".to_string(),
         WaitOn::Foreign => "a foreign future".to_string(),
     }

@@ -7,9 +7,7 @@
 //! coroutine: it advances the clock while holding the loop, so nothing else
 //! runs meanwhile.
 
-use crate::engine::{
-    self, CancelTarget, timers::TimerAction, timers::TimerKey, timers::TimerState,
-};
+use crate::engine::{self, CancelTarget, timers::TimerAction, timers::TimerKey};
 use crate::rng::{SimRng, Stream};
 use crate::time::{Duration, Instant};
 use crate::trace::{EventKind, WaitOn};
@@ -143,7 +141,7 @@ impl Future for Sleep {
                             )),
                         );
                     }
-                    let label = c.sym.sleep;
+                    let label = c.syms().sleep;
                     let key = c.schedule_timer(deadline, TimerAction::Wake(waker), label, true);
                     c.set_waiting(
                         WaitOn::Timer {
@@ -157,13 +155,9 @@ impl Future for Sleep {
                 Poll::Pending
             }
             State::Waiting(key) => {
-                let fired = engine::with_core("sleep", |c| {
-                    let slot = c.timers.slot(key).expect("sleep's timer slot is owned");
-                    if slot.state == TimerState::Fired {
-                        c.timers.release_owner(key);
-                        true
-                    } else {
-                        let deadline = Instant::from_nanos(slot.when_ns);
+                let fired = engine::with_core("sleep", |c| match c.sleep_timer_pending(key) {
+                    None => true,
+                    Some(deadline) => {
                         c.set_waiting(WaitOn::Timer { deadline }, CancelTarget::Timer);
                         false
                     }
@@ -182,11 +176,7 @@ impl Future for Sleep {
 impl Drop for Sleep {
     fn drop(&mut self) {
         if let State::Waiting(key) = self.state {
-            let action = engine::try_with_core(|c| {
-                let a = c.timers.cancel(key);
-                c.timers.release_owner(key);
-                a
-            });
+            let action = engine::try_with_core(|c| c.cancel_timer(key, true));
             drop(action);
         }
     }
@@ -212,7 +202,7 @@ impl Drop for Sleep {
 /// ```
 pub fn block(d: Duration) {
     engine::with_core("block", |c| {
-        let task = c.current;
+        let task = c.current();
         c.record(
             task,
             EventKind::Blocked {
@@ -248,7 +238,7 @@ pub fn section(name: &str) -> SectionGuard {
     let name = name.to_string();
     engine::with_core("section", |c| {
         let sym = c.intern(&name);
-        let task = c.current;
+        let task = c.current();
         c.record(task, EventKind::SectionEntered { name: sym });
     });
     SectionGuard { name }
@@ -266,7 +256,7 @@ impl Drop for SectionGuard {
         let name = std::mem::take(&mut self.name);
         engine::try_with_core(|c| {
             let sym = c.intern(&name);
-            let task = c.current;
+            let task = c.current();
             c.record(task, EventKind::SectionExited { name: sym });
         });
     }
@@ -275,9 +265,9 @@ impl Drop for SectionGuard {
 /// Runs `f` with one of the run's named random streams (e.g.
 /// [`Stream::Latency`] for latency draws).
 pub fn with_stream<R>(stream: Stream, f: impl FnOnce(&mut SimRng) -> R) -> R {
-    let mut rng = engine::with_core("with_stream", |c| c.rng.get(stream).clone());
+    let mut rng = engine::with_core("with_stream", |c| c.rng().get(stream).clone());
     let r = f(&mut rng);
-    engine::with_core("with_stream", |c| *c.rng.get(stream) = rng);
+    engine::with_core("with_stream", |c| *c.rng().get(stream) = rng);
     r
 }
 

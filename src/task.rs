@@ -155,11 +155,7 @@ where
     let wrapped = async move {
         let v = fut.await;
         if let Some(msg) = raised(&v) {
-            engine::with_core("spawn", |c| {
-                if let Some(id) = c.current {
-                    c.task_mut(id).raised = Some(msg);
-                }
-            });
+            engine::with_core("spawn", |c| c.set_raised(msg));
         }
         *out.out.borrow_mut() = Some(Ok(v));
     };
@@ -167,7 +163,7 @@ where
     // 3.12's eager tasks start at once, but only while the loop runs (the
     // main task of `asyncio.run` is created before it does).
     let (id, eager) = engine::with_core("spawn", |c| {
-        let eager = c.cfg.eager_tasks && c.iteration > 0;
+        let eager = c.eager_now();
         (
             c.create_task(Box::pin(wrapped), fail, name, label, eager),
             eager,
@@ -231,13 +227,13 @@ impl TaskRef {
     /// when it had none).
     pub fn cancel_message(self) -> Option<String> {
         engine::with_core("TaskRef::cancel_message", |c| {
-            c.task_mut(self.id).cancel_msg.as_deref().map(String::from)
+            c.cancel_message(self.id).as_deref().map(String::from)
         })
     }
 
     /// `Task.cancelling()`: the number of pending cancellation requests.
     pub fn cancelling(self) -> u32 {
-        engine::with_core("TaskRef::cancelling", |c| c.task_mut(self.id).num_cancels)
+        engine::with_core("TaskRef::cancelling", |c| c.cancelling(self.id))
     }
 
     /// `Task.uncancel()`: decrements the pending cancellation requests and
@@ -251,23 +247,13 @@ impl TaskRef {
     /// gh-116720). A sleep whose future was already cancelled still raises.
     /// 3.11 and 3.12 only decrement the count.
     pub fn uncancel(self) -> u32 {
-        engine::with_core("TaskRef::uncancel", |c| {
-            let py313 = c.cfg.python >= crate::model::PythonVersion::Py313;
-            let t = c.task_mut(self.id);
-            if t.num_cancels > 0 {
-                t.num_cancels -= 1;
-                if t.num_cancels == 0 && py313 && !t.cancel_via_waiter {
-                    t.must_cancel = false;
-                }
-            }
-            t.num_cancels
-        })
+        engine::with_core("TaskRef::uncancel", |c| c.uncancel(self.id))
     }
 }
 
 /// The task running now, if any (`None` in a callback or outside a run).
 pub fn try_current_task() -> Option<TaskRef> {
-    engine::try_with_core(|c| c.current)
+    engine::try_with_core(|c| c.current())
         .flatten()
         .map(|id| TaskRef { id })
 }
@@ -278,7 +264,7 @@ pub fn try_current_task() -> Option<TaskRef> {
 ///
 /// Outside a running simulation or outside a task.
 pub fn current_task() -> TaskRef {
-    let id = engine::with_core("current_task", |c| c.current);
+    let id = engine::with_core("current_task", |c| c.current());
     TaskRef {
         id: id.expect("loopsim: `current_task` called from a callback, not a task"),
     }
@@ -347,20 +333,12 @@ impl<T> Future for JoinHandle<T> {
             Pending,
         }
         let s = engine::with_core("JoinHandle", |c| {
-            if c.current == Some(id) {
+            if c.current() == Some(id) {
                 return S::SelfAwait;
             }
             match c.end_of(id) {
                 Some(End::Cancelled) => {
-                    // The awaiter's CancelledError carries the task's message,
-                    // the first to retrieve it only (`_make_cancelled_error`
-                    // hands its stored exception out once; later ones are new,
-                    // without a message).
-                    let msg = c.task_mut(id).cancel_msg.take();
-                    if let Some(me) = c.current {
-                        c.task_mut(me).cancel_msg = msg;
-                    }
-                    c.raise_cancelled();
+                    c.receive_cancellation_of(id);
                     S::Cancelled
                 }
                 Some(_) => S::Done,
@@ -487,7 +465,7 @@ impl<F: Future> Future for CatchCancel<F> {
         };
         if this.key.is_none() {
             this.key = engine::with_core("catch_cancel", |c| {
-                let task = c.current?;
+                let task = c.current()?;
                 c.catcher_enter().map(|k| (task, k))
             });
         }

@@ -60,7 +60,7 @@ pub fn as_completed<T: 'static>(
         let done = done.clone();
         Box::new(move || set_up(ids, done, timeout)) as Box<dyn FnOnce()>
     };
-    let eager = engine::with_core("as_completed", |c| c.cfg.python >= PythonVersion::Py313);
+    let eager = engine::with_core("as_completed", |c| c.python() >= PythonVersion::Py313);
     let setup = if eager {
         setup();
         None

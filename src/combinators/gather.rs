@@ -177,7 +177,7 @@ impl<T: 'static, E: From<Error> + 'static> Gather<T, E> {
         if n == 0 {
             let _ = outer.set_result(());
         }
-        let py312 = engine::with_core("gather", |c| c.cfg.python >= PythonVersion::Py312);
+        let py312 = engine::with_core("gather", |c| c.python() >= PythonVersion::Py312);
         let mut done_now = Vec::new();
         for (i, id) in ids.into_iter().enumerate() {
             let cb = done_callback(st.clone(), outer.clone(), i, n, return_exceptions);

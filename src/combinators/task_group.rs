@@ -121,7 +121,7 @@ impl TaskGroup {
 
     /// `__aexit__`.
     async fn exit(&self, et_cancelled: bool) -> Result<(), Error> {
-        let py313 = engine::with_core("TaskGroup", |c| c.cfg.python >= PythonVersion::Py313);
+        let py313 = engine::with_core("TaskGroup", |c| c.python() >= PythonVersion::Py313);
         let mut propagate_cancel = et_cancelled;
         if !py313 {
             // 3.11/3.12: uncancel before waiting for the children.

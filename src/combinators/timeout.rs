@@ -89,7 +89,7 @@ impl<F: Future> Future for Timeout<F> {
             let task = current_task();
             let (catcher, cancelling) = engine::with_core("timeout", |c| {
                 let k = c.catcher_enter().expect("inside a task");
-                (k, c.task_mut(task.id()).num_cancels)
+                (k, c.cancelling(task.id()))
             });
             let expired = Rc::new(Cell::new(false));
             let on_timeout = {
@@ -185,7 +185,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let py = engine::with_core("wait_for", |c| c.cfg.python);
+    let py = engine::with_core("wait_for", |c| c.python());
     match py {
         // `timeout <= 0` is the same in every version: a task, cancelled at once.
         _ if delay.is_zero() => wait_for_zero(spawn(fut)).await,
@@ -198,7 +198,7 @@ where
 /// task is made (asyncio's `ensure_future` returns the task itself). On
 /// timeout the task is cancelled.
 pub async fn wait_for_task<T: 'static>(task: JoinHandle<T>, delay: Duration) -> Result<T, Error> {
-    let py = engine::with_core("wait_for", |c| c.cfg.python);
+    let py = engine::with_core("wait_for", |c| c.python());
     match py {
         _ if delay.is_zero() => wait_for_zero(task).await,
         PythonVersion::Py312 | PythonVersion::Py313 => flatten(timeout(delay, task).await),

@@ -154,4 +154,3 @@ pub(crate) fn fire_done_callback(cb: DoneCallback) {
         }
     }
 }
-

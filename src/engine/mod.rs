@@ -12,35 +12,53 @@
 //! to the earliest timer when nothing is ready, move due timers to the *end*
 //! of the ready queue, then run exactly the handles that were ready at the
 //! snapshot.
+//!
+//! # A map of the code
+//!
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | [`Core`]: the subsystems of one run, and the named operations the face calls |
+//! | `context.rs` | the runtime, the thread-local, [`with_core`], program limits |
+//! | `clock.rs` | the virtual clock: asyncio's float `loop.time()` and integer nanoseconds |
+//! | `step.rs` | the loop: `_run_once`, running a handle, a task's step and its end |
+//! | `tasks.rs` | task slots; **# Task state** (the flags and when they change) |
+//! | `cancel.rs` | `Task.cancel` and the catcher protocol; **# Cancellation delivery** |
+//! | `timers.rs`, `heapq.rs` | the timer heap, with CPython's `heapq` tie order and purge rule |
+//! | `slab.rs` | the one generational slot table (timers, callbacks; sockets and jobs) |
+//! | `ext.rs` | per-run state of the I/O and network layers, which the engine never names |
 
 pub(crate) mod heapq;
 mod slab;
 mod step;
 pub(crate) mod timers;
 
+mod cancel;
 mod clock;
+mod tasks;
+pub(crate) use cancel::{CancelFuture, CancelTarget};
+pub(crate) use tasks::{DoneCallback, End, FailSlot, TaskSlot, Wait};
 mod context;
+mod ext;
+pub(crate) use cancel::{cancel_task, cancel_task_with};
 use clock::Clock;
 use context::TaskWaker;
-pub(crate) use context::{
-    Runtime, enter, fire_done_callback, run_eager, try_with_core, with_core,
-};
+pub(crate) use context::{Runtime, enter, fire_done_callback, run_eager, try_with_core, with_core};
 pub use context::{limit_hit, stop_at_limit};
-pub(crate) use step::{LoopEnd, cancel_task, cancel_task_with, run_loop};
+use ext::Extensions;
+pub(crate) use step::{LoopEnd, run_loop};
 
-use crate::error::Error;
 use crate::model::{Limits, LoopModel, PythonVersion};
 use crate::rng::Streams;
 use crate::time::{Duration, Instant};
 use crate::trace::{Actor, Event, EventKind, Recorder, Sym, TaskId, WaitOn};
+pub(crate) use slab::Key;
+use slab::Slab;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
-pub(crate) use slab::Key;
-use slab::Slab;
 use timers::{HeapKind, TimerAction, TimerKey, Timers};
 
 /// The settings a run was built with.
@@ -114,95 +132,6 @@ pub(crate) struct Stop {
     pub detail: Option<String>,
 }
 
-/// How a task ended.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum End {
-    Returned,
-    Raised(String),
-    Cancelled,
-}
-
-/// Where a cancellation request goes when the task is suspended
-/// (asyncio's `Task._fut_waiter`).
-#[derive(Clone)]
-pub(crate) enum CancelTarget {
-    /// A sleep's timer: cancelling it wakes the task, which raises at the await.
-    Timer,
-    /// Another task the suspended task awaits: the request is forwarded.
-    Task(TaskId),
-    /// A low-level future: it is cancelled (and so are all its awaiters).
-    Future(Rc<dyn CancelFuture>),
-    /// Nothing to cancel: the task is woken and raises at its await.
-    Wake,
-}
-
-/// A future that a task can be suspended on and that `Task.cancel()` cancels.
-pub(crate) trait CancelFuture {
-    /// `Future.cancel()`: true if the future was pending and is now cancelled.
-    fn cancel_future(&self) -> bool;
-    /// After a refused [`cancel_future`](Self::cancel_future): whether the
-    /// future's result, once it resolves, is a `CancelledError` (which is then
-    /// what the awaiting task raises, with that error's message).
-    fn ends_cancelled(&self) -> bool {
-        false
-    }
-}
-
-/// What a suspended task waits on.
-#[derive(Clone)]
-pub(crate) struct Wait {
-    pub on: WaitOn,
-    pub target: CancelTarget,
-    /// The primitive's state, read if the run deadlocks.
-    pub probe: Option<crate::deadlock::Probe>,
-}
-
-/// A done-callback of a task.
-pub(crate) enum DoneCallback {
-    /// Wake a task (an awaiter's `__wakeup`).
-    Wake(Waker),
-    /// Run a callback via `call_soon`, with a label for the trace.
-    Call(Box<dyn FnOnce()>, Sym),
-}
-
-/// Receives the error of a task that raised or was cancelled.
-pub(crate) trait FailSlot {
-    fn fail(&self, error: Error);
-}
-
-pub(crate) struct TaskSlot {
-    /// The name given to `spawn`, if any (`Task-N` otherwise, made only
-    /// when needed).
-    pub name: Option<Sym>,
-    fut: Option<Pin<Box<dyn Future<Output = ()>>>>,
-    fail: Option<Rc<dyn FailSlot>>,
-    pub end: Option<End>,
-    /// When the task ended.
-    pub ended_at: Option<Instant>,
-    scheduled: bool,
-    running: bool,
-    /// `Task._must_cancel`: throw `CancelledError` at the next step.
-    pub must_cancel: bool,
-    /// `must_cancel` stands for a cancelled sleep future (asyncio's
-    /// `_must_cancel` is false then): `uncancel()` cannot take it back.
-    pub cancel_via_waiter: bool,
-    /// A cancellation is being thrown into the task during this step.
-    delivering: bool,
-    /// `Task._num_cancels_requested` (`cancelling()`).
-    pub num_cancels: u32,
-    /// `Task._cancel_message`: the message of the `CancelledError` raised in
-    /// the task (its last `cancel(msg)`, or that of a cancelled task it
-    /// awaited).
-    pub cancel_msg: Option<Rc<str>>,
-    /// Cancellation catchers on the task's await chain, innermost last.
-    catchers: Vec<u64>,
-    pub waiting: Option<Wait>,
-    done_callbacks: Vec<(u64, DoneCallback)>,
-    waker: Waker,
-    /// Set by fallible task wrappers: the error the task's output carries.
-    pub raised: Option<String>,
-}
-
 /// A printed line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputLine {
@@ -215,29 +144,40 @@ pub struct OutputLine {
 }
 
 pub(crate) struct Core {
-    pub cfg: Config,
+    cfg: Config,
     clock: Clock,
     ready: VecDeque<Handle>,
-    pub timers: Timers,
+    timers: Timers,
     callbacks: Slab<CallbackSlot>,
-    pub tasks: Vec<TaskSlot>,
-    pub current: Option<TaskId>,
-    pub actor: Actor,
-    pub iteration: u64,
-    pub steps: u64,
-    pub rec: Recorder,
-    pub rng: Streams,
-    pub abort: Option<Stop>,
-    pub stopping: bool,
-    pub output: Vec<OutputLine>,
+    tasks: Vec<TaskSlot>,
+    current: Option<TaskId>,
+    actor: Actor,
+    iteration: u64,
+    steps: u64,
+    rec: Recorder,
+    rng: Streams,
+    abort: Option<Stop>,
+    stopping: bool,
+    output: Vec<OutputLine>,
     run_id: u64,
     next_id: u64,
-    pub live_tasks: usize,
+    live_tasks: usize,
     /// Labels interned once.
-    pub sym: Syms,
+    sym: Syms,
+    /// The per-run state of the I/O and network layers.
+    ext: Extensions,
+}
+
+/// What a finished run counted.
+pub(crate) struct RunCounts {
+    pub iterations: u64,
+    pub steps: u64,
+    pub tasks: u64,
+    pub ended_at: Instant,
 }
 
 /// Labels used by the engine, interned at start.
+#[derive(Clone, Copy)]
 pub(crate) struct Syms {
     pub sleep: Sym,
     pub call_soon: Sym,
@@ -280,6 +220,7 @@ impl Core {
             next_id: 1,
             live_tasks: 0,
             sym,
+            ext: Extensions::default(),
         }
     }
 
@@ -291,6 +232,109 @@ impl Core {
     /// asyncio's `loop.time()`.
     pub fn time_f(&self) -> f64 {
         self.clock.time_f()
+    }
+
+    /// The Python version the `asyncio` model follows.
+    pub fn python(&self) -> PythonVersion {
+        self.cfg.python
+    }
+
+    /// Whether a task created after the loop started runs its first step at
+    /// once (3.12's `eager_task_factory`).
+    pub fn eager_now(&self) -> bool {
+        self.cfg.eager_tasks && self.iteration > 0
+    }
+
+    /// The task whose step is running, if any.
+    pub fn current(&self) -> Option<TaskId> {
+        self.current
+    }
+
+    /// Labels interned at start.
+    pub fn syms(&self) -> Syms {
+        self.sym
+    }
+
+    /// The run's named random streams.
+    pub fn rng(&mut self) -> &mut Streams {
+        &mut self.rng
+    }
+
+    /// The string behind a trace symbol.
+    pub fn str(&self, sym: Sym) -> &str {
+        self.rec.str(sym)
+    }
+
+    /// Whether a limit has stopped the run (it ends after this handle).
+    pub fn stopped_at_limit(&self) -> bool {
+        self.abort.is_some()
+    }
+
+    /// `loop.stop()`: the loop ends after this iteration's handles.
+    pub fn stop_loop(&mut self) {
+        self.stopping = true;
+    }
+
+    /// Before shutdown runs the loop again: not stopping, the loop acting.
+    pub fn restart_loop(&mut self) {
+        self.stopping = false;
+        self.actor = Actor::Loop;
+    }
+
+    /// Handles run so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Tasks created so far (ids `1..=task_count()`).
+    pub fn task_count(&self) -> u32 {
+        self.tasks.len() as u32
+    }
+
+    /// The tasks not done yet, in creation order, with what each waits on.
+    pub fn unfinished_tasks(&self) -> Vec<(TaskId, Option<&Wait>)> {
+        self.tasks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.end.is_none())
+            .map(|(i, t)| (TaskId(i as u32 + 1), t.waiting.as_ref()))
+            .collect()
+    }
+
+    /// A sleep's owned timer: `Some(deadline)` while it is pending, `None`
+    /// once it fired (the slot is then released).
+    pub fn sleep_timer_pending(&mut self, key: TimerKey) -> Option<Instant> {
+        let slot = self.timers.slot(key).expect("sleep's timer slot is owned");
+        if slot.state == timers::TimerState::Fired {
+            self.timers.release_owner(key);
+            None
+        } else {
+            Some(Instant::from_nanos(slot.when_ns))
+        }
+    }
+
+    /// `TimerHandle.cancel()`; returns the action for dropping outside the
+    /// borrow. `release` also gives up an owner's claim on the slot.
+    pub fn cancel_timer(&mut self, key: TimerKey, release: bool) -> Option<TimerAction> {
+        let a = self.timers.cancel(key);
+        if release {
+            self.timers.release_owner(key);
+        }
+        a
+    }
+
+    /// What the run leaves behind: statistics, output, and the recorder.
+    pub fn finish(self) -> (RunCounts, Vec<OutputLine>, Recorder) {
+        (
+            RunCounts {
+                iterations: self.iteration,
+                steps: self.steps,
+                tasks: self.tasks.len() as u64,
+                ended_at: self.now(),
+            },
+            self.output,
+            self.rec,
+        )
     }
 
     pub fn is_asyncio(&self) -> bool {
@@ -345,6 +389,19 @@ impl Core {
                 kind,
             });
         }
+    }
+
+    /// The current task's output carries an error (a fallible task
+    /// returned `Err`): its end is "raised" with this message.
+    pub fn set_raised(&mut self, msg: String) {
+        if let Some(id) = self.current {
+            self.task_mut(id).raised = Some(msg);
+        }
+    }
+
+    /// When the task ended, if it did.
+    pub fn ended_at(&self, id: TaskId) -> Option<Instant> {
+        self.task(id).ended_at
     }
 
     fn task(&self, id: TaskId) -> &TaskSlot {
@@ -558,56 +615,14 @@ impl Core {
             text,
         });
     }
-
-    /// Registers a cancellation catcher on the current task.
-    pub fn catcher_enter(&mut self) -> Option<u64> {
-        let id = self.current?;
-        let key = self.next_id();
-        self.task_mut(id).catchers.push(key);
-        Some(key)
-    }
-
-    /// True when a cancellation is being thrown and `key` is the innermost
-    /// catcher: it must handle it now.
-    pub fn catcher_is_target(&self, key: u64) -> bool {
-        let Some(id) = self.current else { return false };
-        let t = self.task(id);
-        t.delivering && t.catchers.last() == Some(&key)
-    }
-
-    /// The catcher handled the cancellation (`except CancelledError:`).
-    pub fn catcher_consume(&mut self, key: u64) {
-        if let Some(id) = self.current {
-            let t = self.task_mut(id);
-            t.delivering = false;
-            t.catchers.retain(|k| *k != key);
-        }
-    }
-
-    /// The catcher lets the cancellation through to the next one out
-    /// (`except CancelledError: ...; raise`).
-    pub fn catcher_pass(&mut self, key: u64) {
-        if let Some(id) = self.current {
-            self.task_mut(id).catchers.retain(|k| *k != key);
-        }
-    }
-
-    /// The catcher's scope ended normally or was dropped.
-    pub fn catcher_exit(&mut self, task: TaskId, key: u64) {
-        if let Some(t) = self.tasks.get_mut(task.0 as usize - 1) {
-            t.catchers.retain(|k| *k != key);
-        }
-    }
-}
-
-impl TaskSlot {
-    /// Takes the task's future out (for teardown).
-    pub fn take_future(&mut self) -> Option<Pin<Box<dyn Future<Output = ()>>>> {
-        self.fut.take()
-    }
 }
 
 impl Core {
+    /// Takes the I/O and network layers' state out (for teardown).
+    pub fn take_extensions(&mut self) -> Vec<Box<dyn ext::Extension>> {
+        self.ext.take_all()
+    }
+
     /// Takes every callback and timer action still queued (for teardown).
     pub fn take_pending_callbacks(&mut self) -> Vec<Box<dyn FnOnce()>> {
         self.ready.clear();

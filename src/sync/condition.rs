@@ -123,7 +123,7 @@ impl ConditionGuard {
         }
         self.held = true;
         if cancelled {
-            if engine::with_core("Condition", |c| c.cfg.python >= PythonVersion::Py313) {
+            if engine::with_core("Condition", |c| c.python() >= PythonVersion::Py313) {
                 // 3.13: `except BaseException: self._notify(1); raise`.
                 self.notify(1);
             }

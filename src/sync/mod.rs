@@ -36,7 +36,7 @@ use std::collections::VecDeque;
 
 /// The task running now, if any: who acquires a Lock or a permit.
 fn current() -> Option<TaskId> {
-    crate::engine::try_with_core(|c| c.current).flatten()
+    crate::engine::try_with_core(|c| c.current()).flatten()
 }
 
 /// `_wake_up_first` / `_wakeup_next` helper: the first waiter that is not done.

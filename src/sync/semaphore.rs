@@ -120,7 +120,7 @@ impl Semaphore {
         let wait = fut.wait_primitive("Semaphore", self.inner.name.clone(), self.probe());
         let r = catch_cancel(wait).await;
         remove_waiter(&mut self.inner.st.borrow_mut().waiters, &fut);
-        let py313 = engine::with_core("Semaphore", |c| c.cfg.python >= PythonVersion::Py313);
+        let py313 = engine::with_core("Semaphore", |c| c.python() >= PythonVersion::Py313);
         if r.is_err() {
             if fut.done() && !fut.cancelled() {
                 // Our permit was handed over but we are not taking it.
