@@ -38,8 +38,9 @@ impl Extensions {
                 self.entries.len() - 1
             }
         };
-        self.entries[i]
-            .1
+        // Through the box to the state: `Box<dyn Extension>` is itself `Any`.
+        let state: &mut dyn Extension = &mut *self.entries[i].1;
+        state
             .as_any_mut()
             .downcast_mut::<T>()
             .expect("an extension is stored under its own type")
