@@ -68,9 +68,9 @@ pub mod trace;
 pub mod workloads;
 
 pub use combinators::{
-    AsCompleted, Gather, GatherSettled, ReturnWhen, TaskGroup, Timeout, as_completed, gather,
-    gather_return_exceptions, gather_tasks, gather_tasks_return_exceptions, shield, shield_task,
-    timeout, wait, wait_for, wait_for_task,
+    AsCompleted, Gather, GatherSettled, ReturnWhen, TaskGroup, Timeout, TimeoutScope, as_completed,
+    gather, gather_return_exceptions, gather_tasks, gather_tasks_return_exceptions, shield,
+    shield_task, timeout, wait, wait_for, wait_for_task,
 };
 pub use deadlock::{Blocker, DeadlockReport, NamedTask, StuckTask, find_cycle, wait_for_graph};
 pub use determinism::{Divergence, check_determinism};
@@ -80,12 +80,12 @@ pub use future::{CallbackHandle, SimFuture, TimerHandle, call_at, call_later, ca
 pub use model::{Limits, LoopModel, PythonVersion};
 pub use sim::{Outcome, Run, Sim, SimBuilder, Stats};
 pub use sleep::{
-    SectionGuard, Sleep, block, loop_time, now, print, section, sleep, sleep_secs, sleep_until,
-    with_rng, with_stream, yield_now,
+    SectionGuard, Sleep, block, loop_time, now, print, python_version, section, sleep, sleep_secs,
+    sleep_until, with_rng, with_stream, yield_now,
 };
 pub use task::{
-    Builder, CatchCancel, JoinHandle, TaskRef, catch_cancel, current_task, raise_cancelled, spawn,
-    spawn_named, try_current_task,
+    Builder, CancelScope, CatchCancel, JoinHandle, TaskRef, catch_cancel, current_task,
+    raise_cancelled, spawn, spawn_named, try_current_task,
 };
 pub use time::{Duration, Instant};
 pub use trace::{TaskId, Trace};

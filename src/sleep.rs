@@ -213,6 +213,16 @@ pub fn block(d: Duration) {
     });
 }
 
+/// The Python version the running simulation's `asyncio` model follows
+/// (where asyncio's versions differ: `wait_for`, eager tasks, semaphores).
+///
+/// # Panics
+///
+/// Outside a running simulation.
+pub fn python_version() -> crate::PythonVersion {
+    engine::with_core("python_version", |c| c.python())
+}
+
 /// The virtual time now.
 pub fn now() -> Instant {
     engine::with_core("now", |c| c.now())

@@ -186,10 +186,6 @@ pub struct TaskRef {
 }
 
 impl TaskRef {
-    pub(crate) fn from_id(id: TaskId) -> TaskRef {
-        TaskRef { id }
-    }
-
     /// The task's id in this run (1 is the main task).
     pub fn id(self) -> TaskId {
         self.id
@@ -445,14 +441,15 @@ impl<T> std::fmt::Debug for JoinHandle<T> {
 pub fn catch_cancel<F: Future>(fut: F) -> CatchCancel<F> {
     CatchCancel {
         inner: Some(Box::pin(fut)),
-        key: None,
+        scope: None,
     }
 }
 
 /// The future returned by [`catch_cancel`].
+#[must_use = "futures do nothing unless awaited: `catch_cancel(f).await` catches the cancellation of this task while it awaits `f`"]
 pub struct CatchCancel<F> {
     inner: Option<Pin<Box<F>>>,
-    key: Option<(TaskId, u64)>,
+    scope: Option<CancelScope>,
 }
 
 impl<F: Future> Future for CatchCancel<F> {
@@ -463,26 +460,20 @@ impl<F: Future> Future for CatchCancel<F> {
         let Some(inner) = this.inner.as_mut() else {
             panic!("loopsim: CatchCancel polled after completion");
         };
-        if this.key.is_none() {
-            this.key = engine::with_core("catch_cancel", |c| {
-                let task = c.current()?;
-                c.catcher_enter().map(|k| (task, k))
-            });
+        if this.scope.is_none() {
+            this.scope = CancelScope::enter();
         }
-        if let Some((_, key)) = this.key
-            && engine::with_core("catch_cancel", |c| c.catcher_is_target(key))
-        {
+        if this.scope.as_ref().is_some_and(CancelScope::is_delivering) {
             this.inner = None;
-            engine::with_core("catch_cancel", |c| c.catcher_consume(key));
-            this.key = None;
+            if let Some(scope) = this.scope.take() {
+                scope.catch();
+            }
             return Poll::Ready(Err(Error::Cancelled));
         }
         match inner.as_mut().poll(cx) {
             Poll::Ready(v) => {
                 this.inner = None;
-                if let Some((task, key)) = this.key.take() {
-                    engine::with_core("catch_cancel", |c| c.catcher_exit(task, key));
-                }
+                this.scope = None;
                 Poll::Ready(Ok(v))
             }
             Poll::Pending => Poll::Pending,
@@ -490,11 +481,66 @@ impl<F: Future> Future for CatchCancel<F> {
     }
 }
 
-impl<F> Drop for CatchCancel<F> {
+/// A part of the current task that catches its cancellation, as a `try:
+/// … except CancelledError:` around some awaits does: what [`catch_cancel`]
+/// is built on, for futures that hold other futures (an interpreter, a
+/// context manager such as [`TimeoutScope`](crate::TimeoutScope)'s users).
+///
+/// Rust futures cannot have an exception thrown into them: while a
+/// cancellation is delivered, the task is polled with the innermost scope
+/// on its await chain *delivering* ([`is_delivering`](Self::is_delivering));
+/// that scope then either handles it ([`catch`](Self::catch)) or passes it
+/// to the next scope out ([`pass`](Self::pass)) — or, if it does neither
+/// and is dropped, the scope simply ends. A delivery that no scope takes
+/// ends the task cancelled. Scopes nest as `try` blocks do: the latest
+/// entered is the innermost.
+#[derive(Debug)]
+pub struct CancelScope {
+    task: TaskId,
+    key: u64,
+}
+
+impl CancelScope {
+    /// Opens a scope on the current task; `None` outside a task (in a
+    /// callback).
+    ///
+    /// # Panics
+    ///
+    /// Outside a running simulation.
+    pub fn enter() -> Option<CancelScope> {
+        engine::with_core("CancelScope::enter", |c| {
+            let task = c.current()?;
+            c.catcher_enter().map(|key| CancelScope { task, key })
+        })
+    }
+
+    /// Whether a `CancelledError` is being thrown at this scope now: the
+    /// task's cancellation is being delivered and this is the innermost
+    /// scope. The owner must then [`catch`](Self::catch) or
+    /// [`pass`](Self::pass) it before returning from its poll.
+    pub fn is_delivering(&self) -> bool {
+        engine::with_core("CancelScope::is_delivering", |c| {
+            c.current() == Some(self.task) && c.catcher_is_target(self.key)
+        })
+    }
+
+    /// `except CancelledError:` — the cancellation is handled here and the
+    /// task goes on.
+    pub fn catch(self) {
+        engine::with_core("CancelScope::catch", |c| c.catcher_consume(self.key));
+    }
+
+    /// `except CancelledError: …; raise` — the cancellation goes on to the
+    /// next scope out (or ends the task).
+    pub fn pass(self) {
+        engine::with_core("CancelScope::pass", |c| c.catcher_pass(self.key));
+    }
+}
+
+impl Drop for CancelScope {
     fn drop(&mut self) {
-        if let Some((task, key)) = self.key.take() {
-            engine::try_with_core(|c| c.catcher_exit(task, key));
-        }
+        let (task, key) = (self.task, self.key);
+        engine::try_with_core(|c| c.catcher_exit(task, key));
     }
 }
 
