@@ -252,7 +252,48 @@ impl Sim {
                 None => crate::task::spawn(m),
             },
             Ok,
+            None,
         )
+        .0
+    }
+
+    /// Like [`run`](Sim::run), writing the trace to `out` as JSON Lines while
+    /// the run goes (the bytes [`Trace::to_jsonl`] would give) instead of
+    /// keeping it: for runs whose trace would not fit in memory. The
+    /// returned run's trace has the header and strings but no events; the
+    /// second value is the number of events written, or the first write
+    /// error (events after it are dropped; the run itself goes on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopsim::{Sim, sleep};
+    /// use std::time::Duration;
+    /// let sim = Sim::builder().build();
+    /// let kept = sim.run(async { sleep(Duration::from_secs(1)).await });
+    /// let (_, written) = sim.run_streaming(async { sleep(Duration::from_secs(1)).await }, Vec::new());
+    /// assert_eq!(written.unwrap() as usize, kept.trace.events.len());
+    /// ```
+    pub fn run_streaming<F>(
+        &self,
+        main: F,
+        out: impl std::io::Write + 'static,
+    ) -> (Run<F::Output>, std::io::Result<u64>)
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let label = self.main_label.clone();
+        let (run, written) = self.run_with(
+            main,
+            move |m| match label {
+                Some(l) => crate::task::Builder::new().label(l).spawn(m),
+                None => crate::task::spawn(m),
+            },
+            Ok,
+            Some(Box::new(out)),
+        );
+        (run, written.unwrap_or(Ok(0)))
     }
 
     /// Like [`run`](Sim::run) for a main future that returns
@@ -267,7 +308,8 @@ impl Sim {
         if let Some(l) = &self.main_label {
             b = b.label(l.clone());
         }
-        self.run_with(main, move |m| b.spawn_fallible(m), |r| r)
+        self.run_with(main, move |m| b.spawn_fallible(m), |r| r, None)
+            .0
     }
 
     fn run_with<F, T>(
@@ -275,12 +317,22 @@ impl Sim {
         main: F,
         spawn: impl FnOnce(F) -> JoinHandle<F::Output>,
         flatten: impl FnOnce(F::Output) -> Result<T, Error>,
-    ) -> Run<T>
+        stream: Option<Box<dyn std::io::Write>>,
+    ) -> (Run<T>, Option<std::io::Result<u64>>)
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        let rt = Runtime::new(self.cfg.clone());
+        let header = TraceHeader {
+            schema: SCHEMA.to_string(),
+            label: self.label.clone(),
+            seed: self.cfg.seed,
+            model: self.cfg.model.name().to_string(),
+            python: (self.cfg.model == LoopModel::Asyncio)
+                .then(|| self.cfg.python.name().to_string()),
+        };
+        let rec = stream.map(|out| crate::trace::Recorder::streaming(&header, out));
+        let rt = Runtime::new(self.cfg.clone(), rec);
         let guard = engine::enter(&rt);
         let handle: JoinHandle<F::Output> = spawn(main);
         let main_id = handle.task().id();
@@ -353,16 +405,8 @@ impl Sim {
             tasks: counts.tasks,
         };
         let ended_at = counts.ended_at;
-        let header = TraceHeader {
-            schema: SCHEMA.to_string(),
-            label: self.label.clone(),
-            seed: self.cfg.seed,
-            model: self.cfg.model.name().to_string(),
-            python: (self.cfg.model == LoopModel::Asyncio)
-                .then(|| self.cfg.python.name().to_string()),
-        };
-        let trace = rec.finish(header);
-        Run {
+        let (trace, written) = rec.finish(header);
+        let run = Run {
             outcome,
             main_done_at,
             ended_at,
@@ -370,7 +414,8 @@ impl Sim {
             trace,
             stats,
             pending_at_exit,
-        }
+        };
+        (run, written)
     }
 }
 

@@ -22,13 +22,14 @@ thread_local! {
 }
 
 impl Runtime {
-    pub fn new(cfg: Config) -> Rc<Runtime> {
+    /// A runtime recording into `rec` (`None`: in memory, if `cfg.trace`).
+    pub fn new(cfg: Config, rec: Option<crate::trace::Recorder>) -> Rc<Runtime> {
         let run_id = RUN_IDS.with(|c| {
             c.set(c.get() + 1);
             c.get()
         });
         Rc::new(Runtime {
-            core: RefCell::new(Core::new(cfg, run_id)),
+            core: RefCell::new(Core::new(cfg, run_id, rec)),
         })
     }
 }

@@ -187,12 +187,12 @@ pub(crate) struct Syms {
 }
 
 impl Core {
-    fn new(cfg: Config, run_id: u64) -> Core {
+    fn new(cfg: Config, run_id: u64, rec: Option<Recorder>) -> Core {
         let kind = match cfg.model {
             LoopModel::Asyncio => HeapKind::Python,
             LoopModel::Fifo | LoopModel::Random => HeapKind::Fifo,
         };
-        let mut rec = Recorder::new(cfg.trace);
+        let mut rec = rec.unwrap_or_else(|| Recorder::new(cfg.trace));
         let sym = Syms {
             sleep: rec.intern("sleep"),
             call_soon: rec.intern("call_soon"),
@@ -364,7 +364,7 @@ impl Core {
 
     pub fn record(&mut self, task: Option<TaskId>, kind: EventKind) {
         if self.rec.enabled {
-            if self.rec.events.len() as u64 >= self.cfg.limits.max_trace_events {
+            if self.rec.len() >= self.cfg.limits.max_trace_events {
                 // Keep the closing events (loop stopped, run ended) once the
                 // limit is hit; drop everything else.
                 let closing = matches!(
@@ -382,7 +382,7 @@ impl Core {
                     return;
                 }
             }
-            self.rec.events.push(Event {
+            self.rec.push(Event {
                 at: self.now(),
                 iteration: self.iteration,
                 task,

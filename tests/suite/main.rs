@@ -14,4 +14,5 @@ mod render;
 mod robustness;
 mod scenarios;
 mod support;
+mod trace_io;
 mod tutorial_claims;
