@@ -1,6 +1,6 @@
 //! `asyncio.Queue`, `LifoQueue` and `PriorityQueue`.
 
-use super::Event;
+use super::{Event, Waiters};
 use crate::deadlock::{Blocker, Probe};
 use crate::engine::heapq;
 use crate::future::SimFuture;
@@ -74,8 +74,8 @@ struct Inner<T> {
 struct State<T> {
     items: VecDeque<T>,
     heap: Vec<T>,
-    getters: VecDeque<SimFuture<()>>,
-    putters: VecDeque<SimFuture<()>>,
+    getters: Waiters,
+    putters: Waiters,
     unfinished: usize,
 }
 
@@ -97,8 +97,8 @@ impl<T: PartialOrd + 'static> Queue<T> {
                 st: RefCell::new(State {
                     items: VecDeque::new(),
                     heap: Vec::new(),
-                    getters: VecDeque::new(),
-                    putters: VecDeque::new(),
+                    getters: Waiters::new(),
+                    putters: Waiters::new(),
                     unfinished: 0,
                 }),
                 finished,
@@ -200,14 +200,14 @@ impl<T: PartialOrd + 'static> Queue<T> {
     pub async fn put(&self, item: T) {
         while self.full() {
             let putter: SimFuture<()> = SimFuture::with_label("Queue.put");
-            self.inner.st.borrow_mut().putters.push_back(putter.clone());
+            self.inner.st.borrow_mut().putters.push(&putter);
             let maxsize = self.inner.maxsize;
             let probe: Probe = Rc::new(move |_| Blocker::QueueFull { maxsize });
             let wait = putter.wait_primitive("Queue.put", self.inner.name.clone(), probe);
             let r = catch_cancel(wait).await;
             if r.is_err() {
                 putter.cancel();
-                super::remove_waiter(&mut self.inner.st.borrow_mut().putters, &putter);
+                self.inner.st.borrow_mut().putters.remove(&putter);
                 if !self.full() && !putter.cancelled() {
                     self.wakeup_next(false);
                 }
@@ -223,13 +223,13 @@ impl<T: PartialOrd + 'static> Queue<T> {
     pub async fn get(&self) -> T {
         while self.empty() {
             let getter: SimFuture<()> = SimFuture::with_label("Queue.get");
-            self.inner.st.borrow_mut().getters.push_back(getter.clone());
+            self.inner.st.borrow_mut().getters.push(&getter);
             let probe: Probe = Rc::new(|_| Blocker::QueueEmpty);
             let wait = getter.wait_primitive("Queue.get", self.inner.name.clone(), probe);
             let r = catch_cancel(wait).await;
             if r.is_err() {
                 getter.cancel();
-                super::remove_waiter(&mut self.inner.st.borrow_mut().getters, &getter);
+                self.inner.st.borrow_mut().getters.remove(&getter);
                 if !self.empty() && !getter.cancelled() {
                     self.wakeup_next(true);
                 }

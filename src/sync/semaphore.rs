@@ -14,7 +14,7 @@
 //! `self._value += 1; self._wake_up_next()` after a cancellation that found
 //! the future not cancelled (line 390).
 
-use super::{current, first_pending, remove_waiter};
+use super::{Waiters, current};
 use crate::deadlock::{Blocker, Probe};
 use crate::engine;
 use crate::error::Error;
@@ -23,7 +23,6 @@ use crate::model::PythonVersion;
 use crate::task::{catch_cancel, raise_cancelled};
 use crate::trace::TaskId;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 
 /// `asyncio.Semaphore`: strict FIFO; `release` hands the permit to the first
@@ -59,7 +58,7 @@ struct State {
     value: usize,
     /// The tasks holding permits, oldest first, once per permit.
     holders: Vec<TaskId>,
-    waiters: VecDeque<SimFuture<()>>,
+    waiters: Waiters,
 }
 
 impl Semaphore {
@@ -81,7 +80,7 @@ impl Semaphore {
                 st: RefCell::new(State {
                     value,
                     holders: Vec::new(),
-                    waiters: VecDeque::new(),
+                    waiters: Waiters::new(),
                 }),
             }),
         }
@@ -96,7 +95,7 @@ impl Semaphore {
     /// waiters that are not cancelled).
     pub fn locked(&self) -> bool {
         let st = self.inner.st.borrow();
-        st.value == 0 || st.waiters.iter().any(|w| !w.cancelled())
+        st.value == 0 || !st.waiters.all_cancelled()
     }
 
     /// Takes a permit, waiting in FIFO order if none is free; the permit is
@@ -116,10 +115,10 @@ impl Semaphore {
             return;
         }
         let fut: SimFuture<()> = SimFuture::with_label("Semaphore");
-        self.inner.st.borrow_mut().waiters.push_back(fut.clone());
+        self.inner.st.borrow_mut().waiters.push(&fut);
         let wait = fut.wait_primitive("Semaphore", self.inner.name.clone(), self.probe());
         let r = catch_cancel(wait).await;
-        remove_waiter(&mut self.inner.st.borrow_mut().waiters, &fut);
+        self.inner.st.borrow_mut().waiters.remove(&fut);
         let py313 = engine::with_core("Semaphore", |c| c.python() >= PythonVersion::Py313);
         if r.is_err() {
             if fut.done() && !fut.cancelled() {
@@ -197,7 +196,7 @@ impl Semaphore {
     fn wake_up_next(&self) -> bool {
         let next = {
             let mut st = self.inner.st.borrow_mut();
-            let next = first_pending(&st.waiters);
+            let next = st.waiters.first_pending();
             if next.is_some() {
                 st.value -= 1;
             }
