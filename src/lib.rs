@@ -57,6 +57,7 @@ mod future;
 mod hint;
 pub mod model;
 pub mod render;
+pub mod report;
 pub mod rng;
 pub mod scenario;
 mod sim;

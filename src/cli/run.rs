@@ -223,7 +223,9 @@ fn write_svg(
         },
         ..Timeline::default()
     };
-    let panels = common::panels(traces);
+    let traces: Vec<(String, &loopsim::Trace)> =
+        traces.iter().map(|(v, t)| (v.clone(), t)).collect();
+    let panels = common::panels(&traces);
     let svg = common::mark_svg(timeline.render_panels(title, &panels));
     write_output(path, &svg, protected)
 }
