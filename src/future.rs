@@ -474,3 +474,18 @@ pub(crate) fn call_later_labelled(
         }
     })
 }
+
+impl<T> std::fmt::Debug for Value<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Value").field(&self.0).finish()
+    }
+}
+
+impl<T> std::fmt::Debug for Await<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Await")
+            .field("future", &self.fut.inner.label)
+            .field("registered", &self.key.is_some())
+            .finish_non_exhaustive()
+    }
+}

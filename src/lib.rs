@@ -46,6 +46,7 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![warn(missing_debug_implementations)]
 
 pub mod checks;
 mod combinators;
@@ -55,7 +56,11 @@ mod engine;
 pub mod error;
 mod future;
 mod hint;
-pub mod model;
+mod output;
+pub mod settings;
+/// The old name of [`settings`].
+#[doc(hidden)]
+pub use settings as model;
 pub mod render;
 pub mod report;
 pub mod rng;
@@ -66,6 +71,7 @@ pub mod sync;
 mod task;
 pub mod time;
 pub mod trace;
+#[doc(hidden)]
 pub mod workloads;
 
 pub use combinators::{
@@ -78,11 +84,12 @@ pub use determinism::{Divergence, check_determinism};
 pub use engine::{LimitKind, OutputLine, limit_hit, stop_at_limit};
 pub use error::Error;
 pub use future::{CallbackHandle, SimFuture, TimerHandle, call_at, call_later, call_soon};
-pub use model::{Limits, LoopModel, PythonVersion};
+pub use output::{SectionGuard, print, section};
+pub use rng::{with_rng, with_stream};
+pub use settings::{Limits, LoopModel, PythonVersion};
 pub use sim::{Outcome, Run, Sim, SimBuilder, Stats};
 pub use sleep::{
-    SectionGuard, Sleep, block, loop_time, now, print, python_version, section, sleep, sleep_secs,
-    sleep_until, with_rng, with_stream, yield_now,
+    Sleep, block, loop_time, now, python_version, sleep, sleep_secs, sleep_until, yield_now,
 };
 pub use task::{
     Builder, CancelScope, CatchCancel, JoinHandle, TaskRef, catch_cancel, current_task,

@@ -3,7 +3,7 @@
 use crate::deadlock::{self, Blocker, DeadlockReport, NamedTask, StuckTask};
 use crate::engine::{self, Config, End, LimitKind, LoopEnd, OutputLine, Runtime};
 use crate::error::Error;
-use crate::model::{Limits, LoopModel, PythonVersion};
+use crate::settings::{Limits, LoopModel, PythonVersion};
 use crate::task::JoinHandle;
 use crate::time::{Duration, Instant};
 use crate::trace::{EventKind, RunEnd, SCHEMA, TaskId, Trace, TraceHeader, WaitOn};
@@ -393,7 +393,7 @@ impl Sim {
                     limit: c.intern(limit.name()),
                 },
             };
-            c.record(None, EventKind::RunEnded { outcome: end });
+            c.record(None, EventKind::RunEnded { end });
         });
         drop(guard);
         let rt = Rc::try_unwrap(rt)

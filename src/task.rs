@@ -562,3 +562,12 @@ impl Future for RaiseCancelled {
         Poll::Pending
     }
 }
+
+impl<F> std::fmt::Debug for CatchCancel<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatchCancel")
+            .field("done", &self.inner.is_none())
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}

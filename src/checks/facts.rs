@@ -3,7 +3,7 @@
 use super::outcome::Ending;
 use super::tasks::TaskEnd;
 use crate::time::Instant;
-use crate::trace::{EventKind, RunEnd, StepOutcome, TaskId, Trace};
+use crate::trace::{EventKind, RunEnd, StepEnd, TaskId, Trace};
 use std::collections::BTreeMap;
 
 /// A printed line.
@@ -73,14 +73,12 @@ impl<'t> Facts<'t> {
                         );
                     }
                 }
-                EventKind::StepEnded { outcome } => {
-                    let end = match outcome {
-                        StepOutcome::Suspended { .. } => continue,
-                        StepOutcome::Returned => TaskEnd::Returned,
-                        StepOutcome::Cancelled => TaskEnd::Cancelled,
-                        StepOutcome::Raised { error } => {
-                            TaskEnd::Raised(error_kind(trace.str(error)))
-                        }
+                EventKind::StepEnded { end } => {
+                    let end = match end {
+                        StepEnd::Suspended { .. } => continue,
+                        StepEnd::Returned => TaskEnd::Returned,
+                        StepEnd::Cancelled => TaskEnd::Cancelled,
+                        StepEnd::Raised { error } => TaskEnd::Raised(error_kind(trace.str(error))),
                     };
                     if let Some(t) = e.task {
                         if t == TaskId(1) {
@@ -110,8 +108,8 @@ impl<'t> Facts<'t> {
                         *n = n.saturating_sub(1);
                     }
                 }
-                EventKind::RunEnded { outcome } => {
-                    f.run_end = Some(match outcome {
+                EventKind::RunEnded { end } => {
+                    f.run_end = Some(match end {
                         RunEnd::Completed => Ending::Completed,
                         RunEnd::Failed { error } => {
                             Ending::Failed(Some(error_kind(trace.str(error))))

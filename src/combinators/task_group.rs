@@ -17,7 +17,7 @@ use super::add_task_callback;
 use crate::engine::{self, End};
 use crate::error::Error;
 use crate::future::SimFuture;
-use crate::model::PythonVersion;
+use crate::settings::PythonVersion;
 use crate::task::{Builder, JoinHandle, TaskRef, catch_cancel, current_task, raise_cancelled};
 use std::cell::RefCell;
 use std::fmt::Display;
@@ -216,5 +216,15 @@ fn on_task_done(st: &Rc<RefCell<State>>, task: TaskRef) {
     if abort_now {
         abort(st);
         parent.cancel();
+    }
+}
+
+impl std::fmt::Debug for TaskGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("TaskGroup");
+        if let Ok(st) = self.st.try_borrow() {
+            d.field("parent", &st.parent).field("tasks", &st.tasks);
+        }
+        d.finish_non_exhaustive()
     }
 }

@@ -14,7 +14,7 @@
 use crate::engine;
 use crate::error::Error;
 use crate::future::{SimFuture, TimerHandle, call_later_labelled};
-use crate::model::PythonVersion;
+use crate::settings::PythonVersion;
 use crate::task::{
     CancelScope, JoinHandle, TaskRef, catch_cancel, current_task, raise_cancelled, spawn,
 };
@@ -355,5 +355,15 @@ impl Drop for CancelOnDrop {
         if let Some(h) = self.0.take() {
             h.cancel();
         }
+    }
+}
+
+impl<F> std::fmt::Debug for Timeout<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timeout")
+            .field("delay", &self.delay)
+            .field("done", &self.inner.is_none())
+            .field("entered", &self.entered.as_ref().map(|(s, _)| s))
+            .finish_non_exhaustive()
     }
 }

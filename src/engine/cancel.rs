@@ -30,7 +30,7 @@
 //! own (`Task.__step` keeps an exception that already is one).
 
 use super::{Core, TaskId};
-use crate::model::PythonVersion;
+use crate::settings::PythonVersion;
 use crate::trace::EventKind;
 use std::rc::Rc;
 

@@ -47,8 +47,8 @@ pub use context::{limit_hit, stop_at_limit};
 use ext::Extensions;
 pub(crate) use step::{LoopEnd, run_loop};
 
-use crate::model::{Limits, LoopModel, PythonVersion};
 use crate::rng::Streams;
+use crate::settings::{Limits, LoopModel, PythonVersion};
 use crate::time::{Duration, Instant};
 use crate::trace::{Actor, Event, EventKind, Recorder, Sym, TaskId, WaitOn};
 pub(crate) use slab::Key;

@@ -5,8 +5,8 @@
 use super::cancel::cancel_task;
 use super::timers::TimerAction;
 use super::{CancelTarget, End, Handle, LimitKind, Runtime};
-use crate::model::LoopModel;
-use crate::trace::{Actor, EventKind, StepOutcome, Sym, TaskId, WaitOn};
+use crate::settings::LoopModel;
+use crate::trace::{Actor, EventKind, StepEnd, Sym, TaskId, WaitOn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::task::{Context, Poll};
 
@@ -297,7 +297,7 @@ fn finish_suspended(
     c.record(
         Some(id),
         EventKind::StepEnded {
-            outcome: StepOutcome::Suspended { on },
+            end: StepEnd::Suspended { on },
         },
     );
 }
@@ -325,10 +325,10 @@ fn finish_done(rt: &Runtime, id: TaskId, end: End) {
         t.catchers.clear();
         let fail = t.fail.take().zip(error);
         let callbacks = std::mem::take(&mut t.done_callbacks);
-        let outcome = match &end {
-            End::Returned => StepOutcome::Returned,
-            End::Cancelled => StepOutcome::Cancelled,
-            End::Raised(msg) => StepOutcome::Raised {
+        let step_end = match &end {
+            End::Returned => StepEnd::Returned,
+            End::Cancelled => StepEnd::Cancelled,
+            End::Raised(msg) => StepEnd::Raised {
                 error: c.intern(msg),
             },
         };
@@ -336,7 +336,7 @@ fn finish_done(rt: &Runtime, id: TaskId, end: End) {
         t.end = Some(end);
         t.ended_at = Some(now);
         c.live_tasks -= 1;
-        c.record(Some(id), EventKind::StepEnded { outcome });
+        c.record(Some(id), EventKind::StepEnded { end: step_end });
         (fail, callbacks)
     };
     if let Some((slot, err)) = fail {

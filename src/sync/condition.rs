@@ -16,7 +16,7 @@
 use super::{Lock, Waiters};
 use crate::engine;
 use crate::future::SimFuture;
-use crate::model::PythonVersion;
+use crate::settings::PythonVersion;
 use crate::task::{catch_cancel, raise_cancelled};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -93,6 +93,7 @@ impl Condition {
 
 /// Holds a [`Condition`]'s lock; releases it when dropped.
 #[must_use = "dropping the guard releases the lock at once"]
+#[derive(Debug)]
 pub struct ConditionGuard {
     cond: Condition,
     held: bool,
@@ -174,5 +175,16 @@ impl Drop for ConditionGuard {
             self.held = false;
             self.cond.lock.release_held();
         }
+    }
+}
+
+impl std::fmt::Debug for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Condition");
+        d.field("name", &self.inner.name).field("lock", &self.lock);
+        if let Ok(w) = self.inner.waiters.try_borrow() {
+            d.field("waiters", &w.len());
+        }
+        d.finish_non_exhaustive()
     }
 }

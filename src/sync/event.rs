@@ -126,3 +126,15 @@ impl Drop for RemoveOnDrop<'_> {
         self.ev.inner.st.borrow_mut().waiters.remove(self.fut);
     }
 }
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Event");
+        d.field("name", &self.inner.name);
+        if let Ok(st) = self.inner.st.try_borrow() {
+            d.field("set", &st.value)
+                .field("waiters", &st.waiters.len());
+        }
+        d.finish_non_exhaustive()
+    }
+}

@@ -165,6 +165,7 @@ impl Lock {
 
 /// Holds a [`Lock`]; releases it when dropped.
 #[must_use = "dropping the guard releases the lock at once"]
+#[derive(Debug)]
 pub struct LockGuard {
     lock: Option<Lock>,
 }
@@ -182,5 +183,18 @@ impl Drop for LockGuard {
         if let Some(lock) = self.lock.take() {
             lock.release_held();
         }
+    }
+}
+
+impl std::fmt::Debug for Lock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Lock");
+        d.field("name", &self.inner.name);
+        if let Ok(st) = self.inner.st.try_borrow() {
+            d.field("locked", &st.locked)
+                .field("holder", &st.holder)
+                .field("waiters", &st.waiters.len());
+        }
+        d.finish_non_exhaustive()
     }
 }

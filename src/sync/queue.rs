@@ -85,7 +85,23 @@ impl<T: PartialOrd + 'static> Queue<T> {
         Queue::with_kind("Queue", QueueKind::Fifo, maxsize)
     }
 
-    /// A queue of the given kind and name.
+    /// A FIFO queue named `name` in traces and deadlock reports.
+    pub fn named(name: &str, maxsize: usize) -> Queue<T> {
+        Queue::with_kind(name, QueueKind::Fifo, maxsize)
+    }
+
+    /// `asyncio.LifoQueue(maxsize)`: the last item put is the first got.
+    pub fn lifo(maxsize: usize) -> Queue<T> {
+        Queue::with_kind("LifoQueue", QueueKind::Lifo, maxsize)
+    }
+
+    /// `asyncio.PriorityQueue(maxsize)`: the smallest item is got first
+    /// (`heapq` order, so equal items come out in heap order, not FIFO).
+    pub fn priority(maxsize: usize) -> Queue<T> {
+        Queue::with_kind("PriorityQueue", QueueKind::Priority, maxsize)
+    }
+
+    /// A queue of the given kind, named `name`.
     pub fn with_kind(name: &str, kind: QueueKind, maxsize: usize) -> Queue<T> {
         let finished = Event::named(name);
         finished.set();
@@ -275,5 +291,21 @@ impl<T: PartialOrd + 'static> Queue<T> {
             let name = self.inner.name.clone();
             self.inner.finished.wait_as("Queue.join", name, probe).await;
         }
+    }
+}
+
+impl<T> std::fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Queue");
+        d.field("name", &self.inner.name)
+            .field("kind", &self.inner.kind)
+            .field("maxsize", &self.inner.maxsize);
+        if let Ok(st) = self.inner.st.try_borrow() {
+            d.field("items", &(st.items.len() + st.heap.len()))
+                .field("getters", &st.getters.len())
+                .field("putters", &st.putters.len())
+                .field("unfinished", &st.unfinished);
+        }
+        d.finish_non_exhaustive()
     }
 }

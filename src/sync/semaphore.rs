@@ -19,7 +19,7 @@ use crate::deadlock::{Blocker, Probe};
 use crate::engine;
 use crate::error::Error;
 use crate::future::SimFuture;
-use crate::model::PythonVersion;
+use crate::settings::PythonVersion;
 use crate::task::{catch_cancel, raise_cancelled};
 use crate::trace::TaskId;
 use std::cell::RefCell;
@@ -214,7 +214,7 @@ impl Semaphore {
 
 /// `asyncio.BoundedSemaphore`: a [`Semaphore`] whose `release` fails when
 /// it would exceed the initial value.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct BoundedSemaphore(Semaphore);
 
 impl BoundedSemaphore {
@@ -239,6 +239,7 @@ impl std::ops::Deref for BoundedSemaphore {
 /// A permit of a [`Semaphore`]; released when dropped unless
 /// [`forget`](SemaphorePermit::forget) is called.
 #[must_use = "dropping the permit releases it at once"]
+#[derive(Debug)]
 pub struct SemaphorePermit {
     sem: Option<Semaphore>,
 }
@@ -255,5 +256,19 @@ impl Drop for SemaphorePermit {
         if let Some(s) = self.sem.take() {
             let _ = s.release();
         }
+    }
+}
+
+impl std::fmt::Debug for Semaphore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Semaphore");
+        d.field("name", &self.inner.name)
+            .field("bound", &self.inner.bound);
+        if let Ok(st) = self.inner.st.try_borrow() {
+            d.field("value", &st.value)
+                .field("holders", &st.holders)
+                .field("waiters", &st.waiters.len());
+        }
+        d.finish_non_exhaustive()
     }
 }

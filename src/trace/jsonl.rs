@@ -4,9 +4,7 @@
 //! interns the strings again: `write(read(bytes)) == bytes` for every trace
 //! loopsim writes.
 
-use super::{
-    Actor, Event, EventKind, RunEnd, StepOutcome, Sym, TaskId, Trace, TraceHeader, WaitOn,
-};
+use super::{Actor, Event, EventKind, RunEnd, StepEnd, Sym, TaskId, Trace, TraceHeader, WaitOn};
 use crate::time::Instant;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -87,19 +85,19 @@ pub(super) fn write_event(out: &mut String, strings: &[String], seq: usize, e: &
                 ",\"event\":\"step_started\",\"cancelling\":{cancelling}"
             );
         }
-        EventKind::StepEnded { outcome } => {
+        EventKind::StepEnded { end } => {
             out.push_str(",\"event\":\"step_ended\",\"outcome\":");
-            match outcome {
-                StepOutcome::Suspended { on } => {
+            match end {
+                StepEnd::Suspended { on } => {
                     out.push_str("\"suspended\"");
                     write_wait(out, &trace, on);
                 }
-                StepOutcome::Returned => out.push_str("\"returned\""),
-                StepOutcome::Raised { error } => {
+                StepEnd::Returned => out.push_str("\"returned\""),
+                StepEnd::Raised { error } => {
                     out.push_str("\"raised\",\"error\":");
                     q(out, s(error));
                 }
-                StepOutcome::Cancelled => out.push_str("\"cancelled\""),
+                StepEnd::Cancelled => out.push_str("\"cancelled\""),
             }
         }
         EventKind::CallbackRun { label, timer } => {
@@ -152,9 +150,9 @@ pub(super) fn write_event(out: &mut String, strings: &[String], seq: usize, e: &
         EventKind::InCycle { next } => {
             let _ = write!(out, ",\"event\":\"in_cycle\",\"next\":{}", next.0);
         }
-        EventKind::RunEnded { outcome } => {
+        EventKind::RunEnded { end } => {
             out.push_str(",\"event\":\"run_ended\",\"outcome\":");
-            match outcome {
+            match end {
                 RunEnd::Completed => out.push_str("\"completed\""),
                 RunEnd::Failed { error } => {
                     out.push_str("\"failed\",\"error\":");
@@ -394,15 +392,15 @@ fn read_event(f: &Fields<'_>, i: &mut Interner) -> Result<Event, ReadError> {
             cancelling: f.bool("cancelling")?,
         },
         "step_ended" => EventKind::StepEnded {
-            outcome: match f.str("outcome")? {
-                "suspended" => StepOutcome::Suspended {
+            end: match f.str("outcome")? {
+                "suspended" => StepEnd::Suspended {
                     on: read_wait(f, i)?,
                 },
-                "returned" => StepOutcome::Returned,
-                "raised" => StepOutcome::Raised {
+                "returned" => StepEnd::Returned,
+                "raised" => StepEnd::Raised {
                     error: f.sym("error", i)?,
                 },
-                "cancelled" => StepOutcome::Cancelled,
+                "cancelled" => StepEnd::Cancelled,
                 other => return Err(f.unknown("outcome", other)),
             },
         },
@@ -443,7 +441,7 @@ fn read_event(f: &Fields<'_>, i: &mut Interner) -> Result<Event, ReadError> {
             next: TaskId(f.u32("next")?),
         },
         "run_ended" => EventKind::RunEnded {
-            outcome: match f.str("outcome")? {
+            end: match f.str("outcome")? {
                 "completed" => RunEnd::Completed,
                 "failed" => RunEnd::Failed {
                     error: f.sym("error", i)?,

@@ -93,7 +93,7 @@ pub enum EventKind {
     /// The task's step ended, and why.
     StepEnded {
         /// Why it ended.
-        outcome: StepOutcome,
+        end: StepEnd,
     },
     /// A handle that is not a task step ran: a timer's callback or a callback
     /// scheduled with `call_soon` (done-callbacks, `gather`, user callbacks).
@@ -169,7 +169,7 @@ pub enum EventKind {
     /// The run ended; always the last event.
     RunEnded {
         /// How.
-        outcome: RunEnd,
+        end: RunEnd,
     },
 }
 
@@ -194,7 +194,7 @@ pub enum RunEnd {
 
 /// How a task's step ended.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum StepOutcome {
+pub enum StepEnd {
     /// The task handed control back to the loop, waiting on `on`.
     Suspended {
         /// What it waits on.
