@@ -33,19 +33,37 @@
 //! | [`MaxInSection`] | at most/at least/exactly n tasks are inside a section at once |
 //! | [`RunEnds`] | the run ends this way ([`Ending`]) |
 //! | [`Faster`] | one run's main task ends sooner than another's |
+//! | [`DeadlineOrder`] | timers fire in deadline order |
+//! | [`EqualDeadlineFifo`] | equal deadlines fire first-come first-served (`fifo` yes, `asyncio` no) |
+//! | [`ReadyFifo`] | ready tasks run in the order they became ready |
+//! | [`BoundedWait`] | every ready task runs within k iterations |
+//! | [`FirstComeFirstServed`] | a primitive's waiters are served in the order they came |
+//! | [`TimeoutDelivered`] | a timeout's cancellation arrives within k iterations of its timer |
+//! | [`NothingPending`] | no task is left pending at the end |
+//! | [`WellFormed`] | the trace's invariants: clock monotonic, steps paired, wakes before steps, no step after the end |
+//!
+//! A capacity claim ("a `Semaphore(3)` never lets more than 3 in") is
+//! [`MaxInSection`] with [`Count::AtMost`].
 
 mod facts;
 mod outcome;
 mod output;
+mod schedule;
 mod tasks;
 mod timing;
+mod wellformed;
 mod words;
 
 pub use facts::{Facts, Line, TaskFacts};
 pub use outcome::{Ending, RunEnds};
 pub use output::{InOrder, OutputIs, PrintedAt};
+pub use schedule::{
+    BoundedWait, DeadlineOrder, EqualDeadlineFifo, FirstComeFirstServed, NothingPending, ReadyFifo,
+    TimeoutDelivered,
+};
 pub use tasks::{Count, MaxInSection, TaskEnd, TaskEnds};
 pub use timing::{Bound, Elapsed, Faster};
+pub use wellformed::WellFormed;
 
 use crate::time::Instant;
 use crate::trace::{TaskId, Trace};

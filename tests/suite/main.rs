@@ -1,6 +1,7 @@
 //! loopsim's integration tests: one binary, one module per subject.
 
 mod cancellation;
+mod checks;
 mod cli;
 mod deadlocks;
 mod determinism;
