@@ -292,10 +292,8 @@ impl Check for FirstComeFirstServed {
                         StepEnd::Suspended {
                             on: WaitOn::Primitive { name, .. },
                         },
-                } if t.str(name) == self.0 => {
-                    if !waiting.iter().any(|w| w.0 == task) {
-                        waiting.push((task, seq, false));
-                    }
+                } if t.str(name) == self.0 && !waiting.iter().any(|w| w.0 == task) => {
+                    waiting.push((task, seq, false));
                 }
                 EventKind::CancelRequested { .. } => {
                     if let Some(w) = waiting.iter_mut().find(|w| w.0 == task) {

@@ -56,10 +56,11 @@ impl Check for WellFormed {
                 return fail(seq, format!("an event after the run ended (event {end})"));
             }
             match (e.kind, e.task) {
+                (EventKind::TaskCreated { .. }, Some(task)) if state.contains_key(&task) => {
+                    return fail(seq, format!("task {task} created twice"));
+                }
                 (EventKind::TaskCreated { .. }, Some(task)) => {
-                    if state.insert(task, State::Ready).is_some() {
-                        return fail(seq, format!("task {task} created twice"));
-                    }
+                    state.insert(task, State::Ready);
                 }
                 (EventKind::Woken { .. }, Some(task)) => match state.get(&task) {
                     None => return fail(seq, format!("task {task} woken before it was created")),
