@@ -81,7 +81,7 @@ pub use combinators::{
 };
 pub use deadlock::{Blocker, DeadlockReport, NamedTask, StuckTask, find_cycle, wait_for_graph};
 pub use determinism::{Divergence, check_determinism};
-pub use engine::{LimitKind, OutputLine, limit_hit, stop_at_limit};
+pub use engine::{LimitKind, OutputLine, PctConfig, limit_hit, stop_at_limit};
 pub use error::Error;
 pub use future::{CallbackHandle, SimFuture, TimerHandle, call_at, call_later, call_soon};
 pub use output::{SectionGuard, print, section};

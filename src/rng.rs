@@ -60,6 +60,11 @@ impl Streams {
     }
 
     /// A uniform index in `0..n` from the scheduling stream.
+    /// The scheduling stream (the exploring loop models' choices).
+    pub fn scheduling(&mut self) -> &mut ChaCha8Rng {
+        self.get(Stream::Scheduling)
+    }
+
     pub fn pick(&mut self, n: usize) -> usize {
         self.get(Stream::Scheduling).random_range(0..n)
     }

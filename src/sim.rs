@@ -39,6 +39,7 @@ impl Default for SimBuilder {
                 trace: true,
                 step_overhead: Duration::ZERO,
                 eager_tasks: false,
+                pct: crate::engine::PctConfig::default(),
             },
             label: "run".to_string(),
             main_label: None,
@@ -56,6 +57,13 @@ impl SimBuilder {
     /// The loop model (default `asyncio`).
     pub fn model(mut self, model: LoopModel) -> Self {
         self.cfg.model = model;
+        self
+    }
+
+    /// The `pct` model's parameters (default: depth 3 over the first 100
+    /// scheduling decisions).
+    pub fn pct(mut self, pct: crate::engine::PctConfig) -> Self {
+        self.cfg.pct = pct;
         self
     }
 

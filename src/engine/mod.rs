@@ -33,7 +33,10 @@ mod step;
 pub(crate) mod timers;
 
 mod cancel;
+mod choice;
 mod clock;
+use choice::Chooser;
+pub use choice::PctConfig;
 mod tasks;
 pub(crate) use cancel::{CancelFuture, CancelTarget};
 pub(crate) use tasks::{DoneCallback, End, FailSlot, TaskSlot, Wait};
@@ -70,6 +73,8 @@ pub(crate) struct Config {
     pub limits: Limits,
     pub trace: bool,
     pub step_overhead: Duration,
+    /// The `pct` model's parameters.
+    pub pct: PctConfig,
     /// 3.12's `eager_task_factory`: a new task's first step runs at once,
     /// inside `create_task`.
     pub eager_tasks: bool,
@@ -147,6 +152,7 @@ pub(crate) struct Core {
     cfg: Config,
     clock: Clock,
     ready: VecDeque<Handle>,
+    chooser: Chooser,
     timers: Timers,
     callbacks: Slab<CallbackSlot>,
     tasks: Vec<TaskSlot>,
@@ -190,7 +196,7 @@ impl Core {
     fn new(cfg: Config, run_id: u64, rec: Option<Recorder>) -> Core {
         let kind = match cfg.model {
             LoopModel::Asyncio => HeapKind::Python,
-            LoopModel::Fifo | LoopModel::Random => HeapKind::Fifo,
+            LoopModel::Fifo | LoopModel::Random | LoopModel::Pct => HeapKind::Fifo,
         };
         let mut rec = rec.unwrap_or_else(|| Recorder::new(cfg.trace));
         let sym = Syms {
@@ -200,8 +206,11 @@ impl Core {
             done: rec.intern("done callback"),
             stop: rec.intern("run_until_complete stop"),
         };
+        let mut rng = Streams::new(cfg.seed);
+        let chooser = Chooser::new(cfg.model, cfg.pct, &mut rng);
         Core {
-            rng: Streams::new(cfg.seed),
+            rng,
+            chooser,
             clock: Clock::new(cfg.model == LoopModel::Asyncio),
             cfg,
             ready: VecDeque::new(),

@@ -5,7 +5,6 @@
 use super::cancel::cancel_task;
 use super::timers::TimerAction;
 use super::{CancelTarget, End, Handle, LimitKind, Runtime};
-use crate::settings::LoopModel;
 use crate::trace::{Actor, EventKind, StepEnd, Sym, TaskId, WaitOn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::task::{Context, Poll};
@@ -75,10 +74,12 @@ fn run_once(rt: &Runtime) -> bool {
                 c.ready.push_back(Handle::Timer(k));
             }
         }
-        // 4. Run what was ready at this point (one handle under `random`).
-        match c.cfg.model {
-            LoopModel::Random => c.ready.len().min(1),
-            _ => c.ready.len(),
+        // 4. Run what was ready at this point (one chosen handle under the
+        //    exploring models).
+        if c.chooser.one_per_iteration() {
+            c.ready.len().min(1)
+        } else {
+            c.ready.len()
         }
     };
     for _ in 0..n {
@@ -87,9 +88,9 @@ fn run_once(rt: &Runtime) -> bool {
             if c.abort.is_some() {
                 return true;
             }
-            let h = if c.cfg.model == LoopModel::Random {
-                let len = c.ready.len();
-                let i = c.rng.pick(len);
+            let h = if c.chooser.one_per_iteration() {
+                let c = &mut *c;
+                let i = c.chooser.pick(&c.ready, &mut c.rng);
                 c.ready.remove(i)
             } else {
                 c.ready.pop_front()

@@ -35,7 +35,12 @@ fn holds_on_all(c: &dyn Check, runs: &[(String, loopsim::Trace)]) {
 
 #[test]
 fn every_trace_is_well_formed_under_every_model() {
-    for model in [None, Some(LoopModel::Fifo), Some(LoopModel::Random)] {
+    for model in [
+        None,
+        Some(LoopModel::Fifo),
+        Some(LoopModel::Random),
+        Some(LoopModel::Pct),
+    ] {
         holds_on_all(&WellFormed, &runs(model));
     }
 }
@@ -205,4 +210,56 @@ fn a_trace_edited_out_of_order_is_caught() {
     }
     let v = checks::check(&DeadlineOrder, &t);
     assert!(!v.holds, "{v}");
+}
+
+/// The starter runs `steps` awaits then sets a flag; the checker yields
+/// once and reads it. Seeing it set needs the starter to run all its steps
+/// first: a depth-1 ordering that PCT finds on about half the seeds.
+async fn ordering(steps: u32) -> bool {
+    let ready = std::rc::Rc::new(std::cell::Cell::new(false));
+    let r = ready.clone();
+    let starter = spawn(async move {
+        for _ in 0..steps {
+            loopsim::yield_now().await;
+        }
+        r.set(true);
+    });
+    let checker = spawn(async move {
+        loopsim::yield_now().await;
+        ready.get()
+    });
+    starter.await.unwrap();
+    checker.await.unwrap()
+}
+
+#[test]
+fn pct_finds_an_ordering_bug_random_schedules_miss() {
+    let found = |model: LoopModel| {
+        (0..200u64)
+            .filter(|s| {
+                Sim::builder()
+                    .model(model)
+                    .seed(*s)
+                    .build()
+                    .run(ordering(20))
+                    .value()
+                    == Some(&true)
+            })
+            .count()
+    };
+    let (random, pct) = (found(LoopModel::Random), found(LoopModel::Pct));
+    assert_eq!(random, 0, "random found it on {random} seeds");
+    assert!(pct >= 40, "pct found it on only {pct} of 200 seeds");
+}
+
+#[test]
+fn pct_schedules_replay_from_their_seed_and_keep_the_traces_well_formed() {
+    for seed in 0..20 {
+        let sim = Sim::builder().model(LoopModel::Pct).seed(seed).build();
+        let a = sim.run(ordering(5));
+        let b = sim.run(ordering(5));
+        assert_eq!(a.trace.to_jsonl(), b.trace.to_jsonl(), "seed {seed}");
+        assert!(checks::check(&WellFormed, &a.trace).holds);
+        assert!(checks::check(&DeadlineOrder, &a.trace).holds);
+    }
 }
