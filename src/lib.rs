@@ -54,6 +54,7 @@ mod deadlock;
 mod determinism;
 mod engine;
 pub mod error;
+pub mod explore;
 mod future;
 mod hint;
 mod output;

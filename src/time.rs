@@ -135,6 +135,22 @@ pub fn format_nanos(ns: u64) -> String {
     }
 }
 
+/// A time rounded for display (labels, summaries): at most 4 significant
+/// digits (`1.488s`, `80.57s`, `12ms`).
+pub fn format_short(ns: u64) -> String {
+    let unit = [1_000_000_000u64, 1_000_000, 1_000, 1]
+        .into_iter()
+        .find(|u| ns >= *u)
+        .unwrap_or(1);
+    let whole = ns / unit;
+    let digits = whole.to_string().len() as u32;
+    let keep = 4u32.saturating_sub(digits);
+    let scale = 10u64.pow(keep.min(9));
+    let rounded = ((ns as u128 * scale as u128 + unit as u128 / 2) / unit as u128) as u64;
+    let ns_rounded = rounded.saturating_mul(unit) / scale;
+    format_nanos(ns_rounded)
+}
+
 /// Converts a duration to float seconds exactly as Python parses the same
 /// decimal literal: `ns / 1e9` is one correctly rounded division, so
 /// `Duration::from_millis(100)` becomes the same `f64` as Python's `0.1`.

@@ -252,3 +252,41 @@ pub fn load(path: &Path, limits: &LimitArgs) -> Option<Scenario> {
 }
 
 pub use loopsim::report::{mark_svg, panels, replay};
+
+/// Writes one output file under the rules of [`super::output`].
+pub fn write_output(
+    path: &Path,
+    bytes: &[u8],
+    protected: &super::output::Protected,
+) -> anyhow::Result<()> {
+    let (dir, name) = super::output::OutDir::for_file(path, protected)?;
+    dir.write_all([(&name, &bytes.to_vec())])
+}
+
+/// A range of seeds, `A..B` (B excluded) or a single seed `A`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeedRange(pub u64, pub u64);
+
+impl std::str::FromStr for SeedRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<SeedRange, String> {
+        let num = |t: &str| {
+            t.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("`{t}` is not a seed (a whole number)"))
+        };
+        let r = match s.split_once("..") {
+            Some((a, b)) => SeedRange(num(a)?, num(b)?),
+            None => {
+                let a = num(s)?;
+                SeedRange(a, a.saturating_add(1))
+            }
+        };
+        if r.0 >= r.1 {
+            return Err(format!(
+                "`{s}` is empty: write A..B with A < B (B excluded)"
+            ));
+        }
+        Ok(r)
+    }
+}

@@ -6,6 +6,7 @@ mod common;
 mod output;
 mod report;
 mod run;
+mod sweep;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +35,8 @@ enum Command {
     Check(check::Args),
     /// Write the gallery: timelines, sequence diagrams, Mermaid and traces of every scenario.
     Report(report::Args),
+    /// Run a scenario over many seeds in parallel: elapsed percentiles, claim pass rates, failing seeds.
+    Sweep(sweep::Args),
     /// Measure the engine on the standard workloads (wall time, steps/s, events/s).
     Bench(bench::Args),
 }
@@ -100,6 +103,7 @@ fn run() -> i32 {
         Command::Run(args) => run::run(args),
         Command::Check(args) => check::run(args),
         Command::Report(args) => report::run(args),
+        Command::Sweep(args) => sweep::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {

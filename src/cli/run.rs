@@ -187,7 +187,7 @@ pub fn run(args: Args) -> Result<i32> {
         println!("\n(claims over seed ranges are checked by `loopsim check {file}`)");
     }
     if let (Some(path), Some((_, trace))) = (&args.trace_out, traces.last()) {
-        write_output(path, &trace.to_jsonl(), &protected)?;
+        common::write_output(path, &trace.to_jsonl(), &protected)?;
         println!("trace written to {}", path.display());
     }
     if let Some(path) = &args.svg {
@@ -227,13 +227,7 @@ fn write_svg(
         traces.iter().map(|(v, t)| (v.clone(), t)).collect();
     let panels = common::panels(&traces);
     let svg = common::mark_svg(timeline.render_panels(title, &panels));
-    write_output(path, &svg, protected)
-}
-
-/// Writes one output file under the rules of [`super::output`].
-fn write_output(path: &std::path::Path, bytes: &[u8], protected: &Protected) -> Result<()> {
-    let (dir, name) = OutDir::for_file(path, protected)?;
-    dir.write_all([(&name, &bytes.to_vec())])
+    common::write_output(path, &svg, protected)
 }
 
 /// `--format sequence|mermaid|chrome|trace`: print the rendering only.

@@ -7,8 +7,10 @@
 //! | [`Mermaid`] | the same diagram as a Mermaid `sequenceDiagram` |
 //! | [`ChromeTrace`] | Chrome trace JSON, for Perfetto and `chrome://tracing` |
 //! | [`Timeline`] | an SVG timeline: a lane for the loop and one per task |
+//! | [`elapsed_histogram`] | a sweep's elapsed times per variant, as SVG (not a trace renderer) |
 
 mod chrome;
+mod histogram;
 mod lanes;
 mod mermaid;
 mod sequence;
@@ -16,6 +18,7 @@ pub mod story;
 mod svg;
 
 pub use chrome::ChromeTrace;
+pub use histogram::elapsed_histogram;
 pub use lanes::{Deadlock, Lane, LaneState, Lanes, Span, Wake, lanes};
 pub use mermaid::Mermaid;
 pub use sequence::{SequenceText, circled};

@@ -87,7 +87,7 @@ const AXIS_H: i32 = 34;
 const PANEL_HEAD: i32 = 22;
 const FONT: &str = "DejaVu Sans, Verdana, Arial, sans-serif";
 
-fn rgb(hex: u32) -> RGBColor {
+pub(super) fn rgb(hex: u32) -> RGBColor {
     RGBColor((hex >> 16) as u8, (hex >> 8) as u8, hex as u8)
 }
 
@@ -119,7 +119,7 @@ const LEGEND: [(&str, LaneState); 9] = [
 ];
 
 /// A tick step of 1, 2 or 5 × 10^k nanoseconds giving about `want` ticks.
-fn tick_step(span_ns: u64, want: u64) -> u64 {
+pub(super) fn tick_step(span_ns: u64, want: u64) -> u64 {
     let raw = (span_ns / want.max(1)).max(1);
     let mut p = 1u64;
     while p.saturating_mul(10) <= raw {
@@ -151,10 +151,10 @@ impl Scale {
     }
 }
 
-type Svg<'a> = SVGBackend<'a>;
+pub(super) type Svg<'a> = SVGBackend<'a>;
 
 #[allow(clippy::too_many_arguments)]
-fn text(
+pub(super) fn text(
     b: &mut Svg<'_>,
     s: &str,
     x: i32,
@@ -175,7 +175,15 @@ fn text(
     let _ = b.draw_text(&super::visible(s, false), &style, (x, y));
 }
 
-fn rect<C: Color>(b: &mut Svg<'_>, x0: i32, y0: i32, x1: i32, y1: i32, c: &C, fill: bool) {
+pub(super) fn rect<C: Color>(
+    b: &mut Svg<'_>,
+    x0: i32,
+    y0: i32,
+    x1: i32,
+    y1: i32,
+    c: &C,
+    fill: bool,
+) {
     let style = ShapeStyle {
         color: c.to_rgba(),
         filled: fill,
@@ -791,19 +799,8 @@ impl Timeline {
 }
 
 /// A time rounded for display (labels, bars): at most 4 significant digits.
-fn short(t: Instant) -> String {
-    let ns = t.as_nanos();
-    let unit = [1_000_000_000u64, 1_000_000, 1_000, 1]
-        .into_iter()
-        .find(|u| ns >= *u)
-        .unwrap_or(1);
-    let whole = ns / unit;
-    let digits = whole.to_string().len() as u32;
-    let keep = 4u32.saturating_sub(digits);
-    let scale = 10u64.pow(keep.min(9));
-    let rounded = ((ns as u128 * scale as u128 + unit as u128 / 2) / unit as u128) as u64;
-    let ns_rounded = rounded.saturating_mul(unit) / scale;
-    format_nanos(ns_rounded)
+pub(super) fn short(t: Instant) -> String {
+    crate::time::format_short(t.as_nanos())
 }
 
 /// When the main task (the first lane) ended.
