@@ -3,6 +3,7 @@
 mod bench;
 mod check;
 mod common;
+mod explore;
 mod output;
 mod report;
 mod run;
@@ -35,6 +36,8 @@ enum Command {
     Check(check::Args),
     /// Write the gallery: timelines, sequence diagrams, Mermaid and traces of every scenario.
     Report(report::Args),
+    /// Explore schedules (random, pct models): the first seed that breaks each claim, and its replay.
+    Explore(explore::Args),
     /// Run a scenario over many seeds in parallel: elapsed percentiles, claim pass rates, failing seeds.
     Sweep(sweep::Args),
     /// Measure the engine on the standard workloads (wall time, steps/s, events/s).
@@ -104,6 +107,7 @@ fn run() -> i32 {
         Command::Check(args) => check::run(args),
         Command::Report(args) => report::run(args),
         Command::Sweep(args) => sweep::run(args),
+        Command::Explore(args) => explore::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {

@@ -15,5 +15,6 @@ mod render;
 mod robustness;
 mod scenarios;
 mod support;
+mod sweep;
 mod trace_io;
 mod tutorial_claims;
