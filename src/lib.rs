@@ -82,6 +82,8 @@ pub use combinators::{
 };
 pub use deadlock::{Blocker, DeadlockReport, NamedTask, StuckTask, find_cycle, wait_for_graph};
 pub use determinism::{Divergence, check_determinism};
+#[doc(hidden)]
+pub use engine::mutation;
 pub use engine::{LimitKind, OutputLine, PctConfig, limit_hit, stop_at_limit};
 pub use error::Error;
 pub use future::{CallbackHandle, SimFuture, TimerHandle, call_at, call_later, call_soon};

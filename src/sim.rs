@@ -40,6 +40,7 @@ impl Default for SimBuilder {
                 step_overhead: Duration::ZERO,
                 eager_tasks: false,
                 pct: crate::engine::PctConfig::default(),
+                mutation: None,
             },
             label: "run".to_string(),
             main_label: None,
@@ -64,6 +65,13 @@ impl SimBuilder {
     /// scheduling decisions).
     pub fn pct(mut self, pct: crate::engine::PctConfig) -> Self {
         self.cfg.pct = pct;
+        self
+    }
+
+    /// Plants a bug in the loop (tests of the tests only).
+    #[doc(hidden)]
+    pub fn mutation(mut self, m: crate::engine::mutation::Mutation) -> Self {
+        self.cfg.mutation = Some(m);
         self
     }
 

@@ -35,6 +35,8 @@ pub(crate) mod timers;
 mod cancel;
 mod choice;
 mod clock;
+#[doc(hidden)]
+pub mod mutation;
 use choice::Chooser;
 pub use choice::PctConfig;
 mod tasks;
@@ -75,6 +77,8 @@ pub(crate) struct Config {
     pub step_overhead: Duration,
     /// The `pct` model's parameters.
     pub pct: PctConfig,
+    /// A planted bug (tests of the tests only).
+    pub mutation: Option<mutation::Mutation>,
     /// 3.12's `eager_task_factory`: a new task's first step runs at once,
     /// inside `create_task`.
     pub eager_tasks: bool,
@@ -153,6 +157,8 @@ pub(crate) struct Core {
     clock: Clock,
     ready: VecDeque<Handle>,
     chooser: Chooser,
+    /// The planted bug (if any) has struck.
+    mutation_struck: bool,
     timers: Timers,
     callbacks: Slab<CallbackSlot>,
     tasks: Vec<TaskSlot>,
@@ -206,15 +212,19 @@ impl Core {
             done: rec.intern("done callback"),
             stop: rec.intern("run_until_complete stop"),
         };
+        let mut cfg = cfg;
+        cfg.mutation = cfg.mutation.or_else(mutation::thread_default);
+        let reverse_ties = cfg.mutation == Some(mutation::Mutation::ReverseEqualDeadlines);
         let mut rng = Streams::new(cfg.seed);
         let chooser = Chooser::new(cfg.model, cfg.pct, &mut rng);
         Core {
             rng,
             chooser,
+            mutation_struck: false,
             clock: Clock::new(cfg.model == LoopModel::Asyncio),
             cfg,
             ready: VecDeque::new(),
-            timers: Timers::new(kind),
+            timers: Timers::new(kind, reverse_ties),
             callbacks: Slab::new(),
             tasks: Vec::new(),
             current: None,
@@ -246,6 +256,17 @@ impl Core {
     /// The Python version the `asyncio` model follows.
     pub fn python(&self) -> PythonVersion {
         self.cfg.python
+    }
+
+    /// Whether the bug `m` is planted in this run and has not struck yet;
+    /// it strikes now.
+    pub fn take_mutation(&mut self, m: mutation::Mutation) -> bool {
+        if self.cfg.mutation == Some(m) && !self.mutation_struck {
+            self.mutation_struck = true;
+            true
+        } else {
+            false
+        }
     }
 
     /// Whether a task created after the loop started runs its first step at
@@ -460,6 +481,12 @@ impl Core {
     /// unless it is already there or the task is done.
     pub fn wake(&mut self, id: TaskId) {
         let by = self.actor;
+        if self.cfg.mutation == Some(mutation::Mutation::LoseOneWakeup)
+            && matches!(by, Actor::Timer(_))
+            && !std::mem::replace(&mut self.mutation_struck, true)
+        {
+            return;
+        }
         let t = self.task_mut(id);
         if t.scheduled || t.end.is_some() {
             return;

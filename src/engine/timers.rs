@@ -71,10 +71,12 @@ pub(crate) struct Timers {
     /// `_timer_cancelled_count`: cancelled timers still in the heap.
     cancelled_in_heap: usize,
     next_seq: u64,
+    /// A planted bug: equal deadlines last-come first-served.
+    reverse_ties: bool,
 }
 
 impl Timers {
-    pub fn new(kind: HeapKind) -> Timers {
+    pub fn new(kind: HeapKind, reverse_ties: bool) -> Timers {
         Timers {
             kind,
             slots: Slab::new(),
@@ -82,6 +84,7 @@ impl Timers {
             fifo: Vec::new(),
             cancelled_in_heap: 0,
             next_seq: 0,
+            reverse_ties,
         }
     }
 
@@ -127,9 +130,16 @@ impl Timers {
         let index = key.index;
         match self.kind {
             HeapKind::Python => heapq::push(&mut self.py, (when_f, index), |a, b| a.0 < b.0),
-            HeapKind::Fifo => heapq::push(&mut self.fifo, (when_ns, seq, index), |a, b| {
-                (a.0, a.1) < (b.0, b.1)
-            }),
+            HeapKind::Fifo => {
+                let order = if self.reverse_ties {
+                    u64::MAX - seq
+                } else {
+                    seq
+                };
+                heapq::push(&mut self.fifo, (when_ns, order, index), |a, b| {
+                    (a.0, a.1) < (b.0, b.1)
+                })
+            }
         }
         key
     }
@@ -303,7 +313,7 @@ mod tests {
 
     #[test]
     fn python_heap_ties_follow_heapq_not_insertion() {
-        let mut t = Timers::new(HeapKind::Python);
+        let mut t = Timers::new(HeapKind::Python, false);
         for _ in 0..5 {
             t.schedule(0.01, 10_000_000, call(), 0, false);
         }
@@ -312,7 +322,7 @@ mod tests {
 
     #[test]
     fn fifo_heap_ties_are_first_come_first_served() {
-        let mut t = Timers::new(HeapKind::Fifo);
+        let mut t = Timers::new(HeapKind::Fifo, false);
         for _ in 0..5 {
             t.schedule(0.01, 10_000_000, call(), 0, false);
         }
@@ -321,7 +331,7 @@ mod tests {
 
     #[test]
     fn cancelled_timers_stay_until_head_or_purge() {
-        let mut t = Timers::new(HeapKind::Python);
+        let mut t = Timers::new(HeapKind::Python, false);
         let keys: Vec<_> = (0..150)
             .map(|i| t.schedule(1.0 + i as f64, 0, call(), 0, false))
             .collect();
@@ -344,7 +354,7 @@ mod tests {
 
     #[test]
     fn slots_are_reused_and_stale_keys_do_nothing() {
-        let mut t = Timers::new(HeapKind::Fifo);
+        let mut t = Timers::new(HeapKind::Fifo, false);
         let k = t.schedule(0.0, 0, call(), 0, false);
         assert_eq!(drain_due(&mut t, 0.0).len(), 1);
         let k2 = t.schedule(0.0, 0, call(), 0, false);

@@ -108,6 +108,16 @@ impl Semaphore {
     }
 
     async fn acquire_raw(&self) {
+        let over_admit = self.locked()
+            && self.inner.st.borrow().value == 0
+            && engine::with_core("Semaphore", |c| {
+                c.take_mutation(crate::engine::mutation::Mutation::SemaphoreOverAdmits)
+            });
+        if over_admit {
+            // A planted bug (tests of the tests): in without a permit.
+            self.inner.st.borrow_mut().holders.extend(current());
+            return;
+        }
         if !self.locked() {
             let mut st = self.inner.st.borrow_mut();
             st.value -= 1;
