@@ -157,7 +157,7 @@ impl Vm {
                     (PythonVersion::Py312 | PythonVersion::Py313, Target::Value(_))
                         if !d.is_zero() =>
                     {
-                        let fut: LocalBoxFuture<'static, Outcome> = match self.awaitable(target)? {
+                        let fut: LocalBoxFuture<'static, VmResult> = match self.awaitable(target)? {
                             Awaitable::Coro(vm) => vm.boxed_local(),
                             Awaitable::Task(h) => async move { flatten(h.await) }.boxed_local(),
                             Awaitable::Fut(f) => async move { f.await }.boxed_local(),
@@ -169,7 +169,7 @@ impl Vm {
                         self.start_val(fut, Then::Assign(into.clone()));
                     }
                     _ => {
-                        let fut: LocalBoxFuture<'static, Outcome> = match self.awaitable(target)? {
+                        let fut: LocalBoxFuture<'static, VmResult> = match self.awaitable(target)? {
                             Awaitable::Coro(vm) => {
                                 async move { flatten(wait_for(vm, d).await) }.boxed_local()
                             }
@@ -243,7 +243,7 @@ impl Vm {
                 );
             }
             StepKind::Shield { target, into } => {
-                let fut: LocalBoxFuture<'static, Outcome> = match self.awaitable(target)? {
+                let fut: LocalBoxFuture<'static, VmResult> = match self.awaitable(target)? {
                     Awaitable::Coro(vm) => async move { flatten(shield(vm).await) }.boxed_local(),
                     Awaitable::Task(h) => {
                         async move { flatten(shield_task(h).await) }.boxed_local()
@@ -648,7 +648,7 @@ impl Vm {
 }
 
 /// A handle of each task for a combinator (`gather`, `as_completed`).
-fn task_handles(cells: &[Rc<TaskCell>]) -> Result<Vec<crate::JoinHandle<Outcome>>, Error> {
+fn task_handles(cells: &[Rc<TaskCell>]) -> Result<Vec<crate::JoinHandle<VmResult>>, Error> {
     cells
         .iter()
         .map(|c| c.handle.clone().ok_or_else(super::no_handle))

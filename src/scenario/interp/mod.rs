@@ -17,7 +17,7 @@
 
 use super::expr::{BinOp, CmpOp, Expr, Piece};
 use super::model::*;
-use super::value::{Outcome, TaskCell, Value};
+use super::value::{VmResult, TaskCell, Value};
 use crate::combinators::TaskGroup;
 use crate::engine;
 use crate::error::Error;
@@ -374,7 +374,7 @@ enum Kind {
         cond: Expr,
     },
     AsCompleted {
-        it: Rc<RefCell<Option<AsCompleted<Outcome>>>>,
+        it: Rc<RefCell<Option<AsCompleted<VmResult>>>>,
         var: String,
     },
     Try {
@@ -406,7 +406,7 @@ struct Frame {
 }
 
 enum OpOut {
-    Val(Outcome),
+    Val(VmResult),
     Cond(crate::sync::ConditionGuard),
     Lock(LockGuard),
     Permit(SemaphorePermit),
@@ -435,7 +435,7 @@ struct Vm {
     frames: Vec<Frame>,
     op: Option<Op>,
     catcher: Option<(TaskId, u64)>,
-    result: Option<Outcome>,
+    result: Option<VmResult>,
     calls: usize,
     /// The line of the step executing, for limit messages.
     line: usize,
@@ -948,7 +948,7 @@ impl Vm {
         self.op = Some(Op { fut, then });
     }
 
-    fn start_val(&mut self, fut: impl Future<Output = Outcome> + 'static, then: Then) {
+    fn start_val(&mut self, fut: impl Future<Output = VmResult> + 'static, then: Then) {
         self.start(async move { OpOut::Val(fut.await) }.boxed_local(), then);
     }
 
@@ -1367,7 +1367,7 @@ pub(super) fn no_handle() -> Error {
 /// A target for `wait_for` and `shield`.
 enum Awaitable {
     Coro(Vm),
-    Task(crate::task::JoinHandle<Outcome>),
+    Task(crate::task::JoinHandle<VmResult>),
     Fut(SimFuture<Value>),
 }
 
@@ -1387,14 +1387,14 @@ impl DurationValue {
     }
 }
 
-fn flatten(r: Result<Outcome, Error>) -> Outcome {
+fn flatten(r: Result<VmResult, Error>) -> VmResult {
     r.and_then(|x| x)
 }
 
 impl Future for Vm {
-    type Output = Outcome;
+    type Output = VmResult;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<VmResult> {
         let this = self.get_mut();
         loop {
             this.ensure_catcher();
