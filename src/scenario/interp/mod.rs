@@ -17,7 +17,7 @@
 
 use super::expr::{BinOp, CmpOp, Expr, Piece};
 use super::model::*;
-use super::value::{VmResult, TaskCell, Value};
+use super::value::{TaskCell, Value, VmResult};
 use crate::combinators::TaskGroup;
 use crate::engine;
 use crate::error::Error;
