@@ -16,7 +16,10 @@ mod claims;
 mod steps;
 
 pub use claims::{Bound, Claim, ClaimKind, Count, RunOutcome, TaskEnd};
-pub use steps::{Call, Each, Handler, Step, StepKind, Target};
+pub use steps::{
+    Call, ControlStep, Each, FutureStep, Handler, OutputStep, Step, StepKind, SyncStep, Target,
+    TaskStep,
+};
 
 /// A scenario: programs in asyncio's vocabulary plus the claims they make.
 #[derive(Clone, Debug, PartialEq)]

@@ -4,26 +4,27 @@
 //! [`Diagnostic`] with file, line, column, what was expected and, where a
 //! name is close to a known one, a "did you mean".
 
-use super::expr::{self, Expr, Piece};
-use super::model::*;
+use super::model::{ContextManager, Coroutine, Primitive, Scenario, Settings, Variant};
 use super::{Diagnostic, ScenarioError};
 use crate::model::{LoopModel, PythonVersion};
 use crate::sync::QueueKind;
-use crate::time::Duration;
-use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use toml::Spanned;
 
 mod checks;
 mod claims;
+mod fields;
+mod names;
 mod raw;
 mod steps;
 
-use checks::*;
-use claims::*;
-use raw::*;
-use steps::*;
+use checks::{check_generators, check_handlers, check_recursion, contains_yield};
+use claims::claim;
+use fields::{duration_field, value_expr};
+use names::{IMPLICIT_VARS, Names, Scope};
+use raw::{RawPrimitive, RawScenario};
+use steps::steps;
 
 /// Maps byte offsets to 1-based lines and columns, in time independent of
 /// the line's length (a file may put thousands of steps on one line).
