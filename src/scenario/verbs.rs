@@ -149,6 +149,84 @@ pub const VERBS: &[Verb] = {
 };
 
 /// The verb named `name`.
-pub fn find(name: &str) -> Option<&'static Verb> {
+pub(crate) fn find(name: &str) -> Option<&'static Verb> {
     VERBS.iter().find(|v| v.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Family, VERBS, find};
+    use std::collections::BTreeSet;
+
+    /// The families whose section of the README's "Steps" documents each
+    /// verb in a table row (`{ verb = …` or `` `verb = … ``).
+    fn documented_in(readme: &str) -> Vec<(&'static str, BTreeSet<String>)> {
+        let steps = readme
+            .split("\n## ")
+            .find(|s| s.starts_with("Steps\n"))
+            .expect("a \"## Steps\" section");
+        let mut heading = String::new();
+        let mut out: Vec<(&str, BTreeSet<String>)> =
+            VERBS.iter().map(|v| (v.name, BTreeSet::new())).collect();
+        for line in steps.lines() {
+            if let Some(h) = line.strip_prefix("### ") {
+                heading = h.to_string();
+            } else if line.starts_with('|') {
+                for (name, seen) in &mut out {
+                    if line.contains(&format!("{{ {name} ="))
+                        || line.contains(&format!("`{name} = "))
+                    {
+                        seen.insert(heading.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Every verb is documented in the scenario format's reference under
+    /// the heading of its family, and under no other.
+    #[test]
+    fn the_readme_documents_every_verb_under_its_family() {
+        let readme = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/sim-scenarios/README.md"
+        ));
+        let mut wrong = Vec::new();
+        for (name, seen) in documented_in(readme) {
+            let family = find(name).expect("a verb of the table").family;
+            let want = BTreeSet::from([family.title().to_string()]);
+            if seen != want {
+                wrong.push(format!(
+                    "`{name}` ({}) documented under {seen:?}",
+                    family.name()
+                ));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "sim-scenarios/README.md documents verbs outside their family's \"### …\" section:\n{}",
+            wrong.join("\n")
+        );
+    }
+
+    #[test]
+    fn every_family_has_verbs_and_verb_names_are_unique() {
+        for f in Family::ALL {
+            assert!(
+                VERBS.iter().any(|v| v.family == f),
+                "no verb in {}",
+                f.name()
+            );
+        }
+        let names: BTreeSet<&str> = VERBS.iter().map(|v| v.name).collect();
+        assert_eq!(names.len(), VERBS.len(), "a verb is listed twice");
+        for v in VERBS {
+            assert!(
+                !v.doc.is_empty() && !v.doc.contains('\n'),
+                "`{}` needs a one-line doc",
+                v.name
+            );
+        }
+    }
 }

@@ -303,29 +303,3 @@ pub(super) fn step_list(
     }
     Some(out.into())
 }
-
-#[cfg(test)]
-mod verb_docs {
-    use super::VERBS;
-
-    /// Every verb is documented in the scenario format's reference, as a
-    /// step (`{ verb = …`).
-    #[test]
-    fn every_verb_is_documented_in_the_scenario_readme() {
-        let readme = include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/sim-scenarios/README.md"
-        ));
-        let missing: Vec<&str> = VERBS
-            .iter()
-            .map(|v| v.name)
-            .filter(|v| {
-                !readme.contains(&format!("{{ {v} =")) && !readme.contains(&format!("`{v} = "))
-            })
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "verbs missing from sim-scenarios/README.md: {missing:?}"
-        );
-    }
-}
