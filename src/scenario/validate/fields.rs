@@ -4,7 +4,8 @@
 
 use super::names::{BUILTINS, IMPLICIT_VARS, Names, Scope, check_calls, check_value, record_reads};
 use super::raw::RValue;
-use super::{Ctx, did_you_mean, is_ident};
+use super::text::is_ident;
+use super::{Ctx, did_you_mean};
 use crate::scenario::expr::{self, Expr, Piece};
 use crate::scenario::model::{Call, Each, Primitive, Target};
 use crate::scenario::value::FormatSpec;

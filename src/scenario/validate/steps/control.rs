@@ -4,12 +4,13 @@
 use super::{StepTable, body, loop_body, no_loop_body, step_list};
 use crate::scenario::expr::Expr;
 use crate::scenario::model::{ControlStep, Handler, StepKind};
+use crate::scenario::validate::Ctx;
 use crate::scenario::validate::fields::{
     coroutine_call, string, string_list, template, value_expr, var_def,
 };
 use crate::scenario::validate::names::{Names, Scope};
 use crate::scenario::validate::raw::RValue;
-use crate::scenario::validate::{Ctx, is_ident};
+use crate::scenario::validate::text::is_ident;
 use std::rc::Rc;
 
 pub(super) fn read(
