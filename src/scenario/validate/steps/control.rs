@@ -13,6 +13,7 @@ use crate::scenario::validate::raw::RValue;
 use crate::scenario::validate::text::is_ident;
 use std::rc::Rc;
 
+/// Reads a step table whose verb is of this family into a [`ControlStep`].
 pub(super) fn read(
     cx: &mut Ctx<'_>,
     names: &Names,

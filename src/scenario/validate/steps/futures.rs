@@ -8,6 +8,7 @@ use crate::scenario::validate::fields::{
 };
 use crate::scenario::validate::names::{Names, Scope};
 
+/// Reads a step table whose verb is of this family into a [`FutureStep`].
 pub(super) fn read(
     cx: &mut Ctx<'_>,
     names: &Names,

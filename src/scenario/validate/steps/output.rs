@@ -6,6 +6,7 @@ use crate::scenario::validate::Ctx;
 use crate::scenario::validate::fields::{string, template};
 use crate::scenario::validate::names::{Names, Scope};
 
+/// Reads a step table whose verb is of this family into a [`OutputStep`].
 pub(super) fn read(
     cx: &mut Ctx<'_>,
     names: &Names,

@@ -9,6 +9,7 @@ use crate::scenario::validate::fields::{opt_value, primitive_ref, value_expr, va
 use crate::scenario::validate::names::{Names, Scope};
 use std::rc::Rc;
 
+/// Reads a step table whose verb is of this family into a [`SyncStep`] (`wait` with `until` reads as a `while` loop).
 pub(super) fn read(
     cx: &mut Ctx<'_>,
     names: &Names,

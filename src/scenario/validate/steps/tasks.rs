@@ -11,6 +11,7 @@ use crate::scenario::validate::fields::{
 };
 use crate::scenario::validate::names::{Names, Scope};
 
+/// Reads a step table whose verb is of this family into a [`TaskStep`].
 pub(super) fn read(
     cx: &mut Ctx<'_>,
     names: &Names,
