@@ -1,26 +1,49 @@
-//! Exploring interleavings with the `random` loop model: a check-then-act
-//! race on a shared counter shows up on some seeds and never on others; the
-//! seed replays the failing schedule exactly.
+//! Exploring interleavings: a race shows up on some seeds and never on
+//! others; the seed replays the failing schedule exactly. Compares how many
+//! seeds the `random` and `pct` (probabilistic concurrency testing) models
+//! need on two races:
+//!
+//! - a lost update (a read, an await, a write) that any interleaving of
+//!   another increment into the gap breaks: shallow, so a uniformly random
+//!   schedule finds it often, and PCT (which preempts a task only at its
+//!   few change points) less often;
+//! - an ordering bug that shows only when one task runs twenty steps before
+//!   another runs one: a random schedule almost never does that (2^-20),
+//!   PCT does whenever it gives that task the higher priority (about half
+//!   the seeds) — the bug of depth 1 PCT is built to find.
 //!
 //! ```sh
-//! cargo run --example find_a_race
+//! cargo run --release --example find_a_race
 //! ```
 
-use loopsim::{LoopModel, Sim, spawn, yield_now};
+use loopsim::{LoopModel, PctConfig, Sim, spawn, yield_now};
 use std::cell::Cell;
 use std::rc::Rc;
 
-/// Two tasks each read the counter, yield (an await in between), then write
-/// read + 1. Without a lock, an interleaving loses an update.
-async fn program() -> u32 {
+/// `workers` tasks each do `busy` awaits of unrelated work, then one of
+/// them — the writer — reads the counter, yields (an await in between) and
+/// writes read + 1, while every other task increments it atomically once.
+/// The update is lost only if another task's increment lands between the
+/// writer's read and its write.
+async fn program(workers: u32, busy: u32) -> u32 {
     let counter = Rc::new(Cell::new(0u32));
-    let tasks: Vec<_> = (0..2)
-        .map(|_| {
+    let tasks: Vec<_> = (0..workers)
+        .map(|i| {
             let c = counter.clone();
             spawn(async move {
-                let seen = c.get();
-                yield_now().await;
-                c.set(seen + 1);
+                for _ in 0..busy {
+                    yield_now().await;
+                }
+                if i == 0 {
+                    let seen = c.get();
+                    yield_now().await;
+                    c.set(seen + 1);
+                } else {
+                    for _ in 0..i {
+                        yield_now().await;
+                    }
+                    c.set(c.get() + 1);
+                }
             })
         })
         .collect();
@@ -30,32 +53,81 @@ async fn program() -> u32 {
     counter.get()
 }
 
+/// A "ready" flag a starter sets after `steps` awaits of set-up; a checker
+/// yields once and reports whether the starter had already finished — the
+/// bug is the checker seeing the flag set.
+async fn ordering(steps: u32) -> bool {
+    let ready = Rc::new(Cell::new(false));
+    let r = ready.clone();
+    let starter = spawn(async move {
+        for _ in 0..steps {
+            yield_now().await;
+        }
+        r.set(true);
+    });
+    let checker = spawn(async move {
+        yield_now().await;
+        ready.get()
+    });
+    starter.await.expect("no panic");
+    checker.await.expect("no panic")
+}
+
+fn sim(model: LoopModel, seed: u64) -> Sim {
+    Sim::builder()
+        .model(model)
+        .pct(PctConfig {
+            depth: 2,
+            steps: 60,
+        })
+        .seed(seed)
+        .trace(false)
+        .build()
+}
+
+/// Seeds `0..n` that lose an update.
+fn losing(model: LoopModel, workers: u32, busy: u32, n: u64) -> Vec<u64> {
+    (0..n)
+        .filter(|s| sim(model, *s).run(program(workers, busy)).value() != Some(&workers))
+        .collect()
+}
+
 fn main() {
-    let mut lost = Vec::new();
-    for seed in 0..20 {
-        let run = Sim::builder()
-            .model(LoopModel::Random)
-            .seed(seed)
-            .build()
-            .run(program());
-        if run.value() != Some(&2) {
-            lost.push(seed);
+    let (workers, busy, n) = (8, 4, 2000);
+    println!("{workers} tasks, {busy} awaits of other work each, seeds 0..{n}:");
+    for model in [LoopModel::Random, LoopModel::Pct] {
+        let lost = losing(model, workers, busy, n);
+        println!(
+            "  {:>6}: {} of {n} seeds lose the update ({:.1} %); first failing seed: {:?}",
+            model.name(),
+            lost.len(),
+            100.0 * lost.len() as f64 / n as f64,
+            lost.first()
+        );
+        if let Some(seed) = lost.first() {
+            let again = sim(model, *seed).run(program(workers, busy));
+            println!(
+                "          seed {seed} replays the same schedule: counter = {:?}",
+                again.value()
+            );
         }
     }
-    println!("seeds that lose an update under the random model: {lost:?}");
-    // asyncio's FIFO order interleaves the two reads before the writes: the
-    // update is lost every time.
-    let asyncio = Sim::builder().build().run(program());
-    println!("under asyncio the counter ends at {:?}", asyncio.value());
-    if let Some(seed) = lost.first() {
-        let again = Sim::builder()
-            .model(LoopModel::Random)
-            .seed(*seed)
-            .build()
-            .run(program());
+    let asyncio = Sim::builder().build().run(program(workers, busy));
+    println!(
+        "  asyncio: the counter ends at {:?} (FIFO order is one fixed schedule)",
+        asyncio.value()
+    );
+    let steps = 20;
+    println!("\nthe checker sees a starter of {steps} steps finished, seeds 0..{n}:");
+    for model in [LoopModel::Random, LoopModel::Pct] {
+        let found: Vec<u64> = (0..n)
+            .filter(|s| sim(model, *s).run(ordering(steps)).value() == Some(&true))
+            .collect();
         println!(
-            "seed {seed} replays the same schedule: counter = {:?}",
-            again.value()
+            "  {:>6}: {} of {n} seeds show it; first: {:?}",
+            model.name(),
+            found.len(),
+            found.first()
         );
     }
 }

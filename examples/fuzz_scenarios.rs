@@ -388,7 +388,7 @@ fn exercise(name: &str, text: &str) -> bool {
         })
         .collect();
     let _ = Timeline::default().render_panels(name, &panels);
-    let _ = loopsim::claims::check_scenario(&s, None, None);
+    let _ = loopsim::scenario::verify::check_scenario(&s, None, None);
     true
 }
 

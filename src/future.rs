@@ -169,7 +169,7 @@ impl<T: 'static> SimFuture<T> {
             Callback::Call(f) => {
                 let me = self.clone();
                 engine::with_core("SimFuture callback", |c| {
-                    let label = c.sym.done;
+                    let label = c.syms().done;
                     c.call_soon(Box::new(move || f(&me)), label)
                 });
             }
@@ -391,14 +391,13 @@ impl<T> Drop for Await<T> {
 /// A callback scheduled with [`call_soon`]; cancel it before it runs.
 #[derive(Clone, Copy, Debug)]
 pub struct CallbackHandle {
-    index: u32,
-    generation: u32,
+    key: engine::Key,
 }
 
 impl CallbackHandle {
     /// `Handle.cancel()`: the callback will be skipped.
     pub fn cancel(self) {
-        let f = engine::try_with_core(|c| c.cancel_callback(self.index, self.generation));
+        let f = engine::try_with_core(|c| c.cancel_callback(self.key));
         drop(f);
     }
 }
@@ -406,11 +405,11 @@ impl CallbackHandle {
 /// `loop.call_soon(f)`: runs `f` in the next iteration, after every handle
 /// already ready.
 pub fn call_soon(f: impl FnOnce() + 'static) -> CallbackHandle {
-    let (index, generation) = engine::with_core("call_soon", |c| {
-        let label = c.sym.call_soon;
+    let key = engine::with_core("call_soon", |c| {
+        let label = c.syms().call_soon;
         c.call_soon(Box::new(f), label)
     });
-    CallbackHandle { index, generation }
+    CallbackHandle { key }
 }
 
 /// A callback scheduled with [`call_later`] or [`call_at`].
@@ -424,7 +423,7 @@ impl TimerHandle {
     /// `TimerHandle.cancel()`: the timer stays in the heap, cancelled, until
     /// it reaches the head or the loop purges cancelled timers.
     pub fn cancel(self) {
-        let a = engine::try_with_core(|c| c.timers.cancel(self.key));
+        let a = engine::try_with_core(|c| c.cancel_timer(self.key, false));
         drop(a);
     }
 
@@ -439,7 +438,7 @@ impl TimerHandle {
 pub fn call_later(delay: Duration, f: impl FnOnce() + 'static) -> TimerHandle {
     engine::with_core("call_later", |c| {
         let when = c.deadline_after(delay);
-        let label = c.sym.call_later;
+        let label = c.syms().call_later;
         let key = c.schedule_timer(when, TimerAction::Call(Box::new(f)), label, false);
         TimerHandle {
             key,
@@ -452,7 +451,7 @@ pub fn call_later(delay: Duration, f: impl FnOnce() + 'static) -> TimerHandle {
 pub fn call_at(when: Instant, f: impl FnOnce() + 'static) -> TimerHandle {
     engine::with_core("call_at", |c| {
         let w = c.deadline_at(when);
-        let label = c.sym.call_later;
+        let label = c.syms().call_later;
         let key = c.schedule_timer(w, TimerAction::Call(Box::new(f)), label, false);
         TimerHandle { key, when }
     })
@@ -474,4 +473,19 @@ pub(crate) fn call_later_labelled(
             when: Instant::from_nanos(when.1),
         }
     })
+}
+
+impl<T> std::fmt::Debug for Value<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Value").field(&self.0).finish()
+    }
+}
+
+impl<T> std::fmt::Debug for Await<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Await")
+            .field("future", &self.fut.inner.label)
+            .field("registered", &self.key.is_some())
+            .finish_non_exhaustive()
+    }
 }

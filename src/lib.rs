@@ -46,16 +46,23 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![warn(missing_debug_implementations)]
 
-pub mod claims;
+pub mod checks;
 mod combinators;
 mod deadlock;
 mod determinism;
 mod engine;
 pub mod error;
 mod future;
-pub mod model;
+mod hint;
+mod output;
+pub mod settings;
+/// The old name of [`settings`].
+#[doc(hidden)]
+pub use settings as model;
 pub mod render;
+pub mod report;
 pub mod rng;
 pub mod scenario;
 mod sim;
@@ -64,27 +71,29 @@ pub mod sync;
 mod task;
 pub mod time;
 pub mod trace;
+#[doc(hidden)]
 pub mod workloads;
 
 pub use combinators::{
-    AsCompleted, Gather, GatherSettled, ReturnWhen, TaskGroup, Timeout, as_completed, gather,
-    gather_return_exceptions, gather_tasks, gather_tasks_return_exceptions, shield, shield_task,
-    timeout, wait, wait_for, wait_for_task,
+    AsCompleted, Gather, GatherSettled, ReturnWhen, TaskGroup, Timeout, TimeoutScope, as_completed,
+    gather, gather_return_exceptions, gather_tasks, gather_tasks_return_exceptions, shield,
+    shield_task, timeout, wait, wait_for, wait_for_task,
 };
 pub use deadlock::{Blocker, DeadlockReport, NamedTask, StuckTask, find_cycle, wait_for_graph};
 pub use determinism::{Divergence, check_determinism};
-pub use engine::{LimitKind, OutputLine, limit_hit, stop_at_limit};
+pub use engine::{LimitKind, OutputLine, PctConfig, limit_hit, stop_at_limit};
 pub use error::Error;
 pub use future::{CallbackHandle, SimFuture, TimerHandle, call_at, call_later, call_soon};
-pub use model::{Limits, LoopModel, PythonVersion};
+pub use output::{SectionGuard, print, section};
+pub use rng::{with_rng, with_stream};
+pub use settings::{Limits, LoopModel, PythonVersion};
 pub use sim::{Outcome, Run, Sim, SimBuilder, Stats};
 pub use sleep::{
-    SectionGuard, Sleep, block, loop_time, now, print, section, sleep, sleep_secs, sleep_until,
-    with_rng, with_stream, yield_now,
+    Sleep, block, loop_time, now, python_version, sleep, sleep_secs, sleep_until, yield_now,
 };
 pub use task::{
-    Builder, CatchCancel, JoinHandle, TaskRef, catch_cancel, current_task, raise_cancelled, spawn,
-    spawn_named, try_current_task,
+    Builder, CancelScope, CatchCancel, JoinHandle, TaskRef, catch_cancel, current_task,
+    raise_cancelled, spawn, spawn_named, try_current_task,
 };
 pub use time::{Duration, Instant};
 pub use trace::{TaskId, Trace};

@@ -5,6 +5,8 @@
 
 mod cli;
 
-fn main() {
-    std::process::exit(cli::main());
+fn main() -> std::process::ExitCode {
+    // Returning (rather than `process::exit`) lets stdout flush and
+    // destructors run; a broken pipe is handled inside `cli::main`.
+    std::process::ExitCode::from(u8::try_from(cli::main()).unwrap_or(3))
 }

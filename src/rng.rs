@@ -18,7 +18,7 @@ pub enum Stream {
     Latency,
     /// Fault injection (error rates, loss).
     Faults,
-    /// Draws made by the program itself through [`with_rng`](crate::with_rng).
+    /// Draws made by the program itself through [`with_rng`].
     User,
 }
 
@@ -60,16 +60,36 @@ impl Streams {
     }
 
     /// A uniform index in `0..n` from the scheduling stream.
+    /// The scheduling stream (the exploring loop models' choices).
+    pub fn scheduling(&mut self) -> &mut ChaCha8Rng {
+        self.get(Stream::Scheduling)
+    }
+
     pub fn pick(&mut self, n: usize) -> usize {
         self.get(Stream::Scheduling).random_range(0..n)
     }
 }
 
-/// The generator type handed to [`with_rng`](crate::with_rng).
+/// The generator type handed to [`with_rng`].
 pub type SimRng = ChaCha8Rng;
 
 #[allow(dead_code)]
 fn _assert_rng<R: Rng>() {}
+
+/// Runs `f` with one of the run's named random streams (e.g.
+/// [`Stream::Latency`] for latency draws).
+pub fn with_stream<R>(stream: Stream, f: impl FnOnce(&mut SimRng) -> R) -> R {
+    let mut rng = crate::engine::with_core("with_stream", |c| c.rng().get(stream).clone());
+    let r = f(&mut rng);
+    crate::engine::with_core("with_stream", |c| *c.rng().get(stream) = rng);
+    r
+}
+
+/// Runs `f` with the program's own random stream (seeded by the run's seed,
+/// independent of scheduling and latency draws).
+pub fn with_rng<R>(f: impl FnOnce(&mut SimRng) -> R) -> R {
+    with_stream(Stream::User, f)
+}
 
 #[cfg(test)]
 mod tests {

@@ -3,7 +3,7 @@
 use crate::deadlock::{self, Blocker, DeadlockReport, NamedTask, StuckTask};
 use crate::engine::{self, Config, End, LimitKind, LoopEnd, OutputLine, Runtime};
 use crate::error::Error;
-use crate::model::{Limits, LoopModel, PythonVersion};
+use crate::settings::{Limits, LoopModel, PythonVersion};
 use crate::task::JoinHandle;
 use crate::time::{Duration, Instant};
 use crate::trace::{EventKind, RunEnd, SCHEMA, TaskId, Trace, TraceHeader, WaitOn};
@@ -39,6 +39,7 @@ impl Default for SimBuilder {
                 trace: true,
                 step_overhead: Duration::ZERO,
                 eager_tasks: false,
+                pct: crate::engine::PctConfig::default(),
             },
             label: "run".to_string(),
             main_label: None,
@@ -56,6 +57,13 @@ impl SimBuilder {
     /// The loop model (default `asyncio`).
     pub fn model(mut self, model: LoopModel) -> Self {
         self.cfg.model = model;
+        self
+    }
+
+    /// The `pct` model's parameters (default: depth 3 over the first 100
+    /// scheduling decisions).
+    pub fn pct(mut self, pct: crate::engine::PctConfig) -> Self {
+        self.cfg.pct = pct;
         self
     }
 
@@ -252,7 +260,48 @@ impl Sim {
                 None => crate::task::spawn(m),
             },
             Ok,
+            None,
         )
+        .0
+    }
+
+    /// Like [`run`](Sim::run), writing the trace to `out` as JSON Lines while
+    /// the run goes (the bytes [`Trace::to_jsonl`] would give) instead of
+    /// keeping it: for runs whose trace would not fit in memory. The
+    /// returned run's trace has the header and strings but no events; the
+    /// second value is the number of events written, or the first write
+    /// error (events after it are dropped; the run itself goes on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopsim::{Sim, sleep};
+    /// use std::time::Duration;
+    /// let sim = Sim::builder().build();
+    /// let kept = sim.run(async { sleep(Duration::from_secs(1)).await });
+    /// let (_, written) = sim.run_streaming(async { sleep(Duration::from_secs(1)).await }, Vec::new());
+    /// assert_eq!(written.unwrap() as usize, kept.trace.events.len());
+    /// ```
+    pub fn run_streaming<F>(
+        &self,
+        main: F,
+        out: impl std::io::Write + 'static,
+    ) -> (Run<F::Output>, std::io::Result<u64>)
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let label = self.main_label.clone();
+        let (run, written) = self.run_with(
+            main,
+            move |m| match label {
+                Some(l) => crate::task::Builder::new().label(l).spawn(m),
+                None => crate::task::spawn(m),
+            },
+            Ok,
+            Some(Box::new(out)),
+        );
+        (run, written.unwrap_or(Ok(0)))
     }
 
     /// Like [`run`](Sim::run) for a main future that returns
@@ -267,7 +316,8 @@ impl Sim {
         if let Some(l) = &self.main_label {
             b = b.label(l.clone());
         }
-        self.run_with(main, move |m| b.spawn_fallible(m), |r| r)
+        self.run_with(main, move |m| b.spawn_fallible(m), |r| r, None)
+            .0
     }
 
     fn run_with<F, T>(
@@ -275,34 +325,44 @@ impl Sim {
         main: F,
         spawn: impl FnOnce(F) -> JoinHandle<F::Output>,
         flatten: impl FnOnce(F::Output) -> Result<T, Error>,
-    ) -> Run<T>
+        stream: Option<Box<dyn std::io::Write>>,
+    ) -> (Run<T>, Option<std::io::Result<u64>>)
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        let rt = Runtime::new(self.cfg.clone());
+        let header = TraceHeader {
+            schema: SCHEMA.to_string(),
+            label: self.label.clone(),
+            seed: self.cfg.seed,
+            model: self.cfg.model.name().to_string(),
+            python: (self.cfg.model == LoopModel::Asyncio)
+                .then(|| self.cfg.python.name().to_string()),
+        };
+        let rec = stream.map(|out| crate::trace::Recorder::streaming(&header, out));
+        let rt = Runtime::new(self.cfg.clone(), rec);
         let guard = engine::enter(&rt);
         let handle: JoinHandle<F::Output> = spawn(main);
         let main_id = handle.task().id();
         engine::with_core("run", |c| {
-            let label = c.sym.stop;
+            let label = c.syms().stop;
             let stop = Box::new(|| {
                 engine::with_core("stop", |c| {
-                    c.stopping = true;
+                    c.stop_loop();
                     c.record(None, EventKind::LoopStopped);
                 })
             });
             let _ = c.add_done_callback(main_id, engine::DoneCallback::Call(stop, label));
         });
         let end = engine::run_loop(&rt);
-        let main_done_at = engine::with_core("run", |c| c.task_mut(main_id).ended_at);
+        let main_done_at = engine::with_core("run", |c| c.ended_at(main_id));
         let mut handle = handle;
         let stopped = matches!(end, LoopEnd::Stopped);
         let outcome = match end {
             LoopEnd::Limit(stop) => engine::with_core("run", |c| Outcome::LimitExceeded {
                 limit: stop.limit,
                 at: c.now(),
-                steps: c.steps,
+                steps: c.steps(),
                 task: stop.task,
                 detail: stop.detail,
             }),
@@ -341,29 +401,20 @@ impl Sim {
                     limit: c.intern(limit.name()),
                 },
             };
-            c.record(None, EventKind::RunEnded { outcome: end });
+            c.record(None, EventKind::RunEnded { end });
         });
         drop(guard);
         let rt = Rc::try_unwrap(rt)
             .unwrap_or_else(|_| panic!("loopsim: runtime still referenced after the run"));
-        let core = rt.core.into_inner();
+        let (counts, output, rec) = rt.core.into_inner().finish();
         let stats = Stats {
-            iterations: core.iteration,
-            steps: core.steps,
-            tasks: core.tasks.len() as u64,
+            iterations: counts.iterations,
+            steps: counts.steps,
+            tasks: counts.tasks,
         };
-        let ended_at = core.now();
-        let header = TraceHeader {
-            schema: SCHEMA.to_string(),
-            label: self.label.clone(),
-            seed: self.cfg.seed,
-            model: self.cfg.model.name().to_string(),
-            python: (self.cfg.model == LoopModel::Asyncio)
-                .then(|| self.cfg.python.name().to_string()),
-        };
-        let output = core.output;
-        let trace = core.rec.finish(header);
-        Run {
+        let ended_at = counts.ended_at;
+        let (trace, written) = rec.finish(header);
+        let run = Run {
             outcome,
             main_done_at,
             ended_at,
@@ -371,7 +422,8 @@ impl Sim {
             trace,
             stats,
             pending_at_exit,
-        }
+        };
+        (run, written)
     }
 }
 
@@ -379,9 +431,8 @@ impl Sim {
 /// creation order: CPython iterates a set here) and run until they end.
 fn shutdown(rt: &Runtime) -> Vec<StuckTask> {
     let pending: Vec<TaskId> = engine::with_core("shutdown", |c| {
-        c.stopping = false;
-        c.actor = crate::trace::Actor::Loop;
-        (1..=c.tasks.len() as u32)
+        c.restart_loop();
+        (1..=c.task_count())
             .map(TaskId)
             .filter(|t| !c.is_done(*t))
             .collect()
@@ -398,7 +449,7 @@ fn shutdown(rt: &Runtime) -> Vec<StuckTask> {
         let cb = Box::new(move || {
             remaining.set(remaining.get() - 1);
             if remaining.get() == 0 {
-                engine::with_core("shutdown", |c| c.stopping = true);
+                engine::with_core("shutdown", |c| c.stop_loop());
             }
         });
         let r = engine::with_core("shutdown", |c| {
@@ -418,13 +469,16 @@ fn shutdown(rt: &Runtime) -> Vec<StuckTask> {
 /// Drops every unfinished task's future with the runtime still installed, so
 /// their destructors can reach the loop.
 fn teardown(rt: &Runtime) {
-    let n = rt.core.borrow().tasks.len();
-    for i in 0..n {
-        let fut = rt.core.borrow_mut().tasks[i].take_future();
+    let n = rt.core.borrow().task_count();
+    for i in 1..=n {
+        let fut = rt.core.borrow_mut().task_mut(TaskId(i)).take_future();
         drop(fut);
     }
     let leftovers = rt.core.borrow_mut().take_pending_callbacks();
     drop(leftovers);
+    // The I/O and network layers' state, in registration order.
+    let extensions = rt.core.borrow_mut().take_extensions();
+    drop(extensions);
 }
 
 fn stuck_tasks(rt: &Runtime) -> Vec<StuckTask> {
@@ -433,13 +487,10 @@ fn stuck_tasks(rt: &Runtime) -> Vec<StuckTask> {
         id,
         name: c.task_name(id).into_owned(),
     };
-    c.tasks
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| t.end.is_none())
-        .map(|(i, t)| {
-            let id = TaskId(i as u32 + 1);
-            let (waiting_on, blocker) = match &t.waiting {
+    c.unfinished_tasks()
+        .into_iter()
+        .map(|(id, waiting)| {
+            let (waiting_on, blocker) = match waiting {
                 None => (
                     "nothing loopsim knows (a foreign future)".to_string(),
                     Blocker::Unknown,
@@ -486,16 +537,16 @@ fn describe_wait(c: &engine::Core, on: WaitOn) -> String {
     match on {
         WaitOn::Timer { deadline } => format!("a timer at {deadline}"),
         WaitOn::Task(t) => format!("task {}", c.task_name(t)),
-        WaitOn::Future { what } => format!("future '{}'", c.rec.str(what)),
+        WaitOn::Future { what } => format!("future '{}'", c.str(what)),
         WaitOn::Primitive { kind, name } => {
             // `Queue.join` on `q` reads `Queue 'q' join`.
-            let (kind, name) = (c.rec.str(kind), c.rec.str(name));
+            let (kind, name) = (c.str(kind), c.str(name));
             match kind.split_once('.') {
                 Some((ty, op)) => format!("{ty} '{name}' {op}"),
                 None => format!("{kind} '{name}'"),
             }
         }
-        WaitOn::Io { what } => format!("I/O '{}'", c.rec.str(what)),
+        WaitOn::Io { what } => format!("I/O '{}'", c.str(what)),
         WaitOn::Yield => "a yield".to_string(),
         WaitOn::Foreign => "a foreign future".to_string(),
     }

@@ -7,13 +7,9 @@
 //! coroutine: it advances the clock while holding the loop, so nothing else
 //! runs meanwhile.
 
-use crate::engine::{
-    self, CancelTarget, timers::TimerAction, timers::TimerKey, timers::TimerState,
-};
-use crate::rng::{SimRng, Stream};
+use crate::engine::{self, CancelTarget, timers::TimerAction, timers::TimerKey};
 use crate::time::{Duration, Instant};
 use crate::trace::{EventKind, WaitOn};
-use std::fmt::Display;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -143,7 +139,7 @@ impl Future for Sleep {
                             )),
                         );
                     }
-                    let label = c.sym.sleep;
+                    let label = c.syms().sleep;
                     let key = c.schedule_timer(deadline, TimerAction::Wake(waker), label, true);
                     c.set_waiting(
                         WaitOn::Timer {
@@ -157,13 +153,9 @@ impl Future for Sleep {
                 Poll::Pending
             }
             State::Waiting(key) => {
-                let fired = engine::with_core("sleep", |c| {
-                    let slot = c.timers.slot(key).expect("sleep's timer slot is owned");
-                    if slot.state == TimerState::Fired {
-                        c.timers.release_owner(key);
-                        true
-                    } else {
-                        let deadline = Instant::from_nanos(slot.when_ns);
+                let fired = engine::with_core("sleep", |c| match c.sleep_timer_pending(key) {
+                    None => true,
+                    Some(deadline) => {
                         c.set_waiting(WaitOn::Timer { deadline }, CancelTarget::Timer);
                         false
                     }
@@ -182,11 +174,7 @@ impl Future for Sleep {
 impl Drop for Sleep {
     fn drop(&mut self) {
         if let State::Waiting(key) = self.state {
-            let action = engine::try_with_core(|c| {
-                let a = c.timers.cancel(key);
-                c.timers.release_owner(key);
-                a
-            });
+            let action = engine::try_with_core(|c| c.cancel_timer(key, true));
             drop(action);
         }
     }
@@ -212,7 +200,7 @@ impl Drop for Sleep {
 /// ```
 pub fn block(d: Duration) {
     engine::with_core("block", |c| {
-        let task = c.current;
+        let task = c.current();
         c.record(
             task,
             EventKind::Blocked {
@@ -221,6 +209,16 @@ pub fn block(d: Duration) {
         );
         c.advance_by(d);
     });
+}
+
+/// The Python version the running simulation's `asyncio` model follows
+/// (where asyncio's versions differ: `wait_for`, eager tasks, semaphores).
+///
+/// # Panics
+///
+/// Outside a running simulation.
+pub fn python_version() -> crate::PythonVersion {
+    engine::with_core("python_version", |c| c.python())
 }
 
 /// The virtual time now.
@@ -232,57 +230,4 @@ pub fn now() -> Instant {
 /// `asyncio` model computes it.
 pub fn loop_time() -> f64 {
     engine::with_core("loop_time", |c| c.time_f())
-}
-
-/// Prints a line (Python's `print` in a coroutine): recorded with the
-/// current time and task, returned in [`Run::output`](crate::Run::output).
-pub fn print(line: impl Display) {
-    let text = line.to_string();
-    engine::with_core("print", |c| c.print(text));
-}
-
-/// Marks the current task as inside the section `name` until the guard is
-/// dropped (recorded in the trace; claims such as "at most 3 tasks at once
-/// inside `download`" read it).
-pub fn section(name: &str) -> SectionGuard {
-    let name = name.to_string();
-    engine::with_core("section", |c| {
-        let sym = c.intern(&name);
-        let task = c.current;
-        c.record(task, EventKind::SectionEntered { name: sym });
-    });
-    SectionGuard { name }
-}
-
-/// Returned by [`section`]; leaves the section when dropped.
-#[must_use = "dropping the guard leaves the section at once"]
-#[derive(Debug)]
-pub struct SectionGuard {
-    name: String,
-}
-
-impl Drop for SectionGuard {
-    fn drop(&mut self) {
-        let name = std::mem::take(&mut self.name);
-        engine::try_with_core(|c| {
-            let sym = c.intern(&name);
-            let task = c.current;
-            c.record(task, EventKind::SectionExited { name: sym });
-        });
-    }
-}
-
-/// Runs `f` with one of the run's named random streams (e.g.
-/// [`Stream::Latency`] for latency draws).
-pub fn with_stream<R>(stream: Stream, f: impl FnOnce(&mut SimRng) -> R) -> R {
-    let mut rng = engine::with_core("with_stream", |c| c.rng.get(stream).clone());
-    let r = f(&mut rng);
-    engine::with_core("with_stream", |c| *c.rng.get(stream) = rng);
-    r
-}
-
-/// Runs `f` with the program's own random stream (seeded by the run's seed,
-/// independent of scheduling and latency draws).
-pub fn with_rng<R>(f: impl FnOnce(&mut SimRng) -> R) -> R {
-    with_stream(Stream::User, f)
 }

@@ -155,11 +155,7 @@ where
     let wrapped = async move {
         let v = fut.await;
         if let Some(msg) = raised(&v) {
-            engine::with_core("spawn", |c| {
-                if let Some(id) = c.current {
-                    c.task_mut(id).raised = Some(msg);
-                }
-            });
+            engine::with_core("spawn", |c| c.set_raised(msg));
         }
         *out.out.borrow_mut() = Some(Ok(v));
     };
@@ -167,7 +163,7 @@ where
     // 3.12's eager tasks start at once, but only while the loop runs (the
     // main task of `asyncio.run` is created before it does).
     let (id, eager) = engine::with_core("spawn", |c| {
-        let eager = c.cfg.eager_tasks && c.iteration > 0;
+        let eager = c.eager_now();
         (
             c.create_task(Box::pin(wrapped), fail, name, label, eager),
             eager,
@@ -190,10 +186,6 @@ pub struct TaskRef {
 }
 
 impl TaskRef {
-    pub(crate) fn from_id(id: TaskId) -> TaskRef {
-        TaskRef { id }
-    }
-
     /// The task's id in this run (1 is the main task).
     pub fn id(self) -> TaskId {
         self.id
@@ -231,13 +223,13 @@ impl TaskRef {
     /// when it had none).
     pub fn cancel_message(self) -> Option<String> {
         engine::with_core("TaskRef::cancel_message", |c| {
-            c.task_mut(self.id).cancel_msg.as_deref().map(String::from)
+            c.cancel_message(self.id).as_deref().map(String::from)
         })
     }
 
     /// `Task.cancelling()`: the number of pending cancellation requests.
     pub fn cancelling(self) -> u32 {
-        engine::with_core("TaskRef::cancelling", |c| c.task_mut(self.id).num_cancels)
+        engine::with_core("TaskRef::cancelling", |c| c.cancelling(self.id))
     }
 
     /// `Task.uncancel()`: decrements the pending cancellation requests and
@@ -251,23 +243,13 @@ impl TaskRef {
     /// gh-116720). A sleep whose future was already cancelled still raises.
     /// 3.11 and 3.12 only decrement the count.
     pub fn uncancel(self) -> u32 {
-        engine::with_core("TaskRef::uncancel", |c| {
-            let py313 = c.cfg.python >= crate::model::PythonVersion::Py313;
-            let t = c.task_mut(self.id);
-            if t.num_cancels > 0 {
-                t.num_cancels -= 1;
-                if t.num_cancels == 0 && py313 && !t.cancel_via_waiter {
-                    t.must_cancel = false;
-                }
-            }
-            t.num_cancels
-        })
+        engine::with_core("TaskRef::uncancel", |c| c.uncancel(self.id))
     }
 }
 
 /// The task running now, if any (`None` in a callback or outside a run).
 pub fn try_current_task() -> Option<TaskRef> {
-    engine::try_with_core(|c| c.current)
+    engine::try_with_core(|c| c.current())
         .flatten()
         .map(|id| TaskRef { id })
 }
@@ -278,7 +260,7 @@ pub fn try_current_task() -> Option<TaskRef> {
 ///
 /// Outside a running simulation or outside a task.
 pub fn current_task() -> TaskRef {
-    let id = engine::with_core("current_task", |c| c.current);
+    let id = engine::with_core("current_task", |c| c.current());
     TaskRef {
         id: id.expect("loopsim: `current_task` called from a callback, not a task"),
     }
@@ -347,20 +329,12 @@ impl<T> Future for JoinHandle<T> {
             Pending,
         }
         let s = engine::with_core("JoinHandle", |c| {
-            if c.current == Some(id) {
+            if c.current() == Some(id) {
                 return S::SelfAwait;
             }
             match c.end_of(id) {
                 Some(End::Cancelled) => {
-                    // The awaiter's CancelledError carries the task's message,
-                    // the first to retrieve it only (`_make_cancelled_error`
-                    // hands its stored exception out once; later ones are new,
-                    // without a message).
-                    let msg = c.task_mut(id).cancel_msg.take();
-                    if let Some(me) = c.current {
-                        c.task_mut(me).cancel_msg = msg;
-                    }
-                    c.raise_cancelled();
+                    c.receive_cancellation_of(id);
                     S::Cancelled
                 }
                 Some(_) => S::Done,
@@ -467,14 +441,15 @@ impl<T> std::fmt::Debug for JoinHandle<T> {
 pub fn catch_cancel<F: Future>(fut: F) -> CatchCancel<F> {
     CatchCancel {
         inner: Some(Box::pin(fut)),
-        key: None,
+        scope: None,
     }
 }
 
 /// The future returned by [`catch_cancel`].
+#[must_use = "futures do nothing unless awaited: `catch_cancel(f).await` catches the cancellation of this task while it awaits `f`"]
 pub struct CatchCancel<F> {
     inner: Option<Pin<Box<F>>>,
-    key: Option<(TaskId, u64)>,
+    scope: Option<CancelScope>,
 }
 
 impl<F: Future> Future for CatchCancel<F> {
@@ -485,26 +460,20 @@ impl<F: Future> Future for CatchCancel<F> {
         let Some(inner) = this.inner.as_mut() else {
             panic!("loopsim: CatchCancel polled after completion");
         };
-        if this.key.is_none() {
-            this.key = engine::with_core("catch_cancel", |c| {
-                let task = c.current?;
-                c.catcher_enter().map(|k| (task, k))
-            });
+        if this.scope.is_none() {
+            this.scope = CancelScope::enter();
         }
-        if let Some((_, key)) = this.key
-            && engine::with_core("catch_cancel", |c| c.catcher_is_target(key))
-        {
+        if this.scope.as_ref().is_some_and(CancelScope::is_delivering) {
             this.inner = None;
-            engine::with_core("catch_cancel", |c| c.catcher_consume(key));
-            this.key = None;
+            if let Some(scope) = this.scope.take() {
+                scope.catch();
+            }
             return Poll::Ready(Err(Error::Cancelled));
         }
         match inner.as_mut().poll(cx) {
             Poll::Ready(v) => {
                 this.inner = None;
-                if let Some((task, key)) = this.key.take() {
-                    engine::with_core("catch_cancel", |c| c.catcher_exit(task, key));
-                }
+                this.scope = None;
                 Poll::Ready(Ok(v))
             }
             Poll::Pending => Poll::Pending,
@@ -512,11 +481,66 @@ impl<F: Future> Future for CatchCancel<F> {
     }
 }
 
-impl<F> Drop for CatchCancel<F> {
+/// A part of the current task that catches its cancellation, as a `try:
+/// … except CancelledError:` around some awaits does: what [`catch_cancel`]
+/// is built on, for futures that hold other futures (an interpreter, a
+/// context manager such as [`TimeoutScope`](crate::TimeoutScope)'s users).
+///
+/// Rust futures cannot have an exception thrown into them: while a
+/// cancellation is delivered, the task is polled with the innermost scope
+/// on its await chain *delivering* ([`is_delivering`](Self::is_delivering));
+/// that scope then either handles it ([`catch`](Self::catch)) or passes it
+/// to the next scope out ([`pass`](Self::pass)) — or, if it does neither
+/// and is dropped, the scope simply ends. A delivery that no scope takes
+/// ends the task cancelled. Scopes nest as `try` blocks do: the latest
+/// entered is the innermost.
+#[derive(Debug)]
+pub struct CancelScope {
+    task: TaskId,
+    key: u64,
+}
+
+impl CancelScope {
+    /// Opens a scope on the current task; `None` outside a task (in a
+    /// callback).
+    ///
+    /// # Panics
+    ///
+    /// Outside a running simulation.
+    pub fn enter() -> Option<CancelScope> {
+        engine::with_core("CancelScope::enter", |c| {
+            let task = c.current()?;
+            c.catcher_enter().map(|key| CancelScope { task, key })
+        })
+    }
+
+    /// Whether a `CancelledError` is being thrown at this scope now: the
+    /// task's cancellation is being delivered and this is the innermost
+    /// scope. The owner must then [`catch`](Self::catch) or
+    /// [`pass`](Self::pass) it before returning from its poll.
+    pub fn is_delivering(&self) -> bool {
+        engine::with_core("CancelScope::is_delivering", |c| {
+            c.current() == Some(self.task) && c.catcher_is_target(self.key)
+        })
+    }
+
+    /// `except CancelledError:` — the cancellation is handled here and the
+    /// task goes on.
+    pub fn catch(self) {
+        engine::with_core("CancelScope::catch", |c| c.catcher_consume(self.key));
+    }
+
+    /// `except CancelledError: …; raise` — the cancellation goes on to the
+    /// next scope out (or ends the task).
+    pub fn pass(self) {
+        engine::with_core("CancelScope::pass", |c| c.catcher_pass(self.key));
+    }
+}
+
+impl Drop for CancelScope {
     fn drop(&mut self) {
-        if let Some((task, key)) = self.key.take() {
-            engine::try_with_core(|c| c.catcher_exit(task, key));
-        }
+        let (task, key) = (self.task, self.key);
+        engine::try_with_core(|c| c.catcher_exit(task, key));
     }
 }
 
@@ -536,5 +560,14 @@ impl Future for RaiseCancelled {
     fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
         engine::with_core("raise_cancelled", |c| c.raise_cancelled());
         Poll::Pending
+    }
+}
+
+impl<F> std::fmt::Debug for CatchCancel<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatchCancel")
+            .field("done", &self.inner.is_none())
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
     }
 }

@@ -4,7 +4,8 @@
 
 use super::common::{self, EXIT_CLAIM_FAILED, EXIT_OK, EXIT_USAGE};
 use anyhow::Result;
-use loopsim::claims::{check_scenario_runs, describe};
+use loopsim::report::failure_text;
+use loopsim::scenario::verify::{check_scenario_runs, describe};
 use loopsim::scenario::{ClaimKind, RunOutcome};
 use std::path::PathBuf;
 
@@ -59,7 +60,7 @@ pub fn run(args: Args) -> Result<i32> {
             } else {
                 String::new()
             };
-            if v.check.passed {
+            if v.verdict.holds {
                 passed += 1;
                 if !args.quiet {
                     println!(
@@ -71,23 +72,8 @@ pub fn run(args: Args) -> Result<i32> {
                 }
             } else {
                 failed += 1;
-                println!(
-                    "FAIL  {}:{} [{}] {}{seeds}\n      observed (seed {}): {}",
-                    s.file, v.claim.line, v.variant, v.check.expected, v.seed, v.check.observed
-                );
-                if let Some(n) = &v.claim.note {
-                    println!("      note: {n}");
-                }
-                let variant = v.variant.split(" vs ").next().unwrap_or(&v.variant);
-                println!(
-                    "      replay: {}",
-                    common::replay(
-                        &s.file,
-                        variant,
-                        v.seed,
-                        args.model.map(|m| m.name()).as_deref()
-                    )
-                );
+                let model = args.model.map(|m| m.name());
+                println!("{}", failure_text(&s.file, &v, model.as_deref()));
             }
         }
         // A run that deadlocks or hits a limit fails `check` unless a claim

@@ -251,39 +251,4 @@ pub fn load(path: &Path, limits: &LimitArgs) -> Option<Scenario> {
     }
 }
 
-/// The command that replays a run.
-pub fn replay(file: &str, variant: &str, seed: u64, model: Option<&str>) -> String {
-    let mut cmd = format!("loopsim run {file} --variant {variant} --seed {seed}");
-    if let Some(m) = model {
-        cmd.push_str(&format!(" --model {m}"));
-    }
-    cmd
-}
-
-/// The timeline panels of a scenario's runs: titled by variant when there
-/// are several.
-pub fn panels(traces: &[(String, loopsim::Trace)]) -> Vec<loopsim::render::Panel<'_>> {
-    traces
-        .iter()
-        .map(|(v, t)| loopsim::render::Panel {
-            title: if traces.len() > 1 {
-                v.clone()
-            } else {
-                String::new()
-            },
-            trace: t,
-        })
-        .collect()
-}
-
-/// Marks an SVG as loopsim's timeline (a comment; whether loopsim may
-/// replace a file is decided by [`super::output`], never by this mark).
-pub fn mark_svg(svg: Vec<u8>) -> Vec<u8> {
-    let s = String::from_utf8(svg).expect("SVG is text");
-    match s.find("<svg") {
-        Some(i) => format!("{}{SVG_MARK}\n{}", &s[..i], &s[i..]).into_bytes(),
-        None => s.into_bytes(),
-    }
-}
-
-const SVG_MARK: &str = "<!-- loopsim timeline -->";
+pub use loopsim::report::{mark_svg, panels, replay};

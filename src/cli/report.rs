@@ -7,11 +7,8 @@
 use super::common::{self, EXIT_CLAIM_FAILED, EXIT_OK, EXIT_USAGE};
 use super::output::{OutDir, Protected, UsageError};
 use anyhow::Result;
-use loopsim::claims::{check_scenario, describe};
-use loopsim::render::{Mermaid, Renderer, SequenceText, Timeline};
-use loopsim::scenario::{Scenario, run_variant};
+use loopsim::report::{ScenarioReport, failure_text, markdown};
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
@@ -54,22 +51,18 @@ pub fn run(args: Args) -> Result<i32> {
         }
     }
     let mut out = Files::new();
-    let mut index = String::new();
-    let _ = writeln!(index, "# loopsim gallery\n");
-    let _ = writeln!(
-        index,
-        "Every scenario of `sim-scenarios/`, replayed on loopsim's virtual clock. Regenerate with \
-         `cargo run --release -- report`; CI fails when this gallery is out of date.\n"
-    );
-    let _ = writeln!(
-        index,
-        "Legend: each timeline has a lane for the event loop (busy, idle, blocked by a blocking call) and one per task; colours say what a task waits on, arrows show who woke whom, small labels are printed lines.\n"
-    );
+    let mut reports = Vec::new();
     let mut failed = 0;
     for s in &scenarios {
-        failed += scenario_files_for(s, &mut out, &mut index)?;
+        let r = ScenarioReport::build(s);
+        for v in r.failures() {
+            println!("{}", failure_text(&s.file, v, None));
+            failed += 1;
+        }
+        out.extend(markdown::scenario_files(&r));
+        reports.push(r);
     }
-    out.insert("README.md".into(), index.into_bytes());
+    out.insert("README.md".into(), markdown::index(&reports).into_bytes());
     if args.check {
         return check(&args.out, &out);
     }
@@ -125,127 +118,4 @@ fn check(dir: &Path, files: &Files) -> Result<i32> {
     }
     println!("regenerate it with: loopsim report --out {}", dir.display());
     Ok(EXIT_CLAIM_FAILED)
-}
-
-fn rel_source(s: &Scenario) -> String {
-    Path::new(&s.file)
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_else(|| s.file.clone())
-}
-
-/// Adds one scenario's files; returns the number of failed claims.
-fn scenario_files_for(s: &Scenario, out: &mut Files, index: &mut String) -> Result<usize> {
-    let dir = s.name.clone();
-    let mut traces = Vec::new();
-    for v in &s.variants {
-        let r = run_variant(s, &v.name, None, None, true);
-        let t = r.run.trace;
-        out.insert(
-            format!("{dir}/{}.sequence.txt", v.name),
-            SequenceText { detail: false }.render(&t),
-        );
-        out.insert(
-            format!("{dir}/{}.mmd", v.name),
-            Mermaid::default().render(&t),
-        );
-        out.insert(format!("{dir}/{}.trace.jsonl", v.name), t.to_jsonl());
-        traces.push((v.name.clone(), t));
-    }
-    let panels = common::panels(&traces);
-    let svg = Timeline::default().render_panels(&format!("{} — {}", s.name, s.title), &panels);
-    out.insert(format!("{dir}/timeline.svg"), common::mark_svg(svg));
-
-    let verdicts = check_scenario(s, None, None);
-    let failed = verdicts.iter().filter(|v| !v.check.passed).count();
-    for v in verdicts.iter().filter(|v| !v.check.passed) {
-        let variant = v.variant.split(" vs ").next().unwrap_or(&v.variant);
-        println!(
-            "FAIL  {}:{} [{}] {}\n      observed (seed {}): {}\n      replay: {}",
-            s.file,
-            v.claim.line,
-            v.variant,
-            v.check.expected,
-            v.seed,
-            v.check.observed,
-            common::replay(&s.file, variant, v.seed, None)
-        );
-    }
-    let mut md = String::new();
-    let _ = writeln!(md, "# {} — {}\n", s.name, s.title);
-    if let Some(src) = &s.source {
-        let _ = writeln!(md, "Source: {src}\n");
-    }
-    if let Some(d) = &s.description {
-        let _ = writeln!(md, "{}\n", d.trim());
-    }
-    let _ = writeln!(
-        md,
-        "Replay: `loopsim run sim-scenarios/{}`\n",
-        rel_source(s)
-    );
-    let _ = writeln!(md, "![timeline](timeline.svg)\n");
-    let _ = writeln!(md, "## Claims\n");
-    for v in &verdicts {
-        let mark = if v.check.passed { "✅" } else { "❌" };
-        let seeds = if v.seeds_checked > 1 {
-            format!(" (over {} seeds)", v.seeds_checked)
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            md,
-            "- {mark} [{}] {}{seeds} — observed: {}",
-            v.variant,
-            describe(&v.claim.kind),
-            v.check.observed
-        );
-        if let Some(n) = &v.claim.note {
-            let _ = writeln!(md, "  - {n}");
-        }
-    }
-    for (v, t) in &traces {
-        let _ = writeln!(md, "\n## Variant `{v}`: the event loop, step by step\n");
-        let _ = writeln!(
-            md,
-            "```text\n{}```\n",
-            String::from_utf8_lossy(&SequenceText { detail: false }.render(t))
-        );
-        let _ = writeln!(
-            md,
-            "Files: [sequence]({v}.sequence.txt) · [Mermaid]({v}.mmd) · [trace]({v}.trace.jsonl)\n"
-        );
-        let _ = writeln!(
-            md,
-            "```mermaid\n{}```",
-            String::from_utf8_lossy(&Mermaid::default().render(t))
-        );
-    }
-    out.insert(format!("{dir}/README.md"), md.into_bytes());
-
-    let passed = verdicts.len() - failed;
-    let _ = writeln!(index, "## [{}]({dir}/README.md) — {}\n", s.name, s.title);
-    if let Some(src) = &s.source {
-        let _ = writeln!(index, "Source: {src}\n");
-    }
-    let _ = writeln!(index, "![{} timeline]({dir}/timeline.svg)\n", s.name);
-    let _ = writeln!(index, "Claims: {passed} of {} hold.\n", verdicts.len());
-    for v in verdicts.iter().take(8) {
-        let mark = if v.check.passed { "✅" } else { "❌" };
-        let _ = writeln!(
-            index,
-            "- {mark} [{}] {}",
-            v.variant,
-            describe(&v.claim.kind)
-        );
-    }
-    if verdicts.len() > 8 {
-        let _ = writeln!(
-            index,
-            "- … and {} more in [the scenario's page]({dir}/README.md)",
-            verdicts.len() - 8
-        );
-    }
-    let _ = writeln!(index);
-    Ok(failed)
 }

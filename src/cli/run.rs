@@ -4,8 +4,8 @@
 use super::common::{self, EXIT_CLAIM_FAILED, EXIT_OK, EXIT_SIM_FAILED, EXIT_USAGE};
 use super::output::{OutDir, Protected};
 use anyhow::Result;
-use loopsim::claims::{check, check_faster, describe};
 use loopsim::render::{Axis, ChromeTrace, Mermaid, Renderer, SequenceText, Timeline};
+use loopsim::scenario::verify::{check, check_faster, describe};
 use loopsim::scenario::{ClaimKind, run_variant};
 use loopsim::{LoopModel, Outcome};
 use std::path::PathBuf;
@@ -163,8 +163,8 @@ pub fn run(args: Args) -> Result<i32> {
                 continue;
             }
             let chk = check(&c.kind, &r.run.trace);
-            print_verdict(chk.passed, &describe(&c.kind), &chk.observed, c.line);
-            if !chk.passed {
+            print_verdict(chk.holds, &describe(&c.kind), &chk.observed, c.line);
+            if !chk.holds {
                 failed_claims += 1;
             }
         }
@@ -176,8 +176,8 @@ pub fn run(args: Args) -> Result<i32> {
             if let (Some(a), Some(b)) = (find(faster), find(slower)) {
                 println!();
                 let chk = check_faster(&c.kind, a, b);
-                print_verdict(chk.passed, &describe(&c.kind), &chk.observed, c.line);
-                if !chk.passed {
+                print_verdict(chk.holds, &describe(&c.kind), &chk.observed, c.line);
+                if !chk.holds {
                     failed_claims += 1;
                 }
             }
@@ -223,7 +223,9 @@ fn write_svg(
         },
         ..Timeline::default()
     };
-    let panels = common::panels(traces);
+    let traces: Vec<(String, &loopsim::Trace)> =
+        traces.iter().map(|(v, t)| (v.clone(), t)).collect();
+    let panels = common::panels(&traces);
     let svg = common::mark_svg(timeline.render_panels(title, &panels));
     write_output(path, &svg, protected)
 }

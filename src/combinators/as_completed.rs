@@ -16,7 +16,7 @@ use super::add_task_callback;
 use crate::engine;
 use crate::error::Error;
 use crate::future::{TimerHandle, call_later_labelled};
-use crate::model::PythonVersion;
+use crate::settings::PythonVersion;
 use crate::sync::Queue;
 use crate::task::JoinHandle;
 use crate::time::Duration;
@@ -60,7 +60,7 @@ pub fn as_completed<T: 'static>(
         let done = done.clone();
         Box::new(move || set_up(ids, done, timeout)) as Box<dyn FnOnce()>
     };
-    let eager = engine::with_core("as_completed", |c| c.cfg.python >= PythonVersion::Py313);
+    let eager = engine::with_core("as_completed", |c| c.python() >= PythonVersion::Py313);
     let setup = if eager {
         setup();
         None
@@ -154,5 +154,13 @@ impl<T: 'static> AsCompleted<T> {
     /// Tasks not yielded yet.
     pub fn remaining(&self) -> usize {
         self.left
+    }
+}
+
+impl<T> std::fmt::Debug for AsCompleted<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsCompleted")
+            .field("left", &self.left)
+            .finish_non_exhaustive()
     }
 }

@@ -12,7 +12,7 @@ use super::add_task_callback;
 use crate::engine::{self, CancelFuture, End};
 use crate::error::Error;
 use crate::future::{Await, SimFuture};
-use crate::model::PythonVersion;
+use crate::settings::PythonVersion;
 use crate::task::{Builder, JoinHandle};
 use std::cell::RefCell;
 use std::fmt::Display;
@@ -99,6 +99,7 @@ struct State<T, E> {
 }
 
 /// The future returned by [`gather`] and [`gather_tasks`].
+#[must_use = "futures do nothing unless awaited: the children run anyway (they are tasks), but `gather(…).await` is what waits for them and collects their results"]
 pub struct Gather<T, E> {
     st: Rc<RefCell<State<T, E>>>,
     outer: SimFuture<()>,
@@ -177,7 +178,7 @@ impl<T: 'static, E: From<Error> + 'static> Gather<T, E> {
         if n == 0 {
             let _ = outer.set_result(());
         }
-        let py312 = engine::with_core("gather", |c| c.cfg.python >= PythonVersion::Py312);
+        let py312 = engine::with_core("gather", |c| c.python() >= PythonVersion::Py312);
         let mut done_now = Vec::new();
         for (i, id) in ids.into_iter().enumerate() {
             let cb = done_callback(st.clone(), outer.clone(), i, n, return_exceptions);
@@ -315,5 +316,22 @@ impl<T: 'static, E: From<Error> + 'static> Future for GatherSettled<T, E> {
                 Poll::Ready(out)
             }
         }
+    }
+}
+
+impl<T, E> std::fmt::Debug for Gather<T, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Gather");
+        if let Ok(st) = self.st.try_borrow() {
+            d.field("children", &st.children.len())
+                .field("finished", &st.nfinished);
+        }
+        d.field("done", &self.outer.done()).finish_non_exhaustive()
+    }
+}
+
+impl<T, E> std::fmt::Debug for GatherSettled<T, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("GatherSettled").field(&self.0).finish()
     }
 }

@@ -18,7 +18,7 @@ pub use gather::{
 };
 pub use shield::{shield, shield_task};
 pub use task_group::TaskGroup;
-pub use timeout::{Timeout, timeout, wait_for, wait_for_task};
+pub use timeout::{Timeout, TimeoutScope, timeout, wait_for, wait_for_task};
 pub use wait::{ReturnWhen, wait};
 
 use crate::engine::{self, DoneCallback};

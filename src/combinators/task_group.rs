@@ -17,7 +17,7 @@ use super::add_task_callback;
 use crate::engine::{self, End};
 use crate::error::Error;
 use crate::future::SimFuture;
-use crate::model::PythonVersion;
+use crate::settings::PythonVersion;
 use crate::task::{Builder, JoinHandle, TaskRef, catch_cancel, current_task, raise_cancelled};
 use std::cell::RefCell;
 use std::fmt::Display;
@@ -121,7 +121,7 @@ impl TaskGroup {
 
     /// `__aexit__`.
     async fn exit(&self, et_cancelled: bool) -> Result<(), Error> {
-        let py313 = engine::with_core("TaskGroup", |c| c.cfg.python >= PythonVersion::Py313);
+        let py313 = engine::with_core("TaskGroup", |c| c.python() >= PythonVersion::Py313);
         let mut propagate_cancel = et_cancelled;
         if !py313 {
             // 3.11/3.12: uncancel before waiting for the children.
@@ -216,5 +216,15 @@ fn on_task_done(st: &Rc<RefCell<State>>, task: TaskRef) {
     if abort_now {
         abort(st);
         parent.cancel();
+    }
+}
+
+impl std::fmt::Debug for TaskGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("TaskGroup");
+        if let Ok(st) = self.st.try_borrow() {
+            d.field("parent", &st.parent).field("tasks", &st.tasks);
+        }
+        d.finish_non_exhaustive()
     }
 }

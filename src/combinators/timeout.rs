@@ -14,10 +14,11 @@
 use crate::engine;
 use crate::error::Error;
 use crate::future::{SimFuture, TimerHandle, call_later_labelled};
-use crate::model::PythonVersion;
-use crate::task::{JoinHandle, TaskRef, catch_cancel, current_task, raise_cancelled, spawn};
+use crate::settings::PythonVersion;
+use crate::task::{
+    CancelScope, JoinHandle, TaskRef, catch_cancel, current_task, raise_cancelled, spawn,
+};
 use crate::time::Duration;
-use crate::trace::TaskId;
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
@@ -46,21 +47,92 @@ pub fn timeout<F: Future>(delay: Duration, fut: F) -> Timeout<F> {
     }
 }
 
-struct Entered {
-    task: TaskId,
-    catcher: u64,
+/// asyncio's `Timeout` context manager as a value (`Lib/asyncio/timeouts.py`):
+/// [`enter`](Self::enter) is `__aenter__` (arm a timer whose callback cancels
+/// the current task), [`exit`](Self::exit) is `__aexit__` (disarm it; if it
+/// fired, take back its cancellation request, and say whether the body's
+/// `CancelledError` is the timeout's, to be raised as `TimeoutError`).
+/// [`timeout`] is a future over one; an interpreter that runs
+/// `async with asyncio.timeout(d):` around its own steps uses it directly,
+/// with a [`CancelScope`](crate::CancelScope) to see the cancellation.
+///
+/// Dropping a scope disarms its timer.
+#[derive(Debug)]
+pub struct TimeoutScope {
+    task: TaskRef,
     cancelling: u32,
     expired: Rc<Cell<bool>>,
     timer: Option<Scheduled>,
 }
 
+#[derive(Debug)]
 enum Scheduled {
     Timer(TimerHandle),
     Soon(crate::future::CallbackHandle),
 }
 
-impl Entered {
-    fn cancel_timer(&mut self) {
+impl TimeoutScope {
+    /// `async with asyncio.timeout(delay):` — arms the timer (labelled
+    /// `timeout` in the trace); a zero delay expires at the next iteration
+    /// (`call_soon`).
+    ///
+    /// # Panics
+    ///
+    /// Outside a task.
+    pub fn enter(delay: Duration) -> TimeoutScope {
+        TimeoutScope::named("timeout", delay)
+    }
+
+    /// [`enter`](Self::enter) with the timer labelled `name` in the trace.
+    ///
+    /// # Panics
+    ///
+    /// Outside a task.
+    pub fn named(name: &str, delay: Duration) -> TimeoutScope {
+        let task = current_task();
+        let cancelling = task.cancelling();
+        let expired = Rc::new(Cell::new(false));
+        let on_timeout = {
+            let expired = expired.clone();
+            move || {
+                expired.set(true);
+                task.cancel();
+            }
+        };
+        let timer = if delay.is_zero() {
+            // `when <= loop.time()`: `call_soon(self._on_timeout)`.
+            Scheduled::Soon(crate::future::call_soon(on_timeout))
+        } else {
+            Scheduled::Timer(call_later_labelled(delay, name, on_timeout))
+        };
+        TimeoutScope {
+            task,
+            cancelling,
+            expired,
+            timer: Some(timer),
+        }
+    }
+
+    /// Whether the timer has fired (the task was cancelled by it).
+    pub fn expired(&self) -> bool {
+        self.expired.get()
+    }
+
+    /// `__aexit__`, told whether the body ended with `CancelledError`:
+    /// disarms the timer and, if it fired, withdraws its cancellation
+    /// request (`uncancel()`). True when that `CancelledError` is the
+    /// timeout's — no other cancellation is pending — and must be raised as
+    /// `TimeoutError`.
+    pub fn exit(mut self, cancelled: bool) -> bool {
+        self.disarm();
+        if !self.expired.get() {
+            return false;
+        }
+        let left = self.task.uncancel();
+        cancelled && left <= self.cancelling
+    }
+
+    fn disarm(&mut self) {
         match self.timer.take() {
             Some(Scheduled::Timer(h)) => h.cancel(),
             Some(Scheduled::Soon(h)) => h.cancel(),
@@ -69,11 +141,18 @@ impl Entered {
     }
 }
 
+impl Drop for TimeoutScope {
+    fn drop(&mut self) {
+        self.disarm();
+    }
+}
+
 /// The future returned by [`timeout`].
+#[must_use = "futures do nothing unless awaited: `timeout(d, f).await` runs `f` under a deadline"]
 pub struct Timeout<F> {
     inner: Option<Pin<Box<F>>>,
     delay: Duration,
-    entered: Option<Entered>,
+    entered: Option<(TimeoutScope, Option<CancelScope>)>,
 }
 
 impl<F: Future> Future for Timeout<F> {
@@ -85,54 +164,27 @@ impl<F: Future> Future for Timeout<F> {
             panic!("loopsim: Timeout polled after completion");
         }
         if this.entered.is_none() {
-            // `__aenter__`: remember the task and its cancel count, arm the timer.
-            let task = current_task();
-            let (catcher, cancelling) = engine::with_core("timeout", |c| {
-                let k = c.catcher_enter().expect("inside a task");
-                (k, c.task_mut(task.id()).num_cancels)
-            });
-            let expired = Rc::new(Cell::new(false));
-            let on_timeout = {
-                let expired = expired.clone();
-                move || {
-                    expired.set(true);
-                    task.cancel();
-                }
-            };
-            let timer = if this.delay.is_zero() {
-                // `when <= loop.time()`: `call_soon(self._on_timeout)`.
-                Scheduled::Soon(crate::future::call_soon(on_timeout))
-            } else {
-                Scheduled::Timer(call_later_labelled(this.delay, "timeout", on_timeout))
-            };
-            this.entered = Some(Entered {
-                task: task.id(),
-                catcher,
-                cancelling,
-                expired,
-                timer: Some(timer),
-            });
+            // `__aenter__`: the catcher first, then the timer.
+            let catcher = CancelScope::enter();
+            assert!(
+                catcher.is_some(),
+                "loopsim: `timeout` awaited outside a task"
+            );
+            this.entered = Some((TimeoutScope::enter(this.delay), catcher));
         }
-        let ent = this.entered.as_mut().expect("entered above");
-        if engine::with_core("timeout", |c| c.catcher_is_target(ent.catcher)) {
+        let (_, catcher) = this.entered.as_ref().expect("entered above");
+        if catcher.as_ref().is_some_and(CancelScope::is_delivering) {
             // A cancellation is being thrown at the inner await: `__aexit__`
             // with CancelledError.
             this.inner = None;
-            ent.cancel_timer();
-            let task = TaskRef::from_id(ent.task);
-            let ours = ent.expired.get() && task.uncancel() <= ent.cancelling;
-            let key = ent.catcher;
-            engine::with_core("timeout", |c| {
-                if ours {
-                    c.catcher_consume(key);
-                } else {
-                    c.catcher_pass(key);
-                }
-            });
-            this.entered = None;
+            let (scope, catcher) = this.entered.take().expect("entered above");
+            let ours = scope.exit(true);
+            let catcher = catcher.expect("checked above");
             return if ours {
+                catcher.catch();
                 Poll::Ready(Err(Error::Timeout))
             } else {
+                catcher.pass();
                 Poll::Pending
             };
         }
@@ -141,25 +193,11 @@ impl<F: Future> Future for Timeout<F> {
             Poll::Pending => Poll::Pending,
             Poll::Ready(v) => {
                 this.inner = None;
-                let mut ent = this.entered.take().expect("entered above");
-                ent.cancel_timer();
-                if ent.expired.get() {
-                    TaskRef::from_id(ent.task).uncancel();
-                }
-                let (task, key) = (ent.task, ent.catcher);
-                engine::with_core("timeout", |c| c.catcher_exit(task, key));
+                let (scope, catcher) = this.entered.take().expect("entered above");
+                scope.exit(false);
+                drop(catcher);
                 Poll::Ready(Ok(v))
             }
-        }
-    }
-}
-
-impl<F> Drop for Timeout<F> {
-    fn drop(&mut self) {
-        if let Some(mut ent) = self.entered.take() {
-            ent.cancel_timer();
-            let (task, key) = (ent.task, ent.catcher);
-            engine::try_with_core(|c| c.catcher_exit(task, key));
         }
     }
 }
@@ -185,7 +223,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let py = engine::with_core("wait_for", |c| c.cfg.python);
+    let py = engine::with_core("wait_for", |c| c.python());
     match py {
         // `timeout <= 0` is the same in every version: a task, cancelled at once.
         _ if delay.is_zero() => wait_for_zero(spawn(fut)).await,
@@ -198,7 +236,7 @@ where
 /// task is made (asyncio's `ensure_future` returns the task itself). On
 /// timeout the task is cancelled.
 pub async fn wait_for_task<T: 'static>(task: JoinHandle<T>, delay: Duration) -> Result<T, Error> {
-    let py = engine::with_core("wait_for", |c| c.cfg.python);
+    let py = engine::with_core("wait_for", |c| c.python());
     match py {
         _ if delay.is_zero() => wait_for_zero(task).await,
         PythonVersion::Py312 | PythonVersion::Py313 => flatten(timeout(delay, task).await),
@@ -317,5 +355,15 @@ impl Drop for CancelOnDrop {
         if let Some(h) = self.0.take() {
             h.cancel();
         }
+    }
+}
+
+impl<F> std::fmt::Debug for Timeout<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timeout")
+            .field("delay", &self.delay)
+            .field("done", &self.inner.is_none())
+            .field("entered", &self.entered.as_ref().map(|(s, _)| s))
+            .finish_non_exhaustive()
     }
 }

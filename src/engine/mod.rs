@@ -12,32 +12,57 @@
 //! to the earliest timer when nothing is ready, move due timers to the *end*
 //! of the ready queue, then run exactly the handles that were ready at the
 //! snapshot.
+//!
+//! # A map of the code
+//!
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | [`Core`]: the subsystems of one run, and the named operations the face calls |
+//! | `context.rs` | the runtime, the thread-local, [`with_core`], program limits |
+//! | `clock.rs` | the virtual clock: asyncio's float `loop.time()` and integer nanoseconds |
+//! | `step.rs` | the loop: `_run_once`, running a handle, a task's step and its end |
+//! | `tasks.rs` | task slots; **# Task state** (the flags and when they change) |
+//! | `cancel.rs` | `Task.cancel` and the catcher protocol; **# Cancellation delivery** |
+//! | `timers.rs`, `heapq.rs` | the timer heap, with CPython's `heapq` tie order and purge rule |
+//! | `slab.rs` | the one generational slot table (timers, callbacks; sockets and jobs) |
+//! | `ext.rs` | per-run state of the I/O and network layers, which the engine never names |
 
 pub(crate) mod heapq;
+mod slab;
 mod step;
 pub(crate) mod timers;
 
-pub(crate) use step::{LoopEnd, cancel_task, cancel_task_with, run_loop};
+mod cancel;
+mod choice;
+mod clock;
+use choice::Chooser;
+pub use choice::PctConfig;
+mod tasks;
+pub(crate) use cancel::{CancelFuture, CancelTarget};
+pub(crate) use tasks::{DoneCallback, End, FailSlot, TaskSlot, Wait};
+mod context;
+mod ext;
+pub(crate) use cancel::{cancel_task, cancel_task_with};
+use clock::Clock;
+use context::TaskWaker;
+pub(crate) use context::{Runtime, enter, fire_done_callback, run_eager, try_with_core, with_core};
+pub use context::{limit_hit, stop_at_limit};
+use ext::Extensions;
+pub(crate) use step::{LoopEnd, run_loop};
 
-use crate::error::Error;
-use crate::model::{Limits, LoopModel, PythonVersion};
 use crate::rng::Streams;
-use crate::time::{Duration, Instant, duration_to_secs_f64, nanos_to_secs_f64, secs_f64_to_nanos};
+use crate::settings::{Limits, LoopModel, PythonVersion};
+use crate::time::{Duration, Instant};
 use crate::trace::{Actor, Event, EventKind, Recorder, Sym, TaskId, WaitOn};
-use std::cell::RefCell;
+pub(crate) use slab::Key;
+use slab::Slab;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Wake, Waker};
+use std::task::Waker;
 use timers::{HeapKind, TimerAction, TimerKey, Timers};
-
-/// asyncio's `MAXIMUM_SELECT_TIMEOUT`: the loop never sleeps longer than a day
-/// at once.
-const MAXIMUM_SELECT_TIMEOUT: f64 = 24.0 * 3600.0;
-/// `time.get_clock_info('monotonic').resolution` on Linux.
-const CLOCK_RESOLUTION: f64 = 1e-9;
 
 /// The settings a run was built with.
 #[derive(Clone, Debug)]
@@ -48,6 +73,8 @@ pub(crate) struct Config {
     pub limits: Limits,
     pub trace: bool,
     pub step_overhead: Duration,
+    /// The `pct` model's parameters.
+    pub pct: PctConfig,
     /// 3.12's `eager_task_factory`: a new task's first step runs at once,
     /// inside `create_task`.
     pub eager_tasks: bool,
@@ -61,13 +88,12 @@ pub(crate) enum Handle {
     /// A timer popped from the heap.
     Timer(TimerKey),
     /// A `call_soon` callback.
-    Callback { index: u32, generation: u32 },
+    Callback(Key),
 }
 
 struct CallbackSlot {
     f: Option<Box<dyn FnOnce()>>,
     label: Sym,
-    generation: u32,
 }
 
 /// Which limit a run exceeded.
@@ -111,95 +137,6 @@ pub(crate) struct Stop {
     pub detail: Option<String>,
 }
 
-/// How a task ended.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum End {
-    Returned,
-    Raised(String),
-    Cancelled,
-}
-
-/// Where a cancellation request goes when the task is suspended
-/// (asyncio's `Task._fut_waiter`).
-#[derive(Clone)]
-pub(crate) enum CancelTarget {
-    /// A sleep's timer: cancelling it wakes the task, which raises at the await.
-    Timer,
-    /// Another task the suspended task awaits: the request is forwarded.
-    Task(TaskId),
-    /// A low-level future: it is cancelled (and so are all its awaiters).
-    Future(Rc<dyn CancelFuture>),
-    /// Nothing to cancel: the task is woken and raises at its await.
-    Wake,
-}
-
-/// A future that a task can be suspended on and that `Task.cancel()` cancels.
-pub(crate) trait CancelFuture {
-    /// `Future.cancel()`: true if the future was pending and is now cancelled.
-    fn cancel_future(&self) -> bool;
-    /// After a refused [`cancel_future`](Self::cancel_future): whether the
-    /// future's result, once it resolves, is a `CancelledError` (which is then
-    /// what the awaiting task raises, with that error's message).
-    fn ends_cancelled(&self) -> bool {
-        false
-    }
-}
-
-/// What a suspended task waits on.
-#[derive(Clone)]
-pub(crate) struct Wait {
-    pub on: WaitOn,
-    pub target: CancelTarget,
-    /// The primitive's state, read if the run deadlocks.
-    pub probe: Option<crate::deadlock::Probe>,
-}
-
-/// A done-callback of a task.
-pub(crate) enum DoneCallback {
-    /// Wake a task (an awaiter's `__wakeup`).
-    Wake(Waker),
-    /// Run a callback via `call_soon`, with a label for the trace.
-    Call(Box<dyn FnOnce()>, Sym),
-}
-
-/// Receives the error of a task that raised or was cancelled.
-pub(crate) trait FailSlot {
-    fn fail(&self, error: Error);
-}
-
-pub(crate) struct TaskSlot {
-    /// The name given to `spawn`, if any (`Task-N` otherwise, made only
-    /// when needed).
-    pub name: Option<Sym>,
-    fut: Option<Pin<Box<dyn Future<Output = ()>>>>,
-    fail: Option<Rc<dyn FailSlot>>,
-    pub end: Option<End>,
-    /// When the task ended.
-    pub ended_at: Option<Instant>,
-    scheduled: bool,
-    running: bool,
-    /// `Task._must_cancel`: throw `CancelledError` at the next step.
-    pub must_cancel: bool,
-    /// `must_cancel` stands for a cancelled sleep future (asyncio's
-    /// `_must_cancel` is false then): `uncancel()` cannot take it back.
-    pub cancel_via_waiter: bool,
-    /// A cancellation is being thrown into the task during this step.
-    delivering: bool,
-    /// `Task._num_cancels_requested` (`cancelling()`).
-    pub num_cancels: u32,
-    /// `Task._cancel_message`: the message of the `CancelledError` raised in
-    /// the task (its last `cancel(msg)`, or that of a cancelled task it
-    /// awaited).
-    pub cancel_msg: Option<Rc<str>>,
-    /// Cancellation catchers on the task's await chain, innermost last.
-    catchers: Vec<u64>,
-    pub waiting: Option<Wait>,
-    done_callbacks: Vec<(u64, DoneCallback)>,
-    waker: Waker,
-    /// Set by fallible task wrappers: the error the task's output carries.
-    pub raised: Option<String>,
-}
-
 /// A printed line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputLine {
@@ -212,33 +149,41 @@ pub struct OutputLine {
 }
 
 pub(crate) struct Core {
-    pub cfg: Config,
-    /// asyncio's float clock (authoritative under the `asyncio` model).
-    now_f: f64,
-    /// The clock in nanoseconds (authoritative under `fifo` and `random`).
-    now_ns: u64,
+    cfg: Config,
+    clock: Clock,
     ready: VecDeque<Handle>,
-    pub timers: Timers,
-    callbacks: Vec<CallbackSlot>,
-    callbacks_free: Vec<u32>,
-    pub tasks: Vec<TaskSlot>,
-    pub current: Option<TaskId>,
-    pub actor: Actor,
-    pub iteration: u64,
-    pub steps: u64,
-    pub rec: Recorder,
-    pub rng: Streams,
-    pub abort: Option<Stop>,
-    pub stopping: bool,
-    pub output: Vec<OutputLine>,
+    chooser: Chooser,
+    timers: Timers,
+    callbacks: Slab<CallbackSlot>,
+    tasks: Vec<TaskSlot>,
+    current: Option<TaskId>,
+    actor: Actor,
+    iteration: u64,
+    steps: u64,
+    rec: Recorder,
+    rng: Streams,
+    abort: Option<Stop>,
+    stopping: bool,
+    output: Vec<OutputLine>,
     run_id: u64,
     next_id: u64,
-    pub live_tasks: usize,
+    live_tasks: usize,
     /// Labels interned once.
-    pub sym: Syms,
+    sym: Syms,
+    /// The per-run state of the I/O and network layers.
+    ext: Extensions,
+}
+
+/// What a finished run counted.
+pub(crate) struct RunCounts {
+    pub iterations: u64,
+    pub steps: u64,
+    pub tasks: u64,
+    pub ended_at: Instant,
 }
 
 /// Labels used by the engine, interned at start.
+#[derive(Clone, Copy)]
 pub(crate) struct Syms {
     pub sleep: Sym,
     pub call_soon: Sym,
@@ -248,12 +193,12 @@ pub(crate) struct Syms {
 }
 
 impl Core {
-    fn new(cfg: Config, run_id: u64) -> Core {
+    fn new(cfg: Config, run_id: u64, rec: Option<Recorder>) -> Core {
         let kind = match cfg.model {
             LoopModel::Asyncio => HeapKind::Python,
-            LoopModel::Fifo | LoopModel::Random => HeapKind::Fifo,
+            LoopModel::Fifo | LoopModel::Random | LoopModel::Pct => HeapKind::Fifo,
         };
-        let mut rec = Recorder::new(cfg.trace);
+        let mut rec = rec.unwrap_or_else(|| Recorder::new(cfg.trace));
         let sym = Syms {
             sleep: rec.intern("sleep"),
             call_soon: rec.intern("call_soon"),
@@ -261,15 +206,16 @@ impl Core {
             done: rec.intern("done callback"),
             stop: rec.intern("run_until_complete stop"),
         };
+        let mut rng = Streams::new(cfg.seed);
+        let chooser = Chooser::new(cfg.model, cfg.pct, &mut rng);
         Core {
-            rng: Streams::new(cfg.seed),
+            rng,
+            chooser,
+            clock: Clock::new(cfg.model == LoopModel::Asyncio),
             cfg,
-            now_f: 0.0,
-            now_ns: 0,
             ready: VecDeque::new(),
             timers: Timers::new(kind),
-            callbacks: Vec::new(),
-            callbacks_free: Vec::new(),
+            callbacks: Slab::new(),
             tasks: Vec::new(),
             current: None,
             actor: Actor::Loop,
@@ -283,17 +229,121 @@ impl Core {
             next_id: 1,
             live_tasks: 0,
             sym,
+            ext: Extensions::default(),
         }
     }
 
     /// The virtual time now.
     pub fn now(&self) -> Instant {
-        Instant::from_nanos(self.now_ns)
+        self.clock.now()
     }
 
     /// asyncio's `loop.time()`.
     pub fn time_f(&self) -> f64 {
-        self.now_f
+        self.clock.time_f()
+    }
+
+    /// The Python version the `asyncio` model follows.
+    pub fn python(&self) -> PythonVersion {
+        self.cfg.python
+    }
+
+    /// Whether a task created after the loop started runs its first step at
+    /// once (3.12's `eager_task_factory`).
+    pub fn eager_now(&self) -> bool {
+        self.cfg.eager_tasks && self.iteration > 0
+    }
+
+    /// The task whose step is running, if any.
+    pub fn current(&self) -> Option<TaskId> {
+        self.current
+    }
+
+    /// Labels interned at start.
+    pub fn syms(&self) -> Syms {
+        self.sym
+    }
+
+    /// The run's named random streams.
+    pub fn rng(&mut self) -> &mut Streams {
+        &mut self.rng
+    }
+
+    /// The string behind a trace symbol.
+    pub fn str(&self, sym: Sym) -> &str {
+        self.rec.str(sym)
+    }
+
+    /// Whether a limit has stopped the run (it ends after this handle).
+    pub fn stopped_at_limit(&self) -> bool {
+        self.abort.is_some()
+    }
+
+    /// `loop.stop()`: the loop ends after this iteration's handles.
+    pub fn stop_loop(&mut self) {
+        self.stopping = true;
+    }
+
+    /// Before shutdown runs the loop again: not stopping, the loop acting.
+    pub fn restart_loop(&mut self) {
+        self.stopping = false;
+        self.actor = Actor::Loop;
+    }
+
+    /// Handles run so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Tasks created so far (ids `1..=task_count()`).
+    pub fn task_count(&self) -> u32 {
+        self.tasks.len() as u32
+    }
+
+    /// The tasks not done yet, in creation order, with what each waits on.
+    pub fn unfinished_tasks(&self) -> Vec<(TaskId, Option<&Wait>)> {
+        self.tasks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.end.is_none())
+            .map(|(i, t)| (TaskId(i as u32 + 1), t.waiting.as_ref()))
+            .collect()
+    }
+
+    /// A sleep's owned timer: `Some(deadline)` while it is pending, `None`
+    /// once it fired (the slot is then released).
+    pub fn sleep_timer_pending(&mut self, key: TimerKey) -> Option<Instant> {
+        let slot = self.timers.slot(key).expect("sleep's timer slot is owned");
+        if slot.state == timers::TimerState::Fired {
+            self.timers.release_owner(key);
+            None
+        } else {
+            Some(Instant::from_nanos(slot.when_ns))
+        }
+    }
+
+    /// `TimerHandle.cancel()`; returns the action for dropping outside the
+    /// borrow. `release` also gives up an owner's claim on the slot.
+    pub fn cancel_timer(&mut self, key: TimerKey, release: bool) -> Option<TimerAction> {
+        let a = self.timers.cancel(key);
+        if release {
+            self.timers.release_owner(key);
+        }
+        a
+    }
+
+    /// What the run leaves behind: statistics, output, and the recorder.
+    pub fn finish(self) -> (RunCounts, Vec<OutputLine>, Recorder) {
+        (
+            RunCounts {
+                iterations: self.iteration,
+                steps: self.steps,
+                tasks: self.tasks.len() as u64,
+                ended_at: self.now(),
+            },
+            self.output,
+            self.rec,
+        )
     }
 
     pub fn is_asyncio(&self) -> bool {
@@ -323,7 +373,7 @@ impl Core {
 
     pub fn record(&mut self, task: Option<TaskId>, kind: EventKind) {
         if self.rec.enabled {
-            if self.rec.events.len() as u64 >= self.cfg.limits.max_trace_events {
+            if self.rec.len() >= self.cfg.limits.max_trace_events {
                 // Keep the closing events (loop stopped, run ended) once the
                 // limit is hit; drop everything else.
                 let closing = matches!(
@@ -341,13 +391,26 @@ impl Core {
                     return;
                 }
             }
-            self.rec.events.push(Event {
+            self.rec.push(Event {
                 at: self.now(),
                 iteration: self.iteration,
                 task,
                 kind,
             });
         }
+    }
+
+    /// The current task's output carries an error (a fallible task
+    /// returned `Err`): its end is "raised" with this message.
+    pub fn set_raised(&mut self, msg: String) {
+        if let Some(id) = self.current {
+            self.task_mut(id).raised = Some(msg);
+        }
+    }
+
+    /// When the task ended, if it did.
+    pub fn ended_at(&self, id: TaskId) -> Option<Instant> {
+        self.task(id).ended_at
     }
 
     fn task(&self, id: TaskId) -> &TaskSlot {
@@ -375,26 +438,20 @@ impl Core {
 
     /// Advances the clock by `d` (a blocking call or step overhead).
     pub fn advance_by(&mut self, d: Duration) {
-        if self.is_asyncio() {
-            self.now_f += duration_to_secs_f64(d);
-            self.set_ns(secs_f64_to_nanos(self.now_f));
-        } else {
-            let ns = self
-                .now_ns
-                .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-            self.set_ns(ns);
-            self.now_f = nanos_to_secs_f64(self.now_ns);
-        }
+        self.clock.advance_by(d);
+        self.check_time();
     }
 
-    fn set_ns(&mut self, ns: u64) {
-        assert!(
-            ns >= self.now_ns,
-            "virtual clock went backwards: {} -> {ns}",
-            self.now_ns
-        );
-        self.now_ns = ns;
-        if Duration::from_nanos(ns) > self.cfg.limits.max_time {
+    /// Step 2 of `_run_once` with nothing ready: the clock jumps to the
+    /// earliest timer's deadline.
+    pub fn advance_to_timer(&mut self, when_f: f64, when_ns: u64) {
+        self.clock.advance_to_timer(when_f, when_ns);
+        self.check_time();
+    }
+
+    /// Stops the run once the clock passes `max_time`.
+    fn check_time(&mut self) {
+        if Duration::from_nanos(self.clock.now().as_nanos()) > self.cfg.limits.max_time {
             self.hit_limit(LimitKind::Time, None);
         }
     }
@@ -413,60 +470,26 @@ impl Core {
     }
 
     /// `loop.call_soon(f)`.
-    pub fn call_soon(&mut self, f: Box<dyn FnOnce()>, label: Sym) -> (u32, u32) {
-        let slot = CallbackSlot {
-            f: Some(f),
-            label,
-            generation: 0,
-        };
-        let index = match self.callbacks_free.pop() {
-            Some(i) => {
-                let generation = self.callbacks[i as usize].generation.wrapping_add(1);
-                self.callbacks[i as usize] = CallbackSlot { generation, ..slot };
-                i
-            }
-            None => {
-                self.callbacks.push(slot);
-                (self.callbacks.len() - 1) as u32
-            }
-        };
-        let generation = self.callbacks[index as usize].generation;
-        self.ready.push_back(Handle::Callback { index, generation });
-        (index, generation)
+    pub fn call_soon(&mut self, f: Box<dyn FnOnce()>, label: Sym) -> Key {
+        let key = self.callbacks.insert(CallbackSlot { f: Some(f), label });
+        self.ready.push_back(Handle::Callback(key));
+        key
     }
 
     /// `Handle.cancel()` for a `call_soon` callback; returns the closure for
     /// dropping outside the borrow.
-    pub fn cancel_callback(&mut self, index: u32, generation: u32) -> Option<Box<dyn FnOnce()>> {
-        let slot = self.callbacks.get_mut(index as usize)?;
-        if slot.generation != generation {
-            return None;
-        }
-        slot.f.take()
+    pub fn cancel_callback(&mut self, key: Key) -> Option<Box<dyn FnOnce()>> {
+        self.callbacks.get_mut(key)?.f.take()
     }
 
     /// The float and nanosecond deadline `delay` from now.
     pub fn deadline_after(&self, delay: Duration) -> (f64, u64) {
-        if self.is_asyncio() {
-            let when = self.now_f + duration_to_secs_f64(delay);
-            (when, secs_f64_to_nanos(when))
-        } else {
-            let ns = self
-                .now_ns
-                .saturating_add(u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX));
-            (nanos_to_secs_f64(ns), ns)
-        }
+        self.clock.deadline_after(delay)
     }
 
     /// The deadline `secs` float seconds from now (`loop.time() + secs`).
     pub fn deadline_after_secs(&self, secs: f64) -> (f64, u64) {
-        if self.is_asyncio() {
-            let when = self.now_f + secs;
-            (when, secs_f64_to_nanos(when))
-        } else {
-            let ns = self.now_ns.saturating_add(secs_f64_to_nanos(secs));
-            (nanos_to_secs_f64(ns), ns)
-        }
+        self.clock.deadline_after_secs(secs)
     }
 
     /// The float and nanosecond form of an absolute instant.
@@ -601,205 +624,19 @@ impl Core {
             text,
         });
     }
-
-    /// Registers a cancellation catcher on the current task.
-    pub fn catcher_enter(&mut self) -> Option<u64> {
-        let id = self.current?;
-        let key = self.next_id();
-        self.task_mut(id).catchers.push(key);
-        Some(key)
-    }
-
-    /// True when a cancellation is being thrown and `key` is the innermost
-    /// catcher: it must handle it now.
-    pub fn catcher_is_target(&self, key: u64) -> bool {
-        let Some(id) = self.current else { return false };
-        let t = self.task(id);
-        t.delivering && t.catchers.last() == Some(&key)
-    }
-
-    /// The catcher handled the cancellation (`except CancelledError:`).
-    pub fn catcher_consume(&mut self, key: u64) {
-        if let Some(id) = self.current {
-            let t = self.task_mut(id);
-            t.delivering = false;
-            t.catchers.retain(|k| *k != key);
-        }
-    }
-
-    /// The catcher lets the cancellation through to the next one out
-    /// (`except CancelledError: ...; raise`).
-    pub fn catcher_pass(&mut self, key: u64) {
-        if let Some(id) = self.current {
-            self.task_mut(id).catchers.retain(|k| *k != key);
-        }
-    }
-
-    /// The catcher's scope ended normally or was dropped.
-    pub fn catcher_exit(&mut self, task: TaskId, key: u64) {
-        if let Some(t) = self.tasks.get_mut(task.0 as usize - 1) {
-            t.catchers.retain(|k| *k != key);
-        }
-    }
-}
-
-/// The runtime of one simulation: installed in a thread-local while it runs.
-pub(crate) struct Runtime {
-    pub core: RefCell<Core>,
-}
-
-thread_local! {
-    static CURRENT: RefCell<Option<Rc<Runtime>>> = const { RefCell::new(None) };
-    static RUN_IDS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-impl Runtime {
-    pub fn new(cfg: Config) -> Rc<Runtime> {
-        let run_id = RUN_IDS.with(|c| {
-            c.set(c.get() + 1);
-            c.get()
-        });
-        Rc::new(Runtime {
-            core: RefCell::new(Core::new(cfg, run_id)),
-        })
-    }
-}
-
-/// Installs a runtime as the thread's current simulation until dropped.
-pub(crate) struct Enter {
-    prev: Option<Rc<Runtime>>,
-}
-
-pub(crate) fn enter(rt: &Rc<Runtime>) -> Enter {
-    let busy = CURRENT.with(|c| c.borrow().is_some());
-    assert!(
-        !busy,
-        "loopsim: a simulation is already running on this thread; `Sim::run` cannot be nested"
-    );
-    let prev = CURRENT.with(|c| c.borrow_mut().replace(rt.clone()));
-    Enter { prev }
-}
-
-impl Drop for Enter {
-    fn drop(&mut self) {
-        let prev = self.prev.take();
-        CURRENT.with(|c| *c.borrow_mut() = prev);
-    }
-}
-
-fn outside(what: &str) -> ! {
-    panic!(
-        "loopsim: `{what}` was used outside a running simulation; \
-         call it from a future run by `Sim::run` (or a task it spawned)"
-    )
-}
-
-/// Runs `f` on the current simulation's core.
-///
-/// # Panics
-///
-/// Outside a running simulation, with a message naming `what`.
-pub(crate) fn with_core<R>(what: &str, f: impl FnOnce(&mut Core) -> R) -> R {
-    CURRENT.with(|c| {
-        let rt = c.borrow();
-        let Some(rt) = rt.as_ref() else { outside(what) };
-        let mut core = rt.core.try_borrow_mut().unwrap_or_else(|_| {
-            panic!("loopsim: `{what}` re-entered the loop core (internal error)")
-        });
-        f(&mut core)
-    })
-}
-
-/// Like [`with_core`] but does nothing outside a simulation (for destructors
-/// that may run after the run ended).
-pub(crate) fn try_with_core<R>(f: impl FnOnce(&mut Core) -> R) -> Option<R> {
-    CURRENT.with(|c| {
-        let rt = c.borrow();
-        let rt = rt.as_ref()?;
-        let mut core = rt.core.try_borrow_mut().ok()?;
-        Some(f(&mut core))
-    })
-}
-
-/// Stops the run at the end of the current handle with
-/// [`Outcome::LimitExceeded`](crate::Outcome::LimitExceeded): a program's
-/// own limit (an interpreter's step count, output size, …), named by its
-/// key, with what exceeded it in the program's words. The first limit hit
-/// wins.
-///
-/// # Panics
-///
-/// Outside a running simulation.
-pub fn stop_at_limit(key: &'static str, detail: impl Into<String>) {
-    let detail = detail.into();
-    with_core("stop_at_limit", |c| {
-        c.hit_limit(LimitKind::Program(key), Some(detail))
-    });
-}
-
-/// The limit this run has hit, if any: the run stops at the end of the
-/// current handle, so a step that loops without awaiting (spawning, printing)
-/// can check this and stop early.
-///
-/// # Panics
-///
-/// Outside a running simulation.
-pub fn limit_hit() -> Option<LimitKind> {
-    with_core("limit_hit", |c| c.abort.as_ref().map(|s| s.limit))
-}
-
-/// Runs a new task's first step at once (`Task.__eager_start`).
-pub(crate) fn run_eager(id: TaskId) {
-    let rt = CURRENT
-        .with(|c| c.borrow().clone())
-        .unwrap_or_else(|| outside("spawn"));
-    step::run_step(&rt, id);
-}
-
-/// The waker of a task: waking it appends the task's step to the ready queue.
-struct TaskWaker {
-    run: u64,
-    task: u32,
-}
-
-impl Wake for TaskWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref()
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        let (run, task) = (self.run, TaskId(self.task));
-        try_with_core(|core| {
-            if core.run_id == run {
-                core.wake(task);
-            }
-        });
-    }
-}
-
-/// Schedules a task's done-callback (`call_soon`); call with the core released.
-pub(crate) fn fire_done_callback(cb: DoneCallback) {
-    match cb {
-        DoneCallback::Wake(w) => w.wake(),
-        DoneCallback::Call(f, label) => {
-            with_core("call_soon", |c| c.call_soon(f, label));
-        }
-    }
-}
-
-impl TaskSlot {
-    /// Takes the task's future out (for teardown).
-    pub fn take_future(&mut self) -> Option<Pin<Box<dyn Future<Output = ()>>>> {
-        self.fut.take()
-    }
 }
 
 impl Core {
+    /// Takes the I/O and network layers' state out (for teardown).
+    pub fn take_extensions(&mut self) -> Vec<Box<dyn ext::Extension>> {
+        self.ext.take_all()
+    }
+
     /// Takes every callback and timer action still queued (for teardown).
     pub fn take_pending_callbacks(&mut self) -> Vec<Box<dyn FnOnce()>> {
         self.ready.clear();
         self.callbacks
-            .iter_mut()
+            .values_mut()
             .filter_map(|s| s.f.take())
             .collect()
     }

@@ -2,15 +2,11 @@
 //! one iteration (`_run_once`), and the loop until it stops, deadlocks or hits
 //! a limit.
 
+use super::cancel::cancel_task;
 use super::timers::TimerAction;
-use super::{
-    CLOCK_RESOLUTION, CancelTarget, End, Handle, LimitKind, MAXIMUM_SELECT_TIMEOUT, Runtime,
-};
-use crate::model::LoopModel;
-use crate::time::{nanos_to_secs_f64, secs_f64_to_nanos};
-use crate::trace::{Actor, EventKind, StepOutcome, Sym, TaskId, WaitOn};
+use super::{CancelTarget, End, Handle, LimitKind, Runtime};
+use crate::trace::{Actor, EventKind, StepEnd, Sym, TaskId, WaitOn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::rc::Rc;
 use std::task::{Context, Poll};
 
 /// Why [`run_loop`] returned.
@@ -59,17 +55,7 @@ fn run_once(rt: &Runtime) -> bool {
                 return false;
             };
             let from = c.now();
-            if c.cfg.model == LoopModel::Asyncio {
-                let timeout = (when_f - c.now_f).clamp(0.0, MAXIMUM_SELECT_TIMEOUT);
-                if timeout > 0.0 {
-                    c.now_f += timeout;
-                    let ns = secs_f64_to_nanos(c.now_f).max(c.now_ns);
-                    c.set_ns(ns);
-                }
-            } else if when_ns > c.now_ns {
-                c.set_ns(when_ns);
-                c.now_f = nanos_to_secs_f64(when_ns);
-            }
+            c.advance_to_timer(when_f, when_ns);
             if c.now() != from {
                 c.record(None, EventKind::ClockAdvanced { from });
             }
@@ -78,21 +64,22 @@ fn run_once(rt: &Runtime) -> bool {
             }
         }
         // 3. Move every due timer to the end of the ready queue, in heap order.
-        if c.cfg.model == LoopModel::Asyncio {
-            let end_time = c.now_f + CLOCK_RESOLUTION;
+        let (end_time, now) = c.clock.due_limit();
+        if c.clock.is_float() {
             while let Some(k) = c.timers.pop_due(|when, _| when < end_time) {
                 c.ready.push_back(Handle::Timer(k));
             }
         } else {
-            let now = c.now_ns;
             while let Some(k) = c.timers.pop_due(|_, ns| ns <= now) {
                 c.ready.push_back(Handle::Timer(k));
             }
         }
-        // 4. Run what was ready at this point (one handle under `random`).
-        match c.cfg.model {
-            LoopModel::Random => c.ready.len().min(1),
-            _ => c.ready.len(),
+        // 4. Run what was ready at this point (one chosen handle under the
+        //    exploring models).
+        if c.chooser.one_per_iteration() {
+            c.ready.len().min(1)
+        } else {
+            c.ready.len()
         }
     };
     for _ in 0..n {
@@ -101,9 +88,9 @@ fn run_once(rt: &Runtime) -> bool {
             if c.abort.is_some() {
                 return true;
             }
-            let h = if c.cfg.model == LoopModel::Random {
-                let len = c.ready.len();
-                let i = c.rng.pick(len);
+            let h = if c.chooser.one_per_iteration() {
+                let c = &mut *c;
+                let i = c.chooser.pick(&c.ready, &mut c.rng);
                 c.ready.remove(i)
             } else {
                 c.ready.pop_front()
@@ -141,16 +128,15 @@ fn run_handle(rt: &Runtime, h: Handle) {
             }
             rt.core.borrow_mut().actor = Actor::Loop;
         }
-        Handle::Callback { index, generation } => {
+        Handle::Callback(key) => {
             let f = {
                 let mut c = rt.core.borrow_mut();
-                let slot = &mut c.callbacks[index as usize];
-                if slot.generation != generation {
+                let Some(slot) = c.callbacks.get_mut(key) else {
                     return;
-                }
+                };
                 let f = slot.f.take();
                 let label = slot.label;
-                c.callbacks_free.push(index);
+                c.callbacks.free(key.index);
                 let Some(f) = f else { return };
                 c.record(
                     None,
@@ -312,7 +298,7 @@ fn finish_suspended(
     c.record(
         Some(id),
         EventKind::StepEnded {
-            outcome: StepOutcome::Suspended { on },
+            end: StepEnd::Suspended { on },
         },
     );
 }
@@ -340,10 +326,10 @@ fn finish_done(rt: &Runtime, id: TaskId, end: End) {
         t.catchers.clear();
         let fail = t.fail.take().zip(error);
         let callbacks = std::mem::take(&mut t.done_callbacks);
-        let outcome = match &end {
-            End::Returned => StepOutcome::Returned,
-            End::Cancelled => StepOutcome::Cancelled,
-            End::Raised(msg) => StepOutcome::Raised {
+        let step_end = match &end {
+            End::Returned => StepEnd::Returned,
+            End::Cancelled => StepEnd::Cancelled,
+            End::Raised(msg) => StepEnd::Raised {
                 error: c.intern(msg),
             },
         };
@@ -351,7 +337,7 @@ fn finish_done(rt: &Runtime, id: TaskId, end: End) {
         t.end = Some(end);
         t.ended_at = Some(now);
         c.live_tasks -= 1;
-        c.record(Some(id), EventKind::StepEnded { outcome });
+        c.record(Some(id), EventKind::StepEnded { end: step_end });
         (fail, callbacks)
     };
     if let Some((slot, err)) = fail {
@@ -360,156 +346,4 @@ fn finish_done(rt: &Runtime, id: TaskId, end: End) {
     for (_, cb) in callbacks {
         super::fire_done_callback(cb);
     }
-}
-
-/// `Task.cancel()`: requests cancellation of a task. Returns false if the
-/// task is already done.
-///
-/// A suspended task has what it waits on cancelled: its sleep (it wakes and
-/// raises at the await), the future it awaits (which cancels that future for
-/// every awaiter), or the task it awaits (the request is forwarded, and the
-/// awaiter raises only if that task ends cancelled). A task that is ready or
-/// running raises at its next step.
-/// How deeply cancellations may nest through futures (a gather cancels its
-/// children, each of which cancels the gather it awaits, …) before a
-/// request stops being forwarded. CPython's `_GatheringFuture.cancel` is
-/// Python code and would hit its recursion limit first.
-const MAX_CANCEL_NESTING: usize = 500;
-
-thread_local! {
-    static CANCEL_NESTING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-    /// The message of the cancellation being forwarded.
-    static CANCEL_MSG: std::cell::RefCell<Option<Rc<str>>> = const { std::cell::RefCell::new(None) };
-}
-
-pub(crate) fn cancel_task(id: TaskId) -> bool {
-    cancel_task_with(id, None)
-}
-
-/// `Task.cancel(msg)`: the message reaches the `CancelledError` raised in
-/// the task and in every task the request is forwarded to.
-pub(crate) fn cancel_task_with(id: TaskId, msg: Option<Rc<str>>) -> bool {
-    // A request forwarded through a future (a gather cancelling its
-    // children) keeps the outer request's message, as `cancel(msg=msg)`.
-    if CANCEL_NESTING.with(std::cell::Cell::get) == 0 {
-        CANCEL_MSG.with(|m| *m.borrow_mut() = msg);
-    }
-    let depth = CANCEL_NESTING.with(|d| {
-        d.set(d.get() + 1);
-        d.get()
-    });
-    let r = if depth > MAX_CANCEL_NESTING {
-        // Too deep to forward: the request is kept (`_must_cancel`) and
-        // delivered at the task's next step.
-        super::with_core("cancel", |c| {
-            if c.is_done(id) {
-                return false;
-            }
-            let t = c.task_mut(id);
-            t.num_cancels += 1;
-            t.must_cancel = true;
-            true
-        })
-    } else {
-        cancel_chain(id)
-    };
-    CANCEL_NESTING.with(|d| d.set(d.get() - 1));
-    r
-}
-
-fn cancel_chain(id: TaskId) -> bool {
-    // `Task.cancel` forwards to the task it awaits, which forwards to the one
-    // it awaits, …: walked as a loop, since a chain of awaits can be long and
-    // can close on itself (two tasks awaiting each other).
-    let mut chain: Vec<TaskId> = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    let mut cur = id;
-    let deepest = loop {
-        if !seen.insert(cur) {
-            // A cycle of awaits: the request has reached every task in it
-            // (CPython recurses until RecursionError); nothing more to do.
-            break true;
-        }
-        let target = super::with_core("cancel", |c| {
-            if c.is_done(cur) {
-                return None;
-            }
-            let by = c.actor;
-            c.record(Some(cur), EventKind::CancelRequested { by });
-            let t = c.task_mut(cur);
-            t.num_cancels += 1;
-            let prev =
-                std::mem::replace(&mut t.cancel_msg, CANCEL_MSG.with(|m| m.borrow().clone()));
-            if t.running {
-                t.must_cancel = true;
-                return Some((None, prev));
-            }
-            Some((t.waiting.as_ref().map(|w| w.target.clone()), prev))
-        });
-        match target {
-            None => break false,
-            Some((Some(CancelTarget::Task(inner)), _)) => {
-                chain.push(cur);
-                cur = inner;
-            }
-            Some((target, prev)) => break cancel_at(cur, target, prev),
-        }
-    };
-    // Back up the chain: a task whose inner task was already done is not
-    // forwarded to; it only sets `_must_cancel` (its wake-up is queued).
-    let mut forwarded = deepest;
-    for t in chain.iter().rev() {
-        if !forwarded {
-            super::with_core("cancel", |c| c.task_mut(*t).must_cancel = true);
-        }
-        forwarded = true;
-    }
-    forwarded
-}
-
-/// `Task.cancel` of a task suspended on something other than a task.
-/// `prev_msg` is the task's cancellation message before this request.
-fn cancel_at(id: TaskId, target: Option<CancelTarget>, prev_msg: Option<Rc<str>>) -> bool {
-    let via_timer = matches!(target, Some(CancelTarget::Timer));
-    let wake = match target {
-        // Forwarded: the future now ends cancelled and its done-callback
-        // wakes this task, which raises at its await.
-        Some(CancelTarget::Future(f)) if f.cancel_future() => return true,
-        // Refused by a future that ends in a `CancelledError` of its own (a
-        // gather whose children an earlier request cancelled): `__step`
-        // throws that exception, not one made from this request's message
-        // (`if not isinstance(exc, CancelledError): exc =
-        // self._make_cancelled_error()`), so the message stays the earlier one.
-        Some(CancelTarget::Future(f)) if f.ends_cancelled() => {
-            super::with_core("cancel", |c| {
-                let t = c.task_mut(id);
-                t.must_cancel = true;
-                t.cancel_msg = prev_msg;
-            });
-            return true;
-        }
-        // Not forwarded: the future is already done (its wake-up is queued)
-        // or refused (a gather whose children have all finished resolves
-        // later and wakes it then). `Task.cancel` never schedules the task
-        // itself, it only sets `_must_cancel`.
-        Some(CancelTarget::Task(_) | CancelTarget::Future(_)) => false,
-        // A sleep's timer or a bare yield: asyncio's future is cancelled,
-        // which schedules the task's wake-up.
-        Some(CancelTarget::Timer | CancelTarget::Wake) => true,
-        // Ready or running: its step is already scheduled.
-        None => true,
-    };
-    super::with_core("cancel", |c| {
-        let t = c.task_mut(id);
-        t.must_cancel = true;
-        // The sleep's future is cancelled, not `_must_cancel` set, unless the
-        // timer already fired (the task is scheduled, its future done).
-        if via_timer && !t.scheduled {
-            t.cancel_via_waiter = true;
-        }
-        if wake && !t.running {
-            c.wake(id);
-        }
-    });
-    true
 }

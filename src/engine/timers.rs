@@ -10,6 +10,7 @@
 //! number): equal deadlines fire first-come first-served.
 
 use super::heapq;
+use super::slab::{Key, Slab};
 use std::task::Waker;
 
 /// `_MIN_SCHEDULED_TIMER_HANDLES` in `base_events.py`.
@@ -47,15 +48,10 @@ pub(crate) struct TimerSlot {
     in_ready: bool,
     /// The slot is referenced by a live owner (a `Sleep`), which frees it.
     owned: bool,
-    pub generation: u32,
 }
 
 /// A reference to a timer slot that survives slot reuse.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct TimerKey {
-    pub index: u32,
-    pub generation: u32,
-}
+pub(crate) type TimerKey = Key;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum HeapKind {
@@ -67,8 +63,7 @@ pub(crate) enum HeapKind {
 
 pub(crate) struct Timers {
     kind: HeapKind,
-    slots: Vec<TimerSlot>,
-    free: Vec<u32>,
+    slots: Slab<TimerSlot>,
     /// Heap of (float deadline, slot) for `Python`, (ns deadline, seq, slot)
     /// for `Fifo`; both kept as plain vectors managed by the heapq port.
     py: Vec<(f64, u32)>,
@@ -82,8 +77,7 @@ impl Timers {
     pub fn new(kind: HeapKind) -> Timers {
         Timers {
             kind,
-            slots: Vec::new(),
-            free: Vec::new(),
+            slots: Slab::new(),
             py: Vec::new(),
             fifo: Vec::new(),
             cancelled_in_heap: 0,
@@ -100,15 +94,11 @@ impl Timers {
     }
 
     pub fn slot(&self, key: TimerKey) -> Option<&TimerSlot> {
-        self.slots
-            .get(key.index as usize)
-            .filter(|s| s.generation == key.generation)
+        self.slots.get(key)
     }
 
     pub fn slot_mut(&mut self, key: TimerKey) -> Option<&mut TimerSlot> {
-        self.slots
-            .get_mut(key.index as usize)
-            .filter(|s| s.generation == key.generation)
+        self.slots.get_mut(key)
     }
 
     /// Schedules a timer and pushes it on the heap (`loop.call_at`).
@@ -132,29 +122,16 @@ impl Timers {
             in_heap: true,
             in_ready: false,
             owned,
-            generation: 0,
         };
-        let index = match self.free.pop() {
-            Some(i) => {
-                let generation = self.slots[i as usize].generation.wrapping_add(1);
-                self.slots[i as usize] = TimerSlot { generation, ..slot };
-                i
-            }
-            None => {
-                self.slots.push(slot);
-                (self.slots.len() - 1) as u32
-            }
-        };
+        let key = self.slots.insert(slot);
+        let index = key.index;
         match self.kind {
             HeapKind::Python => heapq::push(&mut self.py, (when_f, index), |a, b| a.0 < b.0),
             HeapKind::Fifo => heapq::push(&mut self.fifo, (when_ns, seq, index), |a, b| {
                 (a.0, a.1) < (b.0, b.1)
             }),
         }
-        TimerKey {
-            index,
-            generation: self.slots[index as usize].generation,
-        }
+        key
     }
 
     /// `TimerHandle.cancel()`: marks the timer cancelled; it stays in the heap
@@ -180,7 +157,7 @@ impl Timers {
         if let Some(slot) = self.slot_mut(key) {
             slot.owned = false;
             if !slot.in_heap && !slot.in_ready {
-                self.free.push(key.index);
+                self.slots.free(key.index);
             }
         }
     }
@@ -195,7 +172,7 @@ impl Timers {
                     let old = std::mem::take(&mut self.py);
                     let mut kept = Vec::with_capacity(old.len() - self.cancelled_in_heap);
                     for entry in old {
-                        if self.slots[entry.1 as usize].state == TimerState::Cancelled {
+                        if self.slots.at(entry.1).state == TimerState::Cancelled {
                             self.unqueue(entry.1);
                         } else {
                             kept.push(entry);
@@ -208,7 +185,7 @@ impl Timers {
                     let old = std::mem::take(&mut self.fifo);
                     let mut kept = Vec::with_capacity(old.len() - self.cancelled_in_heap);
                     for entry in old {
-                        if self.slots[entry.2 as usize].state == TimerState::Cancelled {
+                        if self.slots.at(entry.2).state == TimerState::Cancelled {
                             self.unqueue(entry.2);
                         } else {
                             kept.push(entry);
@@ -221,7 +198,7 @@ impl Timers {
             self.cancelled_in_heap = 0;
         } else {
             while let Some(index) = self.head() {
-                if self.slots[index as usize].state != TimerState::Cancelled {
+                if self.slots.at(index).state != TimerState::Cancelled {
                     break;
                 }
                 self.cancelled_in_heap -= 1;
@@ -249,18 +226,18 @@ impl Timers {
 
     /// The slot left the heap and will not enter the ready queue.
     fn unqueue(&mut self, index: u32) {
-        let slot = &mut self.slots[index as usize];
+        let slot = self.slots.at_mut(index);
         slot.in_heap = false;
         if !slot.owned {
             slot.action = None;
-            self.free.push(index);
+            self.slots.free(index);
         }
     }
 
     /// The deadline of the head of the heap: `(float seconds, ns)`.
     pub fn head_deadline(&self) -> Option<(f64, u64)> {
         self.head().map(|i| {
-            let s = &self.slots[i as usize];
+            let s = self.slots.at(i);
             (s.when_f, s.when_ns)
         })
     }
@@ -273,7 +250,7 @@ impl Timers {
             return None;
         }
         let index = self.pop_head()?;
-        let slot = &mut self.slots[index as usize];
+        let slot = self.slots.at_mut(index);
         if slot.state == TimerState::Cancelled {
             // A cancelled timer popped as due still goes to the ready queue in
             // CPython (it is skipped when run); it no longer counts as
@@ -282,10 +259,7 @@ impl Timers {
         }
         slot.in_heap = false;
         slot.in_ready = true;
-        Some(TimerKey {
-            index,
-            generation: slot.generation,
-        })
+        Some(self.slots.key_of(index))
     }
 
     /// The ready queue reached a popped timer: take its action if it is still
@@ -301,7 +275,7 @@ impl Timers {
         };
         if !slot.owned {
             slot.action = None;
-            self.free.push(key.index);
+            self.slots.free(key.index);
         }
         out
     }

@@ -3,7 +3,7 @@
 //! from the trace alone. The SVG timeline and the Chrome trace draw it.
 
 use crate::time::Instant;
-use crate::trace::{Actor, EventKind, StepOutcome, TaskId, Trace, WaitOn};
+use crate::trace::{Actor, EventKind, StepEnd, TaskId, Trace, WaitOn};
 
 /// What a lane is doing during a span.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -229,7 +229,7 @@ pub fn lanes(trace: &Trace) -> Lanes {
                 woke_while_running[i] = false;
                 step_start = Some((at, seq));
             }
-            EventKind::StepEnded { outcome } => {
+            EventKind::StepEnded { end } => {
                 let Some(t) = e.task else { continue };
                 let i = idx(t);
                 let o = open[i].take();
@@ -244,8 +244,8 @@ pub fn lanes(trace: &Trace) -> Lanes {
                         label: tasks[i].name.clone(),
                     });
                 }
-                match outcome {
-                    StepOutcome::Suspended { on } => {
+                match end {
+                    StepEnd::Suspended { on } => {
                         let (state, label) = if woke_while_running[i] {
                             (LaneState::Ready, String::new())
                         } else {
@@ -263,9 +263,9 @@ pub fn lanes(trace: &Trace) -> Lanes {
                             deadline,
                         });
                     }
-                    StepOutcome::Returned => tasks[i].ended = Some((at, seq, "returned")),
-                    StepOutcome::Raised { .. } => tasks[i].ended = Some((at, seq, "raised")),
-                    StepOutcome::Cancelled => tasks[i].ended = Some((at, seq, "cancelled")),
+                    StepEnd::Returned => tasks[i].ended = Some((at, seq, "returned")),
+                    StepEnd::Raised { .. } => tasks[i].ended = Some((at, seq, "raised")),
+                    StepEnd::Cancelled => tasks[i].ended = Some((at, seq, "cancelled")),
                 }
             }
             EventKind::Woken { by } => {

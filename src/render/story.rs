@@ -3,7 +3,7 @@
 //! and the Mermaid diagram are drawn from it.
 
 use crate::time::{Instant, format_nanos};
-use crate::trace::{Actor, EventKind, RunEnd, StepOutcome, TaskId, Trace, WaitOn};
+use crate::trace::{Actor, EventKind, RunEnd, StepEnd, TaskId, Trace, WaitOn};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Who an arrow goes to or comes from.
@@ -200,11 +200,11 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                     task_text,
                 });
             }
-            EventKind::StepEnded { outcome } => {
+            EventKind::StepEnded { end } => {
                 let Some(t) = e.task else { continue };
                 let name = names.get(&t).cloned().unwrap_or_default();
-                match outcome {
-                    StepOutcome::Suspended { on } => {
+                match end {
+                    StepEnd::Suspended { on } => {
                         let what = wait_text(trace, &names, &on, at);
                         suspended.insert(t, (at, on));
                         let text = match on {
@@ -218,12 +218,12 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                             text,
                         });
                     }
-                    StepOutcome::Returned => {
+                    StepEnd::Returned => {
                         ended.push((t, at));
                         let text = if Some(t) == main { "→ returns (main ends)".to_string() } else { "→ returns".to_string() };
                         items.push(Item::TaskNote { at, task: t, text });
                     }
-                    StepOutcome::Raised { error } => {
+                    StepEnd::Raised { error } => {
                         ended.push((t, at));
                         items.push(Item::TaskNote {
                             at,
@@ -231,7 +231,7 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                             text: format!("→ raises {}", trace.str(error)),
                         });
                     }
-                    StepOutcome::Cancelled => {
+                    StepEnd::Cancelled => {
                         ended.push((t, at));
                         items.push(Item::TaskNote {
                             at,
@@ -330,9 +330,9 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                     });
                 }
             }
-            EventKind::RunEnded { outcome } => {
+            EventKind::RunEnded { end } => {
                 let run = names.get(&TaskId(1)).cloned().unwrap_or_default();
-                let text = match outcome {
+                let text = match end {
                     RunEnd::Completed | RunEnd::Failed { .. } if stopped => {
                         format!("asyncio.run({run}) shuts the event loop down")
                     }

@@ -24,11 +24,11 @@ pub mod python;
 mod validate;
 pub mod value;
 mod verbs;
+pub mod verify;
 
 pub use interp::{ScenarioRun, run_variant};
 pub use model::*;
 pub use print::print;
-pub(crate) use validate::did_you_mean;
 pub use validate::parse;
 pub use verbs::{Family, VERBS, Verb};
 

@@ -215,3 +215,12 @@ impl Drop for Leave {
         }
     }
 }
+
+impl std::fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Barrier")
+            .field("parties", &self.inner.parties)
+            .field("condition", &self.cond)
+            .finish_non_exhaustive()
+    }
+}

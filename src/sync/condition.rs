@@ -13,13 +13,12 @@
 //! (3.13 also re-raises the caught `CancelledError` with its message, line
 //! 291; loopsim's cancellations carry no message.)
 
-use super::{Lock, remove_waiter};
+use super::{Lock, Waiters};
 use crate::engine;
 use crate::future::SimFuture;
-use crate::model::PythonVersion;
+use crate::settings::PythonVersion;
 use crate::task::{catch_cancel, raise_cancelled};
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 
 /// `asyncio.Condition` over its own [`Lock`].
@@ -51,7 +50,7 @@ pub struct Condition {
 
 struct Inner {
     name: Rc<str>,
-    waiters: RefCell<VecDeque<SimFuture<()>>>,
+    waiters: RefCell<Waiters>,
 }
 
 impl Default for Condition {
@@ -72,7 +71,7 @@ impl Condition {
             lock: Lock::named(name),
             inner: Rc::new(Inner {
                 name: name.into(),
-                waiters: RefCell::new(VecDeque::new()),
+                waiters: RefCell::new(Waiters::new()),
             }),
         }
     }
@@ -94,6 +93,7 @@ impl Condition {
 
 /// Holds a [`Condition`]'s lock; releases it when dropped.
 #[must_use = "dropping the guard releases the lock at once"]
+#[derive(Debug)]
 pub struct ConditionGuard {
     cond: Condition,
     held: bool,
@@ -109,11 +109,11 @@ impl ConditionGuard {
         self.held = false;
         cond.lock.release_held();
         let fut: SimFuture<()> = SimFuture::with_label("Condition");
-        cond.inner.waiters.borrow_mut().push_back(fut.clone());
+        cond.inner.waiters.borrow_mut().push(&fut);
         let probe: crate::deadlock::Probe = Rc::new(|_| crate::deadlock::Blocker::NotNotified);
         let wait = fut.wait_primitive("Condition", cond.inner.name.clone(), probe);
         let r = catch_cancel(wait).await;
-        remove_waiter(&mut cond.inner.waiters.borrow_mut(), &fut);
+        cond.inner.waiters.borrow_mut().remove(&fut);
         let mut cancelled = r.is_err();
         loop {
             match catch_cancel(cond.lock.acquire_raw()).await {
@@ -123,7 +123,7 @@ impl ConditionGuard {
         }
         self.held = true;
         if cancelled {
-            if engine::with_core("Condition", |c| c.cfg.python >= PythonVersion::Py313) {
+            if engine::with_core("Condition", |c| c.python() >= PythonVersion::Py313) {
                 // 3.13: `except BaseException: self._notify(1); raise`.
                 self.notify(1);
             }
@@ -156,15 +156,7 @@ impl Condition {
     /// `_notify(n)` whoever holds the lock (for a primitive built on this
     /// condition, such as a barrier leaving on cancellation).
     fn notify_raw(&self, n: usize) {
-        let targets: Vec<_> = self
-            .inner
-            .waiters
-            .borrow()
-            .iter()
-            .filter(|w| !w.done())
-            .take(n)
-            .cloned()
-            .collect();
+        let targets = self.inner.waiters.borrow().pending(n);
         for w in targets {
             let _ = w.set_result(());
         }
@@ -183,5 +175,16 @@ impl Drop for ConditionGuard {
             self.held = false;
             self.cond.lock.release_held();
         }
+    }
+}
+
+impl std::fmt::Debug for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Condition");
+        d.field("name", &self.inner.name).field("lock", &self.lock);
+        if let Ok(w) = self.inner.waiters.try_borrow() {
+            d.field("waiters", &w.len());
+        }
+        d.finish_non_exhaustive()
     }
 }

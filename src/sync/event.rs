@@ -1,10 +1,9 @@
 //! `asyncio.Event`.
 
-use super::remove_waiter;
+use super::Waiters;
 use crate::deadlock::{Blocker, Probe};
 use crate::future::SimFuture;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 
 /// `asyncio.Event`: `set()` wakes every waiter, in the order they waited.
@@ -35,7 +34,7 @@ struct Inner {
 
 struct State {
     value: bool,
-    waiters: VecDeque<SimFuture<()>>,
+    waiters: Waiters,
 }
 
 impl Default for Event {
@@ -57,7 +56,7 @@ impl Event {
                 name: name.into(),
                 st: RefCell::new(State {
                     value: false,
-                    waiters: VecDeque::new(),
+                    waiters: Waiters::new(),
                 }),
             }),
         }
@@ -76,7 +75,7 @@ impl Event {
                 return;
             }
             st.value = true;
-            st.waiters.iter().cloned().collect()
+            st.waiters.all()
         };
         for w in waiters {
             if !w.done() {
@@ -105,7 +104,7 @@ impl Event {
                 return;
             }
             let fut: SimFuture<()> = SimFuture::with_label("Event");
-            st.waiters.push_back(fut.clone());
+            st.waiters.push(&fut);
             fut
         };
         let _remove = RemoveOnDrop {
@@ -124,6 +123,18 @@ struct RemoveOnDrop<'a> {
 
 impl Drop for RemoveOnDrop<'_> {
     fn drop(&mut self) {
-        remove_waiter(&mut self.ev.inner.st.borrow_mut().waiters, self.fut);
+        self.ev.inner.st.borrow_mut().waiters.remove(self.fut);
+    }
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Event");
+        d.field("name", &self.inner.name);
+        if let Ok(st) = self.inner.st.try_borrow() {
+            d.field("set", &st.value)
+                .field("waiters", &st.waiters.len());
+        }
+        d.finish_non_exhaustive()
     }
 }

@@ -1,13 +1,12 @@
 //! `asyncio.Lock`.
 
-use super::{current, remove_waiter};
+use super::{Waiters, current};
 use crate::deadlock::{Blocker, Probe};
 use crate::error::Error;
 use crate::future::SimFuture;
 use crate::task::{catch_cancel, raise_cancelled};
 use crate::trace::TaskId;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 
 /// `asyncio.Lock`: strict FIFO, one iteration per hand-over, no barging.
@@ -47,7 +46,7 @@ struct State {
     locked: bool,
     /// The task that acquired it, while locked.
     holder: Option<TaskId>,
-    waiters: VecDeque<SimFuture<()>>,
+    waiters: Waiters,
 }
 
 impl Default for Lock {
@@ -70,7 +69,7 @@ impl Lock {
                 st: RefCell::new(State {
                     locked: false,
                     holder: None,
-                    waiters: VecDeque::new(),
+                    waiters: Waiters::new(),
                 }),
             }),
         }
@@ -93,18 +92,18 @@ impl Lock {
     pub(crate) async fn acquire_raw(&self) {
         let fut = {
             let mut st = self.inner.st.borrow_mut();
-            if !st.locked && st.waiters.iter().all(|w| w.cancelled()) {
+            if !st.locked && st.waiters.all_cancelled() {
                 st.locked = true;
                 st.holder = current();
                 return;
             }
             let fut: SimFuture<()> = SimFuture::with_label("Lock");
-            st.waiters.push_back(fut.clone());
+            st.waiters.push(&fut);
             fut
         };
         let r =
             catch_cancel(fut.wait_primitive("Lock", self.inner.name.clone(), self.probe())).await;
-        remove_waiter(&mut self.inner.st.borrow_mut().waiters, &fut);
+        self.inner.st.borrow_mut().waiters.remove(&fut);
         if r.is_err() {
             if !self.locked() {
                 self.wake_up_first();
@@ -154,7 +153,7 @@ impl Lock {
     fn wake_up_first(&self) {
         let first = {
             let st = self.inner.st.borrow();
-            st.waiters.front().cloned()
+            st.waiters.front()
         };
         if let Some(f) = first
             && !f.done()
@@ -166,6 +165,7 @@ impl Lock {
 
 /// Holds a [`Lock`]; releases it when dropped.
 #[must_use = "dropping the guard releases the lock at once"]
+#[derive(Debug)]
 pub struct LockGuard {
     lock: Option<Lock>,
 }
@@ -183,5 +183,18 @@ impl Drop for LockGuard {
         if let Some(lock) = self.lock.take() {
             lock.release_held();
         }
+    }
+}
+
+impl std::fmt::Debug for Lock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Lock");
+        d.field("name", &self.inner.name);
+        if let Ok(st) = self.inner.st.try_borrow() {
+            d.field("locked", &st.locked)
+                .field("holder", &st.holder)
+                .field("waiters", &st.waiters.len());
+        }
+        d.finish_non_exhaustive()
     }
 }

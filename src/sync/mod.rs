@@ -22,6 +22,7 @@ mod event;
 mod lock;
 mod queue;
 mod semaphore;
+mod waiters;
 
 pub use barrier::Barrier;
 pub use condition::{Condition, ConditionGuard};
@@ -30,22 +31,10 @@ pub use lock::{Lock, LockGuard};
 pub use queue::{Queue, QueueEmpty, QueueFull, QueueKind};
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphorePermit};
 
-use crate::future::SimFuture;
 use crate::trace::TaskId;
-use std::collections::VecDeque;
+use waiters::Waiters;
 
 /// The task running now, if any: who acquires a Lock or a permit.
 fn current() -> Option<TaskId> {
-    crate::engine::try_with_core(|c| c.current).flatten()
-}
-
-/// `_wake_up_first` / `_wakeup_next` helper: the first waiter that is not done.
-fn first_pending(waiters: &VecDeque<SimFuture<()>>) -> Option<SimFuture<()>> {
-    waiters.iter().find(|w| !w.done()).cloned()
-}
-
-fn remove_waiter(waiters: &mut VecDeque<SimFuture<()>>, fut: &SimFuture<()>) {
-    if let Some(i) = waiters.iter().position(|w| w.same(fut)) {
-        waiters.remove(i);
-    }
+    crate::engine::try_with_core(|c| c.current()).flatten()
 }

@@ -1,6 +1,6 @@
 //! `asyncio.Queue`, `LifoQueue` and `PriorityQueue`.
 
-use super::Event;
+use super::{Event, Waiters};
 use crate::deadlock::{Blocker, Probe};
 use crate::engine::heapq;
 use crate::future::SimFuture;
@@ -74,8 +74,8 @@ struct Inner<T> {
 struct State<T> {
     items: VecDeque<T>,
     heap: Vec<T>,
-    getters: VecDeque<SimFuture<()>>,
-    putters: VecDeque<SimFuture<()>>,
+    getters: Waiters,
+    putters: Waiters,
     unfinished: usize,
 }
 
@@ -85,7 +85,23 @@ impl<T: PartialOrd + 'static> Queue<T> {
         Queue::with_kind("Queue", QueueKind::Fifo, maxsize)
     }
 
-    /// A queue of the given kind and name.
+    /// A FIFO queue named `name` in traces and deadlock reports.
+    pub fn named(name: &str, maxsize: usize) -> Queue<T> {
+        Queue::with_kind(name, QueueKind::Fifo, maxsize)
+    }
+
+    /// `asyncio.LifoQueue(maxsize)`: the last item put is the first got.
+    pub fn lifo(maxsize: usize) -> Queue<T> {
+        Queue::with_kind("LifoQueue", QueueKind::Lifo, maxsize)
+    }
+
+    /// `asyncio.PriorityQueue(maxsize)`: the smallest item is got first
+    /// (`heapq` order, so equal items come out in heap order, not FIFO).
+    pub fn priority(maxsize: usize) -> Queue<T> {
+        Queue::with_kind("PriorityQueue", QueueKind::Priority, maxsize)
+    }
+
+    /// A queue of the given kind, named `name`.
     pub fn with_kind(name: &str, kind: QueueKind, maxsize: usize) -> Queue<T> {
         let finished = Event::named(name);
         finished.set();
@@ -97,8 +113,8 @@ impl<T: PartialOrd + 'static> Queue<T> {
                 st: RefCell::new(State {
                     items: VecDeque::new(),
                     heap: Vec::new(),
-                    getters: VecDeque::new(),
-                    putters: VecDeque::new(),
+                    getters: Waiters::new(),
+                    putters: Waiters::new(),
                     unfinished: 0,
                 }),
                 finished,
@@ -200,14 +216,14 @@ impl<T: PartialOrd + 'static> Queue<T> {
     pub async fn put(&self, item: T) {
         while self.full() {
             let putter: SimFuture<()> = SimFuture::with_label("Queue.put");
-            self.inner.st.borrow_mut().putters.push_back(putter.clone());
+            self.inner.st.borrow_mut().putters.push(&putter);
             let maxsize = self.inner.maxsize;
             let probe: Probe = Rc::new(move |_| Blocker::QueueFull { maxsize });
             let wait = putter.wait_primitive("Queue.put", self.inner.name.clone(), probe);
             let r = catch_cancel(wait).await;
             if r.is_err() {
                 putter.cancel();
-                super::remove_waiter(&mut self.inner.st.borrow_mut().putters, &putter);
+                self.inner.st.borrow_mut().putters.remove(&putter);
                 if !self.full() && !putter.cancelled() {
                     self.wakeup_next(false);
                 }
@@ -223,13 +239,13 @@ impl<T: PartialOrd + 'static> Queue<T> {
     pub async fn get(&self) -> T {
         while self.empty() {
             let getter: SimFuture<()> = SimFuture::with_label("Queue.get");
-            self.inner.st.borrow_mut().getters.push_back(getter.clone());
+            self.inner.st.borrow_mut().getters.push(&getter);
             let probe: Probe = Rc::new(|_| Blocker::QueueEmpty);
             let wait = getter.wait_primitive("Queue.get", self.inner.name.clone(), probe);
             let r = catch_cancel(wait).await;
             if r.is_err() {
                 getter.cancel();
-                super::remove_waiter(&mut self.inner.st.borrow_mut().getters, &getter);
+                self.inner.st.borrow_mut().getters.remove(&getter);
                 if !self.empty() && !getter.cancelled() {
                     self.wakeup_next(true);
                 }
@@ -275,5 +291,21 @@ impl<T: PartialOrd + 'static> Queue<T> {
             let name = self.inner.name.clone();
             self.inner.finished.wait_as("Queue.join", name, probe).await;
         }
+    }
+}
+
+impl<T> std::fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Queue");
+        d.field("name", &self.inner.name)
+            .field("kind", &self.inner.kind)
+            .field("maxsize", &self.inner.maxsize);
+        if let Ok(st) = self.inner.st.try_borrow() {
+            d.field("items", &(st.items.len() + st.heap.len()))
+                .field("getters", &st.getters.len())
+                .field("putters", &st.putters.len())
+                .field("unfinished", &st.unfinished);
+        }
+        d.finish_non_exhaustive()
     }
 }

@@ -14,16 +14,15 @@
 //! `self._value += 1; self._wake_up_next()` after a cancellation that found
 //! the future not cancelled (line 390).
 
-use super::{current, first_pending, remove_waiter};
+use super::{Waiters, current};
 use crate::deadlock::{Blocker, Probe};
 use crate::engine;
 use crate::error::Error;
 use crate::future::SimFuture;
-use crate::model::PythonVersion;
+use crate::settings::PythonVersion;
 use crate::task::{catch_cancel, raise_cancelled};
 use crate::trace::TaskId;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 
 /// `asyncio.Semaphore`: strict FIFO; `release` hands the permit to the first
@@ -59,7 +58,7 @@ struct State {
     value: usize,
     /// The tasks holding permits, oldest first, once per permit.
     holders: Vec<TaskId>,
-    waiters: VecDeque<SimFuture<()>>,
+    waiters: Waiters,
 }
 
 impl Semaphore {
@@ -81,7 +80,7 @@ impl Semaphore {
                 st: RefCell::new(State {
                     value,
                     holders: Vec::new(),
-                    waiters: VecDeque::new(),
+                    waiters: Waiters::new(),
                 }),
             }),
         }
@@ -96,7 +95,7 @@ impl Semaphore {
     /// waiters that are not cancelled).
     pub fn locked(&self) -> bool {
         let st = self.inner.st.borrow();
-        st.value == 0 || st.waiters.iter().any(|w| !w.cancelled())
+        st.value == 0 || !st.waiters.all_cancelled()
     }
 
     /// Takes a permit, waiting in FIFO order if none is free; the permit is
@@ -116,11 +115,11 @@ impl Semaphore {
             return;
         }
         let fut: SimFuture<()> = SimFuture::with_label("Semaphore");
-        self.inner.st.borrow_mut().waiters.push_back(fut.clone());
+        self.inner.st.borrow_mut().waiters.push(&fut);
         let wait = fut.wait_primitive("Semaphore", self.inner.name.clone(), self.probe());
         let r = catch_cancel(wait).await;
-        remove_waiter(&mut self.inner.st.borrow_mut().waiters, &fut);
-        let py313 = engine::with_core("Semaphore", |c| c.cfg.python >= PythonVersion::Py313);
+        self.inner.st.borrow_mut().waiters.remove(&fut);
+        let py313 = engine::with_core("Semaphore", |c| c.python() >= PythonVersion::Py313);
         if r.is_err() {
             if fut.done() && !fut.cancelled() {
                 // Our permit was handed over but we are not taking it.
@@ -197,7 +196,7 @@ impl Semaphore {
     fn wake_up_next(&self) -> bool {
         let next = {
             let mut st = self.inner.st.borrow_mut();
-            let next = first_pending(&st.waiters);
+            let next = st.waiters.first_pending();
             if next.is_some() {
                 st.value -= 1;
             }
@@ -215,7 +214,7 @@ impl Semaphore {
 
 /// `asyncio.BoundedSemaphore`: a [`Semaphore`] whose `release` fails when
 /// it would exceed the initial value.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct BoundedSemaphore(Semaphore);
 
 impl BoundedSemaphore {
@@ -240,6 +239,7 @@ impl std::ops::Deref for BoundedSemaphore {
 /// A permit of a [`Semaphore`]; released when dropped unless
 /// [`forget`](SemaphorePermit::forget) is called.
 #[must_use = "dropping the permit releases it at once"]
+#[derive(Debug)]
 pub struct SemaphorePermit {
     sem: Option<Semaphore>,
 }
@@ -256,5 +256,19 @@ impl Drop for SemaphorePermit {
         if let Some(s) = self.sem.take() {
             let _ = s.release();
         }
+    }
+}
+
+impl std::fmt::Debug for Semaphore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Semaphore");
+        d.field("name", &self.inner.name)
+            .field("bound", &self.inner.bound);
+        if let Ok(st) = self.inner.st.try_borrow() {
+            d.field("value", &st.value)
+                .field("holders", &st.holders)
+                .field("waiters", &st.waiters.len());
+        }
+        d.finish_non_exhaustive()
     }
 }

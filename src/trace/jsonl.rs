@@ -1,25 +1,53 @@
-//! JSON Lines writer for [`Trace`]: a header line, then one object per event
-//! with a fixed key order (`seq`, `t`, `iter`, `task`, `event`, then the
-//! kind's fields), symbols resolved to strings.
+//! JSON Lines writer and reader for [`Trace`]: a header line, then one
+//! object per event with a fixed key order (`seq`, `t`, `iter`, `task`,
+//! `event`, then the kind's fields), symbols resolved to strings. Reading
+//! interns the strings again: `write(read(bytes)) == bytes` for every trace
+//! loopsim writes.
 
-use super::{Actor, Event, EventKind, RunEnd, StepOutcome, Trace, WaitOn};
+use super::{Actor, Event, EventKind, RunEnd, StepEnd, Sym, TaskId, Trace, TraceHeader, WaitOn};
+use crate::time::Instant;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 pub(super) fn write(trace: &Trace) -> Vec<u8> {
-    let mut out = serde_json::to_string(&trace.header).expect("header serialises");
-    out.push('\n');
+    let mut out = header_line(&trace.header);
     for (seq, e) in trace.events.iter().enumerate() {
-        write_event(&mut out, trace, seq, e);
+        write_event(&mut out, &trace.strings, seq, e);
         out.push('\n');
     }
     out.into_bytes()
+}
+
+/// The header line, newline included.
+pub(super) fn header_line(header: &TraceHeader) -> String {
+    let mut out = serde_json::to_string(header).expect("header serialises");
+    out.push('\n');
+    out
+}
+
+/// Strings by symbol, as the writer resolves them.
+struct Strings<'a>(&'a [String]);
+
+impl Strings<'_> {
+    fn str(&self, sym: Sym) -> &str {
+        &self.0[sym.0 as usize]
+    }
+
+    fn name_of(&self, task: TaskId, name: Option<Sym>) -> std::borrow::Cow<'_, str> {
+        match name {
+            Some(s) => std::borrow::Cow::Borrowed(self.str(s)),
+            None => std::borrow::Cow::Owned(format!("Task-{}", task.0)),
+        }
+    }
 }
 
 fn q(out: &mut String, s: &str) {
     out.push_str(&serde_json::to_string(s).expect("strings serialise"));
 }
 
-fn write_event(out: &mut String, trace: &Trace, seq: usize, e: &Event) {
+pub(super) fn write_event(out: &mut String, strings: &[String], seq: usize, e: &Event) {
+    let trace = Strings(strings);
     let _ = write!(
         out,
         "{{\"seq\":{seq},\"t\":{},\"iter\":{}",
@@ -57,19 +85,19 @@ fn write_event(out: &mut String, trace: &Trace, seq: usize, e: &Event) {
                 ",\"event\":\"step_started\",\"cancelling\":{cancelling}"
             );
         }
-        EventKind::StepEnded { outcome } => {
+        EventKind::StepEnded { end } => {
             out.push_str(",\"event\":\"step_ended\",\"outcome\":");
-            match outcome {
-                StepOutcome::Suspended { on } => {
+            match end {
+                StepEnd::Suspended { on } => {
                     out.push_str("\"suspended\"");
-                    write_wait(out, trace, on);
+                    write_wait(out, &trace, on);
                 }
-                StepOutcome::Returned => out.push_str("\"returned\""),
-                StepOutcome::Raised { error } => {
+                StepEnd::Returned => out.push_str("\"returned\""),
+                StepEnd::Raised { error } => {
                     out.push_str("\"raised\",\"error\":");
                     q(out, s(error));
                 }
-                StepOutcome::Cancelled => out.push_str("\"cancelled\""),
+                StepEnd::Cancelled => out.push_str("\"cancelled\""),
             }
         }
         EventKind::CallbackRun { label, timer } => {
@@ -79,11 +107,11 @@ fn write_event(out: &mut String, trace: &Trace, seq: usize, e: &Event) {
         }
         EventKind::Woken { by } => {
             out.push_str(",\"event\":\"woken\"");
-            write_actor(out, trace, by);
+            write_actor(out, &trace, by);
         }
         EventKind::CancelRequested { by } => {
             out.push_str(",\"event\":\"cancel_requested\"");
-            write_actor(out, trace, by);
+            write_actor(out, &trace, by);
         }
         EventKind::Blocked { nanos } => {
             let _ = write!(out, ",\"event\":\"blocked\",\"nanos\":{nanos}");
@@ -122,9 +150,9 @@ fn write_event(out: &mut String, trace: &Trace, seq: usize, e: &Event) {
         EventKind::InCycle { next } => {
             let _ = write!(out, ",\"event\":\"in_cycle\",\"next\":{}", next.0);
         }
-        EventKind::RunEnded { outcome } => {
+        EventKind::RunEnded { end } => {
             out.push_str(",\"event\":\"run_ended\",\"outcome\":");
-            match outcome {
+            match end {
                 RunEnd::Completed => out.push_str("\"completed\""),
                 RunEnd::Failed { error } => {
                     out.push_str("\"failed\",\"error\":");
@@ -141,7 +169,7 @@ fn write_event(out: &mut String, trace: &Trace, seq: usize, e: &Event) {
     out.push('}');
 }
 
-fn write_wait(out: &mut String, trace: &Trace, on: WaitOn) {
+fn write_wait(out: &mut String, trace: &Strings<'_>, on: WaitOn) {
     match on {
         WaitOn::Timer { deadline } => {
             let _ = write!(
@@ -172,7 +200,7 @@ fn write_wait(out: &mut String, trace: &Trace, on: WaitOn) {
     }
 }
 
-fn write_actor(out: &mut String, trace: &Trace, by: Actor) {
+fn write_actor(out: &mut String, trace: &Strings<'_>, by: Actor) {
     match by {
         Actor::Loop => out.push_str(",\"by\":\"loop\""),
         Actor::Task(t) => {
@@ -187,4 +215,282 @@ fn write_actor(out: &mut String, trace: &Trace, by: Actor) {
             q(out, trace.str(label));
         }
     }
+}
+
+/// A JSON Lines trace that cannot be read, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadError {
+    /// The 1-based line.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// Interns strings as they are read.
+#[derive(Default)]
+struct Interner {
+    strings: Vec<String>,
+    index: BTreeMap<String, u32>,
+}
+
+impl Interner {
+    fn intern(&mut self, s: &str) -> Sym {
+        if let Some(&i) = self.index.get(s) {
+            return Sym(i);
+        }
+        let i = self.strings.len() as u32;
+        self.strings.push(s.to_owned());
+        self.index.insert(s.to_owned(), i);
+        Sym(i)
+    }
+}
+
+/// One event line being read.
+struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    line: usize,
+}
+
+impl Fields<'_> {
+    fn err(&self, message: String) -> ReadError {
+        ReadError {
+            line: self.line,
+            message,
+        }
+    }
+
+    fn get(&self, key: &str) -> Result<&Value, ReadError> {
+        self.map
+            .get(key)
+            .ok_or_else(|| self.err(format!("missing field `{key}`")))
+    }
+
+    fn u64(&self, key: &str) -> Result<u64, ReadError> {
+        self.get(key)?
+            .as_u64()
+            .ok_or_else(|| self.err(format!("`{key}` must be a non-negative integer")))
+    }
+
+    fn u32(&self, key: &str) -> Result<u32, ReadError> {
+        u32::try_from(self.u64(key)?)
+            .map_err(|_| self.err(format!("`{key}` is too large for a task id")))
+    }
+
+    fn bool(&self, key: &str) -> Result<bool, ReadError> {
+        self.get(key)?
+            .as_bool()
+            .ok_or_else(|| self.err(format!("`{key}` must be true or false")))
+    }
+
+    fn str(&self, key: &str) -> Result<&str, ReadError> {
+        self.get(key)?
+            .as_str()
+            .ok_or_else(|| self.err(format!("`{key}` must be a string")))
+    }
+
+    fn opt_str(&self, key: &str) -> Result<Option<&str>, ReadError> {
+        match self.map.get(key) {
+            None => Ok(None),
+            Some(_) => self.str(key).map(Some),
+        }
+    }
+
+    fn sym(&self, key: &str, i: &mut Interner) -> Result<Sym, ReadError> {
+        Ok(i.intern(self.str(key)?))
+    }
+
+    fn unknown(&self, key: &str, value: &str) -> ReadError {
+        self.err(format!("unknown `{key}` {value:?}"))
+    }
+}
+
+/// Reads a JSON Lines trace written by [`Trace::to_jsonl`].
+pub(super) fn read(bytes: &[u8]) -> Result<Trace, ReadError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| ReadError {
+        line: 1 + bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count(),
+        message: "not UTF-8 text".into(),
+    })?;
+    let mut lines = text.split_terminator('\n');
+    let first = lines.next().ok_or_else(|| ReadError {
+        line: 1,
+        message: "empty: a trace starts with its header line".into(),
+    })?;
+    let header: TraceHeader = serde_json::from_str(first).map_err(|e| ReadError {
+        line: 1,
+        message: format!("not a trace header: {e}"),
+    })?;
+    if header.schema != super::SCHEMA {
+        return Err(ReadError {
+            line: 1,
+            message: format!(
+                "schema {:?}; this loopsim reads {:?}",
+                header.schema,
+                super::SCHEMA
+            ),
+        });
+    }
+    let mut interner = Interner::default();
+    let mut events = Vec::new();
+    for (n, l) in lines.enumerate() {
+        let line = n + 2;
+        let v: Value = serde_json::from_str(l).map_err(|e| ReadError {
+            line,
+            message: format!("not JSON: {e}"),
+        })?;
+        let Some(map) = v.as_object() else {
+            return Err(ReadError {
+                line,
+                message: "an event must be a JSON object".into(),
+            });
+        };
+        let f = Fields { map, line };
+        if f.u64("seq")? != n as u64 {
+            return Err(f.err(format!("`seq` must be {n} (events in order, from 0)")));
+        }
+        events.push(read_event(&f, &mut interner)?);
+    }
+    Ok(Trace {
+        header,
+        strings: interner.strings,
+        events,
+    })
+}
+
+fn read_event(f: &Fields<'_>, i: &mut Interner) -> Result<Event, ReadError> {
+    let task = match f.map.get("task") {
+        None => None,
+        Some(_) => Some(TaskId(f.u32("task")?)),
+    };
+    let event = f.str("event")?;
+    let kind = match event {
+        "task_created" => {
+            let parent = match f.get("parent")? {
+                Value::Null => None,
+                _ => Some(TaskId(f.u32("parent")?)),
+            };
+            let name = f.str("name")?;
+            // The default name `Task-N` is written, not stored.
+            let default = task.is_some_and(|t| name == format!("Task-{}", t.0));
+            EventKind::TaskCreated {
+                parent,
+                name: (!default).then(|| i.intern(name)),
+                label: f.opt_str("label")?.map(|l| i.intern(l)),
+            }
+        }
+        "step_started" => EventKind::StepStarted {
+            cancelling: f.bool("cancelling")?,
+        },
+        "step_ended" => EventKind::StepEnded {
+            end: match f.str("outcome")? {
+                "suspended" => StepEnd::Suspended {
+                    on: read_wait(f, i)?,
+                },
+                "returned" => StepEnd::Returned,
+                "raised" => StepEnd::Raised {
+                    error: f.sym("error", i)?,
+                },
+                "cancelled" => StepEnd::Cancelled,
+                other => return Err(f.unknown("outcome", other)),
+            },
+        },
+        "callback_run" => EventKind::CallbackRun {
+            label: f.sym("label", i)?,
+            timer: f.bool("timer")?,
+        },
+        "woken" => EventKind::Woken {
+            by: read_actor(f, i)?,
+        },
+        "cancel_requested" => EventKind::CancelRequested {
+            by: read_actor(f, i)?,
+        },
+        "blocked" => EventKind::Blocked {
+            nanos: f.u64("nanos")?,
+        },
+        "clock_advanced" => EventKind::ClockAdvanced {
+            from: Instant::from_nanos(f.u64("from")?),
+        },
+        "output" => EventKind::Output {
+            text: f.sym("text", i)?,
+        },
+        "loop_stopped" => EventKind::LoopStopped,
+        "section_entered" => EventKind::SectionEntered {
+            name: f.sym("name", i)?,
+        },
+        "section_exited" => EventKind::SectionExited {
+            name: f.sym("name", i)?,
+        },
+        "stuck" => EventKind::Stuck {
+            what: f.sym("what", i)?,
+            why: f.opt_str("why")?.map(|w| i.intern(w)),
+        },
+        "waits_for" => EventKind::WaitsFor {
+            other: TaskId(f.u32("other")?),
+        },
+        "in_cycle" => EventKind::InCycle {
+            next: TaskId(f.u32("next")?),
+        },
+        "run_ended" => EventKind::RunEnded {
+            end: match f.str("outcome")? {
+                "completed" => RunEnd::Completed,
+                "failed" => RunEnd::Failed {
+                    error: f.sym("error", i)?,
+                },
+                "deadlock" => RunEnd::Deadlock,
+                "limit_exceeded" => RunEnd::LimitExceeded {
+                    limit: f.sym("limit", i)?,
+                },
+                other => return Err(f.unknown("outcome", other)),
+            },
+        },
+        other => return Err(f.unknown("event", other)),
+    };
+    Ok(Event {
+        at: Instant::from_nanos(f.u64("t")?),
+        iteration: f.u64("iter")?,
+        task,
+        kind,
+    })
+}
+
+fn read_wait(f: &Fields<'_>, i: &mut Interner) -> Result<WaitOn, ReadError> {
+    Ok(match f.str("wait")? {
+        "timer" => WaitOn::Timer {
+            deadline: Instant::from_nanos(f.u64("deadline")?),
+        },
+        "task" => WaitOn::Task(TaskId(f.u32("on_task")?)),
+        "future" => WaitOn::Future {
+            what: f.sym("what", i)?,
+        },
+        "primitive" => WaitOn::Primitive {
+            kind: f.sym("kind", i)?,
+            name: f.sym("name", i)?,
+        },
+        "io" => WaitOn::Io {
+            what: f.sym("what", i)?,
+        },
+        "yield" => WaitOn::Yield,
+        "foreign" => WaitOn::Foreign,
+        other => return Err(f.unknown("wait", other)),
+    })
+}
+
+fn read_actor(f: &Fields<'_>, i: &mut Interner) -> Result<Actor, ReadError> {
+    Ok(match f.str("by")? {
+        "loop" => Actor::Loop,
+        "task" => Actor::Task(TaskId(f.u32("by_task")?)),
+        "timer" => Actor::Timer(f.sym("by_label", i)?),
+        "callback" => Actor::Callback(f.sym("by_label", i)?),
+        other => return Err(f.unknown("by", other)),
+    })
 }

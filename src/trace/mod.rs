@@ -11,7 +11,13 @@
 //! per event, with symbols resolved to strings. The same seed gives the same
 //! bytes.
 
+mod diff;
 mod jsonl;
+mod recorder;
+
+pub(crate) use recorder::Recorder;
+
+pub use jsonl::ReadError;
 
 use crate::time::Instant;
 use serde::{Deserialize, Serialize};
@@ -87,7 +93,7 @@ pub enum EventKind {
     /// The task's step ended, and why.
     StepEnded {
         /// Why it ended.
-        outcome: StepOutcome,
+        end: StepEnd,
     },
     /// A handle that is not a task step ran: a timer's callback or a callback
     /// scheduled with `call_soon` (done-callbacks, `gather`, user callbacks).
@@ -163,7 +169,7 @@ pub enum EventKind {
     /// The run ended; always the last event.
     RunEnded {
         /// How.
-        outcome: RunEnd,
+        end: RunEnd,
     },
 }
 
@@ -188,7 +194,7 @@ pub enum RunEnd {
 
 /// How a task's step ended.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum StepOutcome {
+pub enum StepEnd {
     /// The task handed control back to the loop, waiting on `on`.
     Suspended {
         /// What it waits on.
@@ -309,70 +315,16 @@ impl Trace {
         jsonl::write(self)
     }
 
-    /// The first event at which two traces differ, as `(index, line in self,
-    /// line in other)` of their JSON Lines forms (index 0 is the header).
-    /// `None` when they are byte-identical.
-    pub fn first_difference(&self, other: &Trace) -> Option<(usize, String, String)> {
-        let a = self.to_jsonl();
-        let b = other.to_jsonl();
-        if a == b {
-            return None;
-        }
-        let la: Vec<&[u8]> = a.split(|c| *c == b'\n').collect();
-        let lb: Vec<&[u8]> = b.split(|c| *c == b'\n').collect();
-        let n = la.len().max(lb.len());
-        (0..n).find_map(|i| {
-            let x = la.get(i).copied().unwrap_or(b"<end of trace>");
-            let y = lb.get(i).copied().unwrap_or(b"<end of trace>");
-            (x != y).then(|| {
-                (
-                    i,
-                    String::from_utf8_lossy(x).into_owned(),
-                    String::from_utf8_lossy(y).into_owned(),
-                )
-            })
-        })
-    }
-}
-
-/// Interns strings and records events during a run.
-pub(crate) struct Recorder {
-    pub enabled: bool,
-    strings: Vec<String>,
-    index: BTreeMap<String, u32>,
-    pub events: Vec<Event>,
-}
-
-impl Recorder {
-    pub fn new(enabled: bool) -> Recorder {
-        Recorder {
-            enabled,
-            strings: Vec::new(),
-            index: BTreeMap::new(),
-            events: Vec::new(),
-        }
-    }
-
-    pub fn intern(&mut self, s: &str) -> Sym {
-        if let Some(&i) = self.index.get(s) {
-            return Sym(i);
-        }
-        let i = self.strings.len() as u32;
-        self.strings.push(s.to_owned());
-        self.index.insert(s.to_owned(), i);
-        Sym(i)
-    }
-
-    pub fn str(&self, sym: Sym) -> &str {
-        &self.strings[sym.0 as usize]
-    }
-
-    pub fn finish(self, header: TraceHeader) -> Trace {
-        Trace {
-            header,
-            strings: self.strings,
-            events: self.events,
-        }
+    /// Reads the JSON Lines form back: `Trace::from_jsonl(&t.to_jsonl())`
+    /// writes the same bytes again (strings are interned in the order they
+    /// are read, so symbols may be numbered differently).
+    ///
+    /// # Errors
+    ///
+    /// A [`ReadError`] naming the line that is not a trace line (another
+    /// schema, a missing field, an unknown event).
+    pub fn from_jsonl(bytes: &[u8]) -> Result<Trace, ReadError> {
+        jsonl::read(bytes)
     }
 }
 

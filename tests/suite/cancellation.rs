@@ -1,7 +1,7 @@
 //! Cancellation and timeouts follow asyncio's timing.
 
 use crate::support::*;
-use loopsim::trace::{EventKind, StepOutcome};
+use loopsim::trace::{EventKind, StepEnd};
 use loopsim::{Error, Outcome, catch_cancel, now, print, sleep, spawn, timeout, yield_now};
 
 #[test]
@@ -153,7 +153,7 @@ fn a_cancelled_main_task_fails_the_run() {
         matches!(
             e.kind,
             EventKind::StepEnded {
-                outcome: StepOutcome::Cancelled
+                end: StepEnd::Cancelled
             }
         )
     });

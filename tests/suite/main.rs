@@ -1,6 +1,7 @@
 //! loopsim's integration tests: one binary, one module per subject.
 
 mod cancellation;
+mod checks;
 mod cli;
 mod deadlocks;
 mod determinism;
@@ -14,4 +15,5 @@ mod render;
 mod robustness;
 mod scenarios;
 mod support;
+mod trace_io;
 mod tutorial_claims;

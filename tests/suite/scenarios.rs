@@ -2,7 +2,7 @@
 //! is load-bearing (changing its figure makes it fail), and every run is
 //! deterministic.
 
-use loopsim::claims::check_scenario;
+use loopsim::scenario::verify::check_scenario;
 use loopsim::scenario::{self, Bound, ClaimKind, Count, RunOutcome, Scenario};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -52,9 +52,9 @@ fn every_claim_of_every_scenario_holds() {
         for v in check_scenario(s, None, None) {
             claims += 1;
             assert!(
-                v.check.passed,
+                v.verdict.holds,
                 "{}:{} [{}] {}: observed {}",
-                s.file, v.claim.line, v.variant, v.check.expected, v.check.observed
+                s.file, v.claim.line, v.variant, v.verdict.expected, v.verdict.observed
             );
         }
     }
@@ -162,7 +162,7 @@ fn changing_any_expected_figure_makes_its_claim_fail() {
             }
             let verdicts = check_scenario(&copy, None, None);
             assert!(
-                verdicts.iter().any(|v| !v.check.passed),
+                verdicts.iter().any(|v| !v.verdict.holds),
                 "{}:{}: the claim still holds after changing its figure to {:?}",
                 s.file,
                 s.claims[i].line,

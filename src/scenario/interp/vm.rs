@@ -322,7 +322,7 @@ impl Vm {
     pub(super) fn ensure_catcher(&mut self) {
         if self.catcher.is_none() {
             self.catcher = engine::with_core("scenario", |c| {
-                let task = c.current?;
+                let task = c.current()?;
                 c.catcher_enter().map(|k| (task, k))
             });
         }
@@ -379,7 +379,7 @@ impl Future for Vm {
                 let step = &steps[top.pc];
                 top.pc += 1;
                 if let Err(e) = this.exec(step) {
-                    if engine::with_core("scenario", |c| c.abort.is_some()) {
+                    if engine::with_core("scenario", |c| c.stopped_at_limit()) {
                         return Poll::Pending;
                     }
                     this.unwind(Completion::Raise(e));

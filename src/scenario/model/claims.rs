@@ -1,54 +1,8 @@
 //! Claims: what a scenario states about its runs, checked after them.
 
-use crate::time::Duration;
-
-/// A time bound in a claim.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Bound {
-    /// Exactly.
-    Exact(Duration),
-    /// At most.
-    AtMost(Duration),
-    /// At least.
-    AtLeast(Duration),
-    /// Within `[lo, hi]`.
-    Between(Duration, Duration),
-}
-
-/// A count bound in a claim.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Count {
-    /// Exactly.
-    Exact(u64),
-    /// At most.
-    AtMost(u64),
-    /// At least.
-    AtLeast(u64),
-}
-
-/// How a task ends, in a claim.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TaskEnd {
-    /// Returned normally.
-    Returned,
-    /// Raised an exception of this class.
-    Raised(String),
-    /// Was cancelled.
-    Cancelled,
-}
-
 /// How a run ends, in a claim.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RunOutcome {
-    /// Main returned.
-    Completed,
-    /// Main raised (this class, if given).
-    Failed(Option<String>),
-    /// Deadlock.
-    Deadlock,
-    /// A limit was hit.
-    LimitExceeded,
-}
+pub use crate::checks::Ending as RunOutcome;
+pub use crate::checks::{Bound, Count, TaskEnd};
 
 /// What a claim asserts.
 #[derive(Clone, Debug, PartialEq)]

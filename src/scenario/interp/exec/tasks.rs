@@ -135,7 +135,7 @@ impl Vm {
                 into,
             } => {
                 let d = self.duration(timeout)?.as_duration();
-                let py = engine::with_core("wait_for", |c| c.cfg.python);
+                let py = engine::with_core("wait_for", |c| c.python());
                 match (py, target) {
                     (PythonVersion::Py312 | PythonVersion::Py313, Target::Call(c))
                         if !d.is_zero() =>

@@ -5,6 +5,7 @@
 //! | `asyncio` | FIFO, one snapshot per iteration (`_run_once`) | CPython `heapq` order (not FIFO) | `f64` seconds, as `loop.time()` |
 //! | `fifo` | FIFO, one snapshot per iteration | first-come first-served | integer nanoseconds |
 //! | `random` | one handle per iteration, chosen by the seeded scheduling stream | first-come first-served | integer nanoseconds |
+//! | `pct` | one handle per iteration: the highest-priority task's, priorities seeded, with change points (probabilistic concurrency testing) | first-come first-served | integer nanoseconds |
 //!
 //! The `asyncio` model follows a Python version: 3.11 and 3.12+ differ in
 //! `wait_for` (3.11 wraps the awaitable in a task and raises four iterations
@@ -35,11 +36,19 @@ pub enum LoopModel {
     Fifo,
     /// A seeded random choice among ready handles.
     Random,
+    /// Probabilistic concurrency testing: seeded task priorities with
+    /// `depth - 1` priority change points (see [`PctConfig`](crate::PctConfig)).
+    Pct,
 }
 
 impl LoopModel {
     /// Every model, in documentation order.
-    pub const ALL: [LoopModel; 3] = [LoopModel::Asyncio, LoopModel::Fifo, LoopModel::Random];
+    pub const ALL: [LoopModel; 4] = [
+        LoopModel::Asyncio,
+        LoopModel::Fifo,
+        LoopModel::Random,
+        LoopModel::Pct,
+    ];
 
     /// The model's name as written in files and on the command line.
     pub fn name(self) -> &'static str {
@@ -47,6 +56,7 @@ impl LoopModel {
             LoopModel::Asyncio => "asyncio",
             LoopModel::Fifo => "fifo",
             LoopModel::Random => "random",
+            LoopModel::Pct => "pct",
         }
     }
 }
@@ -75,7 +85,7 @@ impl FromStr for LoopModel {
             .ok_or_else(|| UnknownName {
                 what: "loop model",
                 got: s.to_string(),
-                expected: "asyncio, fifo, random",
+                expected: "asyncio, fifo, random, pct",
             })
     }
 }

@@ -1,0 +1,292 @@
+//! Cancellation: where a request goes, and how it is delivered.
+//!
+//! # Cancellation delivery
+//!
+//! `Task.cancel(msg)` ([`cancel_task_with`]) follows CPython's
+//! `Task.cancel`: a task suspended on something it can forward the request
+//! to (its `_fut_waiter`: a task it awaits, a future such as a gather, a
+//! sleep's timer) forwards it, and the awaited thing's cancellation wakes
+//! the task, which raises at its await. A request that cannot be forwarded
+//! (the awaited future is already done, or refuses, like a gather whose
+//! children have all finished) only sets `_must_cancel`: the task raises at
+//! its next step, whenever that is scheduled — `Task.cancel` never
+//! schedules the task itself, except for a sleep or a bare yield, whose
+//! future's cancellation does. A chain of awaiting tasks is walked as a
+//! loop, stopping at a cycle.
+//!
+//! Inside a task, a cancellation is *delivered* by polling the task's future
+//! with `delivering` set: Rust futures cannot be thrown into, so a future
+//! that would catch `CancelledError` (`catch_cancel`, `TaskGroup`, `timeout`,
+//! a lock's acquire) registers a *catcher* on the task for as long as it is
+//! on the await chain. The innermost catcher sees
+//! [`Core::catcher_is_target`] during the delivering poll and either handles
+//! the error ([`Core::catcher_consume`]) or passes it outward
+//! ([`Core::catcher_pass`]). A delivery that no catcher takes ends the task
+//! cancelled.
+//!
+//! The message a task's `CancelledError` carries is the one CPython would
+//! throw: the request's when it is forwarded or set on `_must_cancel`; the
+//! awaited future's own when that future ends in a `CancelledError` of its
+//! own (`Task.__step` keeps an exception that already is one).
+
+use super::{Core, TaskId};
+use crate::settings::PythonVersion;
+use crate::trace::EventKind;
+use std::rc::Rc;
+
+/// Where a cancellation request goes when the task is suspended
+/// (asyncio's `Task._fut_waiter`).
+#[derive(Clone)]
+pub(crate) enum CancelTarget {
+    /// A sleep's timer: cancelling it wakes the task, which raises at the await.
+    Timer,
+    /// Another task the suspended task awaits: the request is forwarded.
+    Task(TaskId),
+    /// A low-level future: it is cancelled (and so are all its awaiters).
+    Future(Rc<dyn CancelFuture>),
+    /// Nothing to cancel: the task is woken and raises at its await.
+    Wake,
+}
+
+/// A future that a task can be suspended on and that `Task.cancel()` cancels.
+pub(crate) trait CancelFuture {
+    /// `Future.cancel()`: true if the future was pending and is now cancelled.
+    fn cancel_future(&self) -> bool;
+    /// After a refused [`cancel_future`](Self::cancel_future): whether the
+    /// future's result, once it resolves, is a `CancelledError` (which is then
+    /// what the awaiting task raises, with that error's message).
+    fn ends_cancelled(&self) -> bool {
+        false
+    }
+}
+
+impl Core {
+    /// `Task.cancelling()`: pending cancellation requests.
+    pub fn cancelling(&self, id: TaskId) -> u32 {
+        self.task(id).num_cancels
+    }
+
+    /// The message of the task's last cancellation (requested or received).
+    pub fn cancel_message(&self, id: TaskId) -> Option<Rc<str>> {
+        self.task(id).cancel_msg.clone()
+    }
+
+    /// `Task.uncancel()`: one request fewer. Under Python 3.13, reaching 0
+    /// also withdraws a cancellation not yet delivered (`_must_cancel`),
+    /// unless it is a sleep's future already cancelled.
+    pub fn uncancel(&mut self, id: TaskId) -> u32 {
+        let py313 = self.python() >= PythonVersion::Py313;
+        let t = self.task_mut(id);
+        if t.num_cancels > 0 {
+            t.num_cancels -= 1;
+            if t.num_cancels == 0 && py313 && !t.cancel_via_waiter {
+                t.must_cancel = false;
+            }
+        }
+        t.num_cancels
+    }
+
+    /// Awaiting a cancelled task: the awaiter's `CancelledError` is the
+    /// task's own, so it carries the task's message — for the first to
+    /// retrieve it only (`_make_cancelled_error` hands its stored exception
+    /// out once; later ones are new, without a message).
+    pub fn receive_cancellation_of(&mut self, id: TaskId) {
+        let msg = self.task_mut(id).cancel_msg.take();
+        if let Some(me) = self.current() {
+            self.task_mut(me).cancel_msg = msg;
+        }
+        self.raise_cancelled();
+    }
+
+    /// Registers a cancellation catcher on the current task.
+    pub fn catcher_enter(&mut self) -> Option<u64> {
+        let id = self.current?;
+        let key = self.next_id();
+        self.task_mut(id).catchers.push(key);
+        Some(key)
+    }
+
+    /// True when a cancellation is being thrown and `key` is the innermost
+    /// catcher: it must handle it now.
+    pub fn catcher_is_target(&self, key: u64) -> bool {
+        let Some(id) = self.current else { return false };
+        let t = self.task(id);
+        t.delivering && t.catchers.last() == Some(&key)
+    }
+
+    /// The catcher handled the cancellation (`except CancelledError:`).
+    pub fn catcher_consume(&mut self, key: u64) {
+        if let Some(id) = self.current {
+            let t = self.task_mut(id);
+            t.delivering = false;
+            t.catchers.retain(|k| *k != key);
+        }
+    }
+
+    /// The catcher lets the cancellation through to the next one out
+    /// (`except CancelledError: ...; raise`).
+    pub fn catcher_pass(&mut self, key: u64) {
+        if let Some(id) = self.current {
+            self.task_mut(id).catchers.retain(|k| *k != key);
+        }
+    }
+
+    /// The catcher's scope ended normally or was dropped.
+    pub fn catcher_exit(&mut self, task: TaskId, key: u64) {
+        if let Some(t) = self.tasks.get_mut(task.0 as usize - 1) {
+            t.catchers.retain(|k| *k != key);
+        }
+    }
+}
+
+/// `Task.cancel()`: requests cancellation of a task. Returns false if the
+/// task is already done.
+///
+/// A suspended task has what it waits on cancelled: its sleep (it wakes and
+/// raises at the await), the future it awaits (which cancels that future for
+/// every awaiter), or the task it awaits (the request is forwarded, and the
+/// awaiter raises only if that task ends cancelled). A task that is ready or
+/// running raises at its next step.
+pub(crate) fn cancel_task(id: TaskId) -> bool {
+    cancel_task_with(id, None)
+}
+
+/// How deeply cancellations may nest through futures (a gather cancels its
+/// children, each of which cancels the gather it awaits, …) before a
+/// request stops being forwarded. CPython's `_GatheringFuture.cancel` is
+/// Python code and would hit its recursion limit first.
+const MAX_CANCEL_NESTING: usize = 500;
+
+thread_local! {
+    static CANCEL_NESTING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// The message of the cancellation being forwarded.
+    static CANCEL_MSG: std::cell::RefCell<Option<Rc<str>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// `Task.cancel(msg)`: the message reaches the `CancelledError` raised in
+/// the task and in every task the request is forwarded to.
+pub(crate) fn cancel_task_with(id: TaskId, msg: Option<Rc<str>>) -> bool {
+    // A request forwarded through a future (a gather cancelling its
+    // children) keeps the outer request's message, as `cancel(msg=msg)`.
+    if CANCEL_NESTING.with(std::cell::Cell::get) == 0 {
+        CANCEL_MSG.with(|m| *m.borrow_mut() = msg);
+    }
+    let depth = CANCEL_NESTING.with(|d| {
+        d.set(d.get() + 1);
+        d.get()
+    });
+    let r = if depth > MAX_CANCEL_NESTING {
+        // Too deep to forward: the request is kept (`_must_cancel`) and
+        // delivered at the task's next step.
+        super::with_core("cancel", |c| {
+            if c.is_done(id) {
+                return false;
+            }
+            let t = c.task_mut(id);
+            t.num_cancels += 1;
+            t.must_cancel = true;
+            true
+        })
+    } else {
+        cancel_chain(id)
+    };
+    CANCEL_NESTING.with(|d| d.set(d.get() - 1));
+    r
+}
+
+fn cancel_chain(id: TaskId) -> bool {
+    // `Task.cancel` forwards to the task it awaits, which forwards to the one
+    // it awaits, …: walked as a loop, since a chain of awaits can be long and
+    // can close on itself (two tasks awaiting each other).
+    let mut chain: Vec<TaskId> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cur = id;
+    let deepest = loop {
+        if !seen.insert(cur) {
+            // A cycle of awaits: the request has reached every task in it
+            // (CPython recurses until RecursionError); nothing more to do.
+            break true;
+        }
+        let target = super::with_core("cancel", |c| {
+            if c.is_done(cur) {
+                return None;
+            }
+            let by = c.actor;
+            c.record(Some(cur), EventKind::CancelRequested { by });
+            let t = c.task_mut(cur);
+            t.num_cancels += 1;
+            let prev =
+                std::mem::replace(&mut t.cancel_msg, CANCEL_MSG.with(|m| m.borrow().clone()));
+            if t.running {
+                t.must_cancel = true;
+                return Some((None, prev));
+            }
+            Some((t.waiting.as_ref().map(|w| w.target.clone()), prev))
+        });
+        match target {
+            None => break false,
+            Some((Some(CancelTarget::Task(inner)), _)) => {
+                chain.push(cur);
+                cur = inner;
+            }
+            Some((target, prev)) => break cancel_at(cur, target, prev),
+        }
+    };
+    // Back up the chain: a task whose inner task was already done is not
+    // forwarded to; it only sets `_must_cancel` (its wake-up is queued).
+    let mut forwarded = deepest;
+    for t in chain.iter().rev() {
+        if !forwarded {
+            super::with_core("cancel", |c| c.task_mut(*t).must_cancel = true);
+        }
+        forwarded = true;
+    }
+    forwarded
+}
+
+/// `Task.cancel` of a task suspended on something other than a task.
+/// `prev_msg` is the task's cancellation message before this request.
+fn cancel_at(id: TaskId, target: Option<CancelTarget>, prev_msg: Option<Rc<str>>) -> bool {
+    let via_timer = matches!(target, Some(CancelTarget::Timer));
+    let wake = match target {
+        // Forwarded: the future now ends cancelled and its done-callback
+        // wakes this task, which raises at its await.
+        Some(CancelTarget::Future(f)) if f.cancel_future() => return true,
+        // Refused by a future that ends in a `CancelledError` of its own (a
+        // gather whose children an earlier request cancelled): `__step`
+        // throws that exception, not one made from this request's message
+        // (`if not isinstance(exc, CancelledError): exc =
+        // self._make_cancelled_error()`), so the message stays the earlier one.
+        Some(CancelTarget::Future(f)) if f.ends_cancelled() => {
+            super::with_core("cancel", |c| {
+                let t = c.task_mut(id);
+                t.must_cancel = true;
+                t.cancel_msg = prev_msg;
+            });
+            return true;
+        }
+        // Not forwarded: the future is already done (its wake-up is queued)
+        // or refused (a gather whose children have all finished resolves
+        // later and wakes it then). `Task.cancel` never schedules the task
+        // itself, it only sets `_must_cancel`.
+        Some(CancelTarget::Task(_) | CancelTarget::Future(_)) => false,
+        // A sleep's timer or a bare yield: asyncio's future is cancelled,
+        // which schedules the task's wake-up.
+        Some(CancelTarget::Timer | CancelTarget::Wake) => true,
+        // Ready or running: its step is already scheduled.
+        None => true,
+    };
+    super::with_core("cancel", |c| {
+        let t = c.task_mut(id);
+        t.must_cancel = true;
+        // The sleep's future is cancelled, not `_must_cancel` set, unless the
+        // timer already fired (the task is scheduled, its future done).
+        if via_timer && !t.scheduled {
+            t.cancel_via_waiter = true;
+        }
+        if wake && !t.running {
+            c.wake(id);
+        }
+    });
+    true
+}

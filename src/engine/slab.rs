@@ -1,0 +1,130 @@
+//! One generational slot table for everything the loop hands out handles to
+//! (timers, `call_soon` callbacks; sockets and pool jobs in the I/O layer):
+//! a freed slot is reused, and a [`Key`] from before the reuse no longer
+//! reaches it (`TimerHandle.cancel()` on a fired timer does nothing).
+//!
+//! Freed slots are reused last-freed first, so a run reuses the same
+//! indices on every replay.
+
+/// A handle to a slot that survives its reuse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Key {
+    pub index: u32,
+    pub generation: u32,
+}
+
+struct Slot<T> {
+    value: T,
+    generation: u32,
+}
+
+pub(crate) struct Slab<T> {
+    slots: Vec<Slot<T>>,
+    free: Vec<u32>,
+}
+
+impl<T> Slab<T> {
+    pub fn new() -> Slab<T> {
+        Slab {
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    /// Stores `value` in a freed slot (a new generation) or a new one.
+    pub fn insert(&mut self, value: T) -> Key {
+        match self.free.pop() {
+            Some(index) => {
+                let slot = &mut self.slots[index as usize];
+                slot.generation = slot.generation.wrapping_add(1);
+                slot.value = value;
+                Key {
+                    index,
+                    generation: slot.generation,
+                }
+            }
+            None => {
+                self.slots.push(Slot {
+                    value,
+                    generation: 0,
+                });
+                Key {
+                    index: (self.slots.len() - 1) as u32,
+                    generation: 0,
+                }
+            }
+        }
+    }
+
+    /// The value behind `key`, unless its slot was reused since.
+    pub fn get(&self, key: Key) -> Option<&T> {
+        self.slots
+            .get(key.index as usize)
+            .filter(|s| s.generation == key.generation)
+            .map(|s| &s.value)
+    }
+
+    /// The value behind `key`, mutably, unless its slot was reused since.
+    pub fn get_mut(&mut self, key: Key) -> Option<&mut T> {
+        self.slots
+            .get_mut(key.index as usize)
+            .filter(|s| s.generation == key.generation)
+            .map(|s| &mut s.value)
+    }
+
+    /// The value in slot `index`, whatever its generation (for structures
+    /// that hold indices only while the slot is theirs, like the timer heap).
+    pub fn at(&self, index: u32) -> &T {
+        &self.slots[index as usize].value
+    }
+
+    /// [`at`](Self::at), mutably.
+    pub fn at_mut(&mut self, index: u32) -> &mut T {
+        &mut self.slots[index as usize].value
+    }
+
+    /// The key of slot `index` now.
+    pub fn key_of(&self, index: u32) -> Key {
+        Key {
+            index,
+            generation: self.slots[index as usize].generation,
+        }
+    }
+
+    /// Makes slot `index` reusable; its value stays until then.
+    pub fn free(&mut self, index: u32) {
+        self.free.push(index);
+    }
+
+    /// Every slot's value, live or freed (for teardown).
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.slots.iter_mut().map(|s| &mut s.value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_freed_slot_is_reused_and_its_old_key_reaches_nothing() {
+        let mut s = Slab::new();
+        let a = s.insert("a");
+        s.free(a.index);
+        let b = s.insert("b");
+        assert_eq!(a.index, b.index);
+        assert_eq!(s.get(a), None);
+        assert_eq!(s.get(b), Some(&"b"));
+    }
+
+    #[test]
+    fn slots_are_reused_last_freed_first() {
+        let mut s = Slab::new();
+        let k: Vec<Key> = (0..3).map(|i| s.insert(i)).collect();
+        s.free(k[0].index);
+        s.free(k[2].index);
+        assert_eq!(s.insert(9).index, k[2].index);
+        assert_eq!(s.insert(9).index, k[0].index);
+        assert_eq!(s.insert(9).index, 3);
+    }
+}

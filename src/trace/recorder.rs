@@ -1,0 +1,117 @@
+//! The recorder: interns strings and sends each event to a sink — kept in
+//! memory (the [`Trace`] a run returns) or written out as a JSON line as it
+//! happens, so that a long run's trace costs no memory.
+
+use super::{Event, Sym, Trace, TraceHeader, jsonl};
+use std::collections::BTreeMap;
+use std::io::Write;
+
+/// Where recorded events go.
+enum Sink {
+    /// Kept, for the run's [`Trace`].
+    Memory(Vec<Event>),
+    /// Written as JSON Lines (the header line first) and dropped.
+    Jsonl {
+        out: Box<dyn Write>,
+        line: String,
+        error: Option<std::io::Error>,
+    },
+}
+
+/// Interns strings and records events during a run.
+pub(crate) struct Recorder {
+    pub enabled: bool,
+    strings: Vec<String>,
+    index: BTreeMap<String, u32>,
+    sink: Sink,
+    count: u64,
+}
+
+impl Recorder {
+    /// A recorder that keeps its events in memory.
+    pub fn new(enabled: bool) -> Recorder {
+        Recorder {
+            enabled,
+            strings: Vec::new(),
+            index: BTreeMap::new(),
+            sink: Sink::Memory(Vec::new()),
+            count: 0,
+        }
+    }
+
+    /// A recorder that writes `header` and then each event to `out`.
+    pub fn streaming(header: &TraceHeader, mut out: Box<dyn Write>) -> Recorder {
+        let error = out.write_all(jsonl::header_line(header).as_bytes()).err();
+        Recorder {
+            enabled: true,
+            strings: Vec::new(),
+            index: BTreeMap::new(),
+            sink: Sink::Jsonl {
+                out,
+                line: String::new(),
+                error,
+            },
+            count: 0,
+        }
+    }
+
+    pub fn intern(&mut self, s: &str) -> Sym {
+        if let Some(&i) = self.index.get(s) {
+            return Sym(i);
+        }
+        let i = self.strings.len() as u32;
+        self.strings.push(s.to_owned());
+        self.index.insert(s.to_owned(), i);
+        Sym(i)
+    }
+
+    pub fn str(&self, sym: Sym) -> &str {
+        &self.strings[sym.0 as usize]
+    }
+
+    /// Events recorded so far.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Records an event.
+    pub fn push(&mut self, e: Event) {
+        let seq = self.count;
+        self.count += 1;
+        match &mut self.sink {
+            Sink::Memory(events) => events.push(e),
+            Sink::Jsonl { out, line, error } => {
+                if error.is_some() {
+                    return;
+                }
+                line.clear();
+                jsonl::write_event(line, &self.strings, seq as usize, &e);
+                line.push('\n');
+                if let Err(err) = out.write_all(line.as_bytes()) {
+                    *error = Some(err);
+                }
+            }
+        }
+    }
+
+    /// The trace: its events if they were kept, none if they were written
+    /// out; and for a written trace, how the writing went.
+    pub fn finish(self, header: TraceHeader) -> (Trace, Option<std::io::Result<u64>>) {
+        let (events, written) = match self.sink {
+            Sink::Memory(events) => (events, None),
+            Sink::Jsonl { mut out, error, .. } => {
+                let r = match error {
+                    Some(e) => Err(e),
+                    None => out.flush().map(|()| self.count),
+                };
+                (Vec::new(), Some(r))
+            }
+        };
+        let trace = Trace {
+            header,
+            strings: self.strings,
+            events,
+        };
+        (trace, written)
+    }
+}

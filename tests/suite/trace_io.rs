@@ -1,0 +1,147 @@
+//! The trace's JSON Lines form read back: every trace loopsim writes reads
+//! back to a trace that writes the same bytes; a trace streamed while the
+//! run goes is byte-identical to the one kept in memory; and broken input
+//! gets an error naming its line, never a panic.
+
+use crate::scenarios::all_scenarios;
+use loopsim::scenario::run_variant;
+use loopsim::trace::Trace;
+use loopsim::{LoopModel, Sim, sleep, spawn};
+use proptest::prelude::*;
+use std::time::Duration;
+
+fn round_trips(t: &Trace) {
+    let bytes = t.to_jsonl();
+    let back = Trace::from_jsonl(&bytes).unwrap_or_else(|e| panic!("{}: {e}", t.header.label));
+    assert_eq!(back.to_jsonl(), bytes, "{}", t.header.label);
+    assert_eq!(back.header, t.header);
+    assert_eq!(back.events.len(), t.events.len());
+}
+
+#[test]
+fn every_scenario_trace_reads_back_to_the_same_bytes() {
+    let mut n = 0;
+    for s in all_scenarios() {
+        for v in &s.variants {
+            let r = run_variant(&s, &v.name, None, None, true);
+            round_trips(&r.run.trace);
+            n += 1;
+        }
+    }
+    assert!(n > 100, "only {n} runs");
+}
+
+/// A program whose trace has every kind of wait and ending: tasks that
+/// sleep for seeded times, one cancelled, under each loop model.
+fn busy(seed: u64, model: LoopModel) -> Sim {
+    Sim::builder().seed(seed).model(model).label("busy").build()
+}
+
+async fn busy_main(tasks: u32) {
+    let mut hs = Vec::new();
+    for i in 0..tasks {
+        hs.push(spawn(async move {
+            sleep(Duration::from_millis(u64::from(i % 3) * 10)).await;
+            loopsim::print(format!("task {i} \"done\"\n ok"));
+        }));
+    }
+    if let Some(h) = hs.first() {
+        h.task().cancel();
+    }
+    for h in hs {
+        let _ = h.await;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn any_run_reads_back_to_the_same_bytes(seed in 0u64..1000, tasks in 0u32..12, m in 0usize..3) {
+        let model = [LoopModel::Asyncio, LoopModel::Fifo, LoopModel::Random][m];
+        let run = busy(seed, model).run(busy_main(tasks));
+        round_trips(&run.trace);
+    }
+
+    #[test]
+    fn a_streamed_trace_is_the_kept_trace(seed in 0u64..1000, tasks in 0u32..12, m in 0usize..3) {
+        let model = [LoopModel::Asyncio, LoopModel::Fifo, LoopModel::Random][m];
+        let sim = busy(seed, model);
+        let kept = sim.run(busy_main(tasks));
+        let buf = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let (streamed, written) = sim.run_streaming(busy_main(tasks), Shared(buf.clone()));
+        prop_assert_eq!(written.unwrap() as usize, kept.trace.events.len());
+        prop_assert!(streamed.trace.events.is_empty());
+        prop_assert_eq!(&*buf.borrow(), &kept.trace.to_jsonl());
+    }
+
+    #[test]
+    fn broken_traces_are_refused_by_line(seed in 0u64..100, cut in 0usize..4000, byte in any::<u8>()) {
+        let run = busy(seed, LoopModel::Asyncio).run(busy_main(5));
+        let mut bytes = run.trace.to_jsonl();
+        let i = cut % bytes.len();
+        bytes[i] = byte;
+        match Trace::from_jsonl(&bytes) {
+            Ok(t) => prop_assert!(t.to_jsonl().len() <= bytes.len() + 64),
+            Err(e) => {
+                let lines = bytes.split(|b| *b == b'\n').count();
+                prop_assert!(e.line >= 1 && e.line <= lines, "{}", e);
+            }
+        }
+    }
+}
+
+/// A writer the test can read after the run.
+struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_write_error_is_reported_and_the_run_goes_on() {
+    struct Full;
+    impl std::io::Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "disk full",
+            ))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let sim = busy(1, LoopModel::Asyncio);
+    let kept = sim.run(busy_main(3));
+    let (run, written) = sim.run_streaming(busy_main(3), Full);
+    assert_eq!(
+        run.output, kept.output,
+        "the run goes on as without a trace"
+    );
+    assert_eq!(run.stats.steps, kept.stats.steps);
+    assert_eq!(written.unwrap_err().kind(), std::io::ErrorKind::StorageFull);
+}
+
+#[test]
+fn traces_of_another_schema_or_with_gaps_are_refused() {
+    let run = busy(1, LoopModel::Asyncio).run(busy_main(2));
+    let text = String::from_utf8(run.trace.to_jsonl()).unwrap();
+    let other = text.replacen("loopsim-trace/1", "loopsim-trace/9", 1);
+    let e = Trace::from_jsonl(other.as_bytes()).unwrap_err();
+    assert_eq!(e.line, 1);
+    assert!(e.message.contains("loopsim-trace/9"), "{e}");
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.remove(2);
+    let e = Trace::from_jsonl(lines.join("\n").as_bytes()).unwrap_err();
+    assert_eq!(e.line, 3);
+    assert!(e.message.contains("`seq` must be 1"), "{e}");
+    let e = Trace::from_jsonl(b"").unwrap_err();
+    assert_eq!(e.line, 1);
+}
