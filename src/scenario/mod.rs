@@ -4,6 +4,16 @@
 //! A file goes through two stages — raw serde structs that mirror it, then a
 //! validated [`Scenario`] — and is run by an interpreter that is a client of
 //! the same public API Rust users call ([`run_variant`]).
+//!
+//! A map of the code: `expr/` is the expression language and `value.rs` the
+//! values it computes; `model/` is the validated scenario (its steps in
+//! families, its claims); `validate/` reads a file into it, `interp/` runs
+//! it, `print/` writes it back ([`print()`]) and [`python`] translates it to
+//! asyncio. [`VERBS`] is the table of the format's verbs: to add one, give
+//! it a row there, a variant in its family's enum (`model/steps.rs`), and a
+//! case in its family's file at each stage (`validate/steps/<family>.rs`,
+//! `interp/exec/<family>.rs`, `print/<family>.rs`, `python/<family>.rs`),
+//! then document it in `sim-scenarios/README.md` under its family.
 
 pub mod exceptions;
 pub mod expr;
@@ -13,12 +23,14 @@ mod print;
 pub mod python;
 mod validate;
 pub mod value;
+mod verbs;
 pub mod verify;
 
 pub use interp::{ScenarioRun, run_variant};
 pub use model::*;
 pub use print::print;
 pub use validate::parse;
+pub use verbs::{Family, VERBS, Verb};
 
 use std::fmt;
 

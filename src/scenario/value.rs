@@ -38,8 +38,9 @@ pub enum Value {
     Error(Error),
 }
 
-/// The result a scenario coroutine produces.
-pub type Outcome = Result<Value, Error>;
+/// What a scenario coroutine ends with: its return value or the exception
+/// it raised ("Outcome" is the API's word for how a run ends).
+pub type VmResult = Result<Value, Error>;
 
 /// A spawned task: its handle until awaited, then its result.
 #[derive(Debug)]
@@ -51,7 +52,7 @@ pub struct TaskCell {
     /// The handle; each await takes a clone of it (a task can be awaited
     /// by many tasks, many times, as in asyncio). `None` for a task named by
     /// `current_task()`, which has no handle.
-    pub handle: Option<JoinHandle<Outcome>>,
+    pub handle: Option<JoinHandle<VmResult>>,
 }
 
 impl PartialEq for Value {

@@ -30,8 +30,8 @@ use crate::support::python;
 use loopsim::PythonVersion;
 use loopsim::scenario::expr::{BinOp, CmpOp, Expr, Piece};
 use loopsim::scenario::{
-    self, Call, Coroutine, Handler, Primitive, Scenario, Settings, Step, StepKind, Target, Variant,
-    python::to_python,
+    self, Call, ControlStep, Coroutine, Handler, OutputStep, Primitive, Scenario, Settings, Step,
+    StepKind, SyncStep, Target, TaskStep, Variant, python::to_python,
 };
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -65,12 +65,15 @@ fn kid_sleep() -> impl Strategy<Value = Expr> {
     prop_oneof![3 => Just(ms(0)), 1 => Just(ms(1))]
 }
 
-fn step(line: usize, kind: StepKind) -> Step {
-    Step { line, kind }
+fn step(line: usize, kind: impl Into<StepKind>) -> Step {
+    Step {
+        line,
+        kind: kind.into(),
+    }
 }
 
-fn say(text: &str) -> StepKind {
-    StepKind::Print(vec![
+fn say(text: &str) -> OutputStep {
+    OutputStep::Print(vec![
         Piece::Text(format!("{text} ")),
         Piece::Value(Expr::Var("task".into()), None),
     ])
@@ -97,7 +100,7 @@ fn val(e: Expr) -> Piece {
 fn sayp(line: usize, mut pieces: Vec<Piece>) -> Step {
     pieces.push(txt(" "));
     pieces.push(val(var("task")));
-    step(line, StepKind::Print(pieces))
+    step(line, OutputStep::Print(pieces))
 }
 
 fn steps(v: Vec<Step>) -> Rc<[Step]> {
@@ -114,7 +117,7 @@ fn try_except(
 ) -> Step {
     step(
         line,
-        StepKind::Try {
+        ControlStep::Try {
             body: steps(body),
             handler: Some(Handler {
                 kinds: kinds.iter().map(|k| k.to_string()).collect(),
@@ -129,7 +132,7 @@ fn try_except(
 fn if_then(line: usize, cond: Expr, then: Vec<Step>, otherwise: Vec<Step>) -> Step {
     step(
         line,
-        StepKind::If {
+        ControlStep::If {
             cond,
             then: steps(then),
             otherwise: steps(otherwise),
@@ -140,7 +143,7 @@ fn if_then(line: usize, cond: Expr, then: Vec<Step>, otherwise: Vec<Step>) -> St
 fn set(line: usize, v: &str, value: Expr) -> Step {
     step(
         line,
-        StepKind::Set {
+        ControlStep::Set {
             var: v.into(),
             value,
         },
@@ -148,13 +151,13 @@ fn set(line: usize, v: &str, value: Expr) -> Step {
 }
 
 fn yields(line: usize, j: u8) -> Vec<Step> {
-    (0..j).map(|_| step(line, StepKind::Sleep(ms(0)))).collect()
+    (0..j).map(|_| step(line, TaskStep::Sleep(ms(0)))).collect()
 }
 
 fn spawn(line: usize, name: &str, args: Vec<Expr>, bind: &str) -> Step {
     step(
         line,
-        StepKind::Spawn {
+        TaskStep::Spawn {
             call: Call {
                 name: name.into(),
                 args,
@@ -168,7 +171,7 @@ fn spawn(line: usize, name: &str, args: Vec<Expr>, bind: &str) -> Step {
 fn await_var(line: usize, t: &str, into: Option<&str>) -> Step {
     step(
         line,
-        StepKind::Await {
+        TaskStep::Await {
             target: Target::Value(var(t)),
             into: into.map(String::from),
         },
@@ -264,7 +267,7 @@ fn shield_reporting_e(line: usize, t: &str, tag: &Piece) -> Step {
         vec![
             step(
                 line,
-                StepKind::Shield {
+                TaskStep::Shield {
                     target: Target::Value(var(t)),
                     into: Some("r".into()),
                 },
@@ -281,7 +284,7 @@ fn safe_release(line: usize, p: &str, tag: &Piece) -> Step {
     let inner = try_except(
         line,
         vec![
-            step(line, StepKind::Release(p.into())),
+            step(line, SyncStep::Release(p.into())),
             sayp(line, vec![tag.clone(), txt(&format!(" released {p}"))]),
         ],
         &["ValueError"],
@@ -312,7 +315,7 @@ fn barrier_try(line: usize, b: &str, tag: &Piece) -> Step {
         vec![
             step(
                 line,
-                StepKind::BarrierWait {
+                SyncStep::BarrierWait {
                     name: b.into(),
                     into: Some("i".into()),
                 },
@@ -860,18 +863,18 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
         let tag = format!("{me}.{n}");
         match g {
             Gen::Print => out.push(step(line, say(&tag))),
-            Gen::Sleep(d) => out.push(step(line, StepKind::Sleep(d.clone()))),
-            Gen::Block(d) => out.push(step(line, StepKind::Block(d.clone()))),
+            Gen::Sleep(d) => out.push(step(line, TaskStep::Sleep(d.clone()))),
+            Gen::Block(d) => out.push(step(line, TaskStep::Block(d.clone()))),
             Gen::Inline(c) => out.push(step(
                 line,
-                StepKind::Await {
+                TaskStep::Await {
                     target: Target::Call(call(*c)),
                     into: None,
                 },
             )),
             Gen::Yields(k) => {
                 for _ in 0..*k {
-                    out.push(step(line, StepKind::Sleep(ms(0))));
+                    out.push(step(line, TaskStep::Sleep(ms(0))));
                 }
                 out.push(step(line, say(&tag)));
             }
@@ -879,22 +882,22 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                 let var = format!("t{n}");
                 out.push(step(
                     line,
-                    StepKind::Spawn {
+                    TaskStep::Spawn {
                         call: call(*c),
                         bind: Some(var.clone()),
                         name: None,
                     },
                 ));
-                out.push(step(line, StepKind::Sleep(ms(0))));
+                out.push(step(line, TaskStep::Sleep(ms(0))));
                 if *cancel {
-                    out.push(step(line, StepKind::Cancel(Expr::Var(var.clone()))));
+                    out.push(step(line, TaskStep::Cancel(Expr::Var(var.clone()))));
                 }
                 out.push(step(
                     line,
-                    StepKind::Try {
+                    ControlStep::Try {
                         body: Rc::from(vec![step(
                             line,
-                            StepKind::Await {
+                            TaskStep::Await {
                                 target: Target::Value(Expr::Var(var)),
                                 into: None,
                             },
@@ -914,7 +917,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
             Gen::Gather(a, b) => {
                 out.push(step(
                     line,
-                    StepKind::Gather {
+                    TaskStep::Gather {
                         items: vec![Target::Call(call(*a)), Target::Call(call(*b))],
                         each: None,
                         return_exceptions: true,
@@ -925,11 +928,11 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
             }
             Gen::WaitFor(c, d) => out.push(step(
                 line,
-                StepKind::Try {
+                ControlStep::Try {
                     body: Rc::from(vec![
                         step(
                             line,
-                            StepKind::WaitFor {
+                            TaskStep::WaitFor {
                                 target: Target::Call(call(*c)),
                                 timeout: d.clone(),
                                 into: None,
@@ -946,19 +949,19 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                 },
             )),
             Gen::TwoSleeps(a, b) => {
-                out.push(step(line, StepKind::Sleep(a.clone())));
-                out.push(step(line, StepKind::Sleep(b.clone())));
+                out.push(step(line, TaskStep::Sleep(a.clone())));
+                out.push(step(line, TaskStep::Sleep(b.clone())));
                 out.push(step(line, say(&tag)));
             }
             Gen::TimeoutBlock(limit, d) => out.push(step(
                 line,
-                StepKind::Try {
+                ControlStep::Try {
                     body: Rc::from(vec![step(
                         line,
-                        StepKind::Timeout {
+                        TaskStep::Timeout {
                             delay: limit.clone(),
                             body: Rc::from(vec![
-                                step(line, StepKind::Sleep(d.clone())),
+                                step(line, TaskStep::Sleep(d.clone())),
                                 step(line, say(&format!("{tag} in time"))),
                             ]),
                         },
@@ -974,7 +977,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
             Gen::Shield(c) => {
                 out.push(step(
                     line,
-                    StepKind::Shield {
+                    TaskStep::Shield {
                         target: Target::Call(call(*c)),
                         into: None,
                     },
@@ -987,7 +990,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                 for (k, c) in [a, b].into_iter().enumerate() {
                     out.push(step(
                         line,
-                        StepKind::Spawn {
+                        TaskStep::Spawn {
                             call: call(*c),
                             bind: Some(format!("a{n}_{k}")),
                             name: None,
@@ -996,7 +999,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                 }
                 out.push(step(
                     line,
-                    StepKind::AsCompleted {
+                    TaskStep::AsCompleted {
                         items: vec![
                             Target::Value(Expr::Var(format!("a{n}_0"))),
                             Target::Value(Expr::Var(format!("a{n}_1"))),
@@ -1010,11 +1013,11 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
             }
             Gen::Limited(d) => out.push(step(
                 line,
-                StepKind::Semaphore {
+                SyncStep::Semaphore {
                     name: "pool".into(),
                     body: Rc::from(vec![
                         step(line, say(&format!("{tag} in pool"))),
-                        step(line, StepKind::Sleep(d.clone())),
+                        step(line, TaskStep::Sleep(d.clone())),
                     ]),
                 },
             )),
@@ -1026,7 +1029,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                 let (var, other) = (format!("w{n}"), format!("o{n}"));
                 out.push(step(
                     line,
-                    StepKind::Spawn {
+                    TaskStep::Spawn {
                         call: call(*c),
                         bind: Some(other.clone()),
                         name: None,
@@ -1034,7 +1037,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                 ));
                 out.push(step(
                     line,
-                    StepKind::Spawn {
+                    TaskStep::Spawn {
                         call: Call {
                             name: "waiter".into(),
                             args: vec![],
@@ -1043,18 +1046,18 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                         name: None,
                     },
                 ));
-                out.push(step(line, StepKind::Sleep(ms(0))));
-                out.push(step(line, StepKind::EventSet("ev".into())));
+                out.push(step(line, TaskStep::Sleep(ms(0))));
+                out.push(step(line, SyncStep::EventSet("ev".into())));
                 out.push(step(
                     line,
-                    StepKind::Await {
+                    TaskStep::Await {
                         target: Target::Value(Expr::Var(var)),
                         into: None,
                     },
                 ));
                 out.push(step(
                     line,
-                    StepKind::Await {
+                    TaskStep::Await {
                         target: Target::Value(Expr::Var(other)),
                         into: None,
                     },
@@ -1064,7 +1067,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
             Gen::QueueRound => {
                 out.push(step(
                     line,
-                    StepKind::Put {
+                    SyncStep::Put {
                         queue: "q".into(),
                         value: Expr::Str(tag.clone()),
                         nowait: true,
@@ -1072,7 +1075,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                 ));
                 out.push(step(
                     line,
-                    StepKind::Get {
+                    SyncStep::Get {
                         queue: "q".into(),
                         into: Some("item".into()),
                         nowait: false,
@@ -1080,7 +1083,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                 ));
                 out.push(step(
                     line,
-                    StepKind::Print(vec![
+                    OutputStep::Print(vec![
                         Piece::Text(format!("{tag} got ")),
                         Piece::Value(Expr::Var("item".into()), None),
                     ]),
@@ -1123,7 +1126,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                     vec![
                         step(
                             line,
-                            StepKind::WaitFor {
+                            TaskStep::WaitFor {
                                 target,
                                 timeout: timeout.clone(),
                                 into: Some("r".into()),
@@ -1191,7 +1194,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                             vec![
                                 step(
                                     line,
-                                    StepKind::WaitFor {
+                                    TaskStep::WaitFor {
                                         target: Target::Value(var(&t)),
                                         timeout: short.clone(),
                                         into: Some("r".into()),
@@ -1257,7 +1260,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                         is(CmpOp::Eq, c),
                         vec![
                             sayp(line, vec![txt(&format!("{tag} continue at ")), val(ivar())]),
-                            step(line, StepKind::Continue),
+                            step(line, ControlStep::Continue),
                         ],
                         vec![],
                     )
@@ -1267,7 +1270,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                     inner.extend(cont_step.clone());
                 }
                 if let Some(p) = pause {
-                    inner.push(step(line, StepKind::Sleep(p.clone())));
+                    inner.push(step(line, TaskStep::Sleep(p.clone())));
                 }
                 if let Some(b) = brk {
                     inner.push(if_then(
@@ -1275,7 +1278,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                         is(CmpOp::Ge, b),
                         vec![
                             sayp(line, vec![txt(&format!("{tag} break at ")), val(ivar())]),
-                            step(line, StepKind::Break),
+                            step(line, ControlStep::Break),
                         ],
                         vec![],
                     ));
@@ -1291,7 +1294,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                 }
                 body.push(step(
                     line,
-                    StepKind::Try {
+                    ControlStep::Try {
                         body: steps(inner),
                         handler: None,
                         finally: steps(vec![sayp(
@@ -1303,7 +1306,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                 out.push(set(line, &i, Expr::Int(0)));
                 out.push(step(
                     line,
-                    StepKind::While {
+                    ControlStep::While {
                         cond: if *forever {
                             Expr::Bool(true)
                         } else {
@@ -1328,10 +1331,10 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                 out.push(set(line, &polls, Expr::Int(0)));
                 out.push(step(
                     line,
-                    StepKind::While {
+                    ControlStep::While {
                         cond: Expr::Not(Box::new(meth(&t, "done"))),
                         body: steps(vec![
-                            step(line, StepKind::Sleep(pause.clone())),
+                            step(line, TaskStep::Sleep(pause.clone())),
                             set(
                                 line,
                                 &polls,
@@ -1364,7 +1367,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                 match source {
                     0 => body.push(step(
                         line,
-                        StepKind::Raise {
+                        ControlStep::Raise {
                             kind: class.into(),
                             message: message(class, &format!("boom {tag}")),
                         },
@@ -1381,7 +1384,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                     }
                     _ => body.push(step(
                         line,
-                        StepKind::Await {
+                        TaskStep::Await {
                             target: Target::Call(Call {
                                 name: format!("fail_{class}"),
                                 args: vec![ms(0), Expr::Int(0)],
@@ -1406,7 +1409,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                             line,
                             vec![txt(&format!("{tag} {inner_kind} caught ")), val(var("e"))],
                         ),
-                        step(line, StepKind::Reraise),
+                        step(line, ControlStep::Reraise),
                     ],
                     fin,
                 );
@@ -1427,11 +1430,11 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
             }
             Gen::Locked(d) => out.push(step(
                 line,
-                StepKind::Lock {
+                SyncStep::Lock {
                     name: "lock".into(),
                     body: Rc::from(vec![
                         step(line, say(&format!("{tag} locked"))),
-                        step(line, StepKind::Sleep(d.clone())),
+                        step(line, TaskStep::Sleep(d.clone())),
                     ]),
                 },
             )),
@@ -1511,13 +1514,13 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                     if with {
                         step(
                             line,
-                            StepKind::CancelWith {
+                            TaskStep::CancelWith {
                                 task: first.clone(),
                                 message: vec![txt("stop "), val(var("task"))],
                             },
                         )
                     } else {
-                        step(line, StepKind::Cancel(first.clone()))
+                        step(line, TaskStep::Cancel(first.clone()))
                     }
                 };
                 let mut block = Vec::new();
@@ -1526,7 +1529,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                 }
                 block.push(step(
                     line,
-                    StepKind::Notify {
+                    SyncStep::Notify {
                         name: "cond".into(),
                         n: Expr::Int((*notify).into()),
                     },
@@ -1537,7 +1540,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                 let mut body = yields(line, *j);
                 body.push(step(
                     line,
-                    StepKind::Condition {
+                    SyncStep::Condition {
                         name: "cond".into(),
                         body: steps(block),
                     },
@@ -1551,25 +1554,25 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                 // Every waiter is woken: notify_all until it is done.
                 body.push(step(
                     line,
-                    StepKind::For {
+                    ControlStep::For {
                         var: "w".into(),
                         iter: var("ws"),
                         body: steps(vec![step(
                             line,
-                            StepKind::While {
+                            ControlStep::While {
                                 cond: Expr::Not(Box::new(meth("w", "done"))),
                                 body: steps(vec![
                                     step(
                                         line,
-                                        StepKind::Condition {
+                                        SyncStep::Condition {
                                             name: "cond".into(),
                                             body: steps(vec![step(
                                                 line,
-                                                StepKind::NotifyAll("cond".into()),
+                                                SyncStep::NotifyAll("cond".into()),
                                             )]),
                                         },
                                     ),
-                                    step(line, StepKind::Sleep(ms(0))),
+                                    step(line, TaskStep::Sleep(ms(0))),
                                 ]),
                             },
                         )]),
@@ -1634,9 +1637,9 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                 out.push(step(
                     line,
                     if *abort {
-                        StepKind::BarrierAbort(b.clone())
+                        SyncStep::BarrierAbort(b.clone())
                     } else {
-                        StepKind::BarrierReset(b.clone())
+                        SyncStep::BarrierReset(b.clone())
                     },
                 ));
                 for v in &vs {
@@ -1647,7 +1650,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                 }
                 if *abort {
                     // Mended for the next round.
-                    out.push(step(line, StepKind::BarrierReset(b)));
+                    out.push(step(line, SyncStep::BarrierReset(b)));
                 }
             }
             Gen::CancelMsg {
@@ -1682,7 +1685,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                 };
                 out.push(step(
                     line,
-                    StepKind::CancelWith {
+                    TaskStep::CancelWith {
                         task: var(&t),
                         message,
                     },
@@ -1691,7 +1694,7 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                     out.push(yields(line, 1).remove(0));
                     out.push(step(
                         line,
-                        StepKind::CancelWith {
+                        TaskStep::CancelWith {
                             task: var(&t),
                             message: vec![txt(&format!("again {tag}"))],
                         },
@@ -1755,7 +1758,7 @@ fn scenario(gens: &[Vec<Gen>], python: PythonVersion) -> Scenario {
             name: "waiter".into(),
             params: vec![],
             body: Rc::from(vec![
-                step(1, StepKind::EventWait("ev".into())),
+                step(1, SyncStep::EventWait("ev".into())),
                 step(2, say("waiter saw the event")),
             ]),
             is_generator: false,
@@ -1835,13 +1838,13 @@ fn coroutine(name: &str, params: &[&str], body: Vec<Step>) -> (String, Coroutine
 fn helpers() -> Vec<(String, Coroutine)> {
     let wait = |line| {
         vec![
-            step(line, StepKind::Sleep(var("d"))),
+            step(line, TaskStep::Sleep(var("d"))),
             step(
                 line,
-                StepKind::Repeat {
+                ControlStep::Repeat {
                     times: var("k"),
                     index: None,
-                    body: steps(vec![step(line, StepKind::Sleep(ms(0)))]),
+                    body: steps(vec![step(line, TaskStep::Sleep(ms(0)))]),
                 },
             ),
         ]
@@ -1849,14 +1852,14 @@ fn helpers() -> Vec<(String, Coroutine)> {
     let mut out = Vec::new();
     let mut kid = wait(1);
     kid.push(sayp(3, vec![val(var("tag")), txt(" done")]));
-    kid.push(step(4, StepKind::Return(Some(var("tag")))));
+    kid.push(step(4, ControlStep::Return(Some(var("tag")))));
     out.push(coroutine("kid", &["d", "k", "tag"], kid));
     for (class, _, _) in RAISED {
         let mut body = wait(1);
         body.push(sayp(3, vec![txt(&format!("failing with {class}"))]));
         body.push(step(
             4,
-            StepKind::Raise {
+            ControlStep::Raise {
                 kind: class.to_string(),
                 message: message(class, "boom"),
             },
@@ -1880,7 +1883,7 @@ fn helpers() -> Vec<(String, Coroutine)> {
     let gather = vec![
         step(
             2,
-            StepKind::Gather {
+            TaskStep::Gather {
                 items: vec![kid_call("a"), kid_call("b")],
                 each: None,
                 return_exceptions: false,
@@ -1888,7 +1891,7 @@ fn helpers() -> Vec<(String, Coroutine)> {
             },
         ),
         sayp(3, vec![val(var("tag")), txt(" gathered "), val(var("r"))]),
-        step(4, StepKind::Return(Some(var("r")))),
+        step(4, ControlStep::Return(Some(var("r")))),
     ];
     let start = sayp(1, vec![val(var("tag")), txt(" gathers")]);
     let on_cancel = |last: Step| {
@@ -1910,10 +1913,10 @@ fn helpers() -> Vec<(String, Coroutine)> {
     };
     for (name, handler) in GATHERERS.iter().zip([
         None,
-        Some(on_cancel(step(6, StepKind::Reraise))),
+        Some(on_cancel(step(6, ControlStep::Reraise))),
         Some(on_cancel(step(
             6,
-            StepKind::Return(Some(Expr::Str("swallowed".into()))),
+            ControlStep::Return(Some(Expr::Str("swallowed".into()))),
         ))),
     ]) {
         let body = match handler {
@@ -1943,11 +1946,11 @@ fn helpers() -> Vec<(String, Coroutine)> {
             &format!("hold_{p}"),
             &["d", "tag"],
             vec![
-                step(1, StepKind::Acquire(p.to_string())),
+                step(1, SyncStep::Acquire(p.to_string())),
                 sayp(2, vec![tag(), txt(&format!(" holds {p}"))]),
-                step(3, StepKind::Sleep(var("d"))),
+                step(3, TaskStep::Sleep(var("d"))),
                 sayp(4, vec![tag(), txt(" done, not releasing")]),
-                step(5, StepKind::Return(Some(var("tag")))),
+                step(5, ControlStep::Return(Some(var("tag")))),
             ],
         ));
         out.push(coroutine(
@@ -1955,27 +1958,27 @@ fn helpers() -> Vec<(String, Coroutine)> {
             &["h", "d", "tag"],
             vec![
                 await_var(1, "h", None),
-                step(2, StepKind::Sleep(var("d"))),
+                step(2, TaskStep::Sleep(var("d"))),
                 safe_release(3, p, &tag()),
-                step(4, StepKind::Return(Some(var("tag")))),
+                step(4, ControlStep::Return(Some(var("tag")))),
             ],
         ));
         out.push(coroutine(
             &format!("take_{p}"),
             &["k", "tag"],
             vec![
-                step(1, StepKind::Acquire(p.to_string())),
+                step(1, SyncStep::Acquire(p.to_string())),
                 step(
                     2,
-                    StepKind::Try {
+                    ControlStep::Try {
                         body: steps(vec![
                             sayp(2, vec![tag(), txt(&format!(" got {p}"))]),
                             step(
                                 3,
-                                StepKind::Repeat {
+                                ControlStep::Repeat {
                                     times: var("k"),
                                     index: None,
-                                    body: steps(vec![step(3, StepKind::Sleep(ms(0)))]),
+                                    body: steps(vec![step(3, TaskStep::Sleep(ms(0)))]),
                                 },
                             ),
                         ]),
@@ -1983,21 +1986,21 @@ fn helpers() -> Vec<(String, Coroutine)> {
                         finally: steps(vec![safe_release(4, p, &tag())]),
                     },
                 ),
-                step(5, StepKind::Return(Some(var("tag")))),
+                step(5, ControlStep::Return(Some(var("tag")))),
             ],
         ));
     }
     // Condition waiters (see `Gen::CondRound`): a bare wait, and the
     // desugared `wait until j.done()`.
     for (name, wait) in [
-        ("cond_wait", step(2, StepKind::CondWait("cond".into()))),
+        ("cond_wait", step(2, SyncStep::CondWait("cond".into()))),
         (
             "cond_until",
             step(
                 2,
-                StepKind::While {
+                ControlStep::While {
                     cond: Expr::Not(Box::new(meth("j", "done"))),
-                    body: steps(vec![step(2, StepKind::CondWait("cond".into()))]),
+                    body: steps(vec![step(2, SyncStep::CondWait("cond".into()))]),
                 },
             ),
         ),
@@ -2015,7 +2018,7 @@ fn helpers() -> Vec<(String, Coroutine)> {
                     1,
                     vec![step(
                         1,
-                        StepKind::Condition {
+                        SyncStep::Condition {
                             name: "cond".into(),
                             body: steps(vec![
                                 sayp(1, vec![tag(), txt(" waits")]),
@@ -2031,11 +2034,11 @@ fn helpers() -> Vec<(String, Coroutine)> {
                             4,
                             vec![tag(), txt(" cancelled waiting '"), val(var("e")), txt("'")],
                         ),
-                        step(4, StepKind::Reraise),
+                        step(4, ControlStep::Reraise),
                     ],
                     vec![],
                 ),
-                step(5, StepKind::Return(Some(var("tag")))),
+                step(5, ControlStep::Return(Some(var("tag")))),
             ],
         ));
     }
@@ -2048,17 +2051,17 @@ fn helpers() -> Vec<(String, Coroutine)> {
             vec![
                 step(
                     1,
-                    StepKind::Repeat {
+                    ControlStep::Repeat {
                         times: var("rounds"),
                         index: None,
                         body: steps(vec![
-                            step(1, StepKind::Sleep(var("d"))),
+                            step(1, TaskStep::Sleep(var("d"))),
                             sayp(2, vec![tag(), txt(" arrives")]),
                             barrier_try(3, &b, &tag()),
                         ]),
                     },
                 ),
-                step(4, StepKind::Return(Some(var("tag")))),
+                step(4, ControlStep::Return(Some(var("tag")))),
             ],
         ));
         out.push(coroutine(
@@ -2070,14 +2073,14 @@ fn helpers() -> Vec<(String, Coroutine)> {
     // Kids printing the CancelledError they get (see `Gen::CancelMsg`).
     let mut body = wait(1);
     body.push(sayp(3, vec![tag(), txt(" done")]));
-    body.push(step(4, StepKind::Return(Some(var("tag")))));
+    body.push(step(4, ControlStep::Return(Some(var("tag")))));
     for (name, last) in [
-        ("msg_kid_reraise", step(6, StepKind::Reraise)),
+        ("msg_kid_reraise", step(6, ControlStep::Reraise)),
         (
             "msg_kid_swallow",
             step(
                 6,
-                StepKind::Return(Some(Expr::Bin(
+                ControlStep::Return(Some(Expr::Bin(
                     Box::new(Expr::Str("swallowed ".into())),
                     BinOp::Add,
                     Box::new(var("tag")),

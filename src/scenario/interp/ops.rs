@@ -1,7 +1,15 @@
 //! Values' arithmetic and the builtin functions (including the seeded
 //! distributions, drawn from the run's latency stream).
 
-use super::*;
+use super::{flatten, type_error, value_error};
+use crate::error::Error;
+use crate::rng::Stream;
+use crate::scenario::expr::BinOp;
+use crate::scenario::value::{TaskCell, Value};
+use crate::task::current_task;
+use crate::with_stream;
+use rand::RngExt;
+use std::rc::Rc;
 
 pub(super) fn arith(a: Value, op: BinOp, b: Value) -> Result<Value, crate::error::Error> {
     use Value::*;

@@ -1,11 +1,17 @@
 //! Whole-program checks: generators only with `async_for`, and call cycles
 //! that can never end.
 
-use super::*;
+use super::{Ctx, did_you_mean};
+use crate::scenario::Diagnostic;
+use crate::scenario::model::{
+    ContextManager, ControlStep, Coroutine, OutputStep, Step, StepKind, SyncStep, TaskStep,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 pub(super) fn contains_yield(steps: &[Step]) -> bool {
     steps.iter().any(|s| {
-        matches!(s.kind, StepKind::Yield(_))
+        matches!(s.kind, StepKind::Control(ControlStep::Yield(_)))
             || s.kind.bodies().into_iter().any(|b| contains_yield(b))
     })
 }
@@ -20,23 +26,22 @@ pub(super) fn unconditional_calls(steps: &[Step], out: &mut Vec<(String, usize)>
                 .into_iter()
                 .map(|c| (c.name.clone(), s.line)),
         );
-        match &s.kind {
-            StepKind::AsyncWith { ctx: c, .. } | StepKind::AsyncFor { generator: c, .. } => {
-                out.push((c.name.clone(), s.line))
-            }
-            _ => {}
+        if let StepKind::Control(
+            ControlStep::AsyncWith { ctx: c, .. } | ControlStep::AsyncFor { generator: c, .. },
+        ) = &s.kind
+        {
+            out.push((c.name.clone(), s.line));
         }
         match &s.kind {
-            StepKind::Timeout { body, .. }
-            | StepKind::AsyncWith { body, .. }
-            | StepKind::Lock { body, .. }
-            | StepKind::Semaphore { body, .. }
-            | StepKind::Section { body, .. } => unconditional_calls(body, out),
-            StepKind::Try { body, finally, .. } => {
+            StepKind::Tasks(TaskStep::Timeout { body, .. })
+            | StepKind::Control(ControlStep::AsyncWith { body, .. })
+            | StepKind::Sync(SyncStep::Lock { body, .. } | SyncStep::Semaphore { body, .. })
+            | StepKind::Output(OutputStep::Section { body, .. }) => unconditional_calls(body, out),
+            StepKind::Control(ControlStep::Try { body, finally, .. }) => {
                 unconditional_calls(body, out);
                 unconditional_calls(finally, out);
             }
-            StepKind::Raise { .. } | StepKind::Return(_) => return,
+            StepKind::Control(ControlStep::Raise { .. } | ControlStep::Return(_)) => return,
             _ => {}
         }
     }
@@ -54,7 +59,7 @@ pub(super) fn check_generators(cx: &mut Ctx<'_>, generators: &BTreeSet<&str>, st
         });
     };
     for s in steps {
-        if let StepKind::AsyncFor { generator, .. } = &s.kind
+        if let StepKind::Control(ControlStep::AsyncFor { generator, .. }) = &s.kind
             && !generators.contains(generator.name.as_str())
         {
             report(
@@ -247,15 +252,15 @@ pub(super) fn check_handlers(
     let raised: BTreeSet<&str> = steps
         .iter()
         .filter_map(|s| match &s.kind {
-            StepKind::Raise { kind, .. } => Some(kind.as_str()),
+            StepKind::Control(ControlStep::Raise { kind, .. }) => Some(kind.as_str()),
             _ => None,
         })
         .collect();
     steps.sort_by_key(|s| s.line);
     for s in steps {
-        let StepKind::Try {
+        let StepKind::Control(ControlStep::Try {
             handler: Some(h), ..
-        } = &s.kind
+        }) = &s.kind
         else {
             continue;
         };

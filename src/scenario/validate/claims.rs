@@ -1,6 +1,12 @@
 //! Claims: each `[[expect]]` table is one claim kind with its modifiers.
 
-use super::*;
+use super::fields::{string, strings, type_of};
+use super::raw::{RValue, RawMap};
+use super::{Ctx, did_you_mean};
+use crate::scenario::expr;
+use crate::scenario::model::{Bound, Claim, ClaimKind, Count, RunOutcome, TaskEnd};
+use crate::time::Duration;
+use toml::Spanned;
 
 /// Claim keys: the main key of each claim kind, then modifiers.
 pub(super) const CLAIM_KEYS: &[&str] = &[

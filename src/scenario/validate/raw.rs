@@ -1,7 +1,9 @@
 //! Stage one: serde structs that mirror the file (`deny_unknown_fields`),
 //! keeping the span of every value for messages.
 
-use super::*;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
 
 pub(super) type RawMap = Spanned<BTreeMap<String, Spanned<RValue>>>;
 

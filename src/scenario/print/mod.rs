@@ -4,10 +4,19 @@
 //! `loopsim run`.
 
 use super::expr::{BinOp, CmpOp, Expr, Piece};
-use super::model::*;
+use super::model::{
+    Bound, Call, Claim, ClaimKind, Count, Each, Primitive, RunOutcome, Scenario, Settings, Step,
+    StepKind, Target, TaskEnd, Variant,
+};
 use crate::time::format_nanos;
 use std::fmt::Write;
 use toml::{Table, Value};
+
+mod control;
+mod futures;
+mod output;
+mod sync;
+mod tasks;
 
 /// The scenario as TOML text.
 pub fn print(s: &Scenario) -> String {
@@ -182,259 +191,22 @@ fn target(t: &Target) -> String {
 
 fn step(k: &StepKind) -> Table {
     let mut t = Table::new();
-    let mut set = |key: &str, v: Value| {
+    let set = |key: &str, v: Value| {
         t.insert(key.to_string(), v);
     };
-    let opt = |v: &Option<String>| v.clone().map(Value::String);
     match k {
-        StepKind::Print(p) => set("print", Value::String(template(p))),
-        StepKind::Sleep(e) => set("sleep", ex(e)),
-        StepKind::Block(e) => set("block", ex(e)),
-        StepKind::Await { target: tg, into } => {
-            set("await", Value::String(target(tg)));
-            if let Some(v) = opt(into) {
-                set("into", v);
-            }
-        }
-        StepKind::Spawn {
-            call: c,
-            bind,
-            name,
-        } => {
-            set("spawn", Value::String(call(c)));
-            if let Some(v) = opt(bind) {
-                set("as", v);
-            }
-            if let Some(n) = name {
-                set("name", Value::String(template(n)));
-            }
-        }
-        StepKind::Cancel(e) => set("cancel", ex(e)),
-        StepKind::CancelWith { task, message } => {
-            set("cancel", ex(task));
-            set("message", Value::String(template(message)));
-        }
-        StepKind::Gather {
-            items,
-            each,
-            return_exceptions,
-            into,
-        } => {
-            set("gather", targets(items, each));
-            put_each(&mut set, each);
-            if *return_exceptions {
-                set("return_exceptions", Value::Boolean(true));
-            }
-            if let Some(v) = opt(into) {
-                set("into", v);
-            }
-        }
-        StepKind::WaitFor {
-            target: tg,
-            timeout,
-            into,
-        } => {
-            set("wait_for", Value::String(target(tg)));
-            set("timeout", ex(timeout));
-            if let Some(v) = opt(into) {
-                set("into", v);
-            }
-        }
-        StepKind::Timeout { delay, body } => {
-            set("timeout", ex(delay));
-            set("steps", steps(body));
-        }
-        StepKind::AsCompleted {
-            items,
-            each,
-            bind,
-            body,
-            timeout,
-        } => {
-            set("as_completed", targets(items, each));
-            put_each(&mut set, each);
-            set("as", Value::String(bind.clone()));
-            set("steps", steps(body));
-            if let Some(t) = timeout {
-                set("timeout", ex(t));
-            }
-        }
-        StepKind::TaskGroup { calls, each, into } => {
-            let ts: Vec<Target> = calls.iter().cloned().map(Target::Call).collect();
-            set("task_group", targets(&ts, each));
-            put_each(&mut set, each);
-            if let Some(v) = opt(into) {
-                set("into", v);
-            }
-        }
-        StepKind::Shield { target: tg, into } => {
-            set("shield", Value::String(target(tg)));
-            if let Some(v) = opt(into) {
-                set("into", v);
-            }
-        }
-        StepKind::Raise { kind, message } => {
-            set("raise", Value::String(kind.clone()));
-            if let Some(m) = message {
-                set("message", Value::String(template(m)));
-            }
-        }
-        StepKind::Try {
-            body,
-            handler,
-            finally,
-        } => {
-            set("try", steps(body));
-            if let Some(h) = handler {
-                set("except", strings(&h.kinds));
-                if let Some(b) = &h.bind {
-                    set("as", Value::String(b.clone()));
-                }
-                set("handler", steps(&h.body));
-            }
-            if !finally.is_empty() {
-                set("finally", steps(finally));
-            }
-        }
-        StepKind::If {
-            cond,
-            then,
-            otherwise,
-        } => {
-            set("if", ex(cond));
-            set("then", steps(then));
-            if !otherwise.is_empty() {
-                set("else", steps(otherwise));
-            }
-        }
-        StepKind::Return(e) => set(
-            "return",
-            Value::String(e.as_ref().map(expr).unwrap_or_default()),
-        ),
-        StepKind::Repeat { times, index, body } => {
-            set("repeat", ex(times));
-            if let Some(v) = opt(index) {
-                set("index", v);
-            }
-            set("steps", steps(body));
-        }
-        StepKind::While { cond, body } => {
-            set("while", ex(cond));
-            set("steps", steps(body));
-        }
-        StepKind::Break => set("break", Value::Boolean(true)),
-        StepKind::Reraise => set("raise", Value::Boolean(true)),
-        StepKind::Continue => set("continue", Value::Boolean(true)),
-        StepKind::For { var, iter, body } => {
-            set("for", Value::String(var.clone()));
-            set("in", ex(iter));
-            set("steps", steps(body));
-        }
-        StepKind::AsyncFor {
-            var,
-            generator,
-            body,
-        } => {
-            set("async_for", Value::String(var.clone()));
-            set("in", Value::String(call(generator)));
-            set("steps", steps(body));
-        }
-        StepKind::AsyncWith { ctx, bind, body } => {
-            set("async_with", Value::String(call(ctx)));
-            if let Some(v) = opt(bind) {
-                set("as", v);
-            }
-            set("steps", steps(body));
-        }
-        StepKind::Yield(e) => set("yield", ex(e)),
-        StepKind::Set { var, value } => {
-            set("set", Value::String(var.clone()));
-            set("to", ex(value));
-        }
-        StepKind::NewFuture(v) => set("future", Value::String(v.clone())),
-        StepKind::CallLater {
-            delay,
-            future,
-            value,
-        } => {
-            set("call_later", ex(delay));
-            set("set_result", Value::String(future.clone()));
-            set("value", ex(value));
-        }
-        StepKind::SetResult { future, value } => {
-            set("set_result", Value::String(future.clone()));
-            set("value", ex(value));
-        }
-        StepKind::Condition { name, body } => {
-            set("condition", Value::String(name.clone()));
-            set("steps", steps(body));
-        }
-        StepKind::CondWait(n) => set("wait", Value::String(n.clone())),
-        StepKind::Notify { name, n } => {
-            set("notify", Value::String(name.clone()));
-            set("n", ex(n));
-        }
-        StepKind::NotifyAll(n) => set("notify_all", Value::String(n.clone())),
-        StepKind::BarrierWait { name, into } => {
-            set("barrier_wait", Value::String(name.clone()));
-            if let Some(v) = opt(into) {
-                set("into", v);
-            }
-        }
-        StepKind::BarrierAbort(n) => set("barrier_abort", Value::String(n.clone())),
-        StepKind::BarrierReset(n) => set("barrier_reset", Value::String(n.clone())),
-        StepKind::Callback { delay, body } => match delay {
-            Some(d) => {
-                set("call_later", ex(d));
-                set("steps", steps(body));
-            }
-            None => set("call_soon", steps(body)),
-        },
-        StepKind::Acquire(n) => set("acquire", Value::String(n.clone())),
-        StepKind::Release(n) => set("release", Value::String(n.clone())),
-        StepKind::Lock { name, body } => {
-            set("lock", Value::String(name.clone()));
-            set("steps", steps(body));
-        }
-        StepKind::Semaphore { name, body } => {
-            set("semaphore", Value::String(name.clone()));
-            set("steps", steps(body));
-        }
-        StepKind::Section { name, body } => {
-            set("section", Value::String(name.clone()));
-            set("steps", steps(body));
-        }
-        StepKind::EventSet(n) => set("event_set", Value::String(n.clone())),
-        StepKind::EventWait(n) => set("event_wait", Value::String(n.clone())),
-        StepKind::EventClear(n) => set("event_clear", Value::String(n.clone())),
-        StepKind::Put {
-            queue,
-            value,
-            nowait,
-        } => {
-            set(
-                if *nowait { "put_nowait" } else { "put" },
-                Value::String(queue.clone()),
-            );
-            set("value", ex(value));
-        }
-        StepKind::Get {
-            queue,
-            into,
-            nowait,
-        } => {
-            set(
-                if *nowait { "get_nowait" } else { "get" },
-                Value::String(queue.clone()),
-            );
-            if let Some(v) = opt(into) {
-                set("into", v);
-            }
-        }
-        StepKind::TaskDone(n) => set("task_done", Value::String(n.clone())),
-        StepKind::Join(n) => set("join", Value::String(n.clone())),
+        StepKind::Control(s) => control::step(s, set),
+        StepKind::Tasks(s) => tasks::step(s, set),
+        StepKind::Sync(s) => sync::step(s, set),
+        StepKind::Futures(s) => futures::step(s, set),
+        StepKind::Output(s) => output::step(s, set),
     }
     t
+}
+
+/// `Some` variable name as a TOML string.
+fn opt(v: &Option<String>) -> Option<Value> {
+    v.clone().map(Value::String)
 }
 
 fn targets(items: &[Target], each: &Option<Each>) -> Value {

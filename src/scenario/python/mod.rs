@@ -9,9 +9,15 @@
 //! differ) or use a step overhead are not translatable.
 
 use super::expr::{BinOp, CmpOp, Expr, Piece};
-use super::model::*;
+use super::model::{Call, ControlStep, Each, Primitive, Scenario, Step, StepKind, Target};
 use crate::model::PythonVersion;
 use crate::sync::QueueKind;
+
+mod control;
+mod futures;
+mod output;
+mod sync;
+mod tasks;
 
 /// Why a scenario cannot be translated.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -21,7 +27,7 @@ pub struct Unsupported(pub String);
 /// The judge's virtual clock (also used as a module by the hand-written
 /// differential tests), then the helpers the translation calls.
 const PRELUDE: &str = concat!(
-    include_str!("../../tools/vclock.py"),
+    include_str!("../../../tools/vclock.py"),
     r#"
 import contextlib, sys
 sys.setrecursionlimit(10000)
@@ -161,10 +167,15 @@ pub fn to_python(s: &Scenario, variant: &str) -> Result<String, Unsupported> {
         w.depth += 1;
         w.line("_value = None");
         let (enter, ret) = match c.enter.last().map(|s| &s.kind) {
-            Some(StepKind::Return(e)) => (&c.enter[..c.enter.len() - 1], e.clone()),
+            Some(StepKind::Control(ControlStep::Return(e))) => {
+                (&c.enter[..c.enter.len() - 1], e.clone())
+            }
             _ => (&c.enter[..], None),
         };
-        if enter.iter().any(|s| matches!(s.kind, StepKind::Return(_))) {
+        if enter
+            .iter()
+            .any(|s| matches!(s.kind, StepKind::Control(ControlStep::Return(_))))
+        {
             return Err(Unsupported(
                 "a `return` before the end of a context manager's enter".into(),
             ));
@@ -355,315 +366,12 @@ impl Writer {
 
     fn step(&mut self, s: &Step) -> Result<(), Unsupported> {
         match &s.kind {
-            StepKind::Print(t) => {
-                let f = self.template(t)?;
-                self.line(&format!("say({f})"));
-            }
-            StepKind::Sleep(e) => {
-                let e = self.expr(e)?;
-                self.line(&format!("await asyncio.sleep({e})"));
-            }
-            StepKind::Block(e) => {
-                let e = self.expr(e)?;
-                self.line(&format!("block({e})"));
-            }
-            StepKind::Await { target, into } => {
-                let t = self.target(target)?;
-                self.assign(into, &format!("await {t}"));
-            }
-            StepKind::Spawn { call, bind, name } => {
-                let c = self.call(call)?;
-                let name = match name {
-                    Some(t) => format!(", name={}", self.template(t)?),
-                    None => String::new(),
-                };
-                self.assign(bind, &format!("asyncio.create_task({c}{name})"));
-            }
-            StepKind::Cancel(e) => {
-                let e = self.expr(e)?;
-                self.line(&format!("{e}.cancel()"));
-            }
-            StepKind::CancelWith { task, message } => {
-                let e = self.expr(task)?;
-                let m = self.template(message)?;
-                self.line(&format!("{e}.cancel({m})"));
-            }
-            StepKind::Gather {
-                items,
-                each,
-                return_exceptions,
-                into,
-            } => {
-                let mut items = self.targets(items, each)?;
-                // A single value may hold a list of tasks: spread it.
-                if is_single_value(s) {
-                    items = format!("*_spread({items})");
-                }
-                let re = if *return_exceptions {
-                    ", return_exceptions=True"
-                } else {
-                    ""
-                };
-                self.assign(into, &format!("await asyncio.gather({items}{re})"));
-            }
-            StepKind::WaitFor {
-                target,
-                timeout,
-                into,
-            } => {
-                let t = self.target(target)?;
-                let d = self.expr(timeout)?;
-                self.assign(into, &format!("await asyncio.wait_for({t}, {d})"));
-            }
-            StepKind::Timeout { delay, body } => {
-                let d = self.expr(delay)?;
-                self.line(&format!("async with asyncio.timeout({d}):"));
-                self.block(body)?;
-            }
-            StepKind::AsCompleted {
-                items,
-                each,
-                bind,
-                body,
-                timeout,
-            } => {
-                let items = self.targets(items, each)?;
-                let t = match timeout {
-                    Some(t) => format!(", timeout={}", self.expr(t)?),
-                    None => String::new(),
-                };
-                let f = self.fresh();
-                self.line(&format!("for {f} in asyncio.as_completed([{items}]{t}):"));
-                self.depth += 1;
-                self.line(&format!("{bind} = await {f}"));
-                self.steps(body)?;
-                self.depth -= 1;
-            }
-            StepKind::TaskGroup { calls, each, into } => {
-                let targets: Vec<Target> = calls.iter().cloned().map(Target::Call).collect();
-                let items = self.targets(&targets, each)?;
-                let (tg, ts) = (self.fresh(), self.fresh());
-                self.line(&format!("async with asyncio.TaskGroup() as {tg}:"));
-                self.depth += 1;
-                self.line(&format!("{ts} = [{tg}.create_task(c) for c in [{items}]]"));
-                self.depth -= 1;
-                self.assign(into, &format!("[t.result() for t in {ts}]"));
-            }
-            StepKind::Shield { target, into } => {
-                let t = self.target(target)?;
-                self.assign(into, &format!("await asyncio.shield({t})"));
-            }
-            StepKind::Raise { kind, message } => {
-                let m = match message {
-                    Some(t) => self.template(t)?,
-                    None => "\"\"".into(),
-                };
-                self.line(&format!(
-                    "raise exc({}, {m})",
-                    py_str(crate::scenario::exceptions::canonical(kind))
-                ));
-            }
-            StepKind::Try {
-                body,
-                handler,
-                finally,
-            } => {
-                self.line("try:");
-                self.block(body)?;
-                if let Some(h) = handler {
-                    let kinds: Vec<String> = h
-                        .kinds
-                        .iter()
-                        .map(|k| py_str(crate::scenario::exceptions::canonical(k)))
-                        .collect();
-                    let bind = match &h.bind {
-                        Some(_) if self.callback => " as __e".to_string(),
-                        Some(b) => format!(" as {b}"),
-                        None => String::new(),
-                    };
-                    self.line(&format!("except catches([{}]){bind}:", kinds.join(", ")));
-                    if let (true, Some(b)) = (self.callback, &h.bind) {
-                        self.depth += 1;
-                        let b = self.var(b);
-                        self.line(&format!("{b} = __e"));
-                        self.depth -= 1;
-                    }
-                    self.block(&h.body)?;
-                }
-                if !finally.is_empty() {
-                    self.line("finally:");
-                    self.block(finally)?;
-                }
-            }
-            StepKind::If {
-                cond,
-                then,
-                otherwise,
-            } => {
-                let c = self.expr(cond)?;
-                self.line(&format!("if {c}:"));
-                self.block(then)?;
-                if !otherwise.is_empty() {
-                    self.line("else:");
-                    self.block(otherwise)?;
-                }
-            }
-            StepKind::Return(e) => match e {
-                Some(e) => {
-                    let e = self.expr(e)?;
-                    self.line(&format!("return {e}"));
-                }
-                None => self.line("return"),
-            },
-            StepKind::Repeat { times, index, body } => {
-                let n = self.expr(times)?;
-                let i = index.as_deref().map_or_else(|| "_".into(), |i| self.var(i));
-                self.line(&format!("for {i} in range({n}):"));
-                self.block(body)?;
-            }
-            StepKind::While { cond, body } => {
-                let c = self.expr(cond)?;
-                self.line(&format!("while {c}:"));
-                self.block(body)?;
-            }
-            StepKind::Break => self.line("break"),
-            StepKind::Reraise => self.line("raise"),
-            StepKind::Continue => self.line("continue"),
-            StepKind::For { var, iter, body } => {
-                let it = self.expr(iter)?;
-                let var = self.var(var);
-                self.line(&format!("for {var} in {it}:"));
-                self.block(body)?;
-            }
-            StepKind::AsyncFor {
-                var,
-                generator,
-                body,
-            } => {
-                let g = self.call(generator)?;
-                self.line(&format!("async for {var} in {g}:"));
-                self.block(body)?;
-            }
-            StepKind::AsyncWith { ctx, bind, body } => {
-                let c = self.call(ctx)?;
-                let b = match bind {
-                    Some(b) => format!(" as {b}"),
-                    None => String::new(),
-                };
-                self.line(&format!("async with {c}{b}:"));
-                self.block(body)?;
-            }
-            StepKind::Yield(e) => {
-                let e = self.expr(e)?;
-                self.line(&format!("yield {e}"));
-            }
-            StepKind::Set { var, value } => {
-                let e = self.expr(value)?;
-                let var = self.var(var);
-                self.line(&format!("{var} = {e}"));
-            }
-            StepKind::Callback { delay, body } => {
-                self.tmp += 1;
-                let name = format!("__cb{}", self.tmp);
-                // The callback sees a copy of the variables now (as loopsim
-                // does): a default argument, evaluated here.
-                let snapshot = if self.callback {
-                    "dict(__v)"
-                } else {
-                    "dict(locals())"
-                };
-                self.line(&format!("def {name}(__v={snapshot}):"));
-                let outer = std::mem::replace(&mut self.callback, true);
-                self.block(body)?;
-                self.callback = outer;
-                match delay {
-                    Some(d) => {
-                        let d = self.expr(d)?;
-                        self.line(&format!(
-                            "asyncio.get_running_loop().call_later({d}, {name})"
-                        ));
-                    }
-                    None => self.line(&format!("asyncio.get_running_loop().call_soon({name})")),
-                }
-            }
-            StepKind::NewFuture(var) => {
-                let var = self.var(var);
-                self.line(&format!(
-                    "{var} = asyncio.get_running_loop().create_future()"
-                ))
-            }
-            StepKind::CallLater {
-                delay,
-                future,
-                value,
-            } => {
-                let (d, v) = (self.expr(delay)?, self.expr(value)?);
-                let future = self.var(future);
-                self.line(&format!(
-                    "asyncio.get_running_loop().call_later({d}, {future}.set_result, {v})"
-                ));
-            }
-            StepKind::SetResult { future, value } => {
-                let v = self.expr(value)?;
-                let future = self.var(future);
-                self.line(&format!("{future}.set_result({v})"));
-            }
-            StepKind::Condition { name, body } => {
-                self.line(&format!("async with {}:", prim(name)));
-                self.block(body)?;
-            }
-            StepKind::CondWait(n) => self.line(&format!("await {}.wait()", prim(n))),
-            StepKind::Notify { name, n } => {
-                let n = self.expr(n)?;
-                self.line(&format!("{}.notify({n})", prim(name)));
-            }
-            StepKind::NotifyAll(n) => self.line(&format!("{}.notify_all()", prim(n))),
-            StepKind::BarrierWait { name, into } => {
-                self.assign(into, &format!("await {}.wait()", prim(name)))
-            }
-            StepKind::BarrierAbort(n) => self.line(&format!("await {}.abort()", prim(n))),
-            StepKind::BarrierReset(n) => self.line(&format!("await {}.reset()", prim(n))),
-            StepKind::Acquire(n) => self.line(&format!("await {}.acquire()", prim(n))),
-            StepKind::Release(n) => self.line(&format!("{}.release()", prim(n))),
-            StepKind::Lock { name, body } | StepKind::Semaphore { name, body } => {
-                self.line(&format!("async with {}:", prim(name)));
-                self.block(body)?;
-            }
-            StepKind::Section { body, .. } => {
-                self.line("if True:");
-                self.block(body)?;
-            }
-            StepKind::EventSet(n) => self.line(&format!("{}.set()", prim(n))),
-            StepKind::EventClear(n) => self.line(&format!("{}.clear()", prim(n))),
-            StepKind::EventWait(n) => self.line(&format!("await {}.wait()", prim(n))),
-            StepKind::Put {
-                queue,
-                value,
-                nowait,
-            } => {
-                let v = self.expr(value)?;
-                if *nowait {
-                    self.line(&format!("{}.put_nowait({v})", prim(queue)));
-                } else {
-                    self.line(&format!("await {}.put({v})", prim(queue)));
-                }
-            }
-            StepKind::Get {
-                queue,
-                into,
-                nowait,
-            } => {
-                let call = if *nowait {
-                    format!("{}.get_nowait()", prim(queue))
-                } else {
-                    format!("await {}.get()", prim(queue))
-                };
-                self.assign(into, &call);
-            }
-            StepKind::TaskDone(n) => self.line(&format!("{}.task_done()", prim(n))),
-            StepKind::Join(n) => self.line(&format!("await {}.join()", prim(n))),
+            StepKind::Control(c) => self.control(c),
+            StepKind::Tasks(t) => self.tasks(t),
+            StepKind::Sync(y) => self.sync(y),
+            StepKind::Futures(f) => self.futures(f),
+            StepKind::Output(o) => self.output(o),
         }
-        Ok(())
     }
 
     fn template(&mut self, pieces: &[Piece]) -> Result<String, Unsupported> {
@@ -770,10 +478,4 @@ impl Writer {
             }
         })
     }
-}
-
-/// `gather = "handles"`: one value (not a call) that may hold a list of tasks.
-fn is_single_value(s: &Step) -> bool {
-    matches!(&s.kind, StepKind::Gather { items, each: None, .. }
-        if items.len() == 1 && matches!(&items[0], Target::Value(Expr::Var(_))))
 }
