@@ -295,11 +295,6 @@ impl Core {
         self.rec.str(sym)
     }
 
-    /// Whether a limit has stopped the run (it ends after this handle).
-    pub fn stopped_at_limit(&self) -> bool {
-        self.abort.is_some()
-    }
-
     /// `loop.stop()`: the loop ends after this iteration's handles.
     pub fn stop_loop(&mut self) {
         self.stopping = true;

@@ -5,7 +5,8 @@
 //!
 //! The VM is a client of the public API: `sleep`, `spawn`, `gather_tasks`,
 //! `wait_for`, `shield`, `as_completed`, `TaskGroup`, the `sync` primitives,
-//! `catch`-style cancellation through the engine's catcher protocol. An
+//! cancellation through a [`CancelScope`](crate::CancelScope), `asyncio.timeout` through a
+//! [`TimeoutScope`](crate::TimeoutScope). An
 //! inline `await coro()` pushes a frame (no yield to the loop, as in
 //! asyncio); everything that makes a task in asyncio makes a task here.
 //!

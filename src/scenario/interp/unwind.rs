@@ -4,77 +4,30 @@
 
 use super::catches;
 use super::vm::{Completion, Frame, Guard, Kind, OpOut, Ret, Then, TryPhase, Vm, WithPhase};
+use crate::TimeoutScope;
 use crate::error::Error;
-use crate::future::{call_later, call_soon};
 use crate::scenario::value::Value;
-use crate::task::{TaskRef, current_task};
 use futures::FutureExt;
-use std::cell::Cell;
-use std::rc::Rc;
 use std::time::Duration;
 
-pub(super) struct TimeoutGuard {
-    timer: Option<crate::TimerHandle>,
-    soon: Option<crate::CallbackHandle>,
-    expired: Rc<Cell<bool>>,
-    cancelling: u32,
-    task: TaskRef,
-}
+/// `async with asyncio.timeout(d):` around a block of steps: the public
+/// [`TimeoutScope`], its timer labelled as the scenario's `call_later`.
+pub(super) struct TimeoutGuard(TimeoutScope);
 
 impl TimeoutGuard {
     pub(super) fn enter(delay: Duration) -> TimeoutGuard {
-        let task = current_task();
-        let expired = Rc::new(Cell::new(false));
-        let fire = {
-            let expired = expired.clone();
-            move || {
-                expired.set(true);
-                task.cancel();
-            }
-        };
-        let (timer, soon) = if delay.is_zero() {
-            (None, Some(call_soon(fire)))
+        TimeoutGuard(TimeoutScope::named("call_later", delay))
+    }
+
+    /// `__aexit__`: the block's `CancelledError` becomes `TimeoutError` when
+    /// it is the timeout's.
+    pub(super) fn exit(self, c: Option<Completion>) -> Option<Completion> {
+        let cancelled = matches!(c, Some(Completion::Raise(Error::Cancelled)));
+        if self.0.exit(cancelled) {
+            Some(Completion::Raise(Error::Timeout))
         } else {
-            (Some(call_later(delay, fire)), None)
-        };
-        TimeoutGuard {
-            timer,
-            soon,
-            expired,
-            cancelling: task.cancelling(),
-            task,
+            c
         }
-    }
-
-    /// `__aexit__`: cancel the timer; if it fired, take back its cancel
-    /// request and turn the cancellation it caused into `TimeoutError`.
-    pub(super) fn exit(mut self, c: Option<Completion>) -> Option<Completion> {
-        self.disarm();
-        if !self.expired.get() {
-            return c;
-        }
-        let left = self.task.uncancel();
-        match c {
-            Some(Completion::Raise(Error::Cancelled)) if left <= self.cancelling => {
-                Some(Completion::Raise(Error::Timeout))
-            }
-            other => other,
-        }
-    }
-
-    fn disarm(&mut self) {
-        if let Some(t) = self.timer.take() {
-            t.cancel();
-        }
-        if let Some(s) = self.soon.take() {
-            s.cancel();
-        }
-    }
-}
-
-impl Drop for TimeoutGuard {
-    fn drop(&mut self) {
-        self.disarm();
     }
 }
 

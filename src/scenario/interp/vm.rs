@@ -6,14 +6,13 @@ use super::Program;
 use super::unwind::TimeoutGuard;
 use crate::AsCompleted;
 use crate::SectionGuard;
-use crate::engine;
 use crate::error::Error;
 use crate::scenario::expr::Expr;
 use crate::scenario::model::{ContextManager, Coroutine, Handler, Step};
 use crate::scenario::value::{Value, VmResult};
 use crate::section;
 use crate::sync::{LockGuard, SemaphorePermit};
-use crate::trace::TaskId;
+use crate::task::CancelScope;
 use futures::FutureExt;
 use futures::future::LocalBoxFuture;
 use std::cell::RefCell;
@@ -163,7 +162,7 @@ pub(super) struct Vm {
     pub(super) prog: Rc<Program>,
     pub(super) frames: Vec<Frame>,
     pub(super) op: Option<Op>,
-    pub(super) catcher: Option<(TaskId, u64)>,
+    pub(super) catcher: Option<CancelScope>,
     pub(super) result: Option<VmResult>,
     pub(super) calls: usize,
     /// The line of the step executing, for limit messages.
@@ -321,17 +320,12 @@ impl Vm {
 
     pub(super) fn ensure_catcher(&mut self) {
         if self.catcher.is_none() {
-            self.catcher = engine::with_core("scenario", |c| {
-                let task = c.current()?;
-                c.catcher_enter().map(|k| (task, k))
-            });
+            self.catcher = CancelScope::enter();
         }
     }
 
     pub(super) fn release_catcher(&mut self) {
-        if let Some((task, key)) = self.catcher.take() {
-            engine::try_with_core(|c| c.catcher_exit(task, key));
-        }
+        self.catcher = None;
     }
 }
 
@@ -342,11 +336,14 @@ impl Future for Vm {
         let this = self.get_mut();
         loop {
             this.ensure_catcher();
-            if let Some((_, key)) = this.catcher
-                && engine::with_core("scenario", |c| c.catcher_is_target(key))
+            if this
+                .catcher
+                .as_ref()
+                .is_some_and(CancelScope::is_delivering)
             {
-                engine::with_core("scenario", |c| c.catcher_consume(key));
-                this.catcher = None;
+                if let Some(scope) = this.catcher.take() {
+                    scope.catch();
+                }
                 this.op = None;
                 this.unwind(Completion::Raise(Error::Cancelled));
                 continue;
@@ -365,8 +362,10 @@ impl Future for Vm {
                 this.release_catcher();
                 if matches!(result, Err(Error::Cancelled)) {
                     // Uncaught CancelledError: the task ends cancelled.
-                    engine::with_core("scenario", |c| c.raise_cancelled());
-                    return Poll::Pending;
+                    let mut raise = crate::raise_cancelled();
+                    return match Pin::new(&mut raise).poll(cx) {
+                        Poll::Pending => Poll::Pending,
+                    };
                 }
                 return Poll::Ready(result);
             }
@@ -379,7 +378,7 @@ impl Future for Vm {
                 let step = &steps[top.pc];
                 top.pc += 1;
                 if let Err(e) = this.exec(step) {
-                    if engine::with_core("scenario", |c| c.stopped_at_limit()) {
+                    if crate::limit_hit().is_some() {
                         return Poll::Pending;
                     }
                     this.unwind(Completion::Raise(e));

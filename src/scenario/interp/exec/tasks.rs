@@ -3,7 +3,6 @@
 //! `shield`, `as_completed`, `TaskGroup`).
 
 use crate::combinators::TaskGroup;
-use crate::engine;
 use crate::error::Error;
 use crate::future::SimFuture;
 use crate::model::PythonVersion;
@@ -135,7 +134,7 @@ impl Vm {
                 into,
             } => {
                 let d = self.duration(timeout)?.as_duration();
-                let py = engine::with_core("wait_for", |c| c.python());
+                let py = crate::python_version();
                 match (py, target) {
                     (PythonVersion::Py312 | PythonVersion::Py313, Target::Call(c))
                         if !d.is_zero() =>
