@@ -6,7 +6,7 @@ use super::common::{self, EXIT_CLAIM_FAILED, EXIT_OK, EXIT_USAGE};
 use anyhow::Result;
 use loopsim::report::failure_text;
 use loopsim::scenario::verify::{check_scenario_runs, describe};
-use loopsim::scenario::{ClaimKind, RunOutcome};
+use loopsim::scenario::{ClaimKind, Ending};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -80,12 +80,12 @@ pub fn run(args: Args) -> Result<i32> {
         // says how the run ends.
         for r in runs {
             let expected = s.claims.iter().any(|c| {
-                matches!(c.kind, ClaimKind::Outcome(_))
+                matches!(c.kind, ClaimKind::RunEnds(_))
                     && c.variant.as_ref().is_none_or(|v| *v == r.variant)
             });
             let what = match r.end {
-                Some(RunOutcome::Deadlock) => "deadlocked",
-                Some(RunOutcome::LimitExceeded) => "hit a limit",
+                Some(Ending::Deadlock) => "deadlocked",
+                Some(Ending::LimitExceeded) => "hit a limit",
                 _ => continue,
             };
             if expected {

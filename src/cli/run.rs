@@ -147,7 +147,7 @@ pub fn run(args: Args) -> Result<i32> {
             r.run.stats.iterations
         );
         let expects_outcome = s.claims.iter().any(|c| {
-            matches!(c.kind, ClaimKind::Outcome(_)) && c.variant.as_ref().is_none_or(|x| x == v)
+            matches!(c.kind, ClaimKind::RunEnds(_)) && c.variant.as_ref().is_none_or(|x| x == v)
         });
         if !r.run.is_completed() && !expects_outcome {
             sim_failed = true;

@@ -6,7 +6,7 @@
 //! compares two runs; a claim over a seed range is judged on each seed and
 //! reports the first that breaks it.
 
-use super::{ClaimKind, RunOutcome, Scenario, run_variant};
+use super::{ClaimKind, Ending, Scenario, run_variant};
 use crate::LoopModel;
 use crate::checks::{
     Check, Elapsed, Facts, Faster, InOrder, MaxInSection, OutputIs, PrintedAt, RunEnds, TaskEnds,
@@ -36,7 +36,7 @@ pub fn checker(kind: &ClaimKind) -> Option<Box<dyn Check>> {
             section: section.clone(),
             count: *count,
         }),
-        ClaimKind::Outcome(o) => Box::new(RunEnds(o.clone())),
+        ClaimKind::RunEnds(o) => Box::new(RunEnds(o.clone())),
         ClaimKind::Faster { .. } => return None,
     })
 }
@@ -111,7 +111,7 @@ pub struct RunSummary {
     /// The seed.
     pub seed: u64,
     /// How it ended.
-    pub end: Option<RunOutcome>,
+    pub end: Option<Ending>,
 }
 
 /// Runs what `s`'s claims need and judges every claim. `model` and `seed`

@@ -3,7 +3,7 @@
 //! deterministic.
 
 use loopsim::scenario::verify::check_scenario;
-use loopsim::scenario::{self, Bound, ClaimKind, Count, RunOutcome, Scenario};
+use loopsim::scenario::{self, Bound, ClaimKind, Count, Ending, Scenario};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -133,9 +133,9 @@ fn mutate(kind: &ClaimKind) -> ClaimKind {
                 Count::AtLeast(n) => Count::AtLeast(n + 1000),
             },
         },
-        ClaimKind::Outcome(o) => ClaimKind::Outcome(match o {
-            RunOutcome::Deadlock => RunOutcome::Completed,
-            _ => RunOutcome::Deadlock,
+        ClaimKind::RunEnds(o) => ClaimKind::RunEnds(match o {
+            Ending::Deadlock => Ending::Completed,
+            _ => Ending::Deadlock,
         }),
         ClaimKind::Faster {
             faster,

@@ -1,7 +1,7 @@
 //! Claims: what a scenario states about its runs, checked after them.
 
 /// How a run ends, in a claim.
-pub use crate::checks::Ending as RunOutcome;
+pub use crate::checks::Ending;
 pub use crate::checks::{Bound, Count, TaskEnd};
 
 /// What a claim asserts.
@@ -37,7 +37,7 @@ pub enum ClaimKind {
         count: Count,
     },
     /// How the run ends.
-    Outcome(RunOutcome),
+    RunEnds(Ending),
     /// One variant is faster than another.
     Faster {
         /// The faster variant.

@@ -5,7 +5,7 @@
 
 use super::expr::{BinOp, CmpOp, Expr, Piece};
 use super::model::{
-    Bound, Call, Claim, ClaimKind, Count, Each, Primitive, RunOutcome, Scenario, Settings, Step,
+    Bound, Call, Claim, ClaimKind, Count, Each, Ending, Primitive, Scenario, Settings, Step,
     StepKind, Target, TaskEnd, Variant,
 };
 use crate::time::format_nanos;
@@ -405,12 +405,12 @@ fn claim(c: &Claim) -> Value {
             };
             t.insert(k.into(), Value::Integer(*n as i64));
         }
-        ClaimKind::Outcome(o) => {
+        ClaimKind::RunEnds(o) => {
             let (name, err) = match o {
-                RunOutcome::Completed => ("completed", None),
-                RunOutcome::Failed(e) => ("failed", e.clone()),
-                RunOutcome::Deadlock => ("deadlock", None),
-                RunOutcome::LimitExceeded => ("limit_exceeded", None),
+                Ending::Completed => ("completed", None),
+                Ending::Failed(e) => ("failed", e.clone()),
+                Ending::Deadlock => ("deadlock", None),
+                Ending::LimitExceeded => ("limit_exceeded", None),
             };
             t.insert("outcome".into(), Value::String(name.into()));
             if let Some(e) = err {

@@ -4,7 +4,7 @@ use super::fields::{string, strings, type_of};
 use super::raw::{RValue, RawMap};
 use super::{Ctx, did_you_mean};
 use crate::scenario::expr;
-use crate::scenario::model::{Bound, Claim, ClaimKind, Count, RunOutcome, TaskEnd};
+use crate::scenario::model::{Bound, Claim, ClaimKind, Count, Ending, TaskEnd};
 use crate::time::Duration;
 use toml::Spanned;
 
@@ -226,9 +226,9 @@ pub(super) fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Opti
         }
         "outcome" => {
             let o = string(cx, v, "an outcome")?;
-            ClaimKind::Outcome(match o.as_str() {
-                "completed" => RunOutcome::Completed,
-                "failed" => RunOutcome::Failed(match get("error") {
+            ClaimKind::RunEnds(match o.as_str() {
+                "completed" => Ending::Completed,
+                "failed" => Ending::Failed(match get("error") {
                     Some(e) => Some(
                         crate::scenario::exceptions::canonical(&string(
                             cx,
@@ -239,8 +239,8 @@ pub(super) fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Opti
                     ),
                     None => None,
                 }),
-                "deadlock" => RunOutcome::Deadlock,
-                "limit_exceeded" => RunOutcome::LimitExceeded,
+                "deadlock" => Ending::Deadlock,
+                "limit_exceeded" => Ending::LimitExceeded,
                 other => {
                     let known = ["completed", "failed", "deadlock", "limit_exceeded"];
                     cx.err(
