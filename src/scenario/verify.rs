@@ -249,9 +249,6 @@ pub fn check_scenario_runs(
 }
 
 fn default_seed(s: &Scenario, variant: &str) -> u64 {
-    s.variants
-        .iter()
-        .find(|v| v.name == variant)
-        .and_then(|v| v.seed)
-        .unwrap_or(s.settings.seed)
+    s.variant(variant)
+        .map_or(s.settings.seed, |v| s.settings_of(v).seed)
 }

@@ -4,10 +4,10 @@
 //! interns the strings again: `write(read(bytes)) == bytes` for every trace
 //! loopsim writes.
 
+use super::recorder::Interner;
 use super::{Actor, Event, EventKind, RunEnd, StepEnd, Sym, TaskId, Trace, TraceHeader, WaitOn};
 use crate::time::Instant;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 pub(super) fn write(trace: &Trace) -> Vec<u8> {
@@ -234,25 +234,6 @@ impl std::fmt::Display for ReadError {
 
 impl std::error::Error for ReadError {}
 
-/// Interns strings as they are read.
-#[derive(Default)]
-struct Interner {
-    strings: Vec<String>,
-    index: BTreeMap<String, u32>,
-}
-
-impl Interner {
-    fn intern(&mut self, s: &str) -> Sym {
-        if let Some(&i) = self.index.get(s) {
-            return Sym(i);
-        }
-        let i = self.strings.len() as u32;
-        self.strings.push(s.to_owned());
-        self.index.insert(s.to_owned(), i);
-        Sym(i)
-    }
-}
-
 /// One event line being read.
 struct Fields<'a> {
     map: &'a Map<String, Value>,
@@ -362,7 +343,7 @@ pub(super) fn read(bytes: &[u8]) -> Result<Trace, ReadError> {
     }
     Ok(Trace {
         header,
-        strings: interner.strings,
+        strings: interner.into_strings(),
         events,
     })
 }

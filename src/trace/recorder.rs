@@ -18,43 +18,14 @@ enum Sink {
     },
 }
 
-/// Interns strings and records events during a run.
-pub(crate) struct Recorder {
-    pub enabled: bool,
+/// Strings numbered in the order they are first seen.
+#[derive(Default)]
+pub(super) struct Interner {
     strings: Vec<String>,
     index: BTreeMap<String, u32>,
-    sink: Sink,
-    count: u64,
 }
 
-impl Recorder {
-    /// A recorder that keeps its events in memory.
-    pub fn new(enabled: bool) -> Recorder {
-        Recorder {
-            enabled,
-            strings: Vec::new(),
-            index: BTreeMap::new(),
-            sink: Sink::Memory(Vec::new()),
-            count: 0,
-        }
-    }
-
-    /// A recorder that writes `header` and then each event to `out`.
-    pub fn streaming(header: &TraceHeader, mut out: Box<dyn Write>) -> Recorder {
-        let error = out.write_all(jsonl::header_line(header).as_bytes()).err();
-        Recorder {
-            enabled: true,
-            strings: Vec::new(),
-            index: BTreeMap::new(),
-            sink: Sink::Jsonl {
-                out,
-                line: String::new(),
-                error,
-            },
-            count: 0,
-        }
-    }
-
+impl Interner {
     pub fn intern(&mut self, s: &str) -> Sym {
         if let Some(&i) = self.index.get(s) {
             return Sym(i);
@@ -65,8 +36,55 @@ impl Recorder {
         Sym(i)
     }
 
+    pub fn strings(&self) -> &[String] {
+        &self.strings
+    }
+
+    pub fn into_strings(self) -> Vec<String> {
+        self.strings
+    }
+}
+
+/// Interns strings and records events during a run.
+pub(crate) struct Recorder {
+    pub enabled: bool,
+    strings: Interner,
+    sink: Sink,
+    count: u64,
+}
+
+impl Recorder {
+    /// A recorder that keeps its events in memory.
+    pub fn new(enabled: bool) -> Recorder {
+        Recorder {
+            enabled,
+            strings: Interner::default(),
+            sink: Sink::Memory(Vec::new()),
+            count: 0,
+        }
+    }
+
+    /// A recorder that writes `header` and then each event to `out`.
+    pub fn streaming(header: &TraceHeader, mut out: Box<dyn Write>) -> Recorder {
+        let error = out.write_all(jsonl::header_line(header).as_bytes()).err();
+        Recorder {
+            enabled: true,
+            strings: Interner::default(),
+            sink: Sink::Jsonl {
+                out,
+                line: String::new(),
+                error,
+            },
+            count: 0,
+        }
+    }
+
+    pub fn intern(&mut self, s: &str) -> Sym {
+        self.strings.intern(s)
+    }
+
     pub fn str(&self, sym: Sym) -> &str {
-        &self.strings[sym.0 as usize]
+        &self.strings.strings()[sym.0 as usize]
     }
 
     /// Events recorded so far.
@@ -85,7 +103,7 @@ impl Recorder {
                     return;
                 }
                 line.clear();
-                jsonl::write_event(line, &self.strings, seq as usize, &e);
+                jsonl::write_event(line, self.strings.strings(), seq as usize, &e);
                 line.push('\n');
                 if let Err(err) = out.write_all(line.as_bytes()) {
                     *error = Some(err);
@@ -109,7 +127,7 @@ impl Recorder {
         };
         let trace = Trace {
             header,
-            strings: self.strings,
+            strings: self.strings.into_strings(),
             events,
         };
         (trace, written)

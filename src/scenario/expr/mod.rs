@@ -114,6 +114,19 @@ impl fmt::Display for BinOp {
     }
 }
 
+impl fmt::Display for CmpOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        })
+    }
+}
+
 /// A syntax error at a character offset of the expression text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExprError {

@@ -66,13 +66,12 @@ pub fn run_variant(
     trace: bool,
 ) -> ScenarioRun {
     let v = s
-        .variants
-        .iter()
-        .find(|v| v.name == variant)
+        .variant(variant)
         .unwrap_or_else(|| panic!("unknown variant `{variant}`"));
-    let seed = seed.or(v.seed).unwrap_or(s.settings.seed);
-    let model = model.or(v.model).unwrap_or(s.settings.model);
-    let python = v.python.unwrap_or(s.settings.python);
+    let st = s.settings_of(v);
+    let seed = seed.unwrap_or(st.seed);
+    let model = model.unwrap_or(st.model);
+    let python = st.python;
     let label = if s.variants.len() > 1 {
         format!("{}/{}", s.name, v.name)
     } else {
@@ -82,9 +81,9 @@ pub fn run_variant(
         .seed(seed)
         .model(model)
         .python(python)
-        .eager_tasks(v.eager_tasks.unwrap_or(s.settings.eager_tasks))
-        .step_overhead(v.step_overhead.unwrap_or(s.settings.step_overhead))
-        .limits(s.settings.limits)
+        .eager_tasks(st.eager_tasks)
+        .step_overhead(st.step_overhead)
+        .limits(st.limits)
         .trace(trace)
         .label(label)
         .main_label(format!("{}()", v.main))

@@ -48,6 +48,26 @@ pub struct Scenario {
     pub claims: Vec<Claim>,
 }
 
+impl Scenario {
+    /// The variant named `name`, if the scenario has it.
+    pub fn variant(&self, name: &str) -> Option<&Variant> {
+        self.variants.iter().find(|v| v.name == name)
+    }
+
+    /// The settings variant `v` runs with: the scenario's, overridden by
+    /// the variant's own (seed, model, Python version, eager tasks, step
+    /// overhead).
+    pub fn settings_of(&self, v: &Variant) -> Settings {
+        let mut st = self.settings.clone();
+        st.seed = v.seed.unwrap_or(st.seed);
+        st.model = v.model.unwrap_or(st.model);
+        st.python = v.python.unwrap_or(st.python);
+        st.eager_tasks = v.eager_tasks.unwrap_or(st.eager_tasks);
+        st.step_overhead = v.step_overhead.unwrap_or(st.step_overhead);
+        st
+    }
+}
+
 /// Settings of a run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {

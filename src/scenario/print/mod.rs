@@ -3,7 +3,7 @@
 //! that shrank a counterexample, say — can be written out and replayed with
 //! `loopsim run`.
 
-use super::expr::{BinOp, CmpOp, Expr, Piece};
+use super::expr::{Expr, Piece};
 use super::model::{
     Bound, Call, Claim, ClaimKind, Count, Each, Ending, Primitive, Scenario, Settings, Step,
     StepKind, Target, TaskEnd, Variant,
@@ -262,23 +262,9 @@ pub fn expr(e: &Expr) -> String {
         Expr::Index(a, i) => format!("{}[{}]", atom(a), expr(i)),
         Expr::Neg(a) => format!("-{}", atom(a)),
         Expr::Bin(a, op, b) => {
-            let op = match op {
-                BinOp::Add => "+",
-                BinOp::Sub => "-",
-                BinOp::Mul => "*",
-                BinOp::Div => "/",
-            };
             format!("({} {op} {})", expr(a), expr(b))
         }
         Expr::Cmp(a, op, b) => {
-            let op = match op {
-                CmpOp::Eq => "==",
-                CmpOp::Ne => "!=",
-                CmpOp::Lt => "<",
-                CmpOp::Le => "<=",
-                CmpOp::Gt => ">",
-                CmpOp::Ge => ">=",
-            };
             format!("({} {op} {})", expr(a), expr(b))
         }
         Expr::Logic(a, and, b) => format!(

@@ -8,7 +8,7 @@
 //! compare as text. Scenarios that draw random numbers (the generators
 //! differ) or use a step overhead are not translatable.
 
-use super::expr::{BinOp, CmpOp, Expr, Piece};
+use super::expr::{Expr, Piece};
 use super::model::{Call, ControlStep, Each, Primitive, Scenario, Step, StepKind, Target};
 use crate::model::PythonVersion;
 use crate::sync::QueueKind;
@@ -104,15 +104,9 @@ def catches(kinds):
 /// [`Unsupported`] for scenarios that use random draws or a step overhead.
 pub fn to_python(s: &Scenario, variant: &str) -> Result<String, Unsupported> {
     let v = s
-        .variants
-        .iter()
-        .find(|v| v.name == variant)
+        .variant(variant)
         .ok_or_else(|| Unsupported(format!("no variant `{variant}`")))?;
-    if !v
-        .step_overhead
-        .unwrap_or(s.settings.step_overhead)
-        .is_zero()
-    {
+    if !s.settings_of(v).step_overhead.is_zero() {
         return Err(Unsupported("a step overhead".into()));
     }
     let mut w = Writer {
@@ -198,8 +192,8 @@ pub fn to_python(s: &Scenario, variant: &str) -> Result<String, Unsupported> {
     w.line("");
     w.line("async def __main():");
     w.depth += 1;
-    let py = v.python.unwrap_or(s.settings.python);
-    if v.eager_tasks.unwrap_or(s.settings.eager_tasks) && py >= PythonVersion::Py312 {
+    let st = s.settings_of(v);
+    if st.eager_tasks && st.python >= PythonVersion::Py312 {
         w.line("asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)");
     }
     let args = v
@@ -415,23 +409,9 @@ impl Writer {
             Expr::Index(a, i) => format!("{}[{}]", self.expr(a)?, self.expr(i)?),
             Expr::Neg(a) => format!("(-{})", self.expr(a)?),
             Expr::Bin(a, op, b) => {
-                let op = match op {
-                    BinOp::Add => "+",
-                    BinOp::Sub => "-",
-                    BinOp::Mul => "*",
-                    BinOp::Div => "/",
-                };
                 format!("({} {op} {})", self.expr(a)?, self.expr(b)?)
             }
             Expr::Cmp(a, op, b) => {
-                let op = match op {
-                    CmpOp::Eq => "==",
-                    CmpOp::Ne => "!=",
-                    CmpOp::Lt => "<",
-                    CmpOp::Le => "<=",
-                    CmpOp::Gt => ">",
-                    CmpOp::Ge => ">=",
-                };
                 format!("({} {op} {})", self.expr(a)?, self.expr(b)?)
             }
             Expr::Logic(a, and, b) => {
