@@ -326,6 +326,36 @@ impl Check for FirstComeFirstServed {
                 _ => {}
             }
         }
+        if served == 0 && !t.strings.iter().any(|s| *s == self.0) {
+            // Nothing of that name in the run: most likely a misspelt name.
+            let waited: std::collections::BTreeSet<&str> = t
+                .events
+                .iter()
+                .filter_map(|e| match e.kind {
+                    EventKind::StepEnded {
+                        end:
+                            StepEnd::Suspended {
+                                on: WaitOn::Primitive { name, .. },
+                            },
+                    } => Some(t.str(name)),
+                    _ => None,
+                })
+                .collect();
+            let known: Vec<&str> = waited.into_iter().collect();
+            return Verdict::new(
+                false,
+                self.describe(),
+                format!(
+                    "no primitive named {:?} in the run (waited on: {})",
+                    self.0,
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            );
+        }
         Verdict::new(
             true,
             self.describe(),
@@ -334,9 +364,11 @@ impl Check for FirstComeFirstServed {
     }
 }
 
-/// A timeout's cancellation (`asyncio.timeout`, `wait_for`) is delivered
-/// to its task within `k` iterations of the timer firing (`k = 1`: at the
-/// task's next step, one iteration later).
+/// A timeout's cancellation (`asyncio.timeout`, `wait_for`: any timer
+/// callback that cancels a task) is delivered to its task within `k`
+/// iterations of the timer firing: one iteration later when the task awaits
+/// a sleep or a future (it raises at its next step), one more for each task
+/// the cancellation is forwarded through (the awaited task must end first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimeoutDelivered(pub u64);
 
@@ -361,9 +393,9 @@ impl Check for TimeoutDelivered {
             else {
                 continue;
             };
-            if !matches!(t.str(label), "timeout" | "wait_for") {
-                continue;
-            }
+            // A timer's callback that cancels a task: `asyncio.timeout`,
+            // `wait_for`, or a scenario's `timeout` block (whatever its label).
+            let _ = label;
             // Delivered at the task's next step (which begins by throwing
             // `CancelledError`, or resumes at an await that raises it).
             let arrival = t.events[seq + 1..].iter().position(|n| {

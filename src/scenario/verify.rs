@@ -6,11 +6,12 @@
 //! compares two runs; a claim over a seed range is judged on each seed and
 //! reports the first that breaks it.
 
-use super::{ClaimKind, Ending, Scenario, run_variant};
+use super::{ClaimKind, Ending, Property, Scenario, run_variant};
 use crate::LoopModel;
 use crate::checks::{
-    Check, Elapsed, Facts, Faster, InOrder, MaxInSection, OutputIs, PrintedAt, RunEnds, TaskEnds,
-    Verdict,
+    BoundedWait, Check, DeadlineOrder, Elapsed, EqualDeadlineFifo, Facts, Faster,
+    FirstComeFirstServed, InOrder, MaxInSection, NothingPending, OutputIs, PrintedAt, ReadyFifo,
+    RunEnds, TaskEnds, TimeoutDelivered, Verdict, WellFormed,
 };
 use crate::trace::Trace;
 use std::collections::BTreeMap;
@@ -37,6 +38,16 @@ pub fn checker(kind: &ClaimKind) -> Option<Box<dyn Check>> {
             count: *count,
         }),
         ClaimKind::RunEnds(o) => Box::new(RunEnds(o.clone())),
+        ClaimKind::Holds(p) => match p {
+            Property::DeadlineOrder => Box::new(DeadlineOrder),
+            Property::EqualDeadlineFifo => Box::new(EqualDeadlineFifo),
+            Property::ReadyFifo => Box::new(ReadyFifo),
+            Property::BoundedWait(k) => Box::new(BoundedWait(*k)),
+            Property::FirstComeFirstServed(n) => Box::new(FirstComeFirstServed(n.clone())),
+            Property::TimeoutDelivered(k) => Box::new(TimeoutDelivered(*k)),
+            Property::NothingPending => Box::new(NothingPending),
+            Property::WellFormed => Box::new(WellFormed),
+        },
         ClaimKind::Faster { .. } => return None,
     })
 }

@@ -3,7 +3,7 @@
 //! deterministic.
 
 use loopsim::scenario::verify::check_scenario;
-use loopsim::scenario::{self, Bound, ClaimKind, Count, Ending, Scenario};
+use loopsim::scenario::{self, Bound, ClaimKind, Count, Ending, Property, Scenario};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -93,15 +93,17 @@ fn every_tutorial_scenario_names_its_source() {
 
 const MS: Duration = Duration::from_millis(1);
 
-/// A version of the claim with its figure changed so that it must fail.
-fn mutate(kind: &ClaimKind) -> ClaimKind {
+/// A version of the claim with its figure changed so that it must fail
+/// (`None` for a property without a figure: the planted-bug tests of
+/// `checks.rs` show those checkers can fail).
+fn mutate(kind: &ClaimKind) -> Option<ClaimKind> {
     let bound = |b: &Bound| match b {
         Bound::Exact(d) => Bound::Exact(*d + MS),
         Bound::AtMost(d) => Bound::Exact(*d + MS * 1000),
         Bound::AtLeast(d) => Bound::AtMost(d.saturating_sub(MS * 1000)),
         Bound::Between(_, hi) => Bound::Between(*hi + MS, *hi + MS * 2),
     };
-    match kind {
+    Some(match kind {
         ClaimKind::Elapsed(b) => ClaimKind::Elapsed(bound(b)),
         ClaimKind::Output(lines) => {
             let mut l = lines.clone();
@@ -146,7 +148,13 @@ fn mutate(kind: &ClaimKind) -> ClaimKind {
             slower: faster.clone(),
             ratio_at_least: *ratio_at_least,
         },
-    }
+        ClaimKind::Holds(p) => ClaimKind::Holds(match p {
+            Property::BoundedWait(k) if *k > 0 => Property::BoundedWait(k - 1),
+            Property::TimeoutDelivered(k) if *k > 0 => Property::TimeoutDelivered(k - 1),
+            Property::FirstComeFirstServed(n) => Property::FirstComeFirstServed(format!("{n}2")),
+            _ => return None,
+        }),
+    })
 }
 
 #[test]
@@ -155,7 +163,10 @@ fn changing_any_expected_figure_makes_its_claim_fail() {
         for i in 0..s.claims.len() {
             let mut copy = s.clone();
             copy.claims = vec![copy.claims[i].clone()];
-            copy.claims[0].kind = mutate(&copy.claims[0].kind);
+            let Some(changed) = mutate(&copy.claims[0].kind) else {
+                continue;
+            };
+            copy.claims[0].kind = changed;
             // One seed is enough to show a figure is load-bearing.
             if let Some((a, _)) = copy.claims[0].seeds {
                 copy.claims[0].seeds = Some((a, a + 1));

@@ -47,6 +47,60 @@ pub enum ClaimKind {
         /// `slower / faster >= ratio`.
         ratio_at_least: Option<f64>,
     },
+    /// A property of the schedule holds (`holds = "bounded_wait"`): one of
+    /// the trace checkers of [`crate::checks`].
+    Holds(Property),
+}
+
+/// A schedule property a claim can state (`holds = "…"`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Property {
+    /// `deadline_order`: timers fire in deadline order.
+    DeadlineOrder,
+    /// `equal_deadline_fifo`: equal deadlines fire first-come first-served.
+    EqualDeadlineFifo,
+    /// `ready_fifo`: ready tasks run in the order they became ready.
+    ReadyFifo,
+    /// `bounded_wait` with `k`: every ready task runs within k iterations.
+    BoundedWait(u64),
+    /// `first_come_first_served` with `name`: a primitive's waiters are
+    /// served in the order they came.
+    FirstComeFirstServed(String),
+    /// `timeout_delivered` with `k`: a timeout's cancellation arrives
+    /// within k iterations of its timer.
+    TimeoutDelivered(u64),
+    /// `nothing_pending`: no task is left pending at the end.
+    NothingPending,
+    /// `well_formed`: the trace's invariants hold.
+    WellFormed,
+}
+
+impl Property {
+    /// Every property's name in the file, with the modifier it needs.
+    pub const NAMES: &[(&str, Option<&str>)] = &[
+        ("deadline_order", None),
+        ("equal_deadline_fifo", None),
+        ("ready_fifo", None),
+        ("bounded_wait", Some("k")),
+        ("first_come_first_served", Some("name")),
+        ("timeout_delivered", Some("k")),
+        ("nothing_pending", None),
+        ("well_formed", None),
+    ];
+
+    /// The property's name and its modifier's value, as the file writes them.
+    pub fn name(&self) -> (&'static str, Option<String>) {
+        match self {
+            Property::DeadlineOrder => ("deadline_order", None),
+            Property::EqualDeadlineFifo => ("equal_deadline_fifo", None),
+            Property::ReadyFifo => ("ready_fifo", None),
+            Property::BoundedWait(k) => ("bounded_wait", Some(k.to_string())),
+            Property::FirstComeFirstServed(n) => ("first_come_first_served", Some(n.clone())),
+            Property::TimeoutDelivered(k) => ("timeout_delivered", Some(k.to_string())),
+            Property::NothingPending => ("nothing_pending", None),
+            Property::WellFormed => ("well_formed", None),
+        }
+    }
 }
 
 /// A claim with where it applies.

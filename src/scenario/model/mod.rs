@@ -15,7 +15,7 @@ use std::rc::Rc;
 mod claims;
 mod steps;
 
-pub use claims::{Bound, Claim, ClaimKind, Count, Ending, TaskEnd};
+pub use claims::{Bound, Claim, ClaimKind, Count, Ending, Property, TaskEnd};
 pub use steps::{
     Call, ControlStep, Each, FutureStep, Handler, OutputStep, Step, StepKind, SyncStep, Target,
     TaskStep,

@@ -5,8 +5,8 @@
 
 use super::expr::{Expr, Piece};
 use super::model::{
-    Bound, Call, Claim, ClaimKind, Count, Each, Ending, Primitive, Scenario, Settings, Step,
-    StepKind, Target, TaskEnd, Variant,
+    Bound, Call, Claim, ClaimKind, Count, Each, Ending, Primitive, Property, Scenario, Settings,
+    Step, StepKind, Target, TaskEnd, Variant,
 };
 use crate::time::format_nanos;
 use std::fmt::Write;
@@ -412,6 +412,19 @@ fn claim(c: &Claim) -> Value {
             t.insert("than".into(), Value::String(slower.clone()));
             if let Some(r) = ratio_at_least {
                 t.insert("ratio_at_least".into(), Value::Float(*r));
+            }
+        }
+        ClaimKind::Holds(p) => {
+            let (name, arg) = p.name();
+            t.insert("holds".into(), Value::String(name.into()));
+            match p {
+                Property::BoundedWait(k) | Property::TimeoutDelivered(k) => {
+                    t.insert("k".into(), Value::Integer(*k as i64));
+                }
+                Property::FirstComeFirstServed(n) => {
+                    t.insert("name".into(), Value::String(n.clone()));
+                }
+                _ => debug_assert!(arg.is_none()),
             }
         }
     }

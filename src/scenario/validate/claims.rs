@@ -4,7 +4,7 @@ use super::fields::{string, strings, type_of};
 use super::raw::{RValue, RawMap};
 use super::{Ctx, did_you_mean};
 use crate::scenario::expr;
-use crate::scenario::model::{Bound, Claim, ClaimKind, Count, Ending, TaskEnd};
+use crate::scenario::model::{Bound, Claim, ClaimKind, Count, Ending, Property, TaskEnd};
 use crate::time::Duration;
 use toml::Spanned;
 
@@ -21,6 +21,7 @@ pub(super) const CLAIM_KEYS: &[&str] = &[
     "max_concurrent",
     "outcome",
     "faster",
+    "holds",
 ];
 
 pub(super) const CLAIM_MODIFIERS: &[&str] = &[
@@ -35,6 +36,8 @@ pub(super) const CLAIM_MODIFIERS: &[&str] = &[
     "is",
     "than",
     "ratio_at_least",
+    "k",
+    "name",
 ];
 
 pub(super) fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Option<Claim> {
@@ -290,6 +293,7 @@ pub(super) fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Opti
                 ratio_at_least: ratio,
             }
         }
+        "holds" => ClaimKind::Holds(property(cx, v, &get)?),
         _ => unreachable!("claim keys and match agree"),
     };
     let variant = match get("variant") {
@@ -327,6 +331,7 @@ pub(super) fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Opti
         "max_concurrent" => &["is", "at_most", "at_least"],
         "outcome" => &["error"],
         "faster" => &["than", "ratio_at_least"],
+        "holds" => &["k", "name"],
         _ => &[],
     };
     for (k, v) in map {
@@ -357,5 +362,81 @@ pub(super) fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Opti
             Some(n) => Some(string(cx, n, "a note")?),
             None => None,
         },
+    })
+}
+
+/// `holds = "bounded_wait"`, `k = 1`: a schedule property, with the
+/// modifier it needs (and no other).
+fn property<'a>(
+    cx: &mut Ctx<'_>,
+    v: &Spanned<RValue>,
+    get: &dyn Fn(&str) -> Option<&'a Spanned<RValue>>,
+) -> Option<Property> {
+    let name = string(cx, v, "a property name")?;
+    let Some((_, needs)) = Property::NAMES.iter().find(|(n, _)| *n == name) else {
+        let known: Vec<&str> = Property::NAMES.iter().map(|(n, _)| *n).collect();
+        cx.err(
+            v.span().start,
+            format!("unknown property `{name}`: {}", known.join(", ")),
+            did_you_mean(&name, known.iter().copied()),
+        );
+        return None;
+    };
+    for m in ["k", "name"] {
+        if get(m).is_some() && *needs != Some(m) {
+            cx.err(
+                get(m).map_or(v.span().start, |x| x.span().start),
+                format!("`{m}` does not apply to `holds = \"{name}\"`"),
+                None,
+            );
+            return None;
+        }
+    }
+    let k = |cx: &mut Ctx<'_>| -> Option<u64> {
+        let Some(x) = get("k") else {
+            cx.err(
+                v.span().start,
+                format!(
+                    "`holds = \"{name}\"` needs `k`, a number of loop iterations (e.g. `k = 1`)"
+                ),
+                None,
+            );
+            return None;
+        };
+        match x.get_ref() {
+            RValue::Int(i) if *i >= 0 => Some(*i as u64),
+            other => {
+                cx.err(
+                    x.span().start,
+                    format!(
+                        "`k` is a count of iterations (0 or more), found {}",
+                        type_of(other)
+                    ),
+                    None,
+                );
+                None
+            }
+        }
+    };
+    Some(match name.as_str() {
+        "deadline_order" => Property::DeadlineOrder,
+        "equal_deadline_fifo" => Property::EqualDeadlineFifo,
+        "ready_fifo" => Property::ReadyFifo,
+        "bounded_wait" => Property::BoundedWait(k(cx)?),
+        "timeout_delivered" => Property::TimeoutDelivered(k(cx)?),
+        "first_come_first_served" => {
+            let Some(n) = get("name") else {
+                cx.err(
+                    v.span().start,
+                    "`holds = \"first_come_first_served\"` needs `name`, the lock's or semaphore's",
+                    None,
+                );
+                return None;
+            };
+            Property::FirstComeFirstServed(string(cx, n, "a primitive's name")?)
+        }
+        "nothing_pending" => Property::NothingPending,
+        "well_formed" => Property::WellFormed,
+        _ => unreachable!("names and match agree"),
     })
 }
