@@ -326,7 +326,7 @@ impl Check for FirstComeFirstServed {
                 _ => {}
             }
         }
-        if served == 0 && !t.strings.iter().any(|s| *s == self.0) {
+        if served == 0 && !t.strings.contains(&self.0) {
             // Nothing of that name in the run: most likely a misspelt name.
             let waited: std::collections::BTreeSet<&str> = t
                 .events
