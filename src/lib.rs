@@ -68,6 +68,8 @@ pub mod rng;
 pub mod scenario;
 mod sim;
 mod sleep;
+#[cfg(feature = "proptest")]
+pub mod strategies;
 pub mod sync;
 mod task;
 pub mod time;

@@ -76,6 +76,12 @@ pub trait Check {
 
     /// Judges the trace behind `facts`.
     fn check(&self, facts: &Facts<'_>) -> Verdict;
+
+    /// The claim as a scenario file states it (the body of an `[[expect]]`
+    /// table: `holds = "bounded_wait"\nk = 1`), when the file format has it.
+    fn as_claim(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Judges one trace (folding its facts for this one checker; to judge

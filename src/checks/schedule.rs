@@ -61,6 +61,10 @@ fn sleeps(t: &Trace, mut on_fire: impl FnMut(&[Sleeper], Sleeper, usize)) {
 pub struct DeadlineOrder;
 
 impl Check for DeadlineOrder {
+    fn as_claim(&self) -> Option<String> {
+        Some("holds = \"deadline_order\"".into())
+    }
+
     fn describe(&self) -> String {
         "timers fire in deadline order".into()
     }
@@ -108,6 +112,10 @@ impl Check for DeadlineOrder {
 pub struct EqualDeadlineFifo;
 
 impl Check for EqualDeadlineFifo {
+    fn as_claim(&self) -> Option<String> {
+        Some("holds = \"equal_deadline_fifo\"".into())
+    }
+
     fn describe(&self) -> String {
         "equal deadlines fire first-come first-served".into()
     }
@@ -190,6 +198,10 @@ fn ready_spans(t: &Trace) -> Vec<(TaskId, usize, Option<usize>)> {
 }
 
 impl Check for ReadyFifo {
+    fn as_claim(&self) -> Option<String> {
+        Some("holds = \"ready_fifo\"".into())
+    }
+
     fn describe(&self) -> String {
         "ready tasks run in the order they became ready".into()
     }
@@ -231,6 +243,10 @@ impl Check for ReadyFifo {
 pub struct BoundedWait(pub u64);
 
 impl Check for BoundedWait {
+    fn as_claim(&self) -> Option<String> {
+        Some(format!("holds = \"bounded_wait\"\nk = {}", self.0))
+    }
+
     fn describe(&self) -> String {
         format!("every ready task runs within {} iterations", self.0)
     }
@@ -272,6 +288,13 @@ impl Check for BoundedWait {
 pub struct FirstComeFirstServed(pub String);
 
 impl Check for FirstComeFirstServed {
+    fn as_claim(&self) -> Option<String> {
+        Some(format!(
+            "holds = \"first_come_first_served\"\nname = {:?}",
+            self.0
+        ))
+    }
+
     fn describe(&self) -> String {
         format!(
             "waiters on {:?} are served first come, first served",
@@ -373,6 +396,10 @@ impl Check for FirstComeFirstServed {
 pub struct TimeoutDelivered(pub u64);
 
 impl Check for TimeoutDelivered {
+    fn as_claim(&self) -> Option<String> {
+        Some(format!("holds = \"timeout_delivered\"\nk = {}", self.0))
+    }
+
     fn describe(&self) -> String {
         format!(
             "a timeout's cancellation arrives within {} iterations",
@@ -430,6 +457,10 @@ impl Check for TimeoutDelivered {
 pub struct NothingPending;
 
 impl Check for NothingPending {
+    fn as_claim(&self) -> Option<String> {
+        Some("holds = \"nothing_pending\"".into())
+    }
+
     fn describe(&self) -> String {
         "no task is left pending".into()
     }

@@ -127,6 +127,15 @@ pub struct MaxInSection {
 }
 
 impl Check for MaxInSection {
+    fn as_claim(&self) -> Option<String> {
+        let (k, n) = match self.count {
+            Count::Exact(n) => ("is", n),
+            Count::AtMost(n) => ("at_most", n),
+            Count::AtLeast(n) => ("at_least", n),
+        };
+        Some(format!("max_concurrent = {:?}\n{k} = {n}", self.section))
+    }
+
     fn describe(&self) -> String {
         format!(
             "tasks at once in {:?}: {}",

@@ -27,6 +27,10 @@ enum State {
 }
 
 impl Check for WellFormed {
+    fn as_claim(&self) -> Option<String> {
+        Some("holds = \"well_formed\"".into())
+    }
+
     fn describe(&self) -> String {
         "the trace is well formed".into()
     }

@@ -10,6 +10,7 @@ mod hostile;
 mod outcomes;
 mod outputs;
 mod primitives;
+mod properties;
 mod random_programs;
 mod render;
 mod robustness;
