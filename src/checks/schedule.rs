@@ -21,7 +21,8 @@ struct Sleeper {
 }
 
 /// Calls `on_fire(pending, fired, seq)` at each sleep timer firing, with the
-/// sleeps still pending at that moment (in scheduling order).
+/// sleeps still pending at that moment (in scheduling order). A sleep whose
+/// task is cancelled is no longer pending: its timer is cancelled.
 fn sleeps(t: &Trace, mut on_fire: impl FnMut(&[Sleeper], Sleeper, usize)) {
     let mut pending: Vec<Sleeper> = Vec::new();
     for (seq, e) in t.events.iter().enumerate() {
@@ -46,8 +47,10 @@ fn sleeps(t: &Trace, mut on_fire: impl FnMut(&[Sleeper], Sleeper, usize)) {
                     on_fire(&pending, s, seq);
                 }
             }
-            EventKind::StepStarted { .. } => {
-                // Woken some other way (a cancellation, a foreign waker).
+            EventKind::StepStarted { .. } | EventKind::CancelRequested { .. } => {
+                // Cancelled (its sleep's timer is cancelled: the wake-up
+                // that follows is the cancellation's, even from a timeout's
+                // timer), or woken some other way.
                 pending.retain(|s| s.task != task);
             }
             _ => {}

@@ -28,10 +28,12 @@
 //!   the palette: zero, then 1 ms, 10 ms.
 //! - A [`program`] is 1 to `max_tasks` tasks started together by `main`,
 //!   each a list of 1 to `max_ops` operations ([`Op`]): sleeps, bare
-//!   yields, prints, blocking calls, and (if enabled) a critical section
-//!   under a lock or a semaphore. It never deadlocks: sections do not nest
-//!   and every task is awaited. It shrinks toward fewer tasks, fewer
-//!   operations, and shorter, rounder durations.
+//!   yields, prints, blocking calls, and (if enabled) critical sections
+//!   under a lock or a semaphore and sleeps under `asyncio.timeout`; `main`
+//!   may cancel one task after a while. It never deadlocks: sections do not
+//!   nest and every task is awaited (a cancelled one inside `try`). It
+//!   shrinks toward fewer tasks, fewer operations, no cancellation, and
+//!   shorter, rounder durations.
 //! - [`counterexample`] writes a program as a scenario file, its model and
 //!   seed in it, under `target/loopsim-counterexamples/` (or
 //!   `$LOOPSIM_COUNTEREXAMPLES`); [`check`] does it when a checker fails
@@ -87,6 +89,11 @@ pub struct ProgramConfig {
     pub semaphore: Option<u32>,
     /// Blocking calls (`time.sleep` in a coroutine).
     pub blocking: bool,
+    /// Sleeps under `asyncio.timeout` (the `TimeoutError` caught and printed).
+    pub timeouts: bool,
+    /// `main` cancels one task after a while (awaiting it then raises
+    /// `CancelledError`, caught and printed).
+    pub cancellation: bool,
 }
 
 impl Default for ProgramConfig {
@@ -97,6 +104,8 @@ impl Default for ProgramConfig {
             locks: true,
             semaphore: Some(2),
             blocking: true,
+            timeouts: true,
+            cancellation: true,
         }
     }
 }
@@ -116,6 +125,14 @@ pub enum Op {
     Locked(Duration),
     /// `async with sem: await asyncio.sleep(d)`.
     Permitted(Duration),
+    /// `async with asyncio.timeout(limit): await asyncio.sleep(d)`, the
+    /// `TimeoutError` caught.
+    TimedSleep {
+        /// The timeout.
+        limit: Duration,
+        /// The sleep under it.
+        sleep: Duration,
+    },
 }
 
 /// A generated program: its tasks' operations, and the scenario they make.
@@ -125,6 +142,8 @@ pub struct Program {
     pub tasks: Vec<Vec<Op>>,
     /// The semaphore's permits, if the program uses one.
     pub permits: Option<u32>,
+    /// `main` cancels task `.0` after sleeping `.1`, if set.
+    pub cancel: Option<(usize, Duration)>,
     /// The scenario file's text.
     pub toml: String,
     /// The scenario.
@@ -153,14 +172,29 @@ fn op(cfg: &ProgramConfig) -> BoxedStrategy<Op> {
     if cfg.semaphore.is_some() {
         choices.push(colliding().prop_map(Op::Permitted).boxed());
     }
+    if cfg.timeouts {
+        choices.push(
+            (colliding(), colliding())
+                .prop_map(|(limit, sleep)| Op::TimedSleep { limit, sleep })
+                .boxed(),
+        );
+    }
     prop::strategy::Union::new(choices).boxed()
 }
 
 /// Programs under `cfg` (see the module's documentation).
 pub fn program(cfg: ProgramConfig) -> impl Strategy<Value = Program> {
     let task = prop::collection::vec(op(&cfg), 1..=cfg.max_ops.max(1));
-    prop::collection::vec(task, 1..=cfg.max_tasks.max(1))
-        .prop_map(move |tasks| build(tasks, cfg.semaphore))
+    let tasks = prop::collection::vec(task, 1..=cfg.max_tasks.max(1));
+    let cancel = if cfg.cancellation {
+        prop::option::of((0..cfg.max_tasks.max(1), colliding())).boxed()
+    } else {
+        Just(None).boxed()
+    };
+    (tasks, cancel).prop_map(move |(tasks, cancel)| {
+        let cancel = cancel.filter(|(i, _)| *i < tasks.len());
+        build(tasks, cfg.semaphore, cancel)
+    })
 }
 
 fn dur(d: Duration) -> String {
@@ -168,7 +202,7 @@ fn dur(d: Duration) -> String {
 }
 
 /// The scenario text of a program.
-fn build(tasks: Vec<Vec<Op>>, permits: Option<u32>) -> Program {
+fn build(tasks: Vec<Vec<Op>>, permits: Option<u32>, cancel: Option<(usize, Duration)>) -> Program {
     let uses = |f: fn(&Op) -> bool| tasks.iter().flatten().any(f);
     let locks = uses(|o| matches!(o, Op::Locked(_)));
     let sems = uses(|o| matches!(o, Op::Permitted(_)));
@@ -199,6 +233,11 @@ fn build(tasks: Vec<Vec<Op>>, permits: Option<u32>) -> Program {
                     "{{ semaphore = \"sem\", steps = [{{ sleep = \"{}\" }}] }}",
                     dur(*d)
                 ),
+                Op::TimedSleep { limit, sleep } => format!(
+                    "{{ try = [{{ timeout = \"{}\", steps = [{{ sleep = \"{}\" }}] }}], except = \"TimeoutError\", handler = [{{ print = \"t{i} step {j} timed out\" }}] }}",
+                    dur(*limit),
+                    dur(*sleep)
+                ),
             };
             let _ = writeln!(t, "  {step},");
         }
@@ -208,8 +247,19 @@ fn build(tasks: Vec<Vec<Op>>, permits: Option<u32>) -> Program {
     for i in 0..tasks.len() {
         let _ = writeln!(t, "  {{ spawn = \"t{i}()\", as = \"h{i}\" }},");
     }
+    if let Some((k, after)) = cancel {
+        let _ = writeln!(t, "  {{ sleep = \"{}\" }},", dur(after));
+        let _ = writeln!(t, "  {{ cancel = \"h{k}\" }},");
+    }
     for i in 0..tasks.len() {
-        let _ = writeln!(t, "  {{ await = \"h{i}\" }},");
+        if cancel.is_some_and(|(k, _)| k == i) {
+            let _ = writeln!(
+                t,
+                "  {{ try = [{{ await = \"h{i}\" }}], except = \"CancelledError\", handler = [{{ print = \"t{i} cancelled\" }}] }},"
+            );
+        } else {
+            let _ = writeln!(t, "  {{ await = \"h{i}\" }},");
+        }
     }
     t.push_str("]\n");
     let scenario = scenario::parse("generated.toml", &t)
@@ -217,9 +267,106 @@ fn build(tasks: Vec<Vec<Op>>, permits: Option<u32>) -> Program {
     Program {
         tasks,
         permits,
+        cancel,
         toml: t,
         scenario,
     }
+}
+
+/// Shrinks a failing program further than proptest's greedy shrinking
+/// can (which stops at a local minimum): removes whole tasks, then single
+/// operations, then the cancellation, while `fails` still says it fails,
+/// until nothing more can go. Each candidate is rebuilt, so it is a valid
+/// program.
+pub fn minimize(p: Program, fails: impl Fn(&Program) -> bool) -> Program {
+    let mut best = p;
+    loop {
+        let mut smaller = None;
+        let (tasks, permits, cancel) = (&best.tasks, best.permits, best.cancel);
+        // Whole tasks first, then single operations.
+        for i in 0..tasks.len() {
+            if tasks.len() == 1 {
+                break;
+            }
+            let mut t = tasks.clone();
+            t.remove(i);
+            let c = cancel.and_then(|(k, d)| match k.cmp(&i) {
+                std::cmp::Ordering::Less => Some((k, d)),
+                std::cmp::Ordering::Equal => None,
+                std::cmp::Ordering::Greater => Some((k - 1, d)),
+            });
+            let cand = build(t, permits, c);
+            if fails(&cand) {
+                smaller = Some(cand);
+                break;
+            }
+        }
+        if smaller.is_none() {
+            'ops: for i in 0..tasks.len() {
+                for j in 0..tasks[i].len() {
+                    if tasks[i].len() == 1 {
+                        continue;
+                    }
+                    let mut t = tasks.clone();
+                    t[i].remove(j);
+                    let cand = build(t, permits, cancel);
+                    if fails(&cand) {
+                        smaller = Some(cand);
+                        break 'ops;
+                    }
+                }
+            }
+        }
+        if smaller.is_none() && cancel.is_some() {
+            let cand = build(tasks.clone(), permits, None);
+            if fails(&cand) {
+                smaller = Some(cand);
+            }
+        }
+        match smaller {
+            Some(c) => best = c,
+            None => return best,
+        }
+    }
+}
+
+/// Searches `cases` generated programs for one that breaks `checker`
+/// under `model` and `seed`; shrinks it (proptest, then [`minimize`]),
+/// writes it as a counterexample file named `name`, and returns it with the
+/// verdict and the file's path. `None` if the property held on every case.
+pub fn find_counterexample(
+    cfg: ProgramConfig,
+    model: LoopModel,
+    seed: u64,
+    checker: &dyn Check,
+    name: &str,
+    cases: u32,
+) -> Option<(Program, crate::checks::Verdict, std::io::Result<PathBuf>)> {
+    use proptest::test_runner::{Config, TestError, TestRunner};
+    let judge = |p: &Program| {
+        let run = scenario::run_variant(&p.scenario, "main", Some(seed), Some(model), true);
+        checker.check(&Facts::of(&run.run.trace))
+    };
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let found = match runner.run(&program(cfg), |p| {
+        if judge(&p).holds {
+            Ok(())
+        } else {
+            Err(TestCaseError::fail("the property fails"))
+        }
+    }) {
+        Ok(()) => return None,
+        Err(TestError::Fail(_, p)) => p,
+        Err(TestError::Abort(why)) => panic!("the search stopped: {why}"),
+    };
+    let small = minimize(found, |p| !judge(p).holds);
+    let verdict = judge(&small);
+    let path = counterexample(name, &small, model, seed, checker.as_claim().as_deref());
+    Some((small, verdict, path))
 }
 
 /// Where [`counterexample`] writes: `$LOOPSIM_COUNTEREXAMPLES`, else

@@ -8,25 +8,16 @@
 use loopsim::LoopModel;
 use loopsim::checks::{
     BoundedWait, Check, Count, DeadlineOrder, EqualDeadlineFifo, MaxInSection, NothingPending,
-    ReadyFifo, WellFormed,
+    ReadyFifo, TimeoutDelivered, WellFormed,
 };
 use loopsim::mutation::{Mutation, plant_on_this_thread};
 use loopsim::strategies::{self, Program, ProgramConfig};
-use proptest::test_runner::{Config, TestError, TestRunner};
 
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|c| c.parse().ok())
         .unwrap_or(256)
-}
-
-fn runner() -> TestRunner {
-    TestRunner::new(Config {
-        cases: cases(),
-        failure_persistence: None,
-        ..Config::default()
-    })
 }
 
 fn sleeps_only() -> ProgramConfig {
@@ -36,24 +27,30 @@ fn sleeps_only() -> ProgramConfig {
         locks: false,
         semaphore: None,
         blocking: false,
+        timeouts: false,
+        cancellation: false,
     }
 }
 
 /// Runs the property; `Ok` if it held on every case, else the shrunk
-/// program and the failure message.
+/// program and the failure message (the verdict and the counterexample's
+/// path). Counterexamples go to the documented directory,
+/// target/loopsim-counterexamples.
 fn property(
     cfg: ProgramConfig,
     model: LoopModel,
     checker: &dyn Check,
     name: &str,
 ) -> Result<(), Box<(Program, String)>> {
-    // Counterexamples go to the documented directory, target/loopsim-counterexamples.
-    match runner().run(&strategies::program(cfg), |p| {
-        strategies::check(&p, model, 0, checker, name)
-    }) {
-        Ok(()) => Ok(()),
-        Err(TestError::Fail(why, p)) => Err(Box::new((p, why.to_string()))),
-        Err(e) => panic!("{e}"),
+    match strategies::find_counterexample(cfg, model, 0, checker, name, cases()) {
+        None => Ok(()),
+        Some((p, verdict, path)) => {
+            let path = path.expect("the counterexample is written");
+            Err(Box::new((
+                p,
+                format!("{verdict}\ncounterexample: {}", path.display()),
+            )))
+        }
     }
 }
 
@@ -66,6 +63,7 @@ fn asyncio_and_fifo_keep_their_promises_on_generated_programs() {
             &ReadyFifo,
             &BoundedWait(1),
             &NothingPending,
+            &TimeoutDelivered(1),
         ] {
             if let Err(e) = property(ProgramConfig::default(), model, c, "promise") {
                 let (p, why) = *e;
