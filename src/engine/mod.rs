@@ -157,6 +157,8 @@ pub(crate) struct Core {
     clock: Clock,
     ready: VecDeque<Handle>,
     chooser: Chooser,
+    /// `Mutation::LoseOneWakeup` is planted (one test on the hot path).
+    lose_wakeup: bool,
     /// The planted bug (if any) has struck.
     mutation_struck: bool,
     timers: Timers,
@@ -215,12 +217,14 @@ impl Core {
         let mut cfg = cfg;
         cfg.mutation = cfg.mutation.or_else(mutation::thread_default);
         let reverse_ties = cfg.mutation == Some(mutation::Mutation::ReverseEqualDeadlines);
+        let lose_wakeup = cfg.mutation == Some(mutation::Mutation::LoseOneWakeup);
         let mut rng = Streams::new(cfg.seed);
         let chooser = Chooser::new(cfg.model, cfg.pct, &mut rng);
         Core {
             rng,
             chooser,
             mutation_struck: false,
+            lose_wakeup,
             clock: Clock::new(cfg.model == LoopModel::Asyncio),
             cfg,
             ready: VecDeque::new(),
@@ -476,7 +480,7 @@ impl Core {
     /// unless it is already there or the task is done.
     pub fn wake(&mut self, id: TaskId) {
         let by = self.actor;
-        if self.cfg.mutation == Some(mutation::Mutation::LoseOneWakeup)
+        if self.lose_wakeup
             && matches!(by, Actor::Timer(_))
             && !std::mem::replace(&mut self.mutation_struck, true)
         {
