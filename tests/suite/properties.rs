@@ -172,3 +172,20 @@ fn planted_bugs_are_caught_with_small_counterexamples() {
         );
     }
 }
+
+// The README's example, as written there: under `asyncio` it fails (and
+// writes target/loopsim-counterexamples/equal_deadlines.toml).
+mod readme_example {
+    use loopsim::LoopModel;
+    use loopsim::checks::EqualDeadlineFifo;
+    use loopsim::strategies::{self, ProgramConfig};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        #[should_panic(expected = "replay: loopsim run")]
+        fn equal_deadlines_wake_first_come_first_served(p in strategies::program(ProgramConfig::default())) {
+            strategies::check(&p, LoopModel::Asyncio, 0, &EqualDeadlineFifo, "equal_deadlines")?;
+        }
+    }
+}
