@@ -263,6 +263,10 @@ pub fn write_output(
     dir.write_all([(&name, &bytes.to_vec())])
 }
 
+/// The most seeds one process sweeps or explores: their results are kept
+/// (a few hundred bytes each); more goes in shards.
+pub const MAX_SEEDS_PER_PROCESS: u64 = 10_000_000;
+
 /// A range of seeds, `A..B` (B excluded) or a single seed `A`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SeedRange(pub u64, pub u64);

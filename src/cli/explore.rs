@@ -57,6 +57,15 @@ pub fn run(args: Args) -> Result<i32> {
     };
     let mut broken = false;
     let n = args.seeds.1 - args.seeds.0;
+    if n > common::MAX_SEEDS_PER_PROCESS {
+        return Err(UsageError(format!(
+            "--seeds {}..{} is {n} schedules per model; at most {}: explore a smaller range (or sweep shards with `loopsim sweep --model pct --shard i/n`)",
+            args.seeds.0,
+            args.seeds.1,
+            common::MAX_SEEDS_PER_PROCESS
+        ))
+        .into());
+    }
     println!("exploring {name}: {n} schedules per model");
     for model in &args.models {
         let opts = SweepOptions {

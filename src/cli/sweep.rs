@@ -108,11 +108,16 @@ pub fn run(args: Args) -> Result<i32> {
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
             model: args.model.map(|m| m.model),
         };
-        let total = opts
-            .seeds
-            .clone()
-            .filter(|s| opts.shard.is_none_or(|(i, n)| s % n == i))
-            .count() as u64;
+        let total = loopsim::explore::shard_len(&opts.seeds, opts.shard);
+        if total > common::MAX_SEEDS_PER_PROCESS {
+            return Err(UsageError(format!(
+                "--seeds {}..{} is {total} seeds for this process; at most {} per process: split the range with --shard i/n and merge the shards' --json",
+                opts.seeds.start,
+                opts.seeds.end,
+                common::MAX_SEEDS_PER_PROCESS
+            ))
+            .into());
+        }
         let bar = (std::io::stderr().is_terminal() && total >= 50).then(|| {
             let b = indicatif::ProgressBar::new(total);
             b.set_style(

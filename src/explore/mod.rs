@@ -11,5 +11,5 @@ mod seeds;
 
 pub use seeds::{
     ClaimInfo, ClaimSummary, Failure, RunResult, SCHEMA, SeedResult, Summary, Sweep, SweepOptions,
-    VariantSummary, sweep,
+    VariantSummary, shard_first, shard_len, sweep,
 };

@@ -94,11 +94,15 @@ pub fn sweep(
 ) -> Sweep {
     let s = make();
     let claims = claim_infos(&s);
-    let seeds: Vec<u64> = opts
-        .seeds
-        .clone()
-        .filter(|seed| opts.shard.is_none_or(|(i, n)| seed % n == i))
-        .collect();
+    let seeds: Vec<u64> = match opts.shard {
+        None => opts.seeds.clone().collect(),
+        Some((i, n)) => match shard_first(opts.seeds.start, i, n) {
+            Some(first) if first < opts.seeds.end => (first..opts.seeds.end)
+                .step_by(usize::try_from(n).unwrap_or(usize::MAX))
+                .collect(),
+            _ => Vec::new(),
+        },
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
         .build()
@@ -119,6 +123,23 @@ pub fn sweep(
         model: opts.model.map(|m| m.name().to_string()),
         claims,
         results,
+    }
+}
+
+/// The first seed at or after `start` in shard `i` of `n` (seeds `≡ i mod n`).
+pub fn shard_first(start: u64, i: u64, n: u64) -> Option<u64> {
+    let (start, i, n) = (u128::from(start), u128::from(i), u128::from(n.max(1)));
+    u64::try_from(start + (i + n - start % n) % n).ok()
+}
+
+/// How many seeds of `seeds` shard `i` of `n` runs.
+pub fn shard_len(seeds: &std::ops::Range<u64>, shard: Option<(u64, u64)>) -> u64 {
+    match shard {
+        None => seeds.end.saturating_sub(seeds.start),
+        Some((i, n)) => match shard_first(seeds.start, i, n) {
+            Some(first) if first < seeds.end => (seeds.end - first).div_ceil(n.max(1)),
+            _ => 0,
+        },
     }
 }
 

@@ -111,6 +111,9 @@ fn bad_sweep_arguments_exit_2() {
         &["sweep", FILE, "--shard", "1"],
         &["explore", FILE, "--models", "asyncio"],
         &["sweep", "--merge", "Cargo.toml"],
+        // More seeds than one process keeps: refused with the way to shard.
+        &["sweep", FILE, "--seeds", "0..18446744073709551615"],
+        &["explore", FILE, "--seeds", "0..99999999999"],
     ] {
         let o = loopsim(args);
         assert_eq!(
