@@ -29,7 +29,7 @@
 //! awaited future's own when that future ends in a `CancelledError` of its
 //! own (`Task.__step` keeps an exception that already is one).
 
-use super::{Core, TaskId};
+use super::{Core, End, TaskId};
 use crate::settings::PythonVersion;
 use crate::trace::EventKind;
 use std::rc::Rc;
@@ -234,10 +234,20 @@ fn cancel_chain(id: TaskId) -> bool {
     };
     // Back up the chain: a task whose inner task was already done is not
     // forwarded to; it only sets `_must_cancel` (its wake-up is queued).
+    // If that inner task ended cancelled, its wake-up throws the inner
+    // task's own `CancelledError` (`__step` keeps an exception that already
+    // is one), so the message is the inner task's, not this request's.
     let mut forwarded = deepest;
     for t in chain.iter().rev() {
         if !forwarded {
-            super::with_core("cancel", |c| c.task_mut(*t).must_cancel = true);
+            let inner = cur;
+            super::with_core("cancel", |c| {
+                if c.end_of(inner) == Some(&End::Cancelled) {
+                    let msg = c.task_mut(inner).cancel_msg.take();
+                    c.task_mut(*t).cancel_msg = msg;
+                }
+                c.task_mut(*t).must_cancel = true;
+            });
         }
         forwarded = true;
     }
