@@ -285,6 +285,20 @@ impl Sweep {
             }
             all.results.extend(p.results);
         }
+        if let Some((r, f)) = all
+            .results
+            .iter()
+            .flat_map(|r| r.failed.iter().map(move |f| (r, f)))
+            .find(|(_, f)| f.claim >= all.claims.len())
+        {
+            return Err(format!(
+                "seed {} names claim {} of {} (the file has {} claims): not the output of `loopsim sweep --json`",
+                r.seed,
+                f.claim,
+                all.file,
+                all.claims.len()
+            ));
+        }
         all.results.sort_by_key(|r| r.seed);
         if let Some(w) = all.results.windows(2).find(|w| w[0].seed == w[1].seed) {
             return Err(format!("seed {} is in two of the merged sweeps", w[0].seed));
