@@ -92,6 +92,8 @@ pub use future::{CallbackHandle, SimFuture, TimerHandle, call_at, call_later, ca
 pub use output::{SectionGuard, print, section};
 pub use rng::{with_rng, with_stream};
 pub use settings::{Limits, LoopModel, PythonVersion};
+#[doc(hidden)]
+pub use sim::shutdown_order;
 pub use sim::{Outcome, Run, Sim, SimBuilder, Stats};
 pub use sleep::{
     Sleep, block, loop_time, now, python_version, sleep, sleep_secs, sleep_until, yield_now,

@@ -188,7 +188,8 @@ pub struct Run<T> {
     pub trace: Trace,
     /// Counters.
     pub stats: Stats,
-    /// Tasks still unfinished after shutdown cancelled them.
+    /// Tasks still unfinished after shutdown cancelled them: `asyncio.run`
+    /// would wait for them for ever, and the outcome is a deadlock.
     pub pending_at_exit: Vec<StuckTask>,
 }
 
@@ -367,19 +368,8 @@ impl Sim {
         let mut handle = handle;
         let stopped = matches!(end, LoopEnd::Stopped);
         let outcome = match end {
-            LoopEnd::Limit(stop) => engine::with_core("run", |c| Outcome::LimitExceeded {
-                limit: stop.limit,
-                at: c.now(),
-                steps: c.steps(),
-                task: stop.task,
-                detail: stop.detail,
-            }),
-            LoopEnd::Deadlock => {
-                let stuck = stuck_tasks(&rt);
-                let cycle = deadlock::find_cycle(&deadlock::wait_for_graph(&stuck));
-                record_deadlock(&stuck, &cycle);
-                Outcome::Deadlock { stuck, cycle }
-            }
+            LoopEnd::Limit(stop) => limit_exceeded(stop),
+            LoopEnd::Deadlock => deadlocked(&rt),
             LoopEnd::Stopped => {
                 let end = engine::with_core("run", |c| c.end_of(main_id).cloned());
                 match (end, handle.try_take()) {
@@ -396,7 +386,24 @@ impl Sim {
             }
         };
         drop(handle);
-        let pending_at_exit = if stopped { shutdown(&rt) } else { Vec::new() };
+        // `asyncio.run` returns only once the cancelled leftovers have
+        // ended: a shutdown that cannot finish is the run's deadlock (CPython
+        // hangs there), one that runs past a limit is the run's limit.
+        let (outcome, pending_at_exit) = match (stopped, outcome) {
+            (false, outcome) => (outcome, Vec::new()),
+            (true, outcome) => match shutdown(&rt) {
+                LoopEnd::Stopped => (outcome, Vec::new()),
+                LoopEnd::Limit(stop) => (limit_exceeded(stop), Vec::new()),
+                LoopEnd::Deadlock => {
+                    let outcome = deadlocked(&rt);
+                    let stuck = match &outcome {
+                        Outcome::Deadlock { stuck, .. } => stuck.clone(),
+                        _ => Vec::new(),
+                    };
+                    (outcome, stuck)
+                }
+            },
+        };
         teardown(&rt);
         engine::with_core("run", |c| {
             let end = match &outcome {
@@ -435,9 +442,26 @@ impl Sim {
     }
 }
 
+fn limit_exceeded<T>(stop: engine::Stop) -> Outcome<T> {
+    engine::with_core("run", |c| Outcome::LimitExceeded {
+        limit: stop.limit,
+        at: c.now(),
+        steps: c.steps(),
+        task: stop.task,
+        detail: stop.detail,
+    })
+}
+
+fn deadlocked<T>(rt: &Runtime) -> Outcome<T> {
+    let stuck = stuck_tasks(rt);
+    let cycle = deadlock::find_cycle(&deadlock::wait_for_graph(&stuck));
+    record_deadlock(&stuck, &cycle);
+    Outcome::Deadlock { stuck, cycle }
+}
+
 /// `asyncio.run`'s `_cancel_all_tasks`: cancel every unfinished task (in
 /// creation order: CPython iterates a set here) and run until they end.
-fn shutdown(rt: &Runtime) -> Vec<StuckTask> {
+fn shutdown(rt: &Runtime) -> LoopEnd {
     let pending: Vec<TaskId> = engine::with_core("shutdown", |c| {
         c.restart_loop();
         (1..=c.task_count())
@@ -445,8 +469,9 @@ fn shutdown(rt: &Runtime) -> Vec<StuckTask> {
             .filter(|t| !c.is_done(*t))
             .collect()
     });
+    let pending = shutdown_order::apply(pending);
     if pending.is_empty() {
-        return Vec::new();
+        return LoopEnd::Stopped;
     }
     for t in &pending {
         engine::cancel_task(*t);
@@ -468,9 +493,52 @@ fn shutdown(rt: &Runtime) -> Vec<StuckTask> {
             engine::fire_done_callback(cb);
         }
     }
-    match engine::run_loop(rt) {
-        LoopEnd::Stopped => Vec::new(),
-        _ => stuck_tasks(rt),
+    engine::run_loop(rt)
+}
+
+/// The order `asyncio.run`'s shutdown cancels the leftover tasks in.
+/// CPython iterates a set of tasks, ordered by their addresses, so any
+/// order is CPython's; loopsim uses creation order. The differential tests
+/// set another to ask "does CPython's output match loopsim's under *some*
+/// shutdown order?". Not part of the documented API.
+#[doc(hidden)]
+pub mod shutdown_order {
+    use super::TaskId;
+    use std::cell::{Cell, RefCell};
+
+    thread_local! {
+        static ORDER: RefCell<Option<Vec<usize>>> = const { RefCell::new(None) };
+        static LAST_COUNT: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// Runs this thread starts cancel their leftover tasks in `order` (a
+    /// permutation of `0..n`, indices into creation order), or in creation
+    /// order with `None` or when `order` is not a permutation of `0..n`.
+    pub fn set_on_this_thread(order: Option<Vec<usize>>) {
+        ORDER.with(|o| *o.borrow_mut() = order);
+    }
+
+    /// How many tasks the last shutdown on this thread cancelled.
+    pub fn last_count() -> usize {
+        LAST_COUNT.with(Cell::get)
+    }
+
+    pub(super) fn apply(pending: Vec<TaskId>) -> Vec<TaskId> {
+        LAST_COUNT.with(|c| c.set(pending.len()));
+        ORDER.with(|o| match &*o.borrow() {
+            Some(order) if is_permutation(order, pending.len()) => {
+                order.iter().map(|&i| pending[i]).collect()
+            }
+            _ => pending,
+        })
+    }
+
+    fn is_permutation(order: &[usize], n: usize) -> bool {
+        let mut seen = vec![false; n];
+        order.len() == n
+            && order
+                .iter()
+                .all(|&i| i < n && !std::mem::replace(&mut seen[i], true))
     }
 }
 

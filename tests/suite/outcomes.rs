@@ -154,6 +154,33 @@ fn leftover_tasks_are_cancelled_when_main_returns() {
     assert!(run.pending_at_exit.is_empty());
 }
 
+/// CPython's `asyncio.run` waits for the cancelled leftovers to end; a
+/// leftover that catches the cancellation and then waits on what nobody will
+/// ever set keeps it waiting for ever: that run is a deadlock, not a
+/// completion, even though main returned.
+#[test]
+fn a_shutdown_that_cannot_finish_is_a_deadlock() {
+    let run = run_twice(&asyncio(), || async {
+        let never = Event::named("never");
+        spawn_named("stubborn", async move {
+            if loopsim::catch_cancel(sleep(secs(100))).await.is_err() {
+                print("cancelled at shutdown, waiting on");
+                never.wait().await;
+            }
+        });
+        sleep(secs(1)).await;
+        "main done"
+    });
+    let Outcome::Deadlock { stuck, .. } = &run.outcome else {
+        panic!("expected a deadlock, got {:?}", run.outcome)
+    };
+    assert_eq!(run.output_lines(), ["cancelled at shutdown, waiting on"]);
+    let described: Vec<String> = stuck.iter().map(|s| s.to_string()).collect();
+    assert_eq!(described, ["stubborn waits on Event 'never': not set"]);
+    assert_eq!(run.pending_at_exit.len(), 1);
+    assert!(run.main_done_at.is_some());
+}
+
 #[test]
 #[should_panic(expected = "used outside a running simulation")]
 fn using_the_api_outside_a_simulation_fails_with_a_clear_message() {
