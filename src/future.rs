@@ -235,8 +235,16 @@ impl<T: 'static> SimFuture<T> {
         probe: crate::deadlock::Probe,
     ) -> Await<T> {
         let mut a = Await::new(self.clone(), None);
-        a.on = Some((kind, name));
+        a.on = Some(On::Primitive(kind, name));
         a.probe = Some(probe);
+        a
+    }
+
+    /// Awaits this future as simulated I/O: the trace says the task waits
+    /// on `what` (a service's response, a pool's job).
+    pub(crate) fn wait_io(&self, what: Rc<str>) -> Await<T> {
+        let mut a = Await::new(self.clone(), None);
+        a.on = Some(On::Io(what));
         a
     }
 }
@@ -296,8 +304,16 @@ pub struct Await<T> {
     fut: SimFuture<T>,
     key: Option<(u64, Waker)>,
     target: Option<Rc<dyn CancelFuture>>,
-    on: Option<(&'static str, Rc<str>)>,
+    on: Option<On>,
     probe: Option<crate::deadlock::Probe>,
+}
+
+/// What a task waiting on an [`Await`] waits on, in the trace.
+enum On {
+    /// A primitive's waiter: its kind and name.
+    Primitive(&'static str, Rc<str>),
+    /// A service's response or a pool's job.
+    Io(Rc<str>),
 }
 
 impl<T: 'static> Await<T> {
@@ -359,9 +375,12 @@ impl<T: 'static> Future for Await<T> {
         let probe = this.probe.clone();
         engine::with_core("await", |c| {
             let on = match on {
-                Some((kind, name)) => WaitOn::Primitive {
+                Some(On::Primitive(kind, name)) => WaitOn::Primitive {
                     kind: c.intern(kind),
                     name: c.intern(name),
+                },
+                Some(On::Io(what)) => WaitOn::Io {
+                    what: c.intern(what),
                 },
                 None => WaitOn::Future {
                     what: c.intern(label),

@@ -57,6 +57,7 @@ pub mod error;
 pub mod explore;
 mod future;
 mod hint;
+pub mod io;
 mod output;
 pub mod settings;
 /// The old name of [`settings`].

@@ -20,6 +20,10 @@ pub enum Stream {
     Faults,
     /// Draws made by the program itself through [`with_rng`].
     User,
+    /// A stream of its own for one named thing (a service's latencies and
+    /// errors): see [`Stream::named`]. Adding a service never shifts the
+    /// draws of another.
+    Named(u64),
 }
 
 impl Stream {
@@ -29,23 +33,43 @@ impl Stream {
             Stream::Latency => 2,
             Stream::Faults => 3,
             Stream::User => 4,
+            Stream::Named(id) => id,
         }
+    }
+
+    /// The stream of the thing called `name` (`service:api`): its number is
+    /// a fixed hash of the name (64-bit FNV-1a, top bit set so that it never
+    /// meets the four fixed streams), the same in every run and build.
+    pub fn named(name: &str) -> Stream {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in name.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        Stream::Named(h | (1 << 63))
     }
 }
 
 /// One generator per [`Stream`], all derived from one seed.
 pub(crate) struct Streams {
+    seed: u64,
     gens: [ChaCha8Rng; 4],
+    /// Named streams, made on first use.
+    named: std::collections::BTreeMap<u64, ChaCha8Rng>,
+}
+
+fn stream_of(seed: u64, id: u64) -> ChaCha8Rng {
+    let mut g = ChaCha8Rng::seed_from_u64(seed);
+    g.set_stream(id);
+    g
 }
 
 impl Streams {
     pub fn new(seed: u64) -> Streams {
-        let make = |s: Stream| {
-            let mut g = ChaCha8Rng::seed_from_u64(seed);
-            g.set_stream(s.id());
-            g
-        };
+        let make = |s: Stream| stream_of(seed, s.id());
         Streams {
+            seed,
+            named: std::collections::BTreeMap::new(),
             gens: [
                 make(Stream::Scheduling),
                 make(Stream::Latency),
@@ -56,7 +80,13 @@ impl Streams {
     }
 
     pub fn get(&mut self, s: Stream) -> &mut ChaCha8Rng {
-        &mut self.gens[(s.id() - 1) as usize]
+        match s {
+            Stream::Named(id) => {
+                let seed = self.seed;
+                self.named.entry(id).or_insert_with(|| stream_of(seed, id))
+            }
+            _ => &mut self.gens[(s.id() - 1) as usize],
+        }
     }
 
     /// A uniform index in `0..n` from the scheduling stream.
@@ -106,5 +136,20 @@ mod tests {
         assert_eq!(x, y);
         let z: u64 = Streams::new(8).get(Stream::Latency).random();
         assert_ne!(x[0], z, "another seed gives other draws");
+    }
+
+    #[test]
+    fn a_named_stream_is_its_own_and_the_same_whatever_else_is_drawn() {
+        let (api, db) = (Stream::named("service:api"), Stream::named("service:db"));
+        assert_ne!(api, db);
+        let mut a = Streams::new(7);
+        let x: Vec<u64> = (0..4).map(|_| a.get(api).random()).collect();
+        let mut b = Streams::new(7);
+        let _: u64 = b.get(db).random();
+        let _: u64 = b.get(Stream::Latency).random();
+        let y: Vec<u64> = (0..4).map(|_| b.get(api).random()).collect();
+        assert_eq!(x, y, "draws of another stream do not shift api's");
+        let l: u64 = Streams::new(7).get(Stream::Latency).random();
+        assert_ne!(x[0], l, "a named stream is not the latency stream");
     }
 }

@@ -39,6 +39,7 @@ impl Default for SimBuilder {
                 trace: true,
                 step_overhead: Duration::ZERO,
                 eager_tasks: false,
+                machine: crate::io::Machine::default(),
                 pct: crate::engine::PctConfig::default(),
                 mutation: None,
             },
@@ -98,6 +99,13 @@ impl SimBuilder {
     /// second plus overhead".
     pub fn step_overhead(mut self, d: Duration) -> Self {
         self.cfg.step_overhead = d;
+        self
+    }
+
+    /// The machine thread and process pools run on: cores, the GIL, the
+    /// switch interval (default: 4 cores, GIL on, 5 ms).
+    pub fn machine(mut self, machine: crate::io::Machine) -> Self {
+        self.cfg.machine = machine;
         self
     }
 
@@ -552,6 +560,8 @@ fn teardown(rt: &Runtime) {
     }
     let leftovers = rt.core.borrow_mut().take_pending_callbacks();
     drop(leftovers);
+    let world = rt.core.borrow_mut().take_world();
+    drop(world);
     // The I/O and network layers' state, in registration order.
     let extensions = rt.core.borrow_mut().take_extensions();
     drop(extensions);

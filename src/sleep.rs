@@ -209,6 +209,7 @@ pub fn block(d: Duration) {
         );
         c.advance_by(d);
     });
+    engine::run_world_due_now();
 }
 
 /// The Python version the running simulation's `asyncio` model follows

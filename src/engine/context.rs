@@ -117,6 +117,11 @@ pub fn limit_hit() -> Option<LimitKind> {
     with_core("limit_hit", |c| c.abort.as_ref().map(|s| s.limit))
 }
 
+/// The running simulation, if any.
+pub(super) fn current() -> Option<Rc<Runtime>> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
 /// Runs a new task's first step at once (`Task.__eager_start`).
 pub(crate) fn run_eager(id: TaskId) {
     let rt = CURRENT

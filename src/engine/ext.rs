@@ -57,7 +57,6 @@ impl Extensions {
 
 impl Core {
     /// The run's state of type `T`, created (`T::default()`) on first use.
-    #[allow(dead_code)] // the I/O and network layers are its users
     pub fn ext<T: Any + Default>(&mut self) -> &mut T {
         self.ext.get_or_insert::<T>()
     }

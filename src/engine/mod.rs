@@ -26,6 +26,7 @@
 //! | `timers.rs`, `heapq.rs` | the timer heap, with CPython's `heapq` tie order and purge rule |
 //! | `slab.rs` | the one generational slot table (timers, callbacks; sockets and jobs) |
 //! | `ext.rs` | per-run state of the I/O and network layers, which the engine never names |
+//! | `world.rs` | world events: what happens outside the loop at a virtual time (a server answering, a pool thread finishing) and how it reaches the loop |
 
 pub(crate) mod heapq;
 mod slab;
@@ -44,6 +45,7 @@ pub(crate) use cancel::{CancelFuture, CancelTarget};
 pub(crate) use tasks::{DoneCallback, End, FailSlot, TaskSlot, Wait};
 mod context;
 mod ext;
+mod world;
 pub(crate) use cancel::{cancel_task, cancel_task_with};
 use clock::Clock;
 use context::TaskWaker;
@@ -51,6 +53,7 @@ pub(crate) use context::{Runtime, enter, fire_done_callback, run_eager, try_with
 pub use context::{limit_hit, stop_at_limit};
 use ext::Extensions;
 pub(crate) use step::{LoopEnd, run_loop};
+pub(crate) use world::run_world_due_now;
 
 use crate::rng::Streams;
 use crate::settings::{Limits, LoopModel, PythonVersion};
@@ -82,6 +85,8 @@ pub(crate) struct Config {
     /// 3.12's `eager_task_factory`: a new task's first step runs at once,
     /// inside `create_task`.
     pub eager_tasks: bool,
+    /// The machine thread and process pools run on.
+    pub machine: crate::io::Machine,
 }
 
 /// One entry of the ready queue (an asyncio `Handle`).
@@ -180,6 +185,8 @@ pub(crate) struct Core {
     sym: Syms,
     /// The per-run state of the I/O and network layers.
     ext: Extensions,
+    /// What happens outside the loop at virtual times (`world.rs`).
+    world: world::World,
 }
 
 /// What a finished run counted.
@@ -244,12 +251,19 @@ impl Core {
             live_tasks: 0,
             sym,
             ext: Extensions::default(),
+            world: world::World::default(),
         }
     }
 
     /// The virtual time now.
     pub fn now(&self) -> Instant {
         self.clock.now()
+    }
+
+    /// This run's number on this thread (state kept outside a run, such as
+    /// a service's, starts afresh in each).
+    pub fn run_id(&self) -> u64 {
+        self.run_id
     }
 
     /// asyncio's `loop.time()`.
@@ -260,6 +274,11 @@ impl Core {
     /// The Python version the `asyncio` model follows.
     pub fn python(&self) -> PythonVersion {
         self.cfg.python
+    }
+
+    /// The machine thread and process pools run on.
+    pub fn machine(&self) -> crate::io::Machine {
+        self.cfg.machine
     }
 
     /// Whether the bug `m` is planted in this run and has not struck yet;

@@ -41,14 +41,44 @@ pub(crate) fn run_loop(rt: &Runtime) -> LoopEnd {
 /// One iteration of the loop (`BaseEventLoop._run_once`). Returns false when
 /// the loop is idle for ever: nothing ready and no timer scheduled.
 fn run_once(rt: &Runtime) -> bool {
-    let n = {
-        let mut guard = rt.core.borrow_mut();
-        let c = &mut *guard;
+    {
+        let mut c = rt.core.borrow_mut();
         c.iteration += 1;
         // 1. Drop cancelled timers (purge rule, or from the head only).
         c.timers.purge_cancelled();
-        // 2. "Poll I/O" with a timeout: with nothing ready, the virtual clock
-        //    jumps to the earliest timer (at most a day at a time).
+    }
+    // 2a. The world outside the loop: what is due by now, then, while
+    //     nothing is ready, what is due before the earliest timer; the first
+    //     world event that makes something ready ends the wait (`world.rs`).
+    super::world::run_world_due(rt);
+    loop {
+        let action = {
+            let mut c = rt.core.borrow_mut();
+            if !c.ready.is_empty() || c.stopping || c.abort.is_some() {
+                break;
+            }
+            let due_first = match (c.world_head(), c.timers.head_deadline()) {
+                (Some(_), None) => true,
+                (Some(_), Some(timer)) => c.world_due_by(timer),
+                (None, _) => false,
+            };
+            if !due_first {
+                break;
+            }
+            c.take_world_head()
+        };
+        if let Some(f) = action {
+            f();
+        }
+    }
+    let n = {
+        let mut guard = rt.core.borrow_mut();
+        let c = &mut *guard;
+        if c.abort.is_some() {
+            return true;
+        }
+        // 2b. "Poll I/O" with a timeout: with nothing ready, the virtual
+        //     clock jumps to the earliest timer (at most a day at a time).
         if c.ready.is_empty() && !c.stopping {
             let Some((when_f, when_ns)) = c.timers.head_deadline() else {
                 c.iteration -= 1;
@@ -235,6 +265,8 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
         let overhead = c.cfg.step_overhead;
         if !overhead.is_zero() {
             c.advance_by(overhead);
+            drop(c);
+            super::world::run_world_due(rt);
         }
     }
     match end {

@@ -3,7 +3,7 @@
 //! and the Mermaid diagram are drawn from it.
 
 use crate::time::{Instant, format_nanos};
-use crate::trace::{Actor, EventKind, RunEnd, StepEnd, TaskId, Trace, WaitOn};
+use crate::trace::{Actor, EventKind, IoPhase, RunEnd, StepEnd, TaskId, Trace, WaitOn};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Who an arrow goes to or comes from.
@@ -91,7 +91,7 @@ fn wait_text(trace: &Trace, names: &BTreeMap<TaskId, String>, on: &WaitOn, at: I
                 format!("{k} '{n}'")
             }
         }
-        WaitOn::Io { what } => format!("I/O {}", trace.str(*what)),
+        WaitOn::Io { what } => trace.str(*what).to_string(),
         WaitOn::Yield => "nothing: a bare yield, sleep(0)".to_string(),
         WaitOn::Foreign => "a future loopsim does not know".to_string(),
     }
@@ -367,6 +367,56 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                 }
             }
             EventKind::InCycle { .. } => cycle.extend(e.task),
+            EventKind::Io { resource, id, phase } => {
+                let r = trace.str(resource);
+                let caller = e.task.and_then(|t| names.get(&t)).map(String::as_str);
+                let whose = caller.map(|c| format!(" ({c})")).unwrap_or_default();
+                let note = match phase {
+                    IoPhase::Arrived => {
+                        if let Some(t) = e.task {
+                            items.push(Item::TaskNote {
+                                at,
+                                task: t,
+                                text: format!("calls {r}: #{id}"),
+                            });
+                        }
+                        None
+                    }
+                    IoPhase::Throttled => {
+                        Some(format!("{r} #{id}{whose} is rate limited: waits for a token"))
+                    }
+                    IoPhase::Queued => Some(format!("{r} #{id}{whose} waits in the queue")),
+                    IoPhase::Spawning { worker } => {
+                        Some(format!("{r} starts worker {worker} for #{id}{whose}"))
+                    }
+                    IoPhase::Started { worker } => {
+                        Some(format!("{r} worker {worker} serves #{id}{whose}"))
+                    }
+                    IoPhase::CpuTaken if detail => Some(format!("{r} #{id} takes the CPU")),
+                    IoPhase::CpuReleased if detail => Some(format!("{r} #{id} gives the CPU up")),
+                    IoPhase::CpuTaken | IoPhase::CpuReleased => None,
+                    IoPhase::Finished => Some(format!("{r} #{id}{whose} is done")),
+                    IoPhase::Failed { error } => {
+                        Some(format!("{r} #{id}{whose} fails: {}", trace.str(error)))
+                    }
+                    IoPhase::Rejected { error } => {
+                        Some(format!("{r} turns #{id}{whose} away: {}", trace.str(error)))
+                    }
+                    IoPhase::Withdrawn => Some(format!(
+                        "#{id}{whose} leaves {r}'s queue: its caller stopped waiting"
+                    )),
+                    IoPhase::Abandoned => Some(format!(
+                        "#{id}{whose} is abandoned by its caller: {r} goes on with it"
+                    )),
+                    IoPhase::Delivered if detail => {
+                        Some(format!("{r} #{id}: the result reaches the loop"))
+                    }
+                    IoPhase::Delivered => None,
+                };
+                if let Some(text) = note {
+                    items.push(Item::LoopNote { at, text });
+                }
+            }
             EventKind::WaitsFor { .. } | EventKind::SectionEntered { .. } | EventKind::SectionExited { .. } => {}
         }
     }

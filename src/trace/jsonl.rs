@@ -5,7 +5,9 @@
 //! loopsim writes.
 
 use super::recorder::Interner;
-use super::{Actor, Event, EventKind, RunEnd, StepEnd, Sym, TaskId, Trace, TraceHeader, WaitOn};
+use super::{
+    Actor, Event, EventKind, IoPhase, RunEnd, StepEnd, Sym, TaskId, Trace, TraceHeader, WaitOn,
+};
 use crate::time::Instant;
 use serde_json::{Map, Value};
 use std::fmt::Write;
@@ -149,6 +151,25 @@ pub(super) fn write_event(out: &mut String, strings: &[String], seq: usize, e: &
         }
         EventKind::InCycle { next } => {
             let _ = write!(out, ",\"event\":\"in_cycle\",\"next\":{}", next.0);
+        }
+        EventKind::Io {
+            resource,
+            id,
+            phase,
+        } => {
+            out.push_str(",\"event\":\"io\",\"resource\":");
+            q(out, s(resource));
+            let _ = write!(out, ",\"id\":{id},\"phase\":\"{}\"", phase.name());
+            match phase {
+                IoPhase::Spawning { worker } | IoPhase::Started { worker } => {
+                    let _ = write!(out, ",\"worker\":{worker}");
+                }
+                IoPhase::Failed { error } | IoPhase::Rejected { error } => {
+                    out.push_str(",\"error\":");
+                    q(out, s(error));
+                }
+                _ => {}
+            }
         }
         EventKind::RunEnded { end } => {
             out.push_str(",\"event\":\"run_ended\",\"outcome\":");
@@ -420,6 +441,34 @@ fn read_event(f: &Fields<'_>, i: &mut Interner) -> Result<Event, ReadError> {
         },
         "in_cycle" => EventKind::InCycle {
             next: TaskId(f.u32("next")?),
+        },
+        "io" => EventKind::Io {
+            resource: f.sym("resource", i)?,
+            id: f.u32("id")?,
+            phase: match f.str("phase")? {
+                "arrived" => IoPhase::Arrived,
+                "throttled" => IoPhase::Throttled,
+                "queued" => IoPhase::Queued,
+                "spawning" => IoPhase::Spawning {
+                    worker: f.u32("worker")?,
+                },
+                "started" => IoPhase::Started {
+                    worker: f.u32("worker")?,
+                },
+                "cpu_taken" => IoPhase::CpuTaken,
+                "cpu_released" => IoPhase::CpuReleased,
+                "finished" => IoPhase::Finished,
+                "failed" => IoPhase::Failed {
+                    error: f.sym("error", i)?,
+                },
+                "rejected" => IoPhase::Rejected {
+                    error: f.sym("error", i)?,
+                },
+                "withdrawn" => IoPhase::Withdrawn,
+                "abandoned" => IoPhase::Abandoned,
+                "delivered" => IoPhase::Delivered,
+                other => return Err(f.unknown("phase", other)),
+            },
         },
         "run_ended" => EventKind::RunEnded {
             end: match f.str("outcome")? {

@@ -166,11 +166,92 @@ pub enum EventKind {
         /// The next task on the cycle.
         next: TaskId,
     },
+    /// Simulated I/O: one request to a service, or one job of a thread or
+    /// process pool, reached `phase`. The event's task is the caller (the
+    /// task that awaits the request or job), when there is one.
+    Io {
+        /// The service or pool (`api`, `threads`, `processes`).
+        resource: Sym,
+        /// The request's or job's number at that resource, from 1.
+        id: u32,
+        /// What happened to it.
+        phase: IoPhase,
+    },
     /// The run ended; always the last event.
     RunEnded {
         /// How.
         end: RunEnd,
     },
+}
+
+/// What happened to a request or a job (see [`EventKind::Io`]). A request
+/// arrives, may wait in the queue, is served (started, then finished or
+/// failed), or is turned away (rejected); its caller may stop waiting
+/// (withdrawn from the queue, or abandoned in service: the work goes on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoPhase {
+    /// The call was made (the request reached the service, the job the pool).
+    Arrived,
+    /// The client-side rate limit makes it wait for a token (until its
+    /// next phase).
+    Throttled,
+    /// No capacity or worker free: it waits in the FIFO queue.
+    Queued,
+    /// A worker process is being started for it (a process pool's start-up).
+    Spawning {
+        /// The worker, from 0.
+        worker: u32,
+    },
+    /// Service began (a server slot, a pool worker).
+    Started {
+        /// The server slot or pool worker, from 0.
+        worker: u32,
+    },
+    /// CPU-bound work took the CPU (the GIL, or a core) and runs.
+    CpuTaken,
+    /// CPU-bound work gave the CPU up (switch interval) and waits for it.
+    CpuReleased,
+    /// Service ended with a result.
+    Finished,
+    /// Service ended with an error (the error in words).
+    Failed {
+        /// The error, `ServiceError: api: 500`.
+        error: Sym,
+    },
+    /// Turned away without service (queue full, rate limited).
+    Rejected {
+        /// The error, `TooManyRequests: api: 429`.
+        error: Sym,
+    },
+    /// The caller stopped waiting while it was queued: it leaves the queue.
+    Withdrawn,
+    /// The caller stopped waiting while it was served: the work goes on and
+    /// its result is dropped.
+    Abandoned,
+    /// The result reached the loop (`call_soon_threadsafe`, a readable
+    /// socket): the caller wakes on the next iteration.
+    Delivered,
+}
+
+impl IoPhase {
+    /// The phase's name in the JSON Lines trace.
+    pub fn name(self) -> &'static str {
+        match self {
+            IoPhase::Arrived => "arrived",
+            IoPhase::Throttled => "throttled",
+            IoPhase::Queued => "queued",
+            IoPhase::Spawning { .. } => "spawning",
+            IoPhase::Started { .. } => "started",
+            IoPhase::CpuTaken => "cpu_taken",
+            IoPhase::CpuReleased => "cpu_released",
+            IoPhase::Finished => "finished",
+            IoPhase::Failed { .. } => "failed",
+            IoPhase::Rejected { .. } => "rejected",
+            IoPhase::Withdrawn => "withdrawn",
+            IoPhase::Abandoned => "abandoned",
+            IoPhase::Delivered => "delivered",
+        }
+    }
 }
 
 /// How a run ended, as recorded in the trace.

@@ -7,6 +7,7 @@ mod deadlocks;
 mod determinism;
 mod fidelity;
 mod hostile;
+mod io;
 mod outcomes;
 mod outputs;
 mod primitives;
