@@ -32,7 +32,9 @@
 //! | [`TaskEnds`] | a named task ends (how, when) |
 //! | [`MaxInSection`] | at most/at least/exactly n tasks are inside a section at once |
 //! | [`RunEnds`] | the run ends this way ([`Ending`]) |
-//! | [`Faster`] | one run's main task ends sooner than another's |
+//! | [`Faster`] | one run's main task ends sooner than another's (or its requests' latency percentile is lower) |
+//! | [`LatencyPercentile`] | a percentile of a service's request latency is within a bound |
+//! | [`Errors`] | how many requests to a service failed or were turned away |
 //! | [`DeadlineOrder`] | timers fire in deadline order |
 //! | [`EqualDeadlineFifo`] | equal deadlines fire first-come first-served (`fifo` yes, `asyncio` no) |
 //! | [`ReadyFifo`] | ready tasks run in the order they became ready |
@@ -46,6 +48,7 @@
 //! [`MaxInSection`] with [`Count::AtMost`].
 
 mod facts;
+mod io;
 mod outcome;
 mod output;
 mod schedule;
@@ -55,6 +58,7 @@ mod wellformed;
 mod words;
 
 pub use facts::{Facts, Line, TaskFacts};
+pub use io::{Errors, LatencyPercentile, Request, percentile, requests};
 pub use outcome::{Ending, RunEnds};
 pub use output::{InOrder, OutputIs, PrintedAt};
 pub use schedule::{

@@ -45,6 +45,15 @@ impl Count {
         }
     }
 
+    /// The count as a claim's keys: `is = 3`, `at_most = 3`, `at_least = 3`.
+    pub fn as_claim_keys(&self) -> String {
+        match self {
+            Count::Exact(n) => format!("is = {n}"),
+            Count::AtMost(n) => format!("at_most = {n}"),
+            Count::AtLeast(n) => format!("at_least = {n}"),
+        }
+    }
+
     /// In words: `3`, `at most 3`, `at least 3`.
     pub fn describe(&self) -> String {
         match self {

@@ -28,6 +28,18 @@ impl Bound {
         }
     }
 
+    /// The bound as a claim's keys: `is = "3s"`, `at_most = "3s"`,
+    /// `at_least = "1s"`, `between = ["1s", "2s"]`.
+    pub fn as_claim_keys(&self) -> String {
+        let q = |d: &Duration| format!("{:?}", t(*d));
+        match self {
+            Bound::Exact(d) => format!("is = {}", q(d)),
+            Bound::AtMost(d) => format!("at_most = {}", q(d)),
+            Bound::AtLeast(d) => format!("at_least = {}", q(d)),
+            Bound::Between(a, b) => format!("between = [{}, {}]", q(a), q(b)),
+        }
+    }
+
     /// In words: `3s`, `at most 3s`, `between 1s and 2s`.
     pub fn describe(&self) -> String {
         match self {
@@ -82,21 +94,38 @@ pub struct Faster {
     pub slower: String,
     /// `slower / faster >= ratio`.
     pub ratio_at_least: Option<f64>,
+    /// Compare this percentile of a service's (or pool's) request latency
+    /// (`("api", 99.0)`) instead of the main task's end.
+    pub latency: Option<(String, f64)>,
 }
 
 impl Faster {
     /// In words.
     pub fn describe(&self) -> String {
+        let what = match &self.latency {
+            Some((r, p)) => format!(" (p{p} latency of {r:?})"),
+            None => String::new(),
+        };
         match self.ratio_at_least {
-            Some(r) => format!("{} at least {r}x faster than {}", self.faster, self.slower),
-            None => format!("{} faster than {}", self.faster, self.slower),
+            Some(r) => format!(
+                "{} at least {r}x faster than {}{what}",
+                self.faster, self.slower
+            ),
+            None => format!("{} faster than {}{what}", self.faster, self.slower),
         }
     }
 
     /// Judges two runs: `faster`'s facts and `slower`'s.
     pub fn check(&self, faster: &Facts<'_>, slower: &Facts<'_>) -> Verdict {
         let (fname, sname) = (&self.faster, &self.slower);
-        let observed = match (faster.main_end, slower.main_end) {
+        let measure = |f: &Facts<'_>| match &self.latency {
+            Some((r, p)) => {
+                let reqs = super::io::requests(f.trace, r);
+                super::io::percentile(&reqs, *p).map(|(l, _)| l)
+            }
+            None => f.main_end.map(|e| e.since_start()),
+        };
+        let observed = match (measure(faster), measure(slower)) {
             (Some(a), Some(b)) => {
                 let (a, b) = (a.as_secs_f64(), b.as_secs_f64());
                 let ratio = if a > 0.0 { b / a } else { f64::INFINITY };
@@ -111,6 +140,7 @@ impl Faster {
                     ),
                 );
             }
+            _ if self.latency.is_some() => "a variant has no answered request".to_string(),
             _ => "a variant's main task did not finish".to_string(),
         };
         Verdict::new(false, self.describe(), observed)

@@ -54,6 +54,11 @@ const CLASSES: &[(&str, &str)] = &[
     ("EOFError", "Exception"),
     ("LimitOverrunError", "Exception"),
     ("SendfileNotAvailableError", "RuntimeError"),
+    // loopsim's simulated services (`[services]`): an error response, a
+    // full queue (503), a rate limit (429).
+    ("ServiceError", "Exception"),
+    ("ServiceUnavailable", "ServiceError"),
+    ("TooManyRequests", "ServiceError"),
     // loopsim's own: a run stopped at one of its `[limits]`.
     ("LimitExceeded", "BaseException"),
 ];

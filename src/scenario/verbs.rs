@@ -23,16 +23,19 @@ pub enum Family {
     Futures,
     /// Output: [`OutputStep`](super::OutputStep).
     Output,
+    /// Simulated I/O: [`IoStep`](super::IoStep).
+    Io,
 }
 
 impl Family {
     /// Every family, in the order the format's reference lists them.
-    pub const ALL: [Family; 5] = [
+    pub const ALL: [Family; 6] = [
         Family::Control,
         Family::Tasks,
         Family::Sync,
         Family::Futures,
         Family::Output,
+        Family::Io,
     ];
 
     /// The family's name in the code: `control`, `tasks`, `sync`, `futures`,
@@ -44,6 +47,7 @@ impl Family {
             Family::Sync => "sync",
             Family::Futures => "futures",
             Family::Output => "output",
+            Family::Io => "io",
         }
     }
 
@@ -55,6 +59,7 @@ impl Family {
             Family::Sync => "Synchronisation",
             Family::Futures => "Futures and callbacks",
             Family::Output => "Output",
+            Family::Io => "Simulated I/O",
         }
     }
 }
@@ -92,7 +97,7 @@ const fn verb(
 /// one of: …", in this order) and the format's reference follow.
 #[rustfmt::skip]
 pub const VERBS: &[Verb] = {
-    use Family::{Control, Futures, Output, Sync, Tasks};
+    use Family::{Control, Futures, Io, Output, Sync, Tasks};
     &[
         verb("print", Output, &[], "`print(f\"…\")`: one line of output, with `{expression}` holes"),
         verb("sleep", Tasks, &[], "`await asyncio.sleep(d)`: the task waits; `0s` is a bare yield"),
@@ -138,6 +143,9 @@ pub const VERBS: &[Verb] = {
         verb("continue", Control, &[], "`continue` with the innermost loop's next round"),
         verb("acquire", Sync, &[], "`await lock.acquire()` (or a semaphore's), held until a `release`"),
         verb("release", Sync, &[], "`lock.release()` or `sem.release()`"),
+        verb("call", Io, &[], "`await api.call()`: one request to a service of `[services]`"),
+        verb("to_thread", Io, &["work"], "`await asyncio.to_thread(work, d)`: blocking I/O (`work = \"cpu\"`: CPU-bound) on the default thread pool"),
+        verb("run_in_executor", Io, &["duration", "work"], "`await loop.run_in_executor(pool, work, d)` on a pool of `[pools]`"),
         verb("condition", Sync, &["steps"], "`async with cond: …`"),
         verb("wait", Sync, &["until"], "`await cond.wait()`; with `until`, `await cond.wait_for(pred)`"),
         verb("notify", Sync, &["n"], "`cond.notify(n)`"),

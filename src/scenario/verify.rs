@@ -9,9 +9,9 @@
 use super::{ClaimKind, Ending, Property, Scenario, run_variant};
 use crate::LoopModel;
 use crate::checks::{
-    BoundedWait, Check, DeadlineOrder, Elapsed, EqualDeadlineFifo, Facts, Faster,
-    FirstComeFirstServed, InOrder, MaxInSection, NothingPending, OutputIs, PrintedAt, ReadyFifo,
-    RunEnds, TaskEnds, TimeoutDelivered, Verdict, WellFormed,
+    BoundedWait, Check, DeadlineOrder, Elapsed, EqualDeadlineFifo, Errors, Facts, Faster,
+    FirstComeFirstServed, InOrder, LatencyPercentile, MaxInSection, NothingPending, OutputIs,
+    PrintedAt, ReadyFifo, RunEnds, TaskEnds, TimeoutDelivered, Verdict, WellFormed,
 };
 use crate::trace::Trace;
 use std::collections::BTreeMap;
@@ -48,6 +48,24 @@ pub fn checker(kind: &ClaimKind) -> Option<Box<dyn Check>> {
             Property::NothingPending => Box::new(NothingPending),
             Property::WellFormed => Box::new(WellFormed),
         },
+        ClaimKind::Latency {
+            resource,
+            percentile,
+            bound,
+        } => Box::new(LatencyPercentile {
+            resource: resource.clone(),
+            percentile: *percentile,
+            bound: *bound,
+        }),
+        ClaimKind::Errors {
+            resource,
+            kind,
+            count,
+        } => Box::new(Errors {
+            resource: resource.clone(),
+            kind: kind.clone(),
+            count: *count,
+        }),
         ClaimKind::Faster { .. } => return None,
     })
 }
@@ -59,10 +77,12 @@ pub fn faster(kind: &ClaimKind) -> Option<Faster> {
             faster,
             slower,
             ratio_at_least,
+            latency,
         } => Some(Faster {
             faster: faster.clone(),
             slower: slower.clone(),
             ratio_at_least: *ratio_at_least,
+            latency: latency.clone(),
         }),
         _ => None,
     }

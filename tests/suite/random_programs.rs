@@ -1803,6 +1803,8 @@ fn scenario(gens: &[Vec<Gen>], python: PythonVersion) -> Scenario {
         coroutines,
         contexts: BTreeMap::new(),
         primitives,
+        services: BTreeMap::new(),
+        pools: BTreeMap::new(),
         variants: vec![Variant {
             name: "main".into(),
             description: None,

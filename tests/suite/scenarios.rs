@@ -143,10 +143,34 @@ fn mutate(kind: &ClaimKind) -> Option<ClaimKind> {
             faster,
             slower,
             ratio_at_least,
+            latency,
         } => ClaimKind::Faster {
             faster: slower.clone(),
             slower: faster.clone(),
             ratio_at_least: *ratio_at_least,
+            latency: latency.clone(),
+        },
+        ClaimKind::Latency {
+            resource,
+            percentile,
+            bound: b,
+        } => ClaimKind::Latency {
+            resource: resource.clone(),
+            percentile: *percentile,
+            bound: bound(b),
+        },
+        ClaimKind::Errors {
+            resource,
+            kind,
+            count,
+        } => ClaimKind::Errors {
+            resource: resource.clone(),
+            kind: kind.clone(),
+            count: match count {
+                Count::Exact(n) => Count::Exact(n + 1),
+                Count::AtMost(n) => Count::Exact(n + 1),
+                Count::AtLeast(n) => Count::AtMost(n.saturating_sub(1)),
+            },
         },
         ClaimKind::Holds(p) => ClaimKind::Holds(match p {
             Property::BoundedWait(k) if *k > 0 => Property::BoundedWait(k - 1),

@@ -83,6 +83,7 @@ pub fn run_variant(
         .python(python)
         .eager_tasks(st.eager_tasks)
         .step_overhead(st.step_overhead)
+        .machine(st.machine)
         .limits(st.limits)
         .trace(trace)
         .label(label)
@@ -129,10 +130,19 @@ enum Prim {
     Queue(Queue<Value>),
 }
 
+/// A pool instance of one run.
+#[derive(Clone)]
+enum PoolInst {
+    Threads(crate::io::ThreadPool),
+    Processes(crate::io::ProcessPool),
+}
+
 /// What every VM of a run shares.
 struct Program {
     scenario: Scenario,
     prims: BTreeMap<String, Prim>,
+    services: BTreeMap<String, crate::io::Service>,
+    pools: BTreeMap<String, PoolInst>,
     /// Sections of locks and semaphores held by `acquire` steps (left by
     /// `release`, oldest first).
     held: RefCell<BTreeMap<String, std::collections::VecDeque<crate::SectionGuard>>>,
@@ -163,9 +173,35 @@ impl Program {
                 (name.clone(), inst)
             })
             .collect();
+        let services = scenario
+            .services
+            .iter()
+            .map(|(name, cfg)| (name.clone(), crate::io::Service::named(name, cfg.clone())))
+            .collect();
+        let machine = scenario.settings.machine;
+        let pools = scenario
+            .pools
+            .iter()
+            .map(|(name, p)| {
+                let workers = p.workers(&machine);
+                let inst = match *p {
+                    crate::scenario::model::Pool::Threads { .. } => {
+                        PoolInst::Threads(crate::io::ThreadPool::named(name, workers))
+                    }
+                    crate::scenario::model::Pool::Processes {
+                        startup, transfer, ..
+                    } => PoolInst::Processes(crate::io::ProcessPool::named(
+                        name, workers, startup, transfer,
+                    )),
+                };
+                (name.clone(), inst)
+            })
+            .collect();
         Program {
             scenario,
             prims,
+            services,
+            pools,
             held: RefCell::new(BTreeMap::new()),
             steps: Cell::new(0),
             lines: Cell::new(0),

@@ -46,6 +46,29 @@ pub enum ClaimKind {
         slower: String,
         /// `slower / faster >= ratio`.
         ratio_at_least: Option<f64>,
+        /// Compare this percentile of a service's request latency
+        /// (`latency = "api"`, `percentile = 99`) instead of elapsed times.
+        latency: Option<(String, f64)>,
+    },
+    /// `latency = "api"`, `percentile = 99`, `at_most = "2s"`: a percentile
+    /// of a service's (or pool's) request latency, arrival to answer.
+    Latency {
+        /// The service or pool.
+        resource: String,
+        /// Which percentile.
+        percentile: f64,
+        /// The bound.
+        bound: Bound,
+    },
+    /// `errors = "api"`, `is = 0`: how many requests failed or were turned
+    /// away (of one class, with `kind`).
+    Errors {
+        /// The service or pool.
+        resource: String,
+        /// Only errors of this class.
+        kind: Option<String>,
+        /// How many.
+        count: Count,
     },
     /// A property of the schedule holds (`holds = "bounded_wait"`): one of
     /// the trace checkers of [`crate::checks`].

@@ -17,8 +17,8 @@ mod steps;
 
 pub use claims::{Bound, Claim, ClaimKind, Count, Ending, Property, TaskEnd};
 pub use steps::{
-    Call, ControlStep, Each, FutureStep, Handler, OutputStep, Step, StepKind, SyncStep, Target,
-    TaskStep,
+    Call, ControlStep, Each, FutureStep, Handler, IoStep, OutputStep, Step, StepKind, SyncStep,
+    Target, TaskStep,
 };
 
 /// A scenario: programs in asyncio's vocabulary plus the claims they make.
@@ -42,6 +42,10 @@ pub struct Scenario {
     pub contexts: BTreeMap<String, Rc<ContextManager>>,
     /// Shared primitives (locks, semaphores, events, queues) by name.
     pub primitives: BTreeMap<String, Primitive>,
+    /// Simulated services (`[services.api]`) by name.
+    pub services: BTreeMap<String, crate::io::ServiceConfig>,
+    /// Thread and process pools (`[pools.procs]`) by name.
+    pub pools: BTreeMap<String, Pool>,
     /// The variants (at least one).
     pub variants: Vec<Variant>,
     /// The claims.
@@ -92,6 +96,8 @@ pub struct Settings {
     /// Length of a string (bytes) or list (items) a program may build
     /// (default 1 000 000).
     pub max_value_len: u64,
+    /// The machine pools run on: `cpus`, `gil`, `switch_interval`.
+    pub machine: crate::io::Machine,
 }
 
 /// The highest value each counting limit may be raised to: beyond these a
@@ -172,8 +178,28 @@ impl Default for Settings {
             max_output_lines: 100_000,
             max_output_bytes: 16 << 20,
             max_value_len: 1_000_000,
+            machine: crate::io::Machine::default(),
         }
     }
+}
+
+/// A pool declared in `[pools]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Pool {
+    /// `ThreadPoolExecutor(max_workers=workers)`.
+    Threads {
+        /// At most this many threads (0: the default, `min(32, cpus + 4)`).
+        workers: usize,
+    },
+    /// `ProcessPoolExecutor(max_workers=workers)`.
+    Processes {
+        /// At most this many processes (0: the default, `cpus`).
+        workers: usize,
+        /// What starting a worker process costs.
+        startup: Duration,
+        /// What each call costs in pickling.
+        transfer: Duration,
+    },
 }
 
 /// One version of the program (sync vs async, with or without a limit).
@@ -275,6 +301,17 @@ impl Primitive {
                 kind: QueueKind::Priority,
                 ..
             } => "priority_queue",
+        }
+    }
+}
+
+impl Pool {
+    /// Its workers on `machine` (the executor's default when 0).
+    pub fn workers(&self, machine: &crate::io::Machine) -> usize {
+        match *self {
+            Pool::Threads { workers: 0 } => (machine.cpus + 4).min(32),
+            Pool::Processes { workers: 0, .. } => machine.cpus,
+            Pool::Threads { workers } | Pool::Processes { workers, .. } => workers,
         }
     }
 }

@@ -77,6 +77,46 @@ pub enum StepKind {
     /// Output: what a run shows, printed lines and named sections (which
     /// concurrency claims count).
     Output(OutputStep),
+    /// Simulated I/O: calls to the scenario's `[services]`, work in thread
+    /// and process pools.
+    Io(IoStep),
+}
+
+/// Simulated I/O: calls to the scenario's `[services]`, work in thread and
+/// process pools.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IoStep {
+    /// `await api.call()`: one request to a service; raises what the
+    /// service answers with (`ServiceError`, `ServiceUnavailable`,
+    /// `TooManyRequests`).
+    Call {
+        /// The service.
+        service: String,
+    },
+    /// `await asyncio.to_thread(work, d)`: `d` of blocking I/O (or of CPU,
+    /// `cpu`) on the loop's default thread pool.
+    ToThread {
+        /// How long the work takes.
+        duration: Expr,
+        /// CPU-bound work (needs the GIL) rather than blocking I/O.
+        cpu: bool,
+    },
+    /// `await loop.run_in_executor(pool, work, d)` on one of the scenario's
+    /// `[pools]`.
+    RunInExecutor {
+        /// The pool.
+        pool: String,
+        /// How long the work takes.
+        duration: Expr,
+        /// CPU-bound work rather than blocking I/O.
+        cpu: bool,
+    },
+}
+
+impl IoStep {
+    fn bodies(&self) -> Vec<&Rc<[Step]>> {
+        Vec::new()
+    }
 }
 
 /// Control flow: variables, branches, loops, exceptions, `return`, and the
@@ -408,6 +448,7 @@ into_step_kind! {
     SyncStep => Sync,
     FutureStep => Futures,
     OutputStep => Output,
+    IoStep => Io,
 }
 
 impl StepKind {
@@ -419,6 +460,7 @@ impl StepKind {
             StepKind::Sync(_) => Family::Sync,
             StepKind::Futures(_) => Family::Futures,
             StepKind::Output(_) => Family::Output,
+            StepKind::Io(_) => Family::Io,
         }
     }
 
@@ -431,6 +473,7 @@ impl StepKind {
             StepKind::Sync(s) => s.bodies(),
             StepKind::Futures(s) => s.bodies(),
             StepKind::Output(s) => s.bodies(),
+            StepKind::Io(s) => s.bodies(),
         }
     }
 
@@ -442,6 +485,7 @@ impl StepKind {
             StepKind::Sync(s) => s.bodies_mut(),
             StepKind::Futures(s) => s.bodies_mut(),
             StepKind::Output(s) => s.bodies_mut(),
+            StepKind::Io(_) => Vec::new(),
         }
     }
 

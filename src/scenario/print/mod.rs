@@ -14,6 +14,7 @@ use toml::{Table, Value};
 
 mod control;
 mod futures;
+mod io;
 mod output;
 mod sync;
 mod tasks;
@@ -81,6 +82,7 @@ pub fn print(s: &Scenario) -> String {
     if !prims.is_empty() {
         put("primitives", Value::Table(prims));
     }
+    io::declarations(s, &mut put);
     let mut cos = Table::new();
     for (name, c) in &s.coroutines {
         let mut t = Table::new();
@@ -200,6 +202,7 @@ fn step(k: &StepKind) -> Table {
         StepKind::Sync(s) => sync::step(s, set),
         StepKind::Futures(s) => futures::step(s, set),
         StepKind::Output(s) => output::step(s, set),
+        StepKind::Io(s) => io::step(s, set),
     }
     t
 }
@@ -407,12 +410,50 @@ fn claim(c: &Claim) -> Value {
             faster,
             slower,
             ratio_at_least,
+            latency,
         } => {
             t.insert("faster".into(), Value::String(faster.clone()));
             t.insert("than".into(), Value::String(slower.clone()));
             if let Some(r) = ratio_at_least {
                 t.insert("ratio_at_least".into(), Value::Float(*r));
             }
+            if let Some((r, p)) = latency {
+                t.insert("latency".into(), Value::String(r.clone()));
+                t.insert("percentile".into(), Value::Float(*p));
+            }
+        }
+        ClaimKind::Latency {
+            resource,
+            percentile,
+            bound: b,
+        } => {
+            t.insert("latency".into(), Value::String(resource.clone()));
+            t.insert("percentile".into(), Value::Float(*percentile));
+            match b {
+                Bound::Between(lo, hi) => {
+                    t.insert(
+                        "between".into(),
+                        Value::Array(vec![Value::String(dur(*lo)), Value::String(dur(*hi))]),
+                    );
+                }
+                _ => bound(&mut t, b, "is"),
+            }
+        }
+        ClaimKind::Errors {
+            resource,
+            kind,
+            count,
+        } => {
+            t.insert("errors".into(), Value::String(resource.clone()));
+            if let Some(k) = kind {
+                t.insert("kind".into(), Value::String(k.clone()));
+            }
+            let (k, n) = match count {
+                Count::Exact(n) => ("is", n),
+                Count::AtMost(n) => ("at_most", n),
+                Count::AtLeast(n) => ("at_least", n),
+            };
+            t.insert(k.into(), Value::Integer(*n as i64));
         }
         ClaimKind::Holds(p) => {
             let (name, arg) = p.name();

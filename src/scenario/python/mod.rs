@@ -9,12 +9,13 @@
 //! differ) or use a step overhead are not translatable.
 
 use super::expr::{Expr, Piece};
-use super::model::{Call, ControlStep, Each, Primitive, Scenario, Step, StepKind, Target};
+use super::model::{Call, ControlStep, Each, IoStep, Primitive, Scenario, Step, StepKind, Target};
 use crate::model::PythonVersion;
 use crate::sync::QueueKind;
 
 mod control;
 mod futures;
+mod io;
 mod output;
 mod sync;
 mod tasks;
@@ -119,6 +120,12 @@ pub fn to_python(s: &Scenario, variant: &str) -> Result<String, Unsupported> {
         tmp: 0,
         callback: false,
         prims: s.primitives.keys().cloned().collect(),
+        thread_pools: s
+            .pools
+            .iter()
+            .filter(|(_, p)| matches!(p, crate::scenario::model::Pool::Threads { .. }))
+            .map(|(n, _)| n.clone())
+            .collect(),
     };
     w.line("");
     for (name, p) in &s.primitives {
@@ -138,7 +145,12 @@ pub fn to_python(s: &Scenario, variant: &str) -> Result<String, Unsupported> {
         // Primitives bind to the running loop on first use (3.10+).
         w.line(&format!("{} = {ctor}", prim(name)));
     }
-    for c in s.coroutines.values() {
+    let reachable = reachable(s, &v.main);
+    for c in s
+        .coroutines
+        .values()
+        .filter(|c| reachable.contains(c.name.as_str()))
+    {
         w.line("");
         w.line(&format!(
             "async def {}({}):",
@@ -150,7 +162,11 @@ pub fn to_python(s: &Scenario, variant: &str) -> Result<String, Unsupported> {
         w.steps(&c.body)?;
         w.depth -= 1;
     }
-    for c in s.contexts.values() {
+    for c in s
+        .contexts
+        .values()
+        .filter(|c| reachable.contains(c.name.as_str()))
+    {
         w.line("");
         w.line("@contextlib.asynccontextmanager");
         w.line(&format!(
@@ -196,6 +212,25 @@ pub fn to_python(s: &Scenario, variant: &str) -> Result<String, Unsupported> {
     if st.eager_tasks && st.python >= PythonVersion::Py312 {
         w.line("asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)");
     }
+    if uses_pools(s) {
+        // The default executor and the declared thread pools, on the
+        // virtual clock.
+        let machine = &st.machine;
+        w.line("_loop = asyncio.get_running_loop()");
+        w.line(&format!(
+            "_loop.set_default_executor(VirtualThreadPool(_loop, {}))",
+            (machine.cpus + 4).min(32)
+        ));
+        for (name, p) in &s.pools {
+            if let crate::scenario::model::Pool::Threads { .. } = p {
+                w.line(&format!("global pool_{name}"));
+                w.line(&format!(
+                    "pool_{name} = VirtualThreadPool(_loop, {})",
+                    p.workers(machine)
+                ));
+            }
+        }
+    }
     let args = v
         .args
         .iter()
@@ -216,6 +251,44 @@ pub fn to_python(s: &Scenario, variant: &str) -> Result<String, Unsupported> {
     w.line("    else:");
     w.line("        print(f\"raised {type(e).__name__}\", flush=True)");
     Ok(w.out)
+}
+
+/// The coroutines and context managers the variant's main may reach (a
+/// coroutine another scenario variant needs, and that cannot be
+/// translated, must not stop this one). Over-approximated: a name is
+/// reached when it appears as a string anywhere in a reached body.
+fn reachable<'a>(s: &'a Scenario, main: &'a str) -> std::collections::BTreeSet<&'a str> {
+    let mut seen = std::collections::BTreeSet::from([main]);
+    let mut todo = vec![main];
+    while let Some(name) = todo.pop() {
+        let text = match (s.coroutines.get(name), s.contexts.get(name)) {
+            (Some(c), _) => format!("{:?}", c.body),
+            (None, Some(c)) => format!("{:?}{:?}", c.enter, c.exit),
+            (None, None) => continue,
+        };
+        for other in s.coroutines.keys().chain(s.contexts.keys()) {
+            if !seen.contains(other.as_str()) && text.contains(&format!("{other:?}")) {
+                seen.insert(other.as_str());
+                todo.push(other.as_str());
+            }
+        }
+    }
+    seen
+}
+
+/// Whether any coroutine runs work in a pool (the translation then sets up
+/// the judge's virtual pools).
+fn uses_pools(s: &Scenario) -> bool {
+    fn any(steps: &[Step]) -> bool {
+        steps.iter().any(|st| {
+            matches!(
+                st.kind,
+                StepKind::Io(IoStep::ToThread { .. } | IoStep::RunInExecutor { .. })
+            ) || st.kind.bodies().iter().any(|b| any(b))
+        })
+    }
+    s.coroutines.values().any(|c| any(&c.body))
+        || s.contexts.values().any(|c| any(&c.enter) || any(&c.exit))
 }
 
 /// A Python string literal for `s`: printable characters as they are,
@@ -277,6 +350,8 @@ struct Writer {
     callback: bool,
     /// The primitives' names (a method's receiver may name one).
     prims: std::collections::BTreeSet<String>,
+    /// The thread pools' names (the judge runs those).
+    thread_pools: std::collections::BTreeSet<String>,
 }
 
 impl Writer {
@@ -365,6 +440,7 @@ impl Writer {
             StepKind::Sync(y) => self.sync(y),
             StepKind::Futures(f) => self.futures(f),
             StepKind::Output(o) => self.output(o),
+            StepKind::Io(i) => self.io(i),
         }
     }
 

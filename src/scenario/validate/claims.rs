@@ -22,6 +22,8 @@ pub(super) const CLAIM_KEYS: &[&str] = &[
     "outcome",
     "faster",
     "holds",
+    "latency",
+    "errors",
 ];
 
 pub(super) const CLAIM_MODIFIERS: &[&str] = &[
@@ -38,9 +40,17 @@ pub(super) const CLAIM_MODIFIERS: &[&str] = &[
     "ratio_at_least",
     "k",
     "name",
+    "percentile",
+    "between",
+    "kind",
 ];
 
-pub(super) fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Option<Claim> {
+pub(super) fn claim(
+    cx: &mut Ctx<'_>,
+    raw: &RawMap,
+    variants: &[String],
+    resources: &[String],
+) -> Option<Claim> {
     let at = raw.span().start;
     let map = raw.get_ref();
     let line = cx.line(at);
@@ -51,10 +61,14 @@ pub(super) fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Opti
             return None;
         }
     }
-    let mains: Vec<&String> = map
+    let mut mains: Vec<&String> = map
         .keys()
         .filter(|k| CLAIM_KEYS.contains(&k.as_str()))
         .collect();
+    // `faster` compares latency percentiles with `latency = "api"`.
+    if map.contains_key("faster") {
+        mains.retain(|k| *k != "latency");
+    }
     let main = match mains.as_slice() {
         [m] => m.as_str(),
         [] => {
@@ -287,13 +301,98 @@ pub(super) fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Opti
                     }
                 },
             };
+            let latency = match get("latency") {
+                Some(l) => {
+                    let r = known_resource(cx, l, resources)?;
+                    Some((r, percentile(cx, l, get("percentile"))?))
+                }
+                None => None,
+            };
             ClaimKind::Faster {
                 faster,
                 slower,
                 ratio_at_least: ratio,
+                latency,
             }
         }
         "holds" => ClaimKind::Holds(property(cx, v, &get)?),
+        "latency" => {
+            let resource = known_resource(cx, v, resources)?;
+            let p = percentile(cx, v, get("percentile"))?;
+            let bound = match (get("is"), get("at_most"), get("at_least"), get("between")) {
+                (Some(x), None, None, None) => Bound::Exact(dur(cx, x)?),
+                (None, Some(x), None, None) => Bound::AtMost(dur(cx, x)?),
+                (None, None, Some(x), None) => Bound::AtLeast(dur(cx, x)?),
+                (None, None, None, Some(x)) => {
+                    let pair = match x.get_ref() {
+                        RValue::Array(items) if items.len() == 2 => {
+                            (dur(cx, &items[0])?, dur(cx, &items[1])?)
+                        }
+                        _ => {
+                            cx.err(x.span().start, "expected [\"low\", \"high\"]", None);
+                            return None;
+                        }
+                    };
+                    if pair.0 > pair.1 {
+                        cx.err(x.span().start, "`between` needs low <= high", None);
+                        return None;
+                    }
+                    Bound::Between(pair.0, pair.1)
+                }
+                _ => {
+                    cx.err(
+                        v.span().start,
+                        "`latency` needs one of `is`, `at_most`, `at_least`, `between` (durations)",
+                        None,
+                    );
+                    return None;
+                }
+            };
+            ClaimKind::Latency {
+                resource,
+                percentile: p,
+                bound,
+            }
+        }
+        "errors" => {
+            let resource = known_resource(cx, v, resources)?;
+            let n = |cx: &mut Ctx<'_>, v: &Spanned<RValue>| match v.get_ref() {
+                RValue::Int(i) if *i >= 0 => Some(*i as u64),
+                other => {
+                    cx.err(
+                        v.span().start,
+                        format!("expected a count (0 or more), found {}", type_of(other)),
+                        None,
+                    );
+                    None
+                }
+            };
+            let count = match (get("is"), get("at_most"), get("at_least")) {
+                (Some(x), None, None) => Count::Exact(n(cx, x)?),
+                (None, Some(x), None) => Count::AtMost(n(cx, x)?),
+                (None, None, Some(x)) => Count::AtLeast(n(cx, x)?),
+                _ => {
+                    cx.err(
+                        v.span().start,
+                        "`errors` needs one of `is`, `at_most`, `at_least`",
+                        None,
+                    );
+                    return None;
+                }
+            };
+            let kind = match get("kind") {
+                Some(k) => Some(
+                    crate::scenario::exceptions::canonical(&string(cx, k, "an exception class")?)
+                        .to_string(),
+                ),
+                None => None,
+            };
+            ClaimKind::Errors {
+                resource,
+                kind,
+                count,
+            }
+        }
         _ => unreachable!("claim keys and match agree"),
     };
     let variant = match get("variant") {
@@ -330,7 +429,9 @@ pub(super) fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Opti
         "task" => &["at", "at_most", "at_least", "ends", "error"],
         "max_concurrent" => &["is", "at_most", "at_least"],
         "outcome" => &["error"],
-        "faster" => &["than", "ratio_at_least"],
+        "faster" => &["than", "ratio_at_least", "latency", "percentile"],
+        "latency" => &["percentile", "is", "at_most", "at_least", "between"],
+        "errors" => &["kind", "is", "at_most", "at_least"],
         "holds" => &["k", "name"],
         _ => &[],
     };
@@ -363,6 +464,51 @@ pub(super) fn claim(cx: &mut Ctx<'_>, raw: &RawMap, variants: &[String]) -> Opti
             None => None,
         },
     })
+}
+
+/// A service or pool the scenario declares (or `threads`, the default
+/// thread pool of `to_thread`).
+fn known_resource(cx: &mut Ctx<'_>, v: &Spanned<RValue>, resources: &[String]) -> Option<String> {
+    let name = string(cx, v, "a service or pool name")?;
+    if !resources.contains(&name) {
+        let hint = did_you_mean(&name, resources.iter().map(String::as_str)).or_else(|| {
+            Some("name a service of `[services]`, a pool of `[pools]`, or `threads` (the pool of `to_thread`)".to_string())
+        });
+        cx.err(
+            v.span().start,
+            format!("unknown service or pool `{name}`"),
+            hint,
+        );
+        return None;
+    }
+    Some(name)
+}
+
+/// `percentile = 99`: a number in (0, 100].
+fn percentile(cx: &mut Ctx<'_>, at: &Spanned<RValue>, v: Option<&Spanned<RValue>>) -> Option<f64> {
+    let Some(v) = v else {
+        cx.err(
+            at.span().start,
+            "a latency claim needs `percentile = 50` (or 99, …)",
+            None,
+        );
+        return None;
+    };
+    let p = match v.get_ref() {
+        RValue::Int(i) => *i as f64,
+        RValue::Float(f) => *f,
+        _ => f64::NAN,
+    };
+    if p > 0.0 && p <= 100.0 {
+        Some(p)
+    } else {
+        cx.err(
+            v.span().start,
+            "`percentile` is a number above 0 and at most 100",
+            None,
+        );
+        None
+    }
 }
 
 /// `holds = "bounded_wait"`, `k = 1`: a schedule property, with the

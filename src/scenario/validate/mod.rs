@@ -13,6 +13,7 @@ mod checks;
 mod claims;
 mod decls;
 mod fields;
+mod io;
 mod names;
 mod raw;
 mod steps;
@@ -168,10 +169,16 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
         }
     }
     cx.prims = primitives.keys().cloned().collect();
+    let services = io::services(cx, &raw.services);
+    let pools = io::pools(cx, &raw.pools);
+    let mut settings = settings;
+    settings.machine = io::machine(cx, &raw);
     let names = Names {
         coroutines: coroutine_names,
         contexts: context_names,
         primitives: primitives.clone(),
+        services: services.keys().cloned().collect(),
+        pools: pools.keys().cloned().collect(),
         params: raw
             .coroutines
             .iter()
@@ -243,10 +250,16 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
     }
 
     let variant_names: Vec<String> = variants.iter().map(|v| v.name.clone()).collect();
+    let resources: Vec<String> = services
+        .keys()
+        .chain(pools.keys())
+        .cloned()
+        .chain(["threads".to_string()])
+        .collect();
     let claims = raw
         .expect
         .iter()
-        .filter_map(|c| claim(cx, c, &variant_names))
+        .filter_map(|c| claim(cx, c, &variant_names, &resources))
         .collect();
 
     Some(Scenario {
@@ -263,6 +276,8 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
         coroutines,
         contexts,
         primitives,
+        services,
+        pools,
         variants,
         claims,
     })

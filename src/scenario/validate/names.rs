@@ -52,6 +52,8 @@ pub(super) struct Names {
     pub(super) coroutines: BTreeSet<String>,
     pub(super) contexts: BTreeSet<String>,
     pub(super) primitives: BTreeMap<String, Primitive>,
+    pub(super) services: BTreeSet<String>,
+    pub(super) pools: BTreeSet<String>,
     pub(super) params: BTreeMap<String, usize>,
 }
 

@@ -99,9 +99,45 @@ pub(super) struct RawScenario {
     #[serde(default)]
     pub(super) primitives: BTreeMap<String, Spanned<RawPrimitive>>,
     #[serde(default)]
+    pub(super) services: BTreeMap<String, Spanned<RawService>>,
+    #[serde(default)]
+    pub(super) pools: BTreeMap<String, Spanned<RawPool>>,
+    pub(super) cpus: Option<Spanned<i64>>,
+    pub(super) gil: Option<Spanned<bool>>,
+    pub(super) switch_interval: Option<Spanned<String>>,
+    #[serde(default)]
     pub(super) variants: Vec<Spanned<RawVariant>>,
     #[serde(default)]
     pub(super) expect: Vec<RawMap>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawService {
+    pub(super) latency: Spanned<String>,
+    pub(super) capacity: Option<Spanned<i64>>,
+    pub(super) queue_limit: Option<Spanned<i64>>,
+    pub(super) error_rate: Option<Spanned<f64>>,
+    pub(super) error: Option<Spanned<String>>,
+    pub(super) slowdown: Option<Spanned<f64>>,
+    pub(super) rate_limit: Option<Spanned<RawRateLimit>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRateLimit {
+    pub(super) per_second: Spanned<f64>,
+    pub(super) burst: Option<Spanned<i64>>,
+    pub(super) on_excess: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPool {
+    pub(super) kind: Spanned<String>,
+    pub(super) workers: Option<Spanned<i64>>,
+    pub(super) startup: Option<Spanned<String>>,
+    pub(super) transfer: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

@@ -7,6 +7,7 @@ use crate::scenario::model::{Step, StepKind};
 
 mod control;
 mod futures;
+mod io;
 mod output;
 mod sync;
 mod tasks;
@@ -22,6 +23,7 @@ impl Vm {
             StepKind::Sync(s) => self.exec_sync(s),
             StepKind::Futures(s) => self.exec_future(s),
             StepKind::Output(s) => self.exec_output(s),
+            StepKind::Io(s) => self.exec_io(s),
         }
     }
 }

@@ -18,6 +18,7 @@ use toml::Spanned;
 
 mod control;
 mod futures;
+mod io;
 mod output;
 mod sync;
 mod tasks;
@@ -148,6 +149,7 @@ pub(super) fn step(
         Family::Sync => sync::read(cx, names, scope, &t),
         Family::Futures => futures::read(cx, names, scope, &t),
         Family::Output => output::read(cx, names, scope, &t),
+        Family::Io => io::read(cx, names, scope, &t),
     }?;
     Some(Step { line, kind })
 }
@@ -245,6 +247,7 @@ pub(super) fn callback_body(
             StepKind::Sync(y) => sync::is_plain(y),
             StepKind::Futures(f) => futures::is_plain(f),
             StepKind::Output(o) => output::is_plain(o),
+            StepKind::Io(i) => io::is_plain(i),
         };
         if !ok {
             cx.diags.push(Diagnostic {
