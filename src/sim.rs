@@ -40,6 +40,7 @@ impl Default for SimBuilder {
                 step_overhead: Duration::ZERO,
                 eager_tasks: false,
                 machine: crate::io::Machine::default(),
+                slow_callback_duration: Duration::from_millis(100),
                 pct: crate::engine::PctConfig::default(),
                 mutation: None,
             },
@@ -99,6 +100,13 @@ impl SimBuilder {
     /// second plus overhead".
     pub fn step_overhead(mut self, d: Duration) -> Self {
         self.cfg.step_overhead = d;
+        self
+    }
+
+    /// A step (or callback) that holds the loop at least this long is
+    /// warned about in the trace (`loop.slow_callback_duration`, 100 ms).
+    pub fn slow_callback_duration(mut self, d: Duration) -> Self {
+        self.cfg.slow_callback_duration = d;
         self
     }
 
@@ -412,6 +420,7 @@ impl Sim {
                 }
             },
         };
+        engine::with_core("run", |c| c.record_end_warnings());
         teardown(&rt);
         engine::with_core("run", |c| {
             let end = match &outcome {

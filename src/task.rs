@@ -119,11 +119,17 @@ pub(crate) struct TaskCell<T> {
     /// Set once a handle is cloned: the output is then cloned out, never
     /// moved, so that every handle can await the task, any number of times.
     shared: std::cell::Cell<Option<CloneOut<T>>>,
+    /// Someone looked at the output (awaited the task, took or peeked at
+    /// its result): an exception in it was retrieved.
+    retrieved: std::cell::Cell<bool>,
 }
 
 impl<T> TaskCell<T> {
     /// The output: moved out, or cloned out once the handle is shared.
     fn take_out(&self) -> Option<Result<T, Error>> {
+        if self.out.borrow().is_some() {
+            self.retrieved.set(true);
+        }
         match self.shared.get() {
             Some(clone) => self.out.borrow().as_ref().map(clone),
             None => self.out.borrow_mut().take(),
@@ -134,6 +140,10 @@ impl<T> TaskCell<T> {
 impl<T> FailSlot for TaskCell<T> {
     fn fail(&self, error: Error) {
         *self.out.borrow_mut() = Some(Err(error));
+    }
+
+    fn retrieved(&self) -> bool {
+        self.retrieved.get()
     }
 }
 
@@ -150,6 +160,7 @@ where
     let cell = Rc::new(TaskCell {
         out: RefCell::new(None),
         shared: std::cell::Cell::new(None),
+        retrieved: std::cell::Cell::new(false),
     });
     let out = cell.clone();
     let wrapped = async move {
@@ -304,6 +315,9 @@ impl<T> JoinHandle<T> {
 
     /// Looks at the output without taking it.
     pub(crate) fn peek<R>(&self, f: impl FnOnce(Option<&Result<T, Error>>) -> R) -> R {
+        if self.cell.out.borrow().is_some() {
+            self.cell.retrieved.set(true);
+        }
         f(self.cell.out.borrow().as_ref())
     }
 

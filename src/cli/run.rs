@@ -146,6 +146,9 @@ pub fn run(args: Args) -> Result<i32> {
             r.run.stats.steps,
             r.run.stats.iterations
         );
+        for (at, w) in r.run.trace.warnings() {
+            println!("  warning at {at}: {}", loopsim::render::visible(&w, false));
+        }
         let expects_outcome = s.claims.iter().any(|c| {
             matches!(c.kind, ClaimKind::RunEnds(_)) && c.variant.as_ref().is_none_or(|x| x == v)
         });

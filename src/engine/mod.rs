@@ -87,6 +87,9 @@ pub(crate) struct Config {
     pub eager_tasks: bool,
     /// The machine thread and process pools run on.
     pub machine: crate::io::Machine,
+    /// A handle that holds the loop this long is warned about
+    /// (`loop.slow_callback_duration`).
+    pub slow_callback_duration: Duration,
 }
 
 /// One entry of the ready queue (an asyncio `Handle`).
@@ -672,6 +675,33 @@ impl Core {
 }
 
 impl Core {
+    /// The warnings a run's end gives (`Task was destroyed but it is
+    /// pending!`, `Task exception was never retrieved`), recorded per task
+    /// in creation order.
+    pub fn record_end_warnings(&mut self) {
+        use crate::trace::Warning;
+        let mut found = Vec::new();
+        for (i, t) in self.tasks.iter().enumerate() {
+            let id = TaskId(i as u32 + 1);
+            match &t.end {
+                None => found.push((id, None)),
+                Some(End::Raised(msg)) if t.fail.as_ref().is_some_and(|f| !f.retrieved()) => {
+                    found.push((id, Some(msg.clone())));
+                }
+                _ => {}
+            }
+        }
+        for (id, raised) in found {
+            let warning = match raised {
+                None => Warning::PendingAtExit,
+                Some(msg) => Warning::ExceptionNeverRetrieved {
+                    error: self.intern(&msg),
+                },
+            };
+            self.record(Some(id), EventKind::Warning { warning });
+        }
+    }
+
     /// Takes the I/O and network layers' state out (for teardown).
     pub fn take_extensions(&mut self) -> Vec<Box<dyn ext::Extension>> {
         self.ext.take_all()

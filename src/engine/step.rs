@@ -137,8 +137,30 @@ fn run_once(rt: &Runtime) -> bool {
     true
 }
 
-/// Runs one handle from the ready queue.
+/// Runs one handle from the ready queue; one that held the loop at least
+/// `slow_callback_duration` is warned about (`BaseEventLoop._run_once` in
+/// debug mode: `Executing <Task …> took 2.000 seconds`).
 fn run_handle(rt: &Runtime, h: Handle) {
+    let started = rt.core.borrow().now();
+    run_handle_inner(rt, h);
+    let mut c = rt.core.borrow_mut();
+    let took = c.now().saturating_duration_since(started);
+    if took >= c.cfg.slow_callback_duration && !took.is_zero() {
+        let task = match h {
+            Handle::Step(id) => Some(id),
+            _ => None,
+        };
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        c.record(
+            task,
+            EventKind::Warning {
+                warning: crate::trace::Warning::SlowStep { nanos },
+            },
+        );
+    }
+}
+
+fn run_handle_inner(rt: &Runtime, h: Handle) {
     match h {
         Handle::Step(id) => run_step(rt, id),
         Handle::Timer(key) => {
@@ -356,7 +378,14 @@ fn finish_done(rt: &Runtime, id: TaskId, end: End) {
         t.delivering = false;
         t.waiting = None;
         t.catchers.clear();
-        let fail = t.fail.take().zip(error);
+        // A task that raised keeps its slot: the run's end asks whether
+        // its exception was retrieved.
+        let fail = if matches!(end, End::Raised(_)) {
+            t.fail.clone()
+        } else {
+            t.fail.take()
+        }
+        .zip(error);
         let callbacks = std::mem::take(&mut t.done_callbacks);
         let step_end = match &end {
             End::Returned => StepEnd::Returned,

@@ -64,6 +64,8 @@ pub(crate) enum DoneCallback {
 /// Receives the error of a task that raised or was cancelled.
 pub(crate) trait FailSlot {
     fn fail(&self, error: Error);
+    /// Whether the task's output (its exception) was retrieved.
+    fn retrieved(&self) -> bool;
 }
 
 pub(crate) struct TaskSlot {

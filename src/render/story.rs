@@ -367,6 +367,16 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                 }
             }
             EventKind::InCycle { .. } => cycle.extend(e.task),
+            EventKind::Warning { warning } => {
+                let name = e.task.and_then(|t| names.get(&t)).map(String::as_str);
+                let text = format!("⚠ {}", warning.message(trace, name));
+                match e.task {
+                    Some(task) if !matches!(warning, crate::trace::Warning::PendingAtExit) => {
+                        items.push(Item::TaskNote { at, task, text })
+                    }
+                    _ => items.push(Item::LoopNote { at, text }),
+                }
+            }
             EventKind::Io { resource, id, phase } => {
                 let r = trace.str(resource);
                 let caller = e.task.and_then(|t| names.get(&t)).map(String::as_str);

@@ -7,6 +7,7 @@
 use super::recorder::Interner;
 use super::{
     Actor, Event, EventKind, IoPhase, RunEnd, StepEnd, Sym, TaskId, Trace, TraceHeader, WaitOn,
+    Warning,
 };
 use crate::time::Instant;
 use serde_json::{Map, Value};
@@ -169,6 +170,27 @@ pub(super) fn write_event(out: &mut String, strings: &[String], seq: usize, e: &
                     q(out, s(error));
                 }
                 _ => {}
+            }
+        }
+        EventKind::Warning { warning } => {
+            let _ = write!(
+                out,
+                ",\"event\":\"warning\",\"warning\":\"{}\"",
+                warning.name()
+            );
+            match warning {
+                Warning::SlowStep { nanos } => {
+                    let _ = write!(out, ",\"nanos\":{nanos}");
+                }
+                Warning::NeverAwaited { what } => {
+                    out.push_str(",\"what\":");
+                    q(out, s(what));
+                }
+                Warning::ExceptionNeverRetrieved { error } => {
+                    out.push_str(",\"error\":");
+                    q(out, s(error));
+                }
+                Warning::PendingAtExit => {}
             }
         }
         EventKind::RunEnded { end } => {
@@ -468,6 +490,21 @@ fn read_event(f: &Fields<'_>, i: &mut Interner) -> Result<Event, ReadError> {
                 "abandoned" => IoPhase::Abandoned,
                 "delivered" => IoPhase::Delivered,
                 other => return Err(f.unknown("phase", other)),
+            },
+        },
+        "warning" => EventKind::Warning {
+            warning: match f.str("warning")? {
+                "slow_step" => Warning::SlowStep {
+                    nanos: f.u64("nanos")?,
+                },
+                "never_awaited" => Warning::NeverAwaited {
+                    what: f.sym("what", i)?,
+                },
+                "pending_at_exit" => Warning::PendingAtExit,
+                "exception_never_retrieved" => Warning::ExceptionNeverRetrieved {
+                    error: f.sym("error", i)?,
+                },
+                other => return Err(f.unknown("warning", other)),
             },
         },
         "run_ended" => EventKind::RunEnded {

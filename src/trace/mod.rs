@@ -177,6 +177,12 @@ pub enum EventKind {
         /// What happened to it.
         phase: IoPhase,
     },
+    /// A health warning, as asyncio's debug mode logs it (the event's task
+    /// is the one it concerns, if any).
+    Warning {
+        /// Which.
+        warning: Warning,
+    },
     /// The run ended; always the last event.
     RunEnded {
         /// How.
@@ -252,6 +258,76 @@ impl IoPhase {
             IoPhase::Delivered => "delivered",
         }
     }
+}
+
+/// The loop's health warnings, as asyncio reports them (in debug mode, or
+/// when an object is destroyed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Warning {
+    /// A handle held the loop at least `slow_callback_duration` (100 ms by
+    /// default): `Executing <Task …> took 2.000 seconds`.
+    SlowStep {
+        /// How long, in nanoseconds.
+        nanos: u64,
+    },
+    /// A coroutine was called and never awaited: `RuntimeWarning: coroutine
+    /// 'fetch' was never awaited`.
+    NeverAwaited {
+        /// The call (`fetch(1)`).
+        what: Sym,
+    },
+    /// The task was still pending when the run ended: `Task was destroyed
+    /// but it is pending!`.
+    PendingAtExit,
+    /// The task raised and nobody retrieved its exception (awaited it,
+    /// asked `result()` or `exception()`): `Task exception was never
+    /// retrieved`.
+    ExceptionNeverRetrieved {
+        /// The exception, in words.
+        error: Sym,
+    },
+}
+
+impl Warning {
+    /// Its name in the JSON Lines trace and in claims (`warns = "slow_step"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Warning::SlowStep { .. } => "slow_step",
+            Warning::NeverAwaited { .. } => "never_awaited",
+            Warning::PendingAtExit => "pending_at_exit",
+            Warning::ExceptionNeverRetrieved { .. } => "exception_never_retrieved",
+        }
+    }
+
+    /// The warning in asyncio's words, for the task called `task` (its
+    /// display name, `Task-2` or `fetch('A')`), if any.
+    pub fn message(self, trace: &Trace, task: Option<&str>) -> String {
+        let task = task.unwrap_or("a callback");
+        match self {
+            Warning::SlowStep { nanos } => format!(
+                "Executing <Task {task}> took {:.3} seconds",
+                nanos as f64 / 1e9
+            ),
+            Warning::NeverAwaited { what } => {
+                let call = trace.str(what);
+                let name = call.split('(').next().unwrap_or(call);
+                format!("RuntimeWarning: coroutine '{name}' was never awaited ({call})")
+            }
+            Warning::PendingAtExit => format!("Task was destroyed but it is pending! ({task})"),
+            Warning::ExceptionNeverRetrieved { error } => format!(
+                "Task exception was never retrieved ({task}): {}",
+                trace.str(error)
+            ),
+        }
+    }
+
+    /// Every warning's name.
+    pub const NAMES: [&'static str; 4] = [
+        "slow_step",
+        "never_awaited",
+        "pending_at_exit",
+        "exception_never_retrieved",
+    ];
 }
 
 /// How a run ended, as recorded in the trace.
@@ -374,6 +450,22 @@ impl Trace {
             .filter_map(|e| match (e.task, e.kind) {
                 (Some(t), EventKind::TaskCreated { name, .. }) => {
                     Some((t, self.name_of(t, name).into_owned()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The health warnings, in order, each in asyncio's words with its
+    /// time (`Executing <Task Task-3> took 2.000 seconds`).
+    pub fn warnings(&self) -> Vec<(Instant, String)> {
+        let names = self.task_names();
+        self.events
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::Warning { warning } => {
+                    let name = e.task.and_then(|t| names.get(&t)).map(String::as_str);
+                    Some((e.at, warning.message(self, name)))
                 }
                 _ => None,
             })
