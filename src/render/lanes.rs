@@ -572,7 +572,7 @@ pub fn lanes(trace: &Trace) -> Lanes {
                 let mark = resources[r].event(e.task, id, phase, at, seq, trace);
                 let Some(i) = e
                     .task
-                    .map(idx)
+                    .and_then(|t| (t.0 as usize).checked_sub(1))
                     .filter(|i| *i < tasks.len() && *i < reqs.len())
                 else {
                     continue;
@@ -843,8 +843,11 @@ impl ResBuild {
         seq: usize,
         trace: &Trace,
     ) -> Option<IoMark> {
-        if phase == IoPhase::Arrived {
-            self.lane.requests += 1;
+        match phase {
+            IoPhase::Arrived => self.lane.requests += 1,
+            // After its end: nothing left to draw.
+            IoPhase::Delivered => return None,
+            _ => {}
         }
         let job = self.jobs.entry(id).or_insert(JobBuild {
             caller,

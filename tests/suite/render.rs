@@ -642,3 +642,97 @@ fn mermaid_shows_io_notes_and_keeps_names_from_breaking_it() {
         }
     }
 }
+
+#[test]
+fn a_rate_limited_call_waits_queued_for_its_token() {
+    let t = run_twice(&asyncio(), || async {
+        let api = Service::named(
+            "api",
+            ServiceConfig::new(Latency::fixed(ms(100))).rate_limit(RateLimit {
+                per_second: 2.0,
+                burst: 1,
+                on_excess: OnExcess::Delay,
+            }),
+        );
+        let a = api.clone();
+        let first = spawn_named("first", async move { a.call().await });
+        let b = api.clone();
+        let second = spawn_named("second", async move { b.call().await });
+        first.await.unwrap().unwrap();
+        second.await.unwrap().unwrap();
+    })
+    .trace;
+    let l = lanes(&t);
+    assert_eq!(
+        spans_of(&l, "second"),
+        [
+            (
+                0,
+                500,
+                LaneState::IoQueued,
+                "api #2 (rate limited)".to_string()
+            ),
+            (500, 600, LaneState::IoServed, "api #2".to_string()),
+        ],
+        "a token every 500 ms"
+    );
+    let waiting: Vec<(u64, u32, u32)> = l.resources[0]
+        .load
+        .iter()
+        .filter(|ld| ld.to > ld.from)
+        .map(|ld| (ld.from.as_nanos() / 1_000_000, ld.busy, ld.waiting))
+        .collect();
+    assert_eq!(waiting, [(0, 1, 1), (100, 0, 1), (500, 1, 0)]);
+}
+
+#[test]
+fn lanes_survive_io_events_out_of_order_or_for_unknown_tasks() {
+    use loopsim::time::Instant;
+    use loopsim::trace::{Event, EventKind, IoPhase, Sym, TaskId};
+    let mut t = two_callers();
+    let end = t.events.pop().unwrap();
+    let api = Sym(t.strings.iter().position(|s| s == "api").unwrap() as u32);
+    let io = |task: Option<u32>, id, phase| Event {
+        at: Instant::from_nanos(3_000_000_000),
+        iteration: 99,
+        task: task.map(TaskId),
+        kind: EventKind::Io {
+            resource: api,
+            id,
+            phase,
+        },
+    };
+    t.events.extend([
+        io(Some(0), 7, IoPhase::Started { worker: 3 }),
+        io(Some(99), 7, IoPhase::CpuTaken),
+        io(None, 8, IoPhase::Finished),
+        io(Some(1), 9, IoPhase::Delivered),
+        io(Some(2), 2, IoPhase::Abandoned),
+        io(Some(1), 10, IoPhase::Withdrawn),
+    ]);
+    t.events.push(end);
+    let l = lanes(&t);
+    assert_eq!(l.resources.len(), 1);
+    assert_eq!(l.resources[0].workers.len(), 4, "rows up to worker 3");
+    let _ = Timeline::default().render(&t);
+    let _ = ChromeTrace.render(&t);
+    let _ = Mermaid::default().render(&t);
+}
+
+#[test]
+fn the_sequence_diagram_tells_one_idle_period_until_the_pools_next_event() {
+    let t = run_twice(&asyncio(), || async {
+        ThreadPool::named("workers", 1)
+            .run(Work::Cpu(ms(12)))
+            .await
+            .unwrap();
+    })
+    .trace;
+    let text = String::from_utf8(SequenceText { detail: false }.render(&t)).unwrap();
+    let idle: Vec<&str> = text.lines().filter(|l| l.contains("idle")).collect();
+    assert_eq!(idle.len(), 1, "{text}");
+    assert!(
+        idle[0].contains("the loop is idle from 0s until the next event at workers, at 12ms"),
+        "{text}"
+    );
+}
