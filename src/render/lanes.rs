@@ -1,9 +1,24 @@
 //! The timeline model: for the loop and for each task, the intervals of
 //! virtual time spent in each state, and the wake-ups between them — derived
 //! from the trace alone. The SVG timeline and the Chrome trace draw it.
+//!
+//! Simulated I/O ([`EventKind::Io`]) adds two things:
+//! - a caller's wait on a service or pool is split in two: waiting for a
+//!   server or worker ([`LaneState::IoQueued`]: queued, rate limited, or
+//!   waiting for a process to start) and being served
+//!   ([`LaneState::IoServed`]); requests turned away, failed, withdrawn
+//!   or abandoned are marks on the caller's lane ([`Lane::io_marks`]);
+//! - a [`ResourceLane`] per service or pool, in order of first use: its
+//!   load over time ([`Load`]: how many requests hold a server or worker,
+//!   how many wait) and one row per server slot or pool worker
+//!   ([`WorkerRow`]) with what it does ([`WorkSpan`]: serving a request,
+//!   holding the CPU or waiting for it, starting a process).
+//!
+//! A trace without I/O events gives no resource lanes and no I/O marks.
 
 use crate::time::Instant;
-use crate::trace::{Actor, EventKind, StepEnd, TaskId, Trace, WaitOn};
+use crate::trace::{Actor, EventKind, IoPhase, StepEnd, Sym, TaskId, Trace, WaitOn};
+use std::collections::BTreeMap;
 
 /// What a lane is doing during a span.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,8 +36,15 @@ pub enum LaneState {
     Future,
     /// Waiting on a lock, semaphore, event, condition or queue.
     Primitive,
-    /// Waiting on I/O or a pool.
+    /// Waiting on I/O or a pool, neither queued nor served (the result is
+    /// on its way to the loop; or the trace does not say).
     Io,
+    /// Waiting on a service or pool for a server or worker: in its queue,
+    /// held back by its rate limit, or while a worker process starts.
+    IoQueued,
+    /// Waiting on a service or pool while a server or worker serves the
+    /// request (from its `started` to its `finished` or `failed`).
+    IoServed,
     /// A blocking call holds the loop.
     Blocked,
     /// The loop is idle (the clock jumps).
@@ -66,6 +88,158 @@ pub struct Lane {
     /// If the run deadlocked with this task unfinished: what it waits on and
     /// why that cannot end (`Lock 'b' (held by right)`).
     pub stuck: Option<String>,
+    /// What went wrong with its I/O requests and jobs, in order: turned
+    /// away, failed, withdrawn, abandoned.
+    pub io_marks: Vec<IoMark>,
+}
+
+/// Something that happened to a request or job at one instant, drawn as a
+/// mark: on its caller's lane and on its resource's lane.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IoMark {
+    /// When.
+    pub at: Instant,
+    /// Event index.
+    pub seq: usize,
+    /// The service or pool.
+    pub resource: String,
+    /// The request's or job's number at the resource.
+    pub id: u32,
+    /// The caller, if any.
+    pub caller: Option<TaskId>,
+    /// What happened.
+    pub kind: IoMarkKind,
+}
+
+/// What an [`IoMark`] shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IoMarkKind {
+    /// Turned away without service (queue full, rate limited), with the
+    /// error.
+    Rejected(String),
+    /// Served, but ended with an error, with the error.
+    Failed(String),
+    /// The caller stopped waiting while it was queued: it left the queue.
+    Withdrawn,
+    /// The caller stopped waiting while it was served: the work goes on,
+    /// its result dropped.
+    Abandoned,
+}
+
+impl IoMark {
+    /// True for a rejection or a failure (an error reaches the caller).
+    pub fn is_error(&self) -> bool {
+        matches!(self.kind, IoMarkKind::Rejected(_) | IoMarkKind::Failed(_))
+    }
+
+    /// A short label: `api #3 rejected: TooManyRequests`, `api #1
+    /// abandoned`.
+    pub fn label(&self) -> String {
+        // The error's class: what comes before its first colon.
+        let class = |e: &str| e.split(':').next().unwrap_or(e).trim().to_string();
+        let (r, id) = (&self.resource, self.id);
+        match &self.kind {
+            IoMarkKind::Rejected(e) => format!("{r} #{id} rejected: {}", class(e)),
+            IoMarkKind::Failed(e) => format!("{r} #{id} failed: {}", class(e)),
+            IoMarkKind::Withdrawn => format!("{r} #{id} withdrawn"),
+            IoMarkKind::Abandoned => format!("{r} #{id} abandoned"),
+        }
+    }
+}
+
+/// A service or pool: its load over time and what each server slot or
+/// worker does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceLane {
+    /// The service's or pool's name (`api`, `threads`).
+    pub name: String,
+    /// How many requests or jobs reached it.
+    pub requests: u32,
+    /// Its load, as a step function: the intervals during which some
+    /// request holds a server or worker or waits for one, in order, each
+    /// with its counts (equal neighbours merged; idle intervals left out).
+    pub load: Vec<Load>,
+    /// One row per server slot or worker, by number (`workers[w].worker ==
+    /// w`), from 0 to the highest one used.
+    pub workers: Vec<WorkerRow>,
+    /// Marks for its requests' and jobs' mishaps, in order.
+    pub marks: Vec<IoMark>,
+}
+
+impl ResourceLane {
+    /// The most requests that held a server or worker at once.
+    pub fn max_busy(&self) -> u32 {
+        self.load.iter().map(|l| l.busy).max().unwrap_or(0)
+    }
+
+    /// The most requests that waited at once.
+    pub fn max_waiting(&self) -> u32 {
+        self.load.iter().map(|l| l.waiting).max().unwrap_or(0)
+    }
+}
+
+/// An interval of constant load at a resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Load {
+    /// Start (virtual time).
+    pub from: Instant,
+    /// End (virtual time).
+    pub to: Instant,
+    /// Start, as an event index.
+    pub from_seq: usize,
+    /// End, as an event index.
+    pub to_seq: usize,
+    /// Requests or jobs holding a server or worker (served, or starting
+    /// its process).
+    pub busy: u32,
+    /// Requests or jobs waiting for one (queued, or held back by the rate
+    /// limit).
+    pub waiting: u32,
+}
+
+/// A server slot's or pool worker's row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerRow {
+    /// The slot's or worker's number, from 0.
+    pub worker: u32,
+    /// What it did, in order (idle time is left out).
+    pub spans: Vec<WorkSpan>,
+}
+
+/// An interval during which a worker (or server slot) does one thing for
+/// one request or job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkSpan {
+    /// Start (virtual time).
+    pub from: Instant,
+    /// End (virtual time).
+    pub to: Instant,
+    /// Start, as an event index.
+    pub from_seq: usize,
+    /// End, as an event index.
+    pub to_seq: usize,
+    /// What the worker does.
+    pub state: WorkState,
+    /// The request's or job's number at the resource.
+    pub id: u32,
+    /// The task that waits for it, if any.
+    pub caller: Option<TaskId>,
+    /// Its caller had stopped waiting: the result will be dropped.
+    pub abandoned: bool,
+}
+
+/// What a worker or server slot does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkState {
+    /// A worker process starts for the job (a process pool's start-up).
+    Starting,
+    /// Serving a request, or running a job that needs no CPU (blocking
+    /// I/O).
+    Serving,
+    /// CPU-bound work holds the CPU (the GIL, or a core).
+    OnCpu,
+    /// CPU-bound work waits for the CPU (the GIL, or a core).
+    WaitingForCpu,
 }
 
 /// A wake-up: who made the task ready.
@@ -96,6 +270,9 @@ pub struct Lanes {
     pub events: usize,
     /// The deadlock, if the run ended in one.
     pub deadlock: Option<Deadlock>,
+    /// One lane per service or pool, in order of first use; empty when
+    /// the run used none.
+    pub resources: Vec<ResourceLane>,
 }
 
 /// How a run's deadlock is drawn.
@@ -141,6 +318,8 @@ struct Open {
     state: LaneState,
     label: String,
     deadline: Option<Instant>,
+    /// For a wait on I/O: the awaited service or pool.
+    io: Option<Sym>,
 }
 
 /// Builds the lanes of a trace.
@@ -152,6 +331,9 @@ pub fn lanes(trace: &Trace) -> Lanes {
     let mut wakes = Vec::new();
     let mut step_start: Option<(Instant, usize)> = None;
     let mut deadlock: Option<Deadlock> = None;
+    let mut reqs: Vec<Vec<CallerReq>> = Vec::new();
+    let mut resources: Vec<ResBuild> = Vec::new();
+    let mut resource_of: BTreeMap<Sym, usize> = BTreeMap::new();
     let idx = |t: TaskId| t.0 as usize - 1;
     let close = |lane: &mut Lane, o: Option<Open>, at: Instant, seq: usize| {
         if let Some(o) = o {
@@ -204,6 +386,7 @@ pub fn lanes(trace: &Trace) -> Lanes {
                     spans: Vec::new(),
                     outputs: Vec::new(),
                     stuck: None,
+                    io_marks: Vec::new(),
                 });
                 open.push(Some(Open {
                     from: at,
@@ -211,8 +394,10 @@ pub fn lanes(trace: &Trace) -> Lanes {
                     state: LaneState::Ready,
                     label: String::new(),
                     deadline: None,
+                    io: None,
                 }));
                 woke_while_running.push(false);
+                reqs.push(Vec::new());
             }
             EventKind::StepStarted { .. } => {
                 let Some(t) = e.task else { continue };
@@ -225,6 +410,7 @@ pub fn lanes(trace: &Trace) -> Lanes {
                     state: LaneState::Running,
                     label: String::new(),
                     deadline: None,
+                    io: None,
                 });
                 woke_while_running[i] = false;
                 step_start = Some((at, seq));
@@ -246,10 +432,26 @@ pub fn lanes(trace: &Trace) -> Lanes {
                 }
                 match end {
                     StepEnd::Suspended { on } => {
+                        let io = match on {
+                            WaitOn::Io { what } => Some(what),
+                            _ => None,
+                        };
                         let (state, label) = if woke_while_running[i] {
                             (LaneState::Ready, String::new())
                         } else {
-                            (wait_state(&on), wait_label(trace, &on, at))
+                            match on {
+                                WaitOn::Io { what } => io_wait(trace, &reqs[i], what)
+                                    .unwrap_or_else(|| {
+                                        (wait_state(&on), wait_label(trace, &on, at))
+                                    }),
+                                // A rate-limited call sleeps for its token.
+                                WaitOn::Timer { .. } => {
+                                    throttled(trace, &reqs[i]).unwrap_or_else(|| {
+                                        (wait_state(&on), wait_label(trace, &on, at))
+                                    })
+                                }
+                                _ => (wait_state(&on), wait_label(trace, &on, at)),
+                            }
                         };
                         let deadline = match on {
                             WaitOn::Timer { deadline } => Some(deadline),
@@ -261,6 +463,7 @@ pub fn lanes(trace: &Trace) -> Lanes {
                             state,
                             label,
                             deadline,
+                            io,
                         });
                     }
                     StepEnd::Returned => tasks[i].ended = Some((at, seq, "returned")),
@@ -285,6 +488,7 @@ pub fn lanes(trace: &Trace) -> Lanes {
                         state: LaneState::Ready,
                         label: String::new(),
                         deadline: None,
+                        io: None,
                     });
                 }
                 let from = match by {
@@ -356,6 +560,51 @@ pub fn lanes(trace: &Trace) -> Lanes {
                     d.cycle.push(tasks[idx(t)].name.clone());
                 }
             }
+            EventKind::Io {
+                resource,
+                id,
+                phase,
+            } => {
+                let r = *resource_of.entry(resource).or_insert_with(|| {
+                    resources.push(ResBuild::new(trace.str(resource)));
+                    resources.len() - 1
+                });
+                let mark = resources[r].event(e.task, id, phase, at, seq, trace);
+                let Some(i) = e
+                    .task
+                    .and_then(|t| (t.0 as usize).checked_sub(1))
+                    .filter(|i| *i < tasks.len() && *i < reqs.len())
+                else {
+                    continue;
+                };
+                if let Some(m) = mark {
+                    tasks[i].io_marks.push(m);
+                }
+                caller_event(&mut reqs[i], resource, id, phase);
+                // A wait on I/O follows its request: queued, then served.
+                let Some(o) = open[i].as_ref() else { continue };
+                let Some(what) = o.io else { continue };
+                if !matches!(
+                    o.state,
+                    LaneState::Io | LaneState::IoQueued | LaneState::IoServed
+                ) {
+                    continue;
+                }
+                if let Some((state, label)) = io_wait(trace, &reqs[i], what)
+                    && (state != o.state || label != o.label)
+                {
+                    let o = open[i].take();
+                    close(&mut tasks[i], o, at, seq);
+                    open[i] = Some(Open {
+                        from: at,
+                        from_seq: seq,
+                        state,
+                        label,
+                        deadline: None,
+                        io: Some(what),
+                    });
+                }
+            }
             _ => {}
         }
     }
@@ -376,6 +625,333 @@ pub fn lanes(trace: &Trace) -> Lanes {
         end,
         events: n,
         deadlock,
+        resources: resources.into_iter().map(|r| r.finish(end, n)).collect(),
+    }
+}
+
+/// Where a caller's request or job is, as its lane sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReqPhase {
+    /// Arrived, queued, or waiting for its worker process to start.
+    Waiting,
+    /// Held back by the rate limit.
+    Throttled,
+    /// A server or worker serves it.
+    Served,
+    /// Served; its result is on its way to the loop.
+    Done,
+}
+
+/// A request or job whose caller still waits for it.
+struct CallerReq {
+    resource: Sym,
+    id: u32,
+    phase: ReqPhase,
+}
+
+/// Follows a caller's requests: those it still waits for, and where each is.
+fn caller_event(reqs: &mut Vec<CallerReq>, resource: Sym, id: u32, phase: IoPhase) {
+    let pos = reqs
+        .iter()
+        .position(|r| r.resource == resource && r.id == id);
+    let set = |reqs: &mut Vec<CallerReq>, p: ReqPhase| match pos {
+        Some(k) => reqs[k].phase = p,
+        None => reqs.push(CallerReq {
+            resource,
+            id,
+            phase: p,
+        }),
+    };
+    match phase {
+        IoPhase::Arrived | IoPhase::Queued | IoPhase::Spawning { .. } => {
+            set(reqs, ReqPhase::Waiting)
+        }
+        IoPhase::Throttled => set(reqs, ReqPhase::Throttled),
+        IoPhase::Started { .. } => set(reqs, ReqPhase::Served),
+        IoPhase::CpuTaken | IoPhase::CpuReleased => {}
+        IoPhase::Finished | IoPhase::Failed { .. } => {
+            if let Some(k) = pos {
+                reqs[k].phase = ReqPhase::Done;
+            }
+        }
+        IoPhase::Rejected { .. } | IoPhase::Withdrawn | IoPhase::Abandoned | IoPhase::Delivered => {
+            if let Some(k) = pos {
+                reqs.remove(k);
+            }
+        }
+    }
+}
+
+/// The state and label of a wait on the service or pool `what`, from the
+/// caller's requests there (any request, if none is there): served,
+/// waiting, or with its result on the way. `None` when it has none.
+fn io_wait(trace: &Trace, reqs: &[CallerReq], what: Sym) -> Option<(LaneState, String)> {
+    let name = trace.str(what);
+    let at_what = reqs.iter().any(|r| trace.str(r.resource) == name);
+    let pick = |p: ReqPhase| {
+        reqs.iter()
+            .filter(|r| !at_what || trace.str(r.resource) == name)
+            .find(|r| r.phase == p)
+            .map(|r| format!("{} #{}", trace.str(r.resource), r.id))
+    };
+    if let Some(l) = pick(ReqPhase::Served) {
+        Some((LaneState::IoServed, l))
+    } else if let Some(l) = pick(ReqPhase::Waiting) {
+        Some((LaneState::IoQueued, l))
+    } else if let Some(l) = pick(ReqPhase::Throttled) {
+        Some((LaneState::IoQueued, format!("{l} (rate limited)")))
+    } else {
+        pick(ReqPhase::Done).map(|l| (LaneState::Io, format!("{l}: result on its way")))
+    }
+}
+
+/// A sleep that waits for a rate limit's token: queued at its service.
+fn throttled(trace: &Trace, reqs: &[CallerReq]) -> Option<(LaneState, String)> {
+    reqs.iter()
+        .rev()
+        .find(|r| r.phase == ReqPhase::Throttled)
+        .map(|r| {
+            (
+                LaneState::IoQueued,
+                format!("{} #{} (rate limited)", trace.str(r.resource), r.id),
+            )
+        })
+}
+
+/// A request or job, as its resource's lane sees it.
+struct JobBuild {
+    caller: Option<TaskId>,
+    /// Counted as waiting.
+    waiting: bool,
+    /// Counted as busy (it holds a server or worker).
+    holds: bool,
+    worker: u32,
+    /// The open work span: start, event index, state.
+    open: Option<(Instant, usize, WorkState)>,
+    abandoned: bool,
+}
+
+/// A resource's lane while the trace is read.
+struct ResBuild {
+    lane: ResourceLane,
+    jobs: BTreeMap<u32, JobBuild>,
+    busy: u32,
+    waiting: u32,
+    /// When the counts last changed.
+    since: (Instant, usize),
+}
+
+impl ResBuild {
+    fn new(name: &str) -> ResBuild {
+        ResBuild {
+            lane: ResourceLane {
+                name: name.to_string(),
+                requests: 0,
+                load: Vec::new(),
+                workers: Vec::new(),
+                marks: Vec::new(),
+            },
+            jobs: BTreeMap::new(),
+            busy: 0,
+            waiting: 0,
+            since: (Instant::ZERO, 0),
+        }
+    }
+
+    /// Ends the current load interval at `at`; call before changing the
+    /// counts.
+    fn load_changes(&mut self, at: Instant, seq: usize) {
+        let (from, from_seq) = self.since;
+        if (self.busy > 0 || self.waiting > 0) && from_seq < seq {
+            match self.lane.load.last_mut() {
+                Some(l)
+                    if l.to_seq == from_seq && l.busy == self.busy && l.waiting == self.waiting =>
+                {
+                    l.to = at;
+                    l.to_seq = seq;
+                }
+                _ => self.lane.load.push(Load {
+                    from,
+                    to: at,
+                    from_seq,
+                    to_seq: seq,
+                    busy: self.busy,
+                    waiting: self.waiting,
+                }),
+            }
+        }
+        self.since = (at, seq);
+    }
+
+    /// Closes job `id`'s open work span at `at`, as `state` if given.
+    fn close(&mut self, id: u32, at: Instant, seq: usize, state: Option<WorkState>) {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        let Some((from, from_seq, open)) = job.open.take() else {
+            return;
+        };
+        let w = job.worker as usize;
+        while self.lane.workers.len() <= w {
+            self.lane.workers.push(WorkerRow {
+                worker: self.lane.workers.len() as u32,
+                spans: Vec::new(),
+            });
+        }
+        self.lane.workers[w].spans.push(WorkSpan {
+            from,
+            to: at,
+            from_seq,
+            to_seq: seq,
+            state: state.unwrap_or(open),
+            id,
+            caller: job.caller,
+            abandoned: job.abandoned,
+        });
+    }
+
+    fn open(&mut self, id: u32, at: Instant, seq: usize, state: WorkState) {
+        if let Some(job) = self.jobs.get_mut(&id) {
+            job.open = Some((at, seq, state));
+        }
+    }
+
+    /// Stops counting job `id` as waiting and as busy.
+    fn leave(&mut self, id: u32, at: Instant, seq: usize) {
+        let Some(job) = self.jobs.get(&id) else {
+            return;
+        };
+        let (waiting, holds) = (job.waiting, job.holds);
+        if waiting || holds {
+            self.load_changes(at, seq);
+            self.waiting -= u32::from(waiting);
+            self.busy -= u32::from(holds);
+        }
+        if let Some(job) = self.jobs.get_mut(&id) {
+            job.waiting = false;
+            job.holds = false;
+        }
+    }
+
+    /// Reads one of its events; returns the mark it makes, if any.
+    fn event(
+        &mut self,
+        caller: Option<TaskId>,
+        id: u32,
+        phase: IoPhase,
+        at: Instant,
+        seq: usize,
+        trace: &Trace,
+    ) -> Option<IoMark> {
+        match phase {
+            IoPhase::Arrived => self.lane.requests += 1,
+            // After its end: nothing left to draw.
+            IoPhase::Delivered => return None,
+            _ => {}
+        }
+        let job = self.jobs.entry(id).or_insert(JobBuild {
+            caller,
+            waiting: false,
+            holds: false,
+            worker: 0,
+            open: None,
+            abandoned: false,
+        });
+        let (waiting, holds, open) = (job.waiting, job.holds, job.open.map(|(_, _, s)| s));
+        let kind = match phase {
+            IoPhase::Arrived | IoPhase::Delivered => None,
+            IoPhase::Throttled | IoPhase::Queued => {
+                if !waiting {
+                    job.waiting = true;
+                    self.load_changes(at, seq);
+                    self.waiting += 1;
+                }
+                None
+            }
+            IoPhase::Spawning { worker } | IoPhase::Started { worker } => {
+                job.waiting = false;
+                job.holds = true;
+                if waiting || !holds {
+                    self.load_changes(at, seq);
+                    self.waiting -= u32::from(waiting);
+                    self.busy += u32::from(!holds);
+                }
+                self.close(id, at, seq, None);
+                if let Some(job) = self.jobs.get_mut(&id) {
+                    job.worker = worker;
+                }
+                let state = match phase {
+                    IoPhase::Spawning { .. } => WorkState::Starting,
+                    _ => WorkState::Serving,
+                };
+                self.open(id, at, seq, state);
+                None
+            }
+            IoPhase::CpuTaken => {
+                // Until then, CPU-bound work waited for the CPU.
+                self.close(id, at, seq, Some(WorkState::WaitingForCpu));
+                self.open(id, at, seq, WorkState::OnCpu);
+                None
+            }
+            IoPhase::CpuReleased => {
+                self.close(id, at, seq, None);
+                self.open(id, at, seq, WorkState::WaitingForCpu);
+                None
+            }
+            IoPhase::Finished | IoPhase::Failed { .. } => {
+                self.close(id, at, seq, None);
+                self.leave(id, at, seq);
+                self.jobs.remove(&id);
+                match phase {
+                    IoPhase::Failed { error } => {
+                        Some(IoMarkKind::Failed(trace.str(error).to_string()))
+                    }
+                    _ => None,
+                }
+            }
+            IoPhase::Rejected { error } => {
+                self.leave(id, at, seq);
+                self.jobs.remove(&id);
+                Some(IoMarkKind::Rejected(trace.str(error).to_string()))
+            }
+            IoPhase::Withdrawn => {
+                self.close(id, at, seq, None);
+                self.leave(id, at, seq);
+                self.jobs.remove(&id);
+                Some(IoMarkKind::Withdrawn)
+            }
+            IoPhase::Abandoned => {
+                // The work goes on; what follows is drawn as abandoned.
+                self.close(id, at, seq, None);
+                if let Some(job) = self.jobs.get_mut(&id) {
+                    job.abandoned = true;
+                }
+                if let Some(s) = open {
+                    self.open(id, at, seq, s);
+                }
+                Some(IoMarkKind::Abandoned)
+            }
+        };
+        let m = kind.map(|kind| IoMark {
+            at,
+            seq,
+            resource: self.lane.name.clone(),
+            id,
+            caller,
+            kind,
+        })?;
+        self.lane.marks.push(m.clone());
+        Some(m)
+    }
+
+    /// The lane, with what is still open closed at the trace's end.
+    fn finish(mut self, end: Instant, n: usize) -> ResourceLane {
+        let ids: Vec<u32> = self.jobs.keys().copied().collect();
+        for id in ids {
+            self.close(id, end, n, None);
+        }
+        self.load_changes(end, n);
+        self.lane
     }
 }
 

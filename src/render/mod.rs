@@ -6,7 +6,7 @@
 //! | [`SequenceText`] | the event loop's sequence diagram as text (`①` … numbered steps) |
 //! | [`Mermaid`] | the same diagram as a Mermaid `sequenceDiagram` |
 //! | [`ChromeTrace`] | Chrome trace JSON, for Perfetto and `chrome://tracing` |
-//! | [`Timeline`] | an SVG timeline: a lane for the loop and one per task |
+//! | [`Timeline`] | an SVG timeline: a lane for the loop, one per task, and one per service or pool ([`ResourceLane`]) |
 //! | [`elapsed_histogram`] | a sweep's elapsed times per variant, as SVG (not a trace renderer) |
 
 mod chrome;
@@ -19,7 +19,10 @@ mod svg;
 
 pub use chrome::ChromeTrace;
 pub use histogram::elapsed_histogram;
-pub use lanes::{Deadlock, Lane, LaneState, Lanes, Span, Wake, lanes};
+pub use lanes::{
+    Deadlock, IoMark, IoMarkKind, Lane, LaneState, Lanes, Load, ResourceLane, Span, Wake, WorkSpan,
+    WorkState, WorkerRow, lanes,
+};
 pub use mermaid::Mermaid;
 pub use sequence::{SequenceText, circled};
 pub use svg::{Axis, Panel, Timeline};

@@ -121,7 +121,8 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
     let mut stopped = false;
     let mut stuck: Vec<(TaskId, String)> = Vec::new();
     let mut cycle: Vec<TaskId> = Vec::new();
-    for e in &trace.events {
+    let mut idle_since: Option<Instant> = None;
+    for (seq, e) in trace.events.iter().enumerate() {
         let at = e.at;
         // New tasks made during a step are summarised once the step does
         // something else.
@@ -138,7 +139,11 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
             created_in_step.clear();
         }
         match e.kind {
-            EventKind::TaskCreated { parent, name, label } => {
+            EventKind::TaskCreated {
+                parent,
+                name,
+                label,
+            } => {
                 let Some(t) = e.task else { continue };
                 let display = match label {
                     Some(l) => trace.str(l).to_string(),
@@ -166,19 +171,30 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                 let first = started.insert(t);
                 let (text, task_text) = if first {
                     if Some(t) == main {
-                        ("start the event loop, run the main task".to_string(), format!("{name}: running"))
+                        (
+                            "start the event loop, run the main task".to_string(),
+                            format!("{name}: running"),
+                        )
                     } else if cancelling {
-                        (format!("pick {name} from the queue: it was cancelled before it ran"), format!("{name}: never runs its body"))
+                        (
+                            format!("pick {name} from the queue: it was cancelled before it ran"),
+                            format!("{name}: never runs its body"),
+                        )
                     } else {
-                        (format!("pick {name} from the queue and run it"), format!("{name}: running"))
+                        (
+                            format!("pick {name} from the queue and run it"),
+                            format!("{name}: running"),
+                        )
                     }
                 } else {
                     let cause = match (woken_by.remove(&t), suspended.get(&t)) {
                         (_, _) if cancelling => format!("throw CancelledError into {name}"),
-                        (Some(Actor::Timer(_)), Some((since, WaitOn::Timer { deadline }))) => format!(
-                            "{name}'s sleep({}) expires, wake it",
-                            dur(deadline.as_nanos().saturating_sub(since.as_nanos()))
-                        ),
+                        (Some(Actor::Timer(_)), Some((since, WaitOn::Timer { deadline }))) => {
+                            format!(
+                                "{name}'s sleep({}) expires, wake it",
+                                dur(deadline.as_nanos().saturating_sub(since.as_nanos()))
+                            )
+                        }
                         (Some(Actor::Task(w)), _) => {
                             let waker = names.get(&w).map(String::as_str).unwrap_or("?");
                             if ended.iter().any(|(e, _)| *e == w) {
@@ -187,7 +203,9 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                                 format!("{waker} wakes {name}")
                             }
                         }
-                        (_, Some((_, WaitOn::Yield))) => format!("{name}'s turn again after its yield"),
+                        (_, Some((_, WaitOn::Yield))) => {
+                            format!("{name}'s turn again after its yield")
+                        }
                         _ => format!("wake {name}"),
                     };
                     (cause, format!("{name}: resumes after its await"))
@@ -208,7 +226,9 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                         let what = wait_text(trace, &names, &on, at);
                         suspended.insert(t, (at, on));
                         let text = match on {
-                            WaitOn::Yield => format!("{name} yields (sleep(0)) and goes to the back of the queue"),
+                            WaitOn::Yield => format!(
+                                "{name} yields (sleep(0)) and goes to the back of the queue"
+                            ),
                             _ => format!("{name} waits on {what}, hands control back"),
                         };
                         items.push(Item::ToLoop {
@@ -220,7 +240,11 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                     }
                     StepEnd::Returned => {
                         ended.push((t, at));
-                        let text = if Some(t) == main { "→ returns (main ends)".to_string() } else { "→ returns".to_string() };
+                        let text = if Some(t) == main {
+                            "→ returns (main ends)".to_string()
+                        } else {
+                            "→ returns".to_string()
+                        };
                         items.push(Item::TaskNote { at, task: t, text });
                     }
                     StepEnd::Raised { error } => {
@@ -260,12 +284,36 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                     });
                 }
             }
-            EventKind::ClockAdvanced { from } => items.push(Item::LoopNote {
-                at,
-                text: format!(
-                    "** every task is waiting: the loop is idle from {from} until the earliest timer, at {at} **"
-                ),
-            }),
+            EventKind::ClockAdvanced { from } => {
+                // The clock jumps to a timer, or to what a service or pool
+                // does outside the loop (a response, a thread's turn). A
+                // jump to something outside the loop that the trace does
+                // not show (a thread's next slice) continues the same idle
+                // period.
+                let continued = seq > 0
+                    && matches!(trace.events[seq - 1].kind, EventKind::ClockAdvanced { .. })
+                    && matches!(items.last(), Some(Item::LoopNote { .. }));
+                let from = match idle_since {
+                    Some(since) if continued => {
+                        items.pop();
+                        since
+                    }
+                    _ => from,
+                };
+                idle_since = Some(from);
+                let until = match trace.events.get(seq + 1).map(|n| n.kind) {
+                    Some(EventKind::Io { resource, .. }) => {
+                        format!("the next event at {}", trace.str(resource))
+                    }
+                    _ => "the earliest timer".to_string(),
+                };
+                items.push(Item::LoopNote {
+                    at,
+                    text: format!(
+                        "** every task is waiting: the loop is idle from {from} until {until}, at {at} **"
+                    ),
+                })
+            }
             EventKind::CallbackRun { label, timer } => {
                 let label = trace.str(label);
                 if detail {
@@ -296,7 +344,11 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                         let prefix = match done.as_slice() {
                             [] => String::new(),
                             [one] => format!("{one} done, "),
-                            many => format!("{} and {} done, ", many[..many.len() - 1].join(", "), many[many.len() - 1]),
+                            many => format!(
+                                "{} and {} done, ",
+                                many[..many.len() - 1].join(", "),
+                                many[many.len() - 1]
+                            ),
                         };
                         items.push(Item::LoopNote {
                             at,
@@ -307,7 +359,10 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                 if detail {
                     items.push(Item::LoopNote {
                         at,
-                        text: format!("{} is queued (ready)", names.get(&t).map(String::as_str).unwrap_or("?")),
+                        text: format!(
+                            "{} is queued (ready)",
+                            names.get(&t).map(String::as_str).unwrap_or("?")
+                        ),
                     });
                 }
                 woken_by.insert(t, by);
@@ -316,17 +371,25 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                 if let Some(t) = e.task {
                     items.push(Item::LoopNote {
                         at,
-                        text: format!("cancel() is requested on {}", names.get(&t).map(String::as_str).unwrap_or("?")),
+                        text: format!(
+                            "cancel() is requested on {}",
+                            names.get(&t).map(String::as_str).unwrap_or("?")
+                        ),
                     });
                 }
             }
             EventKind::LoopStopped => {
                 stopped = true;
-                let pending = tasks.iter().filter(|(t, _)| !ended.iter().any(|(e, _)| e == t)).count();
+                let pending = tasks
+                    .iter()
+                    .filter(|(t, _)| !ended.iter().any(|(e, _)| e == t))
+                    .count();
                 if pending > 0 {
                     items.push(Item::LoopNote {
                         at,
-                        text: format!("main is done: asyncio.run cancels the {pending} task(s) still pending"),
+                        text: format!(
+                            "main is done: asyncio.run cancels the {pending} task(s) still pending"
+                        ),
                     });
                 }
             }
@@ -336,8 +399,13 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                     RunEnd::Completed | RunEnd::Failed { .. } if stopped => {
                         format!("asyncio.run({run}) shuts the event loop down")
                     }
-                    RunEnd::Deadlock => "nothing is ready and no timer is pending: deadlock, the run stops".to_string(),
-                    RunEnd::LimitExceeded { limit } => format!("the {} limit is reached: the run stops", trace.str(limit)),
+                    RunEnd::Deadlock => {
+                        "nothing is ready and no timer is pending: deadlock, the run stops"
+                            .to_string()
+                    }
+                    RunEnd::LimitExceeded { limit } => {
+                        format!("the {} limit is reached: the run stops", trace.str(limit))
+                    }
                     _ => format!("asyncio.run({run}) shuts the event loop down"),
                 };
                 items.push(Item::ToLoop {
@@ -350,7 +418,11 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                     items.push(Item::TaskNote { at, task, text });
                 }
                 if let Some(first) = cycle.first() {
-                    let path: Vec<&str> = cycle.iter().chain([first]).map(|t| names.get(t).map(String::as_str).unwrap_or("?")).collect();
+                    let path: Vec<&str> = cycle
+                        .iter()
+                        .chain([first])
+                        .map(|t| names.get(t).map(String::as_str).unwrap_or("?"))
+                        .collect();
                     items.push(Item::LoopNote {
                         at,
                         text: format!("deadlock cycle: {}", path.join(" → ")),
@@ -360,7 +432,9 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
             EventKind::Stuck { what, why } => {
                 if let Some(t) = e.task {
                     let text = match why {
-                        Some(why) => format!("stuck: waits on {} ({})", trace.str(what), trace.str(why)),
+                        Some(why) => {
+                            format!("stuck: waits on {} ({})", trace.str(what), trace.str(why))
+                        }
                         None => format!("stuck: waits on {}", trace.str(what)),
                     };
                     stuck.push((t, text));
@@ -377,7 +451,11 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                     _ => items.push(Item::LoopNote { at, text }),
                 }
             }
-            EventKind::Io { resource, id, phase } => {
+            EventKind::Io {
+                resource,
+                id,
+                phase,
+            } => {
                 let r = trace.str(resource);
                 let caller = e.task.and_then(|t| names.get(&t)).map(String::as_str);
                 let whose = caller.map(|c| format!(" ({c})")).unwrap_or_default();
@@ -392,9 +470,9 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                         }
                         None
                     }
-                    IoPhase::Throttled => {
-                        Some(format!("{r} #{id}{whose} is rate limited: waits for a token"))
-                    }
+                    IoPhase::Throttled => Some(format!(
+                        "{r} #{id}{whose} is rate limited: waits for a token"
+                    )),
                     IoPhase::Queued => Some(format!("{r} #{id}{whose} waits in the queue")),
                     IoPhase::Spawning { worker } => {
                         Some(format!("{r} starts worker {worker} for #{id}{whose}"))
@@ -427,7 +505,9 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                     items.push(Item::LoopNote { at, text });
                 }
             }
-            EventKind::WaitsFor { .. } | EventKind::SectionEntered { .. } | EventKind::SectionExited { .. } => {}
+            EventKind::WaitsFor { .. }
+            | EventKind::SectionEntered { .. }
+            | EventKind::SectionExited { .. } => {}
         }
     }
     Story { tasks, items }

@@ -7,13 +7,24 @@
 //! title. Several panels (the variants of a scenario) stack on one shared time
 //! axis, with a bar chart of their elapsed times.
 //!
+//! A run that uses simulated services or pools also splits a caller's wait
+//! into waiting for a server or worker (queued) and being served, marks
+//! requests turned away, failed, withdrawn or abandoned, and draws, below
+//! the tasks under "services & pools", each resource's load (a stacked
+//! step chart of requests in service and waiting, with their counts) and a
+//! row per server slot or pool worker (the job served, its caller, and for
+//! CPU-bound work the time on the CPU apart from the time waiting for the
+//! GIL or a core). A run without them is drawn as before, byte for byte.
+//!
 //! Zero-length spans (a step takes no virtual time) get a minimum width; the
 //! ordinal axis ([`Axis::Steps`]) spreads the events that happen at the same
 //! instant so their order is visible. Runs with many tasks keep the first
 //! lanes and fold the rest into a density lane, so the file stays small.
 
 use super::Renderer;
-use super::lanes::{Deadlock, Lane, LaneState, Lanes, lanes};
+use super::lanes::{
+    Deadlock, IoMark, Lane, LaneState, Lanes, ResourceLane, WorkSpan, WorkState, lanes,
+};
 use crate::time::{Instant, format_nanos};
 use crate::trace::Trace;
 use plotters::prelude::DrawingBackend;
@@ -85,6 +96,16 @@ const TITLE_H: i32 = 58;
 const LEGEND_H: i32 = 26;
 const AXIS_H: i32 = 34;
 const PANEL_HEAD: i32 = 22;
+/// The "services & pools" header above the resource lanes.
+const RES_HEAD: i32 = 22;
+/// A resource's load row (taller than a lane: a strip for the counts, then
+/// a step chart).
+const LOAD_H: i32 = 32;
+/// The load row's strip for the counts.
+const COUNTS_H: i32 = 12;
+/// Resources with more server slots or workers than this get no worker
+/// rows: their load row says it all.
+const MAX_WORKER_ROWS: usize = 8;
 const FONT: &str = "DejaVu Sans, Verdana, Arial, sans-serif";
 
 pub(super) fn rgb(hex: u32) -> RGBColor {
@@ -101,10 +122,53 @@ fn color(s: &LaneState) -> RGBColor {
         LaneState::Future => 0x8fd3c4,
         LaneState::Primitive => 0xf0a0a0,
         LaneState::Io => 0xb5dd95,
+        LaneState::IoQueued => 0xefe08a,
+        LaneState::IoServed => 0x3f9b46,
         LaneState::Blocked => 0xd62728,
         LaneState::Idle => 0xe4e4e4,
     })
 }
+
+/// The colour of what a worker or server slot does (serving is the colour
+/// of its caller being served).
+fn work_color(s: WorkState) -> RGBColor {
+    match s {
+        WorkState::Serving => color(&LaneState::IoServed),
+        WorkState::OnCpu => rgb(0x6a3d9a),
+        WorkState::WaitingForCpu => rgb(0xf7b6d2),
+        WorkState::Starting => rgb(0xa6a6a6),
+    }
+}
+
+/// The colour of a mark: red for an error, dark grey for a caller that
+/// stopped waiting.
+fn mark_color(m: &IoMark) -> RGBColor {
+    if m.is_error() {
+        rgb(0xc0001a)
+    } else {
+        rgb(0x555555)
+    }
+}
+
+/// What the second legend row shows when a run used services or pools.
+enum IoKey {
+    State(LaneState),
+    Work(WorkState),
+    Mark(bool),
+}
+
+const IO_LEGEND: [(&str, IoKey); 7] = [
+    ("I/O: queued", IoKey::State(LaneState::IoQueued)),
+    ("I/O: served", IoKey::State(LaneState::IoServed)),
+    ("worker on the CPU", IoKey::Work(WorkState::OnCpu)),
+    (
+        "waiting for the GIL / a core",
+        IoKey::Work(WorkState::WaitingForCpu),
+    ),
+    ("process starting", IoKey::Work(WorkState::Starting)),
+    ("rejected / failed", IoKey::Mark(true)),
+    ("withdrawn / abandoned", IoKey::Mark(false)),
+];
 
 const LEGEND: [(&str, LaneState); 9] = [
     ("running", LaneState::Running),
@@ -232,15 +296,17 @@ impl Timeline {
         let lanes_in = |l: &Lanes| {
             let shown = l.tasks.len().min(self.max_lanes) as i32;
             let folded = i32::from(l.tasks.len() > self.max_lanes);
-            PANEL_HEAD + (1 + shown + folded) * (LANE + GAP) + GAP
+            PANEL_HEAD + (1 + shown + folded) * (LANE + GAP) + GAP + resources_height(l)
         };
+        let io = laned.iter().any(|(_, l)| !l.resources.is_empty());
+        let legend_h = if io { 2 * LEGEND_H } else { LEGEND_H };
         let bars = if panels.len() > 1 {
             28 + panels.len() as i32 * 24
         } else {
             0
         };
         let height = TITLE_H
-            + LEGEND_H
+            + legend_h
             + laned.iter().map(|(_, l)| lanes_in(l)).sum::<i32>()
             + AXIS_H
             + bars
@@ -294,19 +360,22 @@ impl Timeline {
                 false,
             );
             self.legend(&mut b, TITLE_H);
+            if io {
+                self.io_legend(&mut b, TITLE_H + LEGEND_H);
+            }
             let scale = Scale {
                 axis: self.axis,
                 x0: LEFT,
                 x1: width - RIGHT,
                 max,
             };
-            let mut y = TITLE_H + LEGEND_H;
+            let mut y = TITLE_H + legend_h;
             for (p, l) in &laned {
                 let h = lanes_in(l);
                 self.panel(&mut b, &scale, p, l, y);
                 y += h;
             }
-            self.axis_ticks(&mut b, &scale, y, TITLE_H + LEGEND_H, max);
+            self.axis_ticks(&mut b, &scale, y, TITLE_H + legend_h, max);
             if bars > 0 {
                 self.bar_chart(&mut b, &laned, y + AXIS_H + 8, width);
             }
@@ -320,6 +389,35 @@ impl Timeline {
         for (name, state) in &LEGEND {
             rect(b, x, y + 5, x + 14, y + 17, &color(state), true);
             rect(b, x, y + 5, x + 14, y + 17, &rgb(0x777777), false);
+            text(
+                b,
+                name,
+                x + 18,
+                y + 11,
+                11.5,
+                rgb(0x222222),
+                (HPos::Left, VPos::Center),
+                false,
+            );
+            x += 24 + text_width(name, 11.5);
+        }
+    }
+
+    fn io_legend(&self, b: &mut Svg<'_>, y: i32) {
+        let mut x = 14;
+        for (name, key) in &IO_LEGEND {
+            match key {
+                IoKey::State(s) => rect(b, x, y + 5, x + 14, y + 17, &color(s), true),
+                IoKey::Work(w) => rect(b, x, y + 5, x + 14, y + 17, &work_color(*w), true),
+                IoKey::Mark(_) => {}
+            }
+            match key {
+                IoKey::Mark(error) => {
+                    let c = if *error { rgb(0xc0001a) } else { rgb(0x555555) };
+                    mark_glyph(b, x + 7, y + 5, &c);
+                }
+                _ => rect(b, x, y + 5, x + 14, y + 17, &rgb(0x777777), false),
+            }
             text(
                 b,
                 name,
@@ -400,11 +498,16 @@ impl Timeline {
             lane_y.push(Some(y + LANE / 2));
             y += LANE + GAP;
         }
-        if l.tasks.len() > self.max_lanes {
+        let folded = l.tasks.len() > self.max_lanes;
+        if folded {
             self.density_lane(b, sc, &l.tasks[self.max_lanes..], y);
         }
         if let Some(d) = &l.deadlock {
             self.deadlock_marker(b, sc, l, d, top, y);
+        }
+        if !l.resources.is_empty() {
+            let below = y + i32::from(folded) * (LANE + GAP) + GAP;
+            self.resources(b, sc, l, below);
         }
         // Wake-up arrows, from the waker's lane to the woken one (fainter when
         // there are many, so they do not hide the lanes).
@@ -542,11 +645,29 @@ impl Timeline {
                 }
             }
         }
-        // Printed lines, as labels that do not overlap: lines that would
-        // land on an earlier label are counted on it ("(+2)").
-        let mut groups: Vec<(i32, String, usize)> = Vec::new();
+        // I/O mishaps: a small triangle on the lane's top edge, and a label.
+        for m in &lane.io_marks {
+            mark_glyph(b, sc.x(m.at, m.seq), y, &mark_color(m));
+        }
+        // Printed lines (and I/O marks), as labels that do not overlap:
+        // labels that would land on an earlier one are counted on it
+        // ("(+2)").
+        let mut items: Vec<(usize, Instant, String, RGBColor)> = lane
+            .outputs
+            .iter()
+            .map(|(at, seq, line)| (*seq, *at, line.clone(), rgb(0x222222)))
+            .collect();
+        if !lane.io_marks.is_empty() {
+            items.extend(
+                lane.io_marks
+                    .iter()
+                    .map(|m| (m.seq, m.at, m.label(), mark_color(m))),
+            );
+            items.sort_by_key(|i| i.0);
+        }
+        let mut groups: Vec<(i32, String, usize, RGBColor)> = Vec::new();
         let mut free_from = i32::MIN;
-        for (at, seq, line) in &lane.outputs {
+        for (seq, at, line, c) in &items {
             let x = sc.x(*at, *seq) + 6;
             if x < free_from {
                 if let Some(last) = groups.last_mut() {
@@ -556,9 +677,9 @@ impl Timeline {
             }
             let label = shorten(line, 28);
             free_from = x + text_width(&label, 10.0) + 6;
-            groups.push((x, label, 0));
+            groups.push((x, label, 0, *c));
         }
-        for (x, label, more) in groups {
+        for (x, label, more, c) in groups {
             let label = if more > 0 {
                 format!("{label} (+{more})")
             } else {
@@ -585,7 +706,7 @@ impl Timeline {
                 x,
                 y + LANE / 2,
                 10.0,
-                rgb(0x222222),
+                c,
                 (anchor, VPos::Center),
                 false,
             );
@@ -704,6 +825,248 @@ impl Timeline {
         }
     }
 
+    /// The resource lanes, from `y` down: a header, then for each service
+    /// or pool its load row and a row per server slot or worker.
+    fn resources(&self, b: &mut Svg<'_>, sc: &Scale, l: &Lanes, y: i32) {
+        let width = sc.x1 + RIGHT;
+        rect(b, 0, y, width, y + 1, &rgb(0xdddddd), true);
+        text(
+            b,
+            "services & pools",
+            LEFT - 10,
+            y + RES_HEAD / 2 + 1,
+            12.5,
+            BLACK,
+            (HPos::Right, VPos::Center),
+            true,
+        );
+        let mut y = y + RES_HEAD;
+        for r in &l.resources {
+            self.load_row(b, sc, r, y);
+            y += LOAD_H + GAP;
+            if r.workers.len() <= MAX_WORKER_ROWS {
+                for w in &r.workers {
+                    self.worker_row(b, sc, l, &w.spans, w.worker, y);
+                    y += LANE + GAP;
+                }
+            }
+        }
+    }
+
+    /// A resource's load: requests in service (bottom) and waiting (on
+    /// top), as a stacked step chart scaled to the most at once, with the
+    /// counts written where they fit; its marks on the top edge.
+    fn load_row(&self, b: &mut Svg<'_>, sc: &Scale, r: &ResourceLane, y: i32) {
+        let workers = r.workers.len();
+        text(
+            b,
+            &shorten(&r.name, 24),
+            LEFT - 10,
+            y + LOAD_H / 2 - 6,
+            12.0,
+            rgb(0x111111),
+            (HPos::Right, VPos::Center),
+            true,
+        );
+        let s = if r.requests == 1 { "" } else { "s" };
+        let what = if workers > MAX_WORKER_ROWS {
+            format!("{} request{s}, {workers} workers", r.requests)
+        } else {
+            format!("{} request{s}", r.requests)
+        };
+        text(
+            b,
+            &what,
+            LEFT - 10,
+            y + LOAD_H / 2 + 7,
+            10.0,
+            rgb(0x555555),
+            (HPos::Right, VPos::Center),
+            false,
+        );
+        rect(b, sc.x0, y, sc.x1, y + LOAD_H, &rgb(0xf7f7f7), true);
+        let most = r
+            .load
+            .iter()
+            .map(|ld| ld.busy + ld.waiting)
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let (bottom, room) = (y + LOAD_H - 1, LOAD_H - COUNTS_H - 2);
+        let h = |n: u32| (f64::from(n) / f64::from(most) * f64::from(room)).round() as i32;
+        let mut free_from = i32::MIN;
+        for ld in &r.load {
+            let (x0, x1) = (sc.x(ld.from, ld.from_seq), sc.x(ld.to, ld.to_seq));
+            if x1 <= x0 {
+                continue;
+            }
+            let (hb, hw) = (h(ld.busy), h(ld.busy + ld.waiting));
+            if ld.busy > 0 {
+                rect(
+                    b,
+                    x0,
+                    bottom - hb,
+                    x1,
+                    bottom,
+                    &color(&LaneState::IoServed),
+                    true,
+                );
+            }
+            if ld.waiting > 0 {
+                rect(
+                    b,
+                    x0,
+                    bottom - hw,
+                    x1,
+                    bottom - hb,
+                    &color(&LaneState::IoQueued),
+                    true,
+                );
+            }
+            // The counts: "2" in service, "2 + 3 queued", or "2+3".
+            let long = if ld.waiting > 0 {
+                format!("{} + {} queued", ld.busy, ld.waiting)
+            } else {
+                ld.busy.to_string()
+            };
+            let brief = format!("{}+{}", ld.busy, ld.waiting);
+            let label = [long, brief]
+                .into_iter()
+                .find(|t| text_width(t, 10.0) + 6 <= x1 - x0);
+            if let Some(label) = label {
+                let w = text_width(&label, 10.0);
+                let cx = (x0 + x1) / 2;
+                if cx - w / 2 - 2 < free_from {
+                    continue;
+                }
+                free_from = cx + w / 2 + 4;
+                text(
+                    b,
+                    &label,
+                    cx,
+                    y + COUNTS_H / 2 + 1,
+                    10.0,
+                    rgb(0x333333),
+                    (HPos::Center, VPos::Center),
+                    false,
+                );
+            }
+        }
+        // Above the row, in the gap, clear of the counts.
+        for m in &r.marks {
+            mark_glyph(b, sc.x(m.at, m.seq), y - 7, &mark_color(m));
+        }
+    }
+
+    /// A server slot's or worker's row: its spans, each job labelled with
+    /// its number and caller where it fits; abandoned work faded.
+    fn worker_row(
+        &self,
+        b: &mut Svg<'_>,
+        sc: &Scale,
+        l: &Lanes,
+        spans: &[WorkSpan],
+        worker: u32,
+        y: i32,
+    ) {
+        text(
+            b,
+            &format!("worker {worker}"),
+            LEFT - 10,
+            y + LANE / 2,
+            11.0,
+            rgb(0x444444),
+            (HPos::Right, VPos::Center),
+            false,
+        );
+        rect(
+            b,
+            sc.x0,
+            y + LANE / 2,
+            sc.x1,
+            y + LANE / 2 + 1,
+            &rgb(0xeeeeee),
+            true,
+        );
+        for s in spans {
+            let (x0, x1) = (sc.x(s.from, s.from_seq), sc.x(s.to, s.to_seq));
+            if x1 <= x0 {
+                continue;
+            }
+            let c = work_color(s.state);
+            if s.abandoned {
+                rect(b, x0, y + 3, x1, y + LANE - 3, &c.mix(0.35), true);
+                rect(b, x0, y + 3, x1, y + LANE - 3, &rgb(0x777777), false);
+            } else {
+                rect(b, x0, y + 3, x1, y + LANE - 3, &c, true);
+            }
+        }
+        // One label per job (its spans are consecutive), and a thin white
+        // line between jobs that follow each other without a gap.
+        let mut k = 0;
+        let mut last_end: Option<i32> = None;
+        while k < spans.len() {
+            let first = &spans[k];
+            let mut e = k + 1;
+            while e < spans.len() && spans[e].id == first.id {
+                e += 1;
+            }
+            let last = &spans[e - 1];
+            let (x0, x1) = (sc.x(first.from, first.from_seq), sc.x(last.to, last.to_seq));
+            if last_end == Some(x0) && x1 > x0 {
+                rect(b, x0, y + 2, x0 + 1, y + LANE - 2, &WHITE, true);
+            }
+            last_end = Some(x1);
+            let caller = first
+                .caller
+                .and_then(|t| l.tasks.get((t.0 as usize).wrapping_sub(1)))
+                .map(|lane| lane.name.as_str());
+            let mut label = match caller {
+                Some(c) => format!("#{} {c}", first.id),
+                None => format!("#{}", first.id),
+            };
+            if spans[k..e].iter().any(|s| s.abandoned) {
+                label.push_str(" (abandoned)");
+            }
+            // The label covers at most 60% of the job, so its colours show.
+            let room = ((f64::from(x1 - x0) * 0.6 - 4.0) / (10.0 * 0.62)).floor();
+            let id = format!("#{}", first.id);
+            let room = room.max(0.0) as usize;
+            let label = if label.chars().count() <= room {
+                Some(label)
+            } else if room >= id.chars().count() + 4 {
+                Some(shorten(&label, room))
+            } else if room >= id.chars().count() {
+                Some(id)
+            } else {
+                None
+            };
+            if let Some(label) = label {
+                let w = text_width(&label, 10.0);
+                rect(
+                    b,
+                    x0 + 2,
+                    y + 5,
+                    x0 + w + 6,
+                    y + LANE - 5,
+                    &WHITE.mix(0.78),
+                    true,
+                );
+                text(
+                    b,
+                    &label,
+                    x0 + 4,
+                    y + LANE / 2,
+                    10.0,
+                    rgb(0x111111),
+                    (HPos::Left, VPos::Center),
+                    false,
+                );
+            }
+            k = e;
+        }
+    }
+
     fn axis_ticks(&self, b: &mut Svg<'_>, sc: &Scale, y: i32, top: i32, max: u64) {
         let grey = rgb(0x888888);
         let _ = b.draw_line((sc.x0, y + 2), (sc.x1, y + 2), &grey);
@@ -796,6 +1159,31 @@ impl Timeline {
             );
         }
     }
+}
+
+/// A small triangle pointing down from `y` at `x`: an I/O mark.
+fn mark_glyph(b: &mut Svg<'_>, x: i32, y: i32, c: &RGBColor) {
+    let _ = b.fill_polygon(vec![(x - 4, y), (x + 4, y), (x, y + 7)], c);
+}
+
+/// The height of a panel's resource lanes (none: 0).
+fn resources_height(l: &Lanes) -> i32 {
+    if l.resources.is_empty() {
+        return 0;
+    }
+    let rows: i32 = l
+        .resources
+        .iter()
+        .map(|r| {
+            let workers = if r.workers.len() <= MAX_WORKER_ROWS {
+                r.workers.len() as i32
+            } else {
+                0
+            };
+            LOAD_H + GAP + workers * (LANE + GAP)
+        })
+        .sum();
+    RES_HEAD + rows
 }
 
 /// A time rounded for display (labels, bars): at most 4 significant digits.

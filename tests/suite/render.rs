@@ -206,3 +206,533 @@ fn chrome_trace_has_integer_microseconds_thread_names_and_flows() {
     let ends = events.iter().filter(|e| e["ph"] == "f").count();
     assert!(starts > 0 && starts == ends, "flow arrows come in pairs");
 }
+
+// Simulated I/O on the timeline, the Chrome trace and the Mermaid diagram.
+
+use crate::support::{asyncio, ms, run_twice, secs};
+use loopsim::io::{
+    Latency, OnExcess, ProcessPool, RateLimit, Service, ServiceConfig, ThreadPool, Work,
+};
+use loopsim::render::{IoMarkKind, LaneState, Lanes, WorkState, lanes};
+use loopsim::{spawn, spawn_named, wait_for};
+
+/// Two callers of a service of capacity 1 serving in 1 s: `main` is served
+/// at once, `second` waits for it.
+fn two_callers() -> Trace {
+    run_twice(&asyncio(), || async {
+        let api = Service::named("api", ServiceConfig::new(Latency::fixed(secs(1))));
+        let a = api.clone();
+        let second = spawn_named("second", async move { a.call().await });
+        api.call().await.unwrap();
+        second.await.unwrap().unwrap();
+    })
+    .trace
+}
+
+/// The spans of the lane named `name`: (from ms, to ms, state, label),
+/// zero-length ones left out.
+fn spans_of(l: &Lanes, name: &str) -> Vec<(u64, u64, LaneState, String)> {
+    let lane = l.tasks.iter().find(|t| t.name == name).unwrap();
+    lane.spans
+        .iter()
+        .filter(|s| s.to > s.from)
+        .map(|s| {
+            (
+                s.from.as_nanos() / 1_000_000,
+                s.to.as_nanos() / 1_000_000,
+                s.state.clone(),
+                s.label.clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_caller_waits_queued_then_served_and_the_service_lane_shows_its_load() {
+    let t = two_callers();
+    let l = lanes(&t);
+    assert_eq!(
+        spans_of(&l, "second"),
+        [
+            (0, 1000, LaneState::IoQueued, "api #2".to_string()),
+            (1000, 2000, LaneState::IoServed, "api #2".to_string()),
+        ]
+    );
+    assert_eq!(
+        spans_of(&l, "Task-1")[0],
+        (0, 1000, LaneState::IoServed, "api #1".to_string()),
+        "a free server serves at once: no queued span"
+    );
+    assert_eq!(l.resources.len(), 1);
+    let api = &l.resources[0];
+    assert_eq!((api.name.as_str(), api.requests), ("api", 2));
+    let load: Vec<(u64, u64, u32, u32)> = api
+        .load
+        .iter()
+        .filter(|ld| ld.to > ld.from)
+        .map(|ld| {
+            (
+                ld.from.as_nanos() / 1_000_000,
+                ld.to.as_nanos() / 1_000_000,
+                ld.busy,
+                ld.waiting,
+            )
+        })
+        .collect();
+    assert_eq!(load, [(0, 1000, 1, 1), (1000, 2000, 1, 0)]);
+    assert_eq!((api.max_busy(), api.max_waiting()), (1, 1));
+    assert_eq!(api.workers.len(), 1, "capacity 1: one server slot");
+    let served: Vec<(u32, u32, WorkState, u64)> = api.workers[0]
+        .spans
+        .iter()
+        .map(|s| {
+            (
+                s.id,
+                s.caller.unwrap().0,
+                s.state,
+                s.from.as_nanos() / 1_000_000,
+            )
+        })
+        .collect();
+    assert_eq!(
+        served,
+        [
+            (1, 1, WorkState::Serving, 0),
+            (2, 2, WorkState::Serving, 1000)
+        ]
+    );
+    assert!(api.marks.is_empty() && l.tasks.iter().all(|t| t.io_marks.is_empty()));
+}
+
+#[test]
+fn pool_workers_show_their_jobs_the_cpu_and_the_gil_and_process_start_up() {
+    let t = run_twice(&asyncio(), || async {
+        let pool = ThreadPool::named("workers", 2);
+        let p = pool.clone();
+        let a = spawn(async move { p.run(Work::Cpu(ms(12))).await });
+        pool.run(Work::Cpu(ms(12))).await.unwrap();
+        a.await.unwrap().unwrap();
+        let procs = ProcessPool::named("procs", 1, ms(50), ms(0));
+        procs.run(Work::Cpu(ms(20))).await.unwrap();
+    })
+    .trace;
+    let l = lanes(&t);
+    let names: Vec<&str> = l.resources.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["workers", "procs"], "in order of first use");
+    let threads = &l.resources[0];
+    assert_eq!(threads.workers.len(), 2);
+    // Job 1 (main's) on worker 0, job 2 on worker 1; they take turns at
+    // the GIL every 5 ms (see tests/suite/io.rs).
+    let turns = |w: usize| -> Vec<(WorkState, u64, u64)> {
+        threads.workers[w]
+            .spans
+            .iter()
+            .filter(|s| s.to > s.from)
+            .map(|s| {
+                (
+                    s.state,
+                    s.from.as_nanos() / 1_000_000,
+                    s.to.as_nanos() / 1_000_000,
+                )
+            })
+            .collect()
+    };
+    use WorkState::{OnCpu, WaitingForCpu};
+    assert_eq!(
+        turns(0),
+        [
+            (OnCpu, 0, 5),
+            (WaitingForCpu, 5, 10),
+            (OnCpu, 10, 15),
+            (WaitingForCpu, 15, 20),
+            (OnCpu, 20, 22)
+        ]
+    );
+    assert_eq!(
+        turns(1),
+        [
+            (WaitingForCpu, 0, 5),
+            (OnCpu, 5, 10),
+            (WaitingForCpu, 10, 15),
+            (OnCpu, 15, 20),
+            (WaitingForCpu, 20, 22),
+            (OnCpu, 22, 24)
+        ]
+    );
+    assert!(threads.workers[0].spans.iter().all(|s| s.id == 1));
+    assert!(threads.workers[1].spans.iter().all(|s| s.id == 2));
+    assert_eq!(threads.max_busy(), 2, "both threads busy, one on the CPU");
+    let procs = &l.resources[1];
+    let states: Vec<(WorkState, u64)> = procs.workers[0]
+        .spans
+        .iter()
+        .filter(|s| s.to > s.from)
+        .map(|s| (s.state, (s.to.as_nanos() - s.from.as_nanos()) / 1_000_000))
+        .collect();
+    assert_eq!(
+        states,
+        [(WorkState::Starting, 50), (WorkState::OnCpu, 20)],
+        "the process starts, then runs the job"
+    );
+    // The caller waits for the process to start (queued), then is served.
+    let main: Vec<(LaneState, u64)> = spans_of(&l, "Task-1")
+        .into_iter()
+        .filter(|s| s.3.starts_with("procs"))
+        .map(|s| (s.2, s.1 - s.0))
+        .collect();
+    assert_eq!(main, [(LaneState::IoQueued, 50), (LaneState::IoServed, 20)]);
+}
+
+#[test]
+fn rejected_withdrawn_and_abandoned_requests_are_marked_on_their_callers() {
+    let t = run_twice(&asyncio(), || async {
+        let api = Service::named(
+            "slow",
+            ServiceConfig::new(Latency::fixed(secs(5)))
+                .queue_limit(1)
+                .rate_limit(RateLimit {
+                    per_second: 1.0,
+                    burst: 3,
+                    on_excess: OnExcess::Reject,
+                }),
+        );
+        let call = |name: &str, timeout| {
+            let api = api.clone();
+            spawn_named(name, async move {
+                let _ = wait_for(async move { api.call().await }, timeout).await;
+            })
+        };
+        let served = call("served", secs(1));
+        let queued = call("queued", secs(2));
+        let full = call("full", secs(9));
+        let limited = call("limited", secs(9));
+        for h in [served, queued, full, limited] {
+            h.await.unwrap();
+        }
+        // The abandoned request's service ends at 5 s.
+        loopsim::sleep(secs(4)).await;
+    })
+    .trace;
+    let l = lanes(&t);
+    let marks = |name: &str| -> Vec<(u64, String)> {
+        let lane = l.tasks.iter().find(|t| t.name == name).unwrap();
+        lane.io_marks
+            .iter()
+            .map(|m| (m.at.as_nanos() / 1_000_000, m.label()))
+            .collect()
+    };
+    assert_eq!(marks("served"), [(1000, "slow #1 abandoned".to_string())]);
+    assert_eq!(marks("queued"), [(2000, "slow #2 withdrawn".to_string())]);
+    assert_eq!(
+        marks("full"),
+        [(0, "slow #3 rejected: ServiceUnavailable".to_string())]
+    );
+    assert_eq!(
+        marks("limited"),
+        [(0, "slow #4 rejected: TooManyRequests".to_string())]
+    );
+    let slow = &l.resources[0];
+    assert_eq!(slow.marks.len(), 4);
+    assert!(matches!(&slow.marks[0].kind, IoMarkKind::Rejected(e) if e.contains("503")));
+    // The abandoned request is served to its end, drawn as abandoned.
+    let worker: Vec<(u64, u64, bool)> = slow.workers[0]
+        .spans
+        .iter()
+        .map(|s| {
+            (
+                s.from.as_nanos() / 1_000_000,
+                s.to.as_nanos() / 1_000_000,
+                s.abandoned,
+            )
+        })
+        .collect();
+    assert_eq!(worker, [(0, 1000, false), (1000, 5000, true)]);
+    let svg = String::from_utf8(Timeline::default().render(&t)).unwrap();
+    for label in [
+        "slow #1 abandoned",
+        "slow #2 withdrawn",
+        "slow #3 rejected: ServiceUn…",
+        "#1 served (abandoned)",
+    ] {
+        assert!(svg.contains(label), "no {label:?} in the SVG");
+    }
+}
+
+/// The text of the SVG's `<text>` elements.
+fn svg_labels(svg: &[u8]) -> Vec<String> {
+    let text = std::str::from_utf8(svg).unwrap();
+    let doc = roxmltree::Document::parse(text).unwrap();
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .map(|s| s.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn io_timelines_are_well_formed_deterministic_and_draw_the_resource_lanes() {
+    let a = Timeline::default().render(&two_callers());
+    assert_eq!(a, Timeline::default().render(&two_callers()));
+    let labels = svg_labels(&a);
+    for want in [
+        "services & pools",
+        "api",
+        "2 requests",
+        "worker 0",
+        "I/O: queued",
+        "I/O: served",
+        "worker on the CPU",
+        "waiting for the GIL / a core",
+        "1 + 1 queued",
+        "#2 second",
+    ] {
+        assert!(
+            labels.iter().any(|l| l == want),
+            "no label {want:?} in {labels:?}"
+        );
+    }
+    // On the ordinal axis too.
+    let steps = Timeline {
+        axis: loopsim::render::Axis::Steps,
+        ..Timeline::default()
+    };
+    assert!(svg_labels(&steps.render(&two_callers())).contains(&"services & pools".to_string()));
+    // A run without I/O has neither resource lanes nor their legend.
+    let t = trace_of("sync_vs_async_two_fetches.toml", "async");
+    assert!(lanes(&t).resources.is_empty());
+    let labels = svg_labels(&Timeline::default().render(&t));
+    assert!(
+        !labels
+            .iter()
+            .any(|l| l == "services & pools" || l == "I/O: queued")
+    );
+}
+
+#[test]
+fn a_service_with_many_slots_is_drawn_as_its_load_alone() {
+    let t = run_twice(&asyncio(), || async {
+        let api = Service::named(
+            "wide",
+            ServiceConfig::new(Latency::fixed(ms(100))).capacity(20),
+        );
+        let calls = (0..12).map(|_| {
+            let api = api.clone();
+            async move { api.call().await }
+        });
+        loopsim::gather(calls).await.unwrap();
+    })
+    .trace;
+    let l = lanes(&t);
+    assert_eq!(l.resources[0].workers.len(), 12);
+    assert_eq!(l.resources[0].max_busy(), 12);
+    let labels = svg_labels(&Timeline::default().render(&t));
+    assert!(labels.iter().any(|l| l == "12 requests, 12 workers"));
+    assert!(!labels.iter().any(|l| l == "worker 0"), "no worker rows");
+    assert!(labels.iter().any(|l| l == "12"), "the load's count");
+}
+
+#[test]
+fn chrome_trace_has_a_thread_per_resource_and_worker_and_a_load_counter() {
+    let t = two_callers();
+    let bytes = ChromeTrace.render(&t);
+    assert_eq!(bytes, ChromeTrace.render(&two_callers()));
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let events = v["traceEvents"].as_array().unwrap();
+    let thread = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["name"] == "thread_name" && e["args"]["name"] == name)
+            .and_then(|e| e["tid"].as_u64())
+            .unwrap_or_else(|| panic!("no thread {name:?}"))
+    };
+    let (api, worker) = (thread("api"), thread("api · worker 0"));
+    let tasks = events
+        .iter()
+        .filter(|e| e["name"] == "thread_name")
+        .filter_map(|e| e["tid"].as_u64())
+        .filter(|tid| *tid != api && *tid != worker)
+        .max()
+        .unwrap();
+    assert!(
+        api > tasks && worker > api,
+        "resource threads after the tasks'"
+    );
+    let slices = |tid: u64| -> Vec<(u64, u64, String)> {
+        events
+            .iter()
+            .filter(|e| e["ph"] == "X" && e["tid"] == tid)
+            .map(|e| {
+                (
+                    e["ts"].as_u64().unwrap(),
+                    e["dur"].as_u64().unwrap(),
+                    e["name"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        slices(worker),
+        [
+            (0, 1_000_000, "#1 Task-1".to_string()),
+            (1_000_000, 1_000_000, "#2 second".to_string())
+        ]
+    );
+    assert_eq!(
+        slices(api),
+        [
+            (0, 1_000_000, "1 busy, 1 waiting".to_string()),
+            (1_000_000, 1_000_000, "1 busy, 0 waiting".to_string())
+        ]
+    );
+    let counters: Vec<(u64, u64, u64)> = events
+        .iter()
+        .filter(|e| e["ph"] == "C" && e["name"] == "api load")
+        .map(|e| {
+            (
+                e["ts"].as_u64().unwrap(),
+                e["args"]["busy"].as_u64().unwrap(),
+                e["args"]["waiting"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(counters.last(), Some(&(2_000_000, 0, 0)), "{counters:?}");
+    let second = thread("second (second)");
+    let waits: Vec<String> = slices(second)
+        .into_iter()
+        .filter(|s| s.1 > 0)
+        .map(|s| s.2)
+        .collect();
+    assert_eq!(
+        waits,
+        ["waiting: I/O queued: api #2", "waiting: I/O served: api #2"]
+    );
+}
+
+#[test]
+fn mermaid_shows_io_notes_and_keeps_names_from_breaking_it() {
+    let t = run_twice(&asyncio(), || async {
+        let api = Service::named(
+            "api;#1 %%x",
+            ServiceConfig::new(Latency::fixed(ms(10))).error_rate(1.0, "Bad;Error#2"),
+        );
+        let _ = api.call().await;
+    })
+    .trace;
+    for detail in [false, true] {
+        let text = String::from_utf8(
+            Mermaid {
+                detail,
+                max_items: 160,
+            }
+            .render(&t),
+        )
+        .unwrap();
+        assert!(text.starts_with("sequenceDiagram\n"));
+        assert!(
+            text.contains("Note over L: api,♯1 %%x ♯1 (Task-1) fails: Bad,Error♯2"),
+            "{text}"
+        );
+        for line in text.lines().skip(1) {
+            let body = line.split_once(':').map_or("", |(_, b)| b);
+            assert!(
+                !body.contains(';') && !body.contains('#'),
+                "breaks Mermaid: {line:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_rate_limited_call_waits_queued_for_its_token() {
+    let t = run_twice(&asyncio(), || async {
+        let api = Service::named(
+            "api",
+            ServiceConfig::new(Latency::fixed(ms(100))).rate_limit(RateLimit {
+                per_second: 2.0,
+                burst: 1,
+                on_excess: OnExcess::Delay,
+            }),
+        );
+        let a = api.clone();
+        let first = spawn_named("first", async move { a.call().await });
+        let b = api.clone();
+        let second = spawn_named("second", async move { b.call().await });
+        first.await.unwrap().unwrap();
+        second.await.unwrap().unwrap();
+    })
+    .trace;
+    let l = lanes(&t);
+    assert_eq!(
+        spans_of(&l, "second"),
+        [
+            (
+                0,
+                500,
+                LaneState::IoQueued,
+                "api #2 (rate limited)".to_string()
+            ),
+            (500, 600, LaneState::IoServed, "api #2".to_string()),
+        ],
+        "a token every 500 ms"
+    );
+    let waiting: Vec<(u64, u32, u32)> = l.resources[0]
+        .load
+        .iter()
+        .filter(|ld| ld.to > ld.from)
+        .map(|ld| (ld.from.as_nanos() / 1_000_000, ld.busy, ld.waiting))
+        .collect();
+    assert_eq!(waiting, [(0, 1, 1), (100, 0, 1), (500, 1, 0)]);
+}
+
+#[test]
+fn lanes_survive_io_events_out_of_order_or_for_unknown_tasks() {
+    use loopsim::time::Instant;
+    use loopsim::trace::{Event, EventKind, IoPhase, Sym, TaskId};
+    let mut t = two_callers();
+    let end = t.events.pop().unwrap();
+    let api = Sym(t.strings.iter().position(|s| s == "api").unwrap() as u32);
+    let io = |task: Option<u32>, id, phase| Event {
+        at: Instant::from_nanos(3_000_000_000),
+        iteration: 99,
+        task: task.map(TaskId),
+        kind: EventKind::Io {
+            resource: api,
+            id,
+            phase,
+        },
+    };
+    t.events.extend([
+        io(Some(0), 7, IoPhase::Started { worker: 3 }),
+        io(Some(99), 7, IoPhase::CpuTaken),
+        io(None, 8, IoPhase::Finished),
+        io(Some(1), 9, IoPhase::Delivered),
+        io(Some(2), 2, IoPhase::Abandoned),
+        io(Some(1), 10, IoPhase::Withdrawn),
+    ]);
+    t.events.push(end);
+    let l = lanes(&t);
+    assert_eq!(l.resources.len(), 1);
+    assert_eq!(l.resources[0].workers.len(), 4, "rows up to worker 3");
+    let _ = Timeline::default().render(&t);
+    let _ = ChromeTrace.render(&t);
+    let _ = Mermaid::default().render(&t);
+}
+
+#[test]
+fn the_sequence_diagram_tells_one_idle_period_until_the_pools_next_event() {
+    let t = run_twice(&asyncio(), || async {
+        ThreadPool::named("workers", 1)
+            .run(Work::Cpu(ms(12)))
+            .await
+            .unwrap();
+    })
+    .trace;
+    let text = String::from_utf8(SequenceText { detail: false }.render(&t)).unwrap();
+    let idle: Vec<&str> = text.lines().filter(|l| l.contains("idle")).collect();
+    assert_eq!(idle.len(), 1, "{text}");
+    assert!(
+        idle[0].contains("the loop is idle from 0s until the next event at workers, at 12ms"),
+        "{text}"
+    );
+}
