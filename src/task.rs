@@ -585,3 +585,26 @@ impl<F> std::fmt::Debug for CatchCancel<F> {
             .finish_non_exhaustive()
     }
 }
+
+/// Records that a coroutine `what` (`fetch(1)`) was called and never
+/// awaited, as CPython's `RuntimeWarning: coroutine 'fetch' was never
+/// awaited` (a health warning in the trace, for the current task). A Rust
+/// future that is never polled is the same mistake; the compiler's
+/// `unused_must_use` catches most, this records the ones a program makes
+/// on purpose (a scenario's `unawaited` step).
+///
+/// # Panics
+///
+/// Outside a running simulation.
+pub fn never_awaited(what: &str) {
+    engine::with_core("never_awaited", |c| {
+        let task = c.current();
+        let what = c.intern(what);
+        c.record(
+            task,
+            crate::trace::EventKind::Warning {
+                warning: crate::trace::Warning::NeverAwaited { what },
+            },
+        );
+    });
+}

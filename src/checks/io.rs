@@ -227,3 +227,62 @@ impl Check for Errors {
         ))
     }
 }
+
+/// How many health warnings a run gave (of one kind: `slow_step`,
+/// `never_awaited`, `pending_at_exit`, `exception_never_retrieved`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warnings {
+    /// Only warnings of this kind, if given.
+    pub kind: Option<String>,
+    /// How many.
+    pub count: Count,
+}
+
+impl Check for Warnings {
+    fn describe(&self) -> String {
+        match (&self.kind, self.count) {
+            (None, Count::Exact(0)) => "no warnings".to_string(),
+            (Some(k), Count::AtLeast(1)) => format!("warns {k}"),
+            (Some(k), c) => format!("{k} warnings: {}", c.describe()),
+            (None, c) => format!("warnings: {}", c.describe()),
+        }
+    }
+
+    fn check(&self, f: &Facts<'_>) -> Verdict {
+        let names = f.trace.task_names();
+        let found: Vec<(usize, String)> = f
+            .trace
+            .events
+            .iter()
+            .enumerate()
+            .filter_map(|(seq, e)| match e.kind {
+                EventKind::Warning { warning }
+                    if self.kind.as_deref().is_none_or(|k| k == warning.name()) =>
+                {
+                    let name = e.task.and_then(|t| names.get(&t)).map(String::as_str);
+                    Some((seq, warning.message(f.trace, name)))
+                }
+                _ => None,
+            })
+            .collect();
+        let n = found.len() as u64;
+        let observed = match found.first() {
+            None => "no warnings".to_string(),
+            Some((_, first)) => format!("{n} warning(s), first: {first}"),
+        };
+        let mut v = Verdict::new(self.count.contains(n), self.describe(), observed);
+        for (seq, text) in found.iter().take(3) {
+            v = v.with(Evidence::at(f.trace, *seq, text.clone()));
+        }
+        v
+    }
+
+    fn as_claim(&self) -> Option<String> {
+        Some(match (&self.kind, self.count) {
+            (None, Count::Exact(0)) => "no_warnings = true".to_string(),
+            (Some(k), Count::AtLeast(1)) => format!("warns = {k:?}"),
+            (Some(k), c) => format!("warns = {k:?}\n{}", c.as_claim_keys()),
+            (None, _) => return None,
+        })
+    }
+}

@@ -35,6 +35,7 @@
 //! | [`Faster`] | one run's main task ends sooner than another's (or its requests' latency percentile is lower) |
 //! | [`LatencyPercentile`] | a percentile of a service's request latency is within a bound |
 //! | [`Errors`] | how many requests to a service failed or were turned away |
+//! | [`Warnings`] | how many health warnings (slow step, never awaited, pending at exit, exception never retrieved) a run gave |
 //! | [`DeadlineOrder`] | timers fire in deadline order |
 //! | [`EqualDeadlineFifo`] | equal deadlines fire first-come first-served (`fifo` yes, `asyncio` no) |
 //! | [`ReadyFifo`] | ready tasks run in the order they became ready |
@@ -58,7 +59,7 @@ mod wellformed;
 mod words;
 
 pub use facts::{Facts, Line, TaskFacts};
-pub use io::{Errors, LatencyPercentile, Request, percentile, requests};
+pub use io::{Errors, LatencyPercentile, Request, Warnings, percentile, requests};
 pub use outcome::{Ending, RunEnds};
 pub use output::{InOrder, OutputIs, PrintedAt};
 pub use schedule::{

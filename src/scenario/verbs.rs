@@ -105,6 +105,7 @@ pub const VERBS: &[Verb] = {
         verb("await", Tasks, &["into"], "`x = await coro()` runs inline; `x = await t` waits for a task or future"),
         verb("spawn", Tasks, &["as", "name"], "`t = asyncio.create_task(coro(), name=…)`"),
         verb("create_task", Tasks, &["as", "name"], "the same step as `spawn`, by asyncio's name"),
+        verb("unawaited", Tasks, &[], "`fetch(x)` without `await`: the mistake; the coroutine never runs and asyncio warns it was never awaited"),
         verb("cancel", Tasks, &["message"], "`t.cancel()` or `t.cancel(msg)`, of a task or a future"),
         verb("gather", Tasks, &["into", "return_exceptions", "for", "in"], "`x = await asyncio.gather(…)`"),
         verb("wait_for", Tasks, &["timeout", "into"], "`x = await asyncio.wait_for(aw, timeout)`"),

@@ -11,7 +11,7 @@ use crate::LoopModel;
 use crate::checks::{
     BoundedWait, Check, DeadlineOrder, Elapsed, EqualDeadlineFifo, Errors, Facts, Faster,
     FirstComeFirstServed, InOrder, LatencyPercentile, MaxInSection, NothingPending, OutputIs,
-    PrintedAt, ReadyFifo, RunEnds, TaskEnds, TimeoutDelivered, Verdict, WellFormed,
+    PrintedAt, ReadyFifo, RunEnds, TaskEnds, TimeoutDelivered, Verdict, Warnings, WellFormed,
 };
 use crate::trace::Trace;
 use std::collections::BTreeMap;
@@ -63,6 +63,10 @@ pub fn checker(kind: &ClaimKind) -> Option<Box<dyn Check>> {
             count,
         } => Box::new(Errors {
             resource: resource.clone(),
+            kind: kind.clone(),
+            count: *count,
+        }),
+        ClaimKind::Warns { kind, count } => Box::new(Warnings {
             kind: kind.clone(),
             count: *count,
         }),

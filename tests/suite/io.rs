@@ -388,3 +388,62 @@ fn a_pool_is_a_fifo_of_jobs_with_at_most_its_workers_running() {
     // worker first.
     assert_eq!(started, [(0, 1), (1, 2), (10, 3), (11, 4), (20, 5)]);
 }
+
+/// The health warnings of each variant of `health_warnings.toml` are the
+/// ones CPython gives (run in asyncio's debug mode on the virtual clock):
+/// the same kinds, as many of each.
+#[test]
+fn health_warnings_are_cpythons() {
+    use loopsim::scenario::{self, python::to_python};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sim-scenarios/health_warnings.toml"
+    );
+    let s = scenario::parse(path, &std::fs::read_to_string(path).unwrap()).unwrap();
+    for version in ["3.11.7", "3.12.1", "3.13.0"] {
+        let Some(py) = python(version) else {
+            eprintln!("python {version} not found, skipped");
+            continue;
+        };
+        for v in &s.variants {
+            let program = to_python(&s, &v.name).unwrap();
+            let out = std::process::Command::new(&py)
+                .arg("-c")
+                .arg(&program)
+                .env("PYTHONASYNCIODEBUG", "1")
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let mut theirs: Vec<&str> = stderr
+                .lines()
+                .filter_map(|l| {
+                    if l.starts_with("Executing <") && l.contains(" took ") {
+                        Some("slow_step")
+                    } else if l.contains("was never awaited") && l.contains("RuntimeWarning") {
+                        Some("never_awaited")
+                    } else if l.starts_with("Task exception was never retrieved") {
+                        Some("exception_never_retrieved")
+                    } else if l.starts_with("Task was destroyed but it is pending") {
+                        Some("pending_at_exit")
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            let run = scenario::run_variant(&s, &v.name, None, None, true);
+            let mut ours: Vec<&str> = run
+                .run
+                .trace
+                .events
+                .iter()
+                .filter_map(|e| match e.kind {
+                    EventKind::Warning { warning } => Some(warning.name()),
+                    _ => None,
+                })
+                .collect();
+            theirs.sort();
+            ours.sort();
+            assert_eq!(ours, theirs, "{} on CPython {version}:\n{stderr}", v.name);
+        }
+    }
+}

@@ -84,6 +84,7 @@ pub fn run_variant(
         .eager_tasks(st.eager_tasks)
         .step_overhead(st.step_overhead)
         .machine(st.machine)
+        .slow_callback_duration(st.slow_callback_duration)
         .limits(st.limits)
         .trace(trace)
         .label(label)

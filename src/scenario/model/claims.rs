@@ -60,6 +60,14 @@ pub enum ClaimKind {
         /// The bound.
         bound: Bound,
     },
+    /// `warns = "slow_step"` (at least one such warning), or
+    /// `no_warnings = true`: the run's health warnings.
+    Warns {
+        /// The warning's kind, or any.
+        kind: Option<String>,
+        /// How many.
+        count: Count,
+    },
     /// `errors = "api"`, `is = 0`: how many requests failed or were turned
     /// away (of one class, with `kind`).
     Errors {

@@ -98,6 +98,9 @@ pub struct Settings {
     pub max_value_len: u64,
     /// The machine pools run on: `cpus`, `gil`, `switch_interval`.
     pub machine: crate::io::Machine,
+    /// A step that holds the loop this long is warned about (default
+    /// 100 ms, asyncio's `slow_callback_duration`).
+    pub slow_callback_duration: Duration,
 }
 
 /// The highest value each counting limit may be raised to: beyond these a
@@ -179,6 +182,7 @@ impl Default for Settings {
             max_output_bytes: 16 << 20,
             max_value_len: 1_000_000,
             machine: crate::io::Machine::default(),
+            slow_callback_duration: Duration::from_millis(100),
         }
     }
 }

@@ -218,6 +218,9 @@ pub enum TaskStep {
     Sleep(Expr),
     /// `time.sleep(d)` inside a coroutine: blocks the loop.
     Block(Expr),
+    /// `fetch(x)` without `await`: the coroutine object is made and dropped,
+    /// never run (`RuntimeWarning: coroutine 'fetch' was never awaited`).
+    Unawaited(Call),
     /// `t = asyncio.create_task(call, name=…)`.
     Spawn {
         /// The coroutine.

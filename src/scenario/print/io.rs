@@ -18,6 +18,13 @@ pub(super) fn declarations(s: &Scenario, put: &mut impl FnMut(&str, Value)) {
     if m.switch_interval != d.switch_interval {
         put("switch_interval", Value::String(dur(m.switch_interval)));
     }
+    let default_slow = crate::scenario::model::Settings::default().slow_callback_duration;
+    if s.settings.slow_callback_duration != default_slow {
+        put(
+            "slow_callback_duration",
+            Value::String(dur(s.settings.slow_callback_duration)),
+        );
+    }
     let mut services = Table::new();
     for (name, c) in &s.services {
         services.insert(name.clone(), Value::Table(service(c)));

@@ -439,6 +439,23 @@ fn claim(c: &Claim) -> Value {
                 _ => bound(&mut t, b, "is"),
             }
         }
+        ClaimKind::Warns { kind: None, .. } => {
+            t.insert("no_warnings".into(), Value::Boolean(true));
+        }
+        ClaimKind::Warns {
+            kind: Some(k),
+            count,
+        } => {
+            t.insert("warns".into(), Value::String(k.clone()));
+            let (key, n) = match count {
+                Count::Exact(n) => ("is", n),
+                Count::AtMost(n) => ("at_most", n),
+                Count::AtLeast(n) => ("at_least", n),
+            };
+            if *count != Count::AtLeast(1) {
+                t.insert(key.into(), Value::Integer(*n as i64));
+            }
+        }
         ClaimKind::Errors {
             resource,
             kind,

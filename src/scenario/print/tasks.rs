@@ -9,6 +9,7 @@ pub(super) fn step(k: &TaskStep, mut set: impl FnMut(&str, Value)) {
     match k {
         TaskStep::Sleep(e) => set("sleep", ex(e)),
         TaskStep::Block(e) => set("block", ex(e)),
+        TaskStep::Unawaited(c) => set("unawaited", Value::String(call(c))),
         TaskStep::Spawn {
             call: c,
             bind,

@@ -16,6 +16,12 @@ impl Writer {
                 let e = self.expr(e)?;
                 self.line(&format!("block({e})"));
             }
+            TaskStep::Unawaited(call) => {
+                // The coroutine object is made and dropped: CPython prints
+                // the RuntimeWarning to stderr; the output is unchanged.
+                let c = self.call(call)?;
+                self.line(&c);
+            }
             TaskStep::Spawn { call, bind, name } => {
                 let c = self.call(call)?;
                 let name = match name {

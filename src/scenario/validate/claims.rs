@@ -24,6 +24,8 @@ pub(super) const CLAIM_KEYS: &[&str] = &[
     "holds",
     "latency",
     "errors",
+    "warns",
+    "no_warnings",
 ];
 
 pub(super) const CLAIM_MODIFIERS: &[&str] = &[
@@ -354,6 +356,63 @@ pub(super) fn claim(
                 bound,
             }
         }
+        "warns" => {
+            let kind = string(cx, v, "a warning's kind")?;
+            if !crate::trace::Warning::NAMES.contains(&kind.as_str()) {
+                cx.err(
+                    v.span().start,
+                    format!(
+                        "unknown warning `{kind}`: {}",
+                        crate::trace::Warning::NAMES.join(", ")
+                    ),
+                    did_you_mean(&kind, crate::trace::Warning::NAMES),
+                );
+                return None;
+            }
+            let n = |cx: &mut Ctx<'_>, v: &Spanned<RValue>| match v.get_ref() {
+                RValue::Int(i) if *i >= 0 => Some(*i as u64),
+                other => {
+                    cx.err(
+                        v.span().start,
+                        format!("expected a count (0 or more), found {}", type_of(other)),
+                        None,
+                    );
+                    None
+                }
+            };
+            let count = match (get("is"), get("at_most"), get("at_least")) {
+                (None, None, None) => Count::AtLeast(1),
+                (Some(x), None, None) => Count::Exact(n(cx, x)?),
+                (None, Some(x), None) => Count::AtMost(n(cx, x)?),
+                (None, None, Some(x)) => Count::AtLeast(n(cx, x)?),
+                _ => {
+                    cx.err(
+                        v.span().start,
+                        "give at most one of `is`, `at_most`, `at_least`",
+                        None,
+                    );
+                    return None;
+                }
+            };
+            ClaimKind::Warns {
+                kind: Some(kind),
+                count,
+            }
+        }
+        "no_warnings" => match v.get_ref() {
+            RValue::Bool(true) => ClaimKind::Warns {
+                kind: None,
+                count: Count::Exact(0),
+            },
+            _ => {
+                cx.err(
+                    v.span().start,
+                    "`no_warnings` is `true` (for warnings that must occur: `warns = \"slow_step\"`)",
+                    None,
+                );
+                return None;
+            }
+        },
         "errors" => {
             let resource = known_resource(cx, v, resources)?;
             let n = |cx: &mut Ctx<'_>, v: &Spanned<RValue>| match v.get_ref() {
@@ -432,6 +491,7 @@ pub(super) fn claim(
         "faster" => &["than", "ratio_at_least", "latency", "percentile"],
         "latency" => &["percentile", "is", "at_most", "at_least", "between"],
         "errors" => &["kind", "is", "at_most", "at_least"],
+        "warns" => &["is", "at_most", "at_least"],
         "holds" => &["k", "name"],
         _ => &[],
     };

@@ -46,6 +46,18 @@ pub(super) fn settings(cx: &mut Ctx<'_>, raw: &RawScenario) -> Settings {
     {
         settings.step_overhead = d;
     }
+    if let Some(o) = &raw.slow_callback_duration
+        && let Some(d) = duration_field(cx, o)
+    {
+        if d.is_zero() {
+            cx.err(
+                o.span().start,
+                "`slow_callback_duration` must be more than zero",
+                None,
+            );
+        }
+        settings.slow_callback_duration = d;
+    }
     if let Some(l) = &raw.limits {
         let l = l.get_ref();
         if let Some(t) = &l.max_time

@@ -105,6 +105,7 @@ pub(super) struct RawScenario {
     pub(super) cpus: Option<Spanned<i64>>,
     pub(super) gil: Option<Spanned<bool>>,
     pub(super) switch_interval: Option<Spanned<String>>,
+    pub(super) slow_callback_duration: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) variants: Vec<Spanned<RawVariant>>,
     #[serde(default)]

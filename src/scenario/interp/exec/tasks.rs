@@ -43,6 +43,12 @@ impl Vm {
                 ),
             },
             TaskStep::Block(e) => block(self.duration(e)?.as_duration()),
+            TaskStep::Unawaited(c) => {
+                // Python evaluates the arguments and makes the coroutine.
+                let args = self.call_args(c)?;
+                let shown: Vec<String> = args.iter().map(|a| a.repr()).collect();
+                crate::task::never_awaited(&format!("{}({})", c.name, shown.join(", ")));
+            }
             TaskStep::Spawn { call, bind, name } => {
                 let name = match name {
                     Some(t) => Some(self.render(t)?),

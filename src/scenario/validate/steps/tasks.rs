@@ -46,6 +46,7 @@ pub(super) fn read(
                 into: var_def(cx, scope, get("into")),
             }
         }
+        "unawaited" => TaskStep::Unawaited(coroutine_call(cx, names, scope, v, false)?),
         "spawn" | "create_task" => TaskStep::Spawn {
             call: coroutine_call(cx, names, scope, v, false)?,
             bind: var_def(cx, scope, get("as")),
@@ -151,6 +152,7 @@ pub(super) fn is_plain(s: &TaskStep) -> bool {
         TaskStep::Cancel(_)
             | TaskStep::CancelWith { .. }
             | TaskStep::Spawn { .. }
+            | TaskStep::Unawaited(_)
             | TaskStep::Block(_)
     )
 }
