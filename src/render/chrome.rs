@@ -55,6 +55,20 @@ fn work_name(s: WorkState) -> &'static str {
 /// load counters (nothing for a run without I/O).
 fn resources(l: &Lanes, ev: &mut Vec<Value>) {
     for lane in &l.tasks {
+        for (at, seq, w) in &lane.warnings {
+            ev.push(
+                json!({"ph": "i", "pid": 1, "tid": lane.task.0, "ts": us(*at), "s": "t",
+                "name": format!("warning: {w}"), "cat": "warning", "args": {"event": seq}}),
+            );
+        }
+    }
+    for (at, seq, w) in &l.loop_warnings {
+        ev.push(
+            json!({"ph": "i", "pid": 1, "tid": 0, "ts": us(*at), "s": "t",
+            "name": format!("warning: {w}"), "cat": "warning", "args": {"event": seq}}),
+        );
+    }
+    for lane in &l.tasks {
         for m in &lane.io_marks {
             ev.push(
                 json!({"ph": "i", "pid": 1, "tid": lane.task.0, "ts": us(m.at), "s": "t",

@@ -91,6 +91,10 @@ pub struct Lane {
     /// What went wrong with its I/O requests and jobs, in order: turned
     /// away, failed, withdrawn, abandoned.
     pub io_marks: Vec<IoMark>,
+    /// Its health warnings (a slow step, a coroutine never awaited, an
+    /// exception never retrieved, pending at the end): time, event index,
+    /// asyncio's words.
+    pub warnings: Vec<(Instant, usize, String)>,
 }
 
 /// Something that happened to a request or job at one instant, drawn as a
@@ -273,6 +277,9 @@ pub struct Lanes {
     /// One lane per service or pool, in order of first use; empty when
     /// the run used none.
     pub resources: Vec<ResourceLane>,
+    /// Health warnings about no task (a slow callback): drawn on the loop's
+    /// lane.
+    pub loop_warnings: Vec<(Instant, usize, String)>,
 }
 
 /// How a run's deadlock is drawn.
@@ -331,6 +338,7 @@ pub fn lanes(trace: &Trace) -> Lanes {
     let mut wakes = Vec::new();
     let mut step_start: Option<(Instant, usize)> = None;
     let mut deadlock: Option<Deadlock> = None;
+    let mut loop_warnings = Vec::new();
     let mut reqs: Vec<Vec<CallerReq>> = Vec::new();
     let mut resources: Vec<ResBuild> = Vec::new();
     let mut resource_of: BTreeMap<Sym, usize> = BTreeMap::new();
@@ -387,6 +395,7 @@ pub fn lanes(trace: &Trace) -> Lanes {
                     outputs: Vec::new(),
                     stuck: None,
                     io_marks: Vec::new(),
+                    warnings: Vec::new(),
                 });
                 open.push(Some(Open {
                     from: at,
@@ -534,6 +543,18 @@ pub fn lanes(trace: &Trace) -> Lanes {
                 state: LaneState::Idle,
                 label: "idle".into(),
             }),
+            EventKind::Warning { warning } => {
+                let lane = e
+                    .task
+                    .and_then(|t| (t.0 as usize).checked_sub(1))
+                    .filter(|i| *i < tasks.len());
+                let name = lane.map(|i| tasks[i].name.clone());
+                let text = warning.message(trace, name.as_deref());
+                match lane {
+                    Some(i) => tasks[i].warnings.push((at, seq, text)),
+                    None => loop_warnings.push((at, seq, text)),
+                }
+            }
             EventKind::Output { text } => {
                 if let Some(t) = e.task {
                     tasks[idx(t)]
@@ -626,6 +647,7 @@ pub fn lanes(trace: &Trace) -> Lanes {
         events: n,
         deadlock,
         resources: resources.into_iter().map(|r| r.finish(end, n)).collect(),
+        loop_warnings,
     }
 }
 

@@ -299,7 +299,10 @@ impl Timeline {
             PANEL_HEAD + (1 + shown + folded) * (LANE + GAP) + GAP + resources_height(l)
         };
         let io = laned.iter().any(|(_, l)| !l.resources.is_empty());
-        let legend_h = if io { 2 * LEGEND_H } else { LEGEND_H };
+        let warned = laned.iter().any(|(_, l)| {
+            !l.loop_warnings.is_empty() || l.tasks.iter().any(|t| !t.warnings.is_empty())
+        });
+        let legend_h = if io || warned { 2 * LEGEND_H } else { LEGEND_H };
         let bars = if panels.len() > 1 {
             28 + panels.len() as i32 * 24
         } else {
@@ -360,8 +363,8 @@ impl Timeline {
                 false,
             );
             self.legend(&mut b, TITLE_H);
-            if io {
-                self.io_legend(&mut b, TITLE_H + LEGEND_H);
+            if io || warned {
+                self.io_legend(&mut b, TITLE_H + LEGEND_H, io, warned);
             }
             let scale = Scale {
                 axis: self.axis,
@@ -403,9 +406,12 @@ impl Timeline {
         }
     }
 
-    fn io_legend(&self, b: &mut Svg<'_>, y: i32) {
+    /// The second legend row: the I/O states and marks (when the run used
+    /// services or pools), then the health warning's glyph (when it warned).
+    fn io_legend(&self, b: &mut Svg<'_>, y: i32, io: bool, warned: bool) {
         let mut x = 14;
-        for (name, key) in &IO_LEGEND {
+        let entries = if io { &IO_LEGEND[..] } else { &[] };
+        for (name, key) in entries {
             match key {
                 IoKey::State(s) => rect(b, x, y + 5, x + 14, y + 17, &color(s), true),
                 IoKey::Work(w) => rect(b, x, y + 5, x + 14, y + 17, &work_color(*w), true),
@@ -429,6 +435,19 @@ impl Timeline {
                 false,
             );
             x += 24 + text_width(name, 11.5);
+        }
+        if warned {
+            warning_glyph(b, x + 7, y + 17);
+            text(
+                b,
+                "health warning",
+                x + 18,
+                y + 11,
+                11.5,
+                rgb(0x222222),
+                (HPos::Left, VPos::Center),
+                false,
+            );
         }
     }
 
@@ -485,6 +504,9 @@ impl Timeline {
             if let Some((a, z)) = run {
                 rect(b, a, t0, z, t1, &color(&pass), true);
             }
+        }
+        for (at, seq, _) in &l.loop_warnings {
+            warning_glyph(b, sc.x(*at, *seq), y + LANE);
         }
         let loop_y = y + LANE / 2;
         y += LANE + GAP;
@@ -649,6 +671,10 @@ impl Timeline {
         for m in &lane.io_marks {
             mark_glyph(b, sc.x(m.at, m.seq), y, &mark_color(m));
         }
+        // Health warnings: a triangle pointing up from the bottom edge.
+        for (at, seq, _) in &lane.warnings {
+            warning_glyph(b, sc.x(*at, *seq), y + LANE);
+        }
         // Printed lines (and I/O marks), as labels that do not overlap:
         // labels that would land on an earlier one are counted on it
         // ("(+2)").
@@ -657,11 +683,16 @@ impl Timeline {
             .iter()
             .map(|(at, seq, line)| (*seq, *at, line.clone(), rgb(0x222222)))
             .collect();
-        if !lane.io_marks.is_empty() {
+        if !lane.io_marks.is_empty() || !lane.warnings.is_empty() {
             items.extend(
                 lane.io_marks
                     .iter()
                     .map(|m| (m.seq, m.at, m.label(), mark_color(m))),
+            );
+            items.extend(
+                lane.warnings
+                    .iter()
+                    .map(|(at, seq, w)| (*seq, *at, format!("⚠ {w}"), WARNING)),
             );
             items.sort_by_key(|i| i.0);
         }
@@ -1159,6 +1190,14 @@ impl Timeline {
             );
         }
     }
+}
+
+/// The colour of health warnings.
+const WARNING: RGBColor = RGBColor(0xd4, 0x6b, 0x00);
+
+/// A small triangle pointing up from `y` at `x`: a health warning.
+fn warning_glyph(b: &mut Svg<'_>, x: i32, y: i32) {
+    let _ = b.fill_polygon(vec![(x - 5, y), (x + 5, y), (x, y - 9)], &WARNING);
 }
 
 /// A small triangle pointing down from `y` at `x`: an I/O mark.
