@@ -106,7 +106,8 @@ struct State {
 struct Cpu {
     slots: usize,
     slice: Duration,
-    running: usize,
+    /// The jobs on the CPU now.
+    holders: Vec<Rc<Job>>,
     waiting: VecDeque<Rc<Job>>,
 }
 
@@ -115,8 +116,13 @@ struct Job {
     caller: Option<TaskId>,
     fut: SimFuture<()>,
     work: Work,
-    /// CPU time still to run (CPU-bound work).
+    /// CPU time still to run (CPU-bound work), as of `slice_start`.
     left: Cell<Duration>,
+    /// When its current slice on the CPU began.
+    slice_start: Cell<crate::time::Instant>,
+    /// The current slice's number: a slice end scheduled for an earlier
+    /// one is void.
+    slice_gen: Cell<u64>,
     worker: Cell<usize>,
     phase: Cell<Phase>,
 }
@@ -248,6 +254,8 @@ impl Pool {
             fut: SimFuture::with_label(format!("{} job", self.name)),
             work,
             left: Cell::new(left),
+            slice_start: Cell::new(crate::time::Instant::ZERO),
+            slice_gen: Cell::new(0),
             worker: Cell::new(0),
             phase: Cell::new(Phase::Queued),
         });
@@ -392,37 +400,79 @@ impl Pool {
     }
 
     /// CPU-bound work asks for the CPU: it runs at once if a slot is free,
-    /// else waits in FIFO order.
+    /// else waits in FIFO order, and the job that has held a slot longest
+    /// is asked to give it up one switch interval from now (CPython's
+    /// forced switching: a thread that waited the interval for the GIL
+    /// makes its holder drop it).
     fn want_cpu(self: &Rc<Pool>, job: Rc<Job>) {
-        let free = {
+        let holder = {
             let mut st = self.st.borrow_mut();
-            if st.cpu.running < st.cpu.slots {
-                st.cpu.running += 1;
-                true
+            if st.cpu.holders.len() < st.cpu.slots {
+                st.cpu.holders.push(job.clone());
+                None
             } else {
                 st.cpu.waiting.push_back(job.clone());
-                false
+                st.cpu
+                    .holders
+                    .iter()
+                    .min_by_key(|h| (h.slice_start.get(), h.id))
+                    .cloned()
             }
         };
-        if free {
-            self.record(&job, IoPhase::CpuTaken);
-            self.run_slice(job);
+        match holder {
+            None => {
+                self.record(&job, IoPhase::CpuTaken);
+                self.run_slice(job);
+            }
+            Some(h) => {
+                // Its slice ends at the next switch, or when its work does.
+                let now = engine::with_core("run_in_executor", |c| c.now());
+                let ran = now.saturating_duration_since(h.slice_start.get());
+                let left = h.left.get().saturating_sub(ran);
+                let interval = self.st.borrow().cpu.slice;
+                if left > interval {
+                    self.schedule_slice_end(h, interval);
+                }
+            }
         }
     }
 
-    /// Runs one slice of `job`'s CPU time (at most the switch interval).
+    /// Runs `job` on the CPU: to the end of its work while nobody waits
+    /// for the CPU, else for one switch interval.
     fn run_slice(self: &Rc<Pool>, job: Rc<Job>) {
-        let slice = self.st.borrow().cpu.slice.min(job.left.get());
+        let slice = {
+            let st = self.st.borrow();
+            if st.cpu.waiting.is_empty() {
+                job.left.get()
+            } else {
+                st.cpu.slice.min(job.left.get())
+            }
+        };
+        let now = engine::with_core("run_in_executor", |c| c.now());
+        job.slice_start.set(now);
+        self.schedule_slice_end(job, slice);
+    }
+
+    /// (Re)schedules the end of `job`'s current slice `after` from now; an
+    /// end scheduled before is void.
+    fn schedule_slice_end(self: &Rc<Pool>, job: Rc<Job>, after: Duration) {
+        job.slice_gen.set(job.slice_gen.get() + 1);
+        let generation = job.slice_gen.get();
         let pool = self.clone();
         engine::with_core("run_in_executor", |c| {
-            c.schedule_world(slice, Box::new(move || pool.slice_ended(job, slice)))
+            c.schedule_world(after, Box::new(move || pool.slice_ended(job, generation)))
         });
     }
 
     /// A slice ended: the job ends, goes on, or hands the CPU to the first
-    /// job waiting for it (CPython's forced switch after the interval).
-    fn slice_ended(self: &Rc<Pool>, job: Rc<Job>, slice: Duration) {
-        job.left.set(job.left.get().saturating_sub(slice));
+    /// job waiting for it.
+    fn slice_ended(self: &Rc<Pool>, job: Rc<Job>, generation: u64) {
+        if job.slice_gen.get() != generation {
+            return;
+        }
+        let now = engine::with_core("run_in_executor", |c| c.now());
+        let ran = now.saturating_duration_since(job.slice_start.get());
+        job.left.set(job.left.get().saturating_sub(ran));
         let done = job.left.get().is_zero();
         let next = {
             let mut st = self.st.borrow_mut();
@@ -432,18 +482,23 @@ impl Pool {
                 None
             }
         };
+        let leave = |pool: &Pool, job: &Rc<Job>| {
+            let mut st = pool.st.borrow_mut();
+            st.cpu.holders.retain(|h| !Rc::ptr_eq(h, job));
+        };
         if done {
-            match next {
-                Some(n) => {
-                    self.record(&n, IoPhase::CpuTaken);
-                    self.run_slice(n);
-                }
-                None => self.st.borrow_mut().cpu.running -= 1,
+            leave(self, &job);
+            if let Some(n) = next {
+                self.st.borrow_mut().cpu.holders.push(n.clone());
+                self.record(&n, IoPhase::CpuTaken);
+                self.run_slice(n);
             }
             self.end(job);
         } else if let Some(n) = next {
+            leave(self, &job);
             self.record(&job, IoPhase::CpuReleased);
             self.st.borrow_mut().cpu.waiting.push_back(job);
+            self.st.borrow_mut().cpu.holders.push(n.clone());
             self.record(&n, IoPhase::CpuTaken);
             self.run_slice(n);
         } else {

@@ -244,3 +244,115 @@ fn every_hostile_file_ends_with_its_exit_code_message_and_line() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// Services and pools with impossible settings are refused at their line,
+/// with what to write instead; extreme but valid ones run and end.
+#[test]
+fn bad_services_and_pools_are_refused_at_their_line() {
+    let main = "[coroutines.main]\nsteps = [{ call = \"api\" }]\n";
+    let cases: &[(&str, usize, &[&str])] = &[
+        (
+            "[services.api]\nlatency = \"1s\"\ncapacity = 0\n",
+            3,
+            &["capacity", "between 1"],
+        ),
+        (
+            "[services.api]\nlatency = \"1s\"\ncapacity = -5\n",
+            3,
+            &["capacity"],
+        ),
+        (
+            "[services.api]\nlatency = \"fast\"\n",
+            2,
+            &["latency", "uniform"],
+        ),
+        (
+            "[services.api]\nlatency = \"uniform(2s, 1s)\"\n",
+            2,
+            &["a <= b"],
+        ),
+        (
+            "[services.api]\nlatency = \"lognormal(1s, 99)\"\n",
+            2,
+            &["sigma"],
+        ),
+        (
+            "[services.api]\nlatency = \"1s\"\nerror_rate = 1.5\n",
+            3,
+            &["error_rate", "between 0 and 1"],
+        ),
+        (
+            "[services.api]\nlatency = \"1s\"\nslowdown = -1\n",
+            3,
+            &["slowdown"],
+        ),
+        (
+            "[services.api]\nlatency = \"1s\"\nqueue_limit = -1\n",
+            3,
+            &["queue_limit"],
+        ),
+        (
+            "[services.api]\nlatency = \"1s\"\nrate_limit = { per_second = 0 }\n",
+            3,
+            &["per_second"],
+        ),
+        (
+            "[services.api]\nlatency = \"1s\"\nrate_limit = { per_second = 5, on_excess = \"drop\" }\n",
+            3,
+            &["on_excess"],
+        ),
+        (
+            "[services.api]\nlatency = \"1s\"\nlatncy = \"2s\"\n",
+            3,
+            &["latncy"],
+        ),
+        ("cpus = 0\n[services.api]\nlatency = \"1s\"\n", 1, &["cpus"]),
+        (
+            "switch_interval = \"0s\"\n[services.api]\nlatency = \"1s\"\n",
+            1,
+            &["switch_interval"],
+        ),
+        (
+            "[services.api]\nlatency = \"1s\"\n[pools.p]\nkind = \"fiber\"\n",
+            4,
+            &["kind", "process"],
+        ),
+        (
+            "[services.api]\nlatency = \"1s\"\n[pools.p]\nkind = \"thread\"\nstartup = \"1s\"\n",
+            5,
+            &["startup"],
+        ),
+        (
+            "[services.api]\nlatency = \"1s\"\n[pools.p]\nkind = \"process\"\nworkers = 100000\n",
+            5,
+            &["workers"],
+        ),
+    ];
+    for (decl, line, words) in cases {
+        let text = format!("{decl}{main}");
+        assert_refused_at_line(&text, *line, words);
+    }
+    // A call to a service that is not declared, a pool that is not.
+    assert_refused_at_line(
+        "[services.api]\nlatency = \"1s\"\n[coroutines.main]\nsteps = [{ call = \"apj\" }]\n",
+        4,
+        &["unknown service", "api"],
+    );
+    assert_refused_at_line(
+        "[coroutines.main]\nsteps = [{ run_in_executor = \"procs\", duration = \"1s\" }]\n",
+        2,
+        &["unknown pool", "[pools.procs]"],
+    );
+    assert_refused_at_line(
+        "[coroutines.main]\nsteps = [{ to_thread = \"1s\", work = \"gpu\" }]\n",
+        2,
+        &["work", "cpu"],
+    );
+    // Extreme but valid: a rate limit of one call a year, delayed, ends at
+    // the time limit, not in a hang.
+    let (code, stderr) = run_text(
+        "[services.api]\nlatency = \"1s\"\nrate_limit = { per_second = 1e-9, burst = 1, on_excess = \"delay\" }\n\
+         [coroutines.main]\nsteps = [{ call = \"api\" }, { call = \"api\" }]\n",
+    );
+    assert!(matches!(code, Some(0) | Some(3)), "{code:?} {stderr}");
+}

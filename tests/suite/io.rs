@@ -447,3 +447,39 @@ fn health_warnings_are_cpythons() {
         }
     }
 }
+
+/// A thread that starts waiting for the GIL gets it one switch interval
+/// later, wherever the holder is in its work; a thread alone on the CPU
+/// runs to its end in one go (a million seconds of it is one world event,
+/// not 2·10^8 slices).
+#[test]
+fn a_waiting_thread_gets_the_gil_one_switch_interval_after_it_asked() {
+    let run = run_twice(&asyncio(), || async {
+        let pool = ThreadPool::named("workers", 2);
+        let p = pool.clone();
+        let a = spawn(async move { p.run(Work::Cpu(secs(2))).await });
+        sleep(ms(1002)).await;
+        pool.run(Work::Cpu(ms(10))).await.unwrap();
+        print("short job done");
+        a.await.unwrap().unwrap();
+    });
+    let cpu: Vec<(u64, u32, &str)> = phases(&run)
+        .into_iter()
+        .filter(|(_, _, p)| p.starts_with("cpu"))
+        .take(4)
+        .collect();
+    assert_eq!(
+        cpu,
+        [
+            (0, 1, "cpu_taken"),
+            (1007, 1, "cpu_released"),
+            (1007, 2, "cpu_taken"),
+            (1012, 2, "cpu_released"),
+        ]
+    );
+    assert_eq!(run.elapsed(), ms(2010));
+    let run = run_twice(&asyncio(), || async {
+        to_thread(Work::Cpu(secs(1_000_000))).await.unwrap();
+    });
+    assert_eq!(run.elapsed(), secs(1_000_000));
+}
