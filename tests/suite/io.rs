@@ -483,3 +483,23 @@ fn a_waiting_thread_gets_the_gil_one_switch_interval_after_it_asked() {
     });
     assert_eq!(run.elapsed(), secs(1_000_000));
 }
+
+/// The README's example, as written there.
+#[test]
+fn the_readme_example_runs_as_written() {
+    let run = Sim::builder().build().run(async {
+        // A server that serves 5 requests at once, 1 s each; the rest wait in its FIFO queue.
+        let api = Service::named(
+            "api",
+            ServiceConfig::new(Latency::fixed(Duration::from_secs(1))).capacity(5),
+        );
+        let calls = (0..10).map(|_| {
+            let api = api.clone();
+            async move { api.call().await }
+        });
+        gather(calls).await.unwrap();
+        // Blocking work on the default thread pool keeps the loop free.
+        to_thread(Work::Io(Duration::from_secs(2))).await.unwrap();
+    });
+    assert_eq!(run.elapsed(), Duration::from_secs(4)); // 2 rounds of 5, then 2 s in a thread
+}
