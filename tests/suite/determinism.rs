@@ -86,3 +86,34 @@ fn trace_lines_are_valid_json_with_sequence_numbers() {
         assert!(v["event"].is_string());
     }
 }
+
+/// Every scenario of the gallery and of `tests/scenarios/` (services with
+/// seeded latencies and errors, pools, the GIL) gives the same trace bytes
+/// twice from one seed, on two seeds each.
+#[test]
+fn every_scenario_gives_the_same_trace_bytes_twice() {
+    use loopsim::scenario::run_variant;
+    let mut n = 0;
+    for s in crate::scenarios::all_scenarios() {
+        for v in &s.variants {
+            for seed in [0, 7] {
+                let a = run_variant(&s, &v.name, Some(seed), None, true)
+                    .run
+                    .trace
+                    .to_jsonl();
+                let b = run_variant(&s, &v.name, Some(seed), None, true)
+                    .run
+                    .trace
+                    .to_jsonl();
+                assert!(
+                    a == b,
+                    "{} [{}] seed {seed}: two runs differ",
+                    s.name,
+                    v.name
+                );
+                n += 1;
+            }
+        }
+    }
+    assert!(n > 200, "only {n} runs");
+}
