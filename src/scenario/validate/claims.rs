@@ -217,30 +217,7 @@ pub(super) fn claim(
         }
         "max_concurrent" => {
             let section = string(cx, v, "a section or primitive name")?;
-            let n = |cx: &mut Ctx<'_>, v: &Spanned<RValue>| match v.get_ref() {
-                RValue::Int(i) if *i >= 0 => Some(*i as u64),
-                other => {
-                    cx.err(
-                        v.span().start,
-                        format!("expected a count (0 or more), found {}", type_of(other)),
-                        None,
-                    );
-                    None
-                }
-            };
-            let count = match (get("is"), get("at_most"), get("at_least")) {
-                (Some(x), None, None) => Count::Exact(n(cx, x)?),
-                (None, Some(x), None) => Count::AtMost(n(cx, x)?),
-                (None, None, Some(x)) => Count::AtLeast(n(cx, x)?),
-                _ => {
-                    cx.err(
-                        v.span().start,
-                        "`max_concurrent` needs one of `is`, `at_most`, `at_least`",
-                        None,
-                    );
-                    return None;
-                }
-            };
+            let count = count(cx, v, &get, None, "max_concurrent")?;
             ClaimKind::MaxConcurrent { section, count }
         }
         "outcome" => {
@@ -369,31 +346,7 @@ pub(super) fn claim(
                 );
                 return None;
             }
-            let n = |cx: &mut Ctx<'_>, v: &Spanned<RValue>| match v.get_ref() {
-                RValue::Int(i) if *i >= 0 => Some(*i as u64),
-                other => {
-                    cx.err(
-                        v.span().start,
-                        format!("expected a count (0 or more), found {}", type_of(other)),
-                        None,
-                    );
-                    None
-                }
-            };
-            let count = match (get("is"), get("at_most"), get("at_least")) {
-                (None, None, None) => Count::AtLeast(1),
-                (Some(x), None, None) => Count::Exact(n(cx, x)?),
-                (None, Some(x), None) => Count::AtMost(n(cx, x)?),
-                (None, None, Some(x)) => Count::AtLeast(n(cx, x)?),
-                _ => {
-                    cx.err(
-                        v.span().start,
-                        "give at most one of `is`, `at_most`, `at_least`",
-                        None,
-                    );
-                    return None;
-                }
-            };
+            let count = count(cx, v, &get, Some(Count::AtLeast(1)), "warns")?;
             ClaimKind::Warns {
                 kind: Some(kind),
                 count,
@@ -415,30 +368,7 @@ pub(super) fn claim(
         },
         "errors" => {
             let resource = known_resource(cx, v, resources)?;
-            let n = |cx: &mut Ctx<'_>, v: &Spanned<RValue>| match v.get_ref() {
-                RValue::Int(i) if *i >= 0 => Some(*i as u64),
-                other => {
-                    cx.err(
-                        v.span().start,
-                        format!("expected a count (0 or more), found {}", type_of(other)),
-                        None,
-                    );
-                    None
-                }
-            };
-            let count = match (get("is"), get("at_most"), get("at_least")) {
-                (Some(x), None, None) => Count::Exact(n(cx, x)?),
-                (None, Some(x), None) => Count::AtMost(n(cx, x)?),
-                (None, None, Some(x)) => Count::AtLeast(n(cx, x)?),
-                _ => {
-                    cx.err(
-                        v.span().start,
-                        "`errors` needs one of `is`, `at_most`, `at_least`",
-                        None,
-                    );
-                    return None;
-                }
-            };
+            let count = count(cx, v, &get, None, "errors")?;
             let kind = match get("kind") {
                 Some(k) => Some(
                     crate::scenario::exceptions::canonical(&string(cx, k, "an exception class")?)
@@ -524,6 +454,42 @@ pub(super) fn claim(
             None => None,
         },
     })
+}
+
+/// A count bound from `is`, `at_most` or `at_least` (one of them; or
+/// `default` when none is given and a default exists).
+fn count<'a>(
+    cx: &mut Ctx<'_>,
+    v: &Spanned<RValue>,
+    get: &dyn Fn(&str) -> Option<&'a Spanned<RValue>>,
+    default: Option<Count>,
+    claim: &str,
+) -> Option<Count> {
+    let n = |cx: &mut Ctx<'_>, v: &Spanned<RValue>| match v.get_ref() {
+        RValue::Int(i) if *i >= 0 => Some(*i as u64),
+        other => {
+            cx.err(
+                v.span().start,
+                format!("expected a count (0 or more), found {}", type_of(other)),
+                None,
+            );
+            None
+        }
+    };
+    match (get("is"), get("at_most"), get("at_least"), default) {
+        (None, None, None, Some(d)) => Some(d),
+        (Some(x), None, None, _) => Some(Count::Exact(n(cx, x)?)),
+        (None, Some(x), None, _) => Some(Count::AtMost(n(cx, x)?)),
+        (None, None, Some(x), _) => Some(Count::AtLeast(n(cx, x)?)),
+        _ => {
+            cx.err(
+                v.span().start,
+                format!("`{claim}` needs one of `is`, `at_most`, `at_least`"),
+                None,
+            );
+            None
+        }
+    }
 }
 
 /// A service or pool the scenario declares (or `threads`, the default
