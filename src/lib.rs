@@ -58,6 +58,7 @@ pub mod explore;
 mod future;
 mod hint;
 pub mod io;
+pub mod net;
 mod output;
 pub mod settings;
 /// The old name of [`settings`].

@@ -3,7 +3,7 @@
 //! and the Mermaid diagram are drawn from it.
 
 use crate::time::{Instant, format_nanos};
-use crate::trace::{Actor, EventKind, IoPhase, RunEnd, StepEnd, TaskId, Trace, WaitOn};
+use crate::trace::{Actor, EventKind, IoPhase, NetEvent, RunEnd, StepEnd, TaskId, Trace, WaitOn};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Who an arrow goes to or comes from.
@@ -441,6 +441,26 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                 }
             }
             EventKind::InCycle { .. } => cycle.extend(e.task),
+            EventKind::Net { conn, bytes, what } => {
+                let text = match what {
+                    NetEvent::Connecting { from, to } => format!(
+                        "conn #{conn}: {} connects to {}",
+                        trace.str(from),
+                        trace.str(to)
+                    ),
+                    NetEvent::Connected => format!("conn #{conn} is established"),
+                    NetEvent::Refused => format!("conn #{conn} is refused"),
+                    NetEvent::Sent => format!("sends {bytes} bytes on conn #{conn}"),
+                    NetEvent::Delivered => format!("{bytes} bytes arrive on conn #{conn}"),
+                    NetEvent::Dropped => format!("{bytes} bytes dropped on conn #{conn}"),
+                    NetEvent::Closed => format!("closes its end of conn #{conn}"),
+                    NetEvent::Reset => format!("conn #{conn} is reset"),
+                };
+                match e.task {
+                    Some(task) => items.push(Item::TaskNote { at, task, text }),
+                    None => items.push(Item::LoopNote { at, text }),
+                }
+            }
             EventKind::Warning { warning } => {
                 let name = e.task.and_then(|t| names.get(&t)).map(String::as_str);
                 let text = format!("⚠ {}", warning.message(trace, name));

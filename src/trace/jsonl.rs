@@ -6,8 +6,8 @@
 
 use super::recorder::Interner;
 use super::{
-    Actor, Event, EventKind, IoPhase, RunEnd, StepEnd, Sym, TaskId, Trace, TraceHeader, WaitOn,
-    Warning,
+    Actor, Event, EventKind, IoPhase, NetEvent, RunEnd, StepEnd, Sym, TaskId, Trace, TraceHeader,
+    WaitOn, Warning,
 };
 use crate::time::Instant;
 use serde_json::{Map, Value};
@@ -170,6 +170,19 @@ pub(super) fn write_event(out: &mut String, strings: &[String], seq: usize, e: &
                     q(out, s(error));
                 }
                 _ => {}
+            }
+        }
+        EventKind::Net { conn, bytes, what } => {
+            let _ = write!(
+                out,
+                ",\"event\":\"net\",\"conn\":{conn},\"bytes\":{bytes},\"what\":\"{}\"",
+                what.name()
+            );
+            if let NetEvent::Connecting { from, to } = what {
+                out.push_str(",\"from\":");
+                q(out, s(from));
+                out.push_str(",\"to\":");
+                q(out, s(to));
             }
         }
         EventKind::Warning { warning } => {
@@ -490,6 +503,24 @@ fn read_event(f: &Fields<'_>, i: &mut Interner) -> Result<Event, ReadError> {
                 "abandoned" => IoPhase::Abandoned,
                 "delivered" => IoPhase::Delivered,
                 other => return Err(f.unknown("phase", other)),
+            },
+        },
+        "net" => EventKind::Net {
+            conn: f.u32("conn")?,
+            bytes: f.u32("bytes")?,
+            what: match f.str("what")? {
+                "connecting" => NetEvent::Connecting {
+                    from: f.sym("from", i)?,
+                    to: f.sym("to", i)?,
+                },
+                "connected" => NetEvent::Connected,
+                "refused" => NetEvent::Refused,
+                "sent" => NetEvent::Sent,
+                "delivered" => NetEvent::Delivered,
+                "dropped" => NetEvent::Dropped,
+                "closed" => NetEvent::Closed,
+                "reset" => NetEvent::Reset,
+                other => return Err(f.unknown("what", other)),
             },
         },
         "warning" => EventKind::Warning {

@@ -177,6 +177,17 @@ pub enum EventKind {
         /// What happened to it.
         phase: IoPhase,
     },
+    /// The simulated network: a connection opened, bytes sent and
+    /// delivered, a segment dropped, a close or a reset. The event's task is
+    /// the one that acted (writer, reader, connecting task), if any.
+    Net {
+        /// The connection's number in the run, from 1.
+        conn: u32,
+        /// Bytes concerned (0 for connection events).
+        bytes: u32,
+        /// What happened.
+        what: NetEvent,
+    },
     /// A health warning, as asyncio's debug mode logs it (the event's task
     /// is the one it concerns, if any).
     Warning {
@@ -256,6 +267,49 @@ impl IoPhase {
             IoPhase::Withdrawn => "withdrawn",
             IoPhase::Abandoned => "abandoned",
             IoPhase::Delivered => "delivered",
+        }
+    }
+}
+
+/// What happened on a simulated connection (see [`EventKind::Net`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetEvent {
+    /// A connection is being opened from host `from` to `to` (`server:80`).
+    Connecting {
+        /// The connecting host.
+        from: Sym,
+        /// The listening address.
+        to: Sym,
+    },
+    /// The handshake completed: both ends can send.
+    Connected,
+    /// Nobody listens at the address (or a partition is in the way):
+    /// `ConnectionRefusedError`.
+    Refused,
+    /// Bytes left the writer (direction: from the side that acted).
+    Sent,
+    /// Bytes reached the other end's receive buffer.
+    Delivered,
+    /// Bytes were lost (a partition) and the connection reset.
+    Dropped,
+    /// One end closed its writing half (FIN): the other end reads EOF.
+    Closed,
+    /// The connection was reset: reads and writes fail.
+    Reset,
+}
+
+impl NetEvent {
+    /// The event's name in the JSON Lines trace.
+    pub fn name(self) -> &'static str {
+        match self {
+            NetEvent::Connecting { .. } => "connecting",
+            NetEvent::Connected => "connected",
+            NetEvent::Refused => "refused",
+            NetEvent::Sent => "sent",
+            NetEvent::Delivered => "delivered",
+            NetEvent::Dropped => "dropped",
+            NetEvent::Closed => "closed",
+            NetEvent::Reset => "reset",
         }
     }
 }

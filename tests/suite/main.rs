@@ -8,6 +8,7 @@ mod determinism;
 mod fidelity;
 mod hostile;
 mod io;
+mod net;
 mod outcomes;
 mod outputs;
 mod primitives;

@@ -1,0 +1,245 @@
+//! The simulated network: protocol code written against `futures::io` only
+//! runs over simulated sockets, with latency, partitions and reconnects.
+
+use crate::support::*;
+use futures::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use loopsim::io::Latency;
+use loopsim::net::{LinkConfig, Net, TcpStream};
+use loopsim::trace::{EventKind, NetEvent};
+use loopsim::{Sim, print, sleep, spawn};
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// A line-based server: for each line `client n` it records the message
+/// and answers `ack client n`. Generic over the stream: it only knows
+/// `futures::io`.
+async fn serve_connection<S>(stream: S, seen: Rc<RefCell<BTreeSet<String>>>)
+where
+    S: futures::io::AsyncRead + futures::io::AsyncWrite + Unpin,
+{
+    let (r, mut w) = stream.split();
+    let mut lines = BufReader::new(r).lines();
+    while let Some(Ok(line)) = futures::StreamExt::next(&mut lines).await {
+        seen.borrow_mut().insert(line.clone());
+        if w.write_all(format!("ack {line}\n").as_bytes())
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// A client that sends `n` messages, one a second, each only after the
+/// previous one's ack; on any error it reconnects (once a second) and
+/// sends again from the first message not acked.
+async fn client(net: Net, name: &'static str, n: u32) -> (u32, u32) {
+    let mut next = 0;
+    let mut connects = 0;
+    while next < n {
+        let Ok(stream) = net.connect(name, "server", 6000).await else {
+            sleep(Duration::from_secs(1)).await;
+            continue;
+        };
+        connects += 1;
+        print(format!("{name} connected"));
+        let (r, mut w) = stream.split();
+        let mut reader = BufReader::new(r);
+        while next < n {
+            let msg = format!("{name} {next}");
+            if w.write_all(format!("{msg}\n").as_bytes()).await.is_err() {
+                break;
+            }
+            let mut ack = String::new();
+            match reader.read_line(&mut ack).await {
+                Ok(k) if k > 0 && ack.trim_end() == format!("ack {msg}") => next += 1,
+                _ => break,
+            }
+            sleep(Duration::from_secs(1)).await;
+        }
+        if next < n {
+            print(format!("{name} lost its connection at message {next}"));
+            sleep(Duration::from_secs(1)).await;
+        }
+    }
+    (next, connects)
+}
+
+async fn chat(seed_latency: bool) -> (BTreeSet<String>, Vec<(u32, u32)>) {
+    let net = Net::new();
+    let latency = if seed_latency {
+        Latency::Uniform(Duration::from_millis(5), Duration::from_millis(50))
+    } else {
+        Latency::fixed(Duration::from_millis(10))
+    };
+    net.default_link(LinkConfig::new(latency).bandwidth(1_000_000));
+    let listener = net.bind("server", 6000).unwrap();
+    let seen = Rc::new(RefCell::new(BTreeSet::new()));
+    let s = seen.clone();
+    let server = spawn(async move {
+        loop {
+            let (stream, _peer) = listener.accept().await.unwrap();
+            spawn(serve_connection::<TcpStream>(stream, s.clone()));
+        }
+    });
+    let clients: Vec<_> = ["c1", "c2", "c3"]
+        .into_iter()
+        .map(|name| spawn(client(net.clone(), name, 10)))
+        .collect();
+    // c3 is cut off from the server from 2.5 s to 7.5 s.
+    sleep(Duration::from_millis(2500)).await;
+    net.partition(&["c3"], &["server"]);
+    print("partition");
+    sleep(Duration::from_secs(5)).await;
+    net.heal();
+    print("heal");
+    let mut results = Vec::new();
+    for c in clients {
+        results.push(c.await.unwrap());
+    }
+    server.cancel();
+    let seen = seen.borrow().clone();
+    (seen, results)
+}
+
+#[test]
+fn a_line_chat_survives_a_partition_and_accounts_for_every_message() {
+    for seed in [0, 1] {
+        let sim = Sim::builder().seed(seed).build();
+        let run = run_twice(&sim, || chat(true));
+        let (seen, results) = run.value().cloned().unwrap();
+        let expected: BTreeSet<String> = ["c1", "c2", "c3"]
+            .iter()
+            .flat_map(|c| (0..10).map(move |i| format!("{c} {i}")))
+            .collect();
+        assert_eq!(
+            seen, expected,
+            "seed {seed}: every message reached the server once"
+        );
+        assert_eq!(results[0], (10, 1), "c1 never lost its connection");
+        assert_eq!(results[1], (10, 1), "c2 never lost its connection");
+        assert_eq!(results[2].0, 10);
+        assert!(results[2].1 >= 2, "c3 reconnected: {:?}", results[2]);
+        // c3's connection was reset at 2.5 s, and it got back only after
+        // the heal at 7.5 s.
+        let lines = run.output_lines();
+        let lost = lines.iter().position(|l| l.starts_with("c3 lost")).unwrap();
+        let back = lines.iter().rposition(|l| *l == "c3 connected").unwrap();
+        assert!(lost < back);
+        let reconnect_at = run
+            .output
+            .iter()
+            .rev()
+            .find(|l| l.text == "c3 connected")
+            .unwrap()
+            .at;
+        assert!(reconnect_at.as_nanos() >= 7_500_000_000, "{reconnect_at}");
+        let resets = run
+            .trace
+            .events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.kind,
+                    EventKind::Net {
+                        what: NetEvent::Reset,
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(resets, 1, "one connection crossed the partition");
+    }
+    // Another seed draws other latencies: other times, the same accounting.
+    let a = Sim::builder().seed(0).build().run(chat(true));
+    let b = Sim::builder().seed(1).build().run(chat(true));
+    assert_ne!(a.elapsed(), b.elapsed());
+    assert_eq!(a.value(), b.value());
+}
+
+#[test]
+fn a_large_transfer_takes_its_size_over_the_bandwidth_and_two_share_the_link() {
+    let transfer = |parallel: usize| {
+        Sim::builder().build().run(async move {
+            let net = Net::new();
+            net.link(
+                "a",
+                "b",
+                LinkConfig::new(Latency::fixed(Duration::from_millis(50))).bandwidth(1_000_000),
+            );
+            let listener = net.bind("b", 9).unwrap();
+            let sink = spawn(async move {
+                let mut total = 0;
+                let mut readers = Vec::new();
+                for _ in 0..parallel {
+                    let (mut s, _) = listener.accept().await.unwrap();
+                    readers.push(spawn(async move {
+                        let mut buf = Vec::new();
+                        s.read_to_end(&mut buf).await.unwrap();
+                        buf.len()
+                    }));
+                }
+                for r in readers {
+                    total += r.await.unwrap();
+                }
+                total
+            });
+            let mut senders = Vec::new();
+            for _ in 0..parallel {
+                let net = net.clone();
+                senders.push(spawn(async move {
+                    let mut s = net.connect("a", "b", 9).await.unwrap();
+                    let chunk = vec![7u8; 100_000];
+                    for _ in 0..100 {
+                        s.write_all(&chunk).await.unwrap();
+                    }
+                    s.close().await.unwrap();
+                }));
+            }
+            for s in senders {
+                s.await.unwrap();
+            }
+            sink.await.unwrap()
+        })
+    };
+    let one = transfer(1);
+    assert_eq!(one.value(), Some(&10_000_000));
+    // 10 MB at 1 MB/s, after a 100 ms handshake, plus 50 ms of latency.
+    assert_eq!(one.elapsed(), Duration::from_millis(10_150));
+    let two = transfer(2);
+    assert_eq!(two.value(), Some(&20_000_000));
+    assert_eq!(
+        two.elapsed(),
+        Duration::from_millis(20_150),
+        "they share the link"
+    );
+}
+
+#[test]
+fn connecting_to_nobody_is_refused_after_a_round_trip_and_a_second_bind_is_in_use() {
+    let run = run_twice(&asyncio(), || async {
+        let net = Net::new();
+        let _l = net.bind("server", 80).unwrap();
+        let again = net.bind("server", 80).unwrap_err().kind();
+        let refused = net
+            .connect("client", "server", 81)
+            .await
+            .unwrap_err()
+            .kind();
+        (again, refused)
+    });
+    assert_eq!(
+        run.value(),
+        Some(&(
+            std::io::ErrorKind::AddrInUse,
+            std::io::ErrorKind::ConnectionRefused
+        ))
+    );
+    assert_eq!(
+        run.elapsed(),
+        ms(2),
+        "one round trip on the default 1 ms link"
+    );
+}
