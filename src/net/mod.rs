@@ -27,11 +27,13 @@
 //!   It fails with `ConnectionRefused` when nobody listens at the address,
 //!   or when a partition separates the hosts. `close` sends a FIN behind
 //!   the bytes already written: the peer reads them, then EOF.
-//! - **Partitions.** A partition between two sets of hosts resets every
-//!   connection that crosses it, on both ends at once. Reads and writes
-//!   then fail with `ConnectionReset`, and bytes in flight are dropped.
-//!   Connects across it are refused until [`Net::heal`]. The simulator can
-//!   only drop traffic this way: holding it is not modelled.
+//! - **Partitions.** [`Net::partition`] resets every connection that
+//!   crosses it, on both ends at once. Reads and writes then fail with
+//!   `ConnectionReset`, bytes in flight are dropped, and connects across it
+//!   are refused until [`Net::heal`]. [`Net::partition_holding`] holds the
+//!   traffic instead: it arrives, in order, after the heal.
+//! - **Crashes.** [`Net::crash`] resets the host's connections and closes
+//!   its listeners; it refuses connections until [`Net::restart`].
 //!
 //! Modelled on turmoil-net (a socket table behind futures that are thin)
 //! and madsim; unlike them, it shares the virtual clock and the trace with
@@ -178,11 +180,31 @@ impl Net {
     /// Separates the hosts of `a` from those of `b`: their connections are
     /// reset, new ones refused, until [`heal`](Self::heal).
     pub fn partition(&self, a: &[&str], b: &[&str]) {
-        socket::partition(&self.kernel, a, b);
+        socket::partition(&self.kernel, a, b, false);
     }
 
-    /// Ends every partition.
+    /// Separates the hosts of `a` from those of `b` by holding their
+    /// traffic: bytes written across wait and arrive, in order, after the
+    /// heal (as TCP's retransmissions would over a short outage); connects
+    /// wait too.
+    pub fn partition_holding(&self, a: &[&str], b: &[&str]) {
+        socket::partition(&self.kernel, a, b, true);
+    }
+
+    /// Ends every partition; held traffic goes on, in order.
     pub fn heal(&self) {
-        self.kernel.borrow_mut().partitions.clear();
+        socket::heal(&self.kernel);
+    }
+
+    /// `host` crashes: its connections are reset (on both ends), its
+    /// listeners closed (`accept` fails), and connections to or from it are
+    /// refused until [`restart`](Self::restart).
+    pub fn crash(&self, host: &str) {
+        socket::crash(&self.kernel, host);
+    }
+
+    /// `host` is up again: it can listen and connect.
+    pub fn restart(&self, host: &str) {
+        socket::restart(&self.kernel, host);
     }
 }

@@ -26,8 +26,32 @@ const MAX_RETRIES: u32 = 8;
 pub(crate) struct Kernel {
     pub(super) default_link: LinkConfig,
     links: BTreeMap<(String, String), LinkConfig>,
-    pub(super) partitions: Vec<(BTreeSet<String>, BTreeSet<String>)>,
+    partitions: Vec<Partition>,
     st: State,
+}
+
+/// Two sets of hosts cut apart, and what happens to their traffic.
+struct Partition {
+    a: BTreeSet<String>,
+    b: BTreeSet<String>,
+    hold: bool,
+}
+
+impl Partition {
+    fn splits(&self, x: &str, y: &str) -> bool {
+        (self.a.contains(x) && self.b.contains(y)) || (self.a.contains(y) && self.b.contains(x))
+    }
+}
+
+/// What a partition does to the traffic it cuts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cut {
+    /// Nothing in the way.
+    Open,
+    /// Connections are reset, connects refused.
+    Reset,
+    /// Traffic waits for the heal.
+    Hold,
 }
 
 #[derive(Default)]
@@ -38,6 +62,10 @@ struct State {
     conns: Vec<Rc<Conn>>,
     /// When each direction of each link is free of earlier bytes.
     free_at: BTreeMap<(String, String), Instant>,
+    /// Traffic a holding partition stopped, to send at the heal, in order.
+    held: Vec<Box<dyn FnOnce()>>,
+    /// Hosts that crashed and did not restart.
+    down: BTreeSet<String>,
 }
 
 pub(super) struct Listener {
@@ -45,6 +73,8 @@ pub(super) struct Listener {
     pub(super) port: u16,
     pub(super) backlog: RefCell<VecDeque<Rc<Conn>>>,
     pub(super) waker: RefCell<Option<Waker>>,
+    /// Its host crashed: `accept` fails.
+    pub(super) closed: Cell<bool>,
 }
 
 pub(super) struct Conn {
@@ -80,10 +110,17 @@ impl Kernel {
             .unwrap_or(self.default_link)
     }
 
-    pub(super) fn partitioned(&self, a: &str, b: &str) -> bool {
-        self.partitions
-            .iter()
-            .any(|(x, y)| (x.contains(a) && y.contains(b)) || (x.contains(b) && y.contains(a)))
+    /// What stands between hosts `a` and `b`: a resetting partition wins
+    /// over a holding one.
+    pub(super) fn cut(&self, a: &str, b: &str) -> Cut {
+        let mut cut = Cut::Open;
+        for p in self.partitions.iter().filter(|p| p.splits(a, b)) {
+            if !p.hold {
+                return Cut::Reset;
+            }
+            cut = Cut::Hold;
+        }
+        cut
     }
 
     /// The state of this run (made afresh when a new run uses the network).
@@ -185,6 +222,7 @@ pub(super) fn bind(kernel: &Rc<RefCell<Kernel>>, host: &str, port: u16) -> io::R
         port,
         backlog: RefCell::new(VecDeque::new()),
         waker: RefCell::new(None),
+        closed: Cell::new(false),
     });
     st.listeners.insert(key, l.clone());
     Ok(TcpListener::new(kernel.clone(), l))
@@ -237,46 +275,14 @@ pub(super) async fn connect(
     });
     let done: SimFuture<bool> = SimFuture::with_label(format!("connect {to}:{port}"));
     let there = transit(kernel, from, to, 0);
-    let (k2, c2, d2) = (kernel.clone(), conn.clone(), done.clone());
-    let (to_s, from_s) = (to.to_string(), from.to_string());
-    // The SYN reaches the server: into the listener's backlog, or refused.
-    let syn = Box::new(move || {
-        let listener = {
-            let mut k = k2.borrow_mut();
-            let blocked = k.partitioned(&from_s, &to_s);
-            let l = k.state().listeners.get(&(to_s.clone(), port)).cloned();
-            l.filter(|_| !blocked)
-        };
-        let accepted = listener.is_some();
-        if let Some(l) = &listener {
-            k2.borrow_mut().state().conns.push(c2.clone());
-            l.backlog.borrow_mut().push_back(c2.clone());
-            if let Some(w) = l.waker.borrow_mut().take() {
-                to_loop(&format!("{to_s}:{port} accept"), Box::new(move || w.wake()));
-            }
-        }
-        // The SYN-ACK (or RST) comes back.
-        let back = transit(&k2, &to_s, &from_s, 0);
-        let reply = Box::new(move || {
-            record(
-                c2.id,
-                0,
-                if accepted {
-                    NetEvent::Connected
-                } else {
-                    NetEvent::Refused
-                },
-            );
-            to_loop(
-                &format!("connect {to_s}:{port}"),
-                Box::new(move || {
-                    let _ = d2.set_result(accepted);
-                }),
-            );
-        });
-        engine::try_with_core(|c| c.schedule_world(back, reply));
-    });
-    engine::with_core("connect", |c| c.schedule_world(there, syn));
+    let syn = Syn {
+        kernel: kernel.clone(),
+        conn: conn.clone(),
+        done: done.clone(),
+        port,
+    };
+    let arrive = Box::new(move || syn.arrives());
+    engine::with_core("connect", |c| c.schedule_world(there, arrive));
     done.wait_io(format!("connect {to}:{port}").into())
         .await
         .map_err(|e| io::Error::other(e.to_string()))?;
@@ -286,6 +292,71 @@ pub(super) async fn connect(
             io::ErrorKind::ConnectionRefused,
             format!("{to}:{port} refused the connection from {from}"),
         )),
+    }
+}
+
+/// A connection request on its way to the listening host.
+struct Syn {
+    kernel: Rc<RefCell<Kernel>>,
+    conn: Rc<Conn>,
+    done: SimFuture<bool>,
+    port: u16,
+}
+
+impl Syn {
+    /// The SYN reaches the server: into the listener's backlog, or
+    /// refused (nobody listens, a partition resets, a host is down), or
+    /// held until the heal; the answer goes back to the client.
+    fn arrives(self) {
+        let (from, to) = (&self.conn.hosts[0], &self.conn.hosts[1]);
+        let cut = self.kernel.borrow().cut(from, to);
+        if cut == Cut::Hold {
+            let k = self.kernel.clone();
+            k.borrow_mut()
+                .state()
+                .held
+                .push(Box::new(move || self.arrives()));
+            return;
+        }
+        let port = self.port;
+        let listener = {
+            let mut k = self.kernel.borrow_mut();
+            let st = k.state();
+            let down = st.down.contains(to) || st.down.contains(from);
+            let l = st.listeners.get(&(to.clone(), port)).cloned();
+            l.filter(|_| cut == Cut::Open && !down)
+        };
+        let accepted = listener.is_some();
+        if let Some(l) = &listener {
+            self.kernel
+                .borrow_mut()
+                .state()
+                .conns
+                .push(self.conn.clone());
+            l.backlog.borrow_mut().push_back(self.conn.clone());
+            if let Some(w) = l.waker.borrow_mut().take() {
+                to_loop(&format!("{to}:{port} accept"), Box::new(move || w.wake()));
+            }
+        }
+        // The SYN-ACK (or RST) comes back.
+        let back = transit(&self.kernel, to, from, 0);
+        let (id, done) = (self.conn.id, self.done);
+        let label = format!("connect {to}:{port}");
+        let reply = Box::new(move || {
+            let what = if accepted {
+                NetEvent::Connected
+            } else {
+                NetEvent::Refused
+            };
+            record(id, 0, what);
+            to_loop(
+                &label,
+                Box::new(move || {
+                    let _ = done.set_result(accepted);
+                }),
+            );
+        });
+        engine::try_with_core(|c| c.schedule_world(back, reply));
     }
 }
 
@@ -302,21 +373,50 @@ pub(super) fn send(
         return Err(reset_error(conn));
     }
     let (from, to) = (&conn.hosts[side], &conn.hosts[1 - side]);
-    if kernel.borrow().partitioned(from, to) {
-        reset(conn, Some(bytes.len()));
-        return Err(reset_error(conn));
-    }
     let n = bytes.len();
-    record(
-        conn.id,
-        n,
-        if fin {
-            NetEvent::Closed
-        } else {
-            NetEvent::Sent
-        },
-    );
-    let now = now();
+    let what = if fin {
+        NetEvent::Closed
+    } else {
+        NetEvent::Sent
+    };
+    let cut = kernel.borrow().cut(from, to);
+    match cut {
+        Cut::Open => {
+            record(conn.id, n, what);
+            deliver_later(kernel, conn, side, bytes, fin);
+        }
+        Cut::Reset => {
+            reset(conn, Some(n));
+            return Err(reset_error(conn));
+        }
+        Cut::Hold => {
+            // Written now, sent at the heal.
+            record(conn.id, n, what);
+            let (k, c) = (kernel.clone(), conn.clone());
+            let later = Box::new(move || deliver_later(&k, &c, side, bytes, fin));
+            kernel.borrow_mut().state().held.push(later);
+        }
+    }
+    Ok(())
+}
+
+/// Schedules the arrival of `bytes` (or the FIN) at the other end, in
+/// order after what was sent before.
+fn deliver_later(
+    kernel: &Rc<RefCell<Kernel>>,
+    conn: &Rc<Conn>,
+    side: usize,
+    bytes: Vec<u8>,
+    fin: bool,
+) {
+    if conn.reset.get() {
+        return;
+    }
+    let (from, to) = (&conn.hosts[side], &conn.hosts[1 - side]);
+    let n = bytes.len();
+    let Some(now) = engine::try_with_core(|c| c.now()) else {
+        return;
+    };
     let arrive = {
         let t = transit(kernel, from, to, n);
         let mut end = conn.ends[1 - side].borrow_mut();
@@ -324,9 +424,16 @@ pub(super) fn send(
         end.last_arrival = at;
         at
     };
-    let c = conn.clone();
+    let (c, k) = (conn.clone(), kernel.clone());
     let deliver = Box::new(move || {
         if c.reset.get() {
+            return;
+        }
+        // A holding partition that began while these bytes flew keeps them.
+        if k.borrow().cut(&c.hosts[side], &c.hosts[1 - side]) == Cut::Hold {
+            let (k2, c2) = (k.clone(), c.clone());
+            let later = Box::new(move || deliver_later(&k2, &c2, side, bytes, fin));
+            k.borrow_mut().state().held.push(later);
             return;
         }
         let waker = {
@@ -345,10 +452,7 @@ pub(super) fn send(
             to_loop(&label, Box::new(move || w.wake()));
         }
     });
-    engine::with_core("send", |c| {
-        c.schedule_world(arrive.saturating_duration_since(now), deliver)
-    });
-    Ok(())
+    engine::try_with_core(|c| c.schedule_world(arrive.saturating_duration_since(now), deliver));
 }
 
 fn reset_error(conn: &Conn) -> io::Error {
@@ -381,18 +485,76 @@ fn reset(conn: &Rc<Conn>, dropped: Option<usize>) {
     }
 }
 
-pub(super) fn partition(kernel: &Rc<RefCell<Kernel>>, a: &[&str], b: &[&str]) {
+pub(super) fn partition(kernel: &Rc<RefCell<Kernel>>, a: &[&str], b: &[&str], hold: bool) {
     let conns = {
         let mut k = kernel.borrow_mut();
         let set = |h: &[&str]| h.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
-        k.partitions.push((set(a), set(b)));
+        k.partitions.push(Partition {
+            a: set(a),
+            b: set(b),
+            hold,
+        });
         let conns = k.state().conns.clone();
         conns
             .into_iter()
-            .filter(|c| !c.reset.get() && k.partitioned(&c.hosts[0], &c.hosts[1]))
+            .filter(|c| !c.reset.get() && k.cut(&c.hosts[0], &c.hosts[1]) == Cut::Reset)
             .collect::<Vec<_>>()
     };
     for c in conns {
         reset(&c, None);
     }
+}
+
+/// Ends every partition; held traffic is sent, in order.
+pub(super) fn heal(kernel: &Rc<RefCell<Kernel>>) {
+    let held = {
+        let mut k = kernel.borrow_mut();
+        k.partitions.clear();
+        std::mem::take(&mut k.state().held)
+    };
+    for f in held {
+        f();
+    }
+}
+
+/// `host` crashes: its connections are reset, its listeners closed, and
+/// connections to or from it refused until [`restart`].
+pub(super) fn crash(kernel: &Rc<RefCell<Kernel>>, host: &str) {
+    let (conns, listeners) = {
+        let mut k = kernel.borrow_mut();
+        let st = k.state();
+        st.down.insert(host.to_string());
+        let conns: Vec<Rc<Conn>> = st
+            .conns
+            .iter()
+            .filter(|c| !c.reset.get() && c.hosts.iter().any(|h| h == host))
+            .cloned()
+            .collect();
+        let keys: Vec<(String, u16)> = st
+            .listeners
+            .keys()
+            .filter(|(h, _)| h == host)
+            .cloned()
+            .collect();
+        let listeners: Vec<Rc<Listener>> =
+            keys.iter().filter_map(|k| st.listeners.remove(k)).collect();
+        (conns, listeners)
+    };
+    for c in conns {
+        reset(&c, None);
+    }
+    for l in listeners {
+        l.closed.set(true);
+        if let Some(w) = l.waker.borrow_mut().take() {
+            to_loop(
+                &format!("{}:{} closed", l.host, l.port),
+                Box::new(move || w.wake()),
+            );
+        }
+    }
+}
+
+/// `host` is up again: it can listen and connect.
+pub(super) fn restart(kernel: &Rc<RefCell<Kernel>>, host: &str) {
+    kernel.borrow_mut().state().down.remove(host);
 }

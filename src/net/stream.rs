@@ -36,15 +36,21 @@ impl TcpListener {
     ///
     /// # Errors
     ///
-    /// None today (a listener does not fail); kept for a crashed host.
+    /// `ConnectionAborted` once its host crashed.
     ///
     /// # Panics
     ///
     /// Outside a running simulation.
     pub async fn accept(&self) -> io::Result<(TcpStream, String)> {
         let conn = futures::future::poll_fn(|cx| {
+            if self.listener.closed.get() {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    format!("{} crashed", self.listener.host),
+                )));
+            }
             if let Some(c) = self.listener.backlog.borrow_mut().pop_front() {
-                return Poll::Ready(c);
+                return Poll::Ready(Ok(c));
             }
             *self.listener.waker.borrow_mut() = Some(cx.waker().clone());
             socket::wait_on(&format!(
@@ -53,7 +59,7 @@ impl TcpListener {
             ));
             Poll::Pending
         })
-        .await;
+        .await?;
         let peer = conn.hosts[0].clone();
         Ok((TcpStream::new(self.kernel.clone(), conn, 1), peer))
     }

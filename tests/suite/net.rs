@@ -243,3 +243,65 @@ fn connecting_to_nobody_is_refused_after_a_round_trip_and_a_second_bind_is_in_us
         "one round trip on the default 1 ms link"
     );
 }
+
+/// A holding partition delays traffic to the heal, in order, and resets
+/// nothing; a crash resets the host's connections and refuses new ones
+/// until the restart.
+#[test]
+fn a_holding_partition_delays_and_a_crash_resets_until_the_restart() {
+    let run = run_twice(&asyncio(), || async {
+        let net = Net::new();
+        let listener = net.bind("server", 1).unwrap();
+        let server = spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 64];
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        got.extend_from_slice(&buf[..n]);
+                        print(format!("server got {}", String::from_utf8_lossy(&buf[..n])));
+                    }
+                    Err(e) => {
+                        print(format!("server: {:?}", e.kind()));
+                        break;
+                    }
+                }
+            }
+            got
+        });
+        let mut c = net.connect("client", "server", 1).await.unwrap();
+        net.partition_holding(&["client"], &["server"]);
+        c.write_all(b"a").await.unwrap();
+        c.write_all(b"b").await.unwrap();
+        sleep(secs(3)).await;
+        net.heal();
+        sleep(secs(1)).await;
+        net.crash("server");
+        let after = c.write_all(b"c").await.map_err(|e| e.kind());
+        let got = server.await.unwrap();
+        let refused = net
+            .connect("client", "server", 1)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.kind());
+        net.restart("server");
+        let rebound = net.bind("server", 1).is_ok();
+        (got, after, refused, rebound)
+    });
+    let (got, after, refused, rebound) = run.value().cloned().unwrap();
+    assert_eq!(got, b"ab", "held bytes arrive after the heal, in order");
+    assert_eq!(after, Err(std::io::ErrorKind::ConnectionReset));
+    assert_eq!(refused, Err(std::io::ErrorKind::ConnectionRefused));
+    assert!(rebound);
+    let lines = timed(&run);
+    assert_eq!(
+        lines[0], "3.003s server got ab",
+        "the heal at 3.002s, then 1 ms"
+    );
+    assert!(
+        lines.iter().any(|l| l.ends_with("server: ConnectionReset")),
+        "{lines:?}"
+    );
+}
