@@ -35,6 +35,9 @@
 //! | [`Faster`] | one run's main task ends sooner than another's (or its requests' latency percentile is lower) |
 //! | [`LatencyPercentile`] | a percentile of a service's request latency is within a bound |
 //! | [`Errors`] | how many requests to a service failed or were turned away |
+//! | [`MessageCount`] | how many network messages were sent, delivered or lost |
+//! | [`MessageLatency`] | a percentile of network messages' latency is within a bound |
+//! | [`NoDeliveryAcrossPartition`] | nothing is delivered between hosts a partition separates |
 //! | [`Warnings`] | how many health warnings (slow step, never awaited, pending at exit, exception never retrieved) a run gave |
 //! | [`DeadlineOrder`] | timers fire in deadline order |
 //! | [`EqualDeadlineFifo`] | equal deadlines fire first-come first-served (`fifo` yes, `asyncio` no) |
@@ -50,6 +53,7 @@
 
 mod facts;
 mod io;
+mod net;
 mod outcome;
 mod output;
 mod schedule;
@@ -60,6 +64,9 @@ mod words;
 
 pub use facts::{Facts, Line, TaskFacts};
 pub use io::{Errors, LatencyPercentile, Request, Warnings, percentile, requests};
+pub use net::{
+    Message, MessageCount, MessageFate, MessageLatency, NoDeliveryAcrossPartition, messages,
+};
 pub use outcome::{Ending, RunEnds};
 pub use output::{InOrder, OutputIs, PrintedAt};
 pub use schedule::{

@@ -96,6 +96,40 @@ pub(super) struct End {
     pub(super) read_waker: Option<Waker>,
     /// The latest arrival scheduled at this end: segments stay in order.
     last_arrival: Instant,
+    /// Bytes this end wrote that have not left the link yet: when each
+    /// write's last byte leaves, and its size (flow control).
+    unsent: VecDeque<(Instant, usize)>,
+}
+
+/// asyncio's default write-buffer high-water mark: a writer whose bytes not
+/// yet on the wire exceed it waits in `drain()`.
+pub(super) const HIGH_WATER: usize = 64 * 1024;
+
+/// When `side` of `conn` may write again: `None` now, else when its
+/// oldest write leaves the link.
+pub(super) fn write_blocked_until(conn: &Conn, side: usize) -> Option<Instant> {
+    let now = engine::try_with_core(|c| c.now())?;
+    let mut end = conn.ends[side].borrow_mut();
+    while end.unsent.front().is_some_and(|(done, _)| *done <= now) {
+        end.unsent.pop_front();
+    }
+    let queued: usize = end.unsent.iter().map(|(_, n)| n).sum();
+    if queued >= HIGH_WATER {
+        end.unsent.front().map(|(done, _)| *done)
+    } else {
+        None
+    }
+}
+
+/// Wakes `waker` (through the loop, as a writable socket does) at `at`.
+pub(super) fn wake_at(at: Instant, label: String, waker: Waker) {
+    engine::try_with_core(|c| {
+        let after = at.saturating_duration_since(c.now());
+        c.schedule_world(
+            after,
+            Box::new(move || to_loop(&label, Box::new(move || waker.wake()))),
+        );
+    });
 }
 
 impl Kernel {
@@ -182,6 +216,16 @@ fn now() -> Instant {
 /// One-way time for `bytes` from `from` to `to`: waiting for the link,
 /// transmitting, the drawn latency, and 200 ms per loss.
 fn transit(kernel: &Rc<RefCell<Kernel>>, from: &str, to: &str, bytes: usize) -> Duration {
+    transit_and_departure(kernel, from, to, bytes).0
+}
+
+/// [`transit`], and when the last byte leaves the sender onto the link.
+fn transit_and_departure(
+    kernel: &Rc<RefCell<Kernel>>,
+    from: &str,
+    to: &str,
+    bytes: usize,
+) -> (Duration, Instant) {
     let mut k = kernel.borrow_mut();
     let cfg = k.link(from, to);
     let now = now();
@@ -202,9 +246,11 @@ fn transit(kernel: &Rc<RefCell<Kernel>>, from: &str, to: &str, bytes: usize) -> 
         }
         (latency, losses)
     });
-    done.saturating_duration_since(now)
+    let total = done
+        .saturating_duration_since(now)
         .saturating_add(latency)
-        .saturating_add(RTO * losses)
+        .saturating_add(RTO * losses);
+    (total, done)
 }
 
 pub(super) fn bind(kernel: &Rc<RefCell<Kernel>>, host: &str, port: u16) -> io::Result<TcpListener> {
@@ -377,7 +423,7 @@ pub(super) fn send(
     let what = if fin {
         NetEvent::Closed
     } else {
-        NetEvent::Sent
+        NetEvent::Sent { forward: side == 0 }
     };
     let cut = kernel.borrow().cut(from, to);
     match cut {
@@ -418,7 +464,10 @@ fn deliver_later(
         return;
     };
     let arrive = {
-        let t = transit(kernel, from, to, n);
+        let (t, departed) = transit_and_departure(kernel, from, to, n);
+        if n > 0 {
+            conn.ends[side].borrow_mut().unsent.push_back((departed, n));
+        }
         let mut end = conn.ends[1 - side].borrow_mut();
         let at = now.saturating_add(t).max(end.last_arrival);
         end.last_arrival = at;
@@ -445,7 +494,7 @@ fn deliver_later(
             end.read_waker.take()
         };
         if !fin {
-            record(c.id, n, NetEvent::Delivered);
+            record(c.id, n, NetEvent::Delivered { forward: side == 0 });
         }
         if let Some(w) = waker {
             let label = format!("conn {} readable", c.id);
@@ -494,6 +543,18 @@ pub(super) fn partition(kernel: &Rc<RefCell<Kernel>>, a: &[&str], b: &[&str], ho
             b: set(b),
             hold,
         });
+        engine::try_with_core(|c| {
+            let task = c.current();
+            let (a, b) = (c.intern(&a.join(" ")), c.intern(&b.join(" ")));
+            c.record(
+                task,
+                EventKind::Net {
+                    conn: 0,
+                    bytes: 0,
+                    what: NetEvent::Partitioned { a, b, hold },
+                },
+            );
+        });
         let conns = k.state().conns.clone();
         conns
             .into_iter()
@@ -512,6 +573,7 @@ pub(super) fn heal(kernel: &Rc<RefCell<Kernel>>) {
         k.partitions.clear();
         std::mem::take(&mut k.state().held)
     };
+    record(0, 0, NetEvent::Healed);
     for f in held {
         f();
     }

@@ -74,7 +74,9 @@ impl Drop for TcpListener {
 /// One end of a connection. Reads wait for bytes from the link (EOF once
 /// the peer closed and everything was read; `ConnectionReset` after a
 /// partition); writes are sent at once and arrive after the link's
-/// bandwidth and latency. `close` (or dropping the stream) sends a FIN.
+/// bandwidth and latency, unless more than 64 KiB this end wrote are not
+/// on the wire yet (a slow link): the write then waits, as asyncio's
+/// `drain()` does. `close` (or dropping the stream) sends a FIN.
 pub struct TcpStream {
     kernel: Rc<RefCell<Kernel>>,
     conn: Rc<Conn>,
@@ -152,10 +154,19 @@ impl AsyncRead for TcpStream {
 impl AsyncWrite for TcpStream {
     fn poll_write(
         self: Pin<&mut Self>,
-        _: &mut Context<'_>,
+        cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        // Flow control: more than the high-water mark not yet on the wire
+        // (a slow link) and the writer waits, as in `drain()`.
+        if let Some(at) = socket::write_blocked_until(&this.conn, this.side) {
+            let what = format!("send #{} (buffer full)", this.conn.id);
+            let label = format!("conn {} writable", this.conn.id);
+            socket::wake_at(at, label, cx.waker().clone());
+            socket::wait_on(&what);
+            return Poll::Pending;
+        }
         if this.conn.ends[this.side].borrow().write_closed {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::BrokenPipe,

@@ -450,11 +450,18 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                     ),
                     NetEvent::Connected => format!("conn #{conn} is established"),
                     NetEvent::Refused => format!("conn #{conn} is refused"),
-                    NetEvent::Sent => format!("sends {bytes} bytes on conn #{conn}"),
-                    NetEvent::Delivered => format!("{bytes} bytes arrive on conn #{conn}"),
+                    NetEvent::Sent { .. } => format!("sends {bytes} bytes on conn #{conn}"),
+                    NetEvent::Delivered { .. } => format!("{bytes} bytes arrive on conn #{conn}"),
                     NetEvent::Dropped => format!("{bytes} bytes dropped on conn #{conn}"),
                     NetEvent::Closed => format!("closes its end of conn #{conn}"),
                     NetEvent::Reset => format!("conn #{conn} is reset"),
+                    NetEvent::Partitioned { a, b, hold } => format!(
+                        "partition: {} | {}{}",
+                        trace.str(a),
+                        trace.str(b),
+                        if hold { " (traffic held)" } else { "" }
+                    ),
+                    NetEvent::Healed => "the network heals".to_string(),
                 };
                 match e.task {
                     Some(task) => items.push(Item::TaskNote { at, task, text }),

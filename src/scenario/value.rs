@@ -36,6 +36,38 @@ pub enum Value {
     Future(SimFuture<Value>),
     /// An exception (bound by `except … as e`, or in `return_exceptions` lists).
     Error(Error),
+    /// A connection of the simulated network (`open_connection`, or a
+    /// server handler's argument): asyncio's reader and writer in one.
+    Conn(Rc<ConnCell>),
+}
+
+/// A connection's reader (taken while a task reads a line) and writer.
+pub struct ConnCell {
+    /// `client -> server:8888 #3`.
+    pub(crate) name: String,
+    pub(crate) reader: std::cell::RefCell<
+        Option<futures::io::BufReader<futures::io::ReadHalf<crate::net::TcpStream>>>,
+    >,
+    pub(crate) writer: std::cell::RefCell<Option<futures::io::WriteHalf<crate::net::TcpStream>>>,
+}
+
+impl ConnCell {
+    /// Wraps a stream: `name` as shown in `repr`.
+    pub(crate) fn new(name: String, stream: crate::net::TcpStream) -> ConnCell {
+        use futures::io::AsyncReadExt;
+        let (r, w) = stream.split();
+        ConnCell {
+            name,
+            reader: std::cell::RefCell::new(Some(futures::io::BufReader::new(r))),
+            writer: std::cell::RefCell::new(Some(w)),
+        }
+    }
+}
+
+impl std::fmt::Debug for ConnCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Connection({})", self.name)
+    }
 }
 
 /// What a scenario coroutine ends with: its return value or the exception
@@ -71,6 +103,7 @@ impl PartialEq for Value {
             (Value::Task(a), Value::Task(b)) => Rc::ptr_eq(a, b),
             (Value::Future(a), Value::Future(b)) => a.same(b),
             (Value::Error(a), Value::Error(b)) => a == b,
+            (Value::Conn(a), Value::Conn(b)) => Rc::ptr_eq(a, b),
             (a, b) => match (a.as_f64(), b.as_f64()) {
                 (Some(x), Some(y)) => x == y && a.is_duration() == b.is_duration(),
                 _ => false,
@@ -128,6 +161,7 @@ impl Value {
             Value::Task(_) => "Task",
             Value::Future(_) => "Future",
             Value::Error(_) => "exception",
+            Value::Conn(_) => "Connection",
         }
     }
 
@@ -200,6 +234,7 @@ impl Value {
             }
             Value::Task(t) => format!("<Task {}>", t.name),
             Value::Future(f) => format!("<Future done={}>", f.done()),
+            Value::Conn(c) => format!("<Connection {}>", c.name),
             Value::Error(e) => match e {
                 Error::Raised { kind, message } => format!("{kind}({})", py_str_repr(message)),
                 other => format!("{}()", other.kind()),

@@ -25,17 +25,20 @@ pub enum Family {
     Output,
     /// Simulated I/O: [`IoStep`](super::IoStep).
     Io,
+    /// The simulated network: [`NetStep`](super::NetStep).
+    Net,
 }
 
 impl Family {
     /// Every family, in the order the format's reference lists them.
-    pub const ALL: [Family; 6] = [
+    pub const ALL: [Family; 7] = [
         Family::Control,
         Family::Tasks,
         Family::Sync,
         Family::Futures,
         Family::Output,
         Family::Io,
+        Family::Net,
     ];
 
     /// The family's name in the code: `control`, `tasks`, `sync`, `futures`,
@@ -48,6 +51,7 @@ impl Family {
             Family::Futures => "futures",
             Family::Output => "output",
             Family::Io => "io",
+            Family::Net => "net",
         }
     }
 
@@ -60,6 +64,7 @@ impl Family {
             Family::Futures => "Futures and callbacks",
             Family::Output => "Output",
             Family::Io => "Simulated I/O",
+            Family::Net => "Network",
         }
     }
 }
@@ -97,7 +102,7 @@ const fn verb(
 /// one of: …", in this order) and the format's reference follow.
 #[rustfmt::skip]
 pub const VERBS: &[Verb] = {
-    use Family::{Control, Futures, Io, Output, Sync, Tasks};
+    use Family::{Control, Futures, Io, Net, Output, Sync, Tasks};
     &[
         verb("print", Output, &[], "`print(f\"…\")`: one line of output, with `{expression}` holes"),
         verb("sleep", Tasks, &[], "`await asyncio.sleep(d)`: the task waits; `0s` is a bare yield"),
@@ -147,6 +152,15 @@ pub const VERBS: &[Verb] = {
         verb("call", Io, &[], "`await api.call()`: one request to a service of `[services]`"),
         verb("to_thread", Io, &["work"], "`await asyncio.to_thread(work, d)`: blocking I/O (`work = \"cpu\"`: CPU-bound) on the default thread pool"),
         verb("run_in_executor", Io, &["duration", "work"], "`await loop.run_in_executor(pool, work, d)` on a pool of `[pools]`"),
+        verb("start_server", Net, &["host", "port"], "`await asyncio.start_server(handle, host, port)`: a task `handle(conn)` per connection"),
+        verb("open_connection", Net, &["from", "into"], "`conn = await asyncio.open_connection(host, port)` from host `from`"),
+        verb("send", Net, &["value"], "`writer.write(value); await writer.drain()` on a connection"),
+        verb("receive_line", Net, &["into"], "`line = await reader.readline()`: without its newline, `None` at the end"),
+        verb("close", Net, &[], "`writer.close()`: the peer reads the end of the stream"),
+        verb("partition", Net, &["from", "hold"], "cut hosts apart: their connections reset (or, `hold = true`, their traffic held)"),
+        verb("heal", Net, &[], "end every partition"),
+        verb("crash", Net, &[], "the host crashes: its connections reset, its servers closed"),
+        verb("restart", Net, &[], "the host is up again"),
         verb("condition", Sync, &["steps"], "`async with cond: …`"),
         verb("wait", Sync, &["until"], "`await cond.wait()`; with `until`, `await cond.wait_for(pred)`"),
         verb("notify", Sync, &["n"], "`cond.notify(n)`"),

@@ -47,6 +47,9 @@ pub fn checker(kind: &ClaimKind) -> Option<Box<dyn Check>> {
             Property::TimeoutDelivered(k) => Box::new(TimeoutDelivered(*k)),
             Property::NothingPending => Box::new(NothingPending),
             Property::WellFormed => Box::new(WellFormed),
+            Property::NoDeliveryAcrossPartition => {
+                Box::new(crate::checks::NoDeliveryAcrossPartition)
+            }
         },
         ClaimKind::Latency {
             resource,
@@ -66,6 +69,16 @@ pub fn checker(kind: &ClaimKind) -> Option<Box<dyn Check>> {
             kind: kind.clone(),
             count: *count,
         }),
+        ClaimKind::Messages { fate, count } => Box::new(crate::checks::MessageCount {
+            fate: *fate,
+            count: *count,
+        }),
+        ClaimKind::MessageLatency { percentile, bound } => {
+            Box::new(crate::checks::MessageLatency {
+                percentile: *percentile,
+                bound: *bound,
+            })
+        }
         ClaimKind::Warns { kind, count } => Box::new(Warnings {
             kind: kind.clone(),
             count: *count,

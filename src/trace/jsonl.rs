@@ -178,11 +178,24 @@ pub(super) fn write_event(out: &mut String, strings: &[String], seq: usize, e: &
                 ",\"event\":\"net\",\"conn\":{conn},\"bytes\":{bytes},\"what\":\"{}\"",
                 what.name()
             );
-            if let NetEvent::Connecting { from, to } = what {
-                out.push_str(",\"from\":");
-                q(out, s(from));
-                out.push_str(",\"to\":");
-                q(out, s(to));
+            match what {
+                NetEvent::Connecting { from, to } => {
+                    out.push_str(",\"from\":");
+                    q(out, s(from));
+                    out.push_str(",\"to\":");
+                    q(out, s(to));
+                }
+                NetEvent::Sent { forward } | NetEvent::Delivered { forward } => {
+                    let _ = write!(out, ",\"forward\":{forward}");
+                }
+                NetEvent::Partitioned { a, b, hold } => {
+                    out.push_str(",\"a\":");
+                    q(out, s(a));
+                    out.push_str(",\"b\":");
+                    q(out, s(b));
+                    let _ = write!(out, ",\"hold\":{hold}");
+                }
+                _ => {}
             }
         }
         EventKind::Warning { warning } => {
@@ -515,11 +528,21 @@ fn read_event(f: &Fields<'_>, i: &mut Interner) -> Result<Event, ReadError> {
                 },
                 "connected" => NetEvent::Connected,
                 "refused" => NetEvent::Refused,
-                "sent" => NetEvent::Sent,
-                "delivered" => NetEvent::Delivered,
+                "sent" => NetEvent::Sent {
+                    forward: f.bool("forward")?,
+                },
+                "delivered" => NetEvent::Delivered {
+                    forward: f.bool("forward")?,
+                },
                 "dropped" => NetEvent::Dropped,
                 "closed" => NetEvent::Closed,
                 "reset" => NetEvent::Reset,
+                "partitioned" => NetEvent::Partitioned {
+                    a: f.sym("a", i)?,
+                    b: f.sym("b", i)?,
+                    hold: f.bool("hold")?,
+                },
+                "healed" => NetEvent::Healed,
                 other => return Err(f.unknown("what", other)),
             },
         },

@@ -286,16 +286,36 @@ pub enum NetEvent {
     /// Nobody listens at the address (or a partition is in the way):
     /// `ConnectionRefusedError`.
     Refused,
-    /// Bytes left the writer (direction: from the side that acted).
-    Sent,
-    /// Bytes reached the other end's receive buffer.
-    Delivered,
+    /// Bytes left the writer: `forward` from the connecting side to the
+    /// listening side, else back.
+    Sent {
+        /// From the connecting side.
+        forward: bool,
+    },
+    /// Bytes reached the other end's receive buffer (`forward`: the
+    /// listening side's).
+    Delivered {
+        /// To the listening side.
+        forward: bool,
+    },
     /// Bytes were lost (a partition) and the connection reset.
     Dropped,
     /// One end closed its writing half (FIN): the other end reads EOF.
     Closed,
     /// The connection was reset: reads and writes fail.
     Reset,
+    /// Hosts `a` were cut from hosts `b` (their names joined by spaces);
+    /// `hold`: their traffic waits for the heal (conn 0).
+    Partitioned {
+        /// One side.
+        a: Sym,
+        /// The other side.
+        b: Sym,
+        /// Traffic held rather than connections reset.
+        hold: bool,
+    },
+    /// Every partition ended (conn 0).
+    Healed,
 }
 
 impl NetEvent {
@@ -305,11 +325,13 @@ impl NetEvent {
             NetEvent::Connecting { .. } => "connecting",
             NetEvent::Connected => "connected",
             NetEvent::Refused => "refused",
-            NetEvent::Sent => "sent",
-            NetEvent::Delivered => "delivered",
+            NetEvent::Sent { .. } => "sent",
+            NetEvent::Delivered { .. } => "delivered",
             NetEvent::Dropped => "dropped",
             NetEvent::Closed => "closed",
             NetEvent::Reset => "reset",
+            NetEvent::Partitioned { .. } => "partitioned",
+            NetEvent::Healed => "healed",
         }
     }
 }

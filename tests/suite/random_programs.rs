@@ -1805,6 +1805,7 @@ fn scenario(gens: &[Vec<Gen>], python: PythonVersion) -> Scenario {
         primitives,
         services: BTreeMap::new(),
         pools: BTreeMap::new(),
+        network: Default::default(),
         variants: vec![Variant {
             name: "main".into(),
             description: None,

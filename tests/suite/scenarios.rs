@@ -159,6 +159,21 @@ fn mutate(kind: &ClaimKind) -> Option<ClaimKind> {
             percentile: *percentile,
             bound: bound(b),
         },
+        ClaimKind::Messages { fate, count } => ClaimKind::Messages {
+            fate: *fate,
+            count: match count {
+                Count::Exact(n) => Count::Exact(n + 1),
+                Count::AtMost(n) => Count::Exact(n + 1),
+                Count::AtLeast(n) => Count::AtMost(n.saturating_sub(1)),
+            },
+        },
+        ClaimKind::MessageLatency {
+            percentile,
+            bound: b,
+        } => ClaimKind::MessageLatency {
+            percentile: *percentile,
+            bound: bound(b),
+        },
         ClaimKind::Warns { kind, count } => ClaimKind::Warns {
             kind: kind.clone(),
             count: match count {

@@ -143,7 +143,17 @@ impl Vm {
                     )));
                 }
             },
-            Expr::Bin(a, op, b) => self.sized(arith(self.eval(a)?, *op, self.eval(b)?)?)?,
+            Expr::Bin(a, op, b) => {
+                let (a, b) = (self.eval(a)?, self.eval(b)?);
+                // `'x' * n` and `[0] * n`: the size is checked before the
+                // value is built.
+                if *op == crate::scenario::expr::BinOp::Mul
+                    && let Some(len) = super::ops::repeated_len(&a, &b)
+                {
+                    self.check_len(len)?;
+                }
+                self.sized(arith(a, *op, b)?)?
+            }
             Expr::Cmp(a, op, b) => {
                 let (a, b) = (self.eval(a)?, self.eval(b)?);
                 let ord = a.partial_cmp(&b);

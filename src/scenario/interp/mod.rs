@@ -143,6 +143,8 @@ struct Program {
     scenario: Scenario,
     prims: BTreeMap<String, Prim>,
     services: BTreeMap<String, crate::io::Service>,
+    /// The run's network.
+    net: crate::net::Net,
     pools: BTreeMap<String, PoolInst>,
     /// Sections of locks and semaphores held by `acquire` steps (left by
     /// `release`, oldest first).
@@ -198,9 +200,15 @@ impl Program {
                 (name.clone(), inst)
             })
             .collect();
+        let net = crate::net::Net::new();
+        net.default_link(scenario.network.default);
+        for (a, b, cfg) in &scenario.network.links {
+            net.link(a, b, *cfg);
+        }
         Program {
             scenario,
             prims,
+            net,
             services,
             pools,
             held: RefCell::new(BTreeMap::new()),

@@ -11,6 +11,17 @@ use crate::with_stream;
 use rand::RngExt;
 use std::rc::Rc;
 
+/// The length of `a * b` when it repeats a string or a list (`'x' * 3`,
+/// `[0] * 3`), saturating: known before the value is built.
+pub(super) fn repeated_len(a: &Value, b: &Value) -> Option<usize> {
+    let (len, n) = match (a, b) {
+        (Value::Str(s), Value::Int(n)) | (Value::Int(n), Value::Str(s)) => (s.len(), *n),
+        (Value::List(l), Value::Int(n)) | (Value::Int(n), Value::List(l)) => (l.len(), *n),
+        _ => return None,
+    };
+    Some(len.saturating_mul(usize::try_from(n).unwrap_or(0)))
+}
+
 pub(super) fn arith(a: Value, op: BinOp, b: Value) -> Result<Value, crate::error::Error> {
     use Value::*;
     let bad = || {
@@ -36,6 +47,17 @@ pub(super) fn arith(a: Value, op: BinOp, b: Value) -> Result<Value, crate::error
             }
         },
         (Str(x), BinOp::Add, Str(y)) => Value::str(&format!("{x}{y}")),
+        (Str(x), BinOp::Mul, Int(n)) | (Int(n), BinOp::Mul, Str(x)) => {
+            Value::str(&x.repeat(usize::try_from(*n).unwrap_or(0)))
+        }
+        (List(x), BinOp::Mul, Int(n)) | (Int(n), BinOp::Mul, List(x)) => {
+            let n = usize::try_from(*n).unwrap_or(0);
+            List(Rc::new(
+                std::iter::repeat_n(x.iter().cloned(), n)
+                    .flatten()
+                    .collect(),
+            ))
+        }
         (List(x), BinOp::Add, List(y)) => {
             List(Rc::new(x.iter().chain(y.iter()).cloned().collect()))
         }

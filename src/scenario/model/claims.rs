@@ -60,6 +60,22 @@ pub enum ClaimKind {
         /// The bound.
         bound: Bound,
     },
+    /// `messages = "lost"`, `is = 0`: how many network messages were
+    /// sent, delivered or lost.
+    Messages {
+        /// Which.
+        fate: crate::checks::MessageFate,
+        /// How many.
+        count: Count,
+    },
+    /// `message_latency = 99`, `at_most = "100ms"`: a percentile of the
+    /// delivered messages' latency.
+    MessageLatency {
+        /// Which percentile.
+        percentile: f64,
+        /// The bound.
+        bound: Bound,
+    },
     /// `warns = "slow_step"` (at least one such warning), or
     /// `no_warnings = true`: the run's health warnings.
     Warns {
@@ -104,6 +120,9 @@ pub enum Property {
     NothingPending,
     /// `well_formed`: the trace's invariants hold.
     WellFormed,
+    /// `no_delivery_across_partition`: nothing is delivered between hosts
+    /// a partition separates.
+    NoDeliveryAcrossPartition,
 }
 
 impl Property {
@@ -117,6 +136,7 @@ impl Property {
         ("timeout_delivered", Some("k")),
         ("nothing_pending", None),
         ("well_formed", None),
+        ("no_delivery_across_partition", None),
     ];
 
     /// The property's name and its modifier's value, as the file writes them.
@@ -130,6 +150,7 @@ impl Property {
             Property::TimeoutDelivered(k) => ("timeout_delivered", Some(k.to_string())),
             Property::NothingPending => ("nothing_pending", None),
             Property::WellFormed => ("well_formed", None),
+            Property::NoDeliveryAcrossPartition => ("no_delivery_across_partition", None),
         }
     }
 }

@@ -17,8 +17,8 @@ mod steps;
 
 pub use claims::{Bound, Claim, ClaimKind, Count, Ending, Property, TaskEnd};
 pub use steps::{
-    Call, ControlStep, Each, FutureStep, Handler, IoStep, OutputStep, Step, StepKind, SyncStep,
-    Target, TaskStep,
+    Call, ControlStep, Each, FutureStep, Handler, IoStep, NetStep, OutputStep, Step, StepKind,
+    SyncStep, Target, TaskStep,
 };
 
 /// A scenario: programs in asyncio's vocabulary plus the claims they make.
@@ -46,6 +46,9 @@ pub struct Scenario {
     pub services: BTreeMap<String, crate::io::ServiceConfig>,
     /// Thread and process pools (`[pools.procs]`) by name.
     pub pools: BTreeMap<String, Pool>,
+    /// The simulated network (`[network]`): the default link and the
+    /// links between named hosts.
+    pub network: Network,
     /// The variants (at least one).
     pub variants: Vec<Variant>,
     /// The claims.
@@ -318,4 +321,13 @@ impl Pool {
             Pool::Threads { workers } | Pool::Processes { workers, .. } => workers,
         }
     }
+}
+
+/// The links of the simulated network (`[network]`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Network {
+    /// The link between hosts without a link of their own.
+    pub default: crate::net::LinkConfig,
+    /// Links between two named hosts (both directions).
+    pub links: Vec<(String, String, crate::net::LinkConfig)>,
 }

@@ -80,6 +80,74 @@ pub enum StepKind {
     /// Simulated I/O: calls to the scenario's `[services]`, work in thread
     /// and process pools.
     Io(IoStep),
+    /// The simulated network: servers, connections, lines sent and
+    /// received, and faults.
+    Net(NetStep),
+}
+
+/// The simulated network, in asyncio's streams vocabulary.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NetStep {
+    /// `await asyncio.start_server(handle, host, port)`: each connection
+    /// runs `handle(conn)` in a task of its own.
+    StartServer {
+        /// The coroutine each connection runs (one parameter: the connection).
+        handler: String,
+        /// The listening host.
+        host: String,
+        /// The port.
+        port: u16,
+    },
+    /// `conn = await asyncio.open_connection(host, port)` from host `from`.
+    OpenConnection {
+        /// The host connected to.
+        host: String,
+        /// Its port.
+        port: u16,
+        /// The connecting host.
+        from: Expr,
+        /// Where the connection goes.
+        into: Option<String>,
+    },
+    /// `writer.write(value); await writer.drain()`.
+    Send {
+        /// The connection.
+        conn: Expr,
+        /// What is sent (its `str()`).
+        value: Expr,
+    },
+    /// `line = await reader.readline()`: the line without its newline,
+    /// `None` at the end of the stream.
+    ReceiveLine {
+        /// The connection.
+        conn: Expr,
+        /// Where the line goes.
+        into: Option<String>,
+    },
+    /// `writer.close()`.
+    Close(Expr),
+    /// Cuts the hosts of `a` from those of `b` (resetting their
+    /// connections, or holding their traffic with `hold`).
+    Partition {
+        /// One side.
+        a: Vec<String>,
+        /// The other side.
+        b: Vec<String>,
+        /// Hold the traffic until the heal instead of resetting.
+        hold: bool,
+    },
+    /// Ends every partition.
+    Heal,
+    /// The host crashes (its connections reset, its servers closed).
+    Crash(String),
+    /// The host is up again.
+    Restart(String),
+}
+
+impl NetStep {
+    fn bodies(&self) -> Vec<&Rc<[Step]>> {
+        Vec::new()
+    }
 }
 
 /// Simulated I/O: calls to the scenario's `[services]`, work in thread and
@@ -452,6 +520,7 @@ into_step_kind! {
     FutureStep => Futures,
     OutputStep => Output,
     IoStep => Io,
+    NetStep => Net,
 }
 
 impl StepKind {
@@ -464,6 +533,7 @@ impl StepKind {
             StepKind::Futures(_) => Family::Futures,
             StepKind::Output(_) => Family::Output,
             StepKind::Io(_) => Family::Io,
+            StepKind::Net(_) => Family::Net,
         }
     }
 
@@ -477,6 +547,7 @@ impl StepKind {
             StepKind::Futures(s) => s.bodies(),
             StepKind::Output(s) => s.bodies(),
             StepKind::Io(s) => s.bodies(),
+            StepKind::Net(s) => s.bodies(),
         }
     }
 
@@ -488,7 +559,7 @@ impl StepKind {
             StepKind::Sync(s) => s.bodies_mut(),
             StepKind::Futures(s) => s.bodies_mut(),
             StepKind::Output(s) => s.bodies_mut(),
-            StepKind::Io(_) => Vec::new(),
+            StepKind::Io(_) | StepKind::Net(_) => Vec::new(),
         }
     }
 

@@ -32,6 +32,40 @@ pub(super) fn declarations(s: &Scenario, put: &mut impl FnMut(&str, Value)) {
     if !services.is_empty() {
         put("services", Value::Table(services));
     }
+    let net = &s.network;
+    if *net != crate::scenario::model::Network::default() {
+        let link = |t: &mut Table, cfg: &crate::net::LinkConfig| {
+            t.insert("latency".into(), Value::String(cfg.latency.to_string()));
+            if let Some(b) = cfg.bandwidth {
+                t.insert(
+                    "bandwidth".into(),
+                    Value::Integer(b.min(i64::MAX as u64) as i64),
+                );
+            }
+            if cfg.loss > 0.0 {
+                t.insert("loss".into(), Value::Float(cfg.loss));
+            }
+        };
+        let mut t = Table::new();
+        link(&mut t, &net.default);
+        let links: Vec<Value> = net
+            .links
+            .iter()
+            .map(|(a, b, cfg)| {
+                let mut l = Table::new();
+                l.insert(
+                    "between".into(),
+                    Value::Array(vec![Value::String(a.clone()), Value::String(b.clone())]),
+                );
+                link(&mut l, cfg);
+                Value::Table(l)
+            })
+            .collect();
+        if !links.is_empty() {
+            t.insert("links".into(), Value::Array(links));
+        }
+        put("network", Value::Table(t));
+    }
     let mut pools = Table::new();
     for (name, p) in &s.pools {
         let mut t = Table::new();

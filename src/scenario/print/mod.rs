@@ -15,6 +15,7 @@ use toml::{Table, Value};
 mod control;
 mod futures;
 mod io;
+mod net;
 mod output;
 mod sync;
 mod tasks;
@@ -203,6 +204,7 @@ fn step(k: &StepKind) -> Table {
         StepKind::Futures(s) => futures::step(s, set),
         StepKind::Output(s) => output::step(s, set),
         StepKind::Io(s) => io::step(s, set),
+        StepKind::Net(s) => net::step(s, set),
     }
     t
 }
@@ -429,6 +431,30 @@ fn claim(c: &Claim) -> Value {
         } => {
             t.insert("latency".into(), Value::String(resource.clone()));
             t.insert("percentile".into(), Value::Float(*percentile));
+            match b {
+                Bound::Between(lo, hi) => {
+                    t.insert(
+                        "between".into(),
+                        Value::Array(vec![Value::String(dur(*lo)), Value::String(dur(*hi))]),
+                    );
+                }
+                _ => bound(&mut t, b, "is"),
+            }
+        }
+        ClaimKind::Messages { fate, count } => {
+            t.insert("messages".into(), Value::String(fate.name().into()));
+            let (k, n) = match count {
+                Count::Exact(n) => ("is", n),
+                Count::AtMost(n) => ("at_most", n),
+                Count::AtLeast(n) => ("at_least", n),
+            };
+            t.insert(k.into(), Value::Integer(*n as i64));
+        }
+        ClaimKind::MessageLatency {
+            percentile,
+            bound: b,
+        } => {
+            t.insert("message_latency".into(), Value::Float(*percentile));
             match b {
                 Bound::Between(lo, hi) => {
                     t.insert(

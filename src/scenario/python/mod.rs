@@ -441,6 +441,9 @@ impl Writer {
             StepKind::Futures(f) => self.futures(f),
             StepKind::Output(o) => self.output(o),
             StepKind::Io(i) => self.io(i),
+            StepKind::Net(_) => Err(Unsupported(
+                "the network (the judge has no simulated network)".into(),
+            )),
         }
     }
 

@@ -26,6 +26,8 @@ pub(super) const CLAIM_KEYS: &[&str] = &[
     "errors",
     "warns",
     "no_warnings",
+    "messages",
+    "message_latency",
 ];
 
 pub(super) const CLAIM_MODIFIERS: &[&str] = &[
@@ -298,37 +300,35 @@ pub(super) fn claim(
         "latency" => {
             let resource = known_resource(cx, v, resources)?;
             let p = percentile(cx, v, get("percentile"))?;
-            let bound = match (get("is"), get("at_most"), get("at_least"), get("between")) {
-                (Some(x), None, None, None) => Bound::Exact(dur(cx, x)?),
-                (None, Some(x), None, None) => Bound::AtMost(dur(cx, x)?),
-                (None, None, Some(x), None) => Bound::AtLeast(dur(cx, x)?),
-                (None, None, None, Some(x)) => {
-                    let pair = match x.get_ref() {
-                        RValue::Array(items) if items.len() == 2 => {
-                            (dur(cx, &items[0])?, dur(cx, &items[1])?)
-                        }
-                        _ => {
-                            cx.err(x.span().start, "expected [\"low\", \"high\"]", None);
-                            return None;
-                        }
-                    };
-                    if pair.0 > pair.1 {
-                        cx.err(x.span().start, "`between` needs low <= high", None);
-                        return None;
-                    }
-                    Bound::Between(pair.0, pair.1)
-                }
-                _ => {
+            let bound = duration_bound(cx, v, &get, "latency")?;
+            ClaimKind::Latency {
+                resource,
+                percentile: p,
+                bound,
+            }
+        }
+        "messages" => {
+            use crate::checks::MessageFate;
+            let fate = match string(cx, v, "sent, delivered or lost")?.as_str() {
+                "sent" => MessageFate::Sent,
+                "delivered" => MessageFate::Delivered,
+                "lost" => MessageFate::Lost,
+                other => {
                     cx.err(
                         v.span().start,
-                        "`latency` needs one of `is`, `at_most`, `at_least`, `between` (durations)",
-                        None,
+                        format!("`messages = {other:?}`: count \"sent\", \"delivered\" or \"lost\" messages"),
+                        did_you_mean(other, ["sent", "delivered", "lost"]),
                     );
                     return None;
                 }
             };
-            ClaimKind::Latency {
-                resource,
+            let count = count(cx, v, &get, None, "messages")?;
+            ClaimKind::Messages { fate, count }
+        }
+        "message_latency" => {
+            let p = percentile(cx, v, Some(v))?;
+            let bound = duration_bound(cx, v, &get, "message_latency")?;
+            ClaimKind::MessageLatency {
                 percentile: p,
                 bound,
             }
@@ -422,6 +422,8 @@ pub(super) fn claim(
         "latency" => &["percentile", "is", "at_most", "at_least", "between"],
         "errors" => &["kind", "is", "at_most", "at_least"],
         "warns" => &["is", "at_most", "at_least"],
+        "messages" => &["is", "at_most", "at_least"],
+        "message_latency" => &["is", "at_most", "at_least", "between"],
         "holds" => &["k", "name"],
         _ => &[],
     };
@@ -490,6 +492,59 @@ fn count<'a>(
             None
         }
     }
+}
+
+/// A duration bound from `is`, `at_most`, `at_least` or `between`
+/// (exactly one).
+fn duration_bound<'a>(
+    cx: &mut Ctx<'_>,
+    v: &Spanned<RValue>,
+    get: &dyn Fn(&str) -> Option<&'a Spanned<RValue>>,
+    claim: &str,
+) -> Option<Bound> {
+    let dur = |cx: &mut Ctx<'_>, v: &Spanned<RValue>| -> Option<Duration> {
+        let s = string(cx, v, "a duration like \"3s\"")?;
+        match expr::parse_duration(&s) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                cx.err(v.span().start, format!("bad duration: {e}"), None);
+                None
+            }
+        }
+    };
+    Some(
+        match (get("is"), get("at_most"), get("at_least"), get("between")) {
+            (Some(x), None, None, None) => Bound::Exact(dur(cx, x)?),
+            (None, Some(x), None, None) => Bound::AtMost(dur(cx, x)?),
+            (None, None, Some(x), None) => Bound::AtLeast(dur(cx, x)?),
+            (None, None, None, Some(x)) => {
+                let pair = match x.get_ref() {
+                    RValue::Array(items) if items.len() == 2 => {
+                        (dur(cx, &items[0])?, dur(cx, &items[1])?)
+                    }
+                    _ => {
+                        cx.err(x.span().start, "expected [\"low\", \"high\"]", None);
+                        return None;
+                    }
+                };
+                if pair.0 > pair.1 {
+                    cx.err(x.span().start, "`between` needs low <= high", None);
+                    return None;
+                }
+                Bound::Between(pair.0, pair.1)
+            }
+            _ => {
+                cx.err(
+                    v.span().start,
+                    format!(
+                        "`{claim}` needs one of `is`, `at_most`, `at_least`, `between` (durations)"
+                    ),
+                    None,
+                );
+                return None;
+            }
+        },
+    )
 }
 
 /// A service or pool the scenario declares (or `threads`, the default
@@ -609,6 +664,7 @@ fn property<'a>(
         }
         "nothing_pending" => Property::NothingPending,
         "well_formed" => Property::WellFormed,
+        "no_delivery_across_partition" => Property::NoDeliveryAcrossPartition,
         _ => unreachable!("names and match agree"),
     })
 }

@@ -3,7 +3,7 @@
 
 use super::Ctx;
 use super::fields::duration_field;
-use super::raw::{RawPool, RawScenario, RawService};
+use super::raw::{RawLink, RawNetwork, RawPool, RawScenario, RawService};
 use super::text::is_ident;
 use crate::io::{Latency, Machine, OnExcess, RateLimit, ServiceConfig};
 use crate::scenario::expr::{self, Expr};
@@ -84,7 +84,7 @@ pub(super) fn services(
 }
 
 fn service(cx: &mut Ctx<'_>, name: &str, r: &RawService) -> Option<ServiceConfig> {
-    let latency = latency(cx, name, &r.latency)?;
+    let latency = latency(cx, &format!("service `{name}`"), &r.latency)?;
     let mut cfg = ServiceConfig::new(latency);
     if let Some(c) = &r.capacity {
         match *c.get_ref() {
@@ -199,15 +199,12 @@ fn service(cx: &mut Ctx<'_>, name: &str, r: &RawService) -> Option<ServiceConfig
     Some(cfg)
 }
 
-/// A service's `latency`: a fixed duration or a distribution of literals.
-fn latency(cx: &mut Ctx<'_>, name: &str, v: &Spanned<String>) -> Option<Latency> {
+/// A `latency`: a fixed duration or a distribution of literals (`what`
+/// names its owner in messages: ``service `api` ``).
+fn latency(cx: &mut Ctx<'_>, what: &str, v: &Spanned<String>) -> Option<Latency> {
     let at = v.span().start;
     let bad = |cx: &mut Ctx<'_>, why: String| {
-        cx.err(
-            at,
-            format!("service `{name}`: {why}"),
-            Some(LATENCY_HINT.to_string()),
-        );
+        cx.err(at, format!("{what}: {why}"), Some(LATENCY_HINT.to_string()));
         None
     };
     let e = match expr::parse(v.get_ref()) {
@@ -341,4 +338,82 @@ fn pool(cx: &mut Ctx<'_>, name: &str, r: &RawPool) -> Option<Pool> {
             None
         }
     }
+}
+
+/// `[network]`: the default link and `[[network.links]]`.
+pub(super) fn network(
+    cx: &mut Ctx<'_>,
+    raw: &Option<Spanned<RawNetwork>>,
+) -> crate::scenario::model::Network {
+    let mut net = crate::scenario::model::Network::default();
+    let Some(raw) = raw else { return net };
+    let r = raw.get_ref();
+    net.default = link(cx, "the default link", &r.latency, &r.bandwidth, &r.loss);
+    if r.links.len() > MAX_RESOURCES * 10 {
+        cx.err(
+            raw.span().start,
+            format!("at most {} links", MAX_RESOURCES * 10),
+            None,
+        );
+        return net;
+    }
+    for l in &r.links {
+        let RawLink {
+            between,
+            latency,
+            bandwidth,
+            loss,
+        } = l.get_ref();
+        match between.get_ref().as_slice() {
+            [a, b] if !a.is_empty() && !b.is_empty() && a != b => {
+                let what = format!("the link between {a} and {b}");
+                let cfg = link(cx, &what, latency, bandwidth, loss);
+                net.links.push((a.clone(), b.clone(), cfg));
+            }
+            _ => cx.err(
+                between.span().start,
+                "`between` names two different hosts: `between = [\"c1\", \"server\"]`",
+                None,
+            ),
+        }
+    }
+    net
+}
+
+fn link(
+    cx: &mut Ctx<'_>,
+    what: &str,
+    lat: &Option<Spanned<String>>,
+    bandwidth: &Option<Spanned<i64>>,
+    loss: &Option<Spanned<f64>>,
+) -> crate::net::LinkConfig {
+    let mut cfg = crate::net::LinkConfig::default();
+    if let Some(l) = lat
+        && let Some(l) = latency(cx, what, l)
+    {
+        cfg.latency = l;
+    }
+    if let Some(b) = bandwidth {
+        match u64::try_from(*b.get_ref()) {
+            Ok(n) if n > 0 => cfg = cfg.bandwidth(n),
+            _ => cx.err(
+                b.span().start,
+                format!("{what}: `bandwidth` is bytes per second, more than 0"),
+                None,
+            ),
+        }
+    }
+    if let Some(l) = loss {
+        let p = *l.get_ref();
+        if (0.0..=0.99).contains(&p) {
+            cfg = cfg.loss(p);
+        } else {
+            cx.err(
+                l.span().start,
+                format!("{what}: `loss` is a chance from 0 to 0.99, not {p}"),
+                None,
+            );
+        }
+    }
+    cfg
 }

@@ -171,6 +171,7 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
     cx.prims = primitives.keys().cloned().collect();
     let services = io::services(cx, &raw.services);
     let pools = io::pools(cx, &raw.pools);
+    let network = io::network(cx, &raw.network);
     let mut settings = settings;
     settings.machine = io::machine(cx, &raw);
     let names = Names {
@@ -278,6 +279,7 @@ fn build(cx: &mut Ctx<'_>, raw: RawScenario) -> Option<Scenario> {
         primitives,
         services,
         pools,
+        network,
         variants,
         claims,
     })

@@ -102,6 +102,7 @@ pub(super) struct RawScenario {
     pub(super) services: BTreeMap<String, Spanned<RawService>>,
     #[serde(default)]
     pub(super) pools: BTreeMap<String, Spanned<RawPool>>,
+    pub(super) network: Option<Spanned<RawNetwork>>,
     pub(super) cpus: Option<Spanned<i64>>,
     pub(super) gil: Option<Spanned<bool>>,
     pub(super) switch_interval: Option<Spanned<String>>,
@@ -130,6 +131,25 @@ pub(super) struct RawRateLimit {
     pub(super) per_second: Spanned<f64>,
     pub(super) burst: Option<Spanned<i64>>,
     pub(super) on_excess: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNetwork {
+    pub(super) latency: Option<Spanned<String>>,
+    pub(super) bandwidth: Option<Spanned<i64>>,
+    pub(super) loss: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub(super) links: Vec<Spanned<RawLink>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLink {
+    pub(super) between: Spanned<Vec<String>>,
+    pub(super) latency: Option<Spanned<String>>,
+    pub(super) bandwidth: Option<Spanned<i64>>,
+    pub(super) loss: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]

@@ -8,6 +8,7 @@ use crate::scenario::model::{Step, StepKind};
 mod control;
 mod futures;
 mod io;
+mod net;
 mod output;
 mod sync;
 mod tasks;
@@ -24,6 +25,7 @@ impl Vm {
             StepKind::Futures(s) => self.exec_future(s),
             StepKind::Output(s) => self.exec_output(s),
             StepKind::Io(s) => self.exec_io(s),
+            StepKind::Net(s) => self.exec_net(s),
         }
     }
 }

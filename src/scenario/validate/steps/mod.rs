@@ -19,6 +19,7 @@ use toml::Spanned;
 mod control;
 mod futures;
 mod io;
+mod net;
 mod output;
 mod sync;
 mod tasks;
@@ -150,6 +151,7 @@ pub(super) fn step(
         Family::Futures => futures::read(cx, names, scope, &t),
         Family::Output => output::read(cx, names, scope, &t),
         Family::Io => io::read(cx, names, scope, &t),
+        Family::Net => net::read(cx, names, scope, &t),
     }?;
     Some(Step { line, kind })
 }
@@ -248,6 +250,7 @@ pub(super) fn callback_body(
             StepKind::Futures(f) => futures::is_plain(f),
             StepKind::Output(o) => output::is_plain(o),
             StepKind::Io(i) => io::is_plain(i),
+            StepKind::Net(n) => net::is_plain(n),
         };
         if !ok {
             cx.diags.push(Diagnostic {
