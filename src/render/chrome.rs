@@ -8,7 +8,12 @@
 //! The file is built to load cleanly in viewers that check its structure:
 //!
 //! - **Timestamps are microseconds with nanosecond precision**: a number
-//!   with up to three decimals (`1234.567`), whole microseconds without.
+//!   with up to three decimals (`1234.567`), whole microseconds without. A
+//!   duration is chosen so that start plus duration, added in floating
+//!   point as JavaScript viewers do, is exactly the end's timestamp: where
+//!   the three-decimal figure would miss it by a rounding step, the figure
+//!   carries the correction (`256429.14899999998`); rounded to nanoseconds,
+//!   as Perfetto reads it, it is the same ([`Process::settle_durations`]).
 //! - **No slice lasts zero time.** Virtual time stands still while a step
 //!   runs, so most steps, and the ready and waiting spans between steps of
 //!   one instant, take none: they are instant events with the span's name.
@@ -39,6 +44,7 @@ use super::lanes::{LaneState, Lanes, Span, WorkState, lanes};
 use crate::time::Instant;
 use crate::trace::Trace;
 use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
 /// Renders a trace as Chrome trace JSON.
 #[derive(Clone, Copy, Debug, Default)]
@@ -151,12 +157,39 @@ fn micros(nanos: u64) -> Value {
     }
 }
 
+/// The microseconds of a timestamp as a viewer reads them back.
+fn micros_f64(nanos: u64) -> f64 {
+    nanos as f64 / 1000.0
+}
+
+/// A duration that, added to `start` in floating point, gives exactly
+/// `end`: `plain` when it does, else the nearest double that does; `None`
+/// when none does (the sum rounds to even past `end`).
+fn landing(start: f64, end: f64, plain: f64) -> Option<f64> {
+    if start + plain == end {
+        return Some(plain);
+    }
+    let (mut up, mut down) = (end - start, end - start);
+    for _ in 0..8 {
+        for d in [up, down] {
+            if d > 0.0 && start + d == end {
+                return Some(d);
+            }
+        }
+        (up, down) = (up.next_up(), down.next_down());
+    }
+    None
+}
+
 /// The events of one process: a thread for the loop, one per task, and
 /// those of the services and pools.
 struct Process<'a> {
     pid: u64,
     out: Vec<Event>,
     flows: &'a mut u64,
+    /// The slices' places in `out`, with their thread and bounds (ns): their
+    /// `dur` is set last, by [`Process::settle_durations`].
+    slices: Vec<(usize, u32, u64, u64)>,
 }
 
 impl Process<'_> {
@@ -190,7 +223,7 @@ impl Process<'_> {
             e.insert("pid".into(), json!(self.pid));
             e.insert("tid".into(), json!(tid));
             e.insert("ts".into(), micros(ts));
-            e.insert("dur".into(), micros(dur));
+            self.slices.push((self.out.len(), tid, ts, ts + dur));
         } else {
             e.insert("ph".into(), json!("i"));
             e.insert("pid".into(), json!(self.pid));
@@ -247,6 +280,50 @@ impl Process<'_> {
     }
 }
 
+impl Process<'_> {
+    /// Sets every slice's `dur`: its length in [`micros`], unless a viewer
+    /// adding it to the start in floating point (as JavaScript viewers do)
+    /// would miss the end's own timestamp by a rounding step; then the
+    /// nearest double that lands on it. Where a start's rounding makes the
+    /// end's timestamp unreachable (a tie rounding to even), every slice of
+    /// the thread ending at that instant lands on the same double just
+    /// below it, so that they still nest and none overlaps what starts
+    /// there. Rounded to nanoseconds, as Perfetto reads it, each is the
+    /// slice's exact length.
+    fn settle_durations(&mut self) {
+        let mut ends: BTreeMap<(u32, u64), Vec<(usize, u64)>> = BTreeMap::new();
+        for &(at, tid, from, to) in &self.slices {
+            ends.entry((tid, to)).or_default().push((at, from));
+        }
+        for ((_, to), slices) in ends {
+            let mut end = micros_f64(to);
+            let mut durs = None;
+            for _ in 0..8 {
+                durs = slices
+                    .iter()
+                    .map(|&(_, from)| {
+                        let plain = micros(to - from).as_f64().unwrap_or(0.0);
+                        landing(micros_f64(from), end, plain).map(|d| (d, d == plain))
+                    })
+                    .collect::<Option<Vec<_>>>();
+                if durs.is_some() {
+                    break;
+                }
+                end = end.next_down();
+            }
+            for (k, &(at, from)) in slices.iter().enumerate() {
+                let dur = match &durs {
+                    Some(d) if !d[k].1 => json!(d[k].0),
+                    _ => micros(to - from),
+                };
+                if let Value::Object(e) = &mut self.out[at].json {
+                    e.insert("dur".into(), dur);
+                }
+            }
+        }
+    }
+}
+
 /// One nanosecond after `t`: the end of a slice that must hold `t`.
 fn just_after(t: Instant) -> Instant {
     Instant::from_nanos(t.as_nanos().saturating_add(1))
@@ -258,6 +335,7 @@ fn process(pid: u64, name: &str, trace: &Trace, flows: &mut u64) -> Vec<Event> {
         pid,
         out: Vec::new(),
         flows,
+        slices: Vec::new(),
     };
     p.meta(0, "process_name", json!({ "name": name }));
     p.meta(0, "process_sort_index", json!({ "sort_index": pid }));
@@ -346,6 +424,7 @@ fn process(pid: u64, name: &str, trace: &Trace, flows: &mut u64) -> Vec<Event> {
     for w in &l.wakes {
         p.flow(w.from.map_or(0, |t| t.0), w.to.0, w.at, w.seq);
     }
+    p.settle_durations();
     p.out
 }
 
@@ -475,5 +554,60 @@ fn resources(l: &Lanes, p: &mut Process<'_>) {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The durations of slices `(from, to)` on one thread, as written.
+    fn settled(slices: &[(u64, u64)]) -> Vec<f64> {
+        let mut flows = 0;
+        let mut p = Process {
+            pid: 1,
+            out: Vec::new(),
+            flows: &mut flows,
+            slices: Vec::new(),
+        };
+        for &(from, to) in slices {
+            let (from, to) = (Instant::from_nanos(from), Instant::from_nanos(to));
+            p.span(1, from, to, 1, json!({"name": "s"}));
+        }
+        p.settle_durations();
+        p.out
+            .iter()
+            .map(|e| e.json["dur"].as_f64().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_duration_added_in_floating_point_lands_on_the_end() {
+        let mut corrected = 0;
+        for from in (0..3_000_000_000u64).step_by(7_777_777) {
+            for len in [1, 999, 1_001, 123_457, 98_765_431] {
+                let to = from + len;
+                let d = settled(&[(from, to)])[0];
+                let landed = micros_f64(from) + d;
+                assert!(
+                    landed == micros_f64(to) || landed == micros_f64(to).next_down(),
+                    "{from} + {len}"
+                );
+                assert_eq!((d * 1000.0).round() as u64, len, "{from} + {len}");
+                corrected += usize::from(json!(d) != micros(len));
+            }
+        }
+        assert!(corrected > 0, "the correction is exercised");
+    }
+
+    #[test]
+    fn slices_ending_together_land_on_the_same_double() {
+        // 23333.331 + 98765.431 cannot land on 122098.762 (a tie rounds
+        // to even): both slices land just below it, the child inside.
+        let (from, to) = (23_333_331, 23_333_331 + 98_765_431);
+        let d = settled(&[(0, to), (from, to)]);
+        let ends = [d[0], micros_f64(from) + d[1]];
+        assert_eq!(ends[0], ends[1]);
+        assert_eq!(ends[0], micros_f64(to).next_down());
     }
 }

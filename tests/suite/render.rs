@@ -308,6 +308,16 @@ fn the_validator_catches_what_viewers_reject() {
             .unwrap_err()
             .contains("no slice")
     );
+    // Disjoint in nanoseconds, overlapping once JavaScript adds 0.1 + 0.2.
+    let float = format!(
+        r#"{thread},{{"ph":"X","pid":1,"tid":1,"ts":0.1,"dur":0.2,"name":"a"}},
+        {{"ph":"X","pid":1,"tid":1,"ts":0.3,"dur":1,"name":"b"}}"#
+    );
+    assert!(
+        chrome::validate(&doc(&float))
+            .unwrap_err()
+            .contains("overlap")
+    );
     let fine = format!(
         r#"{thread},{{"ph":"X","pid":1,"tid":1,"ts":0,"dur":10,"name":"a"}},
         {{"ph":"X","pid":1,"tid":1,"ts":2.5,"dur":5,"name":"b"}},
@@ -325,8 +335,15 @@ mod chrome {
 
     /// A thread: pid, tid.
     type Thread = (u64, u64);
-    /// A slice: from, to (ns), name.
-    type Slice = (u64, u64, String);
+
+    /// A slice's bounds as a viewer reads them: Perfetto rounds `ts` and
+    /// `dur` to nanoseconds and adds integers; JavaScript viewers (speedscope,
+    /// chrome://tracing) add the two doubles.
+    #[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+    struct Bounds<T> {
+        from: T,
+        to: T,
+    }
 
     /// Nanoseconds of a timestamp in microseconds with at most three
     /// decimals.
@@ -342,17 +359,47 @@ mod chrome {
         Ok(ns as u64)
     }
 
+    /// Whether the slices (each with its name) nest: each contains or is
+    /// disjoint from every other, the stack check of speedscope's importer.
+    fn nest<T: PartialOrd + Copy + std::fmt::Debug>(
+        thread: Thread,
+        mut list: Vec<(Bounds<T>, &str)>,
+    ) -> Result<(), String> {
+        // Longer first among those starting together: parents first.
+        list.sort_by(|a, b| {
+            (a.0.from.partial_cmp(&b.0.from).unwrap()).then(b.0.to.partial_cmp(&a.0.to).unwrap())
+        });
+        let mut stack: Vec<(Bounds<T>, &str)> = Vec::new();
+        for s in list {
+            while stack.last().is_some_and(|top| top.0.to <= s.0.from) {
+                stack.pop();
+            }
+            if let Some(top) = stack.last()
+                && s.0.to > top.0.to
+            {
+                return Err(format!(
+                    "slices overlap on thread {thread:?}: {:?} {:?} and {:?} {:?}",
+                    top.1, top.0, s.1, s.0
+                ));
+            }
+            stack.push(s);
+        }
+        Ok(())
+    }
+
     /// Checks: the file parses; every event has a phase and a pid; every
     /// `X` has `dur > 0`; on each thread, each `X` slice `[ts, ts+dur)`
     /// contains or is disjoint from every other (they nest: a stack check);
     /// every flow event is bound (`bp: "e"`) inside a slice of its thread
     /// (`ts ≤ t < ts+dur`), and each flow id has one start and one end;
-    /// every process and every thread with events is named.
+    /// every process and every thread with events is named. Slice bounds are
+    /// checked both as integer nanoseconds and as JavaScript's sums.
     pub fn validate(bytes: &[u8]) -> Result<(), String> {
         let doc: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
         let events = doc["traceEvents"]
             .as_array()
             .ok_or("no traceEvents array")?;
+        type Slice = (Bounds<u64>, Bounds<f64>, String);
         let mut slices: BTreeMap<Thread, Vec<Slice>> = BTreeMap::new();
         let mut flows = Vec::new();
         let mut named_threads = Vec::new();
@@ -374,10 +421,18 @@ mod chrome {
                         return Err(format!("a slice with dur 0: {e}"));
                     }
                     let tid = tid.ok_or_else(|| format!("no tid: {e}"))?;
-                    slices
-                        .entry((pid, tid))
-                        .or_default()
-                        .push((ts, ts + dur, name));
+                    let (ts_f, dur_f) = (e["ts"].as_f64().unwrap(), e["dur"].as_f64().unwrap());
+                    slices.entry((pid, tid)).or_default().push((
+                        Bounds {
+                            from: ts,
+                            to: ts + dur,
+                        },
+                        Bounds {
+                            from: ts_f,
+                            to: ts_f + dur_f,
+                        },
+                        name,
+                    ));
                     used.push((pid, tid));
                 }
                 "s" | "f" => {
@@ -388,7 +443,9 @@ mod chrome {
                     }
                     let tid = tid.ok_or_else(|| format!("no tid: {e}"))?;
                     let id = e["id"].as_u64().ok_or_else(|| format!("no flow id: {e}"))?;
-                    flows.push((ph == "s", id, pid, tid, nanos(&e["ts"], "ts")?, name));
+                    let ts = nanos(&e["ts"], "ts")?;
+                    let ts_f = e["ts"].as_f64().unwrap();
+                    flows.push((ph == "s", id, (pid, tid), ts, ts_f, name));
                     used.push((pid, tid));
                 }
                 "i" | "I" => {
@@ -409,33 +466,19 @@ mod chrome {
                 return Err(format!("process {pid} has events but no name"));
             }
         }
-        for ((pid, tid), list) in &mut slices {
-            // Longer first among those starting together: parents first.
-            list.sort_by_key(|(from, to, _)| (*from, std::cmp::Reverse(*to)));
-            let mut stack: Vec<&Slice> = Vec::new();
-            for s in list.iter() {
-                while stack.last().is_some_and(|top| top.1 <= s.0) {
-                    stack.pop();
-                }
-                if let Some(top) = stack.last()
-                    && s.1 > top.1
-                {
-                    return Err(format!(
-                        "slices overlap on thread {pid}/{tid}: {:?} [{}, {}) ns and {:?} [{}, {}) ns",
-                        top.2, top.0, top.1, s.2, s.0, s.1
-                    ));
-                }
-                stack.push(s);
-            }
+        for (thread, list) in &slices {
+            nest(*thread, list.iter().map(|s| (s.0, s.2.as_str())).collect())?;
+            nest(*thread, list.iter().map(|s| (s.1, s.2.as_str())).collect())?;
         }
         let mut ids: BTreeMap<u64, (u32, u32)> = BTreeMap::new();
-        for (start, id, pid, tid, ts, name) in &flows {
-            let inside = slices
-                .get(&(*pid, *tid))
-                .is_some_and(|l| l.iter().any(|(from, to, _)| from <= ts && ts < to));
+        for (start, id, thread, ts, ts_f, name) in &flows {
+            let inside = slices.get(thread).is_some_and(|l| {
+                l.iter()
+                    .any(|(n, f, _)| n.from <= *ts && *ts < n.to && f.from <= *ts_f && *ts_f < f.to)
+            });
             if !inside {
                 return Err(format!(
-                    "flow {name:?} #{id} at {ts} ns on thread {pid}/{tid}: no slice there to bind to"
+                    "flow {name:?} #{id} at {ts} ns on thread {thread:?}: no slice there to bind to"
                 ));
             }
             let n = ids.entry(*id).or_default();
