@@ -128,9 +128,13 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
             ))?;
         }
     }
+    // A blank line after the claims, when some were printed.
+    if !ui.quiet() || failed + sim_failed > 0 {
+        writeln!(ui)?;
+    }
     writeln!(
         ui,
-        "\n{}, {}: {passed} passed, {failed} failed",
+        "{}, {}: {passed} passed, {failed} failed",
         count(scenarios, "scenario"),
         count(passed + failed, "claim")
     )?;
