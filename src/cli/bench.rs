@@ -1,9 +1,12 @@
-//! `loopsim bench`: the engine's baseline on the standard workloads.
+//! `loopsim bench`: the engine's baseline on the standard workloads. `-q`
+//! prints the table alone; `-v` adds each repetition's wall time.
 
+use super::ui::Ui;
 use anyhow::{Result, bail};
 use loopsim::render::{Renderer, Timeline};
 use loopsim::workloads::Workload;
 use loopsim::{LoopModel, Sim};
+use std::io::Write;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -39,11 +42,12 @@ fn wall() -> std::time::Instant {
     std::time::Instant::now()
 }
 
-pub fn run(args: Args) -> Result<i32> {
-    println!(
+pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
+    writeln!(
+        ui,
         "{:<32} {:>6} {:>10} {:>12} {:>14} {:>12} {:>14} {:>10}",
         "workload", "trace", "wall ms", "steps", "steps/s", "events", "events/s", "virtual"
-    );
+    )?;
     for w in Workload::BASELINE {
         let w = scaled(w, args.scale_down);
         for trace in [false, true] {
@@ -54,10 +58,13 @@ pub fn run(args: Args) -> Result<i32> {
                 .build();
             let mut best = f64::INFINITY;
             let mut last = None;
+            let mut times = Vec::new();
             for _ in 0..args.repeat {
                 let t0 = wall();
                 let run = w.run(&sim);
-                best = best.min(t0.elapsed().as_secs_f64());
+                let took = t0.elapsed().as_secs_f64();
+                best = best.min(took);
+                times.push(format!("{:.1}", took * 1e3));
                 last = Some(run);
             }
             let run = last.expect("at least one repetition");
@@ -65,7 +72,8 @@ pub fn run(args: Args) -> Result<i32> {
                 bail!("workload {} did not complete: {:?}", w.name(), run.outcome);
             }
             let events = run.trace.events.len() as u64;
-            println!(
+            writeln!(
+                ui,
                 "{:<32} {:>6} {:>10.1} {:>12} {:>14.0} {:>12} {:>14} {:>10}",
                 w.name(),
                 if trace { "on" } else { "off" },
@@ -79,8 +87,14 @@ pub fn run(args: Args) -> Result<i32> {
                     "-".to_string()
                 },
                 run.ended_at.to_string(),
-            );
+            )?;
+            if ui.verbose() {
+                writeln!(ui, "{:<32} each repetition, ms: {}", "", times.join(", "))?;
+            }
         }
+    }
+    if ui.quiet() {
+        return Ok(super::EXIT_OK);
     }
     // Rendering: the SVG timeline of a 10k-task run.
     let tasks = (10_000 / args.scale_down).max(1);
@@ -93,12 +107,13 @@ pub fn run(args: Args) -> Result<i32> {
         best = best.min(t0.elapsed().as_secs_f64());
         bytes = svg.len();
     }
-    println!();
-    println!(
+    writeln!(ui)?;
+    writeln!(
+        ui,
         "timeline SVG of sleepers({tasks}): {:.1} ms, {:.2} MB ({} events in the trace)",
         best * 1e3,
         bytes as f64 / 1e6,
         run.trace.events.len()
-    );
+    )?;
     Ok(super::EXIT_OK)
 }

@@ -1,12 +1,15 @@
 //! `loopsim check [PATH…]`: run every scenario and variant, check every
 //! claim, one line per claim; exit 0 if all hold, 1 if any fails, 2 if a
-//! file is malformed.
+//! file is malformed. `-q` prints only failures and the summary; `-v` adds
+//! the seeds each claim was checked on.
 
 use super::common::{self, EXIT_CLAIM_FAILED, EXIT_OK, EXIT_USAGE};
+use super::ui::{Ui, count};
 use anyhow::Result;
 use loopsim::report::failure_text;
 use loopsim::scenario::verify::{check_scenario_runs, describe};
 use loopsim::scenario::{ClaimKind, Ending};
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -21,12 +24,9 @@ pub struct Args {
     /// Override every scenario's loop model.
     #[arg(long)]
     model: Option<common::ModelArg>,
-    /// Print only failures and the summary.
-    #[arg(long, short)]
-    quiet: bool,
 }
 
-pub fn run(args: Args) -> Result<i32> {
+pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from("sim-scenarios")]
     } else {
@@ -50,30 +50,31 @@ pub fn run(args: Args) -> Result<i32> {
             common::set_python(&mut s, py);
         }
         scenarios += 1;
-        if s.claims.is_empty() && !args.quiet {
-            println!("--    {} makes no claims", s.name);
+        if s.claims.is_empty() && !ui.quiet() {
+            writeln!(ui, "--    {} makes no claims", s.name)?;
         }
         let (verdicts, runs) = check_scenario_runs(&s, args.seed, args.model.map(|m| m.model));
         for v in verdicts {
-            let seeds = if v.seeds_checked > 1 {
-                format!(" over {} seeds", v.seeds_checked)
-            } else {
-                String::new()
+            let seeds = match (v.claim.seeds, ui.verbose()) {
+                (Some((a, b)), true) => format!(" over seeds {a}..{b}"),
+                (None, true) => format!(" (seed {})", v.seed),
+                _ if v.seeds_checked > 1 => format!(" over {} seeds", v.seeds_checked),
+                _ => String::new(),
             };
             if v.verdict.holds {
                 passed += 1;
-                if !args.quiet {
-                    println!(
+                if !ui.quiet() {
+                    ui.verdict(&format!(
                         "ok    {} [{}] {}{seeds}",
                         s.name,
                         v.variant,
                         describe(&v.claim.kind)
-                    );
+                    ))?;
                 }
             } else {
                 failed += 1;
                 let model = args.model.map(|m| m.name());
-                println!("{}", failure_text(&s.file, &v, model.as_deref()));
+                ui.verdict(&failure_text(&s, &v, model.as_deref()))?;
             }
         }
         // A run that deadlocks or hits a limit fails `check` unless a claim
@@ -113,7 +114,7 @@ pub fn run(args: Args) -> Result<i32> {
                 )
             })
             .unwrap_or_default();
-            println!(
+            ui.verdict(&format!(
                 "FAIL  {} [{}] the run {what} (seed {}), and no `outcome` claim expects it{why}\n      replay: {}",
                 s.file,
                 r.variant,
@@ -124,18 +125,26 @@ pub fn run(args: Args) -> Result<i32> {
                     r.seed,
                     args.model.map(|m| m.name()).as_deref()
                 )
-            );
+            ))?;
         }
     }
-    println!(
-        "\n{scenarios} scenarios, {} claims: {passed} passed, {failed} failed",
-        passed + failed
-    );
+    // A blank line after the claims, when some were printed.
+    if !ui.quiet() || failed + sim_failed > 0 {
+        writeln!(ui)?;
+    }
+    writeln!(
+        ui,
+        "{}, {}: {passed} passed, {failed} failed",
+        count(scenarios, "scenario"),
+        count(passed + failed, "claim")
+    )?;
     if sim_failed > 0 {
-        println!("{sim_failed} run(s) deadlocked or hit a limit (see above)");
+        let runs = count(sim_failed, "run");
+        writeln!(ui, "{runs} deadlocked or hit a limit (see above)")?;
     }
     if bad > 0 {
-        println!("{bad} file(s) could not be loaded (see the messages above)");
+        let files = count(bad, "file");
+        writeln!(ui, "{files} could not be loaded (see the messages above)")?;
         return Ok(EXIT_USAGE);
     }
     Ok(if failed > 0 {

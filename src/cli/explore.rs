@@ -1,14 +1,17 @@
 //! `loopsim explore FILE [--seeds A..B]`: run a scenario under the
 //! schedule-exploring loop models (`random`, `pct`) over many seeds and
 //! report, per claim and model, the first seed that breaks it — with the
-//! command that replays that schedule.
+//! command that replays that schedule. `-q` prints only the broken claims;
+//! `-v` adds, for each, every seed that breaks it (up to a hundred).
 
 use super::common::{self, EXIT_CLAIM_FAILED, EXIT_OK, EXIT_USAGE, SeedRange};
 use super::output::UsageError;
+use super::ui::{Ui, count};
 use anyhow::Result;
 use loopsim::LoopModel;
 use loopsim::explore::{SweepOptions, sweep};
 use loopsim::report::replay;
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -28,7 +31,7 @@ pub struct Args {
     jobs: Option<usize>,
 }
 
-pub fn run(args: Args) -> Result<i32> {
+pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
     if let Some(m) = args
         .models
         .iter()
@@ -44,7 +47,7 @@ pub fn run(args: Args) -> Result<i32> {
     };
     let name = first.file.clone();
     if first.claims.is_empty() {
-        println!("{name} makes no claims: nothing to break");
+        writeln!(ui, "{name} makes no claims: nothing to break")?;
         return Ok(EXIT_OK);
     }
     drop(first);
@@ -66,7 +69,9 @@ pub fn run(args: Args) -> Result<i32> {
         ))
         .into());
     }
-    println!("exploring {name}: {n} schedules per model");
+    if !ui.quiet() {
+        writeln!(ui, "exploring {name}: {} per model", count(n, "schedule"))?;
+    }
     for model in &args.models {
         let opts = SweepOptions {
             seeds: args.seeds.0..args.seeds.1,
@@ -78,7 +83,9 @@ pub fn run(args: Args) -> Result<i32> {
         };
         let result = sweep(&make, &opts, &|| {});
         let summary = result.summary();
-        println!("\n{model}:");
+        if !ui.quiet() {
+            writeln!(ui, "\n{model}:")?;
+        }
         for (i, c) in summary.claims.iter().enumerate() {
             let variant = if c.claim.variant.is_empty() {
                 String::new()
@@ -86,10 +93,11 @@ pub fn run(args: Args) -> Result<i32> {
                 format!("[{}] ", c.claim.variant)
             };
             match c.failing.first() {
-                None => println!(
+                None if ui.quiet() => {}
+                None => ui.verdict(&format!(
                     "  holds   {variant}{} (line {})",
                     c.claim.text, c.claim.line
-                ),
+                ))?,
                 Some(seed) => {
                     broken = true;
                     let v = result
@@ -99,13 +107,24 @@ pub fn run(args: Args) -> Result<i32> {
                         .and_then(|r| r.failed.iter().find(|f| f.claim == i))
                         .map(|f| f.variant.clone())
                         .unwrap_or_default();
-                    println!(
-                        "  BROKEN  {variant}{} (line {}): first by seed {seed}, {} of {n} seeds\n          replay: {}",
+                    let of = if ui.quiet() {
+                        format!(" under {model}")
+                    } else {
+                        String::new()
+                    };
+                    ui.verdict(&format!(
+                        "  BROKEN  {variant}{} (line {}){of}: first by seed {seed}, {} of {n} seeds\n          replay: {}",
                         c.claim.text,
                         c.claim.line,
                         c.failing.len(),
                         replay(&name, &v, *seed, Some(model.name()))
-                    );
+                    ))?;
+                    if ui.verbose() {
+                        let shown: Vec<String> =
+                            c.failing.iter().take(100).map(u64::to_string).collect();
+                        let more = if c.failing.len() > 100 { ", …" } else { "" };
+                        writeln!(ui, "          seeds: {}{more}", shown.join(", "))?;
+                    }
                 }
             }
         }

@@ -3,13 +3,16 @@
 mod bench;
 mod check;
 mod common;
+mod completions;
 mod explore;
 mod output;
 mod report;
 mod run;
 mod sweep;
+mod ui;
 
 use clap::{Parser, Subcommand};
+use std::io::Write;
 
 pub use common::{EXIT_OK, EXIT_SIM_FAILED, EXIT_USAGE};
 
@@ -26,6 +29,8 @@ pub use common::{EXIT_OK, EXIT_SIM_FAILED, EXIT_USAGE};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    verbosity: ui::VerbosityArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -42,13 +47,17 @@ enum Command {
     Sweep(sweep::Args),
     /// Measure the engine on the standard workloads (wall time, steps/s, events/s).
     Bench(bench::Args),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) to stdout.
+    Completions(completions::Args),
 }
 
 /// Parses the arguments, runs the subcommand, returns the exit code.
 ///
 /// A panic is a bug in loopsim: it ends as an "internal error" message with
 /// the command to report, exit 3. A reader that goes away (`loopsim check |
-/// head -1`) is not an error: the run ends quietly, exit 0.
+/// head -1`) is not an error: the run ends quietly, exit 0. Every write to
+/// stdout goes through [`ui::Ui`], which returns the broken pipe as an error
+/// instead of panicking.
 pub fn main() -> i32 {
     std::panic::set_hook(Box::new(|info| {
         // Printed, if at all, by `main` below: a panic caught inside the
@@ -102,14 +111,20 @@ fn run() -> i32 {
             return code;
         }
     };
+    let mut ui = ui::Ui::new(cli.verbosity.level());
     let result = match cli.command {
-        Command::Run(args) => run::run(args),
-        Command::Check(args) => check::run(args),
-        Command::Report(args) => report::run(args),
-        Command::Sweep(args) => sweep::run(args),
-        Command::Explore(args) => explore::run(args),
-        Command::Bench(args) => bench::run(args),
-    };
+        Command::Run(args) => run::run(args, &mut ui),
+        Command::Check(args) => check::run(args, &mut ui),
+        Command::Report(args) => report::run(args, &mut ui),
+        Command::Sweep(args) => sweep::run(args, &mut ui),
+        Command::Explore(args) => explore::run(args, &mut ui),
+        Command::Bench(args) => bench::run(args, &mut ui),
+        Command::Completions(args) => completions::run(args, &mut ui),
+    }
+    .and_then(|code| {
+        ui.flush()?;
+        Ok(code)
+    });
     match result {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => EXIT_OK,

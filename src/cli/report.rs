@@ -2,13 +2,16 @@
 //! folder with the timeline SVG (all variants stacked), and per variant the
 //! sequence diagram, the Mermaid file and the trace; a summary of the claims;
 //! and `reports/README.md` showing every timeline. `--check` compares instead
-//! of writing and fails when the committed gallery is out of date.
+//! of writing and fails when the committed gallery is out of date. `-v`
+//! names each file that changes (or, with `--check`, every stale file).
 
 use super::common::{self, EXIT_CLAIM_FAILED, EXIT_OK, EXIT_USAGE};
 use super::output::{OutDir, Protected, UsageError};
+use super::ui::{Ui, count};
 use anyhow::Result;
 use loopsim::report::{ScenarioReport, failure_text, markdown};
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
@@ -28,7 +31,7 @@ pub struct Args {
 /// The files of the gallery, by path relative to the output directory.
 type Files = BTreeMap<String, Vec<u8>>;
 
-pub fn run(args: Args) -> Result<i32> {
+pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from("sim-scenarios")]
     } else {
@@ -56,7 +59,7 @@ pub fn run(args: Args) -> Result<i32> {
     for s in &scenarios {
         let r = ScenarioReport::build(s);
         for v in r.failures() {
-            println!("{}", failure_text(&s.file, v, None));
+            ui.verdict(&failure_text(s, v, None))?;
             failed += 1;
         }
         out.extend(markdown::scenario_files(&r));
@@ -64,7 +67,7 @@ pub fn run(args: Args) -> Result<i32> {
     }
     out.insert("README.md".into(), markdown::index(&reports).into_bytes());
     if args.check {
-        return check(&args.out, &out);
+        return check(&args.out, &out, ui);
     }
     let mut names = std::collections::BTreeSet::new();
     for s in &scenarios {
@@ -79,13 +82,21 @@ pub fn run(args: Args) -> Result<i32> {
     for rel in out.keys() {
         outdir.check_writable(rel)?;
     }
+    let changed = stale(&args.out, &out);
     outdir.write_all(&out)?;
-    println!(
-        "{} files for {} scenarios written to {}",
-        out.len(),
-        scenarios.len(),
-        args.out.display()
-    );
+    if ui.verbose() {
+        for rel in &changed {
+            writeln!(ui, "  wrote {}", args.out.join(rel).display())?;
+        }
+    }
+    writeln!(
+        ui,
+        "{} for {} written to {} ({} changed)",
+        count(out.len() as u64, "file"),
+        count(scenarios.len() as u64, "scenario"),
+        args.out.display(),
+        changed.len()
+    )?;
     Ok(if failed > 0 {
         EXIT_CLAIM_FAILED
     } else {
@@ -93,29 +104,48 @@ pub fn run(args: Args) -> Result<i32> {
     })
 }
 
-fn check(dir: &Path, files: &Files) -> Result<i32> {
-    let mut stale = Vec::new();
-    for (rel, bytes) in files {
-        if std::fs::read(dir.join(rel)).ok().as_deref() != Some(bytes.as_slice()) {
-            stale.push(rel.clone());
-        }
-    }
+/// The files of `files` that differ from those in `dir`, or are missing.
+fn stale(dir: &Path, files: &Files) -> Vec<String> {
+    files
+        .iter()
+        .filter(|(rel, bytes)| {
+            std::fs::read(dir.join(rel)).ok().as_deref() != Some(bytes.as_slice())
+        })
+        .map(|(rel, _)| rel.clone())
+        .collect()
+}
+
+fn check(dir: &Path, files: &Files, ui: &mut Ui) -> Result<i32> {
+    let stale = stale(dir, files);
     if stale.is_empty() {
-        println!(
-            "the gallery in {} is up to date ({} files)",
+        writeln!(
+            ui,
+            "the gallery in {} is up to date ({})",
             dir.display(),
-            files.len()
-        );
+            count(files.len() as u64, "file")
+        )?;
         return Ok(EXIT_OK);
     }
-    println!(
-        "the gallery in {} is out of date: {} file(s) differ or are missing:",
+    let n = stale.len();
+    writeln!(
+        ui,
+        "the gallery in {} is out of date: {} {} or {} missing:",
         dir.display(),
-        stale.len()
-    );
-    for s in stale.iter().take(20) {
-        println!("  {s}");
+        count(n as u64, "file"),
+        if n == 1 { "differs" } else { "differ" },
+        if n == 1 { "is" } else { "are" }
+    )?;
+    let shown = if ui.verbose() { n } else { 20 };
+    for s in stale.iter().take(shown) {
+        writeln!(ui, "  {s}")?;
     }
-    println!("regenerate it with: loopsim report --out {}", dir.display());
+    if n > shown {
+        writeln!(ui, "  … and {} more (all of them with -v)", n - shown)?;
+    }
+    writeln!(
+        ui,
+        "regenerate it with: loopsim report --out {}",
+        dir.display()
+    )?;
     Ok(EXIT_CLAIM_FAILED)
 }

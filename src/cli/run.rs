@@ -1,13 +1,21 @@
 //! `loopsim run FILE`: replay a scenario, print its output with virtual
 //! times, then a summary and every claim's verdict.
+//!
+//! `-q` leaves out the title, the printed lines and the claims that hold;
+//! `-v` also checks the claims over seed ranges (otherwise left to `loopsim
+//! check`). An option that the chosen format ignores is named on stderr.
 
 use super::common::{self, EXIT_CLAIM_FAILED, EXIT_OK, EXIT_SIM_FAILED, EXIT_USAGE};
 use super::output::{OutDir, Protected};
+use super::ui::{Ui, count};
 use anyhow::Result;
+use clap::ValueEnum;
 use loopsim::render::{Axis, ChromeTrace, Mermaid, Renderer, SequenceText, Timeline};
-use loopsim::scenario::verify::{check, check_faster, describe};
-use loopsim::scenario::{ClaimKind, run_variant};
+use loopsim::report::{failure_text, output_diff};
+use loopsim::scenario::verify::{check, check_faster, check_scenario, describe};
+use loopsim::scenario::{ClaimKind, Scenario, run_variant};
 use loopsim::{LoopModel, Outcome};
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -25,11 +33,13 @@ pub struct Args {
     /// Run only this variant (default: every variant).
     #[arg(long)]
     variant: Option<String>,
-    /// Write the trace of the (last) run as JSON Lines to this file.
+    /// Write the trace of the run as JSON Lines to this file (of the last
+    /// variant run: choose one with --variant).
     #[arg(long, value_name = "PATH")]
     trace_out: Option<PathBuf>,
     /// What to print: the output and verdicts (text), the event loop's
-    /// sequence diagram, Mermaid, a Chrome/Perfetto trace, or the JSON Lines trace.
+    /// sequence diagram, Mermaid, a Chrome/Perfetto trace (one process per
+    /// variant), or the JSON Lines trace.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// With --format sequence or mermaid: show every handle the loop runs
@@ -39,9 +49,10 @@ pub struct Args {
     /// Write an SVG timeline of the run (every variant, stacked) to this file.
     #[arg(long, value_name = "PATH")]
     svg: Option<PathBuf>,
-    /// The timeline's horizontal axis: virtual time, or events in order.
-    #[arg(long, value_enum, default_value = "time")]
-    axis: AxisArg,
+    /// The --svg timeline's horizontal axis: virtual time (the default), or
+    /// events in order.
+    #[arg(long, value_enum)]
+    axis: Option<AxisArg>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,7 +72,7 @@ pub enum AxisArg {
     Steps,
 }
 
-pub fn run(args: Args) -> Result<i32> {
+pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
     // Output paths are checked before anything runs.
     let input = std::slice::from_ref(&args.file);
     let protected = Protected::new(input, input);
@@ -88,21 +99,29 @@ pub fn run(args: Args) -> Result<i32> {
         }
         None => s.variants.iter().map(|v| v.name.clone()).collect(),
     };
-    let file = args.file.display().to_string();
-    if args.format != Format::Text {
-        return render_only(&s, &variants, &args, &protected);
+    for note in ignored_options(&args, &variants) {
+        eprintln!("note: {note}");
     }
-    println!("{} — {}", s.name, s.title);
-    if let Some(src) = &s.source {
-        println!("source: {src}");
+    if args.format != Format::Text {
+        return render_only(&s, &variants, &args, &protected, ui);
+    }
+    let file = args.file.display().to_string();
+    if !ui.quiet() {
+        writeln!(ui, "{} — {}", s.name, s.title)?;
+        if let Some(src) = &s.source {
+            writeln!(ui, "source: {src}")?;
+        }
     }
     let mut failed_claims = 0;
     let mut sim_failed = false;
     let mut traces = Vec::new();
     for v in &variants {
         let r = run_variant(&s, v, args.seed, args.model.map(|m| m.model), true);
-        println!();
-        println!(
+        if !ui.quiet() {
+            writeln!(ui)?;
+        }
+        writeln!(
+            ui,
             "[{}] seed {} · model {}{}",
             r.variant,
             r.seed,
@@ -112,19 +131,22 @@ pub fn run(args: Args) -> Result<i32> {
             } else {
                 String::new()
             }
-        );
+        )?;
         let names = r.run.trace.task_names();
-        for line in &r.run.output {
-            let task = line
-                .task
-                .and_then(|t| names.get(&t).map(String::as_str))
-                .unwrap_or("-");
-            println!(
-                "  {:>10}  {:<12} {}",
-                line.at.to_string(),
-                loopsim::render::visible(task, false),
-                loopsim::render::visible(&line.text, false)
-            );
+        if !ui.quiet() {
+            for line in &r.run.output {
+                let task = line
+                    .task
+                    .and_then(|t| names.get(&t).map(String::as_str))
+                    .unwrap_or("-");
+                writeln!(
+                    ui,
+                    "  {:>10}  {:<12} {}",
+                    line.at.to_string(),
+                    loopsim::render::visible(task, false),
+                    loopsim::render::visible(&line.text, false)
+                )?;
+            }
         }
         let outcome = match &r.run.outcome {
             Outcome::Completed(v) => format!("completed, main returned {}", v.repr()),
@@ -139,26 +161,33 @@ pub fn run(args: Args) -> Result<i32> {
                 common::limit_message(&s, &r.run.outcome, &r.run.trace).unwrap_or_default()
             }
         };
-        println!(
-            "  elapsed {} · {} tasks · {} steps · {} iterations · {outcome}",
+        let stats = r.run.stats;
+        writeln!(
+            ui,
+            "  elapsed {} · {} · {} · {} · {outcome}",
             r.run.main_done_at.unwrap_or(r.run.ended_at),
-            r.run.stats.tasks,
-            r.run.stats.steps,
-            r.run.stats.iterations
-        );
+            count(stats.tasks, "task"),
+            count(stats.steps, "step"),
+            count(stats.iterations, "iteration"),
+        )?;
         for (at, w) in r.run.trace.warnings() {
-            println!("  warning at {at}: {}", loopsim::render::visible(&w, false));
+            ui.verdict(&format!(
+                "  warning at {at}: {}",
+                loopsim::render::visible(&w, false)
+            ))?;
         }
         let expects_outcome = s.claims.iter().any(|c| {
             matches!(c.kind, ClaimKind::RunEnds(_)) && c.variant.as_ref().is_none_or(|x| x == v)
         });
         if !r.run.is_completed() && !expects_outcome {
             sim_failed = true;
-            println!(
+            writeln!(
+                ui,
                 "  the simulation did not complete; replay: {}",
                 common::replay(&file, v, r.seed, args.model.map(|m| m.name()).as_deref())
-            );
+            )?;
         }
+        let printed: Vec<&str> = r.run.output.iter().map(|l| l.text.as_str()).collect();
         for c in s.claims.iter().filter(|c| c.seeds.is_none()) {
             if matches!(c.kind, ClaimKind::Faster { .. })
                 || c.variant.as_ref().is_some_and(|x| x != v)
@@ -166,20 +195,27 @@ pub fn run(args: Args) -> Result<i32> {
                 continue;
             }
             let chk = check(&c.kind, &r.run.trace);
-            print_verdict(chk.holds, &describe(&c.kind), &chk.observed, c.line);
+            print_verdict(ui, chk.holds, &describe(&c.kind), &chk.observed, c.line)?;
             if !chk.holds {
                 failed_claims += 1;
+                if let Some(d) = output_diff(&c.kind, &printed, "        ") {
+                    writeln!(ui, "{d}")?;
+                }
             }
         }
         traces.push((v.clone(), r.run.trace));
     }
     for c in &s.claims {
-        if let ClaimKind::Faster { faster, slower, .. } = &c.kind {
+        if let ClaimKind::Faster { faster, slower, .. } = &c.kind
+            && c.seeds.is_none()
+        {
             let find = |n: &str| traces.iter().find(|(v, _)| v == n).map(|(_, t)| t);
             if let (Some(a), Some(b)) = (find(faster), find(slower)) {
-                println!();
+                if !ui.quiet() {
+                    writeln!(ui)?;
+                }
                 let chk = check_faster(&c.kind, a, b);
-                print_verdict(chk.holds, &describe(&c.kind), &chk.observed, c.line);
+                print_verdict(ui, chk.holds, &describe(&c.kind), &chk.observed, c.line)?;
                 if !chk.holds {
                     failed_claims += 1;
                 }
@@ -187,11 +223,20 @@ pub fn run(args: Args) -> Result<i32> {
         }
     }
     if s.claims.iter().any(|c| c.seeds.is_some()) {
-        println!("\n(claims over seed ranges are checked by `loopsim check {file}`)");
+        if ui.verbose() {
+            failed_claims += seed_range_claims(&s, &variants, &args, ui)?;
+        } else if !ui.quiet() {
+            writeln!(
+                ui,
+                "\n(claims over seed ranges are checked by `loopsim check {file}`, or here with -v)"
+            )?;
+        }
     }
     if let (Some(path), Some((_, trace))) = (&args.trace_out, traces.last()) {
         common::write_output(path, &trace.to_jsonl(), &protected)?;
-        println!("trace written to {}", path.display());
+        if !ui.quiet() {
+            writeln!(ui, "trace written to {}", path.display())?;
+        }
     }
     if let Some(path) = &args.svg {
         write_svg(
@@ -201,7 +246,9 @@ pub fn run(args: Args) -> Result<i32> {
             args.axis,
             &protected,
         )?;
-        println!("timeline written to {}", path.display());
+        if !ui.quiet() {
+            writeln!(ui, "timeline written to {}", path.display())?;
+        }
     }
     Ok(if failed_claims > 0 {
         EXIT_CLAIM_FAILED
@@ -212,15 +259,86 @@ pub fn run(args: Args) -> Result<i32> {
     })
 }
 
+/// `-v`: the claims over seed ranges about the variants run, each judged on
+/// every seed of its range; returns how many fail.
+fn seed_range_claims(s: &Scenario, variants: &[String], args: &Args, ui: &mut Ui) -> Result<u32> {
+    let about = |v: &Option<String>| v.as_ref().is_none_or(|v| variants.contains(v));
+    let mut only = s.clone();
+    only.claims.retain(|c| {
+        c.seeds.is_some()
+            && match &c.kind {
+                ClaimKind::Faster { faster, slower, .. } => {
+                    variants.contains(faster) && variants.contains(slower)
+                }
+                _ => about(&c.variant),
+            }
+    });
+    let mut failed = 0;
+    writeln!(ui, "\nclaims over seed ranges:")?;
+    for v in check_scenario(&only, None, args.model.map(|m| m.model)) {
+        // A claim about every variant is judged on each: keep those run.
+        if v.claim.variant.is_none()
+            && !v.variant.contains(" vs ")
+            && !variants.contains(&v.variant)
+        {
+            continue;
+        }
+        if v.verdict.holds {
+            let (a, b) = v.claim.seeds.expect("only claims over seed ranges");
+            ui.verdict(&format!(
+                "  ok    [{}] {} over seeds {a}..{b}",
+                v.variant, v.verdict.expected
+            ))?;
+        } else {
+            failed += 1;
+            let model = args.model.map(|m| m.name());
+            let text = failure_text(&only, &v, model.as_deref());
+            let indented: Vec<String> = text.lines().map(|l| format!("  {l}")).collect();
+            ui.verdict(&indented.join("\n"))?;
+        }
+    }
+    Ok(failed)
+}
+
+/// The options given that this run will not use, in words.
+fn ignored_options(args: &Args, variants: &[String]) -> Vec<String> {
+    let mut notes = Vec::new();
+    let format = format_name(args.format);
+    if args.detail && !matches!(args.format, Format::Sequence | Format::Mermaid) {
+        notes.push(format!(
+            "--detail applies to --format sequence and mermaid; --format {format} ignores it"
+        ));
+    }
+    if args.trace_out.is_some() && variants.len() > 1 {
+        notes.push(format!(
+            "--trace-out writes one trace, of the last variant (`{}`), not of all {}; choose one with --variant",
+            variants.last().map_or("", String::as_str),
+            variants.len()
+        ));
+    }
+    if args.axis.is_some() && args.svg.is_none() {
+        notes.push(
+            "--axis sets the axis of the --svg timeline; without --svg it does nothing".to_string(),
+        );
+    }
+    notes
+}
+
+/// A format's name as the command line spells it.
+fn format_name(f: Format) -> String {
+    f.to_possible_value()
+        .map_or_else(|| format!("{f:?}"), |v| v.get_name().to_string())
+}
+
 fn write_svg(
     title: &str,
     path: &std::path::Path,
     traces: &[(String, loopsim::Trace)],
-    axis: AxisArg,
+    axis: Option<AxisArg>,
     protected: &Protected,
 ) -> Result<()> {
     let timeline = Timeline {
-        axis: match axis {
+        axis: match axis.unwrap_or(AxisArg::Time) {
             AxisArg::Time => Axis::Time,
             AxisArg::Steps => Axis::Steps,
         },
@@ -233,20 +351,21 @@ fn write_svg(
     common::write_output(path, &svg, protected)
 }
 
-/// `--format sequence|mermaid|chrome|trace`: print the rendering only.
+/// `--format sequence|mermaid|chrome|trace|python`: print the rendering
+/// only (the Chrome trace of several variants as one file, a process each).
 fn render_only(
-    s: &loopsim::scenario::Scenario,
+    s: &Scenario,
     variants: &[String],
     args: &Args,
     protected: &Protected,
+    ui: &mut Ui,
 ) -> Result<i32> {
-    if matches!(args.format, Format::Chrome | Format::Trace | Format::Python) && variants.len() > 1
-    {
+    if matches!(args.format, Format::Trace | Format::Python) && variants.len() > 1 {
         eprintln!(
-            "{}: the scenario has {} variants; choose one with --variant for --format {:?}",
+            "{}: the scenario has {} variants; choose one with --variant for --format {}",
             args.file.display(),
             variants.len(),
-            args.format
+            format_name(args.format)
         );
         return Ok(EXIT_USAGE);
     }
@@ -263,7 +382,8 @@ fn render_only(
                 ..Mermaid::default()
             }
             .render(&r.run.trace),
-            Format::Chrome => ChromeTrace.render(&r.run.trace),
+            // Written once, after every variant has run.
+            Format::Chrome => Vec::new(),
             Format::Trace => r.run.trace.to_jsonl(),
             Format::Python => match loopsim::scenario::python::to_python(s, v) {
                 Ok(p) => p.into_bytes(),
@@ -274,12 +394,22 @@ fn render_only(
             },
             Format::Text => unreachable!("handled by run"),
         };
-        if i > 0 {
-            println!();
+        if i > 0 && !bytes.is_empty() {
+            writeln!(ui)?;
         }
-        use std::io::Write;
-        std::io::stdout().write_all(&bytes)?;
+        ui.write_all(&bytes)?;
         traces.push((v.clone(), r.run.trace));
+    }
+    if args.format == Format::Chrome {
+        let runs: Vec<(&str, &loopsim::Trace)> =
+            traces.iter().map(|(v, t)| (v.as_str(), t)).collect();
+        ui.write_all(&ChromeTrace.render_variants(&runs))?;
+    }
+    if let (Some(path), Some((_, trace))) = (&args.trace_out, traces.last()) {
+        common::write_output(path, &trace.to_jsonl(), protected)?;
+        if !ui.quiet() {
+            eprintln!("trace written to {}", path.display());
+        }
     }
     if let Some(path) = &args.svg {
         write_svg(
@@ -289,15 +419,28 @@ fn render_only(
             args.axis,
             protected,
         )?;
-        eprintln!("timeline written to {}", path.display());
+        if !ui.quiet() {
+            eprintln!("timeline written to {}", path.display());
+        }
     }
     Ok(EXIT_OK)
 }
 
-fn print_verdict(passed: bool, expected: &str, observed: &str, line: usize) {
+fn print_verdict(
+    ui: &mut Ui,
+    passed: bool,
+    expected: &str,
+    observed: &str,
+    line: usize,
+) -> std::io::Result<()> {
     if passed {
-        println!("  ok    {expected}");
+        if ui.quiet() {
+            return Ok(());
+        }
+        ui.verdict(&format!("  ok    {expected}"))
     } else {
-        println!("  FAIL  {expected} (line {line}) — observed: {observed}");
+        ui.verdict(&format!(
+            "  FAIL  {expected} (line {line}) — observed: {observed}"
+        ))
     }
 }

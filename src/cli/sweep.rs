@@ -1,14 +1,17 @@
 //! `loopsim sweep FILE --seeds A..B`: every variant on every seed, in
 //! parallel; elapsed percentiles per variant, each claim's pass rate, the
 //! failing seeds with their replay commands; `--json` for machines,
-//! `--shard i/n` and `--merge` for sweeps larger than one machine.
+//! `--shard i/n` and `--merge` for sweeps larger than one machine. `-q`
+//! drops the progress bar; `-v` lists every failing seed of each claim.
 
 use super::common::{self, EXIT_CLAIM_FAILED, EXIT_OK, EXIT_USAGE, SeedRange};
 use super::output::{Protected, UsageError};
+use super::ui::Ui;
 use anyhow::Result;
 use loopsim::explore::{Sweep, SweepOptions, sweep};
 use loopsim::render::elapsed_histogram;
 use std::io::IsTerminal;
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -71,7 +74,7 @@ impl std::str::FromStr for Shard {
     }
 }
 
-pub fn run(args: Args) -> Result<i32> {
+pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
     let protected = Protected::new(&args.merge, &args.merge);
     if let Some(path) = &args.svg {
         let (dir, name) = super::output::OutDir::for_file(path, &protected)?;
@@ -118,7 +121,7 @@ pub fn run(args: Args) -> Result<i32> {
             ))
             .into());
         }
-        let bar = (std::io::stderr().is_terminal() && total >= 50).then(|| {
+        let bar = (std::io::stderr().is_terminal() && total >= 50 && !ui.quiet()).then(|| {
             let b = indicatif::ProgressBar::new(total);
             b.set_style(
                 indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds · {eta} left")
@@ -161,9 +164,14 @@ pub fn run(args: Args) -> Result<i32> {
         Sweep::merge(parts).map_err(UsageError)?
     };
     if args.json {
-        println!("{}", serde_json::to_string(&result)?);
+        writeln!(ui, "{}", serde_json::to_string(&result)?)?;
     } else {
-        print!("{}", result.summary_text());
+        for line in result.summary_text().lines() {
+            ui.verdict(line)?;
+        }
+        if ui.verbose() {
+            every_failing_seed(&result, ui)?;
+        }
     }
     if let Some(path) = &args.svg {
         let summary = result.summary();
@@ -174,10 +182,26 @@ pub fn run(args: Args) -> Result<i32> {
             .collect();
         let title = format!("{} — elapsed over {} seeds", result.file, summary.seeds);
         common::write_output(path, &elapsed_histogram(&title, &rows), &protected)?;
-        if !args.json {
-            println!("histogram written to {}", path.display());
+        if !args.json && !ui.quiet() {
+            writeln!(ui, "histogram written to {}", path.display())?;
         }
     }
     let failed = result.results.iter().any(|r| !r.failed.is_empty());
     Ok(if failed { EXIT_CLAIM_FAILED } else { EXIT_OK })
+}
+
+/// `-v`: each claim's failing seeds, all of them (the summary shows ten).
+fn every_failing_seed(result: &Sweep, ui: &mut Ui) -> Result<()> {
+    let summary = result.summary();
+    for c in summary.claims.iter().filter(|c| c.failing.len() > 10) {
+        let seeds: Vec<String> = c.failing.iter().map(u64::to_string).collect();
+        writeln!(
+            ui,
+            "\nevery seed failing {} (line {}):\n  {}",
+            c.claim.text,
+            c.claim.line,
+            seeds.join(", ")
+        )?;
+    }
+    Ok(())
 }

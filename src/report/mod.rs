@@ -6,11 +6,14 @@
 //! A [`ScenarioReport`] is pure data once built: formats read it and never
 //! run anything, so every format of one report shows the same runs.
 
+mod diff;
 pub mod markdown;
+
+pub use diff::output_diff;
 
 use crate::render::{Panel, Timeline};
 use crate::scenario::verify::{ClaimVerdict, check_scenario};
-use crate::scenario::{Scenario, run_variant};
+use crate::scenario::{ClaimKind, Scenario, run_variant};
 use crate::trace::Trace;
 
 /// What one scenario's replay showed.
@@ -122,25 +125,44 @@ pub fn replay(file: &str, variant: &str, seed: u64, model: Option<&str>) -> Stri
 
 /// A failing claim in words, as `check` and `report` print it:
 /// `FAIL  file:line [variant] expected (over n seeds)`, what was observed on
-/// which seed, the claim's note if any, and the command that replays it
-/// (under `model`, when one was forced).
-pub fn failure_text(file: &str, v: &ClaimVerdict, model: Option<&str>) -> String {
+/// which seed, for a claim about the printed output what was printed
+/// instead ([`output_diff`]: the failing run is replayed for it), the
+/// claim's note if any, and the command that replays it (under `model`,
+/// when one was forced).
+pub fn failure_text(s: &Scenario, v: &ClaimVerdict, model: Option<&str>) -> String {
+    let file = &s.file;
     let seeds = if v.seeds_checked > 1 {
         format!(" over {} seeds", v.seeds_checked)
     } else {
         String::new()
     };
-    let mut s = format!(
+    let mut text = format!(
         "FAIL  {}:{} [{}] {}{seeds}\n      observed (seed {}): {}",
         file, v.claim.line, v.variant, v.verdict.expected, v.seed, v.verdict.observed
     );
-    if let Some(n) = &v.claim.note {
-        s.push_str(&format!("\n      note: {n}"));
-    }
     let variant = v.variant.split(" vs ").next().unwrap_or(&v.variant);
-    s.push_str(&format!(
+    if is_about_output(&v.claim.kind) && s.variant(variant).is_some() {
+        let run = run_variant(s, variant, Some(v.seed), Some(v.model), false).run;
+        let printed: Vec<&str> = run.output.iter().map(|l| l.text.as_str()).collect();
+        if let Some(d) = output_diff(&v.claim.kind, &printed, "      ") {
+            text.push('\n');
+            text.push_str(&d);
+        }
+    }
+    if let Some(n) = &v.claim.note {
+        text.push_str(&format!("\n      note: {n}"));
+    }
+    text.push_str(&format!(
         "\n      replay: {}",
         replay(file, variant, v.seed, model)
     ));
-    s
+    text
+}
+
+/// Whether a claim is about the printed lines (`output`, `order`, `printed`).
+fn is_about_output(kind: &ClaimKind) -> bool {
+    matches!(
+        kind,
+        ClaimKind::Output(_) | ClaimKind::Order(_) | ClaimKind::PrintedAt { .. }
+    )
 }

@@ -224,3 +224,301 @@ fn format_python_prints_a_program_cpython_runs_to_the_same_output() {
     }
     eprintln!("no python3.11+ found: the program was not run");
 }
+
+/// Runs the binary in the crate's directory with extra environment.
+fn loopsim_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loopsim"))
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("loopsim runs")
+}
+
+/// A copy of `hello_world.toml` whose output claim expects `world` and a
+/// `!`, whose `printed` claim has a typo, and with an order claim reversed.
+fn hello_with_wrong_claims(dir: &Path) -> std::path::PathBuf {
+    let src = std::fs::read_to_string(scenario_dir().join("hello_world.toml")).unwrap();
+    let changed = src
+        .replacen(
+            r#"output = ["Hello", "World"]"#,
+            r#"output = ["Hello", "world", "!"]"#,
+            1,
+        )
+        .replacen(r#"printed = "World""#, r#"printed = "Wordl""#, 1)
+        + "\n[[expect]]\norder = [\"World\", \"Hello\"]\n";
+    assert_ne!(src, changed);
+    let f = dir.join("hello.toml");
+    std::fs::write(&f, changed).unwrap();
+    f
+}
+
+#[test]
+fn completions_are_generated_for_every_shell() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = loopsim(&["completions", shell]);
+        let script = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", text(&out.stderr));
+        for word in ["loopsim", "sweep", "explore", "--format"] {
+            assert!(script.contains(word), "{shell}: no {word:?} in\n{script}");
+        }
+    }
+    let out = loopsim(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn piped_output_and_no_color_have_no_escape_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = hello_with_wrong_claims(dir.path());
+    let f = f.to_str().unwrap();
+    // The test's stdout is a pipe: no colour, with or without NO_COLOR.
+    for env in [&[][..], &[("NO_COLOR", "1")][..]] {
+        for args in [
+            vec!["check", f],
+            vec!["run", f],
+            vec!["run", "sim-scenarios/health_warnings.toml"],
+            vec!["explore", f, "--seeds", "0..2"],
+        ] {
+            let out = loopsim_env(&args, env);
+            let stdout = text(&out.stdout);
+            assert!(
+                stdout.contains("FAIL") || stdout.contains("warning") || stdout.contains("BROKEN"),
+                "{args:?}: {stdout}"
+            );
+            assert!(!stdout.contains('\u{1b}'), "{args:?} {env:?}: {stdout:?}");
+        }
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_the_run_quietly() {
+    use std::io::BufRead;
+    for args in [
+        &["check", "sim-scenarios"][..],
+        &[
+            "run",
+            "sim-scenarios/hundred_urls.toml",
+            "--variant",
+            "async",
+            "--format",
+            "trace",
+        ][..],
+        &[
+            "run",
+            "sim-scenarios/hundred_urls.toml",
+            "--format",
+            "chrome",
+        ][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_loopsim"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        // The reader is dropped: the pipe is closed after one line.
+        assert!(!first.is_empty(), "{args:?}: no first line");
+        let out = child.wait_with_output().unwrap();
+        let stderr = text(&out.stderr);
+        #[cfg(unix)]
+        let by_sigpipe = std::os::unix::process::ExitStatusExt::signal(&out.status) == Some(13);
+        #[cfg(not(unix))]
+        let by_sigpipe = false;
+        assert!(
+            matches!(out.status.code(), Some(0 | 141)) || by_sigpipe,
+            "{args:?}: {:?}\n{stderr}",
+            out.status
+        );
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("internal error"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_failed_output_claim_shows_what_was_printed_instead() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = hello_with_wrong_claims(dir.path());
+    let out = loopsim(&["check", f.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "      printed instead (- expected, + printed):\n        \"Hello\"\n      - \"world\"    ← first difference, line 2\n      - \"!\"\n      + \"World\"\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "      printed instead:\n        \"Hello\"\n        \"World\"    ← closest to \"Wordl\""
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("printed in this order (- expected, + printed):"),
+        "{stdout}"
+    );
+    // `run` shows the same diff under its verdict.
+    let out = loopsim(&["run", f.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("        - \"world\"    ← first difference, line 2\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn counts_of_one_are_singular() {
+    let out = loopsim(&["run", "sim-scenarios/hello_world.toml"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("elapsed 1s · 1 task · 4 steps · 4 iterations"),
+        "{stdout}"
+    );
+    let out = loopsim(&["check", "sim-scenarios/hello_world.toml"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("\n1 scenario, 3 claims: 3 passed, 0 failed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn quiet_and_verbose_are_accepted_by_every_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let gallery = dir.path().join("gallery");
+    let gallery = gallery.to_str().unwrap();
+    let hello = "sim-scenarios/hello_world.toml";
+    let commands: [&[&str]; 7] = [
+        &["run", hello],
+        &["check", hello],
+        &["report", hello, "--out", gallery],
+        &["sweep", hello, "--seeds", "0..2", "--jobs", "1"],
+        &["explore", hello, "--seeds", "0..2", "--jobs", "1"],
+        &["bench", "--scale-down", "1000", "--repeat", "1"],
+        &["completions", "bash"],
+    ];
+    for cmd in commands {
+        for flag in ["-q", "--quiet", "-v", "--verbose"] {
+            let mut args = cmd.to_vec();
+            args.push(flag);
+            let out = loopsim(&args);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{args:?}: {}{}",
+                text(&out.stdout),
+                text(&out.stderr)
+            );
+        }
+    }
+    assert_eq!(
+        loopsim(&["check", hello, "-q", "-v"]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn quiet_prints_only_failures_and_summaries_and_verbose_adds_detail() {
+    let hello = "sim-scenarios/hello_world.toml";
+    let quiet = text(&loopsim(&["run", hello, "-q"]).stdout);
+    assert!(
+        !quiet.contains("Hello") && !quiet.contains("ok "),
+        "{quiet}"
+    );
+    assert!(quiet.contains("elapsed 1s · 1 task"), "{quiet}");
+    let quiet = text(&loopsim(&["check", hello, "-q"]).stdout);
+    assert!(!quiet.contains("ok "), "{quiet}");
+    let verbose = text(&loopsim(&["check", hello, "-v"]).stdout);
+    assert!(
+        verbose.contains("ok    hello_world [main] elapsed 1s (seed 0)"),
+        "{verbose}"
+    );
+    // `run -v` judges the claims over seed ranges too.
+    let urls = "sim-scenarios/hundred_urls.toml";
+    let normal = text(&loopsim(&["run", urls]).stdout);
+    assert!(normal.contains("or here with -v"), "{normal}");
+    let verbose = text(&loopsim(&["run", urls, "-v"]).stdout);
+    assert!(
+        verbose.contains("ok    [async] elapsed between 1s and 2s over seeds 0..50"),
+        "{verbose}"
+    );
+    assert!(
+        verbose.contains("async at least 20x faster than sync over seeds 0..50"),
+        "{verbose}"
+    );
+}
+
+#[test]
+fn options_the_format_ignores_are_named_on_stderr() {
+    let out = loopsim(&[
+        "run",
+        "sim-scenarios/hello_world.toml",
+        "--format",
+        "chrome",
+        "--detail",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains(
+            "--detail applies to --format sequence and mermaid; --format chrome ignores it"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("t.jsonl");
+    let out = loopsim(&[
+        "run",
+        "sim-scenarios/sync_vs_async_two_fetches.toml",
+        "--trace-out",
+        t.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr
+            .contains("--trace-out writes one trace, of the last variant (`async`), not of all 2"),
+        "{stderr}"
+    );
+    let out = loopsim(&["run", "sim-scenarios/hello_world.toml", "--axis", "steps"]);
+    assert!(text(&out.stderr).contains("without --svg it does nothing"));
+    // Used options say nothing.
+    let out = loopsim(&[
+        "run",
+        "sim-scenarios/hello_world.toml",
+        "--format",
+        "sequence",
+        "--detail",
+    ]);
+    assert_eq!(text(&out.stderr), "");
+}
+
+#[test]
+fn format_chrome_puts_every_variant_in_one_file_a_process_each() {
+    let out = loopsim(&[
+        "run",
+        "sim-scenarios/sync_vs_async_two_fetches.toml",
+        "--format",
+        "chrome",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let processes: Vec<String> = v["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == "process_name")
+        .map(|e| e["args"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(processes.len(), 2, "{processes:?}");
+    assert!(processes[0].starts_with("sync — ") && processes[1].starts_with("async — "));
+}

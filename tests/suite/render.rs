@@ -187,15 +187,12 @@ fn svg_timelines_are_well_formed_deterministic_and_have_a_lane_per_task() {
 }
 
 #[test]
-fn chrome_trace_has_integer_microseconds_thread_names_and_flows() {
+fn chrome_trace_has_nanosecond_timestamps_thread_names_and_flows() {
     let t = trace_of("sync_vs_async_two_fetches.toml", "async");
-    let v: serde_json::Value = serde_json::from_slice(&ChromeTrace.render(&t)).unwrap();
+    let bytes = ChromeTrace.render(&t);
+    chrome::validate(&bytes).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     let events = v["traceEvents"].as_array().unwrap();
-    assert!(
-        events
-            .iter()
-            .all(|e| e.get("ts").is_none_or(|ts| ts.is_u64()))
-    );
     let names: Vec<&str> = events
         .iter()
         .filter(|e| e["name"] == "thread_name")
@@ -205,6 +202,293 @@ fn chrome_trace_has_integer_microseconds_thread_names_and_flows() {
     let starts = events.iter().filter(|e| e["ph"] == "s").count();
     let ends = events.iter().filter(|e| e["ph"] == "f").count();
     assert!(starts > 0 && starts == ends, "flow arrows come in pairs");
+    // The loop's run and each task's life hold what happens at their last
+    // instant: they end a nanosecond after it.
+    let run = events
+        .iter()
+        .find(|e| e["name"] == "run" && e["ph"] == "X")
+        .unwrap();
+    assert_eq!(run["dur"].as_f64(), Some(3_000_000.001));
+}
+
+#[test]
+fn chrome_timestamps_keep_nanoseconds() {
+    let t = run_twice(&asyncio(), || async {
+        loopsim::sleep(std::time::Duration::from_nanos(1_234_567)).await;
+    })
+    .trace;
+    let bytes = ChromeTrace.render(&t);
+    chrome::validate(&bytes).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let wait = v["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["ph"] == "X" && e["cat"] == "waiting: timer")
+        .unwrap();
+    assert_eq!(wait["ts"], 0);
+    assert_eq!(wait["dur"].as_f64(), Some(1234.567));
+    assert!(
+        String::from_utf8(bytes)
+            .unwrap()
+            .contains("\"dur\": 1234.567")
+    );
+}
+
+/// Every scenario, gallery and tests', every variant alone and all variants
+/// in one file: the Chrome trace passes the structural checks of strict
+/// viewers ([`chrome::validate`]).
+#[test]
+fn chrome_traces_of_every_scenario_load_cleanly() {
+    let mut checked = 0;
+    for s in crate::scenarios::all_scenarios() {
+        let mut traces = Vec::new();
+        for v in &s.variants {
+            let t = run_variant(&s, &v.name, None, None, true).run.trace;
+            chrome::validate(&ChromeTrace.render(&t))
+                .unwrap_or_else(|e| panic!("{} [{}]: {e}", s.file, v.name));
+            checked += 1;
+            traces.push((v.name.clone(), t));
+        }
+        let runs: Vec<(&str, &Trace)> = traces.iter().map(|(v, t)| (v.as_str(), t)).collect();
+        let bytes = ChromeTrace.render_variants(&runs);
+        chrome::validate(&bytes).unwrap_or_else(|e| panic!("{} (all variants): {e}", s.file));
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let processes: Vec<(u64, String)> = v["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["name"] == "process_name")
+            .map(|e| {
+                (
+                    e["pid"].as_u64().unwrap(),
+                    e["args"]["name"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            processes.len(),
+            runs.len(),
+            "{}: a process per variant",
+            s.file
+        );
+        if runs.len() > 1 {
+            for ((pid, name), (i, (variant, _))) in processes.iter().zip(runs.iter().enumerate()) {
+                assert_eq!(*pid, i as u64 + 1);
+                assert!(name.starts_with(&format!("{variant} — ")), "{name}");
+            }
+        }
+    }
+    assert!(checked >= 60, "only {checked} variants checked");
+}
+
+#[test]
+fn the_validator_catches_what_viewers_reject() {
+    let doc = |events: &str| format!("{{\"traceEvents\": [{events}]}}").into_bytes();
+    let thread = r#"{"ph":"M","pid":1,"tid":1,"name":"thread_name","args":{"name":"t"}},
+        {"ph":"M","pid":1,"tid":0,"name":"process_name","args":{"name":"p"}}"#;
+    let zero = format!(r#"{thread},{{"ph":"X","pid":1,"tid":1,"ts":5,"dur":0,"name":"a"}}"#);
+    assert!(chrome::validate(&doc(&zero)).unwrap_err().contains("dur"));
+    let overlap = format!(
+        r#"{thread},{{"ph":"X","pid":1,"tid":1,"ts":0,"dur":10,"name":"a"}},
+        {{"ph":"X","pid":1,"tid":1,"ts":5,"dur":10,"name":"b"}}"#
+    );
+    assert!(
+        chrome::validate(&doc(&overlap))
+            .unwrap_err()
+            .contains("overlap")
+    );
+    let unbound = format!(
+        r#"{thread},{{"ph":"X","pid":1,"tid":1,"ts":0,"dur":10,"name":"a"}},
+        {{"ph":"s","pid":1,"tid":1,"ts":10,"id":1,"name":"w","cat":"w","bp":"e"}},
+        {{"ph":"f","pid":1,"tid":1,"ts":5,"id":1,"name":"w","cat":"w","bp":"e"}}"#
+    );
+    assert!(
+        chrome::validate(&doc(&unbound))
+            .unwrap_err()
+            .contains("no slice")
+    );
+    // Disjoint in nanoseconds, overlapping once JavaScript adds 0.1 + 0.2.
+    let float = format!(
+        r#"{thread},{{"ph":"X","pid":1,"tid":1,"ts":0.1,"dur":0.2,"name":"a"}},
+        {{"ph":"X","pid":1,"tid":1,"ts":0.3,"dur":1,"name":"b"}}"#
+    );
+    assert!(
+        chrome::validate(&doc(&float))
+            .unwrap_err()
+            .contains("overlap")
+    );
+    let fine = format!(
+        r#"{thread},{{"ph":"X","pid":1,"tid":1,"ts":0,"dur":10,"name":"a"}},
+        {{"ph":"X","pid":1,"tid":1,"ts":2.5,"dur":5,"name":"b"}},
+        {{"ph":"s","pid":1,"tid":1,"ts":9.999,"id":1,"name":"w","cat":"w","bp":"e"}},
+        {{"ph":"f","pid":1,"tid":1,"ts":0,"id":1,"name":"w","cat":"w","bp":"e"}}"#
+    );
+    chrome::validate(&doc(&fine)).unwrap();
+}
+
+/// The structure strict viewers (speedscope, Perfetto's importer) need from
+/// a Chrome trace.
+mod chrome {
+    use serde_json::Value;
+    use std::collections::BTreeMap;
+
+    /// A thread: pid, tid.
+    type Thread = (u64, u64);
+
+    /// A slice's bounds as a viewer reads them: Perfetto rounds `ts` and
+    /// `dur` to nanoseconds and adds integers; JavaScript viewers (speedscope,
+    /// chrome://tracing) add the two doubles.
+    #[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+    struct Bounds<T> {
+        from: T,
+        to: T,
+    }
+
+    /// Nanoseconds of a timestamp in microseconds with at most three
+    /// decimals.
+    fn nanos(v: &Value, what: &str) -> Result<u64, String> {
+        let us = v
+            .as_f64()
+            .filter(|f| *f >= 0.0)
+            .ok_or_else(|| format!("{what} is not a non-negative number: {v}"))?;
+        let ns = (us * 1000.0).round();
+        if (us * 1000.0 - ns).abs() > 1e-3 {
+            return Err(format!("{what} {v} is finer than a nanosecond"));
+        }
+        Ok(ns as u64)
+    }
+
+    /// Whether the slices (each with its name) nest: each contains or is
+    /// disjoint from every other, the stack check of speedscope's importer.
+    fn nest<T: PartialOrd + Copy + std::fmt::Debug>(
+        thread: Thread,
+        mut list: Vec<(Bounds<T>, &str)>,
+    ) -> Result<(), String> {
+        // Longer first among those starting together: parents first.
+        list.sort_by(|a, b| {
+            (a.0.from.partial_cmp(&b.0.from).unwrap()).then(b.0.to.partial_cmp(&a.0.to).unwrap())
+        });
+        let mut stack: Vec<(Bounds<T>, &str)> = Vec::new();
+        for s in list {
+            while stack.last().is_some_and(|top| top.0.to <= s.0.from) {
+                stack.pop();
+            }
+            if let Some(top) = stack.last()
+                && s.0.to > top.0.to
+            {
+                return Err(format!(
+                    "slices overlap on thread {thread:?}: {:?} {:?} and {:?} {:?}",
+                    top.1, top.0, s.1, s.0
+                ));
+            }
+            stack.push(s);
+        }
+        Ok(())
+    }
+
+    /// Checks: the file parses; every event has a phase and a pid; every
+    /// `X` has `dur > 0`; on each thread, each `X` slice `[ts, ts+dur)`
+    /// contains or is disjoint from every other (they nest: a stack check);
+    /// every flow event is bound (`bp: "e"`) inside a slice of its thread
+    /// (`ts ≤ t < ts+dur`), and each flow id has one start and one end;
+    /// every process and every thread with events is named. Slice bounds are
+    /// checked both as integer nanoseconds and as JavaScript's sums.
+    pub fn validate(bytes: &[u8]) -> Result<(), String> {
+        let doc: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+        let events = doc["traceEvents"]
+            .as_array()
+            .ok_or("no traceEvents array")?;
+        type Slice = (Bounds<u64>, Bounds<f64>, String);
+        let mut slices: BTreeMap<Thread, Vec<Slice>> = BTreeMap::new();
+        let mut flows = Vec::new();
+        let mut named_threads = Vec::new();
+        let mut named_processes = Vec::new();
+        let mut used = Vec::new();
+        for e in events {
+            let ph = e["ph"].as_str().ok_or_else(|| format!("no phase: {e}"))?;
+            let pid = e["pid"].as_u64().ok_or_else(|| format!("no pid: {e}"))?;
+            let tid = e["tid"].as_u64();
+            let name = e["name"].as_str().unwrap_or("").to_string();
+            match ph {
+                "M" if name == "thread_name" => named_threads.push((pid, tid.unwrap_or(0))),
+                "M" if name == "process_name" => named_processes.push(pid),
+                "M" => {}
+                "X" => {
+                    let ts = nanos(&e["ts"], "ts")?;
+                    let dur = nanos(&e["dur"], "dur")?;
+                    if dur == 0 {
+                        return Err(format!("a slice with dur 0: {e}"));
+                    }
+                    let tid = tid.ok_or_else(|| format!("no tid: {e}"))?;
+                    let (ts_f, dur_f) = (e["ts"].as_f64().unwrap(), e["dur"].as_f64().unwrap());
+                    slices.entry((pid, tid)).or_default().push((
+                        Bounds {
+                            from: ts,
+                            to: ts + dur,
+                        },
+                        Bounds {
+                            from: ts_f,
+                            to: ts_f + dur_f,
+                        },
+                        name,
+                    ));
+                    used.push((pid, tid));
+                }
+                "s" | "f" => {
+                    if e["bp"] != "e" {
+                        return Err(format!(
+                            "a flow event not bound to its enclosing slice: {e}"
+                        ));
+                    }
+                    let tid = tid.ok_or_else(|| format!("no tid: {e}"))?;
+                    let id = e["id"].as_u64().ok_or_else(|| format!("no flow id: {e}"))?;
+                    let ts = nanos(&e["ts"], "ts")?;
+                    let ts_f = e["ts"].as_f64().unwrap();
+                    flows.push((ph == "s", id, (pid, tid), ts, ts_f, name));
+                    used.push((pid, tid));
+                }
+                "i" | "I" => {
+                    nanos(&e["ts"], "ts")?;
+                    used.push((pid, tid.ok_or_else(|| format!("no tid: {e}"))?));
+                }
+                "C" => {
+                    nanos(&e["ts"], "ts")?;
+                }
+                other => return Err(format!("unexpected phase {other:?}: {e}")),
+            }
+        }
+        for (pid, tid) in &used {
+            if !named_threads.contains(&(*pid, *tid)) {
+                return Err(format!("thread {pid}/{tid} has events but no name"));
+            }
+            if !named_processes.contains(pid) {
+                return Err(format!("process {pid} has events but no name"));
+            }
+        }
+        for (thread, list) in &slices {
+            nest(*thread, list.iter().map(|s| (s.0, s.2.as_str())).collect())?;
+            nest(*thread, list.iter().map(|s| (s.1, s.2.as_str())).collect())?;
+        }
+        let mut ids: BTreeMap<u64, (u32, u32)> = BTreeMap::new();
+        for (start, id, thread, ts, ts_f, name) in &flows {
+            let inside = slices.get(thread).is_some_and(|l| {
+                l.iter()
+                    .any(|(n, f, _)| n.from <= *ts && *ts < n.to && f.from <= *ts_f && *ts_f < f.to)
+            });
+            if !inside {
+                return Err(format!(
+                    "flow {name:?} #{id} at {ts} ns on thread {thread:?}: no slice there to bind to"
+                ));
+            }
+            let n = ids.entry(*id).or_default();
+            if *start { n.0 += 1 } else { n.1 += 1 }
+        }
+        if let Some((id, n)) = ids.iter().find(|(_, n)| **n != (1, 1)) {
+            return Err(format!("flow #{id} has {} starts and {} ends", n.0, n.1));
+        }
+        Ok(())
+    }
 }
 
 // Simulated I/O on the timeline, the Chrome trace and the Mermaid diagram.
@@ -537,6 +821,7 @@ fn chrome_trace_has_a_thread_per_resource_and_worker_and_a_load_counter() {
     let t = two_callers();
     let bytes = ChromeTrace.render(&t);
     assert_eq!(bytes, ChromeTrace.render(&two_callers()));
+    chrome::validate(&bytes).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     let events = v["traceEvents"].as_array().unwrap();
     let thread = |name: &str| {
@@ -561,7 +846,7 @@ fn chrome_trace_has_a_thread_per_resource_and_worker_and_a_load_counter() {
     let slices = |tid: u64| -> Vec<(u64, u64, String)> {
         events
             .iter()
-            .filter(|e| e["ph"] == "X" && e["tid"] == tid)
+            .filter(|e| e["ph"] == "X" && e["tid"] == tid && e["cat"] != "task")
             .map(|e| {
                 (
                     e["ts"].as_u64().unwrap(),
