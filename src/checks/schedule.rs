@@ -251,7 +251,7 @@ impl Check for BoundedWait {
     }
 
     fn describe(&self) -> String {
-        format!("every ready task runs within {} iterations", self.0)
+        format!("every ready task runs within {}", iterations(self.0))
     }
 
     fn check(&self, f: &Facts<'_>) -> Verdict {
@@ -265,20 +265,20 @@ impl Check for BoundedWait {
                 return Verdict::new(
                     false,
                     self.describe(),
-                    format!("task {task} waited {waited} iterations"),
+                    format!("task {task} waited {}", iterations(waited)),
                 )
                 .with(Evidence::at(f.trace, ready, "ready"))
                 .with(Evidence::at(
                     f.trace,
                     start,
-                    format!("ran {waited} iterations later"),
+                    format!("ran {} later", iterations(waited)),
                 ));
             }
         }
         Verdict::new(
             true,
             self.describe(),
-            format!("the longest wait was {worst} iterations"),
+            format!("the longest wait was {}", iterations(worst)),
         )
     }
 }
@@ -405,8 +405,8 @@ impl Check for TimeoutDelivered {
 
     fn describe(&self) -> String {
         format!(
-            "a timeout's cancellation arrives within {} iterations",
-            self.0
+            "a timeout's cancellation arrives within {}",
+            iterations(self.0)
         )
     }
 
@@ -439,7 +439,10 @@ impl Check for TimeoutDelivered {
                 return Verdict::new(
                     false,
                     self.describe(),
-                    format!("task {task}'s timeout arrived {waited} iterations after its timer"),
+                    format!(
+                        "task {task}'s timeout arrived {} after its timer",
+                        iterations(waited)
+                    ),
                 )
                 .with(Evidence::at(t, seq, "timeout fired"))
                 .with(Evidence::at(t, k, "delivered"));
@@ -485,5 +488,14 @@ impl Check for NothingPending {
                 .with(Evidence::at(f.trace, t.created, "created, never ended"))
             }
         }
+    }
+}
+
+/// `1 iteration`, `2 iterations`.
+fn iterations(n: u64) -> String {
+    if n == 1 {
+        "1 iteration".to_string()
+    } else {
+        format!("{n} iterations")
     }
 }

@@ -371,8 +371,10 @@ impl Sweep {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "sweep of {}: {} seeds{range}{model}",
-            self.file, s.seeds
+            "sweep of {}: {} seed{}{range}{model}",
+            self.file,
+            s.seeds,
+            if s.seeds == 1 { "" } else { "s" }
         );
         let _ = writeln!(out, "\nelapsed (main task)");
         let _ = writeln!(
