@@ -6,6 +6,7 @@
 //! | `sleepers` | N tasks, each sleeping a seeded random 1..=1000 ms |
 //! | `yields` | T tasks × Y `yield_now` each |
 //! | `sequential_sleeps` | T tasks × S sequential sleeps of a seeded random 1..=100 ms |
+//! | `chat` | C clients × M lines to an echo server over the simulated network (links of 1–10 ms) |
 
 use crate::{Duration, Run, Sim, sleep, spawn, with_rng, yield_now};
 use rand::RngExt;
@@ -32,6 +33,14 @@ pub enum Workload {
         /// Sleeps per task.
         sleeps: u32,
     },
+    /// `clients` connections to an echo server, each sending `lines` lines
+    /// and reading each echo before the next (links of 1–10 ms).
+    Chat {
+        /// Number of clients (connections).
+        clients: u32,
+        /// Lines per client.
+        lines: u32,
+    },
 }
 
 impl Workload {
@@ -56,6 +65,7 @@ impl Workload {
             Workload::SequentialSleeps { tasks, sleeps } => {
                 format!("sequential_sleeps({tasks}x{sleeps})")
             }
+            Workload::Chat { clients, lines } => format!("chat({clients}x{lines})"),
         }
     }
 
@@ -102,6 +112,69 @@ impl Workload {
                     h.await.expect("sleeper finishes");
                 }
             }),
+            Workload::Chat { clients, lines } => sim.run(chat(clients, lines)),
         }
     }
+
+    /// Messages the workload sends (writes), for a messages-per-second rate.
+    pub fn messages(&self) -> u64 {
+        match self {
+            Workload::Chat { clients, lines } => 2 * u64::from(*clients) * u64::from(*lines),
+            _ => 0,
+        }
+    }
+}
+
+/// The `chat` workload: an echo server and `clients` clients.
+async fn chat(clients: u32, lines: u32) {
+    use crate::io::Latency;
+    use crate::net::{LinkConfig, Net};
+    use futures::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let net = Net::new();
+    net.default_link(LinkConfig::new(Latency::Uniform(
+        Duration::from_millis(1),
+        Duration::from_millis(10),
+    )));
+    let listener = net.bind("server", 7).expect("a fresh network");
+    let server = spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            spawn(async move {
+                let (r, mut w) = futures::io::AsyncReadExt::split(stream);
+                let mut r = BufReader::new(r);
+                let mut line = String::new();
+                while r.read_line(&mut line).await.unwrap_or(0) > 0 {
+                    if w.write_all(line.as_bytes()).await.is_err() {
+                        break;
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+    let hs: Vec<_> = (0..clients)
+        .map(|i| {
+            let net = net.clone();
+            spawn(async move {
+                let from = format!("client-{i}");
+                let stream = net
+                    .connect(&from, "server", 7)
+                    .await
+                    .expect("the server listens");
+                let (r, mut w) = futures::io::AsyncReadExt::split(stream);
+                let mut r = BufReader::new(r);
+                let mut line = String::new();
+                for n in 0..lines {
+                    w.write_all(format!("{from} {n}\n").as_bytes())
+                        .await
+                        .expect("no faults");
+                    line.clear();
+                    r.read_line(&mut line).await.expect("no faults");
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.await.expect("client finishes");
+    }
+    server.cancel();
 }

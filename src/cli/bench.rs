@@ -33,6 +33,10 @@ fn scaled(w: Workload, f: u32) -> Workload {
             tasks: s(tasks),
             sleeps,
         },
+        Workload::Chat { clients, lines } => Workload::Chat {
+            clients: s(clients),
+            lines,
+        },
     }
 }
 
@@ -42,7 +46,52 @@ fn wall() -> std::time::Instant {
     std::time::Instant::now()
 }
 
+/// The process's peak resident memory so far (Linux `VmHWM`), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
 pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
+    // The network first, so that the peak memory is its own.
+    let chat = scaled(
+        Workload::Chat {
+            clients: 1_000,
+            lines: 100,
+        },
+        args.scale_down,
+    );
+    let sim = Sim::builder()
+        .model(args.model)
+        .trace(false)
+        .seed(1)
+        .build();
+    let mut best = f64::INFINITY;
+    for _ in 0..args.repeat {
+        let t0 = wall();
+        let run = chat.run(&sim);
+        best = best.min(t0.elapsed().as_secs_f64());
+        if !run.is_completed() {
+            bail!(
+                "workload {} did not complete: {:?}",
+                chat.name(),
+                run.outcome
+            );
+        }
+    }
+    if !ui.quiet() {
+        writeln!(
+            ui,
+            "network: {} (trace off): {:.1} ms, {:.0} messages/s of wall time, peak RSS {}",
+            chat.name(),
+            best * 1e3,
+            chat.messages() as f64 / best,
+            peak_rss_mib().map_or("unknown".to_string(), |m| format!("{m:.1} MiB")),
+        )?;
+        writeln!(ui)?;
+    }
     writeln!(
         ui,
         "{:<32} {:>6} {:>10} {:>12} {:>14} {:>12} {:>14} {:>10}",

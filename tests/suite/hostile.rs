@@ -356,3 +356,57 @@ fn bad_services_and_pools_are_refused_at_their_line() {
     );
     assert!(matches!(code, Some(0) | Some(3)), "{code:?} {stderr}");
 }
+
+/// A network with impossible links, and network steps that cannot work,
+/// are refused at their line.
+#[test]
+fn bad_networks_and_network_steps_are_refused_at_their_line() {
+    let main = "[coroutines.main]\nsteps = [{ sleep = \"1s\" }]\n";
+    let cases: &[(&str, usize, &[&str])] = &[
+        (
+            "[network]\nlatency = \"soon\"\n",
+            2,
+            &["latency", "uniform"],
+        ),
+        ("[network]\nbandwidth = 0\n", 2, &["bandwidth"]),
+        ("[network]\nloss = 1.0\n", 2, &["loss"]),
+        (
+            "[network]\n[[network.links]]\nbetween = [\"a\", \"a\"]\n",
+            3,
+            &["between", "two different"],
+        ),
+        (
+            "[network]\n[[network.links]]\nbetween = [\"a\", \"b\"]\nlatency = \"-1s\"\n",
+            4,
+            &["latency"],
+        ),
+    ];
+    for (decl, line, words) in cases {
+        assert_refused_at_line(&format!("{decl}{main}"), *line, words);
+    }
+    assert_refused_at_line(
+        "[coroutines.main]\nsteps = [{ open_connection = \"server\", from = \"'c'\" }]\n",
+        2,
+        &["host:port"],
+    );
+    assert_refused_at_line(
+        "[coroutines.main]\nsteps = [{ open_connection = \"server:99999\", from = \"'c'\" }]\n",
+        2,
+        &["0 to 65535"],
+    );
+    assert_refused_at_line(
+        "[coroutines.h]\nparams = [\"a\", \"b\"]\nsteps = []\n[coroutines.main]\nsteps = [{ start_server = \"h\", host = \"s\", port = 1 }]\n",
+        5,
+        &["takes 2 parameters"],
+    );
+    assert_refused_at_line(
+        "[coroutines.main]\nsteps = [{ partition = [\"a\"] }]\n",
+        2,
+        &["partition", "from"],
+    );
+    // Sending on something that is not a connection is a TypeError at run
+    // time (exit 3 for the failed run), not a crash.
+    let (code, stderr) =
+        run_text("[coroutines.main]\nsteps = [{ send = \"1\", value = \"'x'\" }]\n");
+    assert!(matches!(code, Some(0) | Some(3)), "{code:?} {stderr}");
+}
