@@ -37,6 +37,7 @@
 //! | [`Errors`] | how many requests to a service failed or were turned away |
 //! | [`MessageCount`] | how many network messages were sent, delivered or lost |
 //! | [`MessageLatency`] | a percentile of network messages' latency is within a bound |
+//! | [`ReconnectsWithin`] | every client a partition cut off connects again within a time of the heal |
 //! | [`NoDeliveryAcrossPartition`] | nothing is delivered between hosts a partition separates |
 //! | [`Warnings`] | how many health warnings (slow step, never awaited, pending at exit, exception never retrieved) a run gave |
 //! | [`DeadlineOrder`] | timers fire in deadline order |
@@ -65,7 +66,8 @@ mod words;
 pub use facts::{Facts, Line, TaskFacts};
 pub use io::{Errors, LatencyPercentile, Request, Warnings, percentile, requests};
 pub use net::{
-    Message, MessageCount, MessageFate, MessageLatency, NoDeliveryAcrossPartition, messages,
+    Message, MessageCount, MessageFate, MessageLatency, NoDeliveryAcrossPartition,
+    ReconnectsWithin, messages,
 };
 pub use outcome::{Ending, RunEnds};
 pub use output::{InOrder, OutputIs, PrintedAt};

@@ -257,3 +257,89 @@ impl Check for NoDeliveryAcrossPartition {
         Some("holds = \"no_delivery_across_partition\"".to_string())
     }
 }
+
+/// After each heal, every host whose connection a partition reset
+/// connects again (as the connecting side) within `within`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReconnectsWithin(pub Duration);
+
+impl Check for ReconnectsWithin {
+    fn describe(&self) -> String {
+        format!(
+            "every cut-off client reconnects within {} of the heal",
+            t(self.0)
+        )
+    }
+
+    fn check(&self, f: &Facts<'_>) -> Verdict {
+        let tr = f.trace;
+        let mut from: BTreeMap<u32, String> = BTreeMap::new();
+        let mut connecting: BTreeMap<u32, String> = BTreeMap::new();
+        let mut cut_off: BTreeSet<String> = BTreeSet::new();
+        let mut heals: Vec<(Instant, usize, BTreeSet<String>)> = Vec::new();
+        let mut partitioned = false;
+        // (host, when it connected) for every established connection.
+        let mut connected: Vec<(String, Instant)> = Vec::new();
+        for (seq, e) in tr.events.iter().enumerate() {
+            let EventKind::Net { conn, what, .. } = e.kind else {
+                continue;
+            };
+            match what {
+                NetEvent::Connecting { from: h, .. } => {
+                    connecting.insert(conn, tr.str(h).to_string());
+                }
+                NetEvent::Connected => {
+                    if let Some(h) = connecting.get(&conn) {
+                        from.insert(conn, h.clone());
+                        connected.push((h.clone(), e.at));
+                    }
+                }
+                NetEvent::Partitioned { .. } => partitioned = true,
+                NetEvent::Reset if partitioned => {
+                    if let Some(h) = from.get(&conn) {
+                        cut_off.insert(h.clone());
+                    }
+                }
+                NetEvent::Healed => {
+                    partitioned = false;
+                    heals.push((e.at, seq, std::mem::take(&mut cut_off)));
+                }
+                _ => {}
+            }
+        }
+        if heals.is_empty() {
+            return Verdict::new(false, self.describe(), "the network never healed".into());
+        }
+        for (at, seq, hosts) in &heals {
+            for h in hosts {
+                let back = connected
+                    .iter()
+                    .filter(|(c, when)| c == h && when >= at)
+                    .map(|(_, when)| *when)
+                    .min();
+                let ok = back.is_some_and(|b| b.saturating_duration_since(*at) <= self.0);
+                if !ok {
+                    let observed = match back {
+                        Some(b) => format!(
+                            "{h} reconnected {} after the heal",
+                            t(b.saturating_duration_since(*at))
+                        ),
+                        None => format!("{h} never reconnected after the heal"),
+                    };
+                    return Verdict::new(false, self.describe(), observed)
+                        .with(Evidence::at(tr, *seq, "the heal"));
+                }
+            }
+        }
+        let n: usize = heals.iter().map(|(_, _, h)| h.len()).sum();
+        Verdict::new(
+            true,
+            self.describe(),
+            format!("{n} cut-off client(s) reconnected in time"),
+        )
+    }
+
+    fn as_claim(&self) -> Option<String> {
+        Some(format!("reconnects_within = {:?}", t(self.0)))
+    }
+}

@@ -73,6 +73,7 @@ pub fn checker(kind: &ClaimKind) -> Option<Box<dyn Check>> {
             fate: *fate,
             count: *count,
         }),
+        ClaimKind::ReconnectsWithin(d) => Box::new(crate::checks::ReconnectsWithin(*d)),
         ClaimKind::MessageLatency { percentile, bound } => {
             Box::new(crate::checks::MessageLatency {
                 percentile: *percentile,

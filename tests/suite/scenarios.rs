@@ -167,6 +167,7 @@ fn mutate(kind: &ClaimKind) -> Option<ClaimKind> {
                 Count::AtLeast(n) => Count::AtMost(n.saturating_sub(1)),
             },
         },
+        ClaimKind::ReconnectsWithin(_) => ClaimKind::ReconnectsWithin(MS),
         ClaimKind::MessageLatency {
             percentile,
             bound: b,

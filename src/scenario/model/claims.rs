@@ -68,6 +68,9 @@ pub enum ClaimKind {
         /// How many.
         count: Count,
     },
+    /// `reconnects_within = "2s"`: after each heal, every host whose
+    /// connection the partition reset connects again within the time.
+    ReconnectsWithin(crate::time::Duration),
     /// `message_latency = 99`, `at_most = "100ms"`: a percentile of the
     /// delivered messages' latency.
     MessageLatency {

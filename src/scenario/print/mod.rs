@@ -450,6 +450,9 @@ fn claim(c: &Claim) -> Value {
             };
             t.insert(k.into(), Value::Integer(*n as i64));
         }
+        ClaimKind::ReconnectsWithin(d) => {
+            t.insert("reconnects_within".into(), Value::String(dur(*d)));
+        }
         ClaimKind::MessageLatency {
             percentile,
             bound: b,

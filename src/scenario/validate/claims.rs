@@ -28,6 +28,7 @@ pub(super) const CLAIM_KEYS: &[&str] = &[
     "no_warnings",
     "messages",
     "message_latency",
+    "reconnects_within",
 ];
 
 pub(super) const CLAIM_MODIFIERS: &[&str] = &[
@@ -325,6 +326,7 @@ pub(super) fn claim(
             let count = count(cx, v, &get, None, "messages")?;
             ClaimKind::Messages { fate, count }
         }
+        "reconnects_within" => ClaimKind::ReconnectsWithin(dur(cx, v)?),
         "message_latency" => {
             let p = percentile(cx, v, Some(v))?;
             let bound = duration_bound(cx, v, &get, "message_latency")?;
