@@ -400,9 +400,19 @@ impl Timeline {
                 max,
             };
             let mut y = TITLE_H + legend_h;
+            // Hosts in order of first appearance over every panel, each with
+            // its colour.
+            let mut hosts: Vec<&str> = Vec::new();
+            for (_, l) in &laned {
+                for h in l.tasks.iter().filter_map(|t| t.host.as_deref()) {
+                    if !hosts.contains(&h) {
+                        hosts.push(h);
+                    }
+                }
+            }
             for (p, l) in &laned {
                 let h = lanes_in(l);
-                self.panel(&mut b, &scale, p, l, y);
+                self.panel(&mut b, &scale, p, l, &hosts, y);
                 y += h;
             }
             self.axis_ticks(&mut b, &scale, y, TITLE_H + legend_h, max);
@@ -506,7 +516,16 @@ impl Timeline {
         }
     }
 
-    fn panel(&self, b: &mut Svg<'_>, sc: &Scale, p: &Panel<'_>, l: &Lanes, top: i32) {
+    #[allow(clippy::too_many_arguments)]
+    fn panel(
+        &self,
+        b: &mut Svg<'_>,
+        sc: &Scale,
+        p: &Panel<'_>,
+        l: &Lanes,
+        hosts: &[&str],
+        top: i32,
+    ) {
         let width = sc.x1 + RIGHT;
         rect(b, 0, top, width, top + 1, &rgb(0xbbbbbb), true);
         if !p.title.is_empty() {
@@ -566,13 +585,6 @@ impl Timeline {
         let loop_y = y + LANE / 2;
         y += LANE + GAP;
         let mut lane_y: Vec<Option<i32>> = Vec::new();
-        // Hosts in order of first appearance, each with its colour.
-        let mut hosts: Vec<&str> = Vec::new();
-        for h in l.tasks.iter().filter_map(|t| t.host.as_deref()) {
-            if !hosts.contains(&h) {
-                hosts.push(h);
-            }
-        }
         for (i, lane) in l.tasks.iter().enumerate() {
             if i >= self.max_lanes {
                 lane_y.push(None);
@@ -679,8 +691,17 @@ impl Timeline {
         host: Option<(&str, RGBColor)>,
         y: i32,
     ) {
-        let name = match host {
-            Some(_) => shorten(&lane.name, 20),
+        // The host, in its colour, in a column at the left; the name fills
+        // what is left.
+        let tag = host.map(|(h, _)| format!("{} ·", shorten(h, 12)));
+        let name = match &tag {
+            Some(tag) => {
+                let room = LEFT - 10 - 14 - text_width(tag, 11.0) - 8;
+                shorten(
+                    &lane.name,
+                    (room as f64 / (12.0 * 0.62)).floor().max(4.0) as usize,
+                )
+            }
             None => shorten(&lane.name, 30),
         };
         text(
@@ -693,19 +714,17 @@ impl Timeline {
             (HPos::Right, VPos::Center),
             false,
         );
-        if let Some((h, c)) = host {
-            // The host, in its colour, before the name; a bar of the same
-            // colour at the lane's start groups a host's lanes.
-            let tag = format!("{} ·", shorten(h, 12));
-            let x = LEFT - 10 - text_width(&name, 12.0) - 4;
+        if let (Some((_, c)), Some(tag)) = (host, &tag) {
+            // A bar of the host's colour at the lane's start groups a
+            // host's lanes.
             text(
                 b,
-                &tag,
-                x,
+                tag,
+                14,
                 y + LANE / 2,
                 11.0,
                 c,
-                (HPos::Right, VPos::Center),
+                (HPos::Left, VPos::Center),
                 true,
             );
             rect(b, LEFT - 6, y + 1, LEFT - 3, y + LANE - 1, &c, true);
@@ -891,10 +910,8 @@ impl Timeline {
         }
         if skipped > 0 {
             let s = if skipped == 1 { "" } else { "s" };
-            let label = format!(
-                "{drawn} message{} drawn · +{skipped} message{s} not",
-                if drawn == 1 { "" } else { "s" }
-            );
+            let label =
+                format!("+{skipped} message{s} not drawn (lost, folded, or past {MAX_FLIGHTS})");
             text(
                 b,
                 &label,
