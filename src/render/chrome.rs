@@ -38,6 +38,14 @@
 //! handler-2`, and for CPU-bound work the time on the CPU apart from the
 //! time waiting for it). Callers' lanes split their waits into `waiting:
 //! I/O queued` and `waiting: I/O served`, and carry their marks.
+//!
+//! A run that used the simulated network also gets a flow arrow per
+//! delivered message (`message`, category `net`): it leaves the writer's
+//! thread when the bytes are sent and reaches the reader's thread when they
+//! are delivered (the loop's thread, when the reader is unknown or not alive
+//! then), bound to the enclosing slices as wake-ups are; and on the loop's
+//! thread an instant event where each partition begins (`partition c3 |
+//! server`) and where it heals.
 
 use super::Renderer;
 use super::lanes::{LaneState, Lanes, Span, WorkState, lanes};
@@ -264,9 +272,23 @@ impl Process<'_> {
 
     /// A wake-up's arrow, from thread `from` to thread `to` at `at`.
     fn flow(&mut self, from: u32, to: u32, at: Instant, seq: usize) {
+        let args = json!({ "event": seq });
+        self.arrow("wake", "wake", (from, at), (to, at), &args);
+    }
+
+    /// A flow arrow from a thread at one instant to a thread at another,
+    /// each end bound to its enclosing slice.
+    fn arrow(
+        &mut self,
+        name: &str,
+        cat: &str,
+        from: (u32, Instant),
+        to: (u32, Instant),
+        args: &Value,
+    ) {
         *self.flows += 1;
         let id = *self.flows;
-        for (ph, tid) in [("s", from), ("f", to)] {
+        for (ph, (tid, at)) in [("s", from), ("f", to)] {
             self.out.push(Event {
                 pid: self.pid,
                 meta: false,
@@ -274,7 +296,7 @@ impl Process<'_> {
                 dur: 0,
                 rank: 4,
                 json: json!({"ph": ph, "pid": self.pid, "tid": tid, "ts": micros(at.as_nanos()),
-                    "id": id, "name": "wake", "cat": "wake", "bp": "e", "args": {"event": seq}}),
+                    "id": id, "name": name, "cat": cat, "bp": "e", "args": args}),
             });
         }
     }
@@ -424,8 +446,55 @@ fn process(pid: u64, name: &str, trace: &Trace, flows: &mut u64) -> Vec<Event> {
     for w in &l.wakes {
         p.flow(w.from.map_or(0, |t| t.0), w.to.0, w.at, w.seq);
     }
+    network(&l, last, &mut p);
     p.settle_durations();
     p.out
+}
+
+/// Messages as flow arrows from writer to reader, partitions as instant
+/// events on the loop's thread (nothing for a run without network events).
+fn network(l: &Lanes, last: Instant, p: &mut Process<'_>) {
+    // A task's thread holds a flow end only within its life's slice.
+    let alive = |t: Option<crate::trace::TaskId>, at: Instant| -> u32 {
+        let Some(lane) = t.and_then(|t| l.tasks.iter().find(|x| x.task == t)) else {
+            return 0;
+        };
+        let end = match lane.ended {
+            Some((e, _, _)) => e,
+            None => last,
+        };
+        let end = lane.spans.iter().map(|s| s.to).fold(end, Instant::max);
+        if lane.created <= at && at <= end {
+            lane.task.0
+        } else {
+            0
+        }
+    };
+    for m in &l.messages {
+        let Some((at, seq)) = m.delivered else {
+            continue;
+        };
+        let from = alive(m.from_task, m.sent.0);
+        let to = alive(m.to_task, at);
+        let dir = if m.forward { "→" } else { "←" };
+        let args = json!({"conn": m.conn, "bytes": m.bytes, "direction": dir,
+            "sent_event": m.sent.1, "delivered_event": seq});
+        p.arrow("message", "net", (from, m.sent.0), (to, at), &args);
+    }
+    for part in &l.partitions {
+        p.instant(
+            0,
+            part.from.0,
+            json!({"name": part.label(), "cat": "net", "args": {"event": part.from.1}}),
+        );
+        if part.to.1 < l.events {
+            p.instant(
+                0,
+                part.to.0,
+                json!({"name": "network healed", "cat": "net", "args": {"event": part.to.1}}),
+            );
+        }
+    }
 }
 
 /// A blocking call is drawn inside the step it holds up.

@@ -15,9 +15,20 @@
 //!   holding the CPU or waiting for it, starting a process).
 //!
 //! A trace without I/O events gives no resource lanes and no I/O marks.
+//!
+//! The simulated network ([`EventKind::Net`]) adds three more:
+//! - each task's host ([`Lane::host`]): the first host the trace shows it
+//!   acting on — the host it connects from, the end of a connection it
+//!   writes to, closes or reads from, or the host whose port it accepts on;
+//! - message flights ([`Flight`], from `Sent` to `Delivered`, paired FIFO
+//!   per connection and direction as `checks::messages` pairs them), with
+//!   the writer and the reader;
+//! - partition intervals ([`Partition`]), from `Partitioned` to `Healed`.
+//!
+//! A trace without network events gives no hosts, flights or partitions.
 
 use crate::time::Instant;
-use crate::trace::{Actor, EventKind, IoPhase, StepEnd, Sym, TaskId, Trace, WaitOn};
+use crate::trace::{Actor, EventKind, IoPhase, NetEvent, StepEnd, Sym, TaskId, Trace, WaitOn};
 use std::collections::BTreeMap;
 
 /// What a lane is doing during a span.
@@ -95,6 +106,60 @@ pub struct Lane {
     /// exception never retrieved, pending at the end): time, event index,
     /// asyncio's words.
     pub warnings: Vec<(Instant, usize, String)>,
+    /// The simulated host it acts on, when the trace shows one (see
+    /// [`Flight`] for how connection ends are told apart).
+    pub host: Option<String>,
+}
+
+/// One message (one write) on a simulated connection and its flight.
+///
+/// The reader (`to_task`) is the task that reads on the receiving end of
+/// the connection: of the tasks that acted on that end (connected from it,
+/// wrote to it, closed it, or waited to read from it), the last one to act
+/// at or before the delivery, or else the first one to act after it. The
+/// connecting end is the host named by `Connecting`'s `from`; the listening
+/// end is the host of its `to` address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Flight {
+    /// The connection.
+    pub conn: u32,
+    /// From the connecting end to the listening end.
+    pub forward: bool,
+    /// Its size.
+    pub bytes: u32,
+    /// The writer.
+    pub from_task: Option<TaskId>,
+    /// When it was sent, and the event's index.
+    pub sent: (Instant, usize),
+    /// When it reached the other end, and the event's index (`None`: lost,
+    /// or in flight when the run ended).
+    pub delivered: Option<(Instant, usize)>,
+    /// The reader (see above), if any task acted on the receiving end.
+    pub to_task: Option<TaskId>,
+}
+
+/// A partition of the simulated network, from `Partitioned` to the heal
+/// (or the run's end).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partition {
+    /// When it began, and the event's index.
+    pub from: (Instant, usize),
+    /// When it ended (the heal, or the run's end), and the event's index.
+    pub to: (Instant, usize),
+    /// One side's hosts, joined by spaces.
+    pub a: String,
+    /// The other side's hosts.
+    pub b: String,
+    /// Traffic is held until the heal rather than connections reset.
+    pub hold: bool,
+}
+
+impl Partition {
+    /// `partition c3 | server` (`… (held)` when traffic waits).
+    pub fn label(&self) -> String {
+        let held = if self.hold { " (held)" } else { "" };
+        format!("partition {} | {}{held}", self.a, self.b)
+    }
 }
 
 /// Something that happened to a request or job at one instant, drawn as a
@@ -280,6 +345,11 @@ pub struct Lanes {
     /// Health warnings about no task (a slow callback): drawn on the loop's
     /// lane.
     pub loop_warnings: Vec<(Instant, usize, String)>,
+    /// Messages on simulated connections, in the order they were sent;
+    /// empty when the run used no network.
+    pub messages: Vec<Flight>,
+    /// Network partitions, in order.
+    pub partitions: Vec<Partition>,
 }
 
 /// How a run's deadlock is drawn.
@@ -396,6 +466,7 @@ pub fn lanes(trace: &Trace) -> Lanes {
                     stuck: None,
                     io_marks: Vec::new(),
                     warnings: Vec::new(),
+                    host: None,
                 });
                 open.push(Some(Open {
                     from: at,
@@ -639,6 +710,7 @@ pub fn lanes(trace: &Trace) -> Lanes {
     for (i, o) in open.into_iter().enumerate() {
         close(&mut tasks[i], o, end, n);
     }
+    let (messages, partitions) = network(trace, &mut tasks, end, n);
     Lanes {
         loop_spans,
         tasks,
@@ -648,7 +720,196 @@ pub fn lanes(trace: &Trace) -> Lanes {
         deadlock,
         resources: resources.into_iter().map(|r| r.finish(end, n)).collect(),
         loop_warnings,
+        messages,
+        partitions,
     }
+}
+
+/// A connection as its `Connecting` event names it.
+struct ConnEnds {
+    /// The connecting host.
+    from: String,
+    /// The listening host.
+    to: String,
+    /// The connecting task.
+    connector: Option<TaskId>,
+}
+
+/// The host of an address `host:port`.
+fn host_of(addr: &str) -> &str {
+    addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr)
+}
+
+/// Hosts, message flights and partitions (see the module's notes).
+fn network(
+    trace: &Trace,
+    tasks: &mut [Lane],
+    end: Instant,
+    n: usize,
+) -> (Vec<Flight>, Vec<Partition>) {
+    let mut conns: BTreeMap<u32, ConnEnds> = BTreeMap::new();
+    // Per connection end (conn, connecting end?): who acted there, in order.
+    let mut acts: BTreeMap<(u32, bool), Vec<(usize, TaskId)>> = BTreeMap::new();
+    let mut flights: Vec<Flight> = Vec::new();
+    let mut waiting: BTreeMap<(u32, bool), std::collections::VecDeque<usize>> = BTreeMap::new();
+    let mut partitions: Vec<Partition> = Vec::new();
+    let mut open_parts: Vec<usize> = Vec::new();
+    let set_host = |tasks: &mut [Lane], t: TaskId, host: &str| {
+        let lane = (t.0 as usize).checked_sub(1).filter(|i| *i < tasks.len());
+        if let Some(i) = lane
+            && tasks[i].host.is_none()
+        {
+            tasks[i].host = Some(host.to_string());
+        }
+    };
+    // Which end of `conn` a task acts on when the event does not say: the
+    // one it acted on before, else the connecting end if it connected.
+    let side_of = |acts: &BTreeMap<(u32, bool), Vec<(usize, TaskId)>>,
+                   conns: &BTreeMap<u32, ConnEnds>,
+                   conn: u32,
+                   t: TaskId|
+     -> Option<bool> {
+        for side in [true, false] {
+            if acts
+                .get(&(conn, side))
+                .is_some_and(|v| v.iter().any(|(_, x)| *x == t))
+            {
+                return Some(side);
+            }
+        }
+        match conns.get(&conn) {
+            Some(c) if c.connector == Some(t) => Some(true),
+            Some(_) => Some(false),
+            None => None,
+        }
+    };
+    for (seq, e) in trace.events.iter().enumerate() {
+        match e.kind {
+            EventKind::Net { conn, bytes, what } => match what {
+                NetEvent::Connecting { from, to } => {
+                    let (from, to) = (trace.str(from), host_of(trace.str(to)));
+                    conns.insert(
+                        conn,
+                        ConnEnds {
+                            from: from.to_string(),
+                            to: to.to_string(),
+                            connector: e.task,
+                        },
+                    );
+                    if let Some(t) = e.task {
+                        set_host(tasks, t, from);
+                        acts.entry((conn, true)).or_default().push((seq, t));
+                    }
+                }
+                NetEvent::Sent { forward } => {
+                    if let Some(t) = e.task {
+                        if let Some(c) = conns.get(&conn) {
+                            set_host(tasks, t, if forward { &c.from } else { &c.to });
+                        }
+                        acts.entry((conn, forward)).or_default().push((seq, t));
+                    }
+                    waiting
+                        .entry((conn, forward))
+                        .or_default()
+                        .push_back(flights.len());
+                    flights.push(Flight {
+                        conn,
+                        forward,
+                        bytes,
+                        from_task: e.task,
+                        sent: (e.at, seq),
+                        delivered: None,
+                        to_task: None,
+                    });
+                }
+                NetEvent::Delivered { forward } => {
+                    if let Some(i) = waiting
+                        .get_mut(&(conn, forward))
+                        .and_then(std::collections::VecDeque::pop_front)
+                    {
+                        flights[i].delivered = Some((e.at, seq));
+                    }
+                }
+                NetEvent::Closed => {
+                    if let Some(t) = e.task
+                        && let Some(side) = side_of(&acts, &conns, conn, t)
+                    {
+                        if let Some(c) = conns.get(&conn) {
+                            set_host(tasks, t, if side { &c.from } else { &c.to });
+                        }
+                        acts.entry((conn, side)).or_default().push((seq, t));
+                    }
+                }
+                NetEvent::Partitioned { a, b, hold } => {
+                    open_parts.push(partitions.len());
+                    partitions.push(Partition {
+                        from: (e.at, seq),
+                        to: (end, n),
+                        a: trace.str(a).to_string(),
+                        b: trace.str(b).to_string(),
+                        hold,
+                    });
+                }
+                NetEvent::Healed => {
+                    for i in open_parts.drain(..) {
+                        partitions[i].to = (e.at, seq);
+                    }
+                }
+                _ => {}
+            },
+            EventKind::StepEnded {
+                end:
+                    StepEnd::Suspended {
+                        on: WaitOn::Io { what },
+                    },
+            } => {
+                let Some(t) = e.task else { continue };
+                let what = trace.str(what);
+                if let Some(addr) = what.strip_prefix("accept ") {
+                    set_host(tasks, t, host_of(addr));
+                    continue;
+                }
+                // `recv #3 from server`, `send #3 (buffer full)`.
+                let Some(rest) = what
+                    .strip_prefix("recv #")
+                    .or_else(|| what.strip_prefix("send #"))
+                else {
+                    continue;
+                };
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                let Ok(conn) = digits.parse::<u32>() else {
+                    continue;
+                };
+                let Some(c) = conns.get(&conn) else { continue };
+                let peer = rest.split_once(" from ").map(|(_, p)| p);
+                let side = match peer {
+                    Some(p) if p == c.to && p != c.from => Some(true),
+                    Some(p) if p == c.from && p != c.to => Some(false),
+                    _ => side_of(&acts, &conns, conn, t),
+                };
+                if let Some(side) = side {
+                    let host = if side { c.from.clone() } else { c.to.clone() };
+                    set_host(tasks, t, &host);
+                    acts.entry((conn, side)).or_default().push((seq, t));
+                }
+            }
+            _ => {}
+        }
+    }
+    for f in &mut flights {
+        let Some((_, at)) = f.delivered else { continue };
+        // The receiving end: the listening one for forward messages.
+        let Some(v) = acts.get(&(f.conn, !f.forward)) else {
+            continue;
+        };
+        f.to_task = v
+            .iter()
+            .rev()
+            .find(|(s, _)| *s <= at)
+            .or_else(|| v.iter().find(|(s, _)| *s > at))
+            .map(|(_, t)| *t);
+    }
+    (flights, partitions)
 }
 
 /// Where a caller's request or job is, as its lane sees it.

@@ -20,8 +20,8 @@ mod svg;
 pub use chrome::ChromeTrace;
 pub use histogram::elapsed_histogram;
 pub use lanes::{
-    Deadlock, IoMark, IoMarkKind, Lane, LaneState, Lanes, Load, ResourceLane, Span, Wake, WorkSpan,
-    WorkState, WorkerRow, lanes,
+    Deadlock, Flight, IoMark, IoMarkKind, Lane, LaneState, Lanes, Load, Partition, ResourceLane,
+    Span, Wake, WorkSpan, WorkState, WorkerRow, lanes,
 };
 pub use mermaid::Mermaid;
 pub use sequence::{SequenceText, circled};

@@ -17,6 +17,16 @@
 //! GIL or a core). A run without them is drawn as before, byte for byte.
 //!
 //! Zero-length spans (a step takes no virtual time) get a minimum width; the
+//! A run on the simulated network tags each task's lane with its host (a
+//! coloured `host ·` before the name, one colour per host), draws each
+//! message as a thin blue arrow from the writer's lane when it was sent to
+//! the reader's lane when it was delivered (to the folded lane when a task
+//! is folded; at most [`MAX_FLIGHTS`] per panel, the rest counted as `+N
+//! messages`), and shades each partition across the panel, labelled
+//! `partition c3 | server`. A run without network events is drawn as
+//! before, byte for byte.
+//!
+//! Zero-length spans (a step takes no virtual time) get a minimum width; the
 //! ordinal axis ([`Axis::Steps`]) spreads the events that happen at the same
 //! instant so their order is visible. Runs with many tasks keep the first
 //! lanes and fold the rest into a density lane, so the file stays small.
@@ -106,6 +116,16 @@ const COUNTS_H: i32 = 12;
 /// Resources with more server slots or workers than this get no worker
 /// rows: their load row says it all.
 const MAX_WORKER_ROWS: usize = 8;
+/// Message arrows drawn per panel at most; the rest are counted.
+pub const MAX_FLIGHTS: usize = 300;
+/// The colour of message arrows.
+const MESSAGE: RGBColor = RGBColor(0x1f, 0x6f, 0xd1);
+/// The colour of partition bands.
+const PARTITION: RGBColor = RGBColor(0xc0, 0x39, 0x2b);
+/// Host tags' colours, by the host's order of first appearance.
+const HOSTS: [u32; 8] = [
+    0x6a3d9a, 0x1b7837, 0xb35806, 0x2166ac, 0x8c510a, 0x762a83, 0x01665e, 0x9e0142,
+];
 const FONT: &str = "DejaVu Sans, Verdana, Arial, sans-serif";
 
 pub(super) fn rgb(hex: u32) -> RGBColor {
@@ -302,7 +322,14 @@ impl Timeline {
         let warned = laned.iter().any(|(_, l)| {
             !l.loop_warnings.is_empty() || l.tasks.iter().any(|t| !t.warnings.is_empty())
         });
-        let legend_h = if io || warned { 2 * LEGEND_H } else { LEGEND_H };
+        let net = laned
+            .iter()
+            .any(|(_, l)| !l.messages.is_empty() || !l.partitions.is_empty());
+        let legend_h = if io || warned || net {
+            2 * LEGEND_H
+        } else {
+            LEGEND_H
+        };
         let bars = if panels.len() > 1 {
             28 + panels.len() as i32 * 24
         } else {
@@ -363,8 +390,8 @@ impl Timeline {
                 false,
             );
             self.legend(&mut b, TITLE_H);
-            if io || warned {
-                self.io_legend(&mut b, TITLE_H + LEGEND_H, io, warned);
+            if io || warned || net {
+                self.io_legend(&mut b, TITLE_H + LEGEND_H, io, warned, net);
             }
             let scale = Scale {
                 axis: self.axis,
@@ -373,9 +400,19 @@ impl Timeline {
                 max,
             };
             let mut y = TITLE_H + legend_h;
+            // Hosts in order of first appearance over every panel, each with
+            // its colour.
+            let mut hosts: Vec<&str> = Vec::new();
+            for (_, l) in &laned {
+                for h in l.tasks.iter().filter_map(|t| t.host.as_deref()) {
+                    if !hosts.contains(&h) {
+                        hosts.push(h);
+                    }
+                }
+            }
             for (p, l) in &laned {
                 let h = lanes_in(l);
-                self.panel(&mut b, &scale, p, l, y);
+                self.panel(&mut b, &scale, p, l, &hosts, y);
                 y += h;
             }
             self.axis_ticks(&mut b, &scale, y, TITLE_H + legend_h, max);
@@ -408,7 +445,7 @@ impl Timeline {
 
     /// The second legend row: the I/O states and marks (when the run used
     /// services or pools), then the health warning's glyph (when it warned).
-    fn io_legend(&self, b: &mut Svg<'_>, y: i32, io: bool, warned: bool) {
+    fn io_legend(&self, b: &mut Svg<'_>, y: i32, io: bool, warned: bool, net: bool) {
         let mut x = 14;
         let entries = if io { &IO_LEGEND[..] } else { &[] };
         for (name, key) in entries {
@@ -448,10 +485,47 @@ impl Timeline {
                 (HPos::Left, VPos::Center),
                 false,
             );
+            x += 24 + text_width("health warning", 11.5);
+        }
+        if net {
+            flight_arrow(b, (x, y + 15), (x + 14, y + 7), &MESSAGE.mix(0.9));
+            text(
+                b,
+                "message",
+                x + 18,
+                y + 11,
+                11.5,
+                rgb(0x222222),
+                (HPos::Left, VPos::Center),
+                false,
+            );
+            x += 24 + text_width("message", 11.5);
+            rect(b, x, y + 5, x + 14, y + 17, &PARTITION.mix(0.12), true);
+            rect(b, x, y + 5, x + 1, y + 17, &PARTITION.mix(0.7), true);
+            rect(b, x + 13, y + 5, x + 14, y + 17, &PARTITION.mix(0.7), true);
+            text(
+                b,
+                "network partition",
+                x + 18,
+                y + 11,
+                11.5,
+                rgb(0x222222),
+                (HPos::Left, VPos::Center),
+                false,
+            );
         }
     }
 
-    fn panel(&self, b: &mut Svg<'_>, sc: &Scale, p: &Panel<'_>, l: &Lanes, top: i32) {
+    #[allow(clippy::too_many_arguments)]
+    fn panel(
+        &self,
+        b: &mut Svg<'_>,
+        sc: &Scale,
+        p: &Panel<'_>,
+        l: &Lanes,
+        hosts: &[&str],
+        top: i32,
+    ) {
         let width = sc.x1 + RIGHT;
         rect(b, 0, top, width, top + 1, &rgb(0xbbbbbb), true);
         if !p.title.is_empty() {
@@ -516,7 +590,11 @@ impl Timeline {
                 lane_y.push(None);
                 continue;
             }
-            self.task_lane(b, sc, lane, y);
+            let host = lane.host.as_deref().map(|h| {
+                let k = hosts.iter().position(|x| *x == h).unwrap_or(0);
+                (h, rgb(HOSTS[k % HOSTS.len()]))
+            });
+            self.task_lane(b, sc, lane, host, y);
             lane_y.push(Some(y + LANE / 2));
             y += LANE + GAP;
         }
@@ -530,6 +608,10 @@ impl Timeline {
         if !l.resources.is_empty() {
             let below = y + i32::from(folded) * (LANE + GAP) + GAP;
             self.resources(b, sc, l, below);
+        }
+        if !l.partitions.is_empty() {
+            let bottom = y + i32::from(folded) * (LANE + GAP);
+            self.partitions(b, sc, l, top, bottom);
         }
         // Wake-up arrows, from the waker's lane to the woken one (fainter when
         // there are many, so they do not hide the lanes).
@@ -557,6 +639,10 @@ impl Timeline {
                 vec![(x - 3, tip - dir * 5), (x + 3, tip - dir * 5), (x, tip)],
                 &style,
             );
+        }
+        if !l.messages.is_empty() {
+            let folded_y = folded.then_some(y + LANE / 2);
+            self.flights(b, sc, l, &lane_y, folded_y, top);
         }
     }
 
@@ -597,8 +683,27 @@ impl Timeline {
         );
     }
 
-    fn task_lane(&self, b: &mut Svg<'_>, sc: &Scale, lane: &Lane, y: i32) {
-        let name = shorten(&lane.name, 30);
+    fn task_lane(
+        &self,
+        b: &mut Svg<'_>,
+        sc: &Scale,
+        lane: &Lane,
+        host: Option<(&str, RGBColor)>,
+        y: i32,
+    ) {
+        // The host, in its colour, in a column at the left; the name fills
+        // what is left.
+        let tag = host.map(|(h, _)| format!("{} ·", shorten(h, 12)));
+        let name = match &tag {
+            Some(tag) => {
+                let room = LEFT - 10 - 14 - text_width(tag, 11.0) - 8;
+                shorten(
+                    &lane.name,
+                    (room as f64 / (12.0 * 0.62)).floor().max(4.0) as usize,
+                )
+            }
+            None => shorten(&lane.name, 30),
+        };
         text(
             b,
             &name,
@@ -609,6 +714,21 @@ impl Timeline {
             (HPos::Right, VPos::Center),
             false,
         );
+        if let (Some((_, c)), Some(tag)) = (host, &tag) {
+            // A bar of the host's colour at the lane's start groups a
+            // host's lanes.
+            text(
+                b,
+                tag,
+                14,
+                y + LANE / 2,
+                11.0,
+                c,
+                (HPos::Left, VPos::Center),
+                true,
+            );
+            rect(b, LEFT - 6, y + 1, LEFT - 3, y + LANE - 1, &c, true);
+        }
         rect(
             b,
             sc.x0,
@@ -744,6 +864,105 @@ impl Timeline {
         }
         if let Some(what) = &lane.stuck {
             self.stuck_label(b, sc, what, y);
+        }
+    }
+
+    /// Message arrows: from the writer's lane (or the folded lane) at the
+    /// send to the reader's at the delivery; at most [`MAX_FLIGHTS`], the
+    /// rest (lost, unknown ends, over the cap) counted at the panel's top.
+    fn flights(
+        &self,
+        b: &mut Svg<'_>,
+        sc: &Scale,
+        l: &Lanes,
+        lane_y: &[Option<i32>],
+        folded_y: Option<i32>,
+        top: i32,
+    ) {
+        let y_of = |t: Option<crate::trace::TaskId>| -> Option<i32> {
+            let i = (t?.0 as usize).checked_sub(1)?;
+            match lane_y.get(i)? {
+                Some(y) => Some(*y),
+                None => folded_y,
+            }
+        };
+        let mut drawn = 0usize;
+        let mut skipped = 0usize;
+        let many = l.messages.len() > 60;
+        let style = MESSAGE.mix(if many { 0.35 } else { 0.8 });
+        for m in &l.messages {
+            let ends = m
+                .delivered
+                .and_then(|d| Some((y_of(m.from_task)?, y_of(m.to_task)?, d)));
+            let Some((y0, y1, (at, seq))) = ends else {
+                skipped += 1;
+                continue;
+            };
+            if drawn >= MAX_FLIGHTS || y0 == y1 {
+                skipped += 1;
+                continue;
+            }
+            let dir = if y1 > y0 { 1 } else { -1 };
+            let x0 = sc.x(m.sent.0, m.sent.1);
+            let x1 = sc.x(at, seq);
+            flight_arrow(b, (x0, y0 + dir * 4), (x1, y1 - dir * 4), &style);
+            drawn += 1;
+        }
+        if skipped > 0 {
+            let s = if skipped == 1 { "" } else { "s" };
+            let label =
+                format!("+{skipped} message{s} not drawn (lost, folded, or past {MAX_FLIGHTS})");
+            text(
+                b,
+                &label,
+                sc.x1,
+                top + PANEL_HEAD / 2,
+                11.0,
+                MESSAGE,
+                (HPos::Right, VPos::Center),
+                false,
+            );
+        }
+    }
+
+    /// Partitions: a tinted band across the panel, edged, labelled at its
+    /// top.
+    fn partitions(&self, b: &mut Svg<'_>, sc: &Scale, l: &Lanes, top: i32, bottom: i32) {
+        let y0 = top + PANEL_HEAD;
+        for p in &l.partitions {
+            let x0 = sc.x(p.from.0, p.from.1);
+            let x1 = sc.x(p.to.0, p.to.1).max(x0 + 2);
+            rect(b, x0, y0, x1, bottom, &PARTITION.mix(0.08), true);
+            // Sparse diagonal hatching, clipped to the band.
+            let h = (bottom - y0).max(1);
+            let mut hx = x0 - h;
+            while hx < x1 {
+                let t0 = ((x0 - hx) as f64 / h as f64).max(0.0);
+                let t1 = ((x1 - hx) as f64 / h as f64).min(1.0);
+                if t0 < t1 {
+                    let at = |t: f64| {
+                        (
+                            hx + (t * h as f64).round() as i32,
+                            bottom - (t * h as f64).round() as i32,
+                        )
+                    };
+                    let _ = b.draw_line(at(t0), at(t1), &PARTITION.mix(0.15));
+                }
+                hx += 12;
+            }
+            rect(b, x0, y0 - 2, x0 + 1, bottom, &PARTITION.mix(0.8), true);
+            rect(b, x1 - 1, y0 - 2, x1, bottom, &PARTITION.mix(0.8), true);
+            let label = shorten(&p.label(), 60);
+            text(
+                b,
+                &label,
+                x0 + 4,
+                top + PANEL_HEAD / 2 + 1,
+                11.5,
+                PARTITION,
+                (HPos::Left, VPos::Center),
+                true,
+            );
         }
     }
 
@@ -1198,6 +1417,24 @@ const WARNING: RGBColor = RGBColor(0xd4, 0x6b, 0x00);
 /// A small triangle pointing up from `y` at `x`: a health warning.
 fn warning_glyph(b: &mut Svg<'_>, x: i32, y: i32) {
     let _ = b.fill_polygon(vec![(x - 5, y), (x + 5, y), (x, y - 9)], &WARNING);
+}
+
+/// A thin arrow from `a` to `b` with a small head at `b`: a message.
+fn flight_arrow(bk: &mut Svg<'_>, a: (i32, i32), b: (i32, i32), c: &RGBAColor) {
+    let _ = bk.draw_line(a, b, c);
+    let (dx, dy) = ((b.0 - a.0) as f64, (b.1 - a.1) as f64);
+    let len = (dx * dx + dy * dy).sqrt().max(1.0);
+    let (ux, uy) = (dx / len, dy / len);
+    let back = (b.0 as f64 - ux * 6.0, b.1 as f64 - uy * 6.0);
+    let p = |x: f64, y: f64| (x.round() as i32, y.round() as i32);
+    let _ = bk.fill_polygon(
+        vec![
+            b,
+            p(back.0 - uy * 3.0, back.1 + ux * 3.0),
+            p(back.0 + uy * 3.0, back.1 - ux * 3.0),
+        ],
+        c,
+    );
 }
 
 /// A small triangle pointing down from `y` at `x`: an I/O mark.

@@ -155,6 +155,28 @@ fn svg_timelines_are_well_formed_deterministic_and_have_a_lane_per_task() {
         for t in &runs {
             let lanes = loopsim::render::lanes(t);
             for lane in lanes.tasks.iter().take(Timeline::default().max_lanes) {
+                if let Some(host) = &lane.host {
+                    // A host's tag takes room from the name: it may be
+                    // shortened further (`receive(<Connectio…`).
+                    assert!(
+                        labels
+                            .iter()
+                            .any(|l| l.starts_with(host.as_str()) && l.ends_with('·')),
+                        "{}: no host tag for {:?}",
+                        s.name,
+                        lane.name
+                    );
+                    assert!(
+                        labels.iter().any(|l| {
+                            let p = l.trim_end_matches('…');
+                            p.chars().count() >= 4 && lane.name.starts_with(p)
+                        }),
+                        "{}: no lane labelled {:?}",
+                        s.name,
+                        lane.name
+                    );
+                    continue;
+                }
                 let shown = if lane.name.chars().count() > 30 {
                     lane.name.chars().take(29).collect::<String>()
                 } else {
@@ -1020,4 +1042,141 @@ fn the_sequence_diagram_tells_one_idle_period_until_the_pools_next_event() {
         idle[0].contains("the loop is idle from 0s until the next event at workers, at 12ms"),
         "{text}"
     );
+}
+
+// The simulated network on the timeline and in the Chrome trace.
+
+#[test]
+fn message_flights_go_from_the_writer_to_the_reader_and_hosts_are_known() {
+    let t = trace_of("bandwidth.toml", "one");
+    let l = loopsim::render::lanes(&t);
+    let by_name = |p: &str| {
+        l.tasks
+            .iter()
+            .find(|x| x.name.starts_with(p))
+            .unwrap_or_else(|| panic!("no lane {p}"))
+    };
+    let (client, server) = (by_name("one"), by_name("receive"));
+    assert_eq!(client.host.as_deref(), Some("client"));
+    assert_eq!(server.host.as_deref(), Some("server"));
+    assert_eq!(by_name("start_server").host.as_deref(), Some("server"));
+    let all = loopsim::checks::messages(&t);
+    assert_eq!(l.messages.len(), all.len());
+    assert!(!l.messages.is_empty());
+    for (f, m) in l.messages.iter().zip(&all) {
+        assert_eq!((f.conn, f.forward, f.bytes), (m.conn, m.forward, m.bytes));
+        assert_eq!((f.sent, f.delivered), (m.sent, m.delivered));
+        if f.forward {
+            assert_eq!(f.from_task, Some(client.task));
+            assert_eq!(f.to_task, Some(server.task));
+        } else {
+            assert_eq!(f.from_task, Some(server.task));
+            assert_eq!(f.to_task, Some(client.task));
+        }
+        if let Some(d) = f.delivered {
+            assert!(d.1 > f.sent.1, "delivered after sent");
+        }
+    }
+    assert!(l.partitions.is_empty());
+}
+
+#[test]
+fn chat_flights_pair_each_client_with_its_handler_and_the_partition_is_an_interval() {
+    let t = trace_of("chat_partition.toml", "main");
+    let l = loopsim::render::lanes(&t);
+    assert_eq!(l.partitions.len(), 1);
+    let p = &l.partitions[0];
+    assert_eq!(p.label(), "partition c3 | server");
+    assert_eq!(p.from.0.as_nanos(), 2_500_000_000);
+    assert!(p.to.0.as_nanos() >= 7_500_000_000 && p.to.1 < l.events);
+    let host = |t: Option<loopsim::TaskId>| {
+        let t = t.expect("a task at each end");
+        l.tasks.iter().find(|x| x.task == t).unwrap().host.clone()
+    };
+    let delivered: Vec<_> = l
+        .messages
+        .iter()
+        .filter(|f| f.delivered.is_some())
+        .collect();
+    assert!(delivered.len() >= 2 * 24, "{} delivered", delivered.len());
+    for f in &delivered {
+        let (from, to) = (host(f.from_task), host(f.to_task));
+        let (client, server) = if f.forward { (from, to) } else { (to, from) };
+        assert_eq!(server.as_deref(), Some("server"), "{f:?}");
+        assert!(
+            client.as_deref().is_some_and(|c| c.starts_with('c')),
+            "{f:?}"
+        );
+        // Nothing crosses the partition.
+        let (at, _) = f.delivered.unwrap();
+        let cut = client.as_deref() == Some("c3") && at > p.from.0 && at < p.to.0;
+        assert!(!cut, "{f:?} delivered across the partition");
+    }
+}
+
+#[test]
+fn a_timeline_with_a_partition_is_well_formed_deterministic_and_labelled() {
+    let t = trace_of("chat_partition.toml", "main");
+    let a = Timeline::default().render(&t);
+    assert_eq!(a, Timeline::default().render(&t), "deterministic");
+    let text = String::from_utf8(a).unwrap();
+    let doc = roxmltree::Document::parse(&text).expect("well-formed XML");
+    let labels = svg_labels(text.as_bytes());
+    for want in [
+        "partition c3 | server",
+        "message",
+        "network partition",
+        "c3 ·",
+        "server ·",
+    ] {
+        assert!(
+            labels.iter().any(|l| l == want),
+            "no label {want:?}: {labels:?}"
+        );
+    }
+    assert!(
+        doc.descendants()
+            .filter(|n| n.has_tag_name("polygon"))
+            .count()
+            > 24
+    );
+    // A run without network events draws none of it.
+    let plain = Timeline::default().render(&trace_of("hello_world.toml", "main"));
+    let plain = String::from_utf8(plain).unwrap();
+    assert!(!plain.contains("network partition") && !plain.contains(">message<"));
+}
+
+#[test]
+fn chrome_traces_of_network_runs_carry_a_flow_per_delivered_message() {
+    for (file, variant) in [
+        ("chat_partition.toml", "main"),
+        ("bandwidth.toml", "two"),
+        ("chat_server.toml", "main"),
+    ] {
+        let t = trace_of(file, variant);
+        let bytes = ChromeTrace.render(&t);
+        chrome::validate(&bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let events = v["traceEvents"].as_array().unwrap();
+        let flows = |ph: &str| {
+            events
+                .iter()
+                .filter(|e| e["ph"] == ph && e["name"] == "message" && e["cat"] == "net")
+                .count()
+        };
+        let delivered = loopsim::checks::messages(&t)
+            .iter()
+            .filter(|m| m.delivered.is_some())
+            .count();
+        assert!(delivered > 0);
+        assert_eq!((flows("s"), flows("f")), (delivered, delivered), "{file}");
+        if file == "chat_partition.toml" {
+            let names: Vec<&str> = events
+                .iter()
+                .filter(|e| e["cat"] == "net" && e["ph"] == "i")
+                .filter_map(|e| e["name"].as_str())
+                .collect();
+            assert_eq!(names, ["partition c3 | server", "network healed"]);
+        }
+    }
 }
