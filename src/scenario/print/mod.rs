@@ -338,6 +338,16 @@ fn bound(t: &mut Table, b: &Bound, exact: &str) {
     };
 }
 
+/// A count bound as its claim key: `is`, `at_most` or `at_least`.
+fn count_keys(t: &mut Table, count: &Count) {
+    let (k, n) = match count {
+        Count::Exact(n) => ("is", n),
+        Count::AtMost(n) => ("at_most", n),
+        Count::AtLeast(n) => ("at_least", n),
+    };
+    t.insert(k.into(), Value::Integer(*n as i64));
+}
+
 fn claim(c: &Claim) -> Value {
     let mut t = Table::new();
     match &c.kind {
@@ -389,12 +399,7 @@ fn claim(c: &Claim) -> Value {
         }
         ClaimKind::MaxConcurrent { section, count } => {
             t.insert("max_concurrent".into(), Value::String(section.clone()));
-            let (k, n) = match count {
-                Count::Exact(n) => ("is", n),
-                Count::AtMost(n) => ("at_most", n),
-                Count::AtLeast(n) => ("at_least", n),
-            };
-            t.insert(k.into(), Value::Integer(*n as i64));
+            count_keys(&mut t, count);
         }
         ClaimKind::RunEnds(o) => {
             let (name, err) = match o {
@@ -443,12 +448,7 @@ fn claim(c: &Claim) -> Value {
         }
         ClaimKind::Messages { fate, count } => {
             t.insert("messages".into(), Value::String(fate.name().into()));
-            let (k, n) = match count {
-                Count::Exact(n) => ("is", n),
-                Count::AtMost(n) => ("at_most", n),
-                Count::AtLeast(n) => ("at_least", n),
-            };
-            t.insert(k.into(), Value::Integer(*n as i64));
+            count_keys(&mut t, count);
         }
         ClaimKind::ReconnectsWithin(d) => {
             t.insert("reconnects_within".into(), Value::String(dur(*d)));
@@ -476,13 +476,8 @@ fn claim(c: &Claim) -> Value {
             count,
         } => {
             t.insert("warns".into(), Value::String(k.clone()));
-            let (key, n) = match count {
-                Count::Exact(n) => ("is", n),
-                Count::AtMost(n) => ("at_most", n),
-                Count::AtLeast(n) => ("at_least", n),
-            };
             if *count != Count::AtLeast(1) {
-                t.insert(key.into(), Value::Integer(*n as i64));
+                count_keys(&mut t, count);
             }
         }
         ClaimKind::Errors {
@@ -494,12 +489,7 @@ fn claim(c: &Claim) -> Value {
             if let Some(k) = kind {
                 t.insert("kind".into(), Value::String(k.clone()));
             }
-            let (k, n) = match count {
-                Count::Exact(n) => ("is", n),
-                Count::AtMost(n) => ("at_most", n),
-                Count::AtLeast(n) => ("at_least", n),
-            };
-            t.insert(k.into(), Value::Integer(*n as i64));
+            count_keys(&mut t, count);
         }
         ClaimKind::Holds(p) => {
             let (name, arg) = p.name();
