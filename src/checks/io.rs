@@ -95,9 +95,13 @@ pub fn percentile(requests: &[Request], p: f64) -> Option<(Duration, &Request)> 
         return None;
     }
     answered.sort_by_key(|(l, r)| (*l, r.arrived_seq));
-    let n = answered.len();
-    let rank = ((p / 100.0) * n as f64).ceil().clamp(1.0, n as f64) as usize;
-    Some(answered[rank - 1])
+    Some(answered[nearest_rank(answered.len(), p) - 1])
+}
+
+/// The nearest rank (from 1) of the `p`-th percentile among `n` sorted
+/// values (`n` at least 1).
+pub(super) fn nearest_rank(n: usize, p: f64) -> usize {
+    ((p / 100.0) * n as f64).ceil().clamp(1.0, n as f64) as usize
 }
 
 /// The `percentile`-th percentile of the latency of a service's (or pool's)

@@ -173,10 +173,7 @@ impl Check for MessageLatency {
         }
         delivered.sort_by_key(|(l, m)| (*l, m.sent.1));
         let n = delivered.len();
-        let rank = ((self.percentile / 100.0) * n as f64)
-            .ceil()
-            .clamp(1.0, n as f64) as usize;
-        let (l, m) = delivered[rank - 1];
+        let (l, m) = delivered[super::io::nearest_rank(n, self.percentile) - 1];
         Verdict::new(
             self.bound.contains(l),
             self.describe(),

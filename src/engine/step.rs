@@ -130,18 +130,18 @@ fn run_once(rt: &Runtime) -> bool {
                 return true;
             }
             c.steps += 1;
-            h.expect("ready queue shorter than its snapshot")
+            (h.expect("ready queue shorter than its snapshot"), c.now())
         };
-        run_handle(rt, handle);
+        run_handle(rt, handle.0, handle.1);
     }
     true
 }
 
 /// Runs one handle from the ready queue; one that held the loop at least
 /// `slow_callback_duration` is warned about (`BaseEventLoop._run_once` in
-/// debug mode: `Executing <Task …> took 2.000 seconds`).
-fn run_handle(rt: &Runtime, h: Handle) {
-    let started = rt.core.borrow().now();
+/// debug mode: `Executing <Task …> took 2.000 seconds`). `started` is the
+/// time it was taken from the queue.
+fn run_handle(rt: &Runtime, h: Handle, started: crate::time::Instant) {
     run_handle_inner(rt, h);
     let mut c = rt.core.borrow_mut();
     let took = c.now().saturating_duration_since(started);

@@ -365,23 +365,15 @@ impl Inner {
     }
 
     fn record_error(&self, caller: Option<TaskId>, id: u32, e: &Error, rejected: bool) {
-        engine::try_with_core(|c| {
-            let resource = c.intern(&self.name);
-            let error = c.intern(&e.to_string());
-            let phase = if rejected {
-                IoPhase::Rejected { error }
-            } else {
-                IoPhase::Failed { error }
-            };
-            c.record(
-                caller,
-                EventKind::Io {
-                    resource,
-                    id,
-                    phase,
-                },
-            );
-        });
+        let Some(error) = engine::try_with_core(|c| c.intern(&e.to_string())) else {
+            return;
+        };
+        let phase = if rejected {
+            IoPhase::Rejected { error }
+        } else {
+            IoPhase::Failed { error }
+        };
+        self.record(caller, id, phase);
     }
 }
 

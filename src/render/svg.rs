@@ -429,17 +429,7 @@ impl Timeline {
         for (name, state) in &LEGEND {
             rect(b, x, y + 5, x + 14, y + 17, &color(state), true);
             rect(b, x, y + 5, x + 14, y + 17, &rgb(0x777777), false);
-            text(
-                b,
-                name,
-                x + 18,
-                y + 11,
-                11.5,
-                rgb(0x222222),
-                (HPos::Left, VPos::Center),
-                false,
-            );
-            x += 24 + text_width(name, 11.5);
+            x = legend_label(b, name, x, y);
         }
     }
 
@@ -461,58 +451,19 @@ impl Timeline {
                 }
                 _ => rect(b, x, y + 5, x + 14, y + 17, &rgb(0x777777), false),
             }
-            text(
-                b,
-                name,
-                x + 18,
-                y + 11,
-                11.5,
-                rgb(0x222222),
-                (HPos::Left, VPos::Center),
-                false,
-            );
-            x += 24 + text_width(name, 11.5);
+            x = legend_label(b, name, x, y);
         }
         if warned {
             warning_glyph(b, x + 7, y + 17);
-            text(
-                b,
-                "health warning",
-                x + 18,
-                y + 11,
-                11.5,
-                rgb(0x222222),
-                (HPos::Left, VPos::Center),
-                false,
-            );
-            x += 24 + text_width("health warning", 11.5);
+            x = legend_label(b, "health warning", x, y);
         }
         if net {
             flight_arrow(b, (x, y + 15), (x + 14, y + 7), &MESSAGE.mix(0.9));
-            text(
-                b,
-                "message",
-                x + 18,
-                y + 11,
-                11.5,
-                rgb(0x222222),
-                (HPos::Left, VPos::Center),
-                false,
-            );
-            x += 24 + text_width("message", 11.5);
+            x = legend_label(b, "message", x, y);
             rect(b, x, y + 5, x + 14, y + 17, &PARTITION.mix(0.12), true);
             rect(b, x, y + 5, x + 1, y + 17, &PARTITION.mix(0.7), true);
             rect(b, x + 13, y + 5, x + 14, y + 17, &PARTITION.mix(0.7), true);
-            text(
-                b,
-                "network partition",
-                x + 18,
-                y + 11,
-                11.5,
-                rgb(0x222222),
-                (HPos::Left, VPos::Center),
-                false,
-            );
+            legend_label(b, "network partition", x, y);
         }
     }
 
@@ -1409,6 +1360,22 @@ impl Timeline {
             );
         }
     }
+}
+
+/// A legend entry's label right of its key at `x`; returns where the next
+/// entry's key goes.
+fn legend_label(b: &mut Svg<'_>, name: &str, x: i32, y: i32) -> i32 {
+    text(
+        b,
+        name,
+        x + 18,
+        y + 11,
+        11.5,
+        rgb(0x222222),
+        (HPos::Left, VPos::Center),
+        false,
+    );
+    x + 24 + text_width(name, 11.5)
 }
 
 /// The colour of health warnings.

@@ -348,6 +348,19 @@ fn count_keys(t: &mut Table, count: &Count) {
     t.insert(k.into(), Value::Integer(*n as i64));
 }
 
+/// A duration bound as `is`, `at_most`, `at_least` or `between`.
+fn bound_or_between(t: &mut Table, b: &Bound) {
+    match b {
+        Bound::Between(lo, hi) => {
+            t.insert(
+                "between".into(),
+                Value::Array(vec![Value::String(dur(*lo)), Value::String(dur(*hi))]),
+            );
+        }
+        _ => bound(t, b, "is"),
+    }
+}
+
 fn claim(c: &Claim) -> Value {
     let mut t = Table::new();
     match &c.kind {
@@ -436,15 +449,7 @@ fn claim(c: &Claim) -> Value {
         } => {
             t.insert("latency".into(), Value::String(resource.clone()));
             t.insert("percentile".into(), Value::Float(*percentile));
-            match b {
-                Bound::Between(lo, hi) => {
-                    t.insert(
-                        "between".into(),
-                        Value::Array(vec![Value::String(dur(*lo)), Value::String(dur(*hi))]),
-                    );
-                }
-                _ => bound(&mut t, b, "is"),
-            }
+            bound_or_between(&mut t, b);
         }
         ClaimKind::Messages { fate, count } => {
             t.insert("messages".into(), Value::String(fate.name().into()));
@@ -458,15 +463,7 @@ fn claim(c: &Claim) -> Value {
             bound: b,
         } => {
             t.insert("message_latency".into(), Value::Float(*percentile));
-            match b {
-                Bound::Between(lo, hi) => {
-                    t.insert(
-                        "between".into(),
-                        Value::Array(vec![Value::String(dur(*lo)), Value::String(dur(*hi))]),
-                    );
-                }
-                _ => bound(&mut t, b, "is"),
-            }
+            bound_or_between(&mut t, b);
         }
         ClaimKind::Warns { kind: None, .. } => {
             t.insert("no_warnings".into(), Value::Boolean(true));

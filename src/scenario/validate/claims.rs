@@ -98,16 +98,7 @@ pub(super) fn claim(
         }
     };
     let get = |k: &str| map.get(k);
-    let dur = |cx: &mut Ctx<'_>, v: &Spanned<RValue>| -> Option<Duration> {
-        let s = string(cx, v, "a duration like \"3s\"")?;
-        match expr::parse_duration(&s) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                cx.err(v.span().start, format!("bad duration: {e}"), None);
-                None
-            }
-        }
-    };
+    let dur = duration;
     let bound = |cx: &mut Ctx<'_>| -> Option<Option<Bound>> {
         Some(match (get("at"), get("at_most"), get("at_least")) {
             (None, None, None) => None,
@@ -496,6 +487,18 @@ fn count<'a>(
     }
 }
 
+/// A claim's duration (`"3s"`), with its error at its place.
+fn duration(cx: &mut Ctx<'_>, v: &Spanned<RValue>) -> Option<Duration> {
+    let s = string(cx, v, "a duration like \"3s\"")?;
+    match expr::parse_duration(&s) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            cx.err(v.span().start, format!("bad duration: {e}"), None);
+            None
+        }
+    }
+}
+
 /// A duration bound from `is`, `at_most`, `at_least` or `between`
 /// (exactly one).
 fn duration_bound<'a>(
@@ -504,16 +507,7 @@ fn duration_bound<'a>(
     get: &dyn Fn(&str) -> Option<&'a Spanned<RValue>>,
     claim: &str,
 ) -> Option<Bound> {
-    let dur = |cx: &mut Ctx<'_>, v: &Spanned<RValue>| -> Option<Duration> {
-        let s = string(cx, v, "a duration like \"3s\"")?;
-        match expr::parse_duration(&s) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                cx.err(v.span().start, format!("bad duration: {e}"), None);
-                None
-            }
-        }
-    };
+    let dur = duration;
     Some(
         match (get("is"), get("at_most"), get("at_least"), get("between")) {
             (Some(x), None, None, None) => Bound::Exact(dur(cx, x)?),
