@@ -6,6 +6,7 @@
 //! | `sleepers` | N tasks, each sleeping a seeded random 1..=1000 ms |
 //! | `yields` | T tasks × Y `yield_now` each |
 //! | `sequential_sleeps` | T tasks × S sequential sleeps of a seeded random 1..=100 ms |
+//! | `pipeline` | P producers × M messages through a bounded queue of capacity Q to C consumers |
 //! | `chat` | C clients × M lines to an echo server over the simulated network (links of 1–10 ms) |
 
 use crate::{Duration, Run, Sim, sleep, spawn, with_rng, yield_now};
@@ -33,6 +34,18 @@ pub enum Workload {
         /// Sleeps per task.
         sleeps: u32,
     },
+    /// `producers` tasks each putting `messages` items into one bounded
+    /// queue (`capacity`), drained by `consumers` tasks.
+    Pipeline {
+        /// Producer tasks.
+        producers: u32,
+        /// Messages per producer.
+        messages: u32,
+        /// Consumer tasks (each takes an equal share).
+        consumers: u32,
+        /// The queue's `maxsize`.
+        capacity: u32,
+    },
     /// `clients` connections to an echo server, each sending `lines` lines
     /// and reading each echo before the next (links of 1–10 ms).
     Chat {
@@ -44,8 +57,8 @@ pub enum Workload {
 }
 
 impl Workload {
-    /// The three workloads at the sizes of the engine's baseline.
-    pub const BASELINE: [Workload; 3] = [
+    /// The four workloads at the sizes of the engine's baseline (W1–W4).
+    pub const BASELINE: [Workload; 4] = [
         Workload::Sleepers { tasks: 100_000 },
         Workload::Yields {
             tasks: 1_000,
@@ -54,6 +67,12 @@ impl Workload {
         Workload::SequentialSleeps {
             tasks: 10_000,
             sleeps: 100,
+        },
+        Workload::Pipeline {
+            producers: 100,
+            messages: 1_000,
+            consumers: 10,
+            capacity: 100,
         },
     ];
 
@@ -65,6 +84,12 @@ impl Workload {
             Workload::SequentialSleeps { tasks, sleeps } => {
                 format!("sequential_sleeps({tasks}x{sleeps})")
             }
+            Workload::Pipeline {
+                producers,
+                messages,
+                consumers,
+                capacity,
+            } => format!("pipeline({producers}x{messages}->{consumers},q={capacity})"),
             Workload::Chat { clients, lines } => format!("chat({clients}x{lines})"),
         }
     }
@@ -112,6 +137,12 @@ impl Workload {
                     h.await.expect("sleeper finishes");
                 }
             }),
+            Workload::Pipeline {
+                producers,
+                messages,
+                consumers,
+                capacity,
+            } => sim.run(pipeline(producers, messages, consumers, capacity)),
             Workload::Chat { clients, lines } => sim.run(chat(clients, lines)),
         }
     }
@@ -122,6 +153,44 @@ impl Workload {
             Workload::Chat { clients, lines } => 2 * u64::from(*clients) * u64::from(*lines),
             _ => 0,
         }
+    }
+}
+
+/// The `pipeline` workload. The messages are split evenly among the
+/// consumers (the remainder to the first), so each knows when to stop.
+async fn pipeline(producers: u32, messages: u32, consumers: u32, capacity: u32) {
+    let q: crate::sync::Queue<u64> = crate::sync::Queue::new(capacity as usize);
+    let total = u64::from(producers) * u64::from(messages);
+    let share =
+        |i: u32| total / u64::from(consumers) + u64::from(i == 0) * (total % u64::from(consumers));
+    let cs: Vec<_> = (0..consumers)
+        .map(|i| {
+            let q = q.clone();
+            let n = share(i);
+            spawn(async move {
+                let mut sum = 0u64;
+                for _ in 0..n {
+                    sum = sum.wrapping_add(q.get().await);
+                }
+                sum
+            })
+        })
+        .collect();
+    let ps: Vec<_> = (0..producers)
+        .map(|p| {
+            let q = q.clone();
+            spawn(async move {
+                for m in 0..messages {
+                    q.put(u64::from(p) * 1_000_003 + u64::from(m)).await;
+                }
+            })
+        })
+        .collect();
+    for h in ps {
+        h.await.expect("producer finishes");
+    }
+    for h in cs {
+        h.await.expect("consumer finishes");
     }
 }
 

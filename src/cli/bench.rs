@@ -1,5 +1,7 @@
 //! `loopsim bench`: the engine's baseline on the standard workloads. `-q`
 //! prints the table alone; `-v` adds each repetition's wall time.
+//! `--compare tokio` measures the same workloads against tokio's paused
+//! clock by paired runs (and by instruction counts with `--instructions`).
 
 use super::ui::Ui;
 use anyhow::{Result, bail};
@@ -19,6 +21,29 @@ pub struct Args {
     /// Repetitions per measurement; the best time is reported.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     repeat: u32,
+    /// Measure the workloads W1–W4 against another executor by paired runs:
+    /// alternating runs, the ratio of each pair, the median ratio. Needs a
+    /// build with `--features compare-tokio`.
+    #[arg(long, value_enum)]
+    compare: Option<Against>,
+    /// Pairs per workload with --compare.
+    #[arg(long, default_value_t = 11, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pairs: u32,
+    /// With --compare: also count instructions under valgrind's callgrind
+    /// (exact and repeatable; skipped with a note when valgrind is missing).
+    #[arg(long, requires = "compare")]
+    instructions: bool,
+    /// Runs one workload once and exits (what --instructions measures):
+    /// `ENGINE:N`, ENGINE `loopsim` or `tokio`, N 1–4 (0: nothing).
+    #[arg(long, hide = true)]
+    one: Option<String>,
+}
+
+/// The executor `--compare` measures against.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Against {
+    /// tokio's current-thread runtime with a paused clock (`start_paused`).
+    Tokio,
 }
 
 fn scaled(w: Workload, f: u32) -> Workload {
@@ -32,6 +57,17 @@ fn scaled(w: Workload, f: u32) -> Workload {
         Workload::SequentialSleeps { tasks, sleeps } => Workload::SequentialSleeps {
             tasks: s(tasks),
             sleeps,
+        },
+        Workload::Pipeline {
+            producers,
+            messages,
+            consumers,
+            capacity,
+        } => Workload::Pipeline {
+            producers: s(producers),
+            messages,
+            consumers: consumers.min(s(producers)),
+            capacity,
         },
         Workload::Chat { clients, lines } => Workload::Chat {
             clients: s(clients),
@@ -55,6 +91,12 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
+    if let Some(spec) = &args.one {
+        return run_one(spec, &args);
+    }
+    if args.compare.is_some() {
+        return compare(&args, ui);
+    }
     // The network first, so that the peak memory is its own.
     let chat = scaled(
         Workload::Chat {
@@ -165,4 +207,222 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
         run.trace.events.len()
     )?;
     Ok(super::EXIT_OK)
+}
+
+/// The workload W`n` (1–4) of the baseline, scaled.
+fn baseline(n: usize, scale_down: u32) -> Option<Workload> {
+    let w = *Workload::BASELINE.get(n.checked_sub(1)?)?;
+    Some(scaled(w, scale_down))
+}
+
+/// What one unit of a workload is, and how many there are: instructions
+/// are reported per unit.
+fn units(w: Workload) -> (&'static str, u64) {
+    match w {
+        Workload::Sleepers { tasks } => ("task", u64::from(tasks)),
+        Workload::Yields { tasks, yields } => ("yield", u64::from(tasks) * u64::from(yields)),
+        Workload::SequentialSleeps { tasks, sleeps } => {
+            ("timer", u64::from(tasks) * u64::from(sleeps))
+        }
+        Workload::Pipeline {
+            producers,
+            messages,
+            ..
+        } => ("message", u64::from(producers) * u64::from(messages)),
+        Workload::Chat { clients, lines } => ("message", 2 * u64::from(clients) * u64::from(lines)),
+    }
+}
+
+/// `--one ENGINE:N`: one run, nothing printed (measured from outside).
+fn run_one(spec: &str, args: &Args) -> Result<i32> {
+    let Some((engine, n)) = spec.split_once(':') else {
+        bail!("--one takes ENGINE:N, e.g. loopsim:1");
+    };
+    let n: usize = n.parse()?;
+    let Some(w) = baseline(n, args.scale_down) else {
+        return Ok(super::EXIT_OK); // W0: the cost of starting the process
+    };
+    match engine {
+        "loopsim" => {
+            let sim = Sim::builder()
+                .model(args.model)
+                .trace(false)
+                .seed(1)
+                .build();
+            let run = w.run(&sim);
+            if !run.is_completed() {
+                bail!("workload {} did not complete: {:?}", w.name(), run.outcome);
+            }
+        }
+        "tokio" => tokio_run(w)?,
+        other => bail!("--one: unknown engine `{other}` (loopsim or tokio)"),
+    }
+    Ok(super::EXIT_OK)
+}
+
+#[cfg(feature = "compare-tokio")]
+fn tokio_run(w: Workload) -> Result<()> {
+    super::bench_tokio::run(w);
+    Ok(())
+}
+
+#[cfg(not(feature = "compare-tokio"))]
+fn tokio_run(_: Workload) -> Result<()> {
+    bail!(
+        "this loopsim was built without tokio; build it with \
+         `cargo run --release --features compare-tokio -- bench --compare tokio`"
+    )
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// `--compare tokio`: per workload, `pairs` alternating runs (which goes
+/// first alternates too), the ratio loopsim/tokio of each pair, and the
+/// median of the ratios.
+fn compare(args: &Args, ui: &mut Ui) -> Result<i32> {
+    // Fail before measuring anything if tokio is not built in.
+    if let Some(w) = baseline(1, 1000) {
+        tokio_run(w)?;
+    }
+    writeln!(
+        ui,
+        "loopsim `{}` (trace off) against tokio current_thread + start_paused, {} pairs each; lower is better",
+        args.model, args.pairs
+    )?;
+    writeln!(
+        ui,
+        "{:<4} {:<34} {:>12} {:>12} {:>10} {:>16}",
+        "", "workload", "loopsim ms", "tokio ms", "ratio", "ratio min..max"
+    )?;
+    let sim = Sim::builder()
+        .model(args.model)
+        .trace(false)
+        .seed(1)
+        .build();
+    for n in 1..=Workload::BASELINE.len() {
+        let w = baseline(n, args.scale_down).expect("in range");
+        let (mut ls, mut ts, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for pair in 0..args.pairs {
+            let time_loopsim = || -> Result<f64> {
+                let t0 = wall();
+                let run = w.run(&sim);
+                let took = t0.elapsed().as_secs_f64();
+                if !run.is_completed() {
+                    bail!("workload {} did not complete: {:?}", w.name(), run.outcome);
+                }
+                Ok(took)
+            };
+            let time_tokio = || -> Result<f64> {
+                let t0 = wall();
+                tokio_run(w)?;
+                Ok(t0.elapsed().as_secs_f64())
+            };
+            let (l, t) = if pair % 2 == 0 {
+                let l = time_loopsim()?;
+                (l, time_tokio()?)
+            } else {
+                let t = time_tokio()?;
+                (time_loopsim()?, t)
+            };
+            ls.push(l);
+            ts.push(t);
+            ratios.push(l / t);
+        }
+        let (lo, hi) = ratios.iter().fold((f64::INFINITY, 0f64), |(lo, hi), r| {
+            (lo.min(*r), hi.max(*r))
+        });
+        writeln!(
+            ui,
+            "W{n:<3} {:<34} {:>12.1} {:>12.1} {:>10.2} {:>16}",
+            w.name(),
+            median(&mut ls) * 1e3,
+            median(&mut ts) * 1e3,
+            median(&mut ratios),
+            format!("{lo:.2}..{hi:.2}"),
+        )?;
+    }
+    if args.instructions {
+        instructions(args, ui)?;
+    }
+    Ok(super::EXIT_OK)
+}
+
+/// Instructions of `loopsim bench --one ENGINE:N` under callgrind, less
+/// those of `--one ENGINE:0` (the process's start and end).
+fn instructions(args: &Args, ui: &mut Ui) -> Result<()> {
+    let exe = std::env::current_exe()?;
+    let count = |spec: &str| -> Result<Option<u64>> {
+        let out = std::process::Command::new("valgrind")
+            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+            .arg(&exe)
+            .args(["bench", "--model", &args.model.to_string()])
+            .args(["--scale-down", &args.scale_down.to_string(), "--one", spec])
+            .output();
+        let out = match out {
+            Ok(out) => out,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            bail!("callgrind on `--one {spec}` failed:\n{err}");
+        }
+        let n = err
+            .lines()
+            .find_map(|l| {
+                l.split_once("Collected :")
+                    .map(|(_, n)| n.trim().to_string())
+            })
+            .and_then(|n| n.parse().ok());
+        match n {
+            Some(n) => Ok(Some(n)),
+            None => bail!("no instruction count in callgrind's output:\n{err}"),
+        }
+    };
+    let (Some(l0), Some(t0)) = (count("loopsim:0")?, count("tokio:0")?) else {
+        writeln!(
+            ui,
+            "\ninstruction counts skipped: valgrind is not installed"
+        )?;
+        return Ok(());
+    };
+    writeln!(
+        ui,
+        "\ninstructions per unit (callgrind, less the process's own start):"
+    )?;
+    writeln!(
+        ui,
+        "{:<4} {:<34} {:>8} {:>14} {:>14} {:>10}",
+        "", "workload", "unit", "loopsim", "tokio", "ratio"
+    )?;
+    for n in 1..=Workload::BASELINE.len() {
+        let w = baseline(n, args.scale_down).expect("in range");
+        let (unit, k) = units(w);
+        let l = count(&format!("loopsim:{n}"))?
+            .unwrap_or(0)
+            .saturating_sub(l0) as f64
+            / k as f64;
+        let t = count(&format!("tokio:{n}"))?
+            .unwrap_or(0)
+            .saturating_sub(t0) as f64
+            / k as f64;
+        writeln!(
+            ui,
+            "W{n:<3} {:<34} {:>8} {:>14.0} {:>14.0} {:>10.2}",
+            w.name(),
+            unit,
+            l,
+            t,
+            l / t
+        )?;
+    }
+    Ok(())
 }
