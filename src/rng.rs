@@ -53,9 +53,11 @@ impl Stream {
 /// One generator per [`Stream`], all derived from one seed.
 pub(crate) struct Streams {
     seed: u64,
-    gens: [ChaCha8Rng; 4],
+    /// The four fixed streams; one is `None` while [`with_stream`] lends it
+    /// to user code (boxed, so lending it moves a pointer, not its state).
+    gens: [Option<Box<ChaCha8Rng>>; 4],
     /// Named streams, made on first use.
-    named: std::collections::BTreeMap<u64, ChaCha8Rng>,
+    named: std::collections::BTreeMap<u64, Box<ChaCha8Rng>>,
 }
 
 fn stream_of(seed: u64, id: u64) -> ChaCha8Rng {
@@ -64,9 +66,15 @@ fn stream_of(seed: u64, id: u64) -> ChaCha8Rng {
     g
 }
 
+fn nested() -> ! {
+    panic!(
+        "loopsim: `with_rng`/`with_stream` of a stream cannot be nested in a call on the same stream"
+    )
+}
+
 impl Streams {
     pub fn new(seed: u64) -> Streams {
-        let make = |s: Stream| stream_of(seed, s.id());
+        let make = |s: Stream| Some(Box::new(stream_of(seed, s.id())));
         Streams {
             seed,
             named: std::collections::BTreeMap::new(),
@@ -83,9 +91,37 @@ impl Streams {
         match s {
             Stream::Named(id) => {
                 let seed = self.seed;
-                self.named.entry(id).or_insert_with(|| stream_of(seed, id))
+                self.named
+                    .entry(id)
+                    .or_insert_with(|| Box::new(stream_of(seed, id)))
             }
-            _ => &mut self.gens[(s.id() - 1) as usize],
+            _ => self.gens[(s.id() - 1) as usize]
+                .as_deref_mut()
+                .unwrap_or_else(|| nested()),
+        }
+    }
+
+    /// Lends stream `s` out (see [`with_stream`]); [`give_back`](Self::give_back) returns it.
+    fn lend(&mut self, s: Stream) -> Box<ChaCha8Rng> {
+        match s {
+            Stream::Named(id) => {
+                let seed = self.seed;
+                self.named
+                    .remove(&id)
+                    .unwrap_or_else(|| Box::new(stream_of(seed, id)))
+            }
+            _ => self.gens[(s.id() - 1) as usize]
+                .take()
+                .unwrap_or_else(|| nested()),
+        }
+    }
+
+    fn give_back(&mut self, s: Stream, g: Box<ChaCha8Rng>) {
+        match s {
+            Stream::Named(id) => {
+                self.named.insert(id, g);
+            }
+            _ => self.gens[(s.id() - 1) as usize] = Some(g),
         }
     }
 
@@ -108,11 +144,29 @@ fn _assert_rng<R: Rng>() {}
 
 /// Runs `f` with one of the run's named random streams (e.g.
 /// [`Stream::Latency`] for latency draws).
+///
+/// # Panics
+///
+/// Outside a running simulation, or inside another `with_stream` of the
+/// same stream.
 pub fn with_stream<R>(stream: Stream, f: impl FnOnce(&mut SimRng) -> R) -> R {
-    let mut rng = crate::engine::with_core("with_stream", |c| c.rng().get(stream).clone());
-    let r = f(&mut rng);
-    crate::engine::with_core("with_stream", |c| *c.rng().get(stream) = rng);
-    r
+    /// Gives the stream back even if `f` panics (a task's panic is caught
+    /// and the run goes on).
+    struct Lent(Stream, Option<Box<SimRng>>);
+    impl Drop for Lent {
+        fn drop(&mut self) {
+            if let Some(g) = self.1.take() {
+                crate::engine::try_with_core(|c| c.rng().give_back(self.0, g));
+            }
+        }
+    }
+    let mut lent = Lent(
+        stream,
+        Some(crate::engine::with_core("with_stream", |c| {
+            c.rng().lend(stream)
+        })),
+    );
+    f(lent.1.as_deref_mut().expect("lent until dropped"))
 }
 
 /// Runs `f` with the program's own random stream (seeded by the run's seed,

@@ -7,7 +7,7 @@
 //! coroutine: it advances the clock while holding the loop, so nothing else
 //! runs meanwhile.
 
-use crate::engine::{self, CancelTarget, timers::TimerAction, timers::TimerKey};
+use crate::engine::{self, CancelTarget, timers::TimerKey};
 use crate::time::{Duration, Instant};
 use crate::trace::{EventKind, WaitOn};
 use std::future::Future;
@@ -102,14 +102,17 @@ impl Future for Sleep {
             }
             State::Init => {
                 if matches!(this.when, When::Delay(d) if d.is_zero()) {
-                    engine::with_core("yield_now", |c| {
-                        c.set_waiting(WaitOn::Yield, CancelTarget::Wake)
+                    let woken = engine::with_core("yield_now", |c| {
+                        c.set_waiting(WaitOn::Yield, CancelTarget::Wake);
+                        c.wake_by(cx.waker())
                     });
-                    cx.waker().wake_by_ref();
+                    if !woken {
+                        cx.waker().wake_by_ref();
+                    }
                     this.state = State::Yielded;
                     return Poll::Pending;
                 }
-                let waker = cx.waker().clone();
+                let waker = cx.waker();
                 let when = this.when;
                 let key = engine::with_core("sleep", |c| {
                     let deadline = match when {
@@ -140,7 +143,8 @@ impl Future for Sleep {
                         );
                     }
                     let label = c.syms().sleep;
-                    let key = c.schedule_timer(deadline, TimerAction::Wake(waker), label, true);
+                    let action = c.wake_action(waker);
+                    let key = c.schedule_timer(deadline, action, label, true);
                     c.set_waiting(
                         WaitOn::Timer {
                             deadline: Instant::from_nanos(deadline.1),

@@ -164,9 +164,13 @@ pub fn format_short(ns: u64) -> String {
 /// assert_eq!(loopsim::time::duration_to_secs_f64(Duration::from_millis(2300)), 2.3);
 /// ```
 pub fn duration_to_secs_f64(d: Duration) -> f64 {
-    let ns = d.as_nanos();
-    if ns < (1u128 << 53) {
+    // Below 2^53 ns (104 days) the count fits a u64 and converts exactly;
+    // this avoids a u128 conversion on every sleep.
+    if d.as_secs() < (1u64 << 53) / 1_000_000_000 {
+        let ns = d.as_secs() * 1_000_000_000 + u64::from(d.subsec_nanos());
         ns as f64 / 1e9
+    } else if d.as_nanos() < (1u128 << 53) {
+        d.as_nanos() as f64 / 1e9
     } else {
         d.as_secs_f64()
     }
@@ -188,17 +192,80 @@ pub fn secs_f64_to_nanos(secs: f64) -> u64 {
     if secs.is_nan() || secs <= 0.0 {
         return 0;
     }
-    let ns = (secs * 1e9).round();
-    if ns >= u64::MAX as f64 {
-        u64::MAX
+    let x = secs * 1e9;
+    if x >= u64::MAX as f64 {
+        return u64::MAX;
+    }
+    // `x.round()` (half away from zero) without a libm call: `x - floor(x)`
+    // is exact for a double, and past 2^53 every double is an integer.
+    let whole = x as u64;
+    if x - whole as f64 >= 0.5 {
+        whole + 1
     } else {
-        ns as u64
+        whole
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_conversions_agree_with_the_plain_ones() {
+        use rand::{RngExt, SeedableRng};
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let edges = [
+            0u64,
+            1,
+            999_999_999,
+            1_000_000_000,
+            (1 << 53) - 1,
+            1 << 53,
+            u64::MAX,
+        ];
+        let ns = edges.into_iter().chain((0..20_000).map(|_| {
+            let shift = r.random_range(0..64u32);
+            r.random_range(0..u64::MAX >> shift)
+        }));
+        for n in ns {
+            let d = Duration::from_nanos(n);
+            let plain = if d.as_nanos() < (1u128 << 53) {
+                d.as_nanos() as f64 / 1e9
+            } else {
+                d.as_secs_f64()
+            };
+            assert_eq!(duration_to_secs_f64(d).to_bits(), plain.to_bits(), "{n} ns");
+        }
+        let secs = [
+            0.0,
+            0.5e-9,
+            1.5e-9,
+            2.5e-9,
+            0.49999999999999994e-9,
+            0.1,
+            0.3,
+            1e10,
+            1.8e10,
+            1e300,
+            -1.0,
+            f64::NAN,
+        ]
+        .into_iter()
+        .chain((0..20_000).map(|_| {
+            let e = r.random_range(-9..12i32);
+            r.random::<f64>() * 10f64.powi(e)
+        }));
+        for x in secs {
+            let plain = if x.is_nan() || x <= 0.0 {
+                0
+            } else if (x * 1e9).round() >= u64::MAX as f64 {
+                u64::MAX
+            } else {
+                (x * 1e9).round() as u64
+            };
+            assert_eq!(secs_f64_to_nanos(x), plain, "{x:e} s");
+        }
+    }
 
     #[test]
     fn python_literals_convert_to_the_same_float() {

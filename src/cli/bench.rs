@@ -84,10 +84,63 @@ fn wall() -> std::time::Instant {
 
 /// The process's peak resident memory so far (Linux `VmHWM`), in MiB.
 fn peak_rss_mib() -> Option<f64> {
+    Some(peak_rss_kib()? as f64 / 1024.0)
+}
+
+/// The process's peak resident memory so far (Linux `VmHWM`), in KiB.
+fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A million tasks asleep at once (W1 at 10×), measured at its peak: the
+/// run's memory per task. Prints the peak RSS in KiB.
+fn one_million(engine: &str, args: &Args) -> Result<()> {
+    let w = Workload::Sleepers { tasks: 1_000_000 };
+    match engine {
+        "loopsim" => {
+            let sim = Sim::builder()
+                .model(args.model)
+                .trace(false)
+                .seed(1)
+                .build();
+            let run = w.run(&sim);
+            if !run.is_completed() {
+                bail!("workload {} did not complete: {:?}", w.name(), run.outcome);
+            }
+        }
+        "tokio" => tokio_run(w)?,
+        other => bail!("--one: unknown engine `{other}` (loopsim or tokio)"),
+    }
+    println!("{}", peak_rss_kib().unwrap_or(0));
+    Ok(())
+}
+
+/// Bytes per task of a million sleeping tasks on `engine`: the peak RSS of
+/// a process running them less that of one running nothing.
+fn memory_per_task(engine: &str, args: &Args) -> Result<Option<f64>> {
+    let exe = std::env::current_exe()?;
+    let peak = |spec: &str| -> Result<Option<u64>> {
+        let out = std::process::Command::new(&exe)
+            .args(["bench", "--model", &args.model.to_string(), "--one", spec])
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "`bench --one {spec}` failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .ok()
+            .filter(|k| *k > 0))
+    };
+    let (Some(base), Some(full)) = (peak("loopsim:0")?, peak(&format!("{engine}:million"))?) else {
+        return Ok(None);
+    };
+    Ok(Some(full.saturating_sub(base) as f64 * 1024.0 / 1e6))
 }
 
 pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
@@ -187,6 +240,16 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
     if ui.quiet() {
         return Ok(super::EXIT_OK);
     }
+    if args.scale_down == 1
+        && let Some(b) = memory_per_task("loopsim", &args)?
+    {
+        writeln!(ui)?;
+        writeln!(
+            ui,
+            "memory: a million sleeping tasks (trace off): {:.0} MiB, {b:.0} B per task",
+            b * 1e6 / 1048576.0
+        )?;
+    }
     // Rendering: the SVG timeline of a 10k-task run.
     let tasks = (10_000 / args.scale_down).max(1);
     let run = Workload::Sleepers { tasks }.run(&Sim::builder().seed(1).build());
@@ -238,9 +301,19 @@ fn run_one(spec: &str, args: &Args) -> Result<i32> {
     let Some((engine, n)) = spec.split_once(':') else {
         bail!("--one takes ENGINE:N, e.g. loopsim:1");
     };
+    if n == "million" {
+        // A million sleeping tasks; prints the peak RSS in KiB (what
+        // `memory_per_task` reads).
+        one_million(engine, args)?;
+        return Ok(super::EXIT_OK);
+    }
     let n: usize = n.parse()?;
     let Some(w) = baseline(n, args.scale_down) else {
-        return Ok(super::EXIT_OK); // W0: the cost of starting the process
+        // W0: the cost of starting the process.
+        if engine == "loopsim" {
+            println!("{}", peak_rss_kib().unwrap_or(0));
+        }
+        return Ok(super::EXIT_OK);
     };
     match engine {
         "loopsim" => {
@@ -347,6 +420,16 @@ fn compare(args: &Args, ui: &mut Ui) -> Result<i32> {
             median(&mut ts) * 1e3,
             median(&mut ratios),
             format!("{lo:.2}..{hi:.2}"),
+        )?;
+    }
+    if let (Some(l), Some(t)) = (
+        memory_per_task("loopsim", args)?,
+        memory_per_task("tokio", args)?,
+    ) {
+        writeln!(
+            ui,
+            "\nmemory of a million sleeping tasks, per task: loopsim {l:.0} B, tokio {t:.0} B ({:.2})",
+            l / t
         )?;
     }
     if args.instructions {

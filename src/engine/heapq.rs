@@ -12,7 +12,7 @@
 //! ever calls `<` on heap items.
 
 /// `heapq.heappush`: append, then sift the new item towards the root.
-pub fn push<T>(heap: &mut Vec<T>, item: T, lt: impl Fn(&T, &T) -> bool) {
+pub fn push<T: Copy>(heap: &mut Vec<T>, item: T, lt: impl Fn(&T, &T) -> bool) {
     heap.push(item);
     let last = heap.len() - 1;
     sift_down(heap, 0, last, &lt);
@@ -20,7 +20,7 @@ pub fn push<T>(heap: &mut Vec<T>, item: T, lt: impl Fn(&T, &T) -> bool) {
 
 /// `heapq.heappop`: take the last item, and if the heap is not empty put it
 /// at the root and sift it up; return the old root.
-pub fn pop<T>(heap: &mut Vec<T>, lt: impl Fn(&T, &T) -> bool) -> Option<T> {
+pub fn pop<T: Copy>(heap: &mut Vec<T>, lt: impl Fn(&T, &T) -> bool) -> Option<T> {
     let last = heap.pop()?;
     if heap.is_empty() {
         return Some(last);
@@ -32,7 +32,7 @@ pub fn pop<T>(heap: &mut Vec<T>, lt: impl Fn(&T, &T) -> bool) -> Option<T> {
 
 /// `heapq.heapify` as the C module does it: the simple bottom-up loop for
 /// lists of up to 2500 items, the cache-friendly order beyond that.
-pub fn heapify<T>(heap: &mut [T], lt: impl Fn(&T, &T) -> bool) {
+pub fn heapify<T: Copy>(heap: &mut [T], lt: impl Fn(&T, &T) -> bool) {
     let n = heap.len();
     if n > 2500 {
         cache_friendly_heapify(heap, &lt);
@@ -44,9 +44,52 @@ pub fn heapify<T>(heap: &mut [T], lt: impl Fn(&T, &T) -> bool) {
 }
 
 /// `_heapqmodule.c: siftdown(heap, startpos, pos)`: move the item at `pos`
-/// up towards `startpos` while it is less than its parent.
-fn sift_down<T>(heap: &mut [T], start: usize, mut pos: usize, lt: &impl Fn(&T, &T) -> bool) {
+/// up towards `startpos` while it is less than its parent. The item is held
+/// aside and parents move down into the hole: the same comparisons as the C
+/// module's swaps, half the moves.
+fn sift_down<T: Copy>(heap: &mut [T], start: usize, mut pos: usize, lt: &impl Fn(&T, &T) -> bool) {
+    let item = heap[pos];
     while pos > start {
+        let parent = (pos - 1) >> 1;
+        let p = heap[parent];
+        if !lt(&item, &p) {
+            break;
+        }
+        heap[pos] = p;
+        pos = parent;
+    }
+    heap[pos] = item;
+}
+
+/// `_heapqmodule.c: siftup(heap, pos)`: bubble the smaller child up until a
+/// leaf is reached (the right child on ties), then sift the item down. The
+/// item itself is never compared on the way to the leaf, so it is held
+/// aside and written once at the leaf.
+fn sift_up<T: Copy>(heap: &mut [T], mut pos: usize, lt: &impl Fn(&T, &T) -> bool) {
+    let end = heap.len();
+    let start = pos;
+    let limit = end >> 1;
+    let item = heap[pos];
+    while pos < limit {
+        let child = 2 * pos + 1;
+        // Both children at once: one bounds check, the comparison of C.
+        let child = match heap.get(child..child + 2) {
+            Some([l, r]) if !lt(l, r) => child + 1,
+            _ => child,
+        };
+        heap[pos] = heap[child];
+        pos = child;
+    }
+    heap[pos] = item;
+    sift_down(heap, start, pos, lt);
+}
+
+/// [`push`] for items that are not `Copy` (a `PriorityQueue`'s): the same
+/// comparisons, with swaps.
+pub fn push_any<T>(heap: &mut Vec<T>, item: T, lt: impl Fn(&T, &T) -> bool) {
+    heap.push(item);
+    let mut pos = heap.len() - 1;
+    while pos > 0 {
         let parent = (pos - 1) >> 1;
         if !lt(&heap[pos], &heap[parent]) {
             break;
@@ -56,13 +99,16 @@ fn sift_down<T>(heap: &mut [T], start: usize, mut pos: usize, lt: &impl Fn(&T, &
     }
 }
 
-/// `_heapqmodule.c: siftup(heap, pos)`: bubble the smaller child up until a
-/// leaf is reached (the right child on ties), then sift the item down.
-fn sift_up<T>(heap: &mut [T], mut pos: usize, lt: &impl Fn(&T, &T) -> bool) {
+/// [`pop`] for items that are not `Copy`: the same comparisons, with swaps.
+pub fn pop_any<T>(heap: &mut Vec<T>, lt: impl Fn(&T, &T) -> bool) -> Option<T> {
+    let last = heap.pop()?;
+    if heap.is_empty() {
+        return Some(last);
+    }
+    let root = std::mem::replace(&mut heap[0], last);
     let end = heap.len();
-    let start = pos;
-    let limit = end >> 1;
-    while pos < limit {
+    let mut pos = 0;
+    while pos < end >> 1 {
         let mut child = 2 * pos + 1;
         if child + 1 < end && !lt(&heap[child], &heap[child + 1]) {
             child += 1;
@@ -70,7 +116,15 @@ fn sift_up<T>(heap: &mut [T], mut pos: usize, lt: &impl Fn(&T, &T) -> bool) {
         heap.swap(pos, child);
         pos = child;
     }
-    sift_down(heap, start, pos, lt);
+    while pos > 0 {
+        let parent = (pos - 1) >> 1;
+        if !lt(&heap[pos], &heap[parent]) {
+            break;
+        }
+        heap.swap(pos, parent);
+        pos = parent;
+    }
+    Some(root)
 }
 
 /// `_heapqmodule.c: keep_top_bit`.
@@ -84,7 +138,7 @@ fn keep_top_bit(mut n: usize) -> usize {
 }
 
 /// `_heapqmodule.c: cache_friendly_heapify`.
-fn cache_friendly_heapify<T>(heap: &mut [T], lt: &impl Fn(&T, &T) -> bool) {
+fn cache_friendly_heapify<T: Copy>(heap: &mut [T], lt: &impl Fn(&T, &T) -> bool) {
     let m = heap.len() >> 1;
     let leftmost = keep_top_bit(m + 1) - 1;
     let mhalf = m >> 1;
@@ -141,6 +195,30 @@ mod tests {
             }
             assert_eq!(drain(h), want, "n={n}");
         }
+    }
+
+    #[test]
+    fn the_swapping_and_the_hole_versions_agree_on_ties() {
+        let mut a = vec![];
+        let mut b = vec![];
+        let mut out = (vec![], vec![]);
+        for i in 0..500usize {
+            let key = ((i * 7919) % 13) as u32;
+            push(&mut a, (key, i), lt);
+            push_any(&mut b, (key, i), lt);
+            if i % 3 == 0 {
+                out.0.push(pop(&mut a, lt));
+                out.1.push(pop_any(&mut b, lt));
+            }
+        }
+        assert_eq!(out.0, out.1);
+        assert_eq!(drain(a), {
+            let mut v = vec![];
+            while let Some((_, i)) = pop_any(&mut b, lt) {
+                v.push(i);
+            }
+            v
+        });
     }
 
     #[test]

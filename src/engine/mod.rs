@@ -173,6 +173,9 @@ pub(crate) struct Core {
     callbacks: Slab<CallbackSlot>,
     tasks: Vec<TaskSlot>,
     current: Option<TaskId>,
+    /// The identity of the running task's waker (moved out of its slot
+    /// while the step runs).
+    current_waker: step::WakerIdentity,
     actor: Actor,
     iteration: u64,
     steps: u64,
@@ -242,6 +245,7 @@ impl Core {
             callbacks: Slab::new(),
             tasks: Vec::new(),
             current: None,
+            current_waker: (std::ptr::null(), std::ptr::null()),
             actor: Actor::Loop,
             iteration: 0,
             steps: 0,
@@ -304,6 +308,30 @@ impl Core {
     /// The task whose step is running, if any.
     pub fn current(&self) -> Option<TaskId> {
         self.current
+    }
+
+    /// What a timer that wakes whoever `waker` wakes does: a direct wake
+    /// when `waker` is the running task's own (the common case of a task
+    /// awaiting its own sleep), the waker otherwise.
+    pub fn wake_action(&self, waker: &Waker) -> TimerAction {
+        match self.current {
+            Some(id) if step::waker_identity(waker) == self.current_waker => {
+                TimerAction::WakeTask(id)
+            }
+            _ => TimerAction::Wake(waker.clone()),
+        }
+    }
+
+    /// `waker.wake_by_ref()`, directly when `waker` is the running task's
+    /// own (a bare yield).
+    pub fn wake_by(&mut self, waker: &Waker) -> bool {
+        match self.current {
+            Some(id) if step::waker_identity(waker) == self.current_waker => {
+                self.wake(id);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Labels interned at start.
@@ -413,8 +441,15 @@ impl Core {
         }
     }
 
+    #[inline]
     pub fn record(&mut self, task: Option<TaskId>, kind: EventKind) {
         if self.rec.enabled {
+            self.record_enabled(task, kind);
+        }
+    }
+
+    fn record_enabled(&mut self, task: Option<TaskId>, kind: EventKind) {
+        {
             if self.rec.len() >= self.cfg.limits.max_trace_events {
                 // Keep the closing events (loop stopped, run ended) once the
                 // limit is hit; drop everything else.

@@ -7,7 +7,7 @@ use super::timers::TimerAction;
 use super::{CancelTarget, End, Handle, LimitKind, Runtime};
 use crate::trace::{Actor, EventKind, StepEnd, Sym, TaskId, WaitOn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 /// Why [`run_loop`] returned.
 #[derive(Clone, Debug)]
@@ -171,12 +171,19 @@ fn run_handle_inner(rt: &Runtime, h: Handle) {
                 };
                 let label = Sym(label);
                 c.record(None, EventKind::CallbackRun { label, timer: true });
+                if let TimerAction::WakeTask(id) = action {
+                    c.actor = Actor::Timer(label);
+                    c.wake(id);
+                    c.actor = Actor::Loop;
+                    return;
+                }
                 c.actor = Actor::Timer(label);
                 action
             };
             match action {
                 TimerAction::Wake(w) => w.wake(),
                 TimerAction::Call(f) => run_callback(f),
+                TimerAction::WakeTask(_) => unreachable!("run above"),
             }
             rt.core.borrow_mut().actor = Actor::Loop;
         }
@@ -228,7 +235,7 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
     // Eager tasks nest one step inside another: the outer step's current
     // task and actor are saved and restored around this one.
-    let (fut, waker, prev) = {
+    let (fut, waker, prev, first) = {
         let mut c = rt.core.borrow_mut();
         let t = c.task_mut(id);
         t.scheduled = false;
@@ -244,21 +251,31 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
             t.delivering = true;
         }
         t.cancel_via_waiter = false;
-        let waker = t.waker.clone();
+        // The waker is moved out for the step and back after it (no
+        // reference count traffic); `current_waker` lets `wake_action`
+        // recognise it meanwhile.
+        let waker = std::mem::replace(&mut t.waker, Waker::noop().clone());
         let prev = (
             c.current.replace(id),
             std::mem::replace(&mut c.actor, Actor::Task(id)),
+            std::mem::replace(&mut c.current_waker, waker_identity(&waker)),
         );
         c.record(Some(id), EventKind::StepStarted { cancelling });
-        (fut, waker, prev)
+        let t = c.task_mut(id);
+        let first = (t.delivering, t.catchers.last().copied());
+        (fut, waker, prev, first)
     };
     let mut fut = fut.expect("checked above");
     let mut cx = Context::from_waker(&waker);
+    let mut first = Some(first);
     let end: Option<End> = loop {
-        let (delivering, target) = {
-            let c = rt.core.borrow();
-            let t = &c.tasks[id.0 as usize - 1];
-            (t.delivering, t.catchers.last().copied())
+        let (delivering, target) = match first.take() {
+            Some(first) => first,
+            None => {
+                let c = rt.core.borrow();
+                let t = &c.tasks[id.0 as usize - 1];
+                (t.delivering, t.catchers.last().copied())
+            }
         };
         if delivering && target.is_none() {
             break Some(End::Cancelled);
@@ -267,9 +284,33 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
             Ok(Poll::Ready(())) => break Some(End::Returned),
             Err(payload) => break Some(End::Raised(panic_message(payload))),
             Ok(Poll::Pending) => {
-                let mut c = rt.core.borrow_mut();
-                let t = c.task_mut(id);
+                let mut guard = rt.core.borrow_mut();
+                let c = &mut *guard;
+                let t = &mut c.tasks[id.0 as usize - 1];
                 if !t.delivering {
+                    if !t.must_cancel && c.cfg.step_overhead.is_zero() {
+                        // The common suspension, in this one borrow: what
+                        // `finish_suspended` does when there is no
+                        // cancellation to forward and no overhead to add.
+                        t.fut = Some(fut);
+                        t.running = false;
+                        t.waker = waker;
+                        let on = match &t.waiting {
+                            Some(w) => w.on,
+                            None if t.scheduled => WaitOn::Yield,
+                            None => WaitOn::Foreign,
+                        };
+                        c.record(
+                            Some(id),
+                            EventKind::StepEnded {
+                                end: StepEnd::Suspended { on },
+                            },
+                        );
+                        c.current = prev.0;
+                        c.actor = prev.1;
+                        c.current_waker = prev.2;
+                        return;
+                    }
                     break None;
                 }
                 if delivering && t.catchers.last().copied() == target {
@@ -291,6 +332,7 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
             super::world::run_world_due(rt);
         }
     }
+    rt.core.borrow_mut().task_mut(id).waker = waker;
     match end {
         None => finish_suspended(rt, id, fut),
         Some(end) => {
@@ -303,7 +345,16 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
     let mut c = rt.core.borrow_mut();
     c.current = prev.0;
     c.actor = prev.1;
+    c.current_waker = prev.2;
 }
+
+/// What tells a waker apart from others (its data and vtable pointers).
+pub(super) fn waker_identity(w: &Waker) -> WakerIdentity {
+    (w.data(), std::ptr::from_ref(w.vtable()))
+}
+
+/// See [`waker_identity`].
+pub(super) type WakerIdentity = (*const (), *const std::task::RawWakerVTable);
 
 fn finish_suspended(
     rt: &Runtime,

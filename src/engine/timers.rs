@@ -21,6 +21,9 @@ pub(crate) enum TimerAction {
     /// Wake a task (what `sleep` and `sleep_until` use: the timer handle
     /// completes the sleep's future, which schedules the task's wake-up).
     Wake(Waker),
+    /// Wake a task of this run directly (a `sleep` polled by the task
+    /// itself: no waker to clone, no trip through the thread-local).
+    WakeTask(crate::trace::TaskId),
     /// Run a callback (`call_later`, timeouts).
     Call(Box<dyn FnOnce()>),
 }

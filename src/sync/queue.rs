@@ -144,7 +144,7 @@ impl<T: PartialOrd + 'static> Queue<T> {
     fn push(&self, item: T) {
         let mut st = self.inner.st.borrow_mut();
         match self.inner.kind {
-            QueueKind::Priority => heapq::push(&mut st.heap, item, |a, b| a < b),
+            QueueKind::Priority => heapq::push_any(&mut st.heap, item, |a, b| a < b),
             _ => st.items.push_back(item),
         }
     }
@@ -154,7 +154,7 @@ impl<T: PartialOrd + 'static> Queue<T> {
         match self.inner.kind {
             QueueKind::Fifo => st.items.pop_front(),
             QueueKind::Lifo => st.items.pop_back(),
-            QueueKind::Priority => heapq::pop(&mut st.heap, |a, b| a < b),
+            QueueKind::Priority => heapq::pop_any(&mut st.heap, |a, b| a < b),
         }
         .expect("checked not empty")
     }
