@@ -96,8 +96,23 @@ impl Workload {
 
     /// Runs the workload on `sim` and returns the run.
     pub fn run(self, sim: &Sim) -> Run<()> {
+        sim.run(self.program())
+    }
+
+    /// Runs the workload on `sim`, its trace streamed to `out` as JSON
+    /// Lines; returns the run and the number of events written.
+    pub fn run_streaming(
+        self,
+        sim: &Sim,
+        out: impl std::io::Write + 'static,
+    ) -> (Run<()>, std::io::Result<u64>) {
+        sim.run_streaming(self.program(), out)
+    }
+
+    /// The workload's main future.
+    fn program(self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
         match self {
-            Workload::Sleepers { tasks } => sim.run(async move {
+            Workload::Sleepers { tasks } => Box::pin(async move {
                 let hs: Vec<_> = (0..tasks)
                     .map(|_| {
                         let ms = with_rng(|r| r.random_range(1..=1000u64));
@@ -108,7 +123,7 @@ impl Workload {
                     h.await.expect("sleeper finishes");
                 }
             }),
-            Workload::Yields { tasks, yields } => sim.run(async move {
+            Workload::Yields { tasks, yields } => Box::pin(async move {
                 let hs: Vec<_> = (0..tasks)
                     .map(|_| {
                         spawn(async move {
@@ -122,7 +137,7 @@ impl Workload {
                     h.await.expect("yielder finishes");
                 }
             }),
-            Workload::SequentialSleeps { tasks, sleeps } => sim.run(async move {
+            Workload::SequentialSleeps { tasks, sleeps } => Box::pin(async move {
                 let hs: Vec<_> = (0..tasks)
                     .map(|_| {
                         spawn(async move {
@@ -142,8 +157,8 @@ impl Workload {
                 messages,
                 consumers,
                 capacity,
-            } => sim.run(pipeline(producers, messages, consumers, capacity)),
-            Workload::Chat { clients, lines } => sim.run(chat(clients, lines)),
+            } => Box::pin(pipeline(producers, messages, consumers, capacity)),
+            Workload::Chat { clients, lines } => Box::pin(chat(clients, lines)),
         }
     }
 

@@ -194,10 +194,11 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
     )?;
     for w in Workload::BASELINE {
         let w = scaled(w, args.scale_down);
-        for trace in [false, true] {
+        let dir = tempfile::tempdir()?;
+        for trace in [Trace::Off, Trace::Memory, Trace::File] {
             let sim = Sim::builder()
                 .model(args.model)
-                .trace(trace)
+                .trace(trace != Trace::Off)
                 .seed(1)
                 .build();
             let mut best = f64::INFINITY;
@@ -205,30 +206,41 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
             let mut times = Vec::new();
             for _ in 0..args.repeat {
                 let t0 = wall();
-                let run = w.run(&sim);
+                let (run, events) = match trace {
+                    Trace::File => {
+                        let path = dir.path().join("trace.jsonl");
+                        let out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+                        let (run, written) = w.run_streaming(&sim, out);
+                        (run, written?)
+                    }
+                    _ => {
+                        let run = w.run(&sim);
+                        let n = run.trace.events.len() as u64;
+                        (run, n)
+                    }
+                };
                 let took = t0.elapsed().as_secs_f64();
                 best = best.min(took);
                 times.push(format!("{:.1}", took * 1e3));
-                last = Some(run);
+                last = Some((run, events));
             }
-            let run = last.expect("at least one repetition");
+            let (run, events) = last.expect("at least one repetition");
             if !run.is_completed() {
                 bail!("workload {} did not complete: {:?}", w.name(), run.outcome);
             }
-            let events = run.trace.events.len() as u64;
             writeln!(
                 ui,
                 "{:<32} {:>6} {:>10.1} {:>12} {:>14.0} {:>12} {:>14} {:>10}",
                 w.name(),
-                if trace { "on" } else { "off" },
+                trace.name(),
                 best * 1e3,
                 run.stats.steps,
                 run.stats.steps as f64 / best,
                 events,
-                if trace {
-                    format!("{:.0}", events as f64 / best)
-                } else {
+                if trace == Trace::Off {
                     "-".to_string()
+                } else {
+                    format!("{:.0}", events as f64 / best)
                 },
                 run.ended_at.to_string(),
             )?;
@@ -239,6 +251,16 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
     }
     if ui.quiet() {
         return Ok(super::EXIT_OK);
+    }
+    interpreter(&args, ui)?;
+    if args.scale_down == 1
+        && let Some((events, mib)) = streamed_trace_peak(&args)?
+    {
+        writeln!(ui)?;
+        writeln!(
+            ui,
+            "memory: a trace of {events} events streamed to a file: peak RSS {mib:.1} MiB"
+        )?;
     }
     if args.scale_down == 1
         && let Some(b) = memory_per_task("loopsim", &args)?
@@ -272,6 +294,116 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
     Ok(super::EXIT_OK)
 }
 
+/// W1 as a scenario file: a `gather` of N coroutines with seeded random
+/// sleeps (`{n}` is N).
+const W1_SCENARIO: &str = r#"title = "W1 as a scenario"
+
+[limits]
+max_tasks = 2000000
+
+[coroutines.sleeper]
+steps = [{ sleep = "uniform(1ms, 1000ms)" }]
+
+[coroutines.main]
+steps = [{ gather = "sleeper()", for = "i", in = "range({n})" }]
+"#;
+
+/// The scenario interpreter against Rust: W1 as a scenario and the same
+/// `gather` shape in Rust, both with the trace on (the CLI's default).
+fn interpreter(args: &Args, ui: &mut Ui) -> Result<()> {
+    let n = (100_000 / args.scale_down).max(1);
+    let text = W1_SCENARIO.replace("{n}", &n.to_string());
+    let scenario = loopsim::scenario::parse("w1.toml", &text)
+        .map_err(|e| anyhow::anyhow!("the W1 scenario does not parse: {e:?}"))?;
+    let sim = Sim::builder().model(args.model).trace(true).seed(1).build();
+    let (mut best_s, mut best_r) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..args.repeat {
+        let t0 = wall();
+        let run =
+            loopsim::scenario::run_variant(&scenario, "main", Some(1), Some(args.model), true);
+        best_s = best_s.min(t0.elapsed().as_secs_f64());
+        if !run.run.is_completed() {
+            bail!("the W1 scenario did not complete: {:?}", run.run.outcome);
+        }
+        let t0 = wall();
+        let run = sim.run(async move {
+            let sleepers = (0..n).map(|_| {
+                let ms = loopsim::with_rng(|r| rand::RngExt::random_range(r, 1..=1000u64));
+                async move {
+                    loopsim::sleep(loopsim::Duration::from_millis(ms)).await;
+                    Ok::<(), loopsim::Error>(())
+                }
+            });
+            loopsim::gather(sleepers).await
+        });
+        best_r = best_r.min(t0.elapsed().as_secs_f64());
+        if !run.is_completed() {
+            bail!("the W1 gather did not complete: {:?}", run.outcome);
+        }
+    }
+    writeln!(ui)?;
+    writeln!(
+        ui,
+        "interpreter: W1 as a scenario (gather of {n}, trace on): {:.1} ms; the same shape in Rust: {:.1} ms ({:.2}x)",
+        best_s * 1e3,
+        best_r * 1e3,
+        best_s / best_r
+    )?;
+    Ok(())
+}
+
+/// Where a row's trace goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Trace {
+    Off,
+    /// Kept in memory (`run.trace`).
+    Memory,
+    /// Streamed to a file as JSON Lines as the run goes.
+    File,
+}
+
+impl Trace {
+    fn name(self) -> &'static str {
+        match self {
+            Trace::Off => "off",
+            Trace::Memory => "on",
+            Trace::File => "file",
+        }
+    }
+}
+
+/// The workload whose streamed trace has ten million events (W2 at 3.4×).
+const TEN_MILLION_EVENTS: Workload = Workload::Yields {
+    tasks: 1_000,
+    yields: 3_400,
+};
+
+/// Runs [`TEN_MILLION_EVENTS`] in a process of its own with its trace
+/// streamed to a file: the events written and the process's peak RSS (MiB).
+fn streamed_trace_peak(args: &Args) -> Result<Option<(u64, f64)>> {
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .args([
+            "bench",
+            "--model",
+            &args.model.to_string(),
+            "--one",
+            "loopsim:stream",
+        ])
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "`bench --one loopsim:stream` failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text.split_whitespace().map(|x| x.parse::<u64>().ok());
+    match (it.next().flatten(), it.next().flatten()) {
+        (Some(events), Some(kib)) if kib > 0 => Ok(Some((events, kib as f64 / 1024.0))),
+        _ => Ok(None),
+    }
+}
+
 /// The workload W`n` (1–4) of the baseline, scaled.
 fn baseline(n: usize, scale_down: u32) -> Option<Workload> {
     let w = *Workload::BASELINE.get(n.checked_sub(1)?)?;
@@ -301,6 +433,26 @@ fn run_one(spec: &str, args: &Args) -> Result<i32> {
     let Some((engine, n)) = spec.split_once(':') else {
         bail!("--one takes ENGINE:N, e.g. loopsim:1");
     };
+    if n == "stream" && engine == "loopsim" {
+        // Prints the events written and the peak RSS in KiB.
+        let sim = Sim::builder()
+            .model(args.model)
+            .trace(true)
+            .seed(1)
+            .limits(loopsim::Limits {
+                max_trace_events: u64::MAX,
+                ..loopsim::Limits::default()
+            })
+            .build();
+        let dir = tempfile::tempdir()?;
+        let out = std::io::BufWriter::new(std::fs::File::create(dir.path().join("t.jsonl"))?);
+        let (run, written) = TEN_MILLION_EVENTS.run_streaming(&sim, out);
+        if !run.is_completed() {
+            bail!("the streamed run did not complete: {:?}", run.outcome);
+        }
+        println!("{} {}", written?, peak_rss_kib().unwrap_or(0));
+        return Ok(super::EXIT_OK);
+    }
     if n == "million" {
         // A million sleeping tasks; prints the peak RSS in KiB (what
         // `memory_per_task` reads).

@@ -68,7 +68,7 @@ impl Core {
 
     /// The message of the task's last cancellation (requested or received).
     pub fn cancel_message(&self, id: TaskId) -> Option<Rc<str>> {
-        self.task(id).cancel_msg.clone()
+        self.task(id).cancel_msg()
     }
 
     /// `Task.uncancel()`: one request fewer. Under Python 3.13, reaching 0
@@ -91,9 +91,9 @@ impl Core {
     /// retrieve it only (`_make_cancelled_error` hands its stored exception
     /// out once; later ones are new, without a message).
     pub fn receive_cancellation_of(&mut self, id: TaskId) {
-        let msg = self.task_mut(id).cancel_msg.take();
+        let msg = self.task_mut(id).take_cancel_msg();
         if let Some(me) = self.current() {
-            self.task_mut(me).cancel_msg = msg;
+            self.task_mut(me).replace_cancel_msg(msg);
         }
         self.raise_cancelled();
     }
@@ -102,7 +102,7 @@ impl Core {
     pub fn catcher_enter(&mut self) -> Option<u64> {
         let id = self.current?;
         let key = self.next_id();
-        self.task_mut(id).catchers.push(key);
+        self.task_mut(id).push_catcher(key);
         Some(key)
     }
 
@@ -111,7 +111,7 @@ impl Core {
     pub fn catcher_is_target(&self, key: u64) -> bool {
         let Some(id) = self.current else { return false };
         let t = self.task(id);
-        t.delivering && t.catchers.last() == Some(&key)
+        t.delivering && t.catcher_top() == Some(key)
     }
 
     /// The catcher handled the cancellation (`except CancelledError:`).
@@ -119,7 +119,7 @@ impl Core {
         if let Some(id) = self.current {
             let t = self.task_mut(id);
             t.delivering = false;
-            t.catchers.retain(|k| *k != key);
+            t.remove_catcher(key);
         }
     }
 
@@ -127,14 +127,14 @@ impl Core {
     /// (`except CancelledError: ...; raise`).
     pub fn catcher_pass(&mut self, key: u64) {
         if let Some(id) = self.current {
-            self.task_mut(id).catchers.retain(|k| *k != key);
+            self.task_mut(id).remove_catcher(key);
         }
     }
 
     /// The catcher's scope ended normally or was dropped.
     pub fn catcher_exit(&mut self, task: TaskId, key: u64) {
         if let Some(t) = self.tasks.get_mut(task.0 as usize - 1) {
-            t.catchers.retain(|k| *k != key);
+            t.remove_catcher(key);
         }
     }
 }
@@ -215,8 +215,7 @@ fn cancel_chain(id: TaskId) -> bool {
             c.record(Some(cur), EventKind::CancelRequested { by });
             let t = c.task_mut(cur);
             t.num_cancels += 1;
-            let prev =
-                std::mem::replace(&mut t.cancel_msg, CANCEL_MSG.with(|m| m.borrow().clone()));
+            let prev = t.replace_cancel_msg(CANCEL_MSG.with(|m| m.borrow().clone()));
             if t.running {
                 t.must_cancel = true;
                 return Some((None, prev));
@@ -243,8 +242,8 @@ fn cancel_chain(id: TaskId) -> bool {
             let inner = cur;
             super::with_core("cancel", |c| {
                 if c.end_of(inner) == Some(&End::Cancelled) {
-                    let msg = c.task_mut(inner).cancel_msg.take();
-                    c.task_mut(*t).cancel_msg = msg;
+                    let msg = c.task_mut(inner).take_cancel_msg();
+                    c.task_mut(*t).replace_cancel_msg(msg);
                 }
                 c.task_mut(*t).must_cancel = true;
             });
@@ -271,7 +270,7 @@ fn cancel_at(id: TaskId, target: Option<CancelTarget>, prev_msg: Option<Rc<str>>
             super::with_core("cancel", |c| {
                 let t = c.task_mut(id);
                 t.must_cancel = true;
-                t.cancel_msg = prev_msg;
+                t.replace_cancel_msg(prev_msg);
             });
             return true;
         }

@@ -481,7 +481,7 @@ impl Core {
     /// returned `Err`): its end is "raised" with this message.
     pub fn set_raised(&mut self, msg: String) {
         if let Some(id) = self.current {
-            self.task_mut(id).raised = Some(msg);
+            self.task_mut(id).set_raised(msg);
         }
     }
 
@@ -599,14 +599,12 @@ impl Core {
             return Err(cb);
         }
         let key = self.next_id();
-        self.task_mut(id).done_callbacks.push((key, cb));
+        self.task_mut(id).done_callbacks.push(key, cb);
         Ok(key)
     }
 
     pub fn remove_done_callback(&mut self, id: TaskId, key: u64) -> Option<DoneCallback> {
-        let cbs = &mut self.task_mut(id).done_callbacks;
-        let i = cbs.iter().position(|(k, _)| *k == key)?;
-        Some(cbs.remove(i).1)
+        self.task_mut(id).done_callbacks.remove(key)
     }
 
     /// Sets what the current task is suspended on.
@@ -664,12 +662,10 @@ impl Core {
             cancel_via_waiter: false,
             delivering: false,
             num_cancels: 0,
-            cancel_msg: None,
-            catchers: Vec::new(),
+            cold: None,
             waiting: None,
-            done_callbacks: Vec::new(),
+            done_callbacks: Default::default(),
             waker,
-            raised: None,
         });
         self.live_tasks += 1;
         if self.rec.enabled {

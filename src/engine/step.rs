@@ -262,7 +262,7 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
         );
         c.record(Some(id), EventKind::StepStarted { cancelling });
         let t = c.task_mut(id);
-        let first = (t.delivering, t.catchers.last().copied());
+        let first = (t.delivering, t.catcher_top());
         (fut, waker, prev, first)
     };
     let mut fut = fut.expect("checked above");
@@ -274,7 +274,7 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
             None => {
                 let c = rt.core.borrow();
                 let t = &c.tasks[id.0 as usize - 1];
-                (t.delivering, t.catchers.last().copied())
+                (t.delivering, t.catcher_top())
             }
         };
         if delivering && target.is_none() {
@@ -313,10 +313,10 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
                     }
                     break None;
                 }
-                if delivering && t.catchers.last().copied() == target {
+                if delivering && t.catcher_top() == target {
                     // The targeted catcher was not on the await chain: deliver
                     // to the task itself.
-                    t.catchers.clear();
+                    t.clear_catchers();
                 }
             }
         }
@@ -416,7 +416,7 @@ fn finish_done(rt: &Runtime, id: TaskId, end: End) {
         let (end, error) = match end {
             // "Task is cancelled right before coro stops."
             End::Returned if t.must_cancel => (End::Cancelled, Some(crate::Error::Cancelled)),
-            End::Returned => match t.raised.take() {
+            End::Returned => match t.take_raised() {
                 Some(msg) => (End::Raised(msg), None),
                 None => (End::Returned, None),
             },
@@ -428,7 +428,7 @@ fn finish_done(rt: &Runtime, id: TaskId, end: End) {
         t.cancel_via_waiter = false;
         t.delivering = false;
         t.waiting = None;
-        t.catchers.clear();
+        t.clear_catchers();
         // A task that raised keeps its slot: the run's end asks whether
         // its exception was retrieved.
         let fail = if matches!(end, End::Raised(_)) {
@@ -455,7 +455,7 @@ fn finish_done(rt: &Runtime, id: TaskId, end: End) {
     if let Some((slot, err)) = fail {
         slot.fail(err);
     }
-    for (_, cb) in callbacks {
+    for cb in callbacks.into_callbacks() {
         super::fire_done_callback(cb);
     }
 }

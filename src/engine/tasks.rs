@@ -61,6 +61,39 @@ pub(crate) enum DoneCallback {
     Call(Box<dyn FnOnce()>, Sym),
 }
 
+/// A task's done-callbacks, in registration order: the first one inline
+/// (most tasks have at most one awaiter, and need no allocation), the
+/// others in a vector.
+#[derive(Default)]
+pub(crate) struct DoneCallbacks {
+    first: Option<(u64, DoneCallback)>,
+    rest: Vec<(u64, DoneCallback)>,
+}
+
+impl DoneCallbacks {
+    pub fn push(&mut self, key: u64, cb: DoneCallback) {
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some((key, cb));
+        } else {
+            self.rest.push((key, cb));
+        }
+    }
+
+    /// Takes the callback registered under `key` out.
+    pub fn remove(&mut self, key: u64) -> Option<DoneCallback> {
+        if self.first.as_ref().is_some_and(|(k, _)| *k == key) {
+            return self.first.take().map(|(_, cb)| cb);
+        }
+        let i = self.rest.iter().position(|(k, _)| *k == key)?;
+        Some(self.rest.remove(i).1)
+    }
+
+    /// Every callback, in registration order.
+    pub fn into_callbacks(self) -> impl Iterator<Item = DoneCallback> {
+        self.first.into_iter().chain(self.rest).map(|(_, cb)| cb)
+    }
+}
+
 /// Receives the error of a task that raised or was cancelled.
 pub(crate) trait FailSlot {
     fn fail(&self, error: Error);
@@ -88,22 +121,119 @@ pub(crate) struct TaskSlot {
     pub(super) delivering: bool,
     /// `Task._num_cancels_requested` (`cancelling()`).
     pub(super) num_cancels: u32,
+    /// What few tasks need (cancellation messages and catchers, a raised
+    /// error), boxed on first use to keep the slot small.
+    pub(super) cold: Option<Box<Cold>>,
+    pub(super) waiting: Option<Wait>,
+    pub(super) done_callbacks: DoneCallbacks,
+    pub(super) waker: Waker,
+}
+
+/// The rarely used part of a task slot.
+#[derive(Default)]
+pub(crate) struct Cold {
     /// `Task._cancel_message`: the message of the `CancelledError` raised in
     /// the task (its last `cancel(msg)`, or that of a cancelled task it
     /// awaited).
-    pub(super) cancel_msg: Option<Rc<str>>,
+    cancel_msg: Option<Rc<str>>,
     /// Cancellation catchers on the task's await chain, innermost last.
-    pub(super) catchers: Vec<u64>,
-    pub(super) waiting: Option<Wait>,
-    pub(super) done_callbacks: Vec<(u64, DoneCallback)>,
-    pub(super) waker: Waker,
+    catchers: Vec<u64>,
     /// Set by fallible task wrappers: the error the task's output carries.
-    pub(super) raised: Option<String>,
+    raised: Option<String>,
 }
 
 impl TaskSlot {
+    fn cold(&mut self) -> &mut Cold {
+        self.cold.get_or_insert_with(Default::default)
+    }
+
+    /// `Task._cancel_message`.
+    pub fn cancel_msg(&self) -> Option<Rc<str>> {
+        self.cold.as_ref().and_then(|c| c.cancel_msg.clone())
+    }
+
+    pub fn take_cancel_msg(&mut self) -> Option<Rc<str>> {
+        self.cold.as_mut().and_then(|c| c.cancel_msg.take())
+    }
+
+    /// Sets the cancellation message; returns the previous one.
+    pub fn replace_cancel_msg(&mut self, msg: Option<Rc<str>>) -> Option<Rc<str>> {
+        if msg.is_none() && self.cold.is_none() {
+            return None;
+        }
+        std::mem::replace(&mut self.cold().cancel_msg, msg)
+    }
+
+    /// The innermost cancellation catcher on the await chain.
+    pub fn catcher_top(&self) -> Option<u64> {
+        self.cold.as_ref().and_then(|c| c.catchers.last().copied())
+    }
+
+    pub fn push_catcher(&mut self, key: u64) {
+        self.cold().catchers.push(key);
+    }
+
+    pub fn remove_catcher(&mut self, key: u64) {
+        if let Some(c) = self.cold.as_mut() {
+            c.catchers.retain(|k| *k != key);
+        }
+    }
+
+    pub fn clear_catchers(&mut self) {
+        if let Some(c) = self.cold.as_mut() {
+            c.catchers.clear();
+        }
+    }
+
+    /// The error a fallible task's output carries.
+    pub fn set_raised(&mut self, msg: String) {
+        self.cold().raised = Some(msg);
+    }
+
+    pub fn take_raised(&mut self) -> Option<String> {
+        self.cold.as_mut().and_then(|c| c.raised.take())
+    }
+
     /// Takes the task's future out (for teardown).
     pub fn take_future(&mut self) -> Option<Pin<Box<dyn Future<Output = ()>>>> {
         self.fut.take()
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(log: &std::rc::Rc<std::cell::RefCell<Vec<u64>>>, n: u64) -> DoneCallback {
+        let log = log.clone();
+        DoneCallback::Call(Box::new(move || log.borrow_mut().push(n)), Sym(0))
+    }
+
+    #[test]
+    fn done_callbacks_keep_registration_order_through_removals() {
+        let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut cbs = DoneCallbacks::default();
+        for k in 1..=4 {
+            cbs.push(k, call(&log, k));
+        }
+        assert!(cbs.remove(1).is_some(), "the inline one");
+        assert!(cbs.remove(3).is_some());
+        assert!(cbs.remove(3).is_none(), "removed once");
+        cbs.push(5, call(&log, 5)); // after 2 and 4, though the inline place is free
+        for cb in cbs.into_callbacks() {
+            if let DoneCallback::Call(f, _) = cb {
+                f();
+            }
+        }
+        assert_eq!(*log.borrow(), [2, 4, 5]);
+    }
+
+    #[test]
+    fn a_task_slot_stays_small() {
+        // Memory per task matters at a million tasks: see `loopsim bench`.
+        assert!(
+            std::mem::size_of::<TaskSlot>() <= 232,
+            "{}",
+            std::mem::size_of::<TaskSlot>()
+        );
     }
 }
