@@ -453,6 +453,22 @@ fn run_one(spec: &str, args: &Args) -> Result<i32> {
         println!("{} {}", written?, peak_rss_kib().unwrap_or(0));
         return Ok(super::EXIT_OK);
     }
+    if let Some(k) = n.strip_prefix("file")
+        && engine == "loopsim"
+    {
+        // Workload k with its trace streamed to a file (for callgrind).
+        let w = baseline(k.parse()?, args.scale_down)
+            .ok_or_else(|| anyhow::anyhow!("--one loopsim:fileN takes N in 1..=4"))?;
+        let sim = Sim::builder().model(args.model).trace(true).seed(1).build();
+        let dir = tempfile::tempdir()?;
+        let out = std::io::BufWriter::new(std::fs::File::create(dir.path().join("t.jsonl"))?);
+        let (run, written) = w.run_streaming(&sim, out);
+        if !run.is_completed() {
+            bail!("the streamed run did not complete: {:?}", run.outcome);
+        }
+        println!("{}", written?);
+        return Ok(super::EXIT_OK);
+    }
     if n == "million" {
         // A million sleeping tasks; prints the peak RSS in KiB (what
         // `memory_per_task` reads).

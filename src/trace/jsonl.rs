@@ -11,15 +11,15 @@ use super::{
 };
 use crate::time::Instant;
 use serde_json::{Map, Value};
-use std::fmt::Write;
+use std::io::Write;
 
 pub(super) fn write(trace: &Trace) -> Vec<u8> {
-    let mut out = header_line(&trace.header);
+    let mut out = header_line(&trace.header).into_bytes();
     for (seq, e) in trace.events.iter().enumerate() {
         write_event(&mut out, &trace.strings, seq, e);
-        out.push('\n');
+        out.push(b'\n');
     }
-    out.into_bytes()
+    out
 }
 
 /// The header line, newline included.
@@ -45,20 +45,61 @@ impl Strings<'_> {
     }
 }
 
-fn q(out: &mut String, s: &str) {
-    out.push_str(&serde_json::to_string(s).expect("strings serialise"));
+fn q(out: &mut Vec<u8>, s: &str) {
+    // Most labels need no escape (the rules are serde_json's: `"`, `\`
+    // and control characters).
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        push_str(out, s);
+        out.push(b'"');
+    } else {
+        push_str(out, &serde_json::to_string(s).expect("strings serialise"));
+    }
 }
 
-pub(super) fn write_event(out: &mut String, strings: &[String], seq: usize, e: &Event) {
+/// Appends `n` in decimal (the hot path of a streamed trace: no
+/// formatting machinery).
+fn num(out: &mut Vec<u8>, mut n: u64) {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    while n >= 100 {
+        let d = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
+    }
+    if n >= 10 {
+        let d = n as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + n as u8;
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends `s` (the writer's buffer is bytes, always valid UTF-8).
+fn push_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(s.as_bytes());
+}
+
+pub(super) fn write_event(out: &mut Vec<u8>, strings: &[String], seq: usize, e: &Event) {
     let trace = Strings(strings);
-    let _ = write!(
-        out,
-        "{{\"seq\":{seq},\"t\":{},\"iter\":{}",
-        e.at.as_nanos(),
-        e.iteration
-    );
+    push_str(out, "{\"seq\":");
+    num(out, seq as u64);
+    push_str(out, ",\"t\":");
+    num(out, e.at.as_nanos());
+    push_str(out, ",\"iter\":");
+    num(out, e.iteration);
     if let Some(t) = e.task {
-        let _ = write!(out, ",\"task\":{}", t.0);
+        push_str(out, ",\"task\":");
+        num(out, u64::from(t.0));
     }
     let s = |sym| trace.str(sym);
     match e.kind {
@@ -67,98 +108,103 @@ pub(super) fn write_event(out: &mut String, strings: &[String], seq: usize, e: &
             name,
             label,
         } => {
-            out.push_str(",\"event\":\"task_created\",\"parent\":");
+            push_str(out, ",\"event\":\"task_created\",\"parent\":");
             match parent {
                 Some(p) => {
-                    let _ = write!(out, "{}", p.0);
+                    num(out, u64::from(p.0));
                 }
-                None => out.push_str("null"),
+                None => push_str(out, "null"),
             }
-            out.push_str(",\"name\":");
+            push_str(out, ",\"name\":");
             let task = e.task.unwrap_or(super::TaskId(0));
             q(out, &trace.name_of(task, name));
             if let Some(l) = label {
-                out.push_str(",\"label\":");
+                push_str(out, ",\"label\":");
                 q(out, s(l));
             }
         }
         EventKind::StepStarted { cancelling } => {
-            let _ = write!(
-                out,
-                ",\"event\":\"step_started\",\"cancelling\":{cancelling}"
-            );
+            push_str(out, ",\"event\":\"step_started\",\"cancelling\":");
+            push_str(out, if cancelling { "true" } else { "false" });
         }
         EventKind::StepEnded { end } => {
-            out.push_str(",\"event\":\"step_ended\",\"outcome\":");
+            push_str(out, ",\"event\":\"step_ended\",\"outcome\":");
             match end {
                 StepEnd::Suspended { on } => {
-                    out.push_str("\"suspended\"");
+                    push_str(out, "\"suspended\"");
                     write_wait(out, &trace, on);
                 }
-                StepEnd::Returned => out.push_str("\"returned\""),
+                StepEnd::Returned => push_str(out, "\"returned\""),
                 StepEnd::Raised { error } => {
-                    out.push_str("\"raised\",\"error\":");
+                    push_str(out, "\"raised\",\"error\":");
                     q(out, s(error));
                 }
-                StepEnd::Cancelled => out.push_str("\"cancelled\""),
+                StepEnd::Cancelled => push_str(out, "\"cancelled\""),
             }
         }
         EventKind::CallbackRun { label, timer } => {
-            out.push_str(",\"event\":\"callback_run\",\"label\":");
+            push_str(out, ",\"event\":\"callback_run\",\"label\":");
             q(out, s(label));
-            let _ = write!(out, ",\"timer\":{timer}");
+            push_str(
+                out,
+                if timer {
+                    ",\"timer\":true"
+                } else {
+                    ",\"timer\":false"
+                },
+            );
         }
         EventKind::Woken { by } => {
-            out.push_str(",\"event\":\"woken\"");
+            push_str(out, ",\"event\":\"woken\"");
             write_actor(out, &trace, by);
         }
         EventKind::CancelRequested { by } => {
-            out.push_str(",\"event\":\"cancel_requested\"");
+            push_str(out, ",\"event\":\"cancel_requested\"");
             write_actor(out, &trace, by);
         }
         EventKind::Blocked { nanos } => {
-            let _ = write!(out, ",\"event\":\"blocked\",\"nanos\":{nanos}");
+            push_str(out, ",\"event\":\"blocked\",\"nanos\":");
+            num(out, nanos);
         }
         EventKind::ClockAdvanced { from } => {
-            let _ = write!(
-                out,
-                ",\"event\":\"clock_advanced\",\"from\":{}",
-                from.as_nanos()
-            );
+            push_str(out, ",\"event\":\"clock_advanced\",\"from\":");
+            num(out, from.as_nanos());
         }
         EventKind::Output { text } => {
-            out.push_str(",\"event\":\"output\",\"text\":");
+            push_str(out, ",\"event\":\"output\",\"text\":");
             q(out, s(text));
         }
-        EventKind::LoopStopped => out.push_str(",\"event\":\"loop_stopped\""),
+        EventKind::LoopStopped => push_str(out, ",\"event\":\"loop_stopped\""),
         EventKind::SectionEntered { name } => {
-            out.push_str(",\"event\":\"section_entered\",\"name\":");
+            push_str(out, ",\"event\":\"section_entered\",\"name\":");
             q(out, s(name));
         }
         EventKind::SectionExited { name } => {
-            out.push_str(",\"event\":\"section_exited\",\"name\":");
+            push_str(out, ",\"event\":\"section_exited\",\"name\":");
             q(out, s(name));
         }
         EventKind::Stuck { what, why } => {
-            out.push_str(",\"event\":\"stuck\",\"what\":");
+            push_str(out, ",\"event\":\"stuck\",\"what\":");
             q(out, s(what));
             if let Some(why) = why {
-                out.push_str(",\"why\":");
+                push_str(out, ",\"why\":");
                 q(out, s(why));
             }
         }
         EventKind::WaitsFor { other } => {
-            let _ = write!(out, ",\"event\":\"waits_for\",\"other\":{}", other.0);
+            push_str(out, ",\"event\":\"waits_for\",\"other\":");
+            num(out, u64::from(other.0));
         }
         EventKind::InCycle { next } => {
-            let _ = write!(out, ",\"event\":\"in_cycle\",\"next\":{}", next.0);
+            push_str(out, ",\"event\":\"in_cycle\",\"next\":");
+            num(out, u64::from(next.0));
         }
         EventKind::Io {
             resource,
             id,
             phase,
         } => {
-            out.push_str(",\"event\":\"io\",\"resource\":");
+            push_str(out, ",\"event\":\"io\",\"resource\":");
             q(out, s(resource));
             let _ = write!(out, ",\"id\":{id},\"phase\":\"{}\"", phase.name());
             match phase {
@@ -166,7 +212,7 @@ pub(super) fn write_event(out: &mut String, strings: &[String], seq: usize, e: &
                     let _ = write!(out, ",\"worker\":{worker}");
                 }
                 IoPhase::Failed { error } | IoPhase::Rejected { error } => {
-                    out.push_str(",\"error\":");
+                    push_str(out, ",\"error\":");
                     q(out, s(error));
                 }
                 _ => {}
@@ -180,18 +226,18 @@ pub(super) fn write_event(out: &mut String, strings: &[String], seq: usize, e: &
             );
             match what {
                 NetEvent::Connecting { from, to } => {
-                    out.push_str(",\"from\":");
+                    push_str(out, ",\"from\":");
                     q(out, s(from));
-                    out.push_str(",\"to\":");
+                    push_str(out, ",\"to\":");
                     q(out, s(to));
                 }
                 NetEvent::Sent { forward } | NetEvent::Delivered { forward } => {
                     let _ = write!(out, ",\"forward\":{forward}");
                 }
                 NetEvent::Partitioned { a, b, hold } => {
-                    out.push_str(",\"a\":");
+                    push_str(out, ",\"a\":");
                     q(out, s(a));
-                    out.push_str(",\"b\":");
+                    push_str(out, ",\"b\":");
                     q(out, s(b));
                     let _ = write!(out, ",\"hold\":{hold}");
                 }
@@ -209,78 +255,77 @@ pub(super) fn write_event(out: &mut String, strings: &[String], seq: usize, e: &
                     let _ = write!(out, ",\"nanos\":{nanos}");
                 }
                 Warning::NeverAwaited { what } => {
-                    out.push_str(",\"what\":");
+                    push_str(out, ",\"what\":");
                     q(out, s(what));
                 }
                 Warning::ExceptionNeverRetrieved { error } => {
-                    out.push_str(",\"error\":");
+                    push_str(out, ",\"error\":");
                     q(out, s(error));
                 }
                 Warning::PendingAtExit => {}
             }
         }
         EventKind::RunEnded { end } => {
-            out.push_str(",\"event\":\"run_ended\",\"outcome\":");
+            push_str(out, ",\"event\":\"run_ended\",\"outcome\":");
             match end {
-                RunEnd::Completed => out.push_str("\"completed\""),
+                RunEnd::Completed => push_str(out, "\"completed\""),
                 RunEnd::Failed { error } => {
-                    out.push_str("\"failed\",\"error\":");
+                    push_str(out, "\"failed\",\"error\":");
                     q(out, s(error));
                 }
-                RunEnd::Deadlock => out.push_str("\"deadlock\""),
+                RunEnd::Deadlock => push_str(out, "\"deadlock\""),
                 RunEnd::LimitExceeded { limit } => {
-                    out.push_str("\"limit_exceeded\",\"limit\":");
+                    push_str(out, "\"limit_exceeded\",\"limit\":");
                     q(out, s(limit));
                 }
             }
         }
     }
-    out.push('}');
+    out.push(b'}');
 }
 
-fn write_wait(out: &mut String, trace: &Strings<'_>, on: WaitOn) {
+fn write_wait(out: &mut Vec<u8>, trace: &Strings<'_>, on: WaitOn) {
     match on {
         WaitOn::Timer { deadline } => {
-            let _ = write!(
-                out,
-                ",\"wait\":\"timer\",\"deadline\":{}",
-                deadline.as_nanos()
-            );
+            push_str(out, ",\"wait\":\"timer\",\"deadline\":");
+            num(out, deadline.as_nanos());
         }
         WaitOn::Task(t) => {
-            let _ = write!(out, ",\"wait\":\"task\",\"on_task\":{}", t.0);
+            push_str(out, ",\"wait\":\"task\",\"on_task\":");
+            num(out, u64::from(t.0));
         }
         WaitOn::Future { what } => {
-            out.push_str(",\"wait\":\"future\",\"what\":");
+            push_str(out, ",\"wait\":\"future\",\"what\":");
             q(out, trace.str(what));
         }
         WaitOn::Primitive { kind, name } => {
-            out.push_str(",\"wait\":\"primitive\",\"kind\":");
+            push_str(out, ",\"wait\":\"primitive\",\"kind\":");
             q(out, trace.str(kind));
-            out.push_str(",\"name\":");
+            push_str(out, ",\"name\":");
             q(out, trace.str(name));
         }
         WaitOn::Io { what } => {
-            out.push_str(",\"wait\":\"io\",\"what\":");
+            push_str(out, ",\"wait\":\"io\",\"what\":");
             q(out, trace.str(what));
         }
-        WaitOn::Yield => out.push_str(",\"wait\":\"yield\""),
-        WaitOn::Foreign => out.push_str(",\"wait\":\"foreign\""),
+        WaitOn::Yield => push_str(out, ",\"wait\":\"yield\""),
+        WaitOn::Foreign => push_str(out, ",\"wait\":\"foreign\""),
     }
 }
 
-fn write_actor(out: &mut String, trace: &Strings<'_>, by: Actor) {
+fn write_actor(out: &mut Vec<u8>, trace: &Strings<'_>, by: Actor) {
     match by {
-        Actor::Loop => out.push_str(",\"by\":\"loop\""),
+        Actor::Loop => push_str(out, ",\"by\":\"loop\""),
         Actor::Task(t) => {
-            let _ = write!(out, ",\"by\":\"task\",\"by_task\":{}", t.0);
+            push_str(out, ",\"by\":\"task\",\"by_task\":");
+            num(out, u64::from(t.0));
         }
         Actor::Timer(label) => {
-            out.push_str(",\"by\":\"timer\",\"by_label\":");
+            push_str(out, ",\"by\":\"timer\",\"by_label\":");
             q(out, trace.str(label));
         }
         Actor::Callback(label) => {
-            out.push_str(",\"by\":\"callback\",\"by_label\":");
+            push_str(out, ",\"by\":\"callback\",\"by_label\":");
             q(out, trace.str(label));
         }
     }
@@ -614,4 +659,32 @@ fn read_actor(f: &Fields<'_>, i: &mut Interner) -> Result<Actor, ReadError> {
         "callback" => Actor::Callback(f.sym("by_label", i)?),
         other => return Err(f.unknown("by", other)),
     })
+}
+
+#[cfg(test)]
+mod num_tests {
+    #[test]
+    fn num_writes_decimal_like_display() {
+        for n in [
+            0u64,
+            1,
+            9,
+            10,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            123_456_789,
+            u64::MAX,
+        ]
+        .into_iter()
+        .chain((0..64).map(|s| 1u64 << s))
+        .chain((0..64).map(|s| (1u64 << s) - 1))
+        {
+            let mut out = b"x".to_vec();
+            super::num(&mut out, n);
+            assert_eq!(out, format!("x{n}").into_bytes());
+        }
+    }
 }

@@ -7,13 +7,16 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 /// Where recorded events go.
+/// A streamed trace is written in blocks of about this many bytes.
+const STREAM_BLOCK: usize = 64 * 1024;
+
 enum Sink {
     /// Kept, for the run's [`Trace`].
     Memory(Vec<Event>),
     /// Written as JSON Lines (the header line first) and dropped.
     Jsonl {
         out: Box<dyn Write>,
-        line: String,
+        line: Vec<u8>,
         error: Option<std::io::Error>,
     },
 }
@@ -72,7 +75,7 @@ impl Recorder {
             strings: Interner::default(),
             sink: Sink::Jsonl {
                 out,
-                line: String::new(),
+                line: Vec::with_capacity(STREAM_BLOCK + 4096),
                 error,
             },
             count: 0,
@@ -102,11 +105,14 @@ impl Recorder {
                 if error.is_some() {
                     return;
                 }
-                line.clear();
+                // Lines gather in one buffer, written out in blocks.
                 jsonl::write_event(line, self.strings.strings(), seq as usize, &e);
-                line.push('\n');
-                if let Err(err) = out.write_all(line.as_bytes()) {
-                    *error = Some(err);
+                line.push(b'\n');
+                if line.len() >= STREAM_BLOCK {
+                    if let Err(err) = out.write_all(line) {
+                        *error = Some(err);
+                    }
+                    line.clear();
                 }
             }
         }
@@ -117,10 +123,17 @@ impl Recorder {
     pub fn finish(self, header: TraceHeader) -> (Trace, Option<std::io::Result<u64>>) {
         let (events, written) = match self.sink {
             Sink::Memory(events) => (events, None),
-            Sink::Jsonl { mut out, error, .. } => {
+            Sink::Jsonl {
+                mut out,
+                error,
+                line,
+            } => {
                 let r = match error {
                     Some(e) => Err(e),
-                    None => out.flush().map(|()| self.count),
+                    None => out
+                        .write_all(&line)
+                        .and_then(|()| out.flush())
+                        .map(|()| self.count),
                 };
                 (Vec::new(), Some(r))
             }
