@@ -98,7 +98,8 @@ pub use settings::{Limits, LoopModel, PythonVersion};
 pub use sim::shutdown_order;
 pub use sim::{Outcome, Run, Sim, SimBuilder, Stats};
 pub use sleep::{
-    Sleep, block, loop_time, now, python_version, sleep, sleep_secs, sleep_until, yield_now,
+    Sleep, block, loop_time, now, python_version, sleep, sleep_secs, sleep_until, tracing,
+    yield_now,
 };
 pub use task::{
     Builder, CancelScope, CatchCancel, JoinHandle, TaskRef, catch_cancel, current_task,

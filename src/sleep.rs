@@ -226,6 +226,16 @@ pub fn python_version() -> crate::PythonVersion {
     engine::with_core("python_version", |c| c.python())
 }
 
+/// Whether the running simulation records a trace: a program can skip
+/// building labels nobody will read.
+///
+/// # Panics
+///
+/// Outside a running simulation.
+pub fn tracing() -> bool {
+    engine::with_core("tracing", |c| c.tracing())
+}
+
 /// The virtual time now.
 pub fn now() -> Instant {
     engine::with_core("now", |c| c.now())

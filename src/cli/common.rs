@@ -229,7 +229,7 @@ pub fn limit_message(
         ),
     };
     let in_task = task
-        .and_then(|t| trace.task_names().get(&t).cloned())
+        .and_then(|t| trace.names_of([t]).remove(&t))
         .map(|n| format!(" in {n}"))
         .unwrap_or_default();
     Some(format!(

@@ -132,7 +132,10 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
                 String::new()
             }
         )?;
-        let names = r.run.trace.task_names();
+        let names = r
+            .run
+            .trace
+            .names_of(r.run.output.iter().filter_map(|l| l.task));
         if !ui.quiet() {
             for line in &r.run.output {
                 let task = line

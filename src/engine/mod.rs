@@ -305,6 +305,11 @@ impl Core {
         self.cfg.eager_tasks && self.iteration > 0
     }
 
+    /// Whether the run records a trace.
+    pub fn tracing(&self) -> bool {
+        self.rec.enabled
+    }
+
     /// The task whose step is running, if any.
     pub fn current(&self) -> Option<TaskId> {
         self.current

@@ -79,12 +79,23 @@ pub type VmResult = Result<Value, Error>;
 pub struct TaskCell {
     /// The task.
     pub task: TaskRef,
-    /// Its name.
-    pub name: String,
+    /// The name it was given (`create_task(…, name=…)`); `None` for the
+    /// default `Task-N`, made only when asked for (see [`TaskCell::name`]).
+    pub given_name: Option<String>,
     /// The handle; each await takes a clone of it (a task can be awaited
     /// by many tasks, many times, as in asyncio). `None` for a task named by
     /// `current_task()`, which has no handle.
     pub handle: Option<JoinHandle<VmResult>>,
+}
+
+impl TaskCell {
+    /// The task's name: the one given, or `Task-N`.
+    pub fn name(&self) -> std::borrow::Cow<'_, str> {
+        match &self.given_name {
+            Some(n) => std::borrow::Cow::Borrowed(n),
+            None => std::borrow::Cow::Owned(format!("Task-{}", self.task.id().0)),
+        }
+    }
 }
 
 impl PartialEq for Value {
@@ -232,7 +243,7 @@ impl Value {
                 out.push(']');
                 out
             }
-            Value::Task(t) => format!("<Task {}>", t.name),
+            Value::Task(t) => format!("<Task {}>", t.name()),
             Value::Future(f) => format!("<Future done={}>", f.done()),
             Value::Conn(c) => format!("<Connection {}>", c.name),
             Value::Error(e) => match e {

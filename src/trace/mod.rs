@@ -532,10 +532,31 @@ impl Trace {
             .collect()
     }
 
+    /// The names of the tasks `ids` (a run's few, without naming its
+    /// million).
+    pub fn names_of(&self, ids: impl IntoIterator<Item = TaskId>) -> BTreeMap<TaskId, String> {
+        let wanted: std::collections::BTreeSet<TaskId> = ids.into_iter().collect();
+        if wanted.is_empty() {
+            return BTreeMap::new();
+        }
+        self.events
+            .iter()
+            .filter_map(|e| match (e.task, e.kind) {
+                (Some(t), EventKind::TaskCreated { name, .. }) if wanted.contains(&t) => {
+                    Some((t, self.name_of(t, name).into_owned()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The health warnings, in order, each in asyncio's words with its
     /// time (`Executing <Task Task-3> took 2.000 seconds`).
     pub fn warnings(&self) -> Vec<(Instant, String)> {
-        let names = self.task_names();
+        let names = self.names_of(self.events.iter().filter_map(|e| match e.kind {
+            EventKind::Warning { .. } => e.task,
+            _ => None,
+        }));
         self.events
             .iter()
             .filter_map(|e| match e.kind {

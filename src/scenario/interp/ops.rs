@@ -268,9 +268,11 @@ pub(super) fn builtin(name: &str, args: Vec<Value>) -> Result<Value, Error> {
         ),
         "current_task" => {
             let task = current_task();
+            // The main task of a scenario may carry a name of its own.
+            let name = task.name();
             Value::Task(Rc::new(TaskCell {
                 task,
-                name: task.name(),
+                given_name: (name != format!("Task-{}", task.id().0)).then_some(name),
                 handle: None,
             }))
         }
@@ -296,7 +298,7 @@ pub(super) fn method(target: &Value, m: &str, args: &[Value]) -> Result<Value, E
                 "cancelled" => Value::Bool(task.is_cancelled()),
                 "cancelling" => Value::Int(i64::from(task.cancelling())),
                 "uncancel" => Value::Int(i64::from(task.uncancel())),
-                "get_name" => Value::str(&cell.name),
+                "get_name" => Value::str(&cell.name()),
                 "cancel" => Value::Bool(match args.first() {
                     Some(m) => task.cancel_with_message(&m.to_str()),
                     None => task.cancel(),

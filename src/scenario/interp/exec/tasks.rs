@@ -286,11 +286,14 @@ impl Vm {
                 c.name
             )));
         }
-        let label = call_label(&c.name, &args);
+        let mut b = Builder::new();
+        // The label is for the trace: not built when nothing records it.
+        if crate::tracing() {
+            b = b.label(call_label(&c.name, &args));
+        }
         let vm = Vm::for_call(self.prog.clone(), &co, args);
-        let mut b = Builder::new().label(label);
-        if let Some(n) = name {
-            b = b.name(n);
+        if let Some(n) = &name {
+            b = b.name(n.clone());
         }
         let h = b.spawn_fallible(vm);
         if let Some(limit) = crate::limit_hit() {
@@ -302,7 +305,7 @@ impl Vm {
         let task = h.task();
         Ok(Rc::new(TaskCell {
             task,
-            name: task.name(),
+            given_name: name,
             handle: Some(h),
         }))
     }
@@ -454,8 +457,17 @@ fn task_handles(cells: &[Rc<TaskCell>]) -> Result<Vec<crate::JoinHandle<VmResult
 
 /// `fetch('A', 3)`: a call as Python would write it.
 fn call_label(name: &str, args: &[Value]) -> String {
-    let args: Vec<String> = args.iter().map(|a| a.repr_short(40)).collect();
-    format!("{name}({})", args.join(", "))
+    let mut label = String::with_capacity(name.len() + 2 + 8 * args.len());
+    label.push_str(name);
+    label.push('(');
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            label.push_str(", ");
+        }
+        label.push_str(&a.repr_short(40));
+    }
+    label.push(')');
+    label
 }
 
 /// Awaiting the task `current_task()` named, from itself (the only task
