@@ -1,8 +1,6 @@
 //! Argument parsing and dispatch to the subcommands.
 
 mod bench;
-#[cfg(feature = "compare-tokio")]
-mod bench_tokio;
 mod check;
 mod common;
 mod completions;

@@ -10,6 +10,11 @@ use loopsim::workloads::Workload;
 use loopsim::{LoopModel, Sim};
 use std::io::Write;
 
+mod compare;
+#[cfg(feature = "compare-tokio")]
+mod tokio;
+use compare::compare;
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Loop model to measure.
@@ -22,8 +27,8 @@ pub struct Args {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     repeat: u32,
     /// Measure the workloads W1–W4 against another executor by paired runs:
-    /// alternating runs, the ratio of each pair, the median ratio. Needs a
-    /// build with `--features compare-tokio`.
+    /// alternating runs, the ratio of each pair, the median ratio. `tokio`
+    /// needs a build with `--features compare-tokio`; `cpython` a Python 3.11+.
     #[arg(long, value_enum)]
     compare: Option<Against>,
     /// Pairs per workload with --compare.
@@ -44,6 +49,9 @@ pub struct Args {
 pub enum Against {
     /// tokio's current-thread runtime with a paused clock (`start_paused`).
     Tokio,
+    /// CPython's own asyncio on a virtual clock (`tools/vclock.py`), run by
+    /// `python3` (or `$LOOPSIM_PYTHON`).
+    Cpython,
 }
 
 fn scaled(w: Workload, f: u32) -> Workload {
@@ -147,8 +155,8 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
     if let Some(spec) = &args.one {
         return run_one(spec, &args);
     }
-    if args.compare.is_some() {
-        return compare(&args, ui);
+    if let Some(against) = args.compare {
+        return compare(&args, against, ui);
     }
     // The network first, so that the peak memory is its own.
     let chat = scaled(
@@ -503,7 +511,7 @@ fn run_one(spec: &str, args: &Args) -> Result<i32> {
 
 #[cfg(feature = "compare-tokio")]
 fn tokio_run(w: Workload) -> Result<()> {
-    super::bench_tokio::run(w);
+    tokio::run(w);
     Ok(())
 }
 
@@ -513,167 +521,4 @@ fn tokio_run(_: Workload) -> Result<()> {
         "this loopsim was built without tokio; build it with \
          `cargo run --release --features compare-tokio -- bench --compare tokio`"
     )
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-/// `--compare tokio`: per workload, `pairs` alternating runs (which goes
-/// first alternates too), the ratio loopsim/tokio of each pair, and the
-/// median of the ratios.
-fn compare(args: &Args, ui: &mut Ui) -> Result<i32> {
-    // Fail before measuring anything if tokio is not built in.
-    if let Some(w) = baseline(1, 1000) {
-        tokio_run(w)?;
-    }
-    writeln!(
-        ui,
-        "loopsim `{}` (trace off) against tokio current_thread + start_paused, {} pairs each; lower is better",
-        args.model, args.pairs
-    )?;
-    writeln!(
-        ui,
-        "{:<4} {:<34} {:>12} {:>12} {:>10} {:>16}",
-        "", "workload", "loopsim ms", "tokio ms", "ratio", "ratio min..max"
-    )?;
-    let sim = Sim::builder()
-        .model(args.model)
-        .trace(false)
-        .seed(1)
-        .build();
-    for n in 1..=Workload::BASELINE.len() {
-        let w = baseline(n, args.scale_down).expect("in range");
-        let (mut ls, mut ts, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-        for pair in 0..args.pairs {
-            let time_loopsim = || -> Result<f64> {
-                let t0 = wall();
-                let run = w.run(&sim);
-                let took = t0.elapsed().as_secs_f64();
-                if !run.is_completed() {
-                    bail!("workload {} did not complete: {:?}", w.name(), run.outcome);
-                }
-                Ok(took)
-            };
-            let time_tokio = || -> Result<f64> {
-                let t0 = wall();
-                tokio_run(w)?;
-                Ok(t0.elapsed().as_secs_f64())
-            };
-            let (l, t) = if pair % 2 == 0 {
-                let l = time_loopsim()?;
-                (l, time_tokio()?)
-            } else {
-                let t = time_tokio()?;
-                (time_loopsim()?, t)
-            };
-            ls.push(l);
-            ts.push(t);
-            ratios.push(l / t);
-        }
-        let (lo, hi) = ratios.iter().fold((f64::INFINITY, 0f64), |(lo, hi), r| {
-            (lo.min(*r), hi.max(*r))
-        });
-        writeln!(
-            ui,
-            "W{n:<3} {:<34} {:>12.1} {:>12.1} {:>10.2} {:>16}",
-            w.name(),
-            median(&mut ls) * 1e3,
-            median(&mut ts) * 1e3,
-            median(&mut ratios),
-            format!("{lo:.2}..{hi:.2}"),
-        )?;
-    }
-    if let (Some(l), Some(t)) = (
-        memory_per_task("loopsim", args)?,
-        memory_per_task("tokio", args)?,
-    ) {
-        writeln!(
-            ui,
-            "\nmemory of a million sleeping tasks, per task: loopsim {l:.0} B, tokio {t:.0} B ({:.2})",
-            l / t
-        )?;
-    }
-    if args.instructions {
-        instructions(args, ui)?;
-    }
-    Ok(super::EXIT_OK)
-}
-
-/// Instructions of `loopsim bench --one ENGINE:N` under callgrind, less
-/// those of `--one ENGINE:0` (the process's start and end).
-fn instructions(args: &Args, ui: &mut Ui) -> Result<()> {
-    let exe = std::env::current_exe()?;
-    let count = |spec: &str| -> Result<Option<u64>> {
-        let out = std::process::Command::new("valgrind")
-            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
-            .arg(&exe)
-            .args(["bench", "--model", &args.model.to_string()])
-            .args(["--scale-down", &args.scale_down.to_string(), "--one", spec])
-            .output();
-        let out = match out {
-            Ok(out) => out,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let err = String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() {
-            bail!("callgrind on `--one {spec}` failed:\n{err}");
-        }
-        let n = err
-            .lines()
-            .find_map(|l| {
-                l.split_once("Collected :")
-                    .map(|(_, n)| n.trim().to_string())
-            })
-            .and_then(|n| n.parse().ok());
-        match n {
-            Some(n) => Ok(Some(n)),
-            None => bail!("no instruction count in callgrind's output:\n{err}"),
-        }
-    };
-    let (Some(l0), Some(t0)) = (count("loopsim:0")?, count("tokio:0")?) else {
-        writeln!(
-            ui,
-            "\ninstruction counts skipped: valgrind is not installed"
-        )?;
-        return Ok(());
-    };
-    writeln!(
-        ui,
-        "\ninstructions per unit (callgrind, less the process's own start):"
-    )?;
-    writeln!(
-        ui,
-        "{:<4} {:<34} {:>8} {:>14} {:>14} {:>10}",
-        "", "workload", "unit", "loopsim", "tokio", "ratio"
-    )?;
-    for n in 1..=Workload::BASELINE.len() {
-        let w = baseline(n, args.scale_down).expect("in range");
-        let (unit, k) = units(w);
-        let l = count(&format!("loopsim:{n}"))?
-            .unwrap_or(0)
-            .saturating_sub(l0) as f64
-            / k as f64;
-        let t = count(&format!("tokio:{n}"))?
-            .unwrap_or(0)
-            .saturating_sub(t0) as f64
-            / k as f64;
-        writeln!(
-            ui,
-            "W{n:<3} {:<34} {:>8} {:>14.0} {:>14.0} {:>10.2}",
-            w.name(),
-            unit,
-            l,
-            t,
-            l / t
-        )?;
-    }
-    Ok(())
 }
