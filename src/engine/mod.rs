@@ -613,8 +613,26 @@ impl Core {
     }
 
     /// Sets what the current task is suspended on.
+    #[inline]
     pub fn set_waiting(&mut self, on: WaitOn, target: CancelTarget) {
-        self.set_waiting_probed(on, target, None);
+        if let Some(id) = self.current {
+            let t = self.task_mut(id);
+            match &mut t.waiting {
+                // Overwrite in place when nothing in the old wait needs a
+                // destructor (the common case: a timer, a yield, a task).
+                Some(w) if w.probe.is_none() && !matches!(w.target, CancelTarget::Future(_)) => {
+                    w.on = on;
+                    w.target = target;
+                }
+                slot => {
+                    *slot = Some(Wait {
+                        on,
+                        target,
+                        probe: None,
+                    })
+                }
+            }
+        }
     }
 
     /// Sets what the current task is suspended on, with a probe that tells a
@@ -670,7 +688,7 @@ impl Core {
             cold: None,
             waiting: None,
             done_callbacks: Default::default(),
-            waker,
+            waker: Some(waker),
         });
         self.live_tasks += 1;
         if self.rec.enabled {

@@ -243,7 +243,9 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
             return;
         }
         let fut = t.fut.take();
-        t.waiting = None;
+        if t.waiting.is_some() {
+            t.waiting = None;
+        }
         t.running = true;
         let cancelling = t.must_cancel;
         if t.must_cancel {
@@ -254,7 +256,7 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
         // The waker is moved out for the step and back after it (no
         // reference count traffic); `current_waker` lets `wake_action`
         // recognise it meanwhile.
-        let waker = std::mem::replace(&mut t.waker, Waker::noop().clone());
+        let waker = t.waker.take().expect("a task's waker is in its slot between steps");
         let prev = (
             c.current.replace(id),
             std::mem::replace(&mut c.actor, Actor::Task(id)),
@@ -294,7 +296,7 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
                         // cancellation to forward and no overhead to add.
                         t.fut = Some(fut);
                         t.running = false;
-                        t.waker = waker;
+                        t.waker = Some(waker);
                         let on = match &t.waiting {
                             Some(w) => w.on,
                             None if t.scheduled => WaitOn::Yield,
@@ -332,7 +334,7 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
             super::world::run_world_due(rt);
         }
     }
-    rt.core.borrow_mut().task_mut(id).waker = waker;
+    rt.core.borrow_mut().task_mut(id).waker = Some(waker);
     match end {
         None => finish_suspended(rt, id, fut),
         Some(end) => {

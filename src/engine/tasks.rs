@@ -126,7 +126,8 @@ pub(crate) struct TaskSlot {
     pub(super) cold: Option<Box<Cold>>,
     pub(super) waiting: Option<Wait>,
     pub(super) done_callbacks: DoneCallbacks,
-    pub(super) waker: Waker,
+    /// Out of the slot while its step runs.
+    pub(super) waker: Option<Waker>,
 }
 
 /// The rarely used part of a task slot.
