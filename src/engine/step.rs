@@ -112,13 +112,14 @@ fn run_once(rt: &Runtime) -> bool {
             c.ready.len()
         }
     };
+    let one = rt.core.borrow().chooser.one_per_iteration();
     for _ in 0..n {
         let handle = {
             let mut c = rt.core.borrow_mut();
             if c.abort.is_some() {
                 return true;
             }
-            let h = if c.chooser.one_per_iteration() {
+            let h = if one {
                 let c = &mut *c;
                 let i = c.chooser.pick(&c.ready, &mut c.rng);
                 c.ready.remove(i)
@@ -144,8 +145,11 @@ fn run_once(rt: &Runtime) -> bool {
 fn run_handle(rt: &Runtime, h: Handle, started: crate::time::Instant) {
     run_handle_inner(rt, h);
     let mut c = rt.core.borrow_mut();
+    if c.now() == started {
+        return; // the common case: the handle took no virtual time
+    }
     let took = c.now().saturating_duration_since(started);
-    if took >= c.cfg.slow_callback_duration && !took.is_zero() {
+    if took >= c.cfg.slow_callback_duration {
         let task = match h {
             Handle::Step(id) => Some(id),
             _ => None,
@@ -256,7 +260,10 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
         // The waker is moved out for the step and back after it (no
         // reference count traffic); `current_waker` lets `wake_action`
         // recognise it meanwhile.
-        let waker = t.waker.take().expect("a task's waker is in its slot between steps");
+        let waker = t
+            .waker
+            .take()
+            .expect("a task's waker is in its slot between steps");
         let prev = (
             c.current.replace(id),
             std::mem::replace(&mut c.actor, Actor::Task(id)),
