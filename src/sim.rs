@@ -526,6 +526,7 @@ pub mod shutdown_order {
     thread_local! {
         static ORDER: RefCell<Option<Vec<usize>>> = const { RefCell::new(None) };
         static LAST_COUNT: Cell<usize> = const { Cell::new(0) };
+        static LAST_PENDING: RefCell<Vec<TaskId>> = const { RefCell::new(Vec::new()) };
     }
 
     /// Runs this thread starts cancel their leftover tasks in `order` (a
@@ -540,8 +541,15 @@ pub mod shutdown_order {
         LAST_COUNT.with(Cell::get)
     }
 
+    /// The tasks the last shutdown on this thread cancelled, in creation
+    /// order (what the indices of an order refer to).
+    pub fn last_pending() -> Vec<TaskId> {
+        LAST_PENDING.with(|p| p.borrow().clone())
+    }
+
     pub(super) fn apply(pending: Vec<TaskId>) -> Vec<TaskId> {
         LAST_COUNT.with(|c| c.set(pending.len()));
+        LAST_PENDING.with(|p| p.borrow_mut().clone_from(&pending));
         ORDER.with(|o| match &*o.borrow() {
             Some(order) if is_permutation(order, pending.len()) => {
                 order.iter().map(|&i| pending[i]).collect()

@@ -88,7 +88,12 @@ fn sift_up<T: Copy>(heap: &mut [T], mut pos: usize, lt: &impl Fn(&T, &T) -> bool
 /// comparisons, with swaps.
 pub fn push_any<T>(heap: &mut Vec<T>, item: T, lt: impl Fn(&T, &T) -> bool) {
     heap.push(item);
-    let mut pos = heap.len() - 1;
+    let last = heap.len() - 1;
+    sift_down_swapping(heap, last, &lt);
+}
+
+/// [`sift_down`] from `pos` to the root, with swaps.
+fn sift_down_swapping<T>(heap: &mut [T], mut pos: usize, lt: &impl Fn(&T, &T) -> bool) {
     while pos > 0 {
         let parent = (pos - 1) >> 1;
         if !lt(&heap[pos], &heap[parent]) {
@@ -116,14 +121,7 @@ pub fn pop_any<T>(heap: &mut Vec<T>, lt: impl Fn(&T, &T) -> bool) -> Option<T> {
         heap.swap(pos, child);
         pos = child;
     }
-    while pos > 0 {
-        let parent = (pos - 1) >> 1;
-        if !lt(&heap[pos], &heap[parent]) {
-            break;
-        }
-        heap.swap(pos, parent);
-        pos = parent;
-    }
+    sift_down_swapping(heap, pos, &lt);
     Some(root)
 }
 

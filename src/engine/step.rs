@@ -304,17 +304,7 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
                         t.fut = Some(fut);
                         t.running = false;
                         t.waker = Some(waker);
-                        let on = match &t.waiting {
-                            Some(w) => w.on,
-                            None if t.scheduled => WaitOn::Yield,
-                            None => WaitOn::Foreign,
-                        };
-                        c.record(
-                            Some(id),
-                            EventKind::StepEnded {
-                                end: StepEnd::Suspended { on },
-                            },
-                        );
+                        record_suspended(c, id);
                         c.current = prev.0;
                         c.actor = prev.1;
                         c.current_waker = prev.2;
@@ -403,6 +393,12 @@ fn finish_suspended(
         );
         c.wake(id);
     }
+    record_suspended(&mut c, id);
+}
+
+/// Records the end of a step that suspended, with what the task waits on
+/// (a bare yield if it is scheduled again and set no wait).
+fn record_suspended(c: &mut super::Core, id: TaskId) {
     let t = c.task_mut(id);
     let on = match &t.waiting {
         Some(w) => w.on,

@@ -67,10 +67,13 @@ pub(crate) enum HeapKind {
 pub(crate) struct Timers {
     kind: HeapKind,
     slots: Slab<TimerSlot>,
-    /// Heap of (float deadline, slot) for `Python`, (ns deadline, seq, slot)
-    /// for `Fifo`; both kept as plain vectors managed by the heapq port.
+    /// Heap of (float deadline, slot) for `Python`, a plain vector managed
+    /// by the heapq port (its tie order is the point).
     py: Vec<(f64, u32)>,
-    fifo: Vec<(u64, u64, u32)>,
+    /// (ns deadline, seq, slot) for `Fifo`: the keys are unique, so any
+    /// priority queue pops them in the same order; the standard library's
+    /// is the fastest at hand.
+    fifo: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u64, u32)>>,
     /// `_timer_cancelled_count`: cancelled timers still in the heap.
     cancelled_in_heap: usize,
     next_seq: u64,
@@ -84,7 +87,7 @@ impl Timers {
             kind,
             slots: Slab::new(),
             py: Vec::new(),
-            fifo: Vec::new(),
+            fifo: std::collections::BinaryHeap::new(),
             cancelled_in_heap: 0,
             next_seq: 0,
             reverse_ties,
@@ -139,9 +142,7 @@ impl Timers {
                 } else {
                     seq
                 };
-                heapq::push(&mut self.fifo, (when_ns, order, index), |a, b| {
-                    (a.0, a.1) < (b.0, b.1)
-                })
+                self.fifo.push(std::cmp::Reverse((when_ns, order, index)))
             }
         }
         key
@@ -195,17 +196,16 @@ impl Timers {
                     self.py = kept;
                 }
                 HeapKind::Fifo => {
-                    let old = std::mem::take(&mut self.fifo);
+                    let old = std::mem::take(&mut self.fifo).into_vec();
                     let mut kept = Vec::with_capacity(old.len() - self.cancelled_in_heap);
                     for entry in old {
-                        if self.slots.at(entry.2).state == TimerState::Cancelled {
-                            self.unqueue(entry.2);
+                        if self.slots.at(entry.0.2).state == TimerState::Cancelled {
+                            self.unqueue(entry.0.2);
                         } else {
                             kept.push(entry);
                         }
                     }
-                    heapq::heapify(&mut kept, |a, b| (a.0, a.1) < (b.0, b.1));
-                    self.fifo = kept;
+                    self.fifo = kept.into();
                 }
             }
             self.cancelled_in_heap = 0;
@@ -224,16 +224,14 @@ impl Timers {
     fn head(&self) -> Option<u32> {
         match self.kind {
             HeapKind::Python => self.py.first().map(|e| e.1),
-            HeapKind::Fifo => self.fifo.first().map(|e| e.2),
+            HeapKind::Fifo => self.fifo.peek().map(|e| e.0.2),
         }
     }
 
     fn pop_head(&mut self) -> Option<u32> {
         match self.kind {
             HeapKind::Python => heapq::pop(&mut self.py, |a, b| a.0 < b.0).map(|e| e.1),
-            HeapKind::Fifo => {
-                heapq::pop(&mut self.fifo, |a, b| (a.0, a.1) < (b.0, b.1)).map(|e| e.2)
-            }
+            HeapKind::Fifo => self.fifo.pop().map(|e| e.0.2),
         }
     }
 

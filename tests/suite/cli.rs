@@ -522,3 +522,53 @@ fn format_chrome_puts_every_variant_in_one_file_a_process_each() {
     assert_eq!(processes.len(), 2, "{processes:?}");
     assert!(processes[0].starts_with("sync — ") && processes[1].starts_with("async — "));
 }
+
+#[test]
+fn bench_compare_pairs_every_workload_or_says_what_it_needs() {
+    // tokio: built in only with the `compare-tokio` feature; without it the
+    // command says how to build it, and exits 2.
+    let out = loopsim(&[
+        "bench",
+        "--compare",
+        "tokio",
+        "--scale-down",
+        "1000",
+        "--pairs",
+        "1",
+    ]);
+    if cfg!(feature = "compare-tokio") {
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    } else {
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out.stderr).contains("--features compare-tokio"));
+    }
+    // CPython: every workload's row, with a ratio, when a python3 is there.
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no python3");
+        return;
+    }
+    let out = loopsim(&[
+        "bench",
+        "--compare",
+        "cpython",
+        "--scale-down",
+        "1000",
+        "--pairs",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    for w in ["W1", "W2", "W3", "W4"] {
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(w))
+            .unwrap_or_else(|| panic!("no {w} row in:\n{table}"));
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        let (ours, theirs): (f64, f64) = (cols[2].parse().unwrap(), cols[3].parse().unwrap());
+        assert!(ours >= 0.0 && theirs > 0.0, "{row}");
+    }
+}

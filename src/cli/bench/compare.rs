@@ -173,10 +173,12 @@ pub(super) fn compare(args: &Args, against: Against, ui: &mut Ui) -> Result<i32>
         )?;
     }
     if let Other::Tokio = other {
-        if let (Some(l), Some(t)) = (
-            memory_per_task("loopsim", args)?,
-            memory_per_task("tokio", args)?,
-        ) {
+        if args.scale_down == 1
+            && let (Some(l), Some(t)) = (
+                memory_per_task("loopsim", args)?,
+                memory_per_task("tokio", args)?,
+            )
+        {
             writeln!(
                 ui,
                 "\nmemory of a million sleeping tasks, per task: loopsim {l:.0} B, tokio {t:.0} B ({:.2})",

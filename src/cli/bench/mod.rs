@@ -3,6 +3,7 @@
 //! `--compare tokio` measures the same workloads against tokio's paused
 //! clock by paired runs (and by instruction counts with `--instructions`).
 
+use super::output::UsageError;
 use super::ui::Ui;
 use anyhow::{Result, bail};
 use loopsim::render::{Renderer, Timeline};
@@ -105,22 +106,7 @@ fn peak_rss_kib() -> Option<u64> {
 /// A million tasks asleep at once (W1 at 10×), measured at its peak: the
 /// run's memory per task. Prints the peak RSS in KiB.
 fn one_million(engine: &str, args: &Args) -> Result<()> {
-    let w = Workload::Sleepers { tasks: 1_000_000 };
-    match engine {
-        "loopsim" => {
-            let sim = Sim::builder()
-                .model(args.model)
-                .trace(false)
-                .seed(1)
-                .build();
-            let run = w.run(&sim);
-            if !run.is_completed() {
-                bail!("workload {} did not complete: {:?}", w.name(), run.outcome);
-            }
-        }
-        "tokio" => tokio_run(w)?,
-        other => bail!("--one: unknown engine `{other}` (loopsim or tokio)"),
-    }
+    run_on(engine, Workload::Sleepers { tasks: 1_000_000 }, args)?;
     println!("{}", peak_rss_kib().unwrap_or(0));
     Ok(())
 }
@@ -439,7 +425,7 @@ fn units(w: Workload) -> (&'static str, u64) {
 /// `--one ENGINE:N`: one run, nothing printed (measured from outside).
 fn run_one(spec: &str, args: &Args) -> Result<i32> {
     let Some((engine, n)) = spec.split_once(':') else {
-        bail!("--one takes ENGINE:N, e.g. loopsim:1");
+        return Err(UsageError("--one takes ENGINE:N, e.g. loopsim:1".to_string()).into());
     };
     if n == "stream" && engine == "loopsim" {
         // Prints the events written and the peak RSS in KiB.
@@ -491,6 +477,12 @@ fn run_one(spec: &str, args: &Args) -> Result<i32> {
         }
         return Ok(super::EXIT_OK);
     };
+    run_on(engine, w, args)?;
+    Ok(super::EXIT_OK)
+}
+
+/// Runs `w` once on `engine` (`loopsim`, trace off, or `tokio`).
+fn run_on(engine: &str, w: Workload, args: &Args) -> Result<()> {
     match engine {
         "loopsim" => {
             let sim = Sim::builder()
@@ -502,11 +494,14 @@ fn run_one(spec: &str, args: &Args) -> Result<i32> {
             if !run.is_completed() {
                 bail!("workload {} did not complete: {:?}", w.name(), run.outcome);
             }
+            Ok(())
         }
-        "tokio" => tokio_run(w)?,
-        other => bail!("--one: unknown engine `{other}` (loopsim or tokio)"),
+        "tokio" => tokio_run(w),
+        other => Err(UsageError(format!(
+            "--one: unknown engine `{other}` (loopsim or tokio)"
+        ))
+        .into()),
     }
-    Ok(super::EXIT_OK)
 }
 
 #[cfg(feature = "compare-tokio")]
@@ -517,8 +512,10 @@ fn tokio_run(w: Workload) -> Result<()> {
 
 #[cfg(not(feature = "compare-tokio"))]
 fn tokio_run(_: Workload) -> Result<()> {
-    bail!(
+    Err(UsageError(
         "this loopsim was built without tokio; build it with \
          `cargo run --release --features compare-tokio -- bench --compare tokio`"
+            .to_string(),
     )
+    .into())
 }
