@@ -865,14 +865,18 @@ fn chrome_trace_has_a_thread_per_resource_and_worker_and_a_load_counter() {
         api > tasks && worker > api,
         "resource threads after the tasks'"
     );
+    // Start and length in nanoseconds. A slice that ends where the next
+    // one of its thread starts ends a nanosecond early, so that viewers
+    // rebasing timestamps in floating point never see them overlap.
+    let ns = |v: &serde_json::Value| (v.as_f64().unwrap() * 1000.0).round() as u64;
     let slices = |tid: u64| -> Vec<(u64, u64, String)> {
         events
             .iter()
             .filter(|e| e["ph"] == "X" && e["tid"] == tid && e["cat"] != "task")
             .map(|e| {
                 (
-                    e["ts"].as_u64().unwrap(),
-                    e["dur"].as_u64().unwrap(),
+                    ns(&e["ts"]),
+                    ns(&e["dur"]),
                     e["name"].as_str().unwrap().to_string(),
                 )
             })
@@ -881,15 +885,19 @@ fn chrome_trace_has_a_thread_per_resource_and_worker_and_a_load_counter() {
     assert_eq!(
         slices(worker),
         [
-            (0, 1_000_000, "#1 Task-1".to_string()),
-            (1_000_000, 1_000_000, "#2 second".to_string())
+            (0, 999_999_999, "#1 Task-1".to_string()),
+            (1_000_000_000, 1_000_000_000, "#2 second".to_string())
         ]
     );
     assert_eq!(
         slices(api),
         [
-            (0, 1_000_000, "1 busy, 1 waiting".to_string()),
-            (1_000_000, 1_000_000, "1 busy, 0 waiting".to_string())
+            (0, 999_999_999, "1 busy, 1 waiting".to_string()),
+            (
+                1_000_000_000,
+                1_000_000_000,
+                "1 busy, 0 waiting".to_string()
+            )
         ]
     );
     let counters: Vec<(u64, u64, u64)> = events
