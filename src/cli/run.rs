@@ -49,8 +49,10 @@ pub struct Args {
     /// Write an SVG timeline of the run (every variant, stacked) to this file.
     #[arg(long, value_name = "PATH")]
     svg: Option<PathBuf>,
-    /// The --svg timeline's horizontal axis: virtual time (the default), or
-    /// events in order.
+    /// The --svg timeline's horizontal axis: virtual time with every busy
+    /// instant opened into its events in order and long idle gaps
+    /// compressed (mixed, the default), virtual time alone, or events in
+    /// order.
     #[arg(long, value_enum)]
     axis: Option<AxisArg>,
 }
@@ -68,6 +70,7 @@ pub enum Format {
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AxisArg {
+    Mixed,
     Time,
     Steps,
 }
@@ -338,7 +341,8 @@ fn write_svg(
     protected: &Protected,
 ) -> Result<()> {
     let timeline = Timeline {
-        axis: match axis.unwrap_or(AxisArg::Time) {
+        axis: match axis.unwrap_or(AxisArg::Mixed) {
+            AxisArg::Mixed => Axis::TimeAndOrder,
             AxisArg::Time => Axis::Time,
             AxisArg::Steps => Axis::Steps,
         },

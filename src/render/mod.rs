@@ -9,6 +9,7 @@
 //! | [`Timeline`] | an SVG timeline: a lane for the loop, one per task, and one per service or pool ([`ResourceLane`]) |
 //! | [`elapsed_histogram`] | a sweep's elapsed times per variant, as SVG (not a trace renderer) |
 
+mod axis;
 mod chrome;
 mod histogram;
 mod lanes;

@@ -15,6 +15,7 @@ mod primitives;
 mod properties;
 mod random_programs;
 mod render;
+mod render_axis;
 mod robustness;
 mod scenarios;
 mod support;
