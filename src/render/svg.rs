@@ -657,13 +657,18 @@ impl Timeline {
         several: bool,
     ) {
         let width = sc.x1 + RIGHT;
+        let panel_title = if p.title.is_empty() {
+            run_words(p.trace, l)
+        } else {
+            format!("{}: {}", p.title, run_words(p.trace, l))
+        };
         b.open(
             "panel",
             &[
                 ("data-panel", index.to_string()),
                 ("data-variant", p.title.clone()),
             ],
-            &p.title,
+            &panel_title,
         );
         rect(b, 0, top, width, top + 1, &rgb(0xbbbbbb), true);
         if !p.title.is_empty() {
@@ -1212,7 +1217,16 @@ impl Timeline {
             let dir = if y1 > y0 { 1 } else { -1 };
             let x0 = sc.x(m.sent.0, m.sent.1);
             let x1 = sc.x(at, seq);
+            b.open(
+                "message",
+                &[],
+                &format!(
+                    "message on connection #{} ({} bytes): sent at {}, delivered at {at}",
+                    m.conn, m.bytes, m.sent.0
+                ),
+            );
             flight_arrow(b, (x0, y0 + dir * 4), (x1, y1 - dir * 4), &style);
+            b.close();
             drawn += 1;
         }
         if skipped > 0 {
@@ -1239,6 +1253,11 @@ impl Timeline {
         for p in &l.partitions {
             let x0 = sc.x(p.from.0, p.from.1);
             let x1 = sc.x(p.to.0, p.to.1).max(x0 + 2);
+            b.open(
+                "partition",
+                &[],
+                &format!("{}\n{} → {}", p.label(), p.from.0, p.to.0),
+            );
             rect(b, x0, y0, x1, bottom, &PARTITION.mix(0.08), true);
             // Sparse diagonal hatching, clipped to the band.
             let h = (bottom - y0).max(1);
@@ -1270,6 +1289,7 @@ impl Timeline {
                 (HPos::Left, VPos::Center),
                 true,
             );
+            b.close();
         }
     }
 
@@ -1312,6 +1332,14 @@ impl Timeline {
     /// them are waiting (blue) or ready/running (amber) over time.
     fn density_lane(&self, b: &mut Canvas<'_>, sc: &Scale, rest: &[Lane], y: i32) {
         let label = format!("+ {} more tasks", rest.len());
+        b.open(
+            "density",
+            &[],
+            &format!(
+                "{} more tasks, folded: the shade says how many wait (blue, top) or are ready or running (amber, bottom)",
+                rest.len()
+            ),
+        );
         text(
             b,
             &label,
@@ -1380,6 +1408,7 @@ impl Timeline {
             }
             c = e;
         }
+        b.close();
     }
 
     /// The resource lanes, from `y` down: a header, then for each service
@@ -1458,6 +1487,17 @@ impl Timeline {
                 continue;
             }
             let (hb, hw) = (h(ld.busy), h(ld.busy + ld.waiting));
+            b.open(
+                "load",
+                &[
+                    ("data-from", ld.from.as_nanos().to_string()),
+                    ("data-to", ld.to.as_nanos().to_string()),
+                ],
+                &format!(
+                    "{}: {} in service, {} waiting\n{} → {}",
+                    r.name, ld.busy, ld.waiting, ld.from, ld.to
+                ),
+            );
             if ld.busy > 0 {
                 rect(
                     b,
@@ -1480,6 +1520,7 @@ impl Timeline {
                     true,
                 );
             }
+            b.close();
             // The counts: "2" in service, "2 + 3 queued", or "2+3".
             let long = if ld.waiting > 0 {
                 format!("{} + {} queued", ld.busy, ld.waiting)
@@ -1511,7 +1552,13 @@ impl Timeline {
         }
         // Above the row, in the gap, clear of the counts.
         for m in &r.marks {
+            b.open(
+                "marker",
+                &[],
+                &format!("{} · {}", short(m.at), io_mark_words(m)),
+            );
             mark_glyph(b, sc.x(m.at, m.seq), y - 7, &mark_color(m));
+            b.close();
         }
     }
 
@@ -1551,12 +1598,37 @@ impl Timeline {
                 continue;
             }
             let c = work_color(s.state);
+            let caller = s
+                .caller
+                .and_then(|t| l.tasks.get((t.0 as usize).wrapping_sub(1)))
+                .map_or(String::new(), |lane| format!(" for {}", lane.name));
+            let abandoned = if s.abandoned {
+                " (abandoned: its result will be dropped)"
+            } else {
+                ""
+            };
+            b.open(
+                "work",
+                &[
+                    ("data-from", s.from.as_nanos().to_string()),
+                    ("data-to", s.to.as_nanos().to_string()),
+                ],
+                &format!(
+                    "worker {worker}: #{}{caller}, {}{abandoned}\n{} → {} ({})",
+                    s.id,
+                    work_words(s.state),
+                    s.from,
+                    s.to,
+                    format_nanos(s.to.as_nanos().saturating_sub(s.from.as_nanos()))
+                ),
+            );
             if s.abandoned {
                 rect(b, x0, y + 3, x1, y + LANE - 3, &c.mix(0.35), true);
                 rect(b, x0, y + 3, x1, y + LANE - 3, &rgb(0x777777), false);
             } else {
                 rect(b, x0, y + 3, x1, y + LANE - 3, &c, true);
             }
+            b.close();
         }
         // One label per job (its spans are consecutive), and a thin white
         // line between jobs that follow each other without a gap.
@@ -1973,6 +2045,16 @@ fn io_mark_words(m: &IoMark) -> String {
         IoMarkKind::Abandoned => {
             format!("{r} #{id} abandoned: its caller stopped waiting while it was served")
         }
+    }
+}
+
+/// What a worker does, in words.
+fn work_words(s: WorkState) -> &'static str {
+    match s {
+        WorkState::Starting => "starting a worker process",
+        WorkState::Serving => "serving",
+        WorkState::OnCpu => "on the CPU",
+        WorkState::WaitingForCpu => "waiting for the GIL or a core",
     }
 }
 

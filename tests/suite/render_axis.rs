@@ -176,10 +176,24 @@ fn tie_wake_ups_and_prints_read_left_to_right_in_the_traces_order() {
     }
 }
 
+/// Every gallery timeline (`report --check` keeps them current), by name.
+fn gallery() -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path().join("timeline.svg");
+        if let Ok(svg) = std::fs::read_to_string(&path) {
+            out.push((path.display().to_string(), svg));
+        }
+    }
+    out.sort();
+    assert!(out.len() >= 40, "the gallery has {} timelines", out.len());
+    out
+}
+
 #[test]
 fn every_span_marker_and_label_has_a_tooltip() {
-    for name in TIES {
-        let svg = String::from_utf8(report(name).timeline_svg()).unwrap();
+    for (name, svg) in gallery() {
         let doc = Document::parse(&svg).unwrap();
         let mut seen = BTreeMap::new();
         for g in doc.descendants().filter(|n| n.has_tag_name("g")) {
@@ -195,19 +209,43 @@ fn every_span_marker_and_label_has_a_tooltip() {
             );
             *seen.entry(c.to_string()).or_insert(0) += 1;
         }
-        for c in [
-            "span", "marker", "label", "wake", "loop", "legend", "instant",
-        ] {
+        for c in ["span", "marker", "loop", "legend", "name"] {
             assert!(
                 seen.get(c).is_some_and(|n| *n > 0),
                 "{name}: no {c} group: {seen:?}"
             );
         }
+        // Nothing drawn for a task or a resource outside a titled group:
+        // every shape in a panel is inside some group below the panel's.
+        for panel in class(doc.root(), "panel") {
+            for shape in panel.descendants().filter(|n| {
+                n.has_tag_name("polygon") || n.has_tag_name("line") || n.has_tag_name("text")
+            }) {
+                let inner = shape
+                    .ancestors()
+                    .filter(|a| a.has_tag_name("g"))
+                    .take_while(|a| *a != panel)
+                    .count();
+                let what = shape.text().unwrap_or("").trim();
+                let structural = ["event loop", "services & pools"].contains(&what)
+                    || panel.children().any(|c| c == shape);
+                assert!(
+                    inner > 0 || structural,
+                    "{name}: an untitled {:?} {what:?}",
+                    shape.tag_name().name()
+                );
+            }
+        }
         // Every label's tooltip holds its full text (labels are shortened).
         for g in class(doc.root(), "label") {
             let title = g.first_element_child().and_then(|t| t.text()).unwrap();
             let text = shown(g);
-            let stem = text.split(" (+").next().unwrap().trim_end_matches('…');
+            let stem = text
+                .split(" (+")
+                .next()
+                .unwrap()
+                .trim_start_matches("⚠ ")
+                .trim_end_matches('…');
             assert!(
                 title.contains(stem),
                 "{name}: label {text:?} vs its title {title:?}"
