@@ -11,8 +11,8 @@ use super::ui::{Ui, count};
 use anyhow::Result;
 use clap::ValueEnum;
 use loopsim::render::{Axis, ChromeTrace, Mermaid, Renderer, SequenceText, Timeline};
-use loopsim::report::{failure_text, output_diff};
-use loopsim::scenario::verify::{check, check_faster, check_scenario, describe};
+use loopsim::report::{ScenarioReport, VariantRun, failure_text, html, output_diff};
+use loopsim::scenario::verify::{ClaimVerdict, check, check_faster, check_scenario, describe};
 use loopsim::scenario::{ClaimKind, Scenario, run_variant};
 use loopsim::{LoopModel, Outcome};
 use std::io::Write;
@@ -55,6 +55,10 @@ pub struct Args {
     /// order.
     #[arg(long, value_enum)]
     axis: Option<AxisArg>,
+    /// Write an interactive HTML report of the run (every variant; one
+    /// self-contained file, no network) to this file.
+    #[arg(long, value_name = "PATH")]
+    html: Option<PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,7 +83,10 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
     // Output paths are checked before anything runs.
     let input = std::slice::from_ref(&args.file);
     let protected = Protected::new(input, input);
-    for path in [&args.svg, &args.trace_out].into_iter().flatten() {
+    for path in [&args.svg, &args.trace_out, &args.html]
+        .into_iter()
+        .flatten()
+    {
         let (dir, name) = OutDir::for_file(path, &protected)?;
         dir.check_writable(&name)?;
     }
@@ -118,6 +125,7 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
     let mut failed_claims = 0;
     let mut sim_failed = false;
     let mut traces = Vec::new();
+    let mut verdicts = Vec::new();
     for v in &variants {
         let r = run_variant(&s, v, args.seed, args.model.map(|m| m.model), true);
         if !ui.quiet() {
@@ -205,6 +213,14 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
                     writeln!(ui, "{d}")?;
                 }
             }
+            verdicts.push(ClaimVerdict {
+                claim: c.clone(),
+                variant: v.clone(),
+                seed: r.seed,
+                model: r.model,
+                verdict: chk,
+                seeds_checked: 1,
+            });
         }
         traces.push((v.clone(), r.run.trace));
     }
@@ -251,6 +267,12 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
         )?;
         if !ui.quiet() {
             writeln!(ui, "timeline written to {}", path.display())?;
+        }
+    }
+    if let Some(path) = &args.html {
+        write_html(&s, path, traces, verdicts, &protected)?;
+        if !ui.quiet() {
+            writeln!(ui, "HTML report written to {}", path.display())?;
         }
     }
     Ok(if failed_claims > 0 {
@@ -355,6 +377,30 @@ fn write_svg(
     common::write_output(path, &svg, protected)
 }
 
+/// The interactive HTML report of the runs (and the verdicts of the
+/// claims checked on them, if any), written to `path`.
+fn write_html(
+    s: &Scenario,
+    path: &std::path::Path,
+    traces: Vec<(String, loopsim::Trace)>,
+    verdicts: Vec<ClaimVerdict>,
+    protected: &Protected,
+) -> Result<()> {
+    let report = ScenarioReport {
+        name: s.name.clone(),
+        title: s.title.clone(),
+        source: s.source.clone(),
+        description: s.description.clone(),
+        file: s.file.clone(),
+        runs: traces
+            .into_iter()
+            .map(|(variant, trace)| VariantRun { variant, trace })
+            .collect(),
+        verdicts,
+    };
+    common::write_output(path, html::page(&report, false).as_bytes(), protected)
+}
+
 /// `--format sequence|mermaid|chrome|trace|python`: print the rendering
 /// only (the Chrome trace of several variants as one file, a process each).
 fn render_only(
@@ -425,6 +471,12 @@ fn render_only(
         )?;
         if !ui.quiet() {
             eprintln!("timeline written to {}", path.display());
+        }
+    }
+    if let Some(path) = &args.html {
+        write_html(s, path, traces, Vec::new(), protected)?;
+        if !ui.quiet() {
+            eprintln!("HTML report written to {}", path.display());
         }
     }
     Ok(EXIT_OK)

@@ -728,6 +728,8 @@ impl Timeline {
                         &[
                             ("data-from", first.from.as_nanos().to_string()),
                             ("data-to", last.to.as_nanos().to_string()),
+                            ("data-seq-from", first.from_seq.to_string()),
+                            ("data-seq-to", last.to_seq.to_string()),
                         ],
                         &title,
                     );
@@ -825,6 +827,8 @@ impl Timeline {
                     ("data-to", w.to.0.to_string()),
                     ("data-from", w.from.map_or(0, |t| t.0).to_string()),
                     ("data-seq", w.seq.to_string()),
+                    ("data-seq-from", w.seq.to_string()),
+                    ("data-seq-to", w.seq.to_string()),
                 ],
                 &format!(
                     "{} · {} woken by {waker} (event #{})",
@@ -1001,6 +1005,8 @@ impl Timeline {
                     ("data-from", s.from.as_nanos().to_string()),
                     ("data-to", s.to.as_nanos().to_string()),
                     ("data-state", format!("{:?}", s.state).to_lowercase()),
+                    ("data-seq-from", s.from_seq.to_string()),
+                    ("data-seq-to", s.to_seq.to_string()),
                 ],
                 &span_title(l, lane, s),
             );
