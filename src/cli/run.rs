@@ -70,6 +70,9 @@ pub enum Format {
     Trace,
     /// The scenario as a real asyncio program (Python 3.11+, virtual clock).
     Python,
+    /// The critical path: the chain of waits that set the main task's end
+    /// time, per variant.
+    CriticalPath,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -434,6 +437,9 @@ fn render_only(
             .render(&r.run.trace),
             // Written once, after every variant has run.
             Format::Chrome => Vec::new(),
+            Format::CriticalPath => loopsim::render::critical_path(&r.run.trace)
+                .text(&format!("{} [{v}]", s.name))
+                .into_bytes(),
             Format::Trace => r.run.trace.to_jsonl(),
             Format::Python => match loopsim::scenario::python::to_python(s, v) {
                 Ok(p) => p.into_bytes(),

@@ -552,7 +552,7 @@ impl Timeline {
         let mut x = 14;
         let lane_y = y + 2;
         let h = 18;
-        let entries: [(&str, &str); 6] = [
+        let entries: [(&str, &str); 7] = [
             (
                 "created",
                 "the task was created (a green triangle where its lane begins)",
@@ -571,12 +571,21 @@ impl Timeline {
                 "(+2)",
                 "two more labels at this spot, hidden under the first: hover the label, or open the HTML report",
             ),
+            (
+                "critical path",
+                "the chain of waits that set the main task's end time (loopsim run FILE --format critical-path lists it)",
+            ),
         ];
         for (name, what) in entries {
             b.open("legend", &[], what);
             match name {
                 "created" => spawn_glyph(b, x + 6, lane_y, h),
                 "returned" | "raised" | "cancelled" => end_glyph(b, name, x + 2, lane_y, h),
+                "critical path" => {
+                    let red = rgb(0xd62728);
+                    rect(b, x, y + 5, x + 14, y + 17, &red, false);
+                    rect(b, x + 1, y + 6, x + 13, y + 16, &red, false);
+                }
                 "wake-up" => {
                     let style = rgb(0x555555).mix(0.8);
                     let _ = b.draw_line((x + 7, y + 3), (x + 7, y + 18), &style);
@@ -848,7 +857,67 @@ impl Timeline {
             let folded_y = folded.then_some(y + LANE / 2);
             self.flights(b, sc, l, &lane_y, folded_y, top);
         }
+        self.critical(b, sc, p.trace, l, &lane_y);
         b.close();
+    }
+
+    /// The critical path: each link's share outlined in red on its lane,
+    /// and a red line where the path passes from one task to another.
+    fn critical(
+        &self,
+        b: &mut Canvas<'_>,
+        sc: &Scale,
+        trace: &Trace,
+        l: &Lanes,
+        lane_y: &[Option<i32>],
+    ) {
+        let path = super::critical_path_of(trace, l);
+        let n = path.links.len();
+        let y_of = |t: crate::trace::TaskId| {
+            (t.0 as usize)
+                .checked_sub(1)
+                .and_then(|i| lane_y.get(i).copied().flatten())
+        };
+        let mut prev: Option<(i32, i32)> = None;
+        for (k, link) in path.links.iter().enumerate() {
+            let Some(y) = y_of(link.task) else {
+                prev = None;
+                continue;
+            };
+            let x0 = sc.x(link.from, link.from_seq);
+            let x1 = sc.x(link.span.to, link.span.to_seq).max(x0 + 2);
+            b.open(
+                "critical",
+                &[("data-task", link.task.0.to_string())],
+                &format!(
+                    "critical path, link {} of {n}: {}\n{} → {} ({} of the end time)",
+                    k + 1,
+                    link.words(),
+                    link.from,
+                    link.span.to,
+                    format_nanos(link.share())
+                ),
+            );
+            let red = rgb(0xd62728);
+            rect(b, x0, y - LANE / 2 + 1, x1, y + LANE / 2 - 1, &red, false);
+            rect(
+                b,
+                x0 + 1,
+                y - LANE / 2 + 2,
+                x1 - 1,
+                y + LANE / 2 - 2,
+                &red,
+                false,
+            );
+            if let Some((px, py)) = prev
+                && py != y
+            {
+                let _ = b.draw_line((px, py), (px, y), &red);
+                let _ = b.draw_line((px + 1, py), (px + 1, y), &red);
+            }
+            b.close();
+            prev = Some((x1, y));
+        }
     }
 
     /// A red line where the run deadlocked, and the wait-for cycle named at

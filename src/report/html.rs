@@ -101,7 +101,7 @@ pub fn page(r: &ScenarioReport, links: bool) -> String {
          <button type=\"button\" id=\"zoom-out\">−</button> \
          <button type=\"button\" id=\"zoom-reset\">reset</button> \
          <select id=\"instants\"><option value=\"\">zoom into an instant…</option></select></span>\n\
-         <span class=\"group\"><button type=\"button\" id=\"critical\">critical path</button> \
+         <span class=\"group\"><button type=\"button\" id=\"critical\" class=\"on\">critical path</button> \
          <button type=\"button\" id=\"clear\">clear highlight</button></span>\n</nav>"
     );
     // The pictures: all variants on one axis, then each alone.
@@ -258,8 +258,7 @@ svg.selecting g.wake.chain { opacity: 1; }
 svg g.wake.chain line { stroke: #d62728; stroke-width: 2.5; opacity: 1; }
 svg g.wake.chain polygon { fill: #d62728; opacity: 1; }
 svg g.hover rect, svg g.hover polygon { stroke: #000; stroke-width: 1.5; }
-svg g.critical { display: none; }
-svg.show-critical g.critical { display: inline; }
+svg.hide-critical g.critical { display: none; }
 #info { position: fixed; left: 0; right: 0; bottom: 0; max-height: 32vh; overflow: auto; background: #fbfbfb; border-top: 2px solid #1f4e9c; padding: 6px 16px; font-size: 12.5px; z-index: 3; }
 #info pre { margin: 2px 0; white-space: pre-wrap; }
 #info pre.title { font-weight: bold; font-size: 13px; }
@@ -402,7 +401,7 @@ const PAGE_SCRIPT: &str = r#"(function () {
   document.getElementById('critical').addEventListener('click', e => {
     const on = !e.currentTarget.classList.contains('on');
     e.currentTarget.classList.toggle('on', on);
-    document.querySelectorAll('section.view svg').forEach(s => s.classList.toggle('show-critical', on));
+    document.querySelectorAll('section.view svg').forEach(s => s.classList.toggle('hide-critical', !on));
   });
   // Zoom: the picture stretches sideways; its text keeps its shape.
   function zoom(section, k, at) {

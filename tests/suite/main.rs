@@ -16,6 +16,7 @@ mod properties;
 mod random_programs;
 mod render;
 mod render_axis;
+mod render_critical;
 mod robustness;
 mod scenarios;
 mod support;
