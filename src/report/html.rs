@@ -2,8 +2,7 @@
 //! timelines, the run's events as JSON, a small inline script, no network),
 //! and an index page for the gallery.
 //!
-//! What the page lets a reader do, all in the script at the end of
-//! [`PAGE_SCRIPT`]:
+//! What the page lets a reader do, all in the small script at its end:
 //! - **hover** a span, marker, label or arrow: the box at the bottom shows
 //!   its tooltip and the trace's events it covers (a task's span: that
 //!   task's events from the span's first event to its last);
@@ -217,7 +216,7 @@ pub fn index(reports: &[ScenarioReport]) -> String {
         let _ = writeln!(
             h,
             "<article>\n<h2><a href=\"{n}/report.html\">{n}</a> — {}</h2>\n<p class=\"{class}\">Claims: {passed} of {} hold.</p>\n\
-             <a href=\"{n}/report.html\"><img src=\"{n}/timeline.svg\" alt=\"{n} timeline\" loading=\"lazy\"></a>\n</article>",
+             <a class=\"thumb\" href=\"{n}/report.html\"><img src=\"{n}/timeline.svg\" alt=\"{n} timeline\" loading=\"lazy\"></a>\n</article>",
             esc(&r.title),
             r.verdicts.len(),
             n = esc(&r.name)
@@ -269,7 +268,8 @@ svg.hide-critical g.critical { display: none; }
 
 const INDEX_STYLE: &str = r#".index { display: flex; flex-wrap: wrap; gap: 12px; margin: 12px 16px; }
 .index article { width: 560px; border: 1px solid #ddd; padding: 4px 10px 10px; }
-.index img { width: 100%; border: 1px solid #eee; }
+.index a.thumb { display: block; max-height: 380px; overflow: hidden; border: 1px solid #eee; }
+.index img { width: 100%; display: block; }
 .index p.fail { color: #a00; }
 "#;
 
