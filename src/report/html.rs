@@ -50,7 +50,12 @@ fn esc(s: &str) -> String {
 fn events_json(trace: &crate::trace::Trace) -> String {
     let jsonl = String::from_utf8_lossy(&trace.to_jsonl()).into_owned();
     let lines: Vec<&str> = jsonl.lines().skip(1).take(MAX_EVENTS).collect();
-    format!("[{}]", lines.join(",\n")).replace("</", "<\\/")
+    // `<`, `>` and `&` appear only inside JSON strings: as escapes there,
+    // no printed text can end or confuse the `<script>` element.
+    format!("[{}]", lines.join(",\n"))
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 /// The scenario's page. `links` says whether the gallery's files sit beside
@@ -470,3 +475,54 @@ const PAGE_SCRIPT: &str = r#"(function () {
   document.body.dataset.ready = 'yes';
 })();
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{ScenarioReport, VariantRun};
+    use crate::{Sim, print, sleep};
+    use std::time::Duration;
+
+    fn report(line: &'static str) -> ScenarioReport {
+        let trace = Sim::builder()
+            .build()
+            .run(async move {
+                sleep(Duration::from_millis(5)).await;
+                print(line);
+            })
+            .trace;
+        ScenarioReport {
+            name: "t<1>".into(),
+            title: "a & b".into(),
+            source: None,
+            description: None,
+            file: "t.toml".into(),
+            runs: vec![VariantRun {
+                variant: "main".into(),
+                trace,
+            }],
+            verdicts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn printed_text_cannot_end_the_pages_scripts_or_open_a_tag() {
+        let line = "</script><script>alert(1)</script><b>";
+        let page = page(&report(line), false);
+        // The page's own scripts: one for the events, one for the code.
+        assert_eq!(page.matches("</script>").count(), 2, "{page}");
+        assert!(!page.contains("<b>") && !page.contains("<script>alert"));
+        assert!(page.contains("<title>t&lt;1&gt; — a &amp; b</title>"));
+        // The line is still there, as text.
+        assert!(page.contains("&lt;/script&gt;&lt;script&gt;alert(1)"));
+    }
+
+    #[test]
+    fn a_page_is_byte_stable_and_fetches_nothing() {
+        let (a, b) = (page(&report("x"), true), page(&report("x"), true));
+        assert_eq!(a, b);
+        for bad in ["src=\"http", "href=\"http", "@import", "url("] {
+            assert!(!a.contains(bad), "{bad}");
+        }
+    }
+}
