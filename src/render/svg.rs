@@ -1847,7 +1847,16 @@ impl Timeline {
             if l.slots[i] < 2 || x1 - x0 < 6 {
                 continue;
             }
+            // Rounded, unless that would read like a neighbour's time.
+            let round = |k: usize| l.instants.get(k).map(|t| short(Instant::from_nanos(*t)));
             let label = short(Instant::from_nanos(*t));
+            let label = if (i > 0 && round(i - 1).as_ref() == Some(&label))
+                || round(i + 1).as_ref() == Some(&label)
+            {
+                format_nanos(*t)
+            } else {
+                label
+            };
             b.open(
                 "instant",
                 &[("data-at", t.to_string())],
@@ -1913,7 +1922,7 @@ impl Timeline {
                 yy += 12;
             }
             b.close();
-            labels.push((0, mid, format!("⫽ {len}")));
+            labels.push((0, mid, format!("{len} idle")));
         }
         labels.sort_by_key(|(p, x, _)| (*p, *x));
         let mut placed: Vec<(i32, i32)> = Vec::new();

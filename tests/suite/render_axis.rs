@@ -253,3 +253,41 @@ fn every_span_marker_and_label_has_a_tooltip() {
         }
     }
 }
+
+#[test]
+fn a_long_idle_gap_is_drawn_short_with_a_break_mark_and_its_length() {
+    use loopsim::render::{Renderer, Timeline};
+    let run = loopsim::Sim::builder().build().run(async {
+        for ms in [1, 10_000, 2] {
+            loopsim::sleep(std::time::Duration::from_millis(ms)).await;
+            loopsim::print(format!("after {ms} ms"));
+        }
+    });
+    let svg = String::from_utf8(Timeline::default().render(&run.trace)).unwrap();
+    let doc = Document::parse(&svg).unwrap();
+    let breaks = class(doc.root(), "break");
+    assert_eq!(breaks.len(), 1, "one long gap");
+    let title = breaks[0].first_element_child().unwrap().text().unwrap();
+    assert!(
+        title.starts_with("10s of idle time, from 1ms to 10.001s"),
+        "{title}"
+    );
+    // Its label sits under the axis; the time on each side keeps its ticks.
+    let labels: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .map(str::trim)
+        .collect();
+    assert!(labels.contains(&"10s idle"), "{labels:?}");
+    // The 10 s gap takes less room than the 2 ms after it.
+    let x = |label: &str| -> f64 {
+        let g = class(doc.root(), "label")
+            .into_iter()
+            .find(|g| shown(*g).starts_with(label))
+            .unwrap_or_else(|| panic!("no label {label:?}"));
+        x_of(g)
+    };
+    let (a, b, c) = (x("after 1 ms"), x("after 10000 ms"), x("after 2 ms"));
+    assert!(b - a < c - b, "10 s drawn {} px, 2 ms {} px", b - a, c - b);
+}
