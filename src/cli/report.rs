@@ -1,7 +1,8 @@
 //! `loopsim report [PATH…] --out reports/`: the gallery. For every scenario a
 //! folder with the timeline SVG (all variants stacked), and per variant the
 //! sequence diagram, the Mermaid file and the trace; a summary of the claims;
-//! and `reports/README.md` showing every timeline. `--check` compares instead
+//! and `reports/README.md` showing every timeline; with `--html`, an
+//! interactive page per scenario (`NAME/report.html`) and `index.html`. `--check` compares instead
 //! of writing and fails when the committed gallery is out of date. `-v`
 //! names each file that changes (or, with `--check`, every stale file).
 
@@ -9,7 +10,7 @@ use super::common::{self, EXIT_CLAIM_FAILED, EXIT_OK, EXIT_USAGE};
 use super::output::{OutDir, Protected, UsageError};
 use super::ui::{Ui, count};
 use anyhow::Result;
-use loopsim::report::{ScenarioReport, failure_text, markdown};
+use loopsim::report::{ScenarioReport, failure_text, html, markdown};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,10 @@ pub struct Args {
     /// Compare with the files on disk instead of writing; exit 1 if any differs.
     #[arg(long)]
     check: bool,
+    /// Also write an interactive HTML page per scenario (`NAME/report.html`:
+    /// self-contained, no network) and an HTML index (`index.html`).
+    #[arg(long)]
+    html: bool,
 }
 
 /// The files of the gallery, by path relative to the output directory.
@@ -63,11 +68,20 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
             failed += 1;
         }
         out.extend(markdown::scenario_files(&r));
+        if args.html {
+            out.insert(
+                format!("{}/report.html", r.name),
+                html::page(&r, true).into_bytes(),
+            );
+        }
         reports.push(r);
     }
     out.insert("README.md".into(), markdown::index(&reports).into_bytes());
+    if args.html {
+        out.insert("index.html".into(), html::index(&reports).into_bytes());
+    }
     if args.check {
-        return check(&args.out, &out, ui);
+        return check(&args.out, &out, args.html, ui);
     }
     let mut names = std::collections::BTreeSet::new();
     for s in &scenarios {
@@ -115,7 +129,7 @@ fn stale(dir: &Path, files: &Files) -> Vec<String> {
         .collect()
 }
 
-fn check(dir: &Path, files: &Files, ui: &mut Ui) -> Result<i32> {
+fn check(dir: &Path, files: &Files, html: bool, ui: &mut Ui) -> Result<i32> {
     let stale = stale(dir, files);
     if stale.is_empty() {
         writeln!(
@@ -144,7 +158,8 @@ fn check(dir: &Path, files: &Files, ui: &mut Ui) -> Result<i32> {
     }
     writeln!(
         ui,
-        "regenerate it with: loopsim report --out {}",
+        "regenerate it with: loopsim report{} --out {}",
+        if html { " --html" } else { "" },
         dir.display()
     )?;
     Ok(EXIT_CLAIM_FAILED)

@@ -11,8 +11,8 @@ use super::ui::{Ui, count};
 use anyhow::Result;
 use clap::ValueEnum;
 use loopsim::render::{Axis, ChromeTrace, Mermaid, Renderer, SequenceText, Timeline};
-use loopsim::report::{failure_text, output_diff};
-use loopsim::scenario::verify::{check, check_faster, check_scenario, describe};
+use loopsim::report::{ScenarioReport, VariantRun, failure_text, html, output_diff};
+use loopsim::scenario::verify::{ClaimVerdict, check, check_faster, check_scenario, describe};
 use loopsim::scenario::{ClaimKind, Scenario, run_variant};
 use loopsim::{LoopModel, Outcome};
 use std::io::Write;
@@ -49,10 +49,16 @@ pub struct Args {
     /// Write an SVG timeline of the run (every variant, stacked) to this file.
     #[arg(long, value_name = "PATH")]
     svg: Option<PathBuf>,
-    /// The --svg timeline's horizontal axis: virtual time (the default), or
-    /// events in order.
+    /// The --svg timeline's horizontal axis: virtual time with every busy
+    /// instant opened into its events in order and long idle gaps
+    /// compressed (mixed, the default), virtual time alone, or events in
+    /// order.
     #[arg(long, value_enum)]
     axis: Option<AxisArg>,
+    /// Write an interactive HTML report of the run (every variant; one
+    /// self-contained file, no network) to this file.
+    #[arg(long, value_name = "PATH")]
+    html: Option<PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,10 +70,14 @@ pub enum Format {
     Trace,
     /// The scenario as a real asyncio program (Python 3.11+, virtual clock).
     Python,
+    /// The critical path: the chain of waits that set the main task's end
+    /// time, per variant.
+    CriticalPath,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AxisArg {
+    Mixed,
     Time,
     Steps,
 }
@@ -76,7 +86,10 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
     // Output paths are checked before anything runs.
     let input = std::slice::from_ref(&args.file);
     let protected = Protected::new(input, input);
-    for path in [&args.svg, &args.trace_out].into_iter().flatten() {
+    for path in [&args.svg, &args.trace_out, &args.html]
+        .into_iter()
+        .flatten()
+    {
         let (dir, name) = OutDir::for_file(path, &protected)?;
         dir.check_writable(&name)?;
     }
@@ -115,6 +128,7 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
     let mut failed_claims = 0;
     let mut sim_failed = false;
     let mut traces = Vec::new();
+    let mut verdicts = Vec::new();
     for v in &variants {
         let r = run_variant(&s, v, args.seed, args.model.map(|m| m.model), true);
         if !ui.quiet() {
@@ -205,6 +219,14 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
                     writeln!(ui, "{d}")?;
                 }
             }
+            verdicts.push(ClaimVerdict {
+                claim: c.clone(),
+                variant: v.clone(),
+                seed: r.seed,
+                model: r.model,
+                verdict: chk,
+                seeds_checked: 1,
+            });
         }
         traces.push((v.clone(), r.run.trace));
     }
@@ -251,6 +273,12 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
         )?;
         if !ui.quiet() {
             writeln!(ui, "timeline written to {}", path.display())?;
+        }
+    }
+    if let Some(path) = &args.html {
+        write_html(&s, path, traces, verdicts, &protected)?;
+        if !ui.quiet() {
+            writeln!(ui, "HTML report written to {}", path.display())?;
         }
     }
     Ok(if failed_claims > 0 {
@@ -341,7 +369,8 @@ fn write_svg(
     protected: &Protected,
 ) -> Result<()> {
     let timeline = Timeline {
-        axis: match axis.unwrap_or(AxisArg::Time) {
+        axis: match axis.unwrap_or(AxisArg::Mixed) {
+            AxisArg::Mixed => Axis::TimeAndOrder,
             AxisArg::Time => Axis::Time,
             AxisArg::Steps => Axis::Steps,
         },
@@ -352,6 +381,30 @@ fn write_svg(
     let panels = common::panels(&traces);
     let svg = common::mark_svg(timeline.render_panels(title, &panels));
     common::write_output(path, &svg, protected)
+}
+
+/// The interactive HTML report of the runs (and the verdicts of the
+/// claims checked on them, if any), written to `path`.
+fn write_html(
+    s: &Scenario,
+    path: &std::path::Path,
+    traces: Vec<(String, loopsim::Trace)>,
+    verdicts: Vec<ClaimVerdict>,
+    protected: &Protected,
+) -> Result<()> {
+    let report = ScenarioReport {
+        name: s.name.clone(),
+        title: s.title.clone(),
+        source: s.source.clone(),
+        description: s.description.clone(),
+        file: s.file.clone(),
+        runs: traces
+            .into_iter()
+            .map(|(variant, trace)| VariantRun { variant, trace })
+            .collect(),
+        verdicts,
+    };
+    common::write_output(path, html::page(&report, false).as_bytes(), protected)
 }
 
 /// `--format sequence|mermaid|chrome|trace|python`: print the rendering
@@ -387,6 +440,9 @@ fn render_only(
             .render(&r.run.trace),
             // Written once, after every variant has run.
             Format::Chrome => Vec::new(),
+            Format::CriticalPath => loopsim::render::critical_path(&r.run.trace)
+                .text(&format!("{} [{v}]", s.name))
+                .into_bytes(),
             Format::Trace => r.run.trace.to_jsonl(),
             Format::Python => match loopsim::scenario::python::to_python(s, v) {
                 Ok(p) => p.into_bytes(),
@@ -424,6 +480,12 @@ fn render_only(
         )?;
         if !ui.quiet() {
             eprintln!("timeline written to {}", path.display());
+        }
+    }
+    if let Some(path) = &args.html {
+        write_html(s, path, traces, Vec::new(), protected)?;
+        if !ui.quiet() {
+            eprintln!("HTML report written to {}", path.display());
         }
     }
     Ok(EXIT_OK)

@@ -312,12 +312,26 @@ impl Process<'_> {
     /// below it, so that they still nest and none overlaps what starts
     /// there. Rounded to nanoseconds, as Perfetto reads it, each is the
     /// slice's exact length.
+    ///
+    /// A slice that ends exactly where another slice of its thread starts
+    /// ends one nanosecond early (with every slice of the thread ending
+    /// there, when each lasts more than a nanosecond): viewers that rebase
+    /// timestamps per thread in floating point (speedscope) would otherwise
+    /// see the end after the next start and the stack out of order.
     fn settle_durations(&mut self) {
         let mut ends: BTreeMap<(u32, u64), Vec<(usize, u64)>> = BTreeMap::new();
+        let mut starts: std::collections::BTreeSet<(u32, u64)> = Default::default();
         for &(at, tid, from, to) in &self.slices {
             ends.entry((tid, to)).or_default().push((at, from));
+            starts.insert((tid, from));
         }
-        for ((_, to), slices) in ends {
+        for ((tid, to), slices) in ends {
+            let to = if starts.contains(&(tid, to)) && slices.iter().all(|&(_, from)| to - from > 1)
+            {
+                to - 1
+            } else {
+                to
+            };
             let mut end = micros_f64(to);
             let mut durs = None;
             for _ in 0..8 {
@@ -509,7 +523,11 @@ fn state_name(s: &LaneState) -> &'static str {
         LaneState::Timer => "waiting: timer",
         LaneState::Task => "waiting: task",
         LaneState::Future => "waiting: future",
-        LaneState::Primitive => "waiting: lock/queue",
+        LaneState::Event => "waiting: event",
+        LaneState::Queue => "waiting: queue",
+        LaneState::Lock => "waiting: lock",
+        LaneState::Semaphore => "waiting: semaphore",
+        LaneState::Primitive => "waiting: primitive",
         LaneState::Io => "waiting: I/O",
         LaneState::IoQueued => "waiting: I/O queued",
         LaneState::IoServed => "waiting: I/O served",

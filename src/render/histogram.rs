@@ -1,7 +1,8 @@
 //! The SVG histogram of a sweep's elapsed times: one row per variant on a
 //! shared time axis, so that variants compare at a glance.
 
-use super::svg::{Svg, rect, rgb, short, text, tick_step};
+use super::axis::tick_step;
+use super::svg::{Svg, rect, rgb, short, text};
 use crate::time::Instant;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};

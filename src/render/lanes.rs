@@ -45,7 +45,15 @@ pub enum LaneState {
     Task,
     /// Waiting on a future (`gather`, `wait_for`, …).
     Future,
-    /// Waiting on a lock, semaphore, event, condition or queue.
+    /// Waiting on an `Event` or a `Condition`.
+    Event,
+    /// Waiting on a `Queue` (to get an item, or for room to put one).
+    Queue,
+    /// Waiting on a `Lock`.
+    Lock,
+    /// Waiting on a `Semaphore`.
+    Semaphore,
+    /// Waiting on another synchronisation primitive.
     Primitive,
     /// Waiting on I/O or a pool, neither queued nor served (the result is
     /// on its way to the loop; or the trace does not say).
@@ -377,15 +385,49 @@ impl std::fmt::Display for Deadlock {
     }
 }
 
-fn wait_state(on: &WaitOn) -> LaneState {
+fn wait_state(trace: &Trace, on: &WaitOn) -> LaneState {
     match on {
+        WaitOn::Primitive { kind, .. } => primitive_state(trace.str(*kind)),
         WaitOn::Timer { .. } => LaneState::Timer,
         WaitOn::Task(_) => LaneState::Task,
         WaitOn::Future { .. } => LaneState::Future,
-        WaitOn::Primitive { .. } => LaneState::Primitive,
         WaitOn::Io { .. } => LaneState::Io,
         WaitOn::Yield => LaneState::Ready,
         WaitOn::Foreign => LaneState::Future,
+    }
+}
+
+/// The state of a wait on a primitive of `kind` (`Lock`, `Queue.get`, …).
+fn primitive_state(kind: &str) -> LaneState {
+    match kind.split('.').next().unwrap_or(kind) {
+        "Event" | "Condition" => LaneState::Event,
+        "Queue" => LaneState::Queue,
+        "Lock" => LaneState::Lock,
+        "Semaphore" | "BoundedSemaphore" => LaneState::Semaphore,
+        _ => LaneState::Primitive,
+    }
+}
+
+impl LaneState {
+    /// What a lane in this state does, in words (`waiting on a lock`).
+    pub fn words(&self) -> &'static str {
+        match self {
+            LaneState::Running => "running",
+            LaneState::Ready => "ready, waiting for the loop",
+            LaneState::Timer => "waiting on a timer",
+            LaneState::Task => "waiting on a task",
+            LaneState::Future => "waiting on a future",
+            LaneState::Event => "waiting on an event",
+            LaneState::Queue => "waiting on a queue",
+            LaneState::Lock => "waiting on a lock",
+            LaneState::Semaphore => "waiting on a semaphore",
+            LaneState::Primitive => "waiting on a primitive",
+            LaneState::Io => "waiting on I/O",
+            LaneState::IoQueued => "I/O: queued",
+            LaneState::IoServed => "I/O: served",
+            LaneState::Blocked => "blocked: a blocking call holds the loop",
+            LaneState::Idle => "loop idle",
+        }
     }
 }
 
@@ -522,15 +564,15 @@ pub fn lanes(trace: &Trace) -> Lanes {
                             match on {
                                 WaitOn::Io { what } => io_wait(trace, &reqs[i], what)
                                     .unwrap_or_else(|| {
-                                        (wait_state(&on), wait_label(trace, &on, at))
+                                        (wait_state(trace, &on), wait_label(trace, &on, at))
                                     }),
                                 // A rate-limited call sleeps for its token.
                                 WaitOn::Timer { .. } => {
                                     throttled(trace, &reqs[i]).unwrap_or_else(|| {
-                                        (wait_state(&on), wait_label(trace, &on, at))
+                                        (wait_state(trace, &on), wait_label(trace, &on, at))
                                     })
                                 }
-                                _ => (wait_state(&on), wait_label(trace, &on, at)),
+                                _ => (wait_state(trace, &on), wait_label(trace, &on, at)),
                             }
                         };
                         let deadline = match on {

@@ -7,9 +7,12 @@
 //! | [`Mermaid`] | the same diagram as a Mermaid `sequenceDiagram` |
 //! | [`ChromeTrace`] | Chrome trace JSON, for Perfetto and `chrome://tracing` |
 //! | [`Timeline`] | an SVG timeline: a lane for the loop, one per task, and one per service or pool ([`ResourceLane`]) |
+//! | [`critical_path`] | the chain of waits that set the main task's end (text; highlighted in the timeline) |
 //! | [`elapsed_histogram`] | a sweep's elapsed times per variant, as SVG (not a trace renderer) |
 
+mod axis;
 mod chrome;
+mod critical;
 mod histogram;
 mod lanes;
 mod mermaid;
@@ -18,6 +21,7 @@ pub mod story;
 mod svg;
 
 pub use chrome::ChromeTrace;
+pub use critical::{CriticalPath, Link, critical_path, critical_path_of};
 pub use histogram::elapsed_histogram;
 pub use lanes::{
     Deadlock, Flight, IoMark, IoMarkKind, Lane, LaneState, Lanes, Load, Partition, ResourceLane,

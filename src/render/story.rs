@@ -131,6 +131,14 @@ pub fn story(trace: &Trace, detail: bool) -> Story {
                 let list: Vec<&str> = created_in_step.iter().map(|t| names[t].as_str()).collect();
                 let text = if list.len() == 1 {
                     format!("create_task({}): queued", list[0])
+                } else if list.len() > 12 {
+                    // A long list: its first names, its last, and how many.
+                    format!(
+                        "wraps {}, …, {} ({} tasks) as Tasks and queues them",
+                        list[..10].join(", "),
+                        list[list.len() - 1],
+                        list.len()
+                    )
                 } else {
                     format!("wraps {} as Tasks and queues them", list.join(", "))
                 };

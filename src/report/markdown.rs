@@ -93,7 +93,7 @@ pub fn index(reports: &[ScenarioReport]) -> String {
     let _ = writeln!(
         index,
         "Every scenario of `sim-scenarios/`, replayed on loopsim's virtual clock. Regenerate with \
-         `cargo run --release -- report`; CI fails when this gallery is out of date.\n"
+         `cargo run --release -- report --html` (each scenario also has an interactive `report.html`; start at `index.html`); CI fails when this gallery is out of date.\n"
     );
     let _ = writeln!(
         index,

@@ -1,12 +1,14 @@
 //! Reports: one model of what a scenario's replay showed — its runs'
 //! traces and its claims' verdicts — and thin formats over it. The
-//! Markdown gallery (`loopsim report`) is [`markdown`]; an HTML page is the
-//! next format beside it.
+//! Markdown gallery (`loopsim report`) is [`markdown`]; the interactive HTML
+//! page and index (`loopsim report --html`, `loopsim run --html`) are
+//! [`html`].
 //!
 //! A [`ScenarioReport`] is pure data once built: formats read it and never
 //! run anything, so every format of one report shows the same runs.
 
 mod diff;
+pub mod html;
 pub mod markdown;
 
 pub use diff::output_diff;
@@ -83,6 +85,21 @@ impl ScenarioReport {
             Timeline::default()
                 .render_panels(&format!("{} — {}", self.name, self.title), &panels(&traces)),
         )
+    }
+}
+
+impl ScenarioReport {
+    /// The timeline of run `i` alone (on an axis of its own), titled by its
+    /// variant.
+    pub fn variant_svg(&self, i: usize) -> Vec<u8> {
+        let run = &self.runs[i];
+        mark_svg(Timeline::default().render_panels(
+            &format!("{} — {}", self.name, self.title),
+            &[Panel {
+                title: run.variant.clone(),
+                trace: &run.trace,
+            }],
+        ))
     }
 }
 

@@ -15,6 +15,8 @@ mod primitives;
 mod properties;
 mod random_programs;
 mod render;
+mod render_axis;
+mod render_critical;
 mod robustness;
 mod scenarios;
 mod support;

@@ -278,3 +278,55 @@ fn a_full_disk_leaves_no_temporary_file() {
         assert!(!n.ends_with(".tmp"), "temporary file left: {}", f.display());
     }
 }
+
+#[test]
+fn run_html_writes_one_self_contained_page_under_the_output_rules() {
+    let w = workspace();
+    let p = w.path();
+    let f = "scenarios/hello.toml";
+    assert_refused(p, &["run", f, "--html", f], "is an input file");
+    std::fs::write(p.join("mine.html"), "<html>my page</html>\n").unwrap();
+    assert_refused(
+        p,
+        &["run", f, "--html", "mine.html"],
+        "was not written by loopsim",
+    );
+    for _ in 0..2 {
+        let out = loopsim_in(p, &["run", f, "--html", "out/run.html"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    let page = std::fs::read_to_string(p.join("out/run.html")).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>") && page.contains("<svg"));
+    // Nothing to fetch: no script or style from elsewhere, no link out but
+    // the SVG namespace.
+    for bad in ["src=\"http", "href=\"http", "@import", "url("] {
+        assert!(!page.contains(bad), "the page fetches something: {bad:?}");
+    }
+    let outside: Vec<&str> = page
+        .match_indices("http")
+        .map(|(i, _)| &page[i..(i + 40).min(page.len())])
+        .filter(|s| !s.starts_with("http://www.w3.org/2000/svg"))
+        .collect();
+    assert!(outside.is_empty(), "links out: {outside:?}");
+    let out = loopsim_in(p, &["report", "scenarios", "--out", "gallery", "--html"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(p.join("gallery/index.html").exists());
+    assert!(
+        p.join("gallery/hello/report.html").exists() || {
+            let names: Vec<_> = std::fs::read_dir(p.join("gallery")).unwrap().collect();
+            panic!("no report.html in {names:?}")
+        }
+    );
+    let out = loopsim_in(
+        p,
+        &[
+            "report",
+            "scenarios",
+            "--out",
+            "gallery",
+            "--html",
+            "--check",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
