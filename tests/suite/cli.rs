@@ -542,6 +542,24 @@ fn bench_compare_pairs_every_workload_or_says_what_it_needs() {
         assert_eq!(out.status.code(), Some(2));
         assert!(text(&out.stderr).contains("--features compare-tokio"));
     }
+    // CPython: a Python that cannot run is a usage error, said before any
+    // measuring.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_loopsim"))
+        .args([
+            "bench",
+            "--compare",
+            "cpython",
+            "--scale-down",
+            "1000",
+            "--pairs",
+            "1",
+        ])
+        .env("LOOPSIM_PYTHON", "/nonexistent/python")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("LOOPSIM_PYTHON"));
+    assert!(text(&out.stdout).is_empty(), "{}", text(&out.stdout));
     // CPython: every workload's row, with a ratio, when a python3 is there.
     if std::process::Command::new("python3")
         .arg("--version")

@@ -3,6 +3,7 @@
 //! the median), by memory per task, and by instruction counts.
 
 use super::{Against, Args, Workload, baseline, memory_per_task, tokio_run, units, wall};
+use crate::cli::output::UsageError;
 use crate::cli::ui::Ui;
 use anyhow::{Result, bail};
 use loopsim::Sim;
@@ -51,6 +52,16 @@ impl Other {
                     include_str!("../../../tools/bench_cpython.py"),
                 )?;
                 let python = std::env::var("LOOPSIM_PYTHON").unwrap_or_else(|_| "python3".into());
+                let works = std::process::Command::new(&python)
+                    .arg("--version")
+                    .output()
+                    .is_ok_and(|o| o.status.success());
+                if !works {
+                    return Err(UsageError(format!(
+                        "--compare cpython needs a Python 3.11+: cannot run `{python}`; install python3 or set LOOPSIM_PYTHON"
+                    ))
+                    .into());
+                }
                 Other::Cpython { python, dir }
             }
         })
@@ -109,10 +120,14 @@ pub(super) fn compare(args: &Args, against: Against, ui: &mut Ui) -> Result<i32>
     let other = Other::new(against)?;
     writeln!(
         ui,
-        "loopsim `{}` (trace off) against {}, {} pairs each; ratio = loopsim / {}, lower is better",
+        "loopsim `{}` (trace off) against {}, {} each; ratio = loopsim / {}, lower is better",
         args.model,
         other.describe(),
-        args.pairs,
+        if args.pairs == 1 {
+            "1 pair".to_string()
+        } else {
+            format!("{} pairs", args.pairs)
+        },
         other.name()
     )?;
     writeln!(
