@@ -67,9 +67,13 @@ impl CriticalPath {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "critical path of {title}: {} link{} explain {} of the end at {}",
+            "critical path of {title}: {} {} {} of the end at {}",
             self.links.len(),
-            if self.links.len() == 1 { "" } else { "s" },
+            if self.links.len() == 1 {
+                "link explains"
+            } else {
+                "links explain"
+            },
             format_nanos(self.total()),
             self.end
         );
