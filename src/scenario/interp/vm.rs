@@ -197,19 +197,11 @@ impl Vm {
         args: Vec<Value>,
         ret: Ret,
     ) -> Result<(), Error> {
-        self.push_frame_call(
-            co.name.clone(),
-            co.params.clone(),
-            co.body.clone(),
-            args,
-            ret,
-            None,
-        )
+        self.push_frame_call(co.params.clone(), co.body.clone(), args, ret, None)
     }
 
     pub(super) fn push_frame_call(
         &mut self,
-        _name: String,
         params: Vec<String>,
         body: Rc<[Step]>,
         args: Vec<Value>,

@@ -179,7 +179,6 @@ impl Vm {
                 );
                 let gen_for = self.frames.len() - 1;
                 self.push_frame_call(
-                    co.name.clone(),
                     co.params.clone(),
                     co.body.clone(),
                     args,
@@ -202,7 +201,6 @@ impl Vm {
                     },
                 );
                 self.push_frame_call(
-                    cm.name.clone(),
                     cm.params.clone(),
                     cm.enter.clone(),
                     args,

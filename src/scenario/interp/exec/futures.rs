@@ -94,7 +94,7 @@ impl Vm {
     ) -> Result<Vm, Error> {
         let mut vm = Vm::new(prog);
         let (names, values): (Vec<String>, Vec<Value>) = vars.into_iter().unzip();
-        vm.push_frame_call("<callback>".into(), names, body, values, Ret::Main, None)?;
+        vm.push_frame_call(names, body, values, Ret::Main, None)?;
         Ok(vm)
     }
 }

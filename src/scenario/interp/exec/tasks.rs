@@ -402,7 +402,13 @@ impl Vm {
         let mut out = Vec::new();
         let mut failure = None;
         for item in items.iter() {
-            self.scope_mut().insert(each.var.clone(), item.clone());
+            // The loop variable's key is cloned once, not per item.
+            match self.scope_mut().get_mut(&each.var) {
+                Some(slot) => *slot = item.clone(),
+                None => {
+                    self.scope_mut().insert(each.var.clone(), item.clone());
+                }
+            }
             for c in calls {
                 match self.call_args(c) {
                     Ok(a) => out.push((c, a)),
