@@ -173,10 +173,14 @@ pub fn check_scenario(
     check_scenario_runs(s, seed, model).0
 }
 
-/// One run, its trace shared by every claim that needs it.
+/// One run, its trace shared by every claim that needs it, and what its
+/// trace says folded once ([`Facts`]) for all of them: the verdict of every
+/// single-run claim judged on this run, by claim index, and how it ended.
 struct Cached {
     trace: Rc<Trace>,
     model: LoopModel,
+    verdicts: BTreeMap<usize, Verdict>,
+    end: Option<Ending>,
 }
 
 /// The runs of one scenario, each made once.
@@ -194,18 +198,54 @@ impl Runs<'_> {
         let seed = sd
             .or(self.seed)
             .unwrap_or_else(|| default_seed(self.s, variant));
-        let (s, model) = (self.s, self.model);
-        let c = self
-            .cache
+        let c = self.cached(variant, seed);
+        (c.trace.clone(), seed, c.model)
+    }
+
+    /// The verdict of single-run claim `i` on `variant`'s run on seed `sd`
+    /// (as [`get`](Self::get) picks it), with the seed used and the model.
+    fn verdict(&mut self, i: usize, variant: &str, sd: Option<u64>) -> (Verdict, u64, LoopModel) {
+        let seed = sd
+            .or(self.seed)
+            .unwrap_or_else(|| default_seed(self.s, variant));
+        let s = self.s;
+        let c = self.cached(variant, seed);
+        let v = c.verdicts.get(&i).cloned().unwrap_or_else(|| {
+            let checker = checker(&s.claims[i].kind).expect("a single-run claim");
+            checker.check(&Facts::of(&c.trace))
+        });
+        (v, seed, c.model)
+    }
+
+    /// The run of `variant` on `seed`, made (and folded, and judged by every
+    /// single-run claim that looks at it) on first use.
+    fn cached(&mut self, variant: &str, seed: u64) -> &Cached {
+        let (s, model, over) = (self.s, self.model, self.seed);
+        self.cache
             .entry((variant.to_string(), seed))
             .or_insert_with(|| {
                 let r = run_variant(s, variant, Some(seed), model, true);
+                let trace = Rc::new(r.run.trace);
+                let facts = Facts::of(&trace);
+                let default = over.unwrap_or_else(|| default_seed(s, variant));
+                let verdicts = s
+                    .claims
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, claim)| claim.variant.as_deref().is_none_or(|v| v == variant))
+                    .filter(|(_, claim)| match claim.seeds {
+                        Some((a, b)) => (a..b).contains(&seed),
+                        None => seed == default,
+                    })
+                    .filter_map(|(i, claim)| Some((i, checker(&claim.kind)?.check(&facts))))
+                    .collect();
                 Cached {
-                    trace: Rc::new(r.run.trace),
+                    end: facts.run_end.clone(),
+                    verdicts,
+                    trace,
                     model: r.model,
                 }
-            });
-        (c.trace.clone(), seed, c.model)
+            })
     }
 }
 
@@ -245,7 +285,7 @@ pub fn check_scenario_runs(
         cache: BTreeMap::new(),
     };
     let mut out = Vec::new();
-    for claim in &s.claims {
+    for (i, claim) in s.claims.iter().enumerate() {
         let seeds: Vec<Option<u64>> = match claim.seeds {
             Some((a, b)) => (a..b).map(Some).collect(),
             None => vec![None],
@@ -269,16 +309,12 @@ pub fn check_scenario_runs(
             push(format!("{} vs {}", cmp.faster, cmp.slower), kept);
             continue;
         }
-        let c = checker(&claim.kind).expect("not a comparison");
         let variants: Vec<String> = match &claim.variant {
             Some(v) => vec![v.clone()],
             None => s.variants.iter().map(|v| v.name.clone()).collect(),
         };
         for v in variants {
-            let kept = over_seeds(&seeds, |sd| {
-                let (trace, seed_used, m) = runs.get(&v, sd);
-                (c.check(&Facts::of(&trace)), seed_used, m)
-            });
+            let kept = over_seeds(&seeds, |sd| runs.verdict(i, &v, sd));
             push(v, kept);
         }
     }
@@ -291,7 +327,7 @@ pub fn check_scenario_runs(
         .map(|((variant, seed), c)| RunSummary {
             variant: variant.clone(),
             seed: *seed,
-            end: Facts::of(&c.trace).run_end,
+            end: c.end.clone(),
         })
         .collect();
     (out, summaries)
