@@ -685,6 +685,7 @@ impl Core {
             cancel_via_waiter: false,
             delivering: false,
             num_cancels: 0,
+            catcher0: 0,
             cold: None,
             waiting: None,
             done_callbacks: Default::default(),

@@ -121,8 +121,11 @@ pub(crate) struct TaskSlot {
     pub(super) delivering: bool,
     /// `Task._num_cancels_requested` (`cancelling()`).
     pub(super) num_cancels: u32,
-    /// What few tasks need (cancellation messages and catchers, a raised
-    /// error), boxed on first use to keep the slot small.
+    /// The outermost cancellation catcher on the task's await chain (0:
+    /// none); the ones nested inside it are in `cold`.
+    pub(super) catcher0: u64,
+    /// What few tasks need (a cancellation message, nested catchers, a
+    /// raised error), boxed on first use to keep the slot small.
     pub(super) cold: Option<Box<Cold>>,
     pub(super) waiting: Option<Wait>,
     pub(super) done_callbacks: DoneCallbacks,
@@ -137,7 +140,8 @@ pub(crate) struct Cold {
     /// the task (its last `cancel(msg)`, or that of a cancelled task it
     /// awaited).
     cancel_msg: Option<Rc<str>>,
-    /// Cancellation catchers on the task's await chain, innermost last.
+    /// Cancellation catchers on the task's await chain inside `catcher0`,
+    /// innermost last.
     catchers: Vec<u64>,
     /// Set by fallible task wrappers: the error the task's output carries.
     raised: Option<String>,
@@ -165,22 +169,39 @@ impl TaskSlot {
         std::mem::replace(&mut self.cold().cancel_msg, msg)
     }
 
-    /// The innermost cancellation catcher on the await chain.
-    pub fn catcher_top(&self) -> Option<u64> {
-        self.cold.as_ref().and_then(|c| c.catchers.last().copied())
+    fn nested_catchers(&self) -> &[u64] {
+        self.cold.as_ref().map_or(&[], |c| &c.catchers)
     }
 
+    /// The innermost cancellation catcher on the await chain.
+    pub fn catcher_top(&self) -> Option<u64> {
+        match self.nested_catchers().last() {
+            Some(&k) => Some(k),
+            None => (self.catcher0 != 0).then_some(self.catcher0),
+        }
+    }
+
+    /// Enters catcher `key` (never 0) innermost: in the slot itself when it
+    /// is the only one (most tasks), boxed when nested.
     pub fn push_catcher(&mut self, key: u64) {
-        self.cold().catchers.push(key);
+        debug_assert_ne!(key, 0);
+        if self.catcher0 == 0 && self.nested_catchers().is_empty() {
+            self.catcher0 = key;
+        } else {
+            self.cold().catchers.push(key);
+        }
     }
 
     pub fn remove_catcher(&mut self, key: u64) {
-        if let Some(c) = self.cold.as_mut() {
+        if self.catcher0 == key {
+            self.catcher0 = 0;
+        } else if let Some(c) = self.cold.as_mut() {
             c.catchers.retain(|k| *k != key);
         }
     }
 
     pub fn clear_catchers(&mut self) {
+        self.catcher0 = 0;
         if let Some(c) = self.cold.as_mut() {
             c.catchers.clear();
         }
@@ -229,10 +250,52 @@ mod tests {
     }
 
     #[test]
+    fn catchers_are_a_stack_whether_inline_or_nested() {
+        let waker = std::task::Waker::noop().clone();
+        let mut t = TaskSlot {
+            name: None,
+            fut: None,
+            fail: None,
+            end: None,
+            ended_at: None,
+            scheduled: false,
+            running: false,
+            must_cancel: false,
+            cancel_via_waiter: false,
+            delivering: false,
+            num_cancels: 0,
+            catcher0: 0,
+            cold: None,
+            waiting: None,
+            done_callbacks: DoneCallbacks::default(),
+            waker: Some(waker),
+        };
+        assert_eq!(t.catcher_top(), None);
+        t.push_catcher(7);
+        assert!(t.cold.is_none(), "one catcher needs no box");
+        t.push_catcher(9);
+        t.push_catcher(11);
+        assert_eq!(t.catcher_top(), Some(11));
+        t.remove_catcher(11);
+        assert_eq!(t.catcher_top(), Some(9));
+        t.remove_catcher(7); // the outermost, under a nested one
+        assert_eq!(t.catcher_top(), Some(9));
+        t.push_catcher(13); // nested still: order kept
+        assert_eq!(t.catcher_top(), Some(13));
+        t.remove_catcher(13);
+        t.remove_catcher(9);
+        assert_eq!(t.catcher_top(), None);
+        t.push_catcher(15);
+        assert_eq!(t.catcher_top(), Some(15));
+        t.clear_catchers();
+        assert_eq!(t.catcher_top(), None);
+    }
+
+    #[test]
     fn a_task_slot_stays_small() {
         // Memory per task matters at a million tasks: see `loopsim bench`.
         assert!(
-            std::mem::size_of::<TaskSlot>() <= 232,
+            std::mem::size_of::<TaskSlot>() <= 240,
             "{}",
             std::mem::size_of::<TaskSlot>()
         );
