@@ -207,6 +207,13 @@ impl TaskRef {
         engine::with_core("TaskRef::name", |c| c.task_name(self.id).to_string())
     }
 
+    /// The name given at creation, if any (`None`: the default `Task-N`).
+    pub(crate) fn given_name(self) -> Option<String> {
+        engine::with_core("TaskRef::given_name", |c| {
+            c.given_name(self.id).map(str::to_string)
+        })
+    }
+
     /// True once the task returned, raised or was cancelled.
     pub fn is_done(self) -> bool {
         engine::with_core("TaskRef::is_done", |c| c.is_done(self.id))

@@ -319,24 +319,31 @@ impl Core {
     /// when `waker` is the running task's own (the common case of a task
     /// awaiting its own sleep), the waker otherwise.
     pub fn wake_action(&self, waker: &Waker) -> TimerAction {
-        match self.current {
-            Some(id) if step::waker_identity(waker) == self.current_waker => {
-                TimerAction::WakeTask(id)
-            }
-            _ => TimerAction::Wake(waker.clone()),
+        match self.own_task(waker) {
+            Some(id) => TimerAction::WakeTask(id),
+            None => TimerAction::Wake(waker.clone()),
         }
     }
 
     /// `waker.wake_by_ref()`, directly when `waker` is the running task's
     /// own (a bare yield).
     pub fn wake_by(&mut self, waker: &Waker) -> bool {
-        match self.current {
-            Some(id) if step::waker_identity(waker) == self.current_waker => {
-                self.wake(id);
-                true
-            }
-            _ => false,
+        let own = self.own_task(waker);
+        if let Some(id) = own {
+            self.wake(id);
         }
+        own.is_some()
+    }
+
+    /// The running task, if `waker` is its own.
+    fn own_task(&self, waker: &Waker) -> Option<TaskId> {
+        self.current
+            .filter(|_| step::waker_identity(waker) == self.current_waker)
+    }
+
+    /// The name given to task `id` at its creation, if any (not `Task-N`).
+    pub fn given_name(&self, id: TaskId) -> Option<&str> {
+        self.task(id).name.map(|sym| self.rec.str(sym))
     }
 
     /// Labels interned at start.
@@ -454,32 +461,30 @@ impl Core {
     }
 
     fn record_enabled(&mut self, task: Option<TaskId>, kind: EventKind) {
-        {
-            if self.rec.len() >= self.cfg.limits.max_trace_events {
-                // Keep the closing events (loop stopped, run ended) once the
-                // limit is hit; drop everything else.
-                let closing = matches!(
-                    kind,
-                    EventKind::LoopStopped
-                        | EventKind::RunEnded { .. }
-                        | EventKind::Stuck { .. }
-                        | EventKind::WaitsFor { .. }
-                        | EventKind::InCycle { .. }
-                );
-                if self.abort.is_none() {
-                    self.hit_limit(LimitKind::TraceEvents, None);
-                }
-                if !closing {
-                    return;
-                }
-            }
-            self.rec.push(Event {
-                at: self.now(),
-                iteration: self.iteration,
-                task,
+        if self.rec.len() >= self.cfg.limits.max_trace_events {
+            // Keep the closing events (loop stopped, run ended) once the
+            // limit is hit; drop everything else.
+            let closing = matches!(
                 kind,
-            });
+                EventKind::LoopStopped
+                    | EventKind::RunEnded { .. }
+                    | EventKind::Stuck { .. }
+                    | EventKind::WaitsFor { .. }
+                    | EventKind::InCycle { .. }
+            );
+            if self.abort.is_none() {
+                self.hit_limit(LimitKind::TraceEvents, None);
+            }
+            if !closing {
+                return;
+            }
         }
+        self.rec.push(Event {
+            at: self.now(),
+            iteration: self.iteration,
+            task,
+            kind,
+        });
     }
 
     /// The current task's output carries an error (a fallible task
@@ -504,8 +509,8 @@ impl Core {
     }
 
     pub fn task_name(&self, id: TaskId) -> std::borrow::Cow<'_, str> {
-        match self.task(id).name {
-            Some(sym) => std::borrow::Cow::Borrowed(self.rec.str(sym)),
+        match self.given_name(id) {
+            Some(name) => std::borrow::Cow::Borrowed(name),
             None => std::borrow::Cow::Owned(format!("Task-{}", id.0)),
         }
     }

@@ -195,9 +195,7 @@ impl Runs<'_> {
     /// The run of `variant` on seed `sd` (else the override, else the
     /// variant's or scenario's seed): its trace, the seed used, the model.
     fn get(&mut self, variant: &str, sd: Option<u64>) -> (Rc<Trace>, u64, LoopModel) {
-        let seed = sd
-            .or(self.seed)
-            .unwrap_or_else(|| default_seed(self.s, variant));
+        let seed = self.seed_for(variant, sd);
         let c = self.cached(variant, seed);
         (c.trace.clone(), seed, c.model)
     }
@@ -205,9 +203,7 @@ impl Runs<'_> {
     /// The verdict of single-run claim `i` on `variant`'s run on seed `sd`
     /// (as [`get`](Self::get) picks it), with the seed used and the model.
     fn verdict(&mut self, i: usize, variant: &str, sd: Option<u64>) -> (Verdict, u64, LoopModel) {
-        let seed = sd
-            .or(self.seed)
-            .unwrap_or_else(|| default_seed(self.s, variant));
+        let seed = self.seed_for(variant, sd);
         let s = self.s;
         let c = self.cached(variant, seed);
         let v = c.verdicts.get(&i).cloned().unwrap_or_else(|| {
@@ -215,6 +211,11 @@ impl Runs<'_> {
             checker.check(&Facts::of(&c.trace))
         });
         (v, seed, c.model)
+    }
+
+    /// The seed `variant`'s run uses for claim seed `sd`.
+    fn seed_for(&self, variant: &str, sd: Option<u64>) -> u64 {
+        seed_for(self.s, self.seed, variant, sd)
     }
 
     /// The run of `variant` on `seed`, made (and folded, and judged by every
@@ -227,7 +228,7 @@ impl Runs<'_> {
                 let r = run_variant(s, variant, Some(seed), model, true);
                 let trace = Rc::new(r.run.trace);
                 let facts = Facts::of(&trace);
-                let default = over.unwrap_or_else(|| default_seed(s, variant));
+                let default = seed_for(s, over, variant, None);
                 let verdicts = s
                     .claims
                     .iter()
@@ -331,6 +332,12 @@ pub fn check_scenario_runs(
         })
         .collect();
     (out, summaries)
+}
+
+/// The seed a run uses: the claim's (`sd`), else the override, else the
+/// variant's or scenario's own.
+fn seed_for(s: &Scenario, over: Option<u64>, variant: &str, sd: Option<u64>) -> u64 {
+    sd.or(over).unwrap_or_else(|| default_seed(s, variant))
 }
 
 fn default_seed(s: &Scenario, variant: &str) -> u64 {

@@ -521,15 +521,7 @@ impl Trace {
 
     /// Task names in creation order, read from the `TaskCreated` events.
     pub fn task_names(&self) -> BTreeMap<TaskId, String> {
-        self.events
-            .iter()
-            .filter_map(|e| match (e.task, e.kind) {
-                (Some(t), EventKind::TaskCreated { name, .. }) => {
-                    Some((t, self.name_of(t, name).into_owned()))
-                }
-                _ => None,
-            })
-            .collect()
+        self.names_where(|_| true)
     }
 
     /// The names of the tasks `ids` (a run's few, without naming its
@@ -539,10 +531,16 @@ impl Trace {
         if wanted.is_empty() {
             return BTreeMap::new();
         }
+        self.names_where(|t| wanted.contains(&t))
+    }
+
+    /// The names of the tasks `keep` accepts, from their `TaskCreated`
+    /// events.
+    fn names_where(&self, keep: impl Fn(TaskId) -> bool) -> BTreeMap<TaskId, String> {
         self.events
             .iter()
             .filter_map(|e| match (e.task, e.kind) {
-                (Some(t), EventKind::TaskCreated { name, .. }) if wanted.contains(&t) => {
+                (Some(t), EventKind::TaskCreated { name, .. }) if keep(t) => {
                     Some((t, self.name_of(t, name).into_owned()))
                 }
                 _ => None,

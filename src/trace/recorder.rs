@@ -6,17 +6,18 @@ use super::{Event, Sym, Trace, TraceHeader, jsonl};
 use std::collections::BTreeMap;
 use std::io::Write;
 
-/// Where recorded events go.
 /// A streamed trace is written in blocks of about this many bytes.
 const STREAM_BLOCK: usize = 64 * 1024;
 
+/// Where recorded events go.
 enum Sink {
     /// Kept, for the run's [`Trace`].
     Memory(Vec<Event>),
     /// Written as JSON Lines (the header line first) and dropped.
     Jsonl {
         out: Box<dyn Write>,
-        line: Vec<u8>,
+        /// Lines not written out yet (less than a block).
+        block: Vec<u8>,
         error: Option<std::io::Error>,
     },
 }
@@ -75,7 +76,7 @@ impl Recorder {
             strings: Interner::default(),
             sink: Sink::Jsonl {
                 out,
-                line: Vec::with_capacity(STREAM_BLOCK + 4096),
+                block: Vec::with_capacity(STREAM_BLOCK + 4096),
                 error,
             },
             count: 0,
@@ -101,18 +102,17 @@ impl Recorder {
         self.count += 1;
         match &mut self.sink {
             Sink::Memory(events) => events.push(e),
-            Sink::Jsonl { out, line, error } => {
+            Sink::Jsonl { out, block, error } => {
                 if error.is_some() {
                     return;
                 }
-                // Lines gather in one buffer, written out in blocks.
-                jsonl::write_event(line, self.strings.strings(), seq as usize, &e);
-                line.push(b'\n');
-                if line.len() >= STREAM_BLOCK {
-                    if let Err(err) = out.write_all(line) {
+                jsonl::write_event(block, self.strings.strings(), seq as usize, &e);
+                block.push(b'\n');
+                if block.len() >= STREAM_BLOCK {
+                    if let Err(err) = out.write_all(block) {
                         *error = Some(err);
                     }
-                    line.clear();
+                    block.clear();
                 }
             }
         }
@@ -126,12 +126,12 @@ impl Recorder {
             Sink::Jsonl {
                 mut out,
                 error,
-                line,
+                block,
             } => {
                 let r = match error {
                     Some(e) => Err(e),
                     None => out
-                        .write_all(&line)
+                        .write_all(&block)
                         .and_then(|()| out.flush())
                         .map(|()| self.count),
                 };

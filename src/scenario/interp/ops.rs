@@ -268,11 +268,9 @@ pub(super) fn builtin(name: &str, args: Vec<Value>) -> Result<Value, Error> {
         ),
         "current_task" => {
             let task = current_task();
-            // The main task of a scenario may carry a name of its own.
-            let name = task.name();
             Value::Task(Rc::new(TaskCell {
                 task,
-                given_name: (name != format!("Task-{}", task.id().0)).then_some(name),
+                given_name: task.given_name(),
                 handle: None,
             }))
         }
