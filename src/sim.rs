@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::settings::{Limits, LoopModel, PythonVersion};
 use crate::task::JoinHandle;
 use crate::time::{Duration, Instant};
-use crate::trace::{EventKind, RunEnd, SCHEMA, TaskId, Trace, TraceHeader, WaitOn};
+use crate::trace::{EventKind, RunEnd, SCHEMA, TaskId, Trace, TraceFormat, TraceHeader, WaitOn};
 use std::future::Future;
 use std::rc::Rc;
 
@@ -316,6 +316,46 @@ impl Sim {
         F: Future + 'static,
         F::Output: 'static,
     {
+        self.run_streaming_as(main, out, TraceFormat::Jsonl)
+    }
+
+    /// Like [`run_streaming`](Sim::run_streaming), in `format`: the binary
+    /// form ([`Trace::to_binary`](crate::trace::Trace::to_binary)) costs a
+    /// few bytes an event, where JSON Lines costs about a hundred; read it
+    /// back with [`Trace::read`](crate::trace::Trace::read) or one event at a
+    /// time with [`trace::Reader`](crate::trace::Reader).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopsim::{Sim, sleep, trace::{Trace, TraceFormat}};
+    /// use std::time::Duration;
+    /// let sim = Sim::builder().build();
+    /// let kept = sim.run(async { sleep(Duration::from_secs(1)).await });
+    /// let file = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    /// struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+    /// impl std::io::Write for Shared {
+    ///     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> { self.0.borrow_mut().write(b) }
+    ///     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
+    /// }
+    /// let (_, written) = sim.run_streaming_as(
+    ///     async { sleep(Duration::from_secs(1)).await },
+    ///     Shared(file.clone()),
+    ///     TraceFormat::Binary,
+    /// );
+    /// assert_eq!(written.unwrap() as usize, kept.trace.events.len());
+    /// assert_eq!(Trace::read(&file.borrow()).unwrap(), kept.trace);
+    /// ```
+    pub fn run_streaming_as<F>(
+        &self,
+        main: F,
+        out: impl std::io::Write + 'static,
+        format: TraceFormat,
+    ) -> (Run<F::Output>, std::io::Result<u64>)
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
         let label = self.main_label.clone();
         let (run, written) = self.run_with(
             main,
@@ -324,7 +364,7 @@ impl Sim {
                 None => crate::task::spawn(m),
             },
             Ok,
-            Some(Box::new(out)),
+            Some((Box::new(out), format)),
         );
         (run, written.unwrap_or(Ok(0)))
     }
@@ -350,7 +390,7 @@ impl Sim {
         main: F,
         spawn: impl FnOnce(F) -> JoinHandle<F::Output>,
         flatten: impl FnOnce(F::Output) -> Result<T, Error>,
-        stream: Option<Box<dyn std::io::Write>>,
+        stream: Option<(Box<dyn std::io::Write>, TraceFormat)>,
     ) -> (Run<T>, Option<std::io::Result<u64>>)
     where
         F: Future + 'static,
@@ -364,7 +404,8 @@ impl Sim {
             python: (self.cfg.model == LoopModel::Asyncio)
                 .then(|| self.cfg.python.name().to_string()),
         };
-        let rec = stream.map(|out| crate::trace::Recorder::streaming(&header, out));
+        let rec =
+            stream.map(|(out, format)| crate::trace::Recorder::streaming(&header, out, format));
         let rt = Runtime::new(self.cfg.clone(), rec);
         let guard = engine::enter(&rt);
         let handle: JoinHandle<F::Output> = spawn(main);

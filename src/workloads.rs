@@ -99,14 +99,15 @@ impl Workload {
         sim.run(self.program())
     }
 
-    /// Runs the workload on `sim`, its trace streamed to `out` as JSON
-    /// Lines; returns the run and the number of events written.
+    /// Runs the workload on `sim`, its trace streamed to `out` in
+    /// `format`; returns the run and the number of events written.
     pub fn run_streaming(
         self,
         sim: &Sim,
         out: impl std::io::Write + 'static,
+        format: crate::trace::TraceFormat,
     ) -> (Run<()>, std::io::Result<u64>) {
-        sim.run_streaming(self.program(), out)
+        sim.run_streaming_as(self.program(), out, format)
     }
 
     /// The workload's main future.

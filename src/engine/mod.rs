@@ -58,7 +58,7 @@ pub(crate) use world::run_world_due_now;
 use crate::rng::Streams;
 use crate::settings::{Limits, LoopModel, PythonVersion};
 use crate::time::{Duration, Instant};
-use crate::trace::{Actor, Event, EventKind, Recorder, Sym, TaskId, WaitOn};
+use crate::trace::{Actor, EventKind, Recorder, Sym, TaskId, WaitOn};
 pub(crate) use slab::Key;
 use slab::Slab;
 use std::collections::VecDeque;
@@ -453,38 +453,39 @@ impl Core {
         }
     }
 
-    #[inline]
+    /// Records an event (if the trace is on). Inlined whole into each
+    /// caller: the kind is then known where it is written out, and its
+    /// fields are read from registers, not from a copy in memory.
+    #[inline(always)]
     pub fn record(&mut self, task: Option<TaskId>, kind: EventKind) {
         if self.rec.enabled {
-            self.record_enabled(task, kind);
+            if self.rec.len() >= self.cfg.limits.max_trace_events {
+                self.record_past_limit(task, kind);
+                return;
+            }
+            self.rec.push(self.now(), self.iteration, task, &kind);
         }
     }
 
-    fn record_enabled(&mut self, task: Option<TaskId>, kind: EventKind) {
-        if self.rec.len() >= self.cfg.limits.max_trace_events {
-            // Keep the closing events (loop stopped, run ended) once the
-            // limit is hit; drop everything else.
-            let closing = matches!(
-                kind,
-                EventKind::LoopStopped
-                    | EventKind::RunEnded { .. }
-                    | EventKind::Stuck { .. }
-                    | EventKind::WaitsFor { .. }
-                    | EventKind::InCycle { .. }
-            );
-            if self.abort.is_none() {
-                self.hit_limit(LimitKind::TraceEvents, None);
-            }
-            if !closing {
-                return;
-            }
-        }
-        self.rec.push(Event {
-            at: self.now(),
-            iteration: self.iteration,
-            task,
+    #[cold]
+    #[inline(never)]
+    fn record_past_limit(&mut self, task: Option<TaskId>, kind: EventKind) {
+        // Keep the closing events (loop stopped, run ended) once the limit
+        // is hit; drop everything else.
+        let closing = matches!(
             kind,
-        });
+            EventKind::LoopStopped
+                | EventKind::RunEnded { .. }
+                | EventKind::Stuck { .. }
+                | EventKind::WaitsFor { .. }
+                | EventKind::InCycle { .. }
+        );
+        if self.abort.is_none() {
+            self.hit_limit(LimitKind::TraceEvents, None);
+        }
+        if closing {
+            self.rec.push(self.now(), self.iteration, task, &kind);
+        }
     }
 
     /// The current task's output carries an error (a fallible task
@@ -618,7 +619,7 @@ impl Core {
     }
 
     /// Sets what the current task is suspended on.
-    #[inline]
+    #[inline(always)]
     pub fn set_waiting(&mut self, on: WaitOn, target: CancelTarget) {
         if let Some(id) = self.current {
             let t = self.task_mut(id);

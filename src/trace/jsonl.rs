@@ -331,18 +331,34 @@ fn write_actor(out: &mut Vec<u8>, trace: &Strings<'_>, by: Actor) {
     }
 }
 
-/// A JSON Lines trace that cannot be read, and where.
+/// A trace that cannot be read, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReadError {
-    /// The 1-based line.
+    /// The 1-based line of a JSON Lines trace; in a binary trace, the
+    /// 1-based number of the event being read.
     pub line: usize,
+    /// In a binary trace, the byte offset where reading stopped.
+    pub byte: Option<u64>,
     /// What is wrong.
     pub message: String,
 }
 
+impl ReadError {
+    pub(super) fn at_byte(event: usize, byte: u64, message: String) -> ReadError {
+        ReadError {
+            line: event,
+            byte: Some(byte),
+            message,
+        }
+    }
+}
+
 impl std::fmt::Display for ReadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
+        match self.byte {
+            Some(b) => write!(f, "byte {b} (event {}): {}", self.line, self.message),
+            None => write!(f, "line {}: {}", self.line, self.message),
+        }
     }
 }
 
@@ -357,6 +373,7 @@ struct Fields<'a> {
 impl Fields<'_> {
     fn err(&self, message: String) -> ReadError {
         ReadError {
+            byte: None,
             line: self.line,
             message,
         }
@@ -410,6 +427,7 @@ impl Fields<'_> {
 /// Reads a JSON Lines trace written by [`Trace::to_jsonl`].
 pub(super) fn read(bytes: &[u8]) -> Result<Trace, ReadError> {
     let text = std::str::from_utf8(bytes).map_err(|e| ReadError {
+        byte: None,
         line: 1 + bytes[..e.valid_up_to()]
             .iter()
             .filter(|b| **b == b'\n')
@@ -418,15 +436,18 @@ pub(super) fn read(bytes: &[u8]) -> Result<Trace, ReadError> {
     })?;
     let mut lines = text.split_terminator('\n');
     let first = lines.next().ok_or_else(|| ReadError {
+        byte: None,
         line: 1,
         message: "empty: a trace starts with its header line".into(),
     })?;
     let header: TraceHeader = serde_json::from_str(first).map_err(|e| ReadError {
+        byte: None,
         line: 1,
         message: format!("not a trace header: {e}"),
     })?;
     if header.schema != super::SCHEMA {
         return Err(ReadError {
+            byte: None,
             line: 1,
             message: format!(
                 "schema {:?}; this loopsim reads {:?}",
@@ -440,11 +461,13 @@ pub(super) fn read(bytes: &[u8]) -> Result<Trace, ReadError> {
     for (n, l) in lines.enumerate() {
         let line = n + 2;
         let v: Value = serde_json::from_str(l).map_err(|e| ReadError {
+            byte: None,
             line,
             message: format!("not JSON: {e}"),
         })?;
         let Some(map) = v.as_object() else {
             return Err(ReadError {
+                byte: None,
                 line,
                 message: "an event must be a JSON object".into(),
             });

@@ -11,11 +11,14 @@
 //! per event, with symbols resolved to strings. The same seed gives the same
 //! bytes.
 
+mod binary;
 mod diff;
 mod jsonl;
 mod recorder;
 
 pub(crate) use recorder::Recorder;
+
+pub use binary::{MAGIC as BINARY_MAGIC, Reader};
 
 pub use jsonl::ReadError;
 
@@ -593,6 +596,66 @@ impl Trace {
     /// schema, a missing field, an unknown event).
     pub fn from_jsonl(bytes: &[u8]) -> Result<Trace, ReadError> {
         jsonl::read(bytes)
+    }
+
+    /// The compact binary form (`.lstrace`, described in [`Reader`]): a
+    /// few bytes an event, what a long run streams to a file.
+    pub fn to_binary(&self) -> Vec<u8> {
+        binary::write(self)
+    }
+
+    /// Reads the binary form back: `Trace::from_binary(&t.to_binary()) == t`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ReadError`] naming the event and byte where the bytes stop
+    /// making sense, or saying the trace was cut short.
+    pub fn from_binary(bytes: &[u8]) -> Result<Trace, ReadError> {
+        binary::read(bytes)
+    }
+
+    /// Reads either form, told apart by the binary form's magic bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_binary`](Trace::from_binary) or
+    /// [`from_jsonl`](Trace::from_jsonl).
+    pub fn read(bytes: &[u8]) -> Result<Trace, ReadError> {
+        if binary::is_binary(bytes) {
+            binary::read(bytes)
+        } else {
+            jsonl::read(bytes)
+        }
+    }
+}
+
+/// The forms a trace is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TraceFormat {
+    /// JSON Lines: a header line, then one JSON object per event
+    /// ([`Trace::to_jsonl`]).
+    #[default]
+    Jsonl,
+    /// The compact binary form ([`Trace::to_binary`]).
+    Binary,
+}
+
+impl TraceFormat {
+    /// The form a file's name asks for: `.lstrace` is binary, anything
+    /// else JSON Lines.
+    pub fn for_path(path: &std::path::Path) -> TraceFormat {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("lstrace") => TraceFormat::Binary,
+            _ => TraceFormat::Jsonl,
+        }
+    }
+
+    /// The trace in this form.
+    pub fn write(self, trace: &Trace) -> Vec<u8> {
+        match self {
+            TraceFormat::Jsonl => trace.to_jsonl(),
+            TraceFormat::Binary => trace.to_binary(),
+        }
     }
 }
 

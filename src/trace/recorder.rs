@@ -2,7 +2,8 @@
 //! memory (the [`Trace`] a run returns) or written out as a JSON line as it
 //! happens, so that a long run's trace costs no memory.
 
-use super::{Event, Sym, Trace, TraceHeader, jsonl};
+use super::{Event, EventKind, Sym, TaskId, Trace, TraceFormat, TraceHeader, binary, jsonl};
+use crate::time::Instant;
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -13,13 +14,132 @@ const STREAM_BLOCK: usize = 64 * 1024;
 enum Sink {
     /// Kept, for the run's [`Trace`].
     Memory(Vec<Event>),
-    /// Written as JSON Lines (the header line first) and dropped.
-    Jsonl {
-        out: Box<dyn Write>,
-        /// Lines not written out yet (less than a block).
-        block: Vec<u8>,
-        error: Option<std::io::Error>,
+    /// Written out as the run goes (the header first) and dropped.
+    Stream(Stream),
+}
+
+/// A trace being written out in blocks.
+struct Stream {
+    out: Box<dyn Write>,
+    /// The first write error; nothing is written after it.
+    error: Option<std::io::Error>,
+    form: Form,
+}
+
+enum Form {
+    /// JSON Lines not written out yet (less than a block).
+    Jsonl(Vec<u8>),
+    /// The binary form: `buf[..pos]` is not written out yet; an event is
+    /// encoded straight into the [`binary::ROOM`] bytes after `pos`.
+    Binary {
+        buf: Box<[u8]>,
+        pos: usize,
+        enc: binary::Encoder,
     },
+}
+
+impl Stream {
+    fn write(&mut self, bytes: &[u8]) {
+        if self.error.is_none()
+            && let Err(e) = self.out.write_all(bytes)
+        {
+            self.error = Some(e);
+        }
+    }
+
+    /// Appends bytes that are not an event (the header, a string).
+    fn put(&mut self, bytes: &[u8]) {
+        match &mut self.form {
+            Form::Jsonl(block) => block.extend_from_slice(bytes),
+            Form::Binary { buf, pos, .. } => {
+                if *pos + bytes.len() + binary::ROOM > buf.len() {
+                    let (buf, n) = (std::mem::take(buf), std::mem::take(pos));
+                    self.write(&buf[..n]);
+                    let Form::Binary { buf: b, .. } = &mut self.form else {
+                        unreachable!()
+                    };
+                    *b = buf;
+                    if bytes.len() + binary::ROOM > b.len() {
+                        self.write(bytes);
+                        return;
+                    }
+                    let Form::Binary { buf, pos, .. } = &mut self.form else {
+                        unreachable!()
+                    };
+                    buf[..bytes.len()].copy_from_slice(bytes);
+                    *pos = bytes.len();
+                    return;
+                }
+                buf[*pos..*pos + bytes.len()].copy_from_slice(bytes);
+                *pos += bytes.len();
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn event(
+        &mut self,
+        strings: &[String],
+        seq: u64,
+        at: Instant,
+        iteration: u64,
+        task: Option<TaskId>,
+        kind: &EventKind,
+    ) {
+        match &mut self.form {
+            Form::Jsonl(block) => {
+                let e = Event {
+                    at,
+                    iteration,
+                    task,
+                    kind: *kind,
+                };
+                jsonl::write_event(block, strings, seq as usize, &e);
+                block.push(b'\n');
+                if block.len() >= STREAM_BLOCK {
+                    let block = std::mem::take(block);
+                    self.write(&block);
+                    let Form::Jsonl(b) = &mut self.form else {
+                        unreachable!()
+                    };
+                    *b = block;
+                    b.clear();
+                }
+            }
+            Form::Binary { buf, pos, enc } => {
+                let room: &mut [u8; binary::ROOM] = (&mut buf[*pos..*pos + binary::ROOM])
+                    .try_into()
+                    .expect("ROOM bytes");
+                *pos += enc.event(room, at, iteration, task, kind);
+                if *pos >= STREAM_BLOCK {
+                    let (buf, n) = (std::mem::take(buf), std::mem::take(pos));
+                    self.write(&buf[..n]);
+                    let Form::Binary { buf: b, .. } = &mut self.form else {
+                        unreachable!()
+                    };
+                    *b = buf;
+                }
+            }
+        }
+    }
+
+    /// Writes what is left (and the binary form's end record); the events
+    /// written, or the first error.
+    fn finish(mut self, events: u64) -> std::io::Result<u64> {
+        let rest = match &mut self.form {
+            Form::Jsonl(block) => std::mem::take(block),
+            Form::Binary { buf, pos, .. } => {
+                let mut rest = buf[..*pos].to_vec();
+                binary::write_end(&mut rest, events);
+                rest
+            }
+        };
+        self.write(&rest);
+        match self.error {
+            Some(e) => Err(e),
+            None => self.out.flush().map(|()| events),
+        }
+    }
 }
 
 /// Strings numbered in the order they are first seen.
@@ -68,23 +188,51 @@ impl Recorder {
         }
     }
 
-    /// A recorder that writes `header` and then each event to `out`.
-    pub fn streaming(header: &TraceHeader, mut out: Box<dyn Write>) -> Recorder {
-        let error = out.write_all(jsonl::header_line(header).as_bytes()).err();
+    /// A recorder that writes `header` and then each event to `out`, in
+    /// `format`.
+    pub fn streaming(header: &TraceHeader, out: Box<dyn Write>, format: TraceFormat) -> Recorder {
+        let mut head = Vec::new();
+        let form = match format {
+            TraceFormat::Jsonl => {
+                head.extend_from_slice(jsonl::header_line(header).as_bytes());
+                Form::Jsonl(Vec::with_capacity(STREAM_BLOCK + 4096))
+            }
+            TraceFormat::Binary => {
+                binary::write_header(&mut head, header);
+                Form::Binary {
+                    buf: vec![0; STREAM_BLOCK + binary::ROOM].into_boxed_slice(),
+                    pos: 0,
+                    enc: binary::Encoder::default(),
+                }
+            }
+        };
+        let mut stream = Stream {
+            out,
+            error: None,
+            form,
+        };
+        stream.put(&head);
         Recorder {
             enabled: true,
             strings: Interner::default(),
-            sink: Sink::Jsonl {
-                out,
-                block: Vec::with_capacity(STREAM_BLOCK + 4096),
-                error,
-            },
+            sink: Sink::Stream(stream),
             count: 0,
         }
     }
 
     pub fn intern(&mut self, s: &str) -> Sym {
-        self.strings.intern(s)
+        let before = self.strings.strings().len();
+        let sym = self.strings.intern(s);
+        if let Sink::Stream(stream) = &mut self.sink
+            && matches!(stream.form, Form::Binary { .. })
+            && sym.0 as usize == before
+        {
+            // A new string: the binary form defines it before its first use.
+            let mut def = Vec::with_capacity(s.len() + 6);
+            binary::write_string(&mut def, s);
+            stream.put(&def);
+        }
+        sym
     }
 
     pub fn str(&self, sym: Sym) -> &str {
@@ -96,24 +244,21 @@ impl Recorder {
         self.count
     }
 
-    /// Records an event.
-    pub fn push(&mut self, e: Event) {
+    /// Records an event (given in parts: a stream reads them where they
+    /// are).
+    #[inline(always)]
+    pub fn push(&mut self, at: Instant, iteration: u64, task: Option<TaskId>, kind: &EventKind) {
         let seq = self.count;
         self.count += 1;
         match &mut self.sink {
-            Sink::Memory(events) => events.push(e),
-            Sink::Jsonl { out, block, error } => {
-                if error.is_some() {
-                    return;
-                }
-                jsonl::write_event(block, self.strings.strings(), seq as usize, &e);
-                block.push(b'\n');
-                if block.len() >= STREAM_BLOCK {
-                    if let Err(err) = out.write_all(block) {
-                        *error = Some(err);
-                    }
-                    block.clear();
-                }
+            Sink::Memory(events) => events.push(Event {
+                at,
+                iteration,
+                task,
+                kind: *kind,
+            }),
+            Sink::Stream(stream) => {
+                stream.event(self.strings.strings(), seq, at, iteration, task, kind)
             }
         }
     }
@@ -123,20 +268,7 @@ impl Recorder {
     pub fn finish(self, header: TraceHeader) -> (Trace, Option<std::io::Result<u64>>) {
         let (events, written) = match self.sink {
             Sink::Memory(events) => (events, None),
-            Sink::Jsonl {
-                mut out,
-                error,
-                block,
-            } => {
-                let r = match error {
-                    Some(e) => Err(e),
-                    None => out
-                        .write_all(&block)
-                        .and_then(|()| out.flush())
-                        .map(|()| self.count),
-                };
-                (Vec::new(), Some(r))
-            }
+            Sink::Stream(stream) => (Vec::new(), Some(stream.finish(self.count))),
         };
         let trace = Trace {
             header,

@@ -145,3 +145,173 @@ fn traces_of_another_schema_or_with_gaps_are_refused() {
     let e = Trace::from_jsonl(b"").unwrap_err();
     assert_eq!(e.line, 1);
 }
+
+// The binary form (`.lstrace`).
+
+fn binary_round_trips(t: &Trace) {
+    let bytes = t.to_binary();
+    let back = Trace::from_binary(&bytes).unwrap_or_else(|e| panic!("{}: {e}", t.header.label));
+    assert_eq!(&back, t, "{}", t.header.label);
+    assert_eq!(
+        Trace::read(&bytes).as_ref(),
+        Ok(t),
+        "read tells the forms apart"
+    );
+    assert_eq!(
+        Trace::read(&t.to_jsonl()).map(|b| b.to_jsonl()),
+        Ok(t.to_jsonl())
+    );
+}
+
+#[test]
+fn every_scenario_trace_reads_back_from_binary_unchanged() {
+    let mut n = 0;
+    let mut kinds = std::collections::BTreeSet::new();
+    for s in all_scenarios() {
+        for v in &s.variants {
+            let r = run_variant(&s, &v.name, None, None, true);
+            binary_round_trips(&r.run.trace);
+            for e in &r.run.trace.events {
+                let debug = format!("{:?}", e.kind);
+                kinds.insert(
+                    debug
+                        .split([' ', '{', '('])
+                        .next()
+                        .unwrap_or("")
+                        .to_string(),
+                );
+            }
+            n += 1;
+        }
+    }
+    assert!(n > 100, "only {n} runs");
+    assert!(kinds.len() >= 15, "the gallery shows {} kinds", kinds.len());
+}
+
+/// Streams `main`'s trace in binary and reads it back.
+fn stream_binary<F: std::future::Future + 'static>(sim: &Sim, main: F) -> (Vec<u8>, u64) {
+    let buf = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let (run, written) = sim.run_streaming_as(
+        main,
+        Shared(buf.clone()),
+        loopsim::trace::TraceFormat::Binary,
+    );
+    assert!(run.trace.events.is_empty());
+    let bytes = buf.borrow().clone();
+    (bytes, written.unwrap())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn a_streamed_binary_trace_is_the_kept_trace(seed in 0u64..1000, tasks in 0u32..12, m in 0usize..3) {
+        let model = [LoopModel::Asyncio, LoopModel::Fifo, LoopModel::Random][m];
+        let sim = busy(seed, model);
+        let kept = sim.run(busy_main(tasks));
+        let (bytes, written) = stream_binary(&sim, busy_main(tasks));
+        prop_assert_eq!(written as usize, kept.trace.events.len());
+        prop_assert_eq!(Trace::read(&bytes), Ok(kept.trace.clone()));
+        let (again, _) = stream_binary(&sim, busy_main(tasks));
+        prop_assert_eq!(again, bytes, "the same seed streams the same bytes");
+    }
+
+    #[test]
+    fn broken_binary_traces_are_refused_by_byte(seed in 0u64..100, cut in 0usize..4000, byte in any::<u8>(), truncate in any::<bool>()) {
+        let run = busy(seed, LoopModel::Asyncio).run(busy_main(5));
+        let mut bytes = run.trace.to_binary();
+        let i = cut % bytes.len();
+        if truncate {
+            bytes.truncate(i);
+        } else {
+            bytes[i] = byte;
+        }
+        match Trace::from_binary(&bytes) {
+            // A changed number can still make a trace; it must be whole
+            // (every symbol defined), or writing it would panic.
+            Ok(t) => {
+                prop_assert!(!truncate);
+                let _ = t.to_jsonl();
+            }
+            Err(e) => {
+                let b = e.byte.expect("a binary error names its byte");
+                prop_assert!(b as usize <= bytes.len(), "{}", e);
+                prop_assert!(e.line <= run.trace.events.len() + 1, "{}", e);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_binary_trace_cut_short_says_so() {
+    let run = busy(1, LoopModel::Asyncio).run(busy_main(4));
+    let bytes = run.trace.to_binary();
+    let e = Trace::from_binary(&bytes[..bytes.len() - 2]).unwrap_err();
+    assert!(e.to_string().contains("cut short"), "{e}");
+    let e = Trace::from_binary(b"LSTRACE9rest").unwrap_err();
+    assert!(e.message.contains("another version"), "{e}");
+    let e = Trace::from_binary(b"{\"schema\":1}").unwrap_err();
+    assert!(e.message.contains("not a binary loopsim trace"), "{e}");
+    let mut extra = bytes.clone();
+    extra.push(0);
+    let e = Trace::from_binary(&extra).unwrap_err();
+    assert!(e.message.contains("after the end"), "{e}");
+}
+
+#[test]
+fn a_streamed_binary_trace_holds_strings_longer_than_a_block() {
+    let sim = busy(1, LoopModel::Asyncio);
+    let long = "x".repeat(200_000);
+    let main = {
+        let long = long.clone();
+        async move {
+            loopsim::print(&long);
+            sleep(Duration::from_millis(1)).await;
+            loopsim::print("after");
+        }
+    };
+    let (bytes, _) = stream_binary(&sim, main);
+    let t = Trace::from_binary(&bytes).unwrap();
+    let out: Vec<&str> = t.output().into_iter().map(|(_, _, s)| s).collect();
+    assert_eq!(out, [long.as_str(), "after"]);
+}
+
+#[test]
+fn a_binary_write_error_is_reported() {
+    struct Full;
+    impl std::io::Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk full"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let sim = busy(1, LoopModel::Asyncio);
+    let kept = sim.run(busy_main(3));
+    let (run, written) =
+        sim.run_streaming_as(busy_main(3), Full, loopsim::trace::TraceFormat::Binary);
+    assert_eq!(
+        run.output, kept.output,
+        "the run goes on as without a trace"
+    );
+    assert_eq!(run.stats.steps, kept.stats.steps);
+    assert_eq!(written.unwrap_err().to_string(), "disk full");
+}
+
+#[test]
+fn every_cut_and_every_changed_byte_of_a_binary_trace_is_read_or_refused() {
+    let run = busy(3, LoopModel::Asyncio).run(busy_main(3));
+    let bytes = run.trace.to_binary();
+    for i in 0..bytes.len() {
+        let e = Trace::from_binary(&bytes[..i]).expect_err("a cut trace is refused");
+        assert!(e.byte.is_some_and(|b| b as usize <= i), "cut at {i}: {e}");
+        for b in [0u8, 1, 0x7F, 0x80, 0xFE, 0xFF, bytes[i] ^ 0x40] {
+            let mut changed = bytes.clone();
+            changed[i] = b;
+            if let Ok(t) = Trace::from_binary(&changed) {
+                let _ = t.to_jsonl();
+            }
+        }
+    }
+}

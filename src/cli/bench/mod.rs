@@ -7,6 +7,7 @@ use super::output::UsageError;
 use super::ui::Ui;
 use anyhow::{Result, bail};
 use loopsim::render::{Renderer, Timeline};
+use loopsim::trace::TraceFormat;
 use loopsim::workloads::Workload;
 use loopsim::{LoopModel, Sim};
 use std::io::Write;
@@ -189,7 +190,7 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
     for w in Workload::BASELINE {
         let w = scaled(w, args.scale_down);
         let dir = tempfile::tempdir()?;
-        for trace in [Trace::Off, Trace::Memory, Trace::File] {
+        for trace in [Trace::Off, Trace::Memory, Trace::File, Trace::Binary] {
             let sim = Sim::builder()
                 .model(args.model)
                 .trace(trace != Trace::Off)
@@ -201,10 +202,14 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
             for _ in 0..args.repeat {
                 let t0 = wall();
                 let (run, events) = match trace {
-                    Trace::File => {
-                        let path = dir.path().join("trace.jsonl");
-                        let out = std::io::BufWriter::new(std::fs::File::create(&path)?);
-                        let (run, written) = w.run_streaming(&sim, out);
+                    Trace::File | Trace::Binary => {
+                        let format = trace.format();
+                        let path = dir.path().join(match format {
+                            TraceFormat::Binary => "trace.lstrace",
+                            TraceFormat::Jsonl => "trace.jsonl",
+                        });
+                        let out = std::fs::File::create(&path)?;
+                        let (run, written) = w.run_streaming(&sim, out, format);
                         (run, written?)
                     }
                     _ => {
@@ -247,14 +252,16 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
         return Ok(super::EXIT_OK);
     }
     interpreter(&args, ui)?;
-    if args.scale_down == 1
-        && let Some((events, mib)) = streamed_trace_peak(&args)?
-    {
+    if args.scale_down == 1 {
         writeln!(ui)?;
-        writeln!(
-            ui,
-            "memory: a trace of {events} events streamed to a file: peak RSS {mib:.1} MiB"
-        )?;
+        for (spec, form) in [("stream", "JSON Lines"), ("streambin", "binary")] {
+            if let Some((events, mib)) = streamed_trace_peak(&args, spec)? {
+                writeln!(
+                    ui,
+                    "memory: a trace of {events} events streamed to a file ({form}): peak RSS {mib:.1} MiB"
+                )?;
+            }
+        }
     }
     if args.scale_down == 1
         && let Some(b) = memory_per_task("loopsim", &args)?
@@ -354,6 +361,8 @@ enum Trace {
     Memory,
     /// Streamed to a file as JSON Lines as the run goes.
     File,
+    /// Streamed to a file in the binary form as the run goes.
+    Binary,
 }
 
 impl Trace {
@@ -361,7 +370,15 @@ impl Trace {
         match self {
             Trace::Off => "off",
             Trace::Memory => "on",
-            Trace::File => "file",
+            Trace::File => "jsonl",
+            Trace::Binary => "binary",
+        }
+    }
+
+    fn format(self) -> TraceFormat {
+        match self {
+            Trace::Binary => TraceFormat::Binary,
+            _ => TraceFormat::Jsonl,
         }
     }
 }
@@ -373,20 +390,16 @@ const TEN_MILLION_EVENTS: Workload = Workload::Yields {
 };
 
 /// Runs [`TEN_MILLION_EVENTS`] in a process of its own with its trace
-/// streamed to a file: the events written and the process's peak RSS (MiB).
-fn streamed_trace_peak(args: &Args) -> Result<Option<(u64, f64)>> {
+/// streamed to a file (`spec`: `stream` JSON Lines, `streambin` binary):
+/// the events written and the process's peak RSS (MiB).
+fn streamed_trace_peak(args: &Args, spec: &str) -> Result<Option<(u64, f64)>> {
+    let spec = format!("loopsim:{spec}");
     let out = std::process::Command::new(std::env::current_exe()?)
-        .args([
-            "bench",
-            "--model",
-            &args.model.to_string(),
-            "--one",
-            "loopsim:stream",
-        ])
+        .args(["bench", "--model", &args.model.to_string(), "--one", &spec])
         .output()?;
     if !out.status.success() {
         bail!(
-            "`bench --one loopsim:stream` failed:\n{}",
+            "`bench --one {spec}` failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
@@ -427,7 +440,12 @@ fn run_one(spec: &str, args: &Args) -> Result<i32> {
     let Some((engine, n)) = spec.split_once(':') else {
         return Err(UsageError("--one takes ENGINE:N, e.g. loopsim:1".to_string()).into());
     };
-    if n == "stream" && engine == "loopsim" {
+    if let Some(format) = match n {
+        "stream" => Some(TraceFormat::Jsonl),
+        "streambin" => Some(TraceFormat::Binary),
+        _ => None,
+    } && engine == "loopsim"
+    {
         // Prints the events written and the peak RSS in KiB.
         let sim = Sim::builder()
             .model(args.model)
@@ -439,24 +457,27 @@ fn run_one(spec: &str, args: &Args) -> Result<i32> {
             })
             .build();
         let dir = tempfile::tempdir()?;
-        let out = std::io::BufWriter::new(std::fs::File::create(dir.path().join("t.jsonl"))?);
-        let (run, written) = TEN_MILLION_EVENTS.run_streaming(&sim, out);
+        let out = std::fs::File::create(dir.path().join("t.trace"))?;
+        let (run, written) = TEN_MILLION_EVENTS.run_streaming(&sim, out, format);
         if !run.is_completed() {
             bail!("the streamed run did not complete: {:?}", run.outcome);
         }
         println!("{} {}", written?, peak_rss_kib().unwrap_or(0));
         return Ok(super::EXIT_OK);
     }
-    if let Some(k) = n.strip_prefix("file")
+    if let Some((format, k)) = n
+        .strip_prefix("file")
+        .map(|k| (TraceFormat::Jsonl, k))
+        .or_else(|| n.strip_prefix("bin").map(|k| (TraceFormat::Binary, k)))
         && engine == "loopsim"
     {
         // Workload k with its trace streamed to a file (for callgrind).
         let w = baseline(k.parse()?, args.scale_down)
-            .ok_or_else(|| anyhow::anyhow!("--one loopsim:fileN takes N in 1..=4"))?;
+            .ok_or_else(|| anyhow::anyhow!("--one loopsim:fileN and binN take N in 1..=4"))?;
         let sim = Sim::builder().model(args.model).trace(true).seed(1).build();
         let dir = tempfile::tempdir()?;
-        let out = std::io::BufWriter::new(std::fs::File::create(dir.path().join("t.jsonl"))?);
-        let (run, written) = w.run_streaming(&sim, out);
+        let out = std::fs::File::create(dir.path().join("t.trace"))?;
+        let (run, written) = w.run_streaming(&sim, out, format);
         if !run.is_completed() {
             bail!("the streamed run did not complete: {:?}", run.outcome);
         }
