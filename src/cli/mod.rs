@@ -9,6 +9,7 @@ mod output;
 mod report;
 mod run;
 mod sweep;
+mod trace;
 mod ui;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +46,8 @@ enum Command {
     Explore(explore::Args),
     /// Run a scenario over many seeds in parallel: elapsed percentiles, claim pass rates, failing seeds.
     Sweep(sweep::Args),
+    /// Read a saved trace (JSON Lines or binary .lstrace): summarise, print, draw or convert it.
+    Trace(trace::Args),
     /// Measure the engine on the standard workloads (wall time, steps/s, events/s).
     Bench(bench::Args),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) to stdout.
@@ -118,6 +121,7 @@ fn run() -> i32 {
         Command::Report(args) => report::run(args, &mut ui),
         Command::Sweep(args) => sweep::run(args, &mut ui),
         Command::Explore(args) => explore::run(args, &mut ui),
+        Command::Trace(args) => trace::run(args, &mut ui),
         Command::Bench(args) => bench::run(args, &mut ui),
         Command::Completions(args) => completions::run(args, &mut ui),
     }

@@ -14,6 +14,7 @@ use loopsim::render::{Axis, ChromeTrace, Mermaid, Renderer, SequenceText, Timeli
 use loopsim::report::{ScenarioReport, VariantRun, failure_text, html, output_diff};
 use loopsim::scenario::verify::{ClaimVerdict, check, check_faster, check_scenario, describe};
 use loopsim::scenario::{ClaimKind, Scenario, run_variant};
+use loopsim::trace::TraceFormat;
 use loopsim::{LoopModel, Outcome};
 use std::io::Write;
 use std::path::PathBuf;
@@ -33,8 +34,9 @@ pub struct Args {
     /// Run only this variant (default: every variant).
     #[arg(long)]
     variant: Option<String>,
-    /// Write the trace of the run as JSON Lines to this file (of the last
-    /// variant run: choose one with --variant).
+    /// Write the trace of the run to this file: JSON Lines, or the compact
+    /// binary form if the name ends in `.lstrace` (of the last variant run:
+    /// choose one with --variant). `loopsim trace` reads either back.
     #[arg(long, value_name = "PATH")]
     trace_out: Option<PathBuf>,
     /// What to print: the output and verdicts (text), the event loop's
@@ -258,7 +260,7 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
         }
     }
     if let (Some(path), Some((_, trace))) = (&args.trace_out, traces.last()) {
-        common::write_output(path, &trace.to_jsonl(), &protected)?;
+        common::write_output(path, &TraceFormat::for_path(path).write(trace), &protected)?;
         if !ui.quiet() {
             writeln!(ui, "trace written to {}", path.display())?;
         }
@@ -465,7 +467,7 @@ fn render_only(
         ui.write_all(&ChromeTrace.render_variants(&runs))?;
     }
     if let (Some(path), Some((_, trace))) = (&args.trace_out, traces.last()) {
-        common::write_output(path, &trace.to_jsonl(), protected)?;
+        common::write_output(path, &TraceFormat::for_path(path).write(trace), protected)?;
         if !ui.quiet() {
             eprintln!("trace written to {}", path.display());
         }

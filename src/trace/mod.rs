@@ -204,6 +204,33 @@ pub enum EventKind {
     },
 }
 
+impl EventKind {
+    /// The kind's name, as the JSON Lines trace's `event` field says it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::TaskCreated { .. } => "task_created",
+            EventKind::StepStarted { .. } => "step_started",
+            EventKind::StepEnded { .. } => "step_ended",
+            EventKind::CallbackRun { .. } => "callback_run",
+            EventKind::Woken { .. } => "woken",
+            EventKind::CancelRequested { .. } => "cancel_requested",
+            EventKind::Blocked { .. } => "blocked",
+            EventKind::ClockAdvanced { .. } => "clock_advanced",
+            EventKind::Output { .. } => "output",
+            EventKind::LoopStopped => "loop_stopped",
+            EventKind::SectionEntered { .. } => "section_entered",
+            EventKind::SectionExited { .. } => "section_exited",
+            EventKind::Stuck { .. } => "stuck",
+            EventKind::WaitsFor { .. } => "waits_for",
+            EventKind::InCycle { .. } => "in_cycle",
+            EventKind::Io { .. } => "io",
+            EventKind::Net { .. } => "net",
+            EventKind::Warning { .. } => "warning",
+            EventKind::RunEnded { .. } => "run_ended",
+        }
+    }
+}
+
 /// What happened to a request or a job (see [`EventKind::Io`]). A request
 /// arrives, may wait in the queue, is served (started, then finished or
 /// failed), or is turned away (rejected); its caller may stop waiting

@@ -194,6 +194,85 @@ fn trace_out_is_written_atomically_and_never_over_a_users_file() {
 }
 
 #[test]
+fn a_saved_trace_is_read_back_in_either_form_summarised_drawn_and_converted() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    let (bin, json) = (p("t.lstrace"), p("t.jsonl"));
+    for t in [&bin, &json] {
+        let out = loopsim(&[
+            "run",
+            "sim-scenarios/five_fetches_gather.toml",
+            "--trace-out",
+            t,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    assert!(std::fs::read(&bin).unwrap().starts_with(b"LSTRACE1"));
+    assert!(std::fs::read(&json).unwrap().starts_with(b"{\"schema\""));
+    // The summary reads the same from either form.
+    let sum = |t: &str| {
+        let out = loopsim(&["trace", t]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let s = text(&out.stdout);
+        s.lines()
+            .filter(|l| !l.contains("bytes"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let s = sum(&bin);
+    assert_eq!(s, sum(&json));
+    assert!(
+        s.contains("the run completed") && s.contains("step_started"),
+        "{s}"
+    );
+    // Converting binary to JSON Lines gives the bytes `run` wrote.
+    let back = p("back.jsonl");
+    let out = loopsim(&["trace", &bin, "--trace-out", &back, "--svg", &p("t.svg")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "", "writing files prints no summary");
+    assert_eq!(std::fs::read(&back).unwrap(), std::fs::read(&json).unwrap());
+    assert!(
+        std::fs::read_to_string(p("t.svg"))
+            .unwrap()
+            .contains("<svg")
+    );
+    // The diagrams are those of `run`.
+    let seq = |args: &[&str]| text(&loopsim(args).stdout);
+    assert_eq!(
+        seq(&["trace", &bin, "--format", "sequence"]),
+        seq(&[
+            "run",
+            "sim-scenarios/five_fetches_gather.toml",
+            "--format",
+            "sequence"
+        ])
+    );
+    // Bad input: exit 2 with the file and what is wrong; the input is never
+    // written over.
+    let cut = p("cut.lstrace");
+    let bytes = std::fs::read(&bin).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() - 3]).unwrap();
+    for (args, says) in [
+        (vec!["trace", cut.as_str()], "cut short"),
+        (vec!["trace", "Cargo.toml"], "not a trace header"),
+        (vec!["trace", "no-such-file"], "no-such-file"),
+        (
+            vec!["trace", &bin, "--trace-out", &bin],
+            "refusing to write over it",
+        ),
+    ] {
+        let out = loopsim(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(says),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(std::fs::read(&bin).unwrap(), bytes);
+}
+
+#[test]
 fn format_python_prints_a_program_cpython_runs_to_the_same_output() {
     let out = loopsim(&[
         "run",
