@@ -143,20 +143,51 @@ impl Stream {
 }
 
 /// Strings numbered in the order they are first seen.
-#[derive(Default)]
 pub(super) struct Interner {
     strings: Vec<String>,
     index: BTreeMap<String, u32>,
+    /// The symbol last seen for each of a few hashes of strings: a run
+    /// interns the same few labels again and again (`sleep`, `fetch()`),
+    /// and a hit costs one hash and one comparison, not a walk of the map.
+    recent: Box<[u32; RECENT]>,
+}
+
+const RECENT: usize = 256;
+
+impl Default for Interner {
+    fn default() -> Interner {
+        Interner {
+            strings: Vec::new(),
+            index: BTreeMap::new(),
+            recent: Box::new([u32::MAX; RECENT]),
+        }
+    }
 }
 
 impl Interner {
     pub fn intern(&mut self, s: &str) -> Sym {
-        if let Some(&i) = self.index.get(s) {
-            return Sym(i);
+        // FNV-1a over the bytes: the slot of the recent-symbol cache.
+        let mut h: u32 = 0x811c_9dc5;
+        for b in s.bytes() {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
         }
-        let i = self.strings.len() as u32;
-        self.strings.push(s.to_owned());
-        self.index.insert(s.to_owned(), i);
+        let slot = (h as usize ^ (h >> 16) as usize) % RECENT;
+        let cached = self.recent[slot];
+        if let Some(c) = self.strings.get(cached as usize)
+            && c == s
+        {
+            return Sym(cached);
+        }
+        let i = match self.index.get(s) {
+            Some(&i) => i,
+            None => {
+                let i = self.strings.len() as u32;
+                self.strings.push(s.to_owned());
+                self.index.insert(s.to_owned(), i);
+                i
+            }
+        };
+        self.recent[slot] = i;
         Sym(i)
     }
 
