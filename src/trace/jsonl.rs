@@ -15,11 +15,114 @@ use std::io::Write;
 
 pub(super) fn write(trace: &Trace) -> Vec<u8> {
     let mut out = header_line(&trace.header).into_bytes();
+    let mut scratch = Scratch::default();
     for (seq, e) in trace.events.iter().enumerate() {
-        write_event(&mut out, &trace.strings, seq, e);
-        out.push(b'\n');
+        write_event(&mut out, &mut scratch, &trace.strings, seq, e);
+        if scratch.n >= FLUSH_AT {
+            flush(&mut out, &mut scratch);
+        }
     }
+    flush(&mut out, &mut scratch);
     out
+}
+
+/// Lines being written: they are built here, where each piece is a copy
+/// of known length (no capacity check, no call), and go to the output a
+/// half-scratch at a time.
+pub(super) struct Scratch {
+    buf: Box<[u8; LINE]>,
+    n: usize,
+}
+
+/// The scratch's size.
+const LINE: usize = 64 * 1024;
+
+/// Writers move the scratch on once it holds this much (long before a
+/// line could not fit).
+pub(super) const FLUSH_AT: usize = LINE / 2;
+
+/// Moves what the scratch holds to `out`.
+pub(super) fn flush(out: &mut Vec<u8>, scratch: &mut Scratch) {
+    out.extend_from_slice(&scratch.buf[..scratch.n]);
+    scratch.n = 0;
+}
+
+impl Scratch {
+    /// The lines written so far (after what was spilled to the output).
+    pub fn filled(&self) -> &[u8] {
+        &self.buf[..self.n]
+    }
+
+    pub fn clear(&mut self) {
+        self.n = 0;
+    }
+}
+
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch {
+            buf: vec![0; LINE]
+                .into_boxed_slice()
+                .try_into()
+                .expect("LINE bytes"),
+            n: 0,
+        }
+    }
+}
+
+/// A line being written to `out` through its scratch.
+struct Line<'a> {
+    out: &'a mut Vec<u8>,
+    s: &'a mut Scratch,
+}
+
+impl Line<'_> {
+    /// Makes room for `k` bytes (`k <= LINE`).
+    #[inline(always)]
+    fn room(&mut self, k: usize) {
+        if self.s.n + k > LINE {
+            self.spill();
+        }
+    }
+
+    #[cold]
+    fn spill(&mut self) {
+        self.out.extend_from_slice(&self.s.buf[..self.s.n]);
+        self.s.n = 0;
+    }
+
+    #[inline(always)]
+    fn bytes(&mut self, b: &[u8]) {
+        if b.len() > LINE {
+            self.spill();
+            self.out.extend_from_slice(b);
+            return;
+        }
+        self.room(b.len());
+        let n = self.s.n;
+        self.s.buf[n..n + b.len()].copy_from_slice(b);
+        self.s.n = n + b.len();
+    }
+
+    #[inline(always)]
+    fn push(&mut self, b: u8) {
+        self.room(1);
+        self.s.buf[self.s.n] = b;
+        self.s.n += 1;
+    }
+
+    /// The line is done (it stays in the scratch: the caller moves the
+    /// scratch on when it likes).
+    #[inline(always)]
+    fn end(mut self) {
+        self.push(b'\n');
+    }
+
+    /// `write!` onto the line (the rare fields that need formatting).
+    fn write_fmt(&mut self, args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+        self.spill();
+        self.out.write_fmt(args)
+    }
 }
 
 /// The header line, newline included.
@@ -45,7 +148,7 @@ impl Strings<'_> {
     }
 }
 
-fn q(out: &mut Vec<u8>, s: &str) {
+fn q(out: &mut Line<'_>, s: &str) {
     // Most labels need no escape (the rules are serde_json's: `"`, `\`
     // and control characters).
     if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
@@ -53,43 +156,83 @@ fn q(out: &mut Vec<u8>, s: &str) {
         push_str(out, s);
         out.push(b'"');
     } else {
-        push_str(out, &serde_json::to_string(s).expect("strings serialise"));
+        out.bytes(
+            serde_json::to_string(s)
+                .expect("strings serialise")
+                .as_bytes(),
+        );
     }
 }
 
 /// Appends `n` in decimal (the hot path of a streamed trace: no
 /// formatting machinery).
-fn num(out: &mut Vec<u8>, mut n: u64) {
+#[inline(always)]
+fn num(out: &mut Line<'_>, mut n: u64) {
     const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
         2021222324252627282930313233343536373839\
         4041424344454647484950515253545556575859\
         6061626364656667686970717273747576777879\
         8081828384858687888990919293949596979899";
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
+    if n < 10 {
+        out.push(b'0' + n as u8);
+        return;
+    }
+    out.room(20);
+    // Digits: from the bit length (log10(2) ≈ 1233 / 4096), corrected by
+    // one comparison.
+    const POW10: [u64; 20] = {
+        let mut p = [1u64; 20];
+        let mut i = 1;
+        while i < 20 {
+            p[i] = p[i - 1] * 10;
+            i += 1;
+        }
+        p
+    };
+    let bits = 64 - n.leading_zeros() as usize;
+    let t = (bits * 1233) >> 12;
+    let len = t + usize::from(n >= POW10[t]);
+    let start = out.s.n;
+    let digits = &mut out.s.buf[start..start + len];
+    let mut i = len;
     while n >= 100 {
         let d = (n % 100) as usize * 2;
         n /= 100;
         i -= 2;
-        buf[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
+        digits[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
     }
     if n >= 10 {
         let d = n as usize * 2;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
+        digits[..2].copy_from_slice(&PAIRS[d..d + 2]);
     } else {
-        i -= 1;
-        buf[i] = b'0' + n as u8;
+        digits[0] = b'0' + n as u8;
     }
-    out.extend_from_slice(&buf[i..]);
+    out.s.n = start + len;
 }
 
 /// Appends `s` (the writer's buffer is bytes, always valid UTF-8).
-fn push_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(s.as_bytes());
+#[inline(always)]
+fn push_str(out: &mut Line<'_>, s: &str) {
+    out.bytes(s.as_bytes());
 }
 
-pub(super) fn write_event(out: &mut Vec<u8>, strings: &[String], seq: usize, e: &Event) {
+/// Writes event number `seq` as one line, its newline included, into the
+/// scratch (and, only if the scratch fills up, `out`).
+pub(super) fn write_event(
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    strings: &[String],
+    seq: usize,
+    e: &Event,
+) {
+    let mut line = Line { out, s: scratch };
+    event_fields(&mut line, strings, seq, e);
+    line.push(b'}');
+    line.end();
+}
+
+#[inline(always)]
+fn event_fields(out: &mut Line<'_>, strings: &[String], seq: usize, e: &Event) {
     let trace = Strings(strings);
     push_str(out, "{\"seq\":");
     num(out, seq as u64);
@@ -281,10 +424,10 @@ pub(super) fn write_event(out: &mut Vec<u8>, strings: &[String], seq: usize, e: 
             }
         }
     }
-    out.push(b'}');
 }
 
-fn write_wait(out: &mut Vec<u8>, trace: &Strings<'_>, on: WaitOn) {
+#[inline(always)]
+fn write_wait(out: &mut Line<'_>, trace: &Strings<'_>, on: WaitOn) {
     match on {
         WaitOn::Timer { deadline } => {
             push_str(out, ",\"wait\":\"timer\",\"deadline\":");
@@ -313,7 +456,8 @@ fn write_wait(out: &mut Vec<u8>, trace: &Strings<'_>, on: WaitOn) {
     }
 }
 
-fn write_actor(out: &mut Vec<u8>, trace: &Strings<'_>, by: Actor) {
+#[inline(always)]
+fn write_actor(out: &mut Line<'_>, trace: &Strings<'_>, by: Actor) {
     match by {
         Actor::Loop => push_str(out, ",\"by\":\"loop\""),
         Actor::Task(t) => {
@@ -706,7 +850,13 @@ mod num_tests {
         .chain((0..64).map(|s| (1u64 << s) - 1))
         {
             let mut out = b"x".to_vec();
-            super::num(&mut out, n);
+            let mut scratch = super::Scratch::default();
+            let mut line = super::Line {
+                out: &mut out,
+                s: &mut scratch,
+            };
+            super::num(&mut line, n);
+            line.spill();
             assert_eq!(out, format!("x{n}").into_bytes());
         }
     }

@@ -27,8 +27,9 @@ struct Stream {
 }
 
 enum Form {
-    /// JSON Lines not written out yet (less than a block).
-    Jsonl(Vec<u8>),
+    /// JSON Lines not written out yet (less than a block), and the line
+    /// being written.
+    Jsonl(Vec<u8>, jsonl::Scratch),
     /// The binary form: `buf[..pos]` is not written out yet; an event is
     /// encoded straight into the [`binary::ROOM`] bytes after `pos`.
     Binary {
@@ -38,19 +39,27 @@ enum Form {
     },
 }
 
+/// Writes `bytes` unless an earlier write failed; keeps the first error.
+fn write_to(out: &mut Box<dyn Write>, error: &mut Option<std::io::Error>, bytes: &[u8]) {
+    if error.is_none()
+        && let Err(e) = out.write_all(bytes)
+    {
+        *error = Some(e);
+    }
+}
+
 impl Stream {
     fn write(&mut self, bytes: &[u8]) {
-        if self.error.is_none()
-            && let Err(e) = self.out.write_all(bytes)
-        {
-            self.error = Some(e);
-        }
+        write_to(&mut self.out, &mut self.error, bytes);
     }
 
     /// Appends bytes that are not an event (the header, a string).
     fn put(&mut self, bytes: &[u8]) {
         match &mut self.form {
-            Form::Jsonl(block) => block.extend_from_slice(bytes),
+            Form::Jsonl(block, scratch) => {
+                jsonl::flush(block, scratch);
+                block.extend_from_slice(bytes);
+            }
             Form::Binary { buf, pos, .. } => {
                 if *pos + bytes.len() + binary::ROOM > buf.len() {
                     let (buf, n) = (std::mem::take(buf), std::mem::take(pos));
@@ -87,23 +96,22 @@ impl Stream {
         kind: &EventKind,
     ) {
         match &mut self.form {
-            Form::Jsonl(block) => {
+            Form::Jsonl(block, scratch) => {
                 let e = Event {
                     at,
                     iteration,
                     task,
                     kind: *kind,
                 };
-                jsonl::write_event(block, strings, seq as usize, &e);
-                block.push(b'\n');
-                if block.len() >= STREAM_BLOCK {
-                    let block = std::mem::take(block);
-                    self.write(&block);
-                    let Form::Jsonl(b) = &mut self.form else {
-                        unreachable!()
-                    };
-                    *b = block;
-                    b.clear();
+                jsonl::write_event(block, scratch, strings, seq as usize, &e);
+                if scratch.filled().len() >= jsonl::FLUSH_AT {
+                    // What a long line spilled comes first.
+                    if !block.is_empty() {
+                        write_to(&mut self.out, &mut self.error, block);
+                        block.clear();
+                    }
+                    write_to(&mut self.out, &mut self.error, scratch.filled());
+                    scratch.clear();
                 }
             }
             Form::Binary { buf, pos, enc } => {
@@ -127,7 +135,10 @@ impl Stream {
     /// written, or the first error.
     fn finish(mut self, events: u64) -> std::io::Result<u64> {
         let rest = match &mut self.form {
-            Form::Jsonl(block) => std::mem::take(block),
+            Form::Jsonl(block, scratch) => {
+                jsonl::flush(block, scratch);
+                std::mem::take(block)
+            }
             Form::Binary { buf, pos, .. } => {
                 let mut rest = buf[..*pos].to_vec();
                 binary::write_end(&mut rest, events);
@@ -226,7 +237,10 @@ impl Recorder {
         let form = match format {
             TraceFormat::Jsonl => {
                 head.extend_from_slice(jsonl::header_line(header).as_bytes());
-                Form::Jsonl(Vec::with_capacity(STREAM_BLOCK + 4096))
+                Form::Jsonl(
+                    Vec::with_capacity(STREAM_BLOCK + 4096),
+                    jsonl::Scratch::default(),
+                )
             }
             TraceFormat::Binary => {
                 binary::write_header(&mut head, header);
