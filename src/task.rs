@@ -111,6 +111,24 @@ impl Builder {
     }
 }
 
+/// [`Builder::spawn_fallible`] with a borrowed name and label (the
+/// scenario interpreter's spawn: no string allocated per task when the
+/// label is interned already).
+pub(crate) fn spawn_fallible_with<F, T, E>(
+    name: Option<&str>,
+    label: Option<&str>,
+    fut: F,
+) -> JoinHandle<Result<T, E>>
+where
+    F: Future<Output = Result<T, E>> + 'static,
+    T: 'static,
+    E: Display + 'static,
+{
+    spawn_inner(name, label, fut, |out: &Result<T, E>| {
+        out.as_ref().err().map(|e| e.to_string())
+    })
+}
+
 /// Clones a task's output out of its cell.
 type CloneOut<T> = fn(&Result<T, Error>) -> Result<T, Error>;
 

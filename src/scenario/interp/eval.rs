@@ -187,13 +187,25 @@ impl Vm {
             }
             Expr::Not(a) => Value::Bool(!self.eval(a)?.truthy()),
             Expr::Call(name, args) => {
-                let args = args
-                    .iter()
-                    .map(|a| self.eval(a))
-                    .collect::<Result<Vec<_>, _>>()?;
+                // Up to three arguments on the stack (`uniform(1ms, 2s)`
+                // per task of a large gather needs no allocation).
+                let mut small = [Value::None, Value::None, Value::None];
+                let big: Vec<Value>;
+                let args: &[Value] = if args.len() <= small.len() {
+                    for (slot, a) in small.iter_mut().zip(args) {
+                        *slot = self.eval(a)?;
+                    }
+                    &small[..args.len()]
+                } else {
+                    big = args
+                        .iter()
+                        .map(|a| self.eval(a))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    &big
+                };
                 if name == "range" {
                     // Checked before the list is built, not after.
-                    let (a, b) = match args.as_slice() {
+                    let (a, b) = match args {
                         [Value::Int(n)] => (0, *n),
                         [Value::Int(a), Value::Int(b)] => (*a, *b),
                         _ => (0, 0),

@@ -152,7 +152,7 @@ fn num(v: &Value, f: &str) -> Result<f64, Error> {
     })
 }
 
-pub(super) fn builtin(name: &str, args: Vec<Value>) -> Result<Value, Error> {
+pub(super) fn builtin(name: &str, args: &[Value]) -> Result<Value, Error> {
     Ok(match name {
         "uniform" => {
             let (a, b) = (num(&args[0], name)?, num(&args[1], name)?);
@@ -223,7 +223,7 @@ pub(super) fn builtin(name: &str, args: Vec<Value>) -> Result<Value, Error> {
                     other.type_name()
                 ))),
             };
-            let (a, b) = match args.as_slice() {
+            let (a, b) = match args {
                 [n] => (0, int(n)?),
                 [a, b] => (int(a)?, int(b)?),
                 _ => unreachable!("arity checked"),

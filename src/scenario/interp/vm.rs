@@ -153,8 +153,24 @@ pub(super) enum Then {
 }
 
 pub(super) struct Op {
-    pub(super) fut: LocalBoxFuture<'static, OpOut>,
+    pub(super) fut: OpFut,
     pub(super) then: Then,
+}
+
+/// What an operation awaits: a sleep held as it is (the commonest step,
+/// no box), or any other future, boxed.
+pub(super) enum OpFut {
+    Sleep(crate::sleep::Sleep),
+    Boxed(LocalBoxFuture<'static, OpOut>),
+}
+
+impl OpFut {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<OpOut> {
+        match self {
+            OpFut::Sleep(s) => Pin::new(s).poll(cx).map(|()| OpOut::Val(Ok(Value::None))),
+            OpFut::Boxed(f) => f.as_mut().poll(cx),
+        }
+    }
 }
 
 /// A scenario coroutine running as (part of) a task.
@@ -173,7 +189,8 @@ impl Vm {
     pub(super) fn new(prog: Rc<Program>) -> Vm {
         Vm {
             prog,
-            frames: Vec::new(),
+            // A call and one block (a loop, an `if`) without growing.
+            frames: Vec::with_capacity(2),
             op: None,
             catcher: None,
             result: None,
@@ -253,7 +270,18 @@ impl Vm {
     }
 
     pub(super) fn start(&mut self, fut: LocalBoxFuture<'static, OpOut>, then: Then) {
-        self.op = Some(Op { fut, then });
+        self.op = Some(Op {
+            fut: OpFut::Boxed(fut),
+            then,
+        });
+    }
+
+    /// Awaits a sleep (its result is `None`).
+    pub(super) fn start_sleep(&mut self, sleep: crate::sleep::Sleep, then: Then) {
+        self.op = Some(Op {
+            fut: OpFut::Sleep(sleep),
+            then,
+        });
     }
 
     pub(super) fn start_val(&mut self, fut: impl Future<Output = VmResult> + 'static, then: Then) {
@@ -341,7 +369,7 @@ impl Future for Vm {
                 continue;
             }
             if let Some(op) = this.op.as_mut() {
-                match op.fut.as_mut().poll(cx) {
+                match op.fut.poll(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(out) => {
                         let op = this.op.take().expect("polled above");

@@ -27,20 +27,8 @@ impl Vm {
     pub(super) fn exec_task(&mut self, step: &TaskStep) -> Result<(), Error> {
         match step {
             TaskStep::Sleep(e) => match self.duration(e)? {
-                DurationValue::Exact(d) => self.start_val(
-                    async move {
-                        sleep(d).await;
-                        Ok(Value::None)
-                    },
-                    Then::Discard,
-                ),
-                DurationValue::Secs(s) => self.start_val(
-                    async move {
-                        sleep_secs(s).await;
-                        Ok(Value::None)
-                    },
-                    Then::Discard,
-                ),
+                DurationValue::Exact(d) => self.start_sleep(sleep(d), Then::Discard),
+                DurationValue::Secs(s) => self.start_sleep(sleep_secs(s), Then::Discard),
             },
             TaskStep::Block(e) => block(self.duration(e)?.as_duration()),
             TaskStep::Unawaited(c) => {
@@ -286,16 +274,21 @@ impl Vm {
                 c.name
             )));
         }
-        let mut b = Builder::new();
-        // The label is for the trace: not built when nothing records it.
-        if crate::tracing() {
-            b = b.label(call_label(&c.name, &args));
-        }
+        // The label is for the trace: not built when nothing records it,
+        // and built in a buffer kept for the next spawn.
+        let mut label = if crate::tracing() {
+            let mut buf = LABEL.take();
+            buf.clear();
+            write_call_label(&mut buf, &c.name, &args);
+            Some(buf)
+        } else {
+            None
+        };
         let vm = Vm::for_call(self.prog.clone(), &co, args);
-        if let Some(n) = &name {
-            b = b.name(n.clone());
+        let h = crate::task::spawn_fallible_with(name.as_deref(), label.as_deref(), vm);
+        if let Some(buf) = label.take() {
+            LABEL.set(buf);
         }
-        let h = b.spawn_fallible(vm);
         if let Some(limit) = crate::limit_hit() {
             return Err(Error::raised(
                 "LimitExceeded",
@@ -464,6 +457,11 @@ fn task_handles(cells: &[Rc<TaskCell>]) -> Result<Vec<crate::JoinHandle<VmResult
 /// `fetch('A', 3)`: a call as Python would write it.
 fn call_label(name: &str, args: &[Value]) -> String {
     let mut label = String::with_capacity(name.len() + 2 + 8 * args.len());
+    write_call_label(&mut label, name, args);
+    label
+}
+
+fn write_call_label(label: &mut String, name: &str, args: &[Value]) {
     label.push_str(name);
     label.push('(');
     for (i, a) in args.iter().enumerate() {
@@ -473,7 +471,12 @@ fn call_label(name: &str, args: &[Value]) -> String {
         label.push_str(&a.repr_short(40));
     }
     label.push(')');
-    label
+}
+
+thread_local! {
+    /// The buffer a spawned task's label is written in (taken while in
+    /// use: a spawn inside a spawn, an eager task's, makes its own).
+    static LABEL: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
 }
 
 /// Awaiting the task `current_task()` named, from itself (the only task
