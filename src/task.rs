@@ -16,6 +16,7 @@
 use crate::engine::{self, CancelTarget, DoneCallback, End, FailSlot};
 use crate::error::Error;
 use crate::trace::{TaskId, WaitOn};
+use futures::FutureExt;
 use std::cell::RefCell;
 use std::fmt::Display;
 use std::future::Future;
@@ -90,7 +91,12 @@ impl Builder {
         F: Future + 'static,
         F::Output: 'static,
     {
-        spawn_inner(self.name.as_deref(), self.label.as_deref(), fut, |_| None)
+        spawn_inner(
+            self.name.as_deref(),
+            self.label.as_deref(),
+            fut,
+            |_: &F::Output| None,
+        )
     }
 
     /// Spawns a task whose `Err` output counts as an exception: the trace
@@ -147,15 +153,22 @@ impl<T> FailSlot for TaskCell<T> {
     }
 }
 
-fn spawn_inner<F>(
+/// Spawns `fut` as a task whose output goes to the handle's cell; `raised`
+/// says whether that output carries an error (a fallible task's `Err`).
+///
+/// The task's future is `fut` mapped, not an async block around it: an
+/// async block would hold `fut` twice (as its capture and as the awaited
+/// value), doubling what every task keeps boxed.
+fn spawn_inner<F, R>(
     name: Option<&str>,
     label: Option<&str>,
     fut: F,
-    raised: fn(&F::Output) -> Option<String>,
+    raised: R,
 ) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
+    R: FnOnce(&F::Output) -> Option<String> + 'static,
 {
     let cell = Rc::new(TaskCell {
         out: RefCell::new(None),
@@ -163,13 +176,12 @@ where
         retrieved: std::cell::Cell::new(false),
     });
     let out = cell.clone();
-    let wrapped = async move {
-        let v = fut.await;
+    let wrapped = fut.map(move |v| {
         if let Some(msg) = raised(&v) {
             engine::with_core("spawn", |c| c.set_raised(msg));
         }
         *out.out.borrow_mut() = Some(Ok(v));
-    };
+    });
     let fail: Rc<dyn FailSlot> = cell.clone();
     // 3.12's eager tasks start at once, but only while the loop runs (the
     // main task of `asyncio.run` is created before it does).
