@@ -176,6 +176,9 @@ pub(crate) struct Core {
     /// The identity of the running task's waker (moved out of its slot
     /// while the step runs).
     current_waker: step::WakerIdentity,
+    /// The tasks whose steps eager steps interrupted, outermost first, with
+    /// their wakers' data pointers (out of their slots meanwhile).
+    outer_wakers: Vec<(TaskId, *const ())>,
     actor: Actor,
     iteration: u64,
     steps: u64,
@@ -246,6 +249,7 @@ impl Core {
             tasks: Vec::new(),
             current: None,
             current_waker: (std::ptr::null(), std::ptr::null()),
+            outer_wakers: Vec::new(),
             actor: Actor::Loop,
             iteration: 0,
             steps: 0,
@@ -333,6 +337,25 @@ impl Core {
             self.wake(id);
         }
         own.is_some()
+    }
+
+    /// Wakes task `id` for a [`TaskWaker`] whose data pointer is `data`,
+    /// if that waker is the task's own: task ids restart with every run, and
+    /// a waker of an earlier run on this thread (still alive, so no waker of
+    /// this run shares its address) must wake nothing.
+    pub(super) fn wake_by_task_waker(&mut self, id: TaskId, data: *const ()) {
+        let Some(t) = self.tasks.get(id.0 as usize - 1) else {
+            return;
+        };
+        let own = match &t.waker {
+            Some(w) => w.data() == data,
+            // Out of the slot for the task's step.
+            None if self.current == Some(id) => self.current_waker.0 == data,
+            None => self.outer_wakers.contains(&(id, data)),
+        };
+        if own {
+            self.wake(id);
+        }
     }
 
     /// The running task, if `waker` is its own.
@@ -673,10 +696,7 @@ impl Core {
     ) -> TaskId {
         let id = TaskId(self.tasks.len() as u32 + 1);
         let name = name.map(|n| self.intern(n));
-        let waker = Waker::from(Arc::new(TaskWaker {
-            run: self.run_id,
-            task: id.0,
-        }));
+        let waker = Waker::from(Arc::new(TaskWaker { task: id.0 }));
         let parent = self.current;
         self.tasks.push(TaskSlot {
             name,

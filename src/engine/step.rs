@@ -269,6 +269,9 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
             std::mem::replace(&mut c.actor, Actor::Task(id)),
             std::mem::replace(&mut c.current_waker, waker_identity(&waker)),
         );
+        if let Some(outer) = prev.0 {
+            c.outer_wakers.push((outer, prev.2.0));
+        }
         c.record(Some(id), EventKind::StepStarted { cancelling });
         let t = c.task_mut(id);
         let first = (t.delivering, t.catcher_top());
@@ -305,9 +308,7 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
                         t.running = false;
                         t.waker = Some(waker);
                         record_suspended(c, id);
-                        c.current = prev.0;
-                        c.actor = prev.1;
-                        c.current_waker = prev.2;
+                        restore_outer_step(c, prev);
                         return;
                     }
                     break None;
@@ -341,7 +342,19 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
             finish_done(rt, id, end);
         }
     }
-    let mut c = rt.core.borrow_mut();
+    restore_outer_step(&mut rt.core.borrow_mut(), prev);
+}
+
+/// What a step saves of the step it interrupts (an eager task's first step
+/// runs inside its creator's): the current task, the actor, and the
+/// current waker.
+type OuterStep = (Option<TaskId>, Actor, WakerIdentity);
+
+/// Ends a step: what it interrupted is current again.
+fn restore_outer_step(c: &mut super::Core, prev: OuterStep) {
+    if prev.0.is_some() {
+        c.outer_wakers.pop();
+    }
     c.current = prev.0;
     c.actor = prev.1;
     c.current_waker = prev.2;
