@@ -20,9 +20,10 @@ use futures::FutureExt;
 use std::cell::Cell;
 use std::fmt::Display;
 use std::future::Future;
+use std::num::NonZeroU64;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 /// Spawns a task (`asyncio.create_task`) named `Task-N`.
 ///
@@ -367,7 +368,9 @@ pub fn current_task() -> TaskRef {
 pub struct JoinHandle<T> {
     task: TaskRef,
     cell: Rc<TaskCell<T>>,
-    registered: Option<(u64, Waker)>,
+    /// The key of the done-callback that wakes the awaiter, while one is
+    /// registered (the waker itself is in the task's slot).
+    registered: Option<NonZeroU64>,
 }
 
 impl<T> JoinHandle<T> {
@@ -398,9 +401,9 @@ impl<T> JoinHandle<T> {
     }
 
     fn unregister(&mut self) {
-        if let Some((key, _)) = self.registered.take() {
+        if let Some(key) = self.registered.take() {
             let id = self.task.id;
-            let cb = engine::try_with_core(|c| c.remove_done_callback(id, key));
+            let cb = engine::try_with_core(|c| c.remove_done_callback(id, key.get()));
             drop(cb);
         }
     }
@@ -416,8 +419,12 @@ impl<T> Future for JoinHandle<T> {
             Done,
             Cancelled,
             SelfAwait,
-            Pending,
+            /// `stale`: the registered done-callback wakes another waker.
+            Pending {
+                stale: bool,
+            },
         }
+        let registered = this.registered;
         let s = engine::with_core("JoinHandle", |c| {
             if c.current() == Some(id) {
                 return S::SelfAwait;
@@ -428,7 +435,10 @@ impl<T> Future for JoinHandle<T> {
                     S::Cancelled
                 }
                 Some(_) => S::Done,
-                None => S::Pending,
+                None => S::Pending {
+                    stale: registered
+                        .is_some_and(|key| !c.done_callback_will_wake(id, key.get(), cx.waker())),
+                },
             }
         });
         match s {
@@ -443,17 +453,14 @@ impl<T> Future for JoinHandle<T> {
                     out.expect("loopsim: JoinHandle polled after it returned the task's output"),
                 )
             }
-            S::Pending => {
-                if let Some((_, w)) = &this.registered
-                    && !w.will_wake(cx.waker())
-                {
+            S::Pending { stale } => {
+                if stale {
                     this.unregister();
                 }
-                let waker = cx.waker().clone();
                 let fresh = this.registered.is_none();
                 let key = engine::with_core("JoinHandle", |c| {
                     let key = if fresh {
-                        c.add_done_callback(id, DoneCallback::Wake(waker.clone()))
+                        c.add_done_callback(id, DoneCallback::Wake(cx.waker().clone()))
                             .ok()
                     } else {
                         None
@@ -462,7 +469,8 @@ impl<T> Future for JoinHandle<T> {
                     key
                 });
                 if let Some(key) = key {
-                    this.registered = Some((key, waker));
+                    // Keys start at 2 (`Core::next_id`).
+                    this.registered = NonZeroU64::new(key);
                 }
                 Poll::Pending
             }
@@ -698,6 +706,28 @@ mod tests {
         // reference counts, 40 bytes are one 48-byte block of the allocator.
         let size = std::mem::size_of::<TaskCell<()>>();
         assert!(size <= 24, "a TaskCell<()> is {size} bytes");
+    }
+
+    #[test]
+    fn a_join_handle_stays_small() {
+        // A program holds one per task (`bench` keeps a million in a Vec).
+        let size = std::mem::size_of::<JoinHandle<()>>();
+        assert!(size <= 24, "a JoinHandle<()> is {size} bytes");
+    }
+
+    #[test]
+    fn a_handle_polled_with_another_waker_wakes_that_one() {
+        use std::time::Duration;
+        let run = crate::Sim::builder().build().run(async {
+            let mut h = spawn(crate::sleep(Duration::from_secs(1)));
+            // Registered with a waker that wakes nothing, then awaited.
+            let noop = std::task::Waker::noop();
+            let pending = Pin::new(&mut h).poll(&mut Context::from_waker(noop));
+            assert!(pending.is_pending());
+            h.await.unwrap();
+        });
+        assert!(run.is_completed(), "{:?}", run.outcome);
+        assert_eq!(run.elapsed(), std::time::Duration::from_secs(1));
     }
 
     #[test]

@@ -636,6 +636,15 @@ impl Core {
         Ok(key)
     }
 
+    /// Whether task `id`'s done-callback `key` wakes what `waker` wakes
+    /// (`Waker::will_wake`); false if there is no such callback.
+    pub fn done_callback_will_wake(&self, id: TaskId, key: u64, waker: &Waker) -> bool {
+        match self.task(id).done_callbacks.get(key) {
+            Some(DoneCallback::Wake(w)) => w.will_wake(waker),
+            _ => false,
+        }
+    }
+
     pub fn remove_done_callback(&mut self, id: TaskId, key: u64) -> Option<DoneCallback> {
         self.task_mut(id).done_callbacks.remove(key)
     }

@@ -79,6 +79,14 @@ impl DoneCallbacks {
         }
     }
 
+    /// The callback registered under `key`.
+    pub fn get(&self, key: u64) -> Option<&DoneCallback> {
+        match &self.first {
+            Some((k, cb)) if *k == key => Some(cb),
+            _ => self.rest.iter().find(|(k, _)| *k == key).map(|(_, cb)| cb),
+        }
+    }
+
     /// Takes the callback registered under `key` out.
     pub fn remove(&mut self, key: u64) -> Option<DoneCallback> {
         if self.first.as_ref().is_some_and(|(k, _)| *k == key) {
