@@ -295,7 +295,7 @@ impl TaskRef {
     /// True if the task ended cancelled.
     pub fn is_cancelled(self) -> bool {
         engine::with_core("TaskRef::is_cancelled", |c| {
-            c.end_of(self.id) == Some(&End::Cancelled)
+            c.end_of(self.id) == Some(End::Cancelled)
         })
     }
 

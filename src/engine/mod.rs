@@ -366,7 +366,7 @@ impl Core {
 
     /// The name given to task `id` at its creation, if any (not `Task-N`).
     pub fn given_name(&self, id: TaskId) -> Option<&str> {
-        self.task(id).name.map(|sym| self.rec.str(sym))
+        self.task(id).name().map(|sym| self.rec.str(sym))
     }
 
     /// Labels interned at start.
@@ -406,12 +406,12 @@ impl Core {
     }
 
     /// The tasks not done yet, in creation order, with what each waits on.
-    pub fn unfinished_tasks(&self) -> Vec<(TaskId, Option<&Wait>)> {
+    pub fn unfinished_tasks(&self) -> Vec<(TaskId, Option<Wait>)> {
         self.tasks
             .iter()
             .enumerate()
-            .filter(|(_, t)| t.end.is_none())
-            .map(|(i, t)| (TaskId(i as u32 + 1), t.waiting.as_ref()))
+            .filter(|(_, t)| !t.is_done())
+            .map(|(i, t)| (TaskId(i as u32 + 1), t.wait()))
             .collect()
     }
 
@@ -520,7 +520,7 @@ impl Core {
 
     /// When the task ended, if it did.
     pub fn ended_at(&self, id: TaskId) -> Option<Instant> {
-        self.task(id).ended_at
+        self.task(id).ended_at()
     }
 
     fn task(&self, id: TaskId) -> &TaskSlot {
@@ -539,11 +539,17 @@ impl Core {
     }
 
     pub fn is_done(&self, id: TaskId) -> bool {
-        self.task(id).end.is_some()
+        self.task(id).is_done()
     }
 
-    pub fn end_of(&self, id: TaskId) -> Option<&End> {
-        self.task(id).end.as_ref()
+    /// How task `id` ended, if it did.
+    pub fn end_of(&self, id: TaskId) -> Option<End> {
+        self.task(id).end()
+    }
+
+    /// The message of the error task `id` raised, if it ended raising.
+    pub fn raised_message(&self, id: TaskId) -> Option<&str> {
+        self.task(id).raised_message()
     }
 
     /// Advances the clock by `d` (a blocking call or step overhead).
@@ -577,7 +583,7 @@ impl Core {
             return;
         }
         let t = self.task_mut(id);
-        if t.scheduled || t.end.is_some() {
+        if t.scheduled || t.is_done() {
             return;
         }
         t.scheduled = true;
@@ -632,43 +638,28 @@ impl Core {
             return Err(cb);
         }
         let key = self.next_id();
-        self.task_mut(id).done_callbacks.push(key, cb);
+        self.task_mut(id).push_done_callback(key, cb);
         Ok(key)
     }
 
     /// Whether task `id`'s done-callback `key` wakes what `waker` wakes
     /// (`Waker::will_wake`); false if there is no such callback.
     pub fn done_callback_will_wake(&self, id: TaskId, key: u64, waker: &Waker) -> bool {
-        match self.task(id).done_callbacks.get(key) {
+        match self.task(id).done_callback(key) {
             Some(DoneCallback::Wake(w)) => w.will_wake(waker),
             _ => false,
         }
     }
 
     pub fn remove_done_callback(&mut self, id: TaskId, key: u64) -> Option<DoneCallback> {
-        self.task_mut(id).done_callbacks.remove(key)
+        self.task_mut(id).remove_done_callback(key)
     }
 
     /// Sets what the current task is suspended on.
     #[inline]
     pub fn set_waiting(&mut self, on: WaitOn, target: CancelTarget) {
         if let Some(id) = self.current {
-            let t = self.task_mut(id);
-            match &mut t.waiting {
-                // Overwrite in place when nothing in the old wait needs a
-                // destructor (the common case: a timer, a yield, a task).
-                Some(w) if w.probe.is_none() && !matches!(w.target, CancelTarget::Future(_)) => {
-                    w.on = on;
-                    w.target = target;
-                }
-                slot => {
-                    *slot = Some(Wait {
-                        on,
-                        target,
-                        probe: None,
-                    })
-                }
-            }
+            self.task_mut(id).set_wait(on, target, None);
         }
     }
 
@@ -681,7 +672,7 @@ impl Core {
         probe: Option<crate::deadlock::Probe>,
     ) {
         if let Some(id) = self.current {
-            self.task_mut(id).waiting = Some(Wait { on, target, probe });
+            self.task_mut(id).set_wait(on, target, probe);
         }
     }
 
@@ -707,24 +698,7 @@ impl Core {
         let name = name.map(|n| self.intern(n));
         let waker = Waker::from(Arc::new(TaskWaker { task: id.0 }));
         let parent = self.current;
-        self.tasks.push(TaskSlot {
-            name,
-            fut: Some(fut),
-            fail: Some(fail),
-            end: None,
-            ended_at: None,
-            scheduled: false,
-            running: false,
-            must_cancel: false,
-            cancel_via_waiter: false,
-            delivering: false,
-            num_cancels: 0,
-            catcher0: 0,
-            cold: None,
-            waiting: None,
-            done_callbacks: Default::default(),
-            waker: Some(waker),
-        });
+        self.tasks.push(TaskSlot::new(fut, fail, name, waker));
         self.live_tasks += 1;
         if self.rec.enabled {
             let label = label.map(|l| self.intern(l));
@@ -772,10 +746,13 @@ impl Core {
         let mut found = Vec::new();
         for (i, t) in self.tasks.iter().enumerate() {
             let id = TaskId(i as u32 + 1);
-            match &t.end {
+            match t.end() {
                 None => found.push((id, None)),
-                Some(End::Raised(msg)) if t.fail.as_ref().is_some_and(|f| !f.retrieved()) => {
-                    found.push((id, Some(msg.clone())));
+                Some(End::Raised) if t.fail.as_ref().is_some_and(|f| !f.retrieved()) => {
+                    let msg = t
+                        .raised_message()
+                        .expect("a task that raised keeps its message");
+                    found.push((id, Some(msg.to_string())));
                 }
                 _ => {}
             }

@@ -243,13 +243,11 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
         let mut c = rt.core.borrow_mut();
         let t = c.task_mut(id);
         t.scheduled = false;
-        if t.end.is_some() || t.fut.is_none() {
+        if t.is_done() || t.fut.is_none() {
             return;
         }
         let fut = t.fut.take();
-        if t.waiting.is_some() {
-            t.waiting = None;
-        }
+        t.clear_wait();
         t.running = true;
         let cancelling = t.must_cancel;
         if t.must_cancel {
@@ -280,7 +278,7 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
     let mut fut = fut.expect("checked above");
     let mut cx = Context::from_waker(&waker);
     let mut first = Some(first);
-    let end: Option<End> = loop {
+    let end: Option<Ending> = loop {
         let (delivering, target) = match first.take() {
             Some(first) => first,
             None => {
@@ -290,11 +288,11 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
             }
         };
         if delivering && target.is_none() {
-            break Some(End::Cancelled);
+            break Some(Ending::Cancelled);
         }
         match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
-            Ok(Poll::Ready(())) => break Some(End::Returned),
-            Err(payload) => break Some(End::Raised(panic_message(payload))),
+            Ok(Poll::Ready(())) => break Some(Ending::Returned),
+            Err(payload) => break Some(Ending::Panicked(panic_message(payload))),
             Ok(Poll::Pending) => {
                 let mut guard = rt.core.borrow_mut();
                 let c = &mut *guard;
@@ -381,7 +379,7 @@ fn finish_suspended(
         t.fut = Some(fut);
         t.running = false;
         if t.must_cancel {
-            t.waiting.as_ref().map(|w| w.target.clone())
+            t.cancel_target()
         } else {
             None
         }
@@ -400,10 +398,7 @@ fn finish_suspended(
         // A sleep's future is cancelled (asyncio clears `_must_cancel`);
         // a bare yield keeps `_must_cancel`.
         let t = c.task_mut(id);
-        t.cancel_via_waiter = matches!(
-            t.waiting.as_ref().map(|w| &w.target),
-            Some(CancelTarget::Timer)
-        );
+        t.cancel_via_waiter = t.waits_on_timer();
         c.wake(id);
     }
     record_suspended(&mut c, id);
@@ -413,8 +408,8 @@ fn finish_suspended(
 /// (a bare yield if it is scheduled again and set no wait).
 fn record_suspended(c: &mut super::Core, id: TaskId) {
     let t = c.task_mut(id);
-    let on = match &t.waiting {
-        Some(w) => w.on,
+    let on = match t.wait_on() {
+        Some(on) => on,
         None if t.scheduled => WaitOn::Yield,
         None => WaitOn::Foreign,
     };
@@ -426,46 +421,58 @@ fn record_suspended(c: &mut super::Core, id: TaskId) {
     );
 }
 
-fn finish_done(rt: &Runtime, id: TaskId, end: End) {
+/// How a step ended its task.
+enum Ending {
+    Returned,
+    /// The future panicked, with this message.
+    Panicked(String),
+    Cancelled,
+}
+
+fn finish_done(rt: &Runtime, id: TaskId, ending: Ending) {
     let (fail, callbacks) = {
         let mut c = rt.core.borrow_mut();
         let now = c.now();
         let t = c.task_mut(id);
-        let (end, error) = match end {
+        let (end, raised, error) = match ending {
             // "Task is cancelled right before coro stops."
-            End::Returned if t.must_cancel => (End::Cancelled, Some(crate::Error::Cancelled)),
-            End::Returned => match t.take_raised() {
-                Some(msg) => (End::Raised(msg), None),
-                None => (End::Returned, None),
+            Ending::Returned if t.must_cancel => {
+                (End::Cancelled, None, Some(crate::Error::Cancelled))
+            }
+            Ending::Returned => match t.take_raised() {
+                Some(msg) => (End::Raised, Some(msg), None),
+                None => (End::Returned, None, None),
             },
-            End::Raised(msg) => (End::Raised(msg.clone()), Some(crate::Error::Panic(msg))),
-            End::Cancelled => (End::Cancelled, Some(crate::Error::Cancelled)),
+            Ending::Panicked(msg) => (
+                End::Raised,
+                Some(msg.clone()),
+                Some(crate::Error::Panic(msg)),
+            ),
+            Ending::Cancelled => (End::Cancelled, None, Some(crate::Error::Cancelled)),
         };
         t.running = false;
         t.must_cancel = false;
         t.cancel_via_waiter = false;
         t.delivering = false;
-        t.waiting = None;
+        t.clear_wait();
         t.clear_catchers();
         // A task that raised keeps its slot: the run's end asks whether
         // its exception was retrieved.
-        let fail = if matches!(end, End::Raised(_)) {
+        let fail = if end == End::Raised {
             t.fail.clone()
         } else {
             t.fail.take()
         }
         .zip(error);
-        let callbacks = std::mem::take(&mut t.done_callbacks);
-        let step_end = match &end {
-            End::Returned => StepEnd::Returned,
-            End::Cancelled => StepEnd::Cancelled,
-            End::Raised(msg) => StepEnd::Raised {
-                error: c.intern(msg),
+        let callbacks = t.take_done_callbacks();
+        let step_end = match (end, &raised) {
+            (End::Returned, _) => StepEnd::Returned,
+            (End::Cancelled, _) => StepEnd::Cancelled,
+            (End::Raised, msg) => StepEnd::Raised {
+                error: c.intern(msg.as_deref().unwrap_or_default()),
             },
         };
-        let t = c.task_mut(id);
-        t.end = Some(end);
-        t.ended_at = Some(now);
+        c.task_mut(id).set_done(now, end, raised);
         c.live_tasks -= 1;
         c.record(Some(id), EventKind::StepEnded { end: step_end });
         (fail, callbacks)
