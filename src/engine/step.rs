@@ -407,6 +407,9 @@ fn finish_suspended(
 /// Records the end of a step that suspended, with what the task waits on
 /// (a bare yield if it is scheduled again and set no wait).
 fn record_suspended(c: &mut super::Core, id: TaskId) {
+    if !c.tracing() {
+        return;
+    }
     let t = c.task_mut(id);
     let on = match t.wait_on() {
         Some(on) => on,
