@@ -428,7 +428,7 @@ impl Sim {
             LoopEnd::Limit(stop) => limit_exceeded(stop),
             LoopEnd::Deadlock => deadlocked(&rt),
             LoopEnd::Stopped => {
-                let end = engine::with_core("run", |c| c.end_of(main_id).cloned());
+                let end = engine::with_core("run", |c| c.end_of(main_id));
                 match (end, handle.try_take()) {
                     (Some(End::Cancelled), _) => Outcome::Failed(Error::Cancelled),
                     (_, Some(Ok(v))) => match flatten(v) {

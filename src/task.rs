@@ -16,12 +16,14 @@
 use crate::engine::{self, CancelTarget, DoneCallback, End, FailSlot};
 use crate::error::Error;
 use crate::trace::{TaskId, WaitOn};
-use std::cell::RefCell;
+use futures::FutureExt;
+use std::cell::Cell;
 use std::fmt::Display;
 use std::future::Future;
+use std::num::NonZeroU64;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 /// Spawns a task (`asyncio.create_task`) named `Task-N`.
 ///
@@ -90,7 +92,12 @@ impl Builder {
         F: Future + 'static,
         F::Output: 'static,
     {
-        spawn_inner(self.name.as_deref(), self.label.as_deref(), fut, |_| None)
+        spawn_inner(
+            self.name.as_deref(),
+            self.label.as_deref(),
+            fut,
+            |_: &F::Output| None,
+        )
     }
 
     /// Spawns a task whose `Err` output counts as an exception: the trace
@@ -130,64 +137,130 @@ where
 }
 
 /// Clones a task's output out of its cell.
-type CloneOut<T> = fn(&Result<T, Error>) -> Result<T, Error>;
+type CloneOut<T> = fn(&Result<T, Box<Error>>) -> Result<T, Error>;
 
+/// [`CloneOut`] for an output that is `Clone`.
+fn clone_out<T: Clone>(out: &Result<T, Box<Error>>) -> Result<T, Error> {
+    match out {
+        Ok(v) => Ok(v.clone()),
+        Err(e) => Err(Error::clone(e)),
+    }
+}
+
+/// A task's output, shared by the task and its handles. Kept small (a
+/// million tasks have a million cells): the error is boxed, the flag of
+/// whether it was retrieved lives in [`Out`], and there is no `RefCell`
+/// (the output is lent out with [`TaskCell::with_out`]).
 pub(crate) struct TaskCell<T> {
-    out: RefCell<Option<Result<T, Error>>>,
+    out: Cell<Out<T>>,
     /// Set once a handle is cloned: the output is then cloned out, never
     /// moved, so that every handle can await the task, any number of times.
-    shared: std::cell::Cell<Option<CloneOut<T>>>,
-    /// Someone looked at the output (awaited the task, took or peeked at
-    /// its result): an exception in it was retrieved.
-    retrieved: std::cell::Cell<bool>,
+    shared: Cell<Option<CloneOut<T>>>,
+}
+
+/// Where a task's output is.
+enum Out<T> {
+    /// The task has not ended.
+    Pending,
+    /// The output, and whether someone looked at it (awaited the task, took
+    /// or peeked at its result): an exception in it was then retrieved.
+    Ready(Result<T, Box<Error>>, bool),
+    /// Moved out to a handle (so it was retrieved).
+    Taken,
 }
 
 impl<T> TaskCell<T> {
+    fn new() -> TaskCell<T> {
+        TaskCell {
+            out: Cell::new(Out::Pending),
+            shared: Cell::new(None),
+        }
+    }
+
+    /// Lends the output to `f`, and puts it back afterwards, even if `f`
+    /// panics (a user's `Clone` may).
+    fn with_out<R>(&self, f: impl FnOnce(&mut Out<T>) -> R) -> R {
+        struct Lent<'a, T>(&'a Cell<Out<T>>, Out<T>);
+        impl<T> Drop for Lent<'_, T> {
+            fn drop(&mut self) {
+                self.0.set(std::mem::replace(&mut self.1, Out::Taken));
+            }
+        }
+        let mut lent = Lent(&self.out, self.out.replace(Out::Taken));
+        f(&mut lent.1)
+    }
+
+    /// The task's output, once it returned.
+    fn set(&self, v: T) {
+        self.out.set(Out::Ready(Ok(v), false));
+    }
+
     /// The output: moved out, or cloned out once the handle is shared.
     fn take_out(&self) -> Option<Result<T, Error>> {
-        if self.out.borrow().is_some() {
-            self.retrieved.set(true);
-        }
-        match self.shared.get() {
-            Some(clone) => self.out.borrow().as_ref().map(clone),
-            None => self.out.borrow_mut().take(),
-        }
+        let clone = self.shared.get();
+        self.with_out(|out| match out {
+            Out::Ready(r, seen) => match clone {
+                Some(clone) => {
+                    *seen = true;
+                    Some(clone(r))
+                }
+                None => match std::mem::replace(out, Out::Taken) {
+                    Out::Ready(r, _) => Some(r.map_err(|e| *e)),
+                    _ => unreachable!("matched above"),
+                },
+            },
+            Out::Pending | Out::Taken => None,
+        })
+    }
+
+    /// Looks at the output without taking it (and so retrieves it).
+    fn peek<R>(&self, f: impl FnOnce(Option<Result<&T, &Error>>) -> R) -> R {
+        self.with_out(|out| match out {
+            Out::Ready(r, seen) => {
+                *seen = true;
+                f(Some(r.as_ref().map_err(|e| &**e)))
+            }
+            Out::Pending | Out::Taken => f(None),
+        })
     }
 }
 
 impl<T> FailSlot for TaskCell<T> {
     fn fail(&self, error: Error) {
-        *self.out.borrow_mut() = Some(Err(error));
+        let seen = self.retrieved();
+        self.out.set(Out::Ready(Err(Box::new(error)), seen));
     }
 
     fn retrieved(&self) -> bool {
-        self.retrieved.get()
+        self.with_out(|out| matches!(out, Out::Ready(_, true) | Out::Taken))
     }
 }
 
-fn spawn_inner<F>(
+/// Spawns `fut` as a task whose output goes to the handle's cell; `raised`
+/// says whether that output carries an error (a fallible task's `Err`).
+///
+/// The task's future is `fut` mapped, not an async block around it: an
+/// async block would hold `fut` twice (as its capture and as the awaited
+/// value), doubling what every task keeps boxed.
+fn spawn_inner<F, R>(
     name: Option<&str>,
     label: Option<&str>,
     fut: F,
-    raised: fn(&F::Output) -> Option<String>,
+    raised: R,
 ) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
+    R: FnOnce(&F::Output) -> Option<String> + 'static,
 {
-    let cell = Rc::new(TaskCell {
-        out: RefCell::new(None),
-        shared: std::cell::Cell::new(None),
-        retrieved: std::cell::Cell::new(false),
-    });
+    let cell = Rc::new(TaskCell::new());
     let out = cell.clone();
-    let wrapped = async move {
-        let v = fut.await;
+    let wrapped = fut.map(move |v| {
         if let Some(msg) = raised(&v) {
             engine::with_core("spawn", |c| c.set_raised(msg));
         }
-        *out.out.borrow_mut() = Some(Ok(v));
-    };
+        out.set(v);
+    });
     let fail: Rc<dyn FailSlot> = cell.clone();
     // 3.12's eager tasks start at once, but only while the loop runs (the
     // main task of `asyncio.run` is created before it does).
@@ -240,7 +313,7 @@ impl TaskRef {
     /// True if the task ended cancelled.
     pub fn is_cancelled(self) -> bool {
         engine::with_core("TaskRef::is_cancelled", |c| {
-            c.end_of(self.id) == Some(&End::Cancelled)
+            c.end_of(self.id) == Some(End::Cancelled)
         })
     }
 
@@ -313,7 +386,9 @@ pub fn current_task() -> TaskRef {
 pub struct JoinHandle<T> {
     task: TaskRef,
     cell: Rc<TaskCell<T>>,
-    registered: Option<(u64, Waker)>,
+    /// The key of the done-callback that wakes the awaiter, while one is
+    /// registered (the waker itself is in the task's slot).
+    registered: Option<NonZeroU64>,
 }
 
 impl<T> JoinHandle<T> {
@@ -339,17 +414,14 @@ impl<T> JoinHandle<T> {
     }
 
     /// Looks at the output without taking it.
-    pub(crate) fn peek<R>(&self, f: impl FnOnce(Option<&Result<T, Error>>) -> R) -> R {
-        if self.cell.out.borrow().is_some() {
-            self.cell.retrieved.set(true);
-        }
-        f(self.cell.out.borrow().as_ref())
+    pub(crate) fn peek<R>(&self, f: impl FnOnce(Option<Result<&T, &Error>>) -> R) -> R {
+        self.cell.peek(f)
     }
 
     fn unregister(&mut self) {
-        if let Some((key, _)) = self.registered.take() {
+        if let Some(key) = self.registered.take() {
             let id = self.task.id;
-            let cb = engine::try_with_core(|c| c.remove_done_callback(id, key));
+            let cb = engine::try_with_core(|c| c.remove_done_callback(id, key.get()));
             drop(cb);
         }
     }
@@ -365,8 +437,12 @@ impl<T> Future for JoinHandle<T> {
             Done,
             Cancelled,
             SelfAwait,
-            Pending,
+            /// `stale`: the registered done-callback wakes another waker.
+            Pending {
+                stale: bool,
+            },
         }
+        let registered = this.registered;
         let s = engine::with_core("JoinHandle", |c| {
             if c.current() == Some(id) {
                 return S::SelfAwait;
@@ -377,7 +453,10 @@ impl<T> Future for JoinHandle<T> {
                     S::Cancelled
                 }
                 Some(_) => S::Done,
-                None => S::Pending,
+                None => S::Pending {
+                    stale: registered
+                        .is_some_and(|key| !c.done_callback_will_wake(id, key.get(), cx.waker())),
+                },
             }
         });
         match s {
@@ -392,17 +471,14 @@ impl<T> Future for JoinHandle<T> {
                     out.expect("loopsim: JoinHandle polled after it returned the task's output"),
                 )
             }
-            S::Pending => {
-                if let Some((_, w)) = &this.registered
-                    && !w.will_wake(cx.waker())
-                {
+            S::Pending { stale } => {
+                if stale {
                     this.unregister();
                 }
-                let waker = cx.waker().clone();
                 let fresh = this.registered.is_none();
                 let key = engine::with_core("JoinHandle", |c| {
                     let key = if fresh {
-                        c.add_done_callback(id, DoneCallback::Wake(waker.clone()))
+                        c.add_done_callback(id, DoneCallback::Wake(cx.waker().clone()))
                             .ok()
                     } else {
                         None
@@ -411,7 +487,8 @@ impl<T> Future for JoinHandle<T> {
                     key
                 });
                 if let Some(key) = key {
-                    this.registered = Some((key, waker));
+                    // Keys start at 2 (`Core::next_id`).
+                    this.registered = NonZeroU64::new(key);
                 }
                 Poll::Pending
             }
@@ -424,13 +501,16 @@ impl<T: Clone> JoinHandle<T> {
     /// `Task.exception()`): a clone, once the task is done; `None` while it
     /// runs, or when a handle that was never cloned has already taken it.
     pub fn output(&self) -> Option<Result<T, Error>> {
-        self.cell.out.borrow().clone()
+        self.cell.with_out(|out| match out {
+            Out::Ready(r, _) => Some(clone_out(r)),
+            Out::Pending | Out::Taken => None,
+        })
     }
 }
 
 impl<T: Clone> Clone for JoinHandle<T> {
     fn clone(&self) -> JoinHandle<T> {
-        self.cell.shared.set(Some(Result::clone));
+        self.cell.shared.set(Some(clone_out::<T>));
         JoinHandle {
             task: self.task,
             cell: self.cell.clone(),
@@ -632,4 +712,59 @@ pub fn never_awaited(what: &str) {
             },
         );
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_cell_stays_small() {
+        // One per task, a million at a time in `loopsim bench`: with the
+        // reference counts, 40 bytes are one 48-byte block of the allocator.
+        let size = std::mem::size_of::<TaskCell<()>>();
+        assert!(size <= 24, "a TaskCell<()> is {size} bytes");
+    }
+
+    #[test]
+    fn a_join_handle_stays_small() {
+        // A program holds one per task (`bench` keeps a million in a Vec).
+        let size = std::mem::size_of::<JoinHandle<()>>();
+        assert!(size <= 24, "a JoinHandle<()> is {size} bytes");
+    }
+
+    #[test]
+    fn a_handle_polled_with_another_waker_wakes_that_one() {
+        use std::time::Duration;
+        let run = crate::Sim::builder().build().run(async {
+            let mut h = spawn(crate::sleep(Duration::from_secs(1)));
+            // Registered with a waker that wakes nothing, then awaited.
+            let noop = std::task::Waker::noop();
+            let pending = Pin::new(&mut h).poll(&mut Context::from_waker(noop));
+            assert!(pending.is_pending());
+            h.await.unwrap();
+        });
+        assert!(run.is_completed(), "{:?}", run.outcome);
+        assert_eq!(run.elapsed(), std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_shared_output_survives_a_panicking_clone() {
+        #[derive(Debug)]
+        struct Bomb;
+        impl Clone for Bomb {
+            fn clone(&self) -> Bomb {
+                panic!("no clones")
+            }
+        }
+        let cell = TaskCell::new();
+        cell.set(Bomb);
+        cell.shared.set(Some(clone_out::<Bomb>));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cell.take_out()));
+        assert!(r.is_err(), "the clone panicked");
+        assert!(cell.retrieved(), "it was looked at");
+        cell.shared.set(None);
+        assert!(matches!(cell.take_out(), Some(Ok(Bomb))), "still there");
+        assert!(cell.take_out().is_none(), "moved out once");
+    }
 }

@@ -143,15 +143,14 @@ impl<T: 'static, E: 'static> CancelFuture for CancelChildren<T, E> {
         }
         let s = self.st.borrow();
         let ids: Vec<_> = s.children.iter().map(|h| h.task().id()).collect();
-        let ends: Vec<Option<End>> = engine::with_core("gather", |c| {
-            ids.iter().map(|id| c.end_of(*id).cloned()).collect()
-        });
+        let ends: Vec<Option<End>> =
+            engine::with_core("gather", |c| ids.iter().map(|id| c.end_of(*id)).collect());
         if ends.iter().any(Option::is_none) {
             return false;
         }
         if !s.return_exceptions {
             for (h, e) in s.children.iter().zip(&ends) {
-                if e == &Some(End::Cancelled) {
+                if *e == Some(End::Cancelled) {
                     return true;
                 }
                 if h.peek(|r| matches!(r, Some(Ok(Err(_))) | Some(Err(_)))) {
@@ -228,7 +227,7 @@ fn done_callback<T: 'static, E: From<Error> + 'static>(
         }
         if !return_exceptions {
             let id = s.children[i].task().id();
-            let cancelled = engine::with_core("gather", |c| c.end_of(id) == Some(&End::Cancelled));
+            let cancelled = engine::with_core("gather", |c| c.end_of(id) == Some(End::Cancelled));
             if cancelled {
                 drop(s);
                 let _ = outer.set_exception(Error::Cancelled);

@@ -64,12 +64,14 @@ fn shield_pending<T: 'static>(task: JoinHandle<T>) -> impl Future<Output = Resul
             if outer.cancelled() {
                 return;
             }
-            let end = engine::with_core("shield", |c| c.end_of(id).cloned());
+            let end = engine::with_core("shield", |c| {
+                (c.end_of(id), c.raised_message(id).map(str::to_string))
+            });
             match end {
-                Some(End::Cancelled) => {
+                (Some(End::Cancelled), _) => {
                     outer.cancel();
                 }
-                Some(End::Raised(msg)) => {
+                (Some(End::Raised), Some(msg)) => {
                     let _ = outer.set_exception(Error::raised("Error", msg));
                 }
                 _ => {

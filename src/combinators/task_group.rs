@@ -14,7 +14,7 @@
 //! outer group's cancellation.
 
 use super::add_task_callback;
-use crate::engine::{self, End};
+use crate::engine;
 use crate::error::Error;
 use crate::future::SimFuture;
 use crate::settings::PythonVersion;
@@ -199,8 +199,10 @@ fn on_task_done(st: &Rc<RefCell<State>>, task: TaskRef) {
     {
         let _ = f.set_result(());
     }
-    let end = engine::with_core("TaskGroup", |c| c.end_of(task.id()).cloned());
-    let Some(End::Raised(msg)) = end else { return };
+    let raised = engine::with_core("TaskGroup", |c| {
+        c.raised_message(task.id()).map(str::to_string)
+    });
+    let Some(msg) = raised else { return };
     let (abort_now, parent) = {
         let mut s = st.borrow_mut();
         s.errors.push(msg);

@@ -58,8 +58,7 @@ pub async fn wait<T: 'static>(
         let (w, counter) = (waiter.clone(), counter.clone());
         let key = add_task_callback(id, "wait", move || {
             counter.set(counter.get().saturating_sub(1));
-            let raised =
-                engine::with_core("wait", |c| matches!(c.end_of(id), Some(End::Raised(_))));
+            let raised = engine::with_core("wait", |c| c.end_of(id) == Some(End::Raised));
             if counter.get() == 0
                 || return_when == ReturnWhen::FirstCompleted
                 || (return_when == ReturnWhen::FirstException && raised)

@@ -220,7 +220,7 @@ fn cancel_chain(id: TaskId) -> bool {
                 t.must_cancel = true;
                 return Some((None, prev));
             }
-            Some((t.waiting.as_ref().map(|w| w.target.clone()), prev))
+            Some((t.cancel_target(), prev))
         });
         match target {
             None => break false,
@@ -241,7 +241,7 @@ fn cancel_chain(id: TaskId) -> bool {
         if !forwarded {
             let inner = cur;
             super::with_core("cancel", |c| {
-                if c.end_of(inner) == Some(&End::Cancelled) {
+                if c.end_of(inner) == Some(End::Cancelled) {
                     let msg = c.task_mut(inner).take_cancel_msg();
                     c.task_mut(*t).replace_cancel_msg(msg);
                 }

@@ -130,9 +130,11 @@ pub(crate) fn run_eager(id: TaskId) {
     step::run_step(&rt, id);
 }
 
-/// The waker of a task: waking it appends the task's step to the ready queue.
+/// The waker of a task: waking it appends the task's step to the ready
+/// queue. Only the task id: whether the waker belongs to the running
+/// simulation is told by its address ([`Core::wake_by_task_waker`]), so
+/// that with the reference counts it is one 32-byte block.
 pub(super) struct TaskWaker {
-    pub(super) run: u64,
     pub(super) task: u32,
 }
 
@@ -142,12 +144,8 @@ impl Wake for TaskWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let (run, task) = (self.run, TaskId(self.task));
-        try_with_core(|core| {
-            if core.run_id == run {
-                core.wake(task);
-            }
-        });
+        let (task, data) = (TaskId(self.task), Arc::as_ptr(self).cast::<()>());
+        try_with_core(|core| core.wake_by_task_waker(task, data));
     }
 }
 
@@ -158,5 +156,72 @@ pub(crate) fn fire_done_callback(cb: DoneCallback) {
         DoneCallback::Call(f, label) => {
             with_core("call_soon", |c| c.call_soon(f, label));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::trace::{Actor, EventKind, TaskId};
+    use crate::{PythonVersion, Sim, sleep, spawn};
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::task::{Poll, Waker};
+    use std::time::Duration;
+
+    /// Keeps the waker of the task that awaits it.
+    async fn keep_waker(into: Rc<RefCell<Option<Waker>>>) {
+        std::future::poll_fn(|cx| {
+            *into.borrow_mut() = Some(cx.waker().clone());
+            Poll::Ready(())
+        })
+        .await
+    }
+
+    fn woken(run: &crate::Run<()>, task: u32) -> Vec<Actor> {
+        let events = run.trace.events.iter();
+        events
+            .filter(|e| e.task == Some(TaskId(task)))
+            .filter_map(|e| match e.kind {
+                EventKind::Woken { by } => Some(by),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_waker_of_an_earlier_run_wakes_nothing_in_a_later_one() {
+        let kept = Rc::new(RefCell::new(None));
+        let sim = Sim::builder().trace(true).build();
+        let k = kept.clone();
+        sim.run(async move { spawn(keep_waker(k)).await.unwrap() });
+        // Task 2 again, asleep while the old task 2's waker is woken.
+        let k = kept.clone();
+        let run = sim.run(async move {
+            let sleeper = spawn(sleep(Duration::from_secs(10)));
+            sleep(Duration::from_secs(1)).await;
+            k.borrow().as_ref().expect("kept").wake_by_ref();
+            sleeper.await.unwrap();
+        });
+        assert!(run.is_completed());
+        assert_eq!(woken(&run, 2).len(), 1, "by its timer only");
+    }
+
+    #[test]
+    fn an_eager_step_can_wake_the_step_it_interrupted() {
+        let sim = Sim::builder()
+            .python(PythonVersion::Py312)
+            .eager_tasks(true)
+            .trace(true)
+            .build();
+        let run = sim.run(async {
+            let kept = Rc::new(RefCell::new(None));
+            keep_waker(kept.clone()).await;
+            // Main's waker is out of its slot while its step runs the
+            // eager child's first step.
+            let child = spawn(async move { kept.borrow().as_ref().expect("kept").wake_by_ref() });
+            child.await.unwrap();
+        });
+        assert!(run.is_completed());
+        assert_eq!(woken(&run, 1), [Actor::Task(TaskId(2))]);
     }
 }

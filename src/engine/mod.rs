@@ -176,6 +176,9 @@ pub(crate) struct Core {
     /// The identity of the running task's waker (moved out of its slot
     /// while the step runs).
     current_waker: step::WakerIdentity,
+    /// The tasks whose steps eager steps interrupted, outermost first, with
+    /// their wakers' data pointers (out of their slots meanwhile).
+    outer_wakers: Vec<(TaskId, *const ())>,
     actor: Actor,
     iteration: u64,
     steps: u64,
@@ -246,6 +249,7 @@ impl Core {
             tasks: Vec::new(),
             current: None,
             current_waker: (std::ptr::null(), std::ptr::null()),
+            outer_wakers: Vec::new(),
             actor: Actor::Loop,
             iteration: 0,
             steps: 0,
@@ -335,6 +339,25 @@ impl Core {
         own.is_some()
     }
 
+    /// Wakes task `id` for a [`TaskWaker`] whose data pointer is `data`,
+    /// if that waker is the task's own: task ids restart with every run, and
+    /// a waker of an earlier run on this thread (still alive, so no waker of
+    /// this run shares its address) must wake nothing.
+    pub(super) fn wake_by_task_waker(&mut self, id: TaskId, data: *const ()) {
+        let Some(t) = self.tasks.get(id.0 as usize - 1) else {
+            return;
+        };
+        let own = match &t.waker {
+            Some(w) => w.data() == data,
+            // Out of the slot for the task's step.
+            None if self.current == Some(id) => self.current_waker.0 == data,
+            None => self.outer_wakers.contains(&(id, data)),
+        };
+        if own {
+            self.wake(id);
+        }
+    }
+
     /// The running task, if `waker` is its own.
     fn own_task(&self, waker: &Waker) -> Option<TaskId> {
         self.current
@@ -343,7 +366,7 @@ impl Core {
 
     /// The name given to task `id` at its creation, if any (not `Task-N`).
     pub fn given_name(&self, id: TaskId) -> Option<&str> {
-        self.task(id).name.map(|sym| self.rec.str(sym))
+        self.task(id).name().map(|sym| self.rec.str(sym))
     }
 
     /// Labels interned at start.
@@ -383,12 +406,12 @@ impl Core {
     }
 
     /// The tasks not done yet, in creation order, with what each waits on.
-    pub fn unfinished_tasks(&self) -> Vec<(TaskId, Option<&Wait>)> {
+    pub fn unfinished_tasks(&self) -> Vec<(TaskId, Option<Wait>)> {
         self.tasks
             .iter()
             .enumerate()
-            .filter(|(_, t)| t.end.is_none())
-            .map(|(i, t)| (TaskId(i as u32 + 1), t.waiting.as_ref()))
+            .filter(|(_, t)| !t.is_done())
+            .map(|(i, t)| (TaskId(i as u32 + 1), t.wait()))
             .collect()
     }
 
@@ -498,7 +521,7 @@ impl Core {
 
     /// When the task ended, if it did.
     pub fn ended_at(&self, id: TaskId) -> Option<Instant> {
-        self.task(id).ended_at
+        self.task(id).ended_at()
     }
 
     fn task(&self, id: TaskId) -> &TaskSlot {
@@ -517,11 +540,17 @@ impl Core {
     }
 
     pub fn is_done(&self, id: TaskId) -> bool {
-        self.task(id).end.is_some()
+        self.task(id).is_done()
     }
 
-    pub fn end_of(&self, id: TaskId) -> Option<&End> {
-        self.task(id).end.as_ref()
+    /// How task `id` ended, if it did.
+    pub fn end_of(&self, id: TaskId) -> Option<End> {
+        self.task(id).end()
+    }
+
+    /// The message of the error task `id` raised, if it ended raising.
+    pub fn raised_message(&self, id: TaskId) -> Option<&str> {
+        self.task(id).raised_message()
     }
 
     /// Advances the clock by `d` (a blocking call or step overhead).
@@ -555,7 +584,7 @@ impl Core {
             return;
         }
         let t = self.task_mut(id);
-        if t.scheduled || t.end.is_some() {
+        if t.scheduled || t.is_done() {
             return;
         }
         t.scheduled = true;
@@ -610,34 +639,28 @@ impl Core {
             return Err(cb);
         }
         let key = self.next_id();
-        self.task_mut(id).done_callbacks.push(key, cb);
+        self.task_mut(id).push_done_callback(key, cb);
         Ok(key)
     }
 
+    /// Whether task `id`'s done-callback `key` wakes what `waker` wakes
+    /// (`Waker::will_wake`); false if there is no such callback.
+    pub fn done_callback_will_wake(&self, id: TaskId, key: u64, waker: &Waker) -> bool {
+        match self.task(id).done_callback(key) {
+            Some(DoneCallback::Wake(w)) => w.will_wake(waker),
+            _ => false,
+        }
+    }
+
     pub fn remove_done_callback(&mut self, id: TaskId, key: u64) -> Option<DoneCallback> {
-        self.task_mut(id).done_callbacks.remove(key)
+        self.task_mut(id).remove_done_callback(key)
     }
 
     /// Sets what the current task is suspended on.
     #[inline(always)]
     pub fn set_waiting(&mut self, on: WaitOn, target: CancelTarget) {
         if let Some(id) = self.current {
-            let t = self.task_mut(id);
-            match &mut t.waiting {
-                // Overwrite in place when nothing in the old wait needs a
-                // destructor (the common case: a timer, a yield, a task).
-                Some(w) if w.probe.is_none() && !matches!(w.target, CancelTarget::Future(_)) => {
-                    w.on = on;
-                    w.target = target;
-                }
-                slot => {
-                    *slot = Some(Wait {
-                        on,
-                        target,
-                        probe: None,
-                    })
-                }
-            }
+            self.task_mut(id).set_wait(on, target, None);
         }
     }
 
@@ -650,7 +673,7 @@ impl Core {
         probe: Option<crate::deadlock::Probe>,
     ) {
         if let Some(id) = self.current {
-            self.task_mut(id).waiting = Some(Wait { on, target, probe });
+            self.task_mut(id).set_wait(on, target, probe);
         }
     }
 
@@ -674,29 +697,9 @@ impl Core {
     ) -> TaskId {
         let id = TaskId(self.tasks.len() as u32 + 1);
         let name = name.map(|n| self.intern(n));
-        let waker = Waker::from(Arc::new(TaskWaker {
-            run: self.run_id,
-            task: id.0,
-        }));
+        let waker = Waker::from(Arc::new(TaskWaker { task: id.0 }));
         let parent = self.current;
-        self.tasks.push(TaskSlot {
-            name,
-            fut: Some(fut),
-            fail: Some(fail),
-            end: None,
-            ended_at: None,
-            scheduled: false,
-            running: false,
-            must_cancel: false,
-            cancel_via_waiter: false,
-            delivering: false,
-            num_cancels: 0,
-            catcher0: 0,
-            cold: None,
-            waiting: None,
-            done_callbacks: Default::default(),
-            waker: Some(waker),
-        });
+        self.tasks.push(TaskSlot::new(fut, fail, name, waker));
         self.live_tasks += 1;
         if self.rec.enabled {
             let label = label.map(|l| self.intern(l));
@@ -744,10 +747,13 @@ impl Core {
         let mut found = Vec::new();
         for (i, t) in self.tasks.iter().enumerate() {
             let id = TaskId(i as u32 + 1);
-            match &t.end {
+            match t.end() {
                 None => found.push((id, None)),
-                Some(End::Raised(msg)) if t.fail.as_ref().is_some_and(|f| !f.retrieved()) => {
-                    found.push((id, Some(msg.clone())));
+                Some(End::Raised) if t.fail.as_ref().is_some_and(|f| !f.retrieved()) => {
+                    let msg = t
+                        .raised_message()
+                        .expect("a task that raised keeps its message");
+                    found.push((id, Some(msg.to_string())));
                 }
                 _ => {}
             }

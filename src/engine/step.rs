@@ -243,13 +243,11 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
         let mut c = rt.core.borrow_mut();
         let t = c.task_mut(id);
         t.scheduled = false;
-        if t.end.is_some() || t.fut.is_none() {
+        if t.is_done() || t.fut.is_none() {
             return;
         }
         let fut = t.fut.take();
-        if t.waiting.is_some() {
-            t.waiting = None;
-        }
+        t.clear_wait();
         t.running = true;
         let cancelling = t.must_cancel;
         if t.must_cancel {
@@ -269,6 +267,9 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
             std::mem::replace(&mut c.actor, Actor::Task(id)),
             std::mem::replace(&mut c.current_waker, waker_identity(&waker)),
         );
+        if let Some(outer) = prev.0 {
+            c.outer_wakers.push((outer, prev.2.0));
+        }
         c.record(Some(id), EventKind::StepStarted { cancelling });
         let t = c.task_mut(id);
         let first = (t.delivering, t.catcher_top());
@@ -277,7 +278,7 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
     let mut fut = fut.expect("checked above");
     let mut cx = Context::from_waker(&waker);
     let mut first = Some(first);
-    let end: Option<End> = loop {
+    let end: Option<Ending> = loop {
         let (delivering, target) = match first.take() {
             Some(first) => first,
             None => {
@@ -287,11 +288,11 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
             }
         };
         if delivering && target.is_none() {
-            break Some(End::Cancelled);
+            break Some(Ending::Cancelled);
         }
         match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
-            Ok(Poll::Ready(())) => break Some(End::Returned),
-            Err(payload) => break Some(End::Raised(panic_message(payload))),
+            Ok(Poll::Ready(())) => break Some(Ending::Returned),
+            Err(payload) => break Some(Ending::Panicked(panic_message(payload))),
             Ok(Poll::Pending) => {
                 let mut guard = rt.core.borrow_mut();
                 let c = &mut *guard;
@@ -305,9 +306,7 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
                         t.running = false;
                         t.waker = Some(waker);
                         record_suspended(c, id);
-                        c.current = prev.0;
-                        c.actor = prev.1;
-                        c.current_waker = prev.2;
+                        restore_outer_step(c, prev);
                         return;
                     }
                     break None;
@@ -341,7 +340,19 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
             finish_done(rt, id, end);
         }
     }
-    let mut c = rt.core.borrow_mut();
+    restore_outer_step(&mut rt.core.borrow_mut(), prev);
+}
+
+/// What a step saves of the step it interrupts (an eager task's first step
+/// runs inside its creator's): the current task, the actor, and the
+/// current waker.
+type OuterStep = (Option<TaskId>, Actor, WakerIdentity);
+
+/// Ends a step: what it interrupted is current again.
+fn restore_outer_step(c: &mut super::Core, prev: OuterStep) {
+    if prev.0.is_some() {
+        c.outer_wakers.pop();
+    }
     c.current = prev.0;
     c.actor = prev.1;
     c.current_waker = prev.2;
@@ -368,7 +379,7 @@ fn finish_suspended(
         t.fut = Some(fut);
         t.running = false;
         if t.must_cancel {
-            t.waiting.as_ref().map(|w| w.target.clone())
+            t.cancel_target()
         } else {
             None
         }
@@ -387,10 +398,7 @@ fn finish_suspended(
         // A sleep's future is cancelled (asyncio clears `_must_cancel`);
         // a bare yield keeps `_must_cancel`.
         let t = c.task_mut(id);
-        t.cancel_via_waiter = matches!(
-            t.waiting.as_ref().map(|w| &w.target),
-            Some(CancelTarget::Timer)
-        );
+        t.cancel_via_waiter = t.waits_on_timer();
         c.wake(id);
     }
     record_suspended(&mut c, id);
@@ -399,9 +407,12 @@ fn finish_suspended(
 /// Records the end of a step that suspended, with what the task waits on
 /// (a bare yield if it is scheduled again and set no wait).
 fn record_suspended(c: &mut super::Core, id: TaskId) {
+    if !c.tracing() {
+        return;
+    }
     let t = c.task_mut(id);
-    let on = match &t.waiting {
-        Some(w) => w.on,
+    let on = match t.wait_on() {
+        Some(on) => on,
         None if t.scheduled => WaitOn::Yield,
         None => WaitOn::Foreign,
     };
@@ -413,46 +424,58 @@ fn record_suspended(c: &mut super::Core, id: TaskId) {
     );
 }
 
-fn finish_done(rt: &Runtime, id: TaskId, end: End) {
+/// How a step ended its task.
+enum Ending {
+    Returned,
+    /// The future panicked, with this message.
+    Panicked(String),
+    Cancelled,
+}
+
+fn finish_done(rt: &Runtime, id: TaskId, ending: Ending) {
     let (fail, callbacks) = {
         let mut c = rt.core.borrow_mut();
         let now = c.now();
         let t = c.task_mut(id);
-        let (end, error) = match end {
+        let (end, raised, error) = match ending {
             // "Task is cancelled right before coro stops."
-            End::Returned if t.must_cancel => (End::Cancelled, Some(crate::Error::Cancelled)),
-            End::Returned => match t.take_raised() {
-                Some(msg) => (End::Raised(msg), None),
-                None => (End::Returned, None),
+            Ending::Returned if t.must_cancel => {
+                (End::Cancelled, None, Some(crate::Error::Cancelled))
+            }
+            Ending::Returned => match t.take_raised() {
+                Some(msg) => (End::Raised, Some(msg), None),
+                None => (End::Returned, None, None),
             },
-            End::Raised(msg) => (End::Raised(msg.clone()), Some(crate::Error::Panic(msg))),
-            End::Cancelled => (End::Cancelled, Some(crate::Error::Cancelled)),
+            Ending::Panicked(msg) => (
+                End::Raised,
+                Some(msg.clone()),
+                Some(crate::Error::Panic(msg)),
+            ),
+            Ending::Cancelled => (End::Cancelled, None, Some(crate::Error::Cancelled)),
         };
         t.running = false;
         t.must_cancel = false;
         t.cancel_via_waiter = false;
         t.delivering = false;
-        t.waiting = None;
+        t.clear_wait();
         t.clear_catchers();
         // A task that raised keeps its slot: the run's end asks whether
         // its exception was retrieved.
-        let fail = if matches!(end, End::Raised(_)) {
+        let fail = if end == End::Raised {
             t.fail.clone()
         } else {
             t.fail.take()
         }
         .zip(error);
-        let callbacks = std::mem::take(&mut t.done_callbacks);
-        let step_end = match &end {
-            End::Returned => StepEnd::Returned,
-            End::Cancelled => StepEnd::Cancelled,
-            End::Raised(msg) => StepEnd::Raised {
-                error: c.intern(msg),
+        let callbacks = t.take_done_callbacks();
+        let step_end = match (end, &raised) {
+            (End::Returned, _) => StepEnd::Returned,
+            (End::Cancelled, _) => StepEnd::Cancelled,
+            (End::Raised, msg) => StepEnd::Raised {
+                error: c.intern(msg.as_deref().unwrap_or_default()),
             },
         };
-        let t = c.task_mut(id);
-        t.end = Some(end);
-        t.ended_at = Some(now);
+        c.task_mut(id).set_done(now, end, raised);
         c.live_tasks -= 1;
         c.record(Some(id), EventKind::StepEnded { end: step_end });
         (fail, callbacks)

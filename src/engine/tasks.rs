@@ -14,7 +14,8 @@
 //! *done* with an [`End`]; its done-callbacks are scheduled (`call_soon`)
 //! in registration order, never run synchronously.
 //!
-//! The eight flags, and when each is set:
+//! The eight flags, and when each is set (`end` and `waiting` are one
+//! field, [`Phase`]: a task that is done waits on nothing):
 //!
 //! | field | meaning | set | cleared |
 //! |---|---|---|---|
@@ -24,23 +25,34 @@
 //! | `cancel_via_waiter` | the pending cancellation is a cancelled sleep future, not `_must_cancel` (`uncancel()` cannot take it back) | a cancel of a task asleep | the step starts |
 //! | `delivering` | a `CancelledError` is being thrown during this step | the step starts with `must_cancel`, or an awaited future/task was cancelled | a catcher consumes it, or the task ends |
 //! | `num_cancels` | `Task._num_cancels_requested` (`cancelling()`) | every request | `uncancel()` |
-//! | `end` | how it ended | the task is done | never |
+//! | `end` | how it ended (and when) | the task is done | never |
 //! | `waiting` | what it is suspended on | a suspending poll | the step starts |
+//!
+//! # Size
+//!
+//! A run keeps every task's slot, and `loopsim bench` holds a million at
+//! once, so the slot keeps inline only what most tasks use: one
+//! done-callback, one cancellation catcher, a wait on a timer, a yield or a
+//! task. A wait on a future is boxed (with its target and probe); the
+//! message of a raised error, further done-callbacks and nested catchers
+//! are in `cold`, boxed on first use.
 
 use super::cancel::CancelTarget;
 use crate::error::Error;
 use crate::time::Instant;
-use crate::trace::{Sym, WaitOn};
+use crate::trace::{Sym, TaskId, WaitOn};
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::Waker;
 
-/// How a task ended.
-#[derive(Clone, Debug, PartialEq)]
+/// How a task ended (the message of an error it raised is kept apart:
+/// [`TaskSlot::raised_message`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum End {
     Returned,
-    Raised(String),
+    Raised,
     Cancelled,
 }
 
@@ -53,6 +65,31 @@ pub(crate) struct Wait {
     pub probe: Option<crate::deadlock::Probe>,
 }
 
+/// Where a cancellation of a task suspended on anything but a future goes:
+/// a [`CancelTarget`] without the `Future` case, in eight bytes.
+#[derive(Clone, Copy)]
+enum PlainTarget {
+    Timer,
+    Task(TaskId),
+    Wake,
+}
+
+/// A task's phase: live (suspended on something or not), or done.
+enum Phase {
+    /// Not done, and suspended on nothing the loop knows: not started yet,
+    /// ready, running, or suspended on a foreign future. It may keep the
+    /// emptied box of its last wait on a future for the next one (a task
+    /// that waits on a queue in a loop allocates it once).
+    Live(Option<Box<Wait>>),
+    /// Suspended on a timer, a yield, a task or I/O.
+    Waiting { on: WaitOn, target: PlainTarget },
+    /// Suspended on a future: its target is the future itself, and a probe
+    /// may say why it cannot end.
+    WaitingOnFuture(Box<Wait>),
+    /// Done at `at`.
+    Done { at: Instant, end: End },
+}
+
 /// A done-callback of a task.
 pub(crate) enum DoneCallback {
     /// Wake a task (an awaiter's `__wakeup`).
@@ -61,33 +98,14 @@ pub(crate) enum DoneCallback {
     Call(Box<dyn FnOnce()>, Sym),
 }
 
-/// A task's done-callbacks, in registration order: the first one inline
-/// (most tasks have at most one awaiter, and need no allocation), the
-/// others in a vector.
-#[derive(Default)]
+/// A task's done-callbacks once it is done, in registration order: the
+/// first from the slot, the others from its `cold` part.
 pub(crate) struct DoneCallbacks {
     first: Option<(u64, DoneCallback)>,
     rest: Vec<(u64, DoneCallback)>,
 }
 
 impl DoneCallbacks {
-    pub fn push(&mut self, key: u64, cb: DoneCallback) {
-        if self.first.is_none() && self.rest.is_empty() {
-            self.first = Some((key, cb));
-        } else {
-            self.rest.push((key, cb));
-        }
-    }
-
-    /// Takes the callback registered under `key` out.
-    pub fn remove(&mut self, key: u64) -> Option<DoneCallback> {
-        if self.first.as_ref().is_some_and(|(k, _)| *k == key) {
-            return self.first.take().map(|(_, cb)| cb);
-        }
-        let i = self.rest.iter().position(|(k, _)| *k == key)?;
-        Some(self.rest.remove(i).1)
-    }
-
     /// Every callback, in registration order.
     pub fn into_callbacks(self) -> impl Iterator<Item = DoneCallback> {
         self.first.into_iter().chain(self.rest).map(|(_, cb)| cb)
@@ -101,15 +119,46 @@ pub(crate) trait FailSlot {
     fn retrieved(&self) -> bool;
 }
 
+/// A task's given name: its symbol in four bytes (`Option<Sym>` takes
+/// eight).
+#[derive(Clone, Copy)]
+struct Name(NonZeroU32);
+
+impl Name {
+    fn new(sym: Sym) -> Name {
+        Name(
+            NonZeroU32::MIN
+                .checked_add(sym.0)
+                .expect("fewer than u32::MAX symbols"),
+        )
+    }
+
+    fn sym(self) -> Sym {
+        Sym(self.0.get() - 1)
+    }
+}
+
 pub(crate) struct TaskSlot {
-    /// The name given to `spawn`, if any (`Task-N` otherwise, made only
-    /// when needed).
-    pub(super) name: Option<Sym>,
     pub(super) fut: Option<Pin<Box<dyn Future<Output = ()>>>>,
     pub(super) fail: Option<Rc<dyn FailSlot>>,
-    pub(super) end: Option<End>,
-    /// When the task ended.
-    pub(super) ended_at: Option<Instant>,
+    /// Out of the slot while its step runs.
+    pub(super) waker: Option<Waker>,
+    /// The first done-callback (most tasks have at most one awaiter, and
+    /// need no allocation); the others are in `cold`.
+    first_callback: Option<(u64, DoneCallback)>,
+    phase: Phase,
+    /// The outermost cancellation catcher on the task's await chain (0:
+    /// none); the ones nested inside it are in `cold`.
+    pub(super) catcher0: u64,
+    /// What few tasks need (a cancellation message, nested catchers, a
+    /// raised error, more than one done-callback), boxed on first use to
+    /// keep the slot small.
+    cold: Option<Box<Cold>>,
+    /// `Task._num_cancels_requested` (`cancelling()`).
+    pub(super) num_cancels: u32,
+    /// The name given to `spawn`, if any (`Task-N` otherwise, made only
+    /// when needed).
+    name: Option<Name>,
     pub(super) scheduled: bool,
     pub(super) running: bool,
     /// `Task._must_cancel`: throw `CancelledError` at the next step.
@@ -119,18 +168,6 @@ pub(crate) struct TaskSlot {
     pub(super) cancel_via_waiter: bool,
     /// A cancellation is being thrown into the task during this step.
     pub(super) delivering: bool,
-    /// `Task._num_cancels_requested` (`cancelling()`).
-    pub(super) num_cancels: u32,
-    /// The outermost cancellation catcher on the task's await chain (0:
-    /// none); the ones nested inside it are in `cold`.
-    pub(super) catcher0: u64,
-    /// What few tasks need (a cancellation message, nested catchers, a
-    /// raised error), boxed on first use to keep the slot small.
-    pub(super) cold: Option<Box<Cold>>,
-    pub(super) waiting: Option<Wait>,
-    pub(super) done_callbacks: DoneCallbacks,
-    /// Out of the slot while its step runs.
-    pub(super) waker: Option<Waker>,
 }
 
 /// The rarely used part of a task slot.
@@ -143,13 +180,235 @@ pub(crate) struct Cold {
     /// Cancellation catchers on the task's await chain inside `catcher0`,
     /// innermost last.
     catchers: Vec<u64>,
-    /// Set by fallible task wrappers: the error the task's output carries.
+    /// The error the task raised: set by a fallible task's wrapper before
+    /// it returns (the error its output carries), or by a panic; kept once
+    /// the task is done.
     raised: Option<String>,
+    /// The done-callbacks after the first, in registration order.
+    callbacks: Vec<(u64, DoneCallback)>,
 }
 
 impl TaskSlot {
+    /// A new task's slot: live, not scheduled.
+    pub fn new(
+        fut: Pin<Box<dyn Future<Output = ()>>>,
+        fail: Rc<dyn FailSlot>,
+        name: Option<Sym>,
+        waker: Waker,
+    ) -> TaskSlot {
+        TaskSlot {
+            fut: Some(fut),
+            fail: Some(fail),
+            waker: Some(waker),
+            first_callback: None,
+            phase: Phase::Live(None),
+            catcher0: 0,
+            cold: None,
+            num_cancels: 0,
+            name: name.map(Name::new),
+            scheduled: false,
+            running: false,
+            must_cancel: false,
+            cancel_via_waiter: false,
+            delivering: false,
+        }
+    }
+
     fn cold(&mut self) -> &mut Cold {
         self.cold.get_or_insert_with(Default::default)
+    }
+
+    /// The name given at creation, if any.
+    pub fn name(&self) -> Option<Sym> {
+        self.name.map(Name::sym)
+    }
+
+    /// How the task ended, if it did.
+    pub fn end(&self) -> Option<End> {
+        match self.phase {
+            Phase::Done { end, .. } => Some(end),
+            _ => None,
+        }
+    }
+
+    /// When the task ended, if it did.
+    pub fn ended_at(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Done { at, .. } => Some(at),
+            _ => None,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(self.phase, Phase::Done { .. })
+    }
+
+    /// The task is done: it ended `end` at `at`, having raised `raised`.
+    pub fn set_done(&mut self, at: Instant, end: End, raised: Option<String>) {
+        debug_assert_eq!(end == End::Raised, raised.is_some());
+        self.phase = Phase::Done { at, end };
+        if raised.is_some() {
+            self.cold().raised = raised;
+        }
+    }
+
+    /// The message of the error the task raised, once it is done raising.
+    pub fn raised_message(&self) -> Option<&str> {
+        match self.end() {
+            Some(End::Raised) => self.cold.as_ref().and_then(|c| c.raised.as_deref()),
+            _ => None,
+        }
+    }
+
+    /// What the task is suspended on.
+    pub fn wait_on(&self) -> Option<WaitOn> {
+        match &self.phase {
+            Phase::Waiting { on, .. } => Some(*on),
+            Phase::WaitingOnFuture(w) => Some(w.on),
+            Phase::Live(_) | Phase::Done { .. } => None,
+        }
+    }
+
+    /// Where a cancellation of the suspended task goes.
+    pub fn cancel_target(&self) -> Option<CancelTarget> {
+        match &self.phase {
+            Phase::Waiting { target, .. } => Some(match *target {
+                PlainTarget::Timer => CancelTarget::Timer,
+                PlainTarget::Task(id) => CancelTarget::Task(id),
+                PlainTarget::Wake => CancelTarget::Wake,
+            }),
+            Phase::WaitingOnFuture(w) => Some(w.target.clone()),
+            Phase::Live(_) | Phase::Done { .. } => None,
+        }
+    }
+
+    /// Whether the task is suspended on a sleep's timer.
+    pub fn waits_on_timer(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Waiting {
+                target: PlainTarget::Timer,
+                ..
+            }
+        )
+    }
+
+    /// What the task is suspended on, in full (for deadlock reports).
+    pub fn wait(&self) -> Option<Wait> {
+        match &self.phase {
+            Phase::WaitingOnFuture(w) => Some(Wait::clone(w)),
+            _ => Some(Wait {
+                on: self.wait_on()?,
+                target: self.cancel_target()?,
+                probe: None,
+            }),
+        }
+    }
+
+    /// The task is suspended on `on`; a cancellation goes to `target`.
+    #[inline]
+    pub fn set_wait(
+        &mut self,
+        on: WaitOn,
+        target: CancelTarget,
+        probe: Option<crate::deadlock::Probe>,
+    ) {
+        let plain = match target {
+            CancelTarget::Timer => PlainTarget::Timer,
+            CancelTarget::Task(id) => PlainTarget::Task(id),
+            CancelTarget::Wake => PlainTarget::Wake,
+            CancelTarget::Future(_) => {
+                let wait = Wait { on, target, probe };
+                let boxed = match std::mem::replace(&mut self.phase, Phase::Live(None)) {
+                    Phase::Live(Some(mut b)) | Phase::WaitingOnFuture(mut b) => {
+                        *b = wait;
+                        b
+                    }
+                    _ => Box::new(wait),
+                };
+                self.phase = Phase::WaitingOnFuture(boxed);
+                return;
+            }
+        };
+        debug_assert!(probe.is_none(), "a probe comes with a future");
+        match &mut self.phase {
+            // Overwrite in place when nothing in the old wait needs a
+            // destructor (the common case: a timer, a yield, a task).
+            Phase::Waiting { on: o, target: t } => {
+                *o = on;
+                *t = plain;
+            }
+            phase => *phase = Phase::Waiting { on, target: plain },
+        }
+    }
+
+    /// The task's step starts (or it ends): it no longer waits on anything.
+    #[inline]
+    pub fn clear_wait(&mut self) {
+        match &mut self.phase {
+            // Nothing to drop: no call to the phase's destructor (one per
+            // step otherwise).
+            Phase::Waiting { .. } => {
+                std::mem::forget(std::mem::replace(&mut self.phase, Phase::Live(None)))
+            }
+            Phase::WaitingOnFuture(wait) => {
+                // The target and probe are dropped now, the box is kept.
+                **wait = Wait {
+                    on: WaitOn::Foreign,
+                    target: CancelTarget::Wake,
+                    probe: None,
+                };
+                if let Phase::WaitingOnFuture(b) =
+                    std::mem::replace(&mut self.phase, Phase::Live(None))
+                {
+                    self.phase = Phase::Live(Some(b));
+                }
+            }
+            Phase::Live(_) | Phase::Done { .. } => {}
+        }
+    }
+
+    /// Registers done-callback `cb` under `key`, after the others.
+    pub fn push_done_callback(&mut self, key: u64, cb: DoneCallback) {
+        let others = self.cold.as_ref().is_some_and(|c| !c.callbacks.is_empty());
+        if self.first_callback.is_none() && !others {
+            self.first_callback = Some((key, cb));
+        } else {
+            self.cold().callbacks.push((key, cb));
+        }
+    }
+
+    /// The done-callback registered under `key`.
+    pub fn done_callback(&self, key: u64) -> Option<&DoneCallback> {
+        match &self.first_callback {
+            Some((k, cb)) if *k == key => Some(cb),
+            _ => {
+                let rest = self.cold.as_ref().map_or(&[][..], |c| &c.callbacks);
+                rest.iter().find(|(k, _)| *k == key).map(|(_, cb)| cb)
+            }
+        }
+    }
+
+    /// Takes the done-callback registered under `key` out.
+    pub fn remove_done_callback(&mut self, key: u64) -> Option<DoneCallback> {
+        if self.first_callback.as_ref().is_some_and(|(k, _)| *k == key) {
+            return self.first_callback.take().map(|(_, cb)| cb);
+        }
+        let rest = &mut self.cold.as_mut()?.callbacks;
+        let i = rest.iter().position(|(k, _)| *k == key)?;
+        Some(rest.remove(i).1)
+    }
+
+    /// Takes every done-callback out (the task is done).
+    pub fn take_done_callbacks(&mut self) -> DoneCallbacks {
+        DoneCallbacks {
+            first: self.first_callback.take(),
+            rest: self
+                .cold
+                .as_mut()
+                .map(|c| std::mem::take(&mut c.callbacks))
+                .unwrap_or_default(),
+        }
     }
 
     /// `Task._cancel_message`.
@@ -225,6 +484,19 @@ impl TaskSlot {
 mod tests {
     use super::*;
 
+    fn slot() -> TaskSlot {
+        let fail = Rc::new(Nowhere);
+        TaskSlot::new(Box::pin(async {}), fail, None, Waker::noop().clone())
+    }
+
+    struct Nowhere;
+    impl FailSlot for Nowhere {
+        fn fail(&self, _: Error) {}
+        fn retrieved(&self) -> bool {
+            false
+        }
+    }
+
     fn call(log: &std::rc::Rc<std::cell::RefCell<Vec<u64>>>, n: u64) -> DoneCallback {
         let log = log.clone();
         DoneCallback::Call(Box::new(move || log.borrow_mut().push(n)), Sym(0))
@@ -233,15 +505,16 @@ mod tests {
     #[test]
     fn done_callbacks_keep_registration_order_through_removals() {
         let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-        let mut cbs = DoneCallbacks::default();
+        let mut t = slot();
         for k in 1..=4 {
-            cbs.push(k, call(&log, k));
+            t.push_done_callback(k, call(&log, k));
         }
-        assert!(cbs.remove(1).is_some(), "the inline one");
-        assert!(cbs.remove(3).is_some());
-        assert!(cbs.remove(3).is_none(), "removed once");
-        cbs.push(5, call(&log, 5)); // after 2 and 4, though the inline place is free
-        for cb in cbs.into_callbacks() {
+        assert!(t.remove_done_callback(1).is_some(), "the inline one");
+        assert!(t.remove_done_callback(3).is_some());
+        assert!(t.remove_done_callback(3).is_none(), "removed once");
+        t.push_done_callback(5, call(&log, 5)); // after 2 and 4, though the inline place is free
+        assert!(t.done_callback(5).is_some());
+        for cb in t.take_done_callbacks().into_callbacks() {
             if let DoneCallback::Call(f, _) = cb {
                 f();
             }
@@ -251,25 +524,7 @@ mod tests {
 
     #[test]
     fn catchers_are_a_stack_whether_inline_or_nested() {
-        let waker = std::task::Waker::noop().clone();
-        let mut t = TaskSlot {
-            name: None,
-            fut: None,
-            fail: None,
-            end: None,
-            ended_at: None,
-            scheduled: false,
-            running: false,
-            must_cancel: false,
-            cancel_via_waiter: false,
-            delivering: false,
-            num_cancels: 0,
-            catcher0: 0,
-            cold: None,
-            waiting: None,
-            done_callbacks: DoneCallbacks::default(),
-            waker: Some(waker),
-        };
+        let mut t = slot();
         assert_eq!(t.catcher_top(), None);
         t.push_catcher(7);
         assert!(t.cold.is_none(), "one catcher needs no box");
@@ -292,12 +547,59 @@ mod tests {
     }
 
     #[test]
+    fn a_wait_is_overwritten_cleared_and_ends_with_the_task() {
+        let mut t = slot();
+        assert!(t.wait().is_none());
+        t.set_wait(WaitOn::Yield, CancelTarget::Wake, None);
+        t.set_wait(WaitOn::Task(TaskId(3)), CancelTarget::Task(TaskId(3)), None);
+        assert!(matches!(t.wait_on(), Some(WaitOn::Task(TaskId(3)))));
+        assert!(matches!(
+            t.cancel_target(),
+            Some(CancelTarget::Task(TaskId(3)))
+        ));
+        t.clear_wait();
+        assert!(t.wait().is_none() && !t.is_done());
+        t.set_wait(WaitOn::Yield, CancelTarget::Timer, None);
+        assert!(t.waits_on_timer());
+        let at = Instant::from_nanos(5);
+        t.set_done(at, End::Raised, Some("boom".into()));
+        assert!(t.wait().is_none(), "a task that is done waits on nothing");
+        assert_eq!((t.end(), t.ended_at()), (Some(End::Raised), Some(at)));
+        assert_eq!(t.raised_message(), Some("boom"));
+    }
+
+    #[test]
+    fn a_wait_on_a_future_lets_go_of_it_when_cleared() {
+        struct Fut;
+        impl super::super::CancelFuture for Fut {
+            fn cancel_future(&self) -> bool {
+                true
+            }
+        }
+        let fut: Rc<dyn super::super::CancelFuture> = Rc::new(Fut);
+        let on = WaitOn::Future { what: Sym(1) };
+        let mut t = slot();
+        for _ in 0..2 {
+            t.set_wait(on, CancelTarget::Future(fut.clone()), None);
+            assert!(matches!(t.cancel_target(), Some(CancelTarget::Future(_))));
+            assert_eq!(Rc::strong_count(&fut), 2, "ours and the slot's");
+            t.clear_wait();
+            assert!(t.wait().is_none());
+            assert_eq!(Rc::strong_count(&fut), 1, "dropped at the step's start");
+        }
+    }
+
+    #[test]
+    fn a_given_name_survives_its_compact_form() {
+        for sym in [0, 1, u32::MAX - 1] {
+            assert_eq!(Name::new(Sym(sym)).sym().0, sym);
+        }
+    }
+
+    #[test]
     fn a_task_slot_stays_small() {
         // Memory per task matters at a million tasks: see `loopsim bench`.
-        assert!(
-            std::mem::size_of::<TaskSlot>() <= 240,
-            "{}",
-            std::mem::size_of::<TaskSlot>()
-        );
+        let size = std::mem::size_of::<TaskSlot>();
+        assert!(size <= 136, "a TaskSlot is {size} bytes");
     }
 }
