@@ -306,7 +306,9 @@ impl TaskSlot {
     }
 
     /// The task is suspended on `on`; a cancellation goes to `target`.
-    #[inline]
+    /// Inlined into its callers: `on` is then written where it is built,
+    /// not read back from a copy (a store-forwarding stall per step).
+    #[inline(always)]
     pub fn set_wait(
         &mut self,
         on: WaitOn,
@@ -343,7 +345,7 @@ impl TaskSlot {
     }
 
     /// The task's step starts (or it ends): it no longer waits on anything.
-    #[inline]
+    #[inline(always)]
     pub fn clear_wait(&mut self) {
         match &mut self.phase {
             // Nothing to drop: no call to the phase's destructor (one per
