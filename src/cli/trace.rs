@@ -58,9 +58,13 @@ enum View {
     None,
 }
 
-/// The largest trace file read (a binary trace of a few hundred million
-/// events); a larger one is refused, not read into memory.
-const MAX_FILE: u64 = 4 << 30;
+/// The largest trace file read; a larger one is refused, not read into
+/// memory.
+const MAX_FILE: u64 = 1 << 30;
+
+/// The most events held in memory at once (about 1 GiB of them): past
+/// this, only the summary (which keeps none) reads a trace.
+const MAX_EVENTS: usize = 20_000_000;
 
 pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
     let protected = Protected::new(std::slice::from_ref(&args.file), &[]);
@@ -94,9 +98,39 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
         s.print(reader.header(), "binary", bytes.len(), ui)?;
         return Ok(EXIT_OK);
     }
-    let trace = match Trace::read(&bytes) {
-        Ok(t) => t,
-        Err(e) => return bad(&args.file, &e),
+    let trace = if binary {
+        // Read one event at a time, to stop at the cap before holding more.
+        let mut reader = match Reader::new(&bytes) {
+            Ok(r) => r,
+            Err(e) => return bad(&args.file, &e),
+        };
+        let mut events = Vec::new();
+        loop {
+            match reader.next_event() {
+                Ok(Some(e)) if events.len() < MAX_EVENTS => events.push(e),
+                Ok(Some(_)) => {
+                    eprintln!(
+                        "{}: more than {MAX_EVENTS} events, more than loopsim holds in memory to draw or convert; `loopsim trace {}` alone summarises a trace of any length",
+                        args.file.display(),
+                        args.file.display()
+                    );
+                    return Ok(EXIT_USAGE);
+                }
+                Ok(None) => break,
+                Err(e) => return bad(&args.file, &e),
+            }
+        }
+        let (header, strings) = reader.into_parts();
+        Trace {
+            header,
+            strings,
+            events,
+        }
+    } else {
+        match Trace::from_jsonl(&bytes) {
+            Ok(t) => t,
+            Err(e) => return bad(&args.file, &e),
+        }
     };
     let out: Vec<u8> = match format {
         View::None => Vec::new(),
@@ -169,7 +203,7 @@ fn read_file(path: &Path) -> Option<Vec<u8>> {
     };
     if size > MAX_FILE {
         eprintln!(
-            "{}: {size} bytes, more than the {} GiB loopsim reads as one trace",
+            "{}: {size} bytes, more than the {} GiB loopsim reads as one trace (stream a long run's trace in the binary form, .lstrace: a few bytes an event)",
             path.display(),
             MAX_FILE >> 30
         );
