@@ -489,12 +489,14 @@ fn run_one(spec: &str, args: &Args) -> Result<i32> {
             .ok_or_else(|| anyhow::anyhow!("--one loopsim:fileN and binN take N in 1..=4"))?;
         let sim = Sim::builder().model(args.model).trace(true).seed(1).build();
         let dir = tempfile::tempdir()?;
-        let out = std::fs::File::create(dir.path().join("t.trace"))?;
+        let path = dir.path().join("t.trace");
+        let out = std::fs::File::create(&path)?;
         let (run, written) = w.run_streaming(&sim, out, format);
         if !run.is_completed() {
             bail!("the streamed run did not complete: {:?}", run.outcome);
         }
-        println!("{}", written?);
+        // The events written and the file's bytes.
+        println!("{} {}", written?, std::fs::metadata(&path)?.len());
         return Ok(super::EXIT_OK);
     }
     if n == "scenario" || n == "gather" {
