@@ -14,7 +14,9 @@ use super::ui::Ui;
 use anyhow::Result;
 use loopsim::Trace;
 use loopsim::render::{Axis, ChromeTrace, Mermaid, Renderer, SequenceText, Timeline};
-use loopsim::trace::{Event, EventKind, Reader, RunEnd, StepEnd, TraceFormat, TraceHeader};
+use loopsim::trace::{
+    Event, EventKind, ReadError, Reader, RunEnd, StepEnd, TraceFormat, TraceHeader,
+};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -83,48 +85,39 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
     let needs_events = format != View::Summary || writes;
     if !needs_events && binary {
         // One pass, the events not kept.
-        let mut reader = match Reader::new(&bytes) {
-            Ok(r) => r,
+        let mut s = Summary::default();
+        let (header, _) = match read_binary(&bytes, |e, strings| {
+            s.add(&e, strings);
+            true
+        }) {
+            Ok(Some(parts)) => parts,
+            Ok(None) => unreachable!("the summary reads to the end"),
             Err(e) => return bad(&args.file, &e),
         };
-        let mut s = Summary::default();
-        loop {
-            match reader.next_event() {
-                Ok(Some(e)) => s.add(&e, reader.strings()),
-                Ok(None) => break,
-                Err(e) => return bad(&args.file, &e),
-            }
-        }
-        s.print(reader.header(), "binary", bytes.len(), ui)?;
+        s.print(&header, "binary", bytes.len(), ui)?;
         return Ok(EXIT_OK);
     }
     let trace = if binary {
-        // Read one event at a time, to stop at the cap before holding more.
-        let mut reader = match Reader::new(&bytes) {
-            Ok(r) => r,
-            Err(e) => return bad(&args.file, &e),
-        };
+        // Stopped at the cap, before holding more.
         let mut events = Vec::new();
-        loop {
-            match reader.next_event() {
-                Ok(Some(e)) if events.len() < MAX_EVENTS => events.push(e),
-                Ok(Some(_)) => {
-                    eprintln!(
-                        "{}: more than {MAX_EVENTS} events, more than loopsim holds in memory to draw or convert; `loopsim trace {}` alone summarises a trace of any length",
-                        args.file.display(),
-                        args.file.display()
-                    );
-                    return Ok(EXIT_USAGE);
-                }
-                Ok(None) => break,
-                Err(e) => return bad(&args.file, &e),
+        match read_binary(&bytes, |e, _| {
+            events.push(e);
+            events.len() <= MAX_EVENTS
+        }) {
+            Ok(Some((header, strings))) => Trace {
+                header,
+                strings,
+                events,
+            },
+            Ok(None) => {
+                eprintln!(
+                    "{}: more than {MAX_EVENTS} events, more than loopsim holds in memory to draw or convert; `loopsim trace {}` alone summarises a trace of any length",
+                    args.file.display(),
+                    args.file.display()
+                );
+                return Ok(EXIT_USAGE);
             }
-        }
-        let (header, strings) = reader.into_parts();
-        Trace {
-            header,
-            strings,
-            events,
+            Err(e) => return bad(&args.file, &e),
         }
     } else {
         match Trace::from_jsonl(&bytes) {
@@ -185,6 +178,22 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
+/// Reads a binary trace one event at a time, handing each to `each` with
+/// the strings defined so far: its header and strings at the end, or
+/// `None` if `each` asked to stop.
+fn read_binary(
+    bytes: &[u8],
+    mut each: impl FnMut(Event, &[String]) -> bool,
+) -> Result<Option<(TraceHeader, Vec<String>)>, ReadError> {
+    let mut reader = Reader::new(bytes)?;
+    while let Some(e) = reader.next_event()? {
+        if !each(e, reader.strings()) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(reader.into_parts()))
+}
+
 /// The file's bytes, or `None` after saying why not.
 fn read_file(path: &Path) -> Option<Vec<u8>> {
     let size = match std::fs::metadata(path) {
@@ -218,7 +227,7 @@ fn read_file(path: &Path) -> Option<Vec<u8>> {
     }
 }
 
-fn bad(path: &Path, e: &loopsim::trace::ReadError) -> Result<i32> {
+fn bad(path: &Path, e: &ReadError) -> Result<i32> {
     eprintln!(
         "{}: {e}\n(a trace is what `loopsim run FILE --trace-out T` writes: JSON Lines, or binary when T ends in .lstrace)",
         path.display()
