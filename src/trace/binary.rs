@@ -7,14 +7,18 @@
 //! records, each one of:
 //!   0xFF varint n, n bytes   a string: the next symbol (0, 1, 2, … in order)
 //!   0xFE varint count        the end: the number of events written
-//!   op [Δt Δiter] [task] …   an event: op = kind (0..=20) | 0x40 time or
+//!   op [Δt Δiter] [task] …   an event: op = kind (0..=18) | 0x40 time or
 //!                            iteration moved (two varints follow: the
 //!                            nanoseconds and iterations since the last
 //!                            event) | 0x80 it has a task (a varint follows);
-//!                            then the kind's fields, as below
+//!                            then the kind's fields
 //! ```
 //!
-//! Numbers are unsigned LEB128 varints; an `Option` is 0 for none and the
+//! A kind's code is its place in [`EventKind`]'s declaration (so a new
+//! kind goes last, or the version changes); its fields follow in
+//! declaration order, and a nested enum (`StepEnd`, `WaitOn`, `Actor`,
+//! `IoPhase`, `NetEvent`, `Warning`, `RunEnd`) writes its variant's place as
+//! one byte before that variant's fields. Numbers are unsigned LEB128 varints; an `Option` is 0 for none and the
 //! value plus one otherwise; a `bool` is one byte; times inside an event
 //! (a deadline, the `from` of a clock jump) are written relative to the
 //! event's own time. A string is defined before the first event that uses
