@@ -62,22 +62,12 @@ impl Stream {
             }
             Form::Binary { buf, pos, .. } => {
                 if *pos + bytes.len() + binary::ROOM > buf.len() {
-                    let (buf, n) = (std::mem::take(buf), std::mem::take(pos));
-                    self.write(&buf[..n]);
-                    let Form::Binary { buf: b, .. } = &mut self.form else {
-                        unreachable!()
-                    };
-                    *b = buf;
-                    if bytes.len() + binary::ROOM > b.len() {
-                        self.write(bytes);
+                    write_to(&mut self.out, &mut self.error, &buf[..*pos]);
+                    *pos = 0;
+                    if bytes.len() + binary::ROOM > buf.len() {
+                        write_to(&mut self.out, &mut self.error, bytes);
                         return;
                     }
-                    let Form::Binary { buf, pos, .. } = &mut self.form else {
-                        unreachable!()
-                    };
-                    buf[..bytes.len()].copy_from_slice(bytes);
-                    *pos = bytes.len();
-                    return;
                 }
                 buf[*pos..*pos + bytes.len()].copy_from_slice(bytes);
                 *pos += bytes.len();
@@ -104,7 +94,7 @@ impl Stream {
                     kind: *kind,
                 };
                 jsonl::write_event(block, scratch, strings, seq as usize, &e);
-                if scratch.filled().len() >= jsonl::FLUSH_AT {
+                if scratch.filled().len() >= jsonl::FLUSH_AT || block.len() >= STREAM_BLOCK {
                     // What a long line spilled comes first.
                     if !block.is_empty() {
                         write_to(&mut self.out, &mut self.error, block);
@@ -120,12 +110,8 @@ impl Stream {
                     .expect("ROOM bytes");
                 *pos += enc.event(room, at, iteration, task, kind);
                 if *pos >= STREAM_BLOCK {
-                    let (buf, n) = (std::mem::take(buf), std::mem::take(pos));
-                    self.write(&buf[..n]);
-                    let Form::Binary { buf: b, .. } = &mut self.form else {
-                        unreachable!()
-                    };
-                    *b = buf;
+                    write_to(&mut self.out, &mut self.error, &buf[..*pos]);
+                    *pos = 0;
                 }
             }
         }

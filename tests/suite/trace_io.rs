@@ -315,3 +315,21 @@ fn every_cut_and_every_changed_byte_of_a_binary_trace_is_read_or_refused() {
         }
     }
 }
+
+#[test]
+fn streams_of_many_lines_longer_than_a_block_are_the_kept_trace() {
+    let program = || async {
+        for i in 0..20u64 {
+            loopsim::print(format!("{i}{}", "y".repeat(70_000)));
+            sleep(Duration::from_millis(i)).await;
+        }
+    };
+    let sim = busy(2, LoopModel::Asyncio);
+    let kept = sim.run(program());
+    let buf = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let (_, written) = sim.run_streaming(program(), Shared(buf.clone()));
+    assert_eq!(written.unwrap() as usize, kept.trace.events.len());
+    assert!(*buf.borrow() == kept.trace.to_jsonl(), "JSON Lines differ");
+    let (bytes, _) = stream_binary(&sim, program());
+    assert_eq!(Trace::read(&bytes), Ok(kept.trace));
+}
