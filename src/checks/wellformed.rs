@@ -2,13 +2,16 @@
 //! program and the loop model: a property to check on every run.
 
 use super::{Check, Evidence, Facts, Verdict};
-use crate::trace::{EventKind, StepEnd, TaskId};
+use crate::trace::{Actor, EventKind, StepEnd, TaskId, WaitOn};
 use std::collections::BTreeMap;
 
 /// The trace is well formed:
 ///
 /// - the clock and the iteration count never go backwards;
-/// - a task is created once, before anything else happens to it;
+/// - a task is created once, before anything else happens to it, and
+///   tasks are numbered 1, 2, 3, … in the order they are created;
+/// - every task an event names (its own, a parent, who woke or cancelled
+///   it, what it waits on, a deadlock's edges) is one created before;
 /// - every step that starts ends, and steps nest only as eager tasks do
 ///   (a task's first step inside its creator's);
 /// - a task's step starts only after it was made ready (created or woken);
@@ -59,12 +62,35 @@ impl Check for WellFormed {
             if let Some(end) = ended_run {
                 return fail(seq, format!("an event after the run ended (event {end})"));
             }
+            if let Some(other) = named_tasks(&e.kind).find(|t| !state.contains_key(t)) {
+                return fail(seq, format!("names task {other}, which was never created"));
+            }
             match (e.kind, e.task) {
                 (EventKind::TaskCreated { .. }, Some(task)) if state.contains_key(&task) => {
                     return fail(seq, format!("task {task} created twice"));
                 }
+                (EventKind::TaskCreated { .. }, Some(task))
+                    if task.0 as usize != state.len() + 1 =>
+                {
+                    return fail(
+                        seq,
+                        format!(
+                            "task {task} created as the task number {} (tasks are numbered in creation order)",
+                            state.len() + 1
+                        ),
+                    );
+                }
                 (EventKind::TaskCreated { .. }, Some(task)) => {
                     state.insert(task, State::Ready);
+                }
+                (EventKind::TaskCreated { .. }, None) => {
+                    return fail(seq, "a task created without an id".into());
+                }
+                (_, Some(task)) if !state.contains_key(&task) => {
+                    return fail(
+                        seq,
+                        format!("an event of task {task}, which was never created"),
+                    );
                 }
                 (EventKind::Woken { .. }, Some(task)) => match state.get(&task) {
                     None => return fail(seq, format!("task {task} woken before it was created")),
@@ -140,4 +166,22 @@ impl Check for WellFormed {
             format!("{} events, {} tasks", t.events.len(), state.len()),
         )
     }
+}
+
+/// The other tasks an event names.
+fn named_tasks(kind: &EventKind) -> impl Iterator<Item = TaskId> {
+    let one = match *kind {
+        EventKind::TaskCreated { parent, .. } => parent,
+        EventKind::Woken { by: Actor::Task(t) }
+        | EventKind::CancelRequested { by: Actor::Task(t) }
+        | EventKind::StepEnded {
+            end: StepEnd::Suspended {
+                on: WaitOn::Task(t),
+            },
+        }
+        | EventKind::WaitsFor { other: t }
+        | EventKind::InCycle { next: t } => Some(t),
+        _ => None,
+    };
+    one.into_iter()
 }

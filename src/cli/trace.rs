@@ -125,6 +125,29 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
             Err(e) => return bad(&args.file, &e),
         }
     };
+    // The renderers read traces loopsim records: a file changed by hand
+    // (or by a fault) is drawn only if it is one such trace could be.
+    let draws = args.svg.is_some()
+        || matches!(
+            format,
+            View::Sequence | View::Mermaid | View::Chrome | View::CriticalPath
+        );
+    if draws {
+        let v = loopsim::checks::check(&loopsim::checks::WellFormed, &trace);
+        if !v.holds {
+            let at = v
+                .evidence
+                .first()
+                .map(|e| format!(" (event {})", e.seq))
+                .unwrap_or_default();
+            eprintln!(
+                "{}: not a trace loopsim records: {}{at}; it can be summarised or converted, not drawn",
+                args.file.display(),
+                v.observed
+            );
+            return Ok(EXIT_USAGE);
+        }
+    }
     let out: Vec<u8> = match format {
         View::None => Vec::new(),
         View::Summary => {

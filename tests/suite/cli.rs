@@ -252,7 +252,17 @@ fn a_saved_trace_is_read_back_in_either_form_summarised_drawn_and_converted() {
     let cut = p("cut.lstrace");
     let bytes = std::fs::read(&bin).unwrap();
     std::fs::write(&cut, &bytes[..bytes.len() - 3]).unwrap();
+    // A trace that reads but that no run records is summarised, not drawn.
+    let odd = p("odd.jsonl");
+    let lines = std::fs::read_to_string(&json).unwrap();
+    assert!(lines.contains("\"task\":2,"));
+    std::fs::write(&odd, lines.replacen("\"task\":2,", "\"task\":99,", 1)).unwrap();
+    assert_eq!(loopsim(&["trace", &odd]).status.code(), Some(0));
     for (args, says) in [
+        (
+            vec!["trace", odd.as_str(), "--format", "sequence"],
+            "not a trace loopsim records: task #99 created as the task number 2",
+        ),
         (vec!["trace", cut.as_str()], "cut short"),
         (vec!["trace", "Cargo.toml"], "not a trace header"),
         (vec!["trace", "no-such-file"], "no-such-file"),
