@@ -352,16 +352,22 @@ fn a_changed_binary_trace_that_is_well_formed_draws_without_a_panic() {
     let mut drawn = 0;
     // Every fifth scenario with a short trace; in each, 60 bytes changed
     // one at a time to values drawn from a fixed sequence (the same cases
-    // every run).
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    for s in all_scenarios().iter().step_by(5) {
+    // every run). A campaign: LOOPSIM_TRACE_FUZZ=N changes N bytes in
+    // every scenario's trace, LOOPSIM_TRACE_FUZZ_SEED=S draws other ones.
+    let env = |k: &str| std::env::var(k).ok().and_then(|n| n.parse::<u64>().ok());
+    let campaign = env("LOOPSIM_TRACE_FUZZ").map(|n| n as usize);
+    let mut x: u64 = env("LOOPSIM_TRACE_FUZZ_SEED").map_or(0x9e37_79b9_7f4a_7c15, |s| s | 1);
+    for s in all_scenarios()
+        .iter()
+        .step_by(if campaign.is_some() { 1 } else { 5 })
+    {
         let v = &s.variants[0];
         let r = run_variant(s, &v.name, None, None, true);
-        if r.run.trace.events.len() > 300 {
+        if campaign.is_none() && r.run.trace.events.len() > 300 {
             continue;
         }
         let bytes = r.run.trace.to_binary();
-        for _ in 0..60 {
+        for _ in 0..campaign.unwrap_or(60) {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
