@@ -624,8 +624,18 @@ impl<'a> Reader<'a> {
         self.u32("a task id").map(TaskId)
     }
 
-    fn sym(&mut self) -> Result<Sym, ReadError> {
-        let n = self.u32("a string number")?;
+    /// An `Option<u32>`: 0 for none, the value plus one otherwise.
+    fn opt_u32(&mut self, what: &str) -> Result<Option<u32>, ReadError> {
+        match self.varint()? {
+            0 => Ok(None),
+            n => u32::try_from(n - 1)
+                .map(Some)
+                .map_err(|_| self.err(format!("{what} {} is too large", n - 1))),
+        }
+    }
+
+    /// Symbol `n`, if it was defined.
+    fn defined(&self, n: u32) -> Result<Sym, ReadError> {
         if n as usize >= self.strings.len() {
             return Err(self.err(format!(
                 "string {n} used before it is defined ({} so far)",
@@ -635,17 +645,15 @@ impl<'a> Reader<'a> {
         Ok(Sym(n))
     }
 
+    fn sym(&mut self) -> Result<Sym, ReadError> {
+        let n = self.u32("a string number")?;
+        self.defined(n)
+    }
+
     fn opt_sym(&mut self) -> Result<Option<Sym>, ReadError> {
-        match self.u32("a string number")? {
-            0 => Ok(None),
-            n => {
-                let n = n - 1;
-                if n as usize >= self.strings.len() {
-                    return Err(self.err(format!("string {n} used before it is defined")));
-                }
-                Ok(Some(Sym(n)))
-            }
-        }
+        self.opt_u32("a string number")?
+            .map(|n| self.defined(n))
+            .transpose()
     }
 
     fn bool(&mut self) -> Result<bool, ReadError> {
@@ -677,10 +685,7 @@ impl<'a> Reader<'a> {
         let at = self.at;
         let kind = match op & KIND {
             0 => {
-                let parent = match self.u32("a task id")? {
-                    0 => None,
-                    n => Some(TaskId(n - 1)),
-                };
+                let parent = self.opt_u32("a task id")?.map(TaskId);
                 EventKind::TaskCreated {
                     parent,
                     name: self.opt_sym()?,

@@ -30,16 +30,16 @@ pub(super) fn write(trace: &Trace) -> Vec<u8> {
 /// of known length (no capacity check, no call), and go to the output a
 /// half-scratch at a time.
 pub(super) struct Scratch {
-    buf: Box<[u8; LINE]>,
+    buf: Box<[u8; SCRATCH]>,
     n: usize,
 }
 
 /// The scratch's size.
-const LINE: usize = 64 * 1024;
+const SCRATCH: usize = 64 * 1024;
 
 /// Writers move the scratch on once it holds this much (long before a
 /// line could not fit).
-pub(super) const FLUSH_AT: usize = LINE / 2;
+pub(super) const FLUSH_AT: usize = SCRATCH / 2;
 
 /// Moves what the scratch holds to `out`.
 pub(super) fn flush(out: &mut Vec<u8>, scratch: &mut Scratch) {
@@ -61,10 +61,10 @@ impl Scratch {
 impl Default for Scratch {
     fn default() -> Scratch {
         Scratch {
-            buf: vec![0; LINE]
+            buf: vec![0; SCRATCH]
                 .into_boxed_slice()
                 .try_into()
-                .expect("LINE bytes"),
+                .expect("SCRATCH bytes"),
             n: 0,
         }
     }
@@ -77,23 +77,22 @@ struct Line<'a> {
 }
 
 impl Line<'_> {
-    /// Makes room for `k` bytes (`k <= LINE`).
+    /// Makes room for `k` bytes (`k <= SCRATCH`).
     #[inline(always)]
     fn room(&mut self, k: usize) {
-        if self.s.n + k > LINE {
+        if self.s.n + k > SCRATCH {
             self.spill();
         }
     }
 
     #[cold]
     fn spill(&mut self) {
-        self.out.extend_from_slice(&self.s.buf[..self.s.n]);
-        self.s.n = 0;
+        flush(self.out, self.s);
     }
 
     #[inline(always)]
     fn bytes(&mut self, b: &[u8]) {
-        if b.len() > LINE {
+        if b.len() > SCRATCH {
             self.spill();
             self.out.extend_from_slice(b);
             return;
@@ -111,11 +110,11 @@ impl Line<'_> {
         self.s.n += 1;
     }
 
-    /// The line is done (it stays in the scratch: the caller moves the
-    /// scratch on when it likes).
+    /// The line is done: its object closed and its newline written (it
+    /// stays in the scratch: the caller moves the scratch on when it likes).
     #[inline(always)]
     fn end(mut self) {
-        self.push(b'\n');
+        self.bytes(b"}\n");
     }
 
     /// `write!` onto the line (the rare fields that need formatting).
@@ -227,7 +226,6 @@ pub(super) fn write_event(
 ) {
     let mut line = Line { out, s: scratch };
     event_fields(&mut line, strings, seq, e);
-    line.push(b'}');
     line.end();
 }
 

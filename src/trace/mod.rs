@@ -9,7 +9,8 @@
 //! The on-disk form is JSON Lines ([`Trace::to_jsonl`]): one header line
 //! ([`TraceHeader`]: schema version, label, seed, loop model) and one line
 //! per event, with symbols resolved to strings. The same seed gives the same
-//! bytes.
+//! bytes. A long run's trace is better written in the compact binary form
+//! ([`Trace::to_binary`], [`Reader`]): the same events in a few bytes each.
 
 mod binary;
 mod diff;

@@ -1,6 +1,7 @@
 //! The recorder: interns strings and sends each event to a sink — kept in
-//! memory (the [`Trace`] a run returns) or written out as a JSON line as it
-//! happens, so that a long run's trace costs no memory.
+//! memory (the [`Trace`] a run returns) or written out as it happens, as
+//! JSON Lines or in the binary form, so that a long run's trace costs no
+//! memory.
 
 use super::{Event, EventKind, Sym, TaskId, Trace, TraceFormat, TraceHeader, binary, jsonl};
 use crate::time::Instant;
