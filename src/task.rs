@@ -239,9 +239,6 @@ impl<T> FailSlot for TaskCell<T> {
 /// Spawns `fut` as a task whose output goes to the handle's cell; `raised`
 /// says whether that output carries an error (a fallible task's `Err`).
 ///
-/// The task's future is `fut` mapped, not an async block around it: an
-/// async block would hold `fut` twice (as its capture and as the awaited
-/// value), doubling what every task keeps boxed.
 fn spawn_inner<F, R>(
     name: Option<&str>,
     label: Option<&str>,
@@ -251,16 +248,14 @@ fn spawn_inner<F, R>(
 where
     F: Future + 'static,
     F::Output: 'static,
-    R: FnOnce(&F::Output) -> Option<String> + 'static,
+    R: Fn(&F::Output) -> Option<String> + 'static,
 {
     let cell = Rc::new(TaskCell::new());
-    let out = cell.clone();
-    let wrapped = fut.map(move |v| {
-        if let Some(msg) = raised(&v) {
-            engine::with_core("spawn", |c| c.set_raised(msg));
-        }
-        out.set(v);
-    });
+    let wrapped = Spawned {
+        cell: cell.clone(),
+        raised,
+        fut: fut.fuse(),
+    };
     let fail: Rc<dyn FailSlot> = cell.clone();
     // 3.12's eager tasks start at once, but only while the loop runs (the
     // main task of `asyncio.run` is created before it does).
@@ -278,6 +273,50 @@ where
         task: TaskRef { id },
         cell,
         registered: None,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A spawned task's future: the user's future, and the cell its output
+    /// goes to. The future is fused, so that it is dropped as soon as it is
+    /// ready, before its output is stored (as `futures`' `Map` would). Not
+    /// an async block, which would hold `fut` twice (as its capture and as
+    /// the awaited value), doubling what every task keeps boxed.
+    struct Spawned<F: Future, R> {
+        cell: Rc<TaskCell<F::Output>>,
+        raised: R,
+        #[pin]
+        fut: futures::future::Fuse<F>,
+    }
+}
+
+impl<F, R> Future for Spawned<F, R>
+where
+    F: Future,
+    R: Fn(&F::Output) -> Option<String>,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        let v = std::task::ready!(this.fut.poll(cx));
+        if let Some(msg) = (this.raised)(&v) {
+            engine::with_core("spawn", |c| c.set_raised(msg));
+        }
+        this.cell.set(v);
+        Poll::Ready(())
+    }
+}
+
+impl<F, R> engine::TaskFuture for Spawned<F, R>
+where
+    F: Future,
+    R: Fn(&F::Output) -> Option<String>,
+{
+    fn warm(&self) -> usize {
+        // The cell's address is this box's first word; its reference count
+        // is the cell's header.
+        Rc::strong_count(&self.cell)
     }
 }
 

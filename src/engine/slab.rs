@@ -83,14 +83,6 @@ impl<T> Slab<T> {
         &mut self.slots[index as usize].value
     }
 
-    /// The key of slot `index` now.
-    pub fn key_of(&self, index: u32) -> Key {
-        Key {
-            index,
-            generation: self.slots[index as usize].generation,
-        }
-    }
-
     /// Makes slot `index` reusable; its value stays until then.
     pub fn free(&mut self, index: u32) {
         self.free.push(index);

@@ -94,21 +94,18 @@ fn run_once(rt: &Runtime) -> bool {
             }
         }
         // 3. Move every due timer to the end of the ready queue, in heap order.
+        //    (The float clock goes with CPython's heap, the ns clock with the
+        //    FIFO one: `Core::new`.)
         let (end_time, now) = c.clock.due_limit();
-        if c.clock.is_float() {
-            while let Some(k) = c.timers.pop_due(|when, _| when < end_time) {
-                c.ready.push_back(Handle::Timer(k));
-            }
-        } else {
-            while let Some(k) = c.timers.pop_due(|_, ns| ns <= now) {
-                c.ready.push_back(Handle::Timer(k));
-            }
+        while let Some(k) = c.timers.pop_due(end_time, now) {
+            c.ready.push_back(Handle::Timer(k));
         }
         // 4. Run what was ready at this point (one chosen handle under the
         //    exploring models).
         if c.chooser.one_per_iteration() {
             c.ready.len().min(1)
         } else {
+            c.warm_ready();
             c.ready.len()
         }
     };
@@ -167,10 +164,10 @@ fn run_handle(rt: &Runtime, h: Handle, started: crate::time::Instant) {
 fn run_handle_inner(rt: &Runtime, h: Handle) {
     match h {
         Handle::Step(id) => run_step(rt, id),
-        Handle::Timer(key) => {
+        Handle::Timer(index) => {
             let action = {
                 let mut c = rt.core.borrow_mut();
-                let Some((action, label, _)) = c.timers.take_for_run(key) else {
+                let Some((action, label, _)) = c.timers.take_for_run(index) else {
                     return; // cancelled: skipped, as CPython skips `_cancelled` handles
                 };
                 let label = Sym(label);
@@ -366,11 +363,7 @@ pub(super) fn waker_identity(w: &Waker) -> WakerIdentity {
 /// See [`waker_identity`].
 pub(super) type WakerIdentity = (*const (), *const std::task::RawWakerVTable);
 
-fn finish_suspended(
-    rt: &Runtime,
-    id: TaskId,
-    fut: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
-) {
+fn finish_suspended(rt: &Runtime, id: TaskId, fut: super::BoxedTask) {
     // `_must_cancel` set during the step (the task cancelled itself): cancel
     // what it now waits on, as `Task.__step` does after a yield.
     let forward = {

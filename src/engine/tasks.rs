@@ -139,7 +139,7 @@ impl Name {
 }
 
 pub(crate) struct TaskSlot {
-    pub(super) fut: Option<Pin<Box<dyn Future<Output = ()>>>>,
+    pub(super) fut: Option<BoxedTask>,
     pub(super) fail: Option<Rc<dyn FailSlot>>,
     /// Out of the slot while its step runs.
     pub(super) waker: Option<Waker>,
@@ -170,6 +170,21 @@ pub(crate) struct TaskSlot {
     pub(super) delivering: bool,
 }
 
+/// A task's future as the engine holds it: polled until it is ready (its
+/// output goes to the task's cell), and able to bring its memory into the
+/// cache ahead of its step.
+pub(crate) trait TaskFuture: Future<Output = ()> {
+    /// Reads the future's first word and the header of the cell its output
+    /// goes to, and returns something computed from them (to keep the loads).
+    /// [`Core::warm_ready`](super::Core::warm_ready) calls it for every task
+    /// of a large batch before the batch runs, so that their cache misses
+    /// overlap instead of stalling the steps one by one.
+    fn warm(&self) -> usize;
+}
+
+/// A task's future, boxed.
+pub(crate) type BoxedTask = Pin<Box<dyn TaskFuture>>;
+
 /// The rarely used part of a task slot.
 #[derive(Default)]
 pub(crate) struct Cold {
@@ -191,7 +206,7 @@ pub(crate) struct Cold {
 impl TaskSlot {
     /// A new task's slot: live, not scheduled.
     pub fn new(
-        fut: Pin<Box<dyn Future<Output = ()>>>,
+        fut: BoxedTask,
         fail: Rc<dyn FailSlot>,
         name: Option<Sym>,
         waker: Waker,
@@ -473,12 +488,21 @@ impl TaskSlot {
         self.cold().raised = Some(msg);
     }
 
+    /// Reads the fields a step and a wake-up use (see `Core::warm_ready`).
+    pub fn warm(&self) -> usize {
+        usize::from(self.scheduled)
+            + usize::from(self.fut.is_some())
+            + usize::from(self.waker.is_some())
+            + usize::from(self.first_callback.is_some())
+            + usize::from(self.is_done())
+    }
+
     pub fn take_raised(&mut self) -> Option<String> {
         self.cold.as_mut().and_then(|c| c.raised.take())
     }
 
     /// Takes the task's future out (for teardown).
-    pub fn take_future(&mut self) -> Option<Pin<Box<dyn Future<Output = ()>>>> {
+    pub fn take_future(&mut self) -> Option<BoxedTask> {
         self.fut.take()
     }
 }
@@ -488,7 +512,21 @@ mod tests {
 
     fn slot() -> TaskSlot {
         let fail = Rc::new(Nowhere);
-        TaskSlot::new(Box::pin(async {}), fail, None, Waker::noop().clone())
+        TaskSlot::new(Box::pin(Done), fail, None, Waker::noop().clone())
+    }
+
+    /// A task future that is done at once.
+    struct Done;
+    impl Future for Done {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+            std::task::Poll::Ready(())
+        }
+    }
+    impl TaskFuture for Done {
+        fn warm(&self) -> usize {
+            0
+        }
     }
 
     struct Nowhere;

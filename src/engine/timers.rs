@@ -35,16 +35,27 @@ pub(crate) enum TimerState {
     Cancelled,
 }
 
+/// What a timer runs, and when: read when it runs.
 pub(crate) struct TimerSlot {
     pub when_f: f64,
     pub when_ns: u64,
-    pub state: TimerState,
     pub action: Option<TimerAction>,
     /// A label for the trace (`sleep`, `call_later`, `wait_for`, …).
     pub label: u32,
-    /// The slot is in the heap (CPython's `handle._scheduled`).
+}
+
+/// Where a timer is: read and written as it moves through the heap and the
+/// ready queue. Kept apart from [`TimerSlot`], four bytes a timer in one
+/// dense vector, so that popping a due timer touches no slot: the slots of
+/// a batch of due timers are brought into the cache together before the
+/// batch runs (`Core::warm_ready`).
+#[derive(Clone, Copy)]
+struct Flags {
+    state: TimerState,
+    /// The timer is in the heap (CPython's `handle._scheduled`).
     in_heap: bool,
-    /// The slot was popped as due and waits in the ready queue.
+    /// The timer was popped as due and waits in the ready queue (its slot
+    /// is not freed meanwhile: the queue holds its index).
     in_ready: bool,
     /// The slot is referenced by a live owner (a `Sleep`), which frees it.
     owned: bool,
@@ -64,6 +75,8 @@ pub(crate) enum HeapKind {
 pub(crate) struct Timers {
     kind: HeapKind,
     slots: Slab<TimerSlot>,
+    /// Each slot's [`Flags`], by slot index.
+    flags: Vec<Flags>,
     /// Heap of (float deadline, slot) for `Python`, a plain vector managed
     /// by the heapq port (its tie order is the point).
     py: Vec<(f64, u32)>,
@@ -83,6 +96,7 @@ impl Timers {
         Timers {
             kind,
             slots: Slab::new(),
+            flags: Vec::new(),
             py: Vec::new(),
             fifo: std::collections::BinaryHeap::new(),
             cancelled_in_heap: 0,
@@ -99,12 +113,16 @@ impl Timers {
         }
     }
 
-    pub fn slot(&self, key: TimerKey) -> Option<&TimerSlot> {
-        self.slots.get(key)
+    /// The timer's state and its deadline in ns, unless its slot was
+    /// reused since.
+    pub fn state(&self, key: TimerKey) -> Option<(TimerState, u64)> {
+        let slot = self.slots.get(key)?;
+        Some((self.flags[key.index as usize].state, slot.when_ns))
     }
 
-    pub fn slot_mut(&mut self, key: TimerKey) -> Option<&mut TimerSlot> {
-        self.slots.get_mut(key)
+    fn flags_mut(&mut self, key: TimerKey) -> Option<&mut Flags> {
+        self.slots.get(key)?;
+        Some(&mut self.flags[key.index as usize])
     }
 
     /// Schedules a timer and pushes it on the heap (`loop.call_at`).
@@ -121,15 +139,21 @@ impl Timers {
         let slot = TimerSlot {
             when_f,
             when_ns,
-            state: TimerState::Scheduled,
             action: Some(action),
             label,
+        };
+        let key = self.slots.insert(slot);
+        let index = key.index;
+        let flags = Flags {
+            state: TimerState::Scheduled,
             in_heap: true,
             in_ready: false,
             owned,
         };
-        let key = self.slots.insert(slot);
-        let index = key.index;
+        match self.flags.get_mut(index as usize) {
+            Some(f) => *f = flags,
+            None => self.flags.push(flags),
+        }
         match self.kind {
             HeapKind::Python => heapq::push(&mut self.py, (when_f, index), |a, b| a.0 < b.0),
             HeapKind::Fifo => {
@@ -150,23 +174,35 @@ impl Timers {
     /// outside any borrow. Returns `None` if the timer already fired or was
     /// cancelled.
     pub fn cancel(&mut self, key: TimerKey) -> Option<TimerAction> {
-        let slot = self.slot_mut(key)?;
-        if slot.state != TimerState::Scheduled {
+        let flags = self.flags_mut(key)?;
+        if flags.state != TimerState::Scheduled {
             return None;
         }
-        slot.state = TimerState::Cancelled;
-        let action = slot.action.take();
-        if slot.in_heap {
+        flags.state = TimerState::Cancelled;
+        if flags.in_heap {
             self.cancelled_in_heap += 1;
         }
-        action
+        self.slots.at_mut(key.index).action.take()
+    }
+
+    /// Reads slot `index` (see `Core::warm_ready`).
+    pub fn warm(&self, index: u32) -> usize {
+        self.slots.at(index).label as usize
+    }
+
+    /// The task that slot `index` wakes directly, if that is its action.
+    pub fn wakes(&self, index: u32) -> Option<crate::trace::TaskId> {
+        match self.slots.at(index).action {
+            Some(TimerAction::WakeTask(id)) => Some(id),
+            _ => None,
+        }
     }
 
     /// Releases an owner's claim on a slot (a `Sleep` being dropped).
     pub fn release_owner(&mut self, key: TimerKey) {
-        if let Some(slot) = self.slot_mut(key) {
-            slot.owned = false;
-            if !slot.in_heap && !slot.in_ready {
+        if let Some(flags) = self.flags_mut(key) {
+            flags.owned = false;
+            if !flags.in_heap && !flags.in_ready {
                 self.slots.free(key.index);
             }
         }
@@ -182,7 +218,7 @@ impl Timers {
                     let old = std::mem::take(&mut self.py);
                     let mut kept = Vec::with_capacity(old.len() - self.cancelled_in_heap);
                     for entry in old {
-                        if self.slots.at(entry.1).state == TimerState::Cancelled {
+                        if self.flags[entry.1 as usize].state == TimerState::Cancelled {
                             self.unqueue(entry.1);
                         } else {
                             kept.push(entry);
@@ -195,7 +231,7 @@ impl Timers {
                     let old = std::mem::take(&mut self.fifo).into_vec();
                     let mut kept = Vec::with_capacity(old.len() - self.cancelled_in_heap);
                     for entry in old {
-                        if self.slots.at(entry.0.2).state == TimerState::Cancelled {
+                        if self.flags[entry.0.2 as usize].state == TimerState::Cancelled {
                             self.unqueue(entry.0.2);
                         } else {
                             kept.push(entry);
@@ -207,7 +243,7 @@ impl Timers {
             self.cancelled_in_heap = 0;
         } else {
             while let Some(index) = self.head() {
-                if self.slots.at(index).state != TimerState::Cancelled {
+                if self.flags[index as usize].state != TimerState::Cancelled {
                     break;
                 }
                 self.cancelled_in_heap -= 1;
@@ -233,10 +269,10 @@ impl Timers {
 
     /// The slot left the heap and will not enter the ready queue.
     fn unqueue(&mut self, index: u32) {
-        let slot = self.slots.at_mut(index);
-        slot.in_heap = false;
-        if !slot.owned {
-            slot.action = None;
+        let flags = &mut self.flags[index as usize];
+        flags.in_heap = false;
+        if !flags.owned {
+            self.slots.at_mut(index).action = None;
             self.slots.free(index);
         }
     }
@@ -250,39 +286,66 @@ impl Timers {
     }
 
     /// Step 3 of `_run_once`: pops the head if it is due, for appending to
-    /// the ready queue. `due` decides from the head's (float, ns) deadline.
-    pub fn pop_due(&mut self, due: impl Fn(f64, u64) -> bool) -> Option<TimerKey> {
-        let (f, ns) = self.head_deadline()?;
-        if !due(f, ns) {
-            return None;
-        }
-        let index = self.pop_head()?;
-        let slot = self.slots.at_mut(index);
-        if slot.state == TimerState::Cancelled {
+    /// the ready queue: under CPython's heap if its float deadline is before
+    /// `end_time` (`handle._when >= end_time` stops the loop), under the
+    /// FIFO heap if its ns deadline is at most `now_ns`. The deadline is
+    /// read from the heap entry, not from the slot: a popped timer's slot is
+    /// first touched when it runs (the slots of a large batch are brought
+    /// into the cache together, see `Core::warm_ready`).
+    /// Returns the slot's index: the ready queue holds it, and the slot is
+    /// not freed until [`take_for_run`](Self::take_for_run).
+    pub fn pop_due(&mut self, end_time: f64, now_ns: u64) -> Option<u32> {
+        let index = match self.kind {
+            HeapKind::Python => {
+                let &(when, index) = self.py.first()?;
+                if when >= end_time || when.is_nan() {
+                    return None;
+                }
+                heapq::pop(&mut self.py, |a, b| a.0 < b.0);
+                index
+            }
+            HeapKind::Fifo => {
+                let &std::cmp::Reverse((when, _, index)) = self.fifo.peek()?;
+                if when > now_ns {
+                    return None;
+                }
+                self.fifo.pop();
+                index
+            }
+        };
+        let flags = &mut self.flags[index as usize];
+        if flags.state == TimerState::Cancelled {
             // A cancelled timer popped as due still goes to the ready queue in
             // CPython (it is skipped when run); it no longer counts as
             // scheduled.
             self.cancelled_in_heap -= 1;
         }
-        slot.in_heap = false;
-        slot.in_ready = true;
-        Some(self.slots.key_of(index))
+        flags.in_heap = false;
+        flags.in_ready = true;
+        Some(index)
     }
 
-    /// The ready queue reached a popped timer: take its action if it is still
-    /// live, mark it fired, and free the slot if nobody owns it.
-    pub fn take_for_run(&mut self, key: TimerKey) -> Option<(TimerAction, u32, u64)> {
-        let slot = self.slot_mut(key)?;
-        slot.in_ready = false;
-        let out = if slot.state == TimerState::Scheduled {
-            slot.state = TimerState::Fired;
+    /// The ready queue reached the popped timer in slot `index`: take its
+    /// action if it is still live, mark it fired, and free the slot if
+    /// nobody owns it.
+    pub fn take_for_run(&mut self, index: u32) -> Option<(TimerAction, u32, u64)> {
+        let flags = &mut self.flags[index as usize];
+        debug_assert!(flags.in_ready, "a timer runs once, from the ready queue");
+        flags.in_ready = false;
+        let live = flags.state == TimerState::Scheduled;
+        if live {
+            flags.state = TimerState::Fired;
+        }
+        let owned = flags.owned;
+        let slot = self.slots.at_mut(index);
+        let out = if live {
             slot.action.take().map(|a| (a, slot.label, slot.when_ns))
         } else {
             None
         };
-        if !slot.owned {
+        if !owned {
             slot.action = None;
-            self.slots.free(key.index);
+            self.slots.free(index);
         }
         out
     }
@@ -301,8 +364,8 @@ mod tests {
     fn drain_due(t: &mut Timers, now: f64) -> Vec<u64> {
         let mut out = vec![];
         t.purge_cancelled();
-        while let Some(k) = t.pop_due(|f, _| f < now + 1e-9) {
-            if let Some((_, label, _)) = t.take_for_run(k) {
+        while let Some(i) = t.pop_due(now + 1e-9, (now * 1e9).round() as u64) {
+            if let Some((_, label, _)) = t.take_for_run(i) {
                 out.push(u64::from(label));
             }
         }
