@@ -12,6 +12,7 @@ use crate::engine::{self, CancelFuture, CancelTarget, timers::TimerAction, timer
 use crate::error::Error;
 use crate::time::{Duration, Instant};
 use crate::trace::WaitOn;
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
@@ -40,15 +41,50 @@ pub struct SimFuture<T> {
 }
 
 struct Inner<T> {
-    label: String,
+    label: Cow<'static, str>,
     st: RefCell<State<T>>,
 }
 
 struct State<T> {
     result: Option<Result<T, Error>>,
     cancelled: bool,
-    callbacks: Vec<(u64, Callback<T>)>,
+    callbacks: Callbacks<T>,
     next_key: u64,
+}
+
+/// A future's done-callbacks in registration order, each with its key.
+/// Most futures (a primitive's waiter) have one, kept without an
+/// allocation.
+struct Callbacks<T> {
+    first: Option<(u64, Callback<T>)>,
+    rest: Vec<(u64, Callback<T>)>,
+}
+
+impl<T> Callbacks<T> {
+    fn push(&mut self, key: u64, cb: Callback<T>) {
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some((key, cb));
+        } else {
+            self.rest.push((key, cb));
+        }
+    }
+
+    /// Takes the callback with `key` out, if it is there.
+    fn remove(&mut self, key: u64) -> Option<Callback<T>> {
+        if self.first.as_ref().is_some_and(|(k, _)| *k == key) {
+            return self.first.take().map(|(_, cb)| cb);
+        }
+        let i = self.rest.iter().position(|(k, _)| *k == key)?;
+        Some(self.rest.remove(i).1)
+    }
+
+    /// Every callback, in registration order (the first one was registered
+    /// before the rest: it is only set while `rest` is empty).
+    fn take_all(&mut self) -> impl Iterator<Item = Callback<T>> + use<T> {
+        let first = self.first.take();
+        let rest = std::mem::take(&mut self.rest);
+        first.into_iter().chain(rest).map(|(_, cb)| cb)
+    }
 }
 
 /// A done-callback that receives the future.
@@ -87,18 +123,31 @@ impl<T> std::fmt::Debug for SimFuture<T> {
 impl<T: 'static> SimFuture<T> {
     /// A pending future (`loop.create_future()`).
     pub fn new() -> SimFuture<T> {
-        SimFuture::with_label("future")
+        SimFuture::with_static_label("future")
     }
 
     /// A pending future with a label shown in the trace when a task waits on it.
     pub fn with_label(label: impl Into<String>) -> SimFuture<T> {
+        SimFuture::labelled(Cow::Owned(label.into()))
+    }
+
+    /// [`with_label`](Self::with_label) for a label known at compile time (a
+    /// primitive's waiter): no allocation for it.
+    pub(crate) fn with_static_label(label: &'static str) -> SimFuture<T> {
+        SimFuture::labelled(Cow::Borrowed(label))
+    }
+
+    fn labelled(label: Cow<'static, str>) -> SimFuture<T> {
         SimFuture {
             inner: Rc::new(Inner {
-                label: label.into(),
+                label,
                 st: RefCell::new(State {
                     result: None,
                     cancelled: false,
-                    callbacks: Vec::new(),
+                    callbacks: Callbacks {
+                        first: None,
+                        rest: Vec::new(),
+                    },
                     next_key: 0,
                 }),
             }),
@@ -155,9 +204,9 @@ impl<T: 'static> SimFuture<T> {
             }
             st.result = Some(result);
             st.cancelled = cancel;
-            std::mem::take(&mut st.callbacks)
+            st.callbacks.take_all()
         };
-        for (_, cb) in callbacks {
+        for cb in callbacks {
             self.schedule(cb);
         }
         Ok(())
@@ -190,20 +239,14 @@ impl<T: 'static> SimFuture<T> {
             drop(st);
             self.schedule(cb);
         } else {
-            st.callbacks.push((key, cb));
+            st.callbacks.push(key, cb);
         }
         key
     }
 
     /// Removes a done-callback that has not been scheduled yet; true if it was there.
     pub fn remove_done_callback(&self, key: u64) -> bool {
-        let removed = {
-            let mut st = self.inner.st.borrow_mut();
-            st.callbacks
-                .iter()
-                .position(|(k, _)| *k == key)
-                .map(|i| st.callbacks.remove(i))
-        };
+        let removed = self.inner.st.borrow_mut().callbacks.remove(key);
         removed.is_some()
     }
 
@@ -256,12 +299,21 @@ impl<T: Clone + 'static> SimFuture<T> {
     }
 }
 
-impl<T: 'static> CancelFuture for SimFuture<T> {
-    fn cancel_future(&self) -> bool {
-        self.cancel()
+impl<T: 'static> SimFuture<T> {
+    /// Whether the future ended, or will end, in a `CancelledError`.
+    pub(crate) fn ends_cancelled(&self) -> bool {
+        self.inner.ends_cancelled()
+    }
+}
+
+/// A task suspended on a future cancels it through its shared part: the
+/// wait's cancel target is the future's own `Rc`, not a new one.
+impl<T: 'static> CancelFuture for Inner<T> {
+    fn cancel_future(self: Rc<Self>) -> bool {
+        SimFuture { inner: self }.cancel()
     }
     fn ends_cancelled(&self) -> bool {
-        let st = self.inner.st.borrow();
+        let st = self.st.borrow();
         st.cancelled || matches!(st.result, Some(Err(Error::Cancelled)))
     }
 }
@@ -368,7 +420,7 @@ impl<T: 'static> Future for Await<T> {
         }
         let target: Rc<dyn CancelFuture> = match &this.target {
             Some(t) => t.clone(),
-            None => Rc::new(this.fut.clone()),
+            None => this.fut.inner.clone(),
         };
         let label = &this.fut.inner.label;
         let on = &this.on;
@@ -395,13 +447,7 @@ impl<T: 'static> Future for Await<T> {
 impl<T> Drop for Await<T> {
     fn drop(&mut self) {
         if let Some((k, _)) = self.key.take() {
-            let removed = {
-                let mut st = self.fut.inner.st.borrow_mut();
-                st.callbacks
-                    .iter()
-                    .position(|(key, _)| *key == k)
-                    .map(|i| st.callbacks.remove(i))
-            };
+            let removed = self.fut.inner.st.borrow_mut().callbacks.remove(k);
             drop(removed);
         }
     }

@@ -116,7 +116,7 @@ struct CancelChildren<T, E> {
 }
 
 impl<T: 'static, E: 'static> CancelFuture for CancelChildren<T, E> {
-    fn cancel_future(&self) -> bool {
+    fn cancel_future(self: Rc<Self>) -> bool {
         if self.outer.done() {
             return false;
         }
@@ -164,7 +164,7 @@ impl<T: 'static, E: 'static> CancelFuture for CancelChildren<T, E> {
 
 impl<T: 'static, E: From<Error> + 'static> Gather<T, E> {
     fn new(children: Vec<JoinHandle<Result<T, E>>>, return_exceptions: bool) -> Gather<T, E> {
-        let outer = SimFuture::with_label("gather");
+        let outer = SimFuture::with_static_label("gather");
         let n = children.len();
         let ids: Vec<_> = children.iter().map(|h| h.task().id()).collect();
         let st = Rc::new(RefCell::new(State {

@@ -57,7 +57,7 @@ pub fn shield_task<T: 'static>(
 fn shield_pending<T: 'static>(task: JoinHandle<T>) -> impl Future<Output = Result<T, Error>> {
     let inner = Rc::new(RefCell::new(task));
     let id = inner.borrow().task().id();
-    let outer: SimFuture<()> = SimFuture::with_label("shield");
+    let outer: SimFuture<()> = SimFuture::with_static_label("shield");
     let key = {
         let outer = outer.clone();
         add_task_callback(id, "shield", move || {

@@ -134,7 +134,7 @@ impl TaskGroup {
             self.abort();
         }
         while !self.st.borrow().tasks.is_empty() {
-            let fut: SimFuture<()> = SimFuture::with_label("TaskGroup");
+            let fut: SimFuture<()> = SimFuture::with_static_label("TaskGroup");
             self.st.borrow_mut().on_completed = Some(fut.clone());
             if catch_cancel(fut.wait_done()).await.is_err() && !self.st.borrow().aborting {
                 propagate_cancel = true;

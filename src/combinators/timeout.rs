@@ -273,7 +273,7 @@ async fn wait_for_311<T: 'static>(
     if delay.is_zero() {
         return wait_for_zero(task()).await;
     }
-    let waiter: SimFuture<()> = SimFuture::with_label("wait_for");
+    let waiter: SimFuture<()> = SimFuture::with_static_label("wait_for");
     let release = {
         let w = waiter.clone();
         move || {
@@ -330,7 +330,7 @@ fn take_result<T>(inner: &mut crate::task::JoinHandle<T>) -> Result<T, Error> {
 /// `_cancel_and_wait(fut)`: cancel the task and wait until it is done, via a
 /// waiter future released by its done-callback.
 async fn cancel_and_wait<T>(inner: &crate::task::JoinHandle<T>) {
-    let waiter: SimFuture<()> = SimFuture::with_label("wait_for cancel");
+    let waiter: SimFuture<()> = SimFuture::with_static_label("wait_for cancel");
     let w = waiter.clone();
     let id = inner.task().id();
     let key = super::add_task_callback(id, "wait_for", move || {

@@ -42,7 +42,7 @@ pub async fn wait<T: 'static>(
     return_when: ReturnWhen,
     timeout: Option<Duration>,
 ) -> (Vec<JoinHandle<T>>, Vec<JoinHandle<T>>) {
-    let waiter: SimFuture<()> = SimFuture::with_label("wait");
+    let waiter: SimFuture<()> = SimFuture::with_static_label("wait");
     let timeout_handle = timeout.map(|d| {
         let w = waiter.clone();
         call_later_labelled(d, "wait", move || {

@@ -51,7 +51,7 @@ pub(crate) enum CancelTarget {
 /// A future that a task can be suspended on and that `Task.cancel()` cancels.
 pub(crate) trait CancelFuture {
     /// `Future.cancel()`: true if the future was pending and is now cancelled.
-    fn cancel_future(&self) -> bool;
+    fn cancel_future(self: Rc<Self>) -> bool;
     /// After a refused [`cancel_future`](Self::cancel_future): whether the
     /// future's result, once it resolves, is a `CancelledError` (which is then
     /// what the awaiting task raises, with that error's message).
@@ -260,7 +260,7 @@ fn cancel_at(id: TaskId, target: Option<CancelTarget>, prev_msg: Option<Rc<str>>
     let wake = match target {
         // Forwarded: the future now ends cancelled and its done-callback
         // wakes this task, which raises at its await.
-        Some(CancelTarget::Future(f)) if f.cancel_future() => return true,
+        Some(CancelTarget::Future(f)) if f.clone().cancel_future() => return true,
         // Refused by a future that ends in a `CancelledError` of its own (a
         // gather whose children an earlier request cancelled): `__step`
         // throws that exception, not one made from this request's message

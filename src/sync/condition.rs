@@ -108,7 +108,7 @@ impl ConditionGuard {
         let cond = self.cond.clone();
         self.held = false;
         cond.lock.release_held();
-        let fut: SimFuture<()> = SimFuture::with_label("Condition");
+        let fut: SimFuture<()> = SimFuture::with_static_label("Condition");
         cond.inner.waiters.borrow_mut().push(&fut);
         let probe: crate::deadlock::Probe = Rc::new(|_| crate::deadlock::Blocker::NotNotified);
         let wait = fut.wait_primitive("Condition", cond.inner.name.clone(), probe);

@@ -29,6 +29,8 @@ pub struct Event {
 
 struct Inner {
     name: Rc<str>,
+    /// What a deadlock report says of a wait: made once, shared.
+    probe: Probe,
     st: RefCell<State>,
 }
 
@@ -54,6 +56,7 @@ impl Event {
         Event {
             inner: Rc::new(Inner {
                 name: name.into(),
+                probe: Rc::new(|_| Blocker::EventNotSet),
                 st: RefCell::new(State {
                     value: false,
                     waiters: Waiters::new(),
@@ -91,8 +94,8 @@ impl Event {
 
     /// Waits until the flag is set (no yield if it already is).
     pub async fn wait(&self) {
-        let probe: Probe = Rc::new(|_| Blocker::EventNotSet);
-        self.wait_as("Event", self.inner.name.clone(), probe).await;
+        self.wait_as("Event", self.inner.name.clone(), self.inner.probe.clone())
+            .await;
     }
 
     /// [`wait`](Event::wait), seen in traces and deadlock reports as a wait
@@ -103,7 +106,7 @@ impl Event {
             if st.value {
                 return;
             }
-            let fut: SimFuture<()> = SimFuture::with_label("Event");
+            let fut: SimFuture<()> = SimFuture::with_static_label("Event");
             st.waiters.push(&fut);
             fut
         };

@@ -97,7 +97,7 @@ impl Lock {
                 st.holder = current();
                 return;
             }
-            let fut: SimFuture<()> = SimFuture::with_label("Lock");
+            let fut: SimFuture<()> = SimFuture::with_static_label("Lock");
             st.waiters.push(&fut);
             fut
         };

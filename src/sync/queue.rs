@@ -67,6 +67,9 @@ struct Inner<T> {
     name: Rc<str>,
     kind: QueueKind,
     maxsize: usize,
+    /// What a deadlock report says of a getter's and of a putter's wait:
+    /// made once, shared by every wait.
+    probes: [Probe; 2],
     st: RefCell<State<T>>,
     finished: Event,
 }
@@ -110,6 +113,10 @@ impl<T: PartialOrd + 'static> Queue<T> {
                 name: name.into(),
                 kind,
                 maxsize,
+                probes: [
+                    Rc::new(|_| Blocker::QueueEmpty),
+                    Rc::new(move |_| Blocker::QueueFull { maxsize }),
+                ],
                 st: RefCell::new(State {
                     items: VecDeque::new(),
                     heap: Vec::new(),
@@ -215,10 +222,9 @@ impl<T: PartialOrd + 'static> Queue<T> {
     /// Puts an item, waiting while the queue is full.
     pub async fn put(&self, item: T) {
         while self.full() {
-            let putter: SimFuture<()> = SimFuture::with_label("Queue.put");
+            let putter: SimFuture<()> = SimFuture::with_static_label("Queue.put");
             self.inner.st.borrow_mut().putters.push(&putter);
-            let maxsize = self.inner.maxsize;
-            let probe: Probe = Rc::new(move |_| Blocker::QueueFull { maxsize });
+            let probe = self.inner.probes[1].clone();
             let wait = putter.wait_primitive("Queue.put", self.inner.name.clone(), probe);
             let r = catch_cancel(wait).await;
             if r.is_err() {
@@ -238,9 +244,9 @@ impl<T: PartialOrd + 'static> Queue<T> {
     /// Takes an item, waiting while the queue is empty.
     pub async fn get(&self) -> T {
         while self.empty() {
-            let getter: SimFuture<()> = SimFuture::with_label("Queue.get");
+            let getter: SimFuture<()> = SimFuture::with_static_label("Queue.get");
             self.inner.st.borrow_mut().getters.push(&getter);
-            let probe: Probe = Rc::new(|_| Blocker::QueueEmpty);
+            let probe = self.inner.probes[0].clone();
             let wait = getter.wait_primitive("Queue.get", self.inner.name.clone(), probe);
             let r = catch_cancel(wait).await;
             if r.is_err() {

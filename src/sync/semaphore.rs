@@ -124,7 +124,7 @@ impl Semaphore {
             st.holders.extend(current());
             return;
         }
-        let fut: SimFuture<()> = SimFuture::with_label("Semaphore");
+        let fut: SimFuture<()> = SimFuture::with_static_label("Semaphore");
         self.inner.st.borrow_mut().waiters.push(&fut);
         let wait = fut.wait_primitive("Semaphore", self.inner.name.clone(), self.probe());
         let r = catch_cancel(wait).await;
