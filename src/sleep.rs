@@ -92,6 +92,9 @@ pub struct Sleep {
 impl Future for Sleep {
     type Output = ();
 
+    /// Inlined where it is awaited: a yield's second poll is a store; the
+    /// first poll and a wait's check are calls of their own.
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         match this.state {
@@ -99,87 +102,104 @@ impl Future for Sleep {
                 this.state = State::Done;
                 Poll::Ready(())
             }
-            State::Init(when) => {
-                if matches!(when, When::Delay(d) if d.is_zero()) {
-                    let woken = engine::with_core("yield_now", |c| {
-                        c.set_waiting(WaitOn::Yield, CancelTarget::Wake);
-                        c.wake_by(cx.waker())
-                    });
-                    if !woken {
-                        cx.waker().wake_by_ref();
-                    }
-                    this.state = State::Yielded;
-                    return Poll::Pending;
-                }
-                let waker = cx.waker();
-                let key = engine::with_core("sleep", |c| {
-                    let deadline = match when {
-                        When::Delay(d) => c.deadline_after(d),
-                        When::Secs(s) => c.deadline_after_secs(s),
-                        When::At(t) => c.deadline_at(t),
-                    };
-                    // A positive delay too small to move the clock (`now +
-                    // d == now` in float seconds): a loop of such sleeps
-                    // would never let time pass.
-                    let stalled = if c.is_asyncio() {
-                        deadline.0 <= c.time_f()
-                    } else {
-                        deadline.1 <= c.now().as_nanos()
-                    };
-                    if stalled && !matches!(when, When::At(_)) {
-                        let d = match when {
-                            When::Delay(d) => crate::time::duration_to_secs_f64(d),
-                            When::Secs(s) => s,
-                            When::At(_) => 0.0,
-                        };
-                        c.hit_limit(
-                            engine::LimitKind::Time,
-                            Some(format!(
-                                "sleep({d:?}) at {} cannot move the clock: now + delay == now at this time's float precision",
-                                c.now()
-                            )),
-                        );
-                    }
-                    let label = c.syms().sleep;
-                    let action = c.wake_action(waker);
-                    let key = c.schedule_timer(deadline, action, label, true);
-                    c.set_waiting(
-                        WaitOn::Timer {
-                            deadline: Instant::from_nanos(deadline.1),
-                        },
-                        CancelTarget::Timer,
-                    );
-                    key
-                });
-                this.state = State::Waiting(key);
-                Poll::Pending
+            State::Init(when) => this.start(when, cx),
+            State::Waiting(key) => this.check(key),
+        }
+    }
+}
+
+impl Sleep {
+    /// The first poll: a yield, or a timer scheduled.
+    #[inline(never)]
+    fn start(&mut self, when: When, cx: &mut Context<'_>) -> Poll<()> {
+        if matches!(when, When::Delay(d) if d.is_zero()) {
+            let woken = engine::with_core("yield_now", |c| {
+                c.set_waiting(WaitOn::Yield, CancelTarget::Wake);
+                c.wake_by(cx.waker())
+            });
+            if !woken {
+                cx.waker().wake_by_ref();
             }
-            State::Waiting(key) => {
-                let fired = engine::with_core("sleep", |c| match c.sleep_timer_pending(key) {
-                    None => true,
-                    Some(deadline) => {
-                        c.set_waiting(WaitOn::Timer { deadline }, CancelTarget::Timer);
-                        false
-                    }
-                });
-                if fired {
-                    this.state = State::Done;
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
-                }
+            self.state = State::Yielded;
+            return Poll::Pending;
+        }
+        let waker = cx.waker();
+        let key = engine::with_core("sleep", |c| {
+            let deadline = match when {
+                When::Delay(d) => c.deadline_after(d),
+                When::Secs(s) => c.deadline_after_secs(s),
+                When::At(t) => c.deadline_at(t),
+            };
+            // A positive delay too small to move the clock (`now +
+            // d == now` in float seconds): a loop of such sleeps
+            // would never let time pass.
+            let stalled = if c.is_asyncio() {
+                deadline.0 <= c.time_f()
+            } else {
+                deadline.1 <= c.now().as_nanos()
+            };
+            if stalled && !matches!(when, When::At(_)) {
+                let d = match when {
+                    When::Delay(d) => crate::time::duration_to_secs_f64(d),
+                    When::Secs(s) => s,
+                    When::At(_) => 0.0,
+                };
+                c.hit_limit(
+                    engine::LimitKind::Time,
+                    Some(format!(
+                        "sleep({d:?}) at {} cannot move the clock: now + delay == now at this time's float precision",
+                        c.now()
+                    )),
+                );
             }
+            let label = c.syms().sleep;
+            let action = c.wake_action(waker);
+            let key = c.schedule_timer(deadline, action, label, true);
+            c.set_waiting(
+                WaitOn::Timer {
+                    deadline: Instant::from_nanos(deadline.1),
+                },
+                CancelTarget::Timer,
+            );
+            key
+        });
+        self.state = State::Waiting(key);
+        Poll::Pending
+    }
+
+    /// A later poll while the timer is pending: has it fired?
+    #[inline(never)]
+    fn check(&mut self, key: TimerKey) -> Poll<()> {
+        let fired = engine::with_core("sleep", |c| match c.sleep_timer_pending(key) {
+            None => true,
+            Some(deadline) => {
+                c.set_waiting(WaitOn::Timer { deadline }, CancelTarget::Timer);
+                false
+            }
+        });
+        if fired {
+            self.state = State::Done;
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
     }
 }
 
 impl Drop for Sleep {
+    #[inline]
     fn drop(&mut self) {
         if let State::Waiting(key) = self.state {
-            let action = engine::try_with_core(|c| c.cancel_timer(key, true));
-            drop(action);
+            cancel_pending(key);
         }
     }
+}
+
+/// A sleep dropped while its timer is pending cancels it.
+#[inline(never)]
+fn cancel_pending(key: TimerKey) {
+    let action = engine::try_with_core(|c| c.cancel_timer(key, true));
+    drop(action);
 }
 
 /// A blocking call inside the current step (`time.sleep(d)` in a coroutine,

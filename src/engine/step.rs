@@ -299,9 +299,11 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
                         // The common suspension, in this one borrow: what
                         // `finish_suspended` does when there is no
                         // cancellation to forward and no overhead to add.
-                        t.fut = Some(fut);
+                        // Both are out of the slot for the step (no old
+                        // value to drop).
+                        t.fut.get_or_insert(fut);
                         t.running = false;
-                        t.waker = Some(waker);
+                        t.waker.get_or_insert(waker);
                         record_suspended(c, id);
                         restore_outer_step(c, prev);
                         return;
@@ -399,10 +401,15 @@ fn finish_suspended(rt: &Runtime, id: TaskId, fut: super::BoxedTask) {
 
 /// Records the end of a step that suspended, with what the task waits on
 /// (a bare yield if it is scheduled again and set no wait).
+#[inline(always)]
 fn record_suspended(c: &mut super::Core, id: TaskId) {
-    if !c.tracing() {
-        return;
+    if c.tracing() {
+        record_suspended_traced(c, id);
     }
+}
+
+/// [`record_suspended`] when the run is traced.
+fn record_suspended_traced(c: &mut super::Core, id: TaskId) {
     let t = c.task_mut(id);
     let on = match t.wait_on() {
         Some(on) => on,
