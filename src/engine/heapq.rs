@@ -11,35 +11,114 @@
 //! The functions take a strict "less than" predicate, exactly as CPython only
 //! ever calls `<` on heap items.
 
-/// `heapq.heappush`: append, then sift the new item towards the root.
-pub fn push<T: Copy>(heap: &mut Vec<T>, item: T, lt: impl Fn(&T, &T) -> bool) {
-    heap.push(item);
-    let last = heap.len() - 1;
-    sift_down(heap, 0, last, &lt);
-}
-
-/// `heapq.heappop`: take the last item, and if the heap is not empty put it
-/// at the root and sift it up; return the old root.
-pub fn pop<T: Copy>(heap: &mut Vec<T>, lt: impl Fn(&T, &T) -> bool) -> Option<T> {
-    let last = heap.pop()?;
-    if heap.is_empty() {
-        return Some(last);
+/// Where a heap's items live, for the sift functions (the timers' are float
+/// keys and their payloads in two vectors, [`FloatHeap`]). Every comparison
+/// is a strict "less than", as CPython only ever calls `<` on heap items.
+trait Store {
+    type Item: Copy;
+    fn len(&self) -> usize;
+    fn get(&self, i: usize) -> Self::Item;
+    fn set(&mut self, i: usize, item: Self::Item);
+    /// `heap[i] < heap[j]`.
+    fn lt_at(&self, i: usize, j: usize) -> bool;
+    /// `item < heap[j]`.
+    fn item_lt(&self, item: &Self::Item, j: usize) -> bool;
+    /// `heap[to] = heap[from]`.
+    fn copy(&mut self, from: usize, to: usize) {
+        let x = self.get(from);
+        self.set(to, x);
     }
-    let root = std::mem::replace(&mut heap[0], last);
-    sift_up(heap, 0, &lt);
-    Some(root)
 }
 
 /// `heapq.heapify` as the C module does it: the simple bottom-up loop for
 /// lists of up to 2500 items, the cache-friendly order beyond that.
-pub fn heapify<T: Copy>(heap: &mut [T], lt: impl Fn(&T, &T) -> bool) {
+fn heapify_store(heap: &mut impl Store) {
     let n = heap.len();
     if n > 2500 {
-        cache_friendly_heapify(heap, &lt);
+        cache_friendly_heapify(heap);
         return;
     }
     for i in (0..n / 2).rev() {
-        sift_up(heap, i, &lt);
+        sift_up(heap, i);
+    }
+}
+
+/// asyncio's timer heap: CPython's `heapq` over `f64` deadlines, each with
+/// a `u32` payload (a timer slot), compared by deadline only. The same
+/// algorithm as [`push`] and [`pop`], comparison for comparison, on two
+/// vectors: the walk to a leaf reads 8-byte keys, half the memory of
+/// (key, payload) pairs.
+#[derive(Default)]
+pub struct FloatHeap {
+    keys: Vec<f64>,
+    vals: Vec<u32>,
+}
+
+impl Store for FloatHeap {
+    type Item = (f64, u32);
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+    fn get(&self, i: usize) -> (f64, u32) {
+        (self.keys[i], self.vals[i])
+    }
+    fn set(&mut self, i: usize, item: (f64, u32)) {
+        self.keys[i] = item.0;
+        self.vals[i] = item.1;
+    }
+    fn lt_at(&self, i: usize, j: usize) -> bool {
+        self.keys[i] < self.keys[j]
+    }
+    fn item_lt(&self, item: &(f64, u32), j: usize) -> bool {
+        item.0 < self.keys[j]
+    }
+}
+
+impl FloatHeap {
+    /// Items in the heap.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// The root: the smallest key (of equal keys, the one heap order puts
+    /// first).
+    pub fn first(&self) -> Option<(f64, u32)> {
+        Some((*self.keys.first()?, self.vals[0]))
+    }
+
+    /// `heapq.heappush`.
+    pub fn push(&mut self, key: f64, val: u32) {
+        self.keys.push(key);
+        self.vals.push(val);
+        let last = self.keys.len() - 1;
+        sift_down(self, 0, last);
+    }
+
+    /// `heapq.heappop`.
+    pub fn pop(&mut self) -> Option<(f64, u32)> {
+        let last = (self.keys.pop()?, self.vals.pop()?);
+        if self.keys.is_empty() {
+            return Some(last);
+        }
+        let root = self.get(0);
+        self.set(0, last);
+        sift_up(self, 0);
+        Some(root)
+    }
+
+    /// Keeps the items whose payload `keep` accepts, in their order, then
+    /// `heapq.heapify` (the purge of cancelled timers).
+    pub fn retain_and_heapify(&mut self, mut keep: impl FnMut(u32) -> bool) {
+        let mut n = 0;
+        for i in 0..self.keys.len() {
+            if keep(self.vals[i]) {
+                self.copy(i, n);
+                n += 1;
+            }
+        }
+        self.keys.truncate(n);
+        self.vals.truncate(n);
+        heapify_store(self);
     }
 }
 
@@ -47,45 +126,45 @@ pub fn heapify<T: Copy>(heap: &mut [T], lt: impl Fn(&T, &T) -> bool) {
 /// up towards `startpos` while it is less than its parent. The item is held
 /// aside and parents move down into the hole: the same comparisons as the C
 /// module's swaps, half the moves.
-fn sift_down<T: Copy>(heap: &mut [T], start: usize, mut pos: usize, lt: &impl Fn(&T, &T) -> bool) {
-    let item = heap[pos];
+fn sift_down(heap: &mut impl Store, start: usize, mut pos: usize) {
+    let item = heap.get(pos);
     while pos > start {
         let parent = (pos - 1) >> 1;
-        let p = heap[parent];
-        if !lt(&item, &p) {
+        if !heap.item_lt(&item, parent) {
             break;
         }
-        heap[pos] = p;
+        heap.copy(parent, pos);
         pos = parent;
     }
-    heap[pos] = item;
+    heap.set(pos, item);
 }
 
 /// `_heapqmodule.c: siftup(heap, pos)`: bubble the smaller child up until a
 /// leaf is reached (the right child on ties), then sift the item down. The
 /// item itself is never compared on the way to the leaf, so it is held
 /// aside and written once at the leaf.
-fn sift_up<T: Copy>(heap: &mut [T], mut pos: usize, lt: &impl Fn(&T, &T) -> bool) {
+fn sift_up(heap: &mut impl Store, mut pos: usize) {
     let end = heap.len();
     let start = pos;
     let limit = end >> 1;
-    let item = heap[pos];
+    let item = heap.get(pos);
     while pos < limit {
         let child = 2 * pos + 1;
-        // Both children at once: one bounds check, the comparison of C.
-        let child = match heap.get(child..child + 2) {
-            Some([l, r]) if !lt(l, r) => child + 1,
-            _ => child,
-        };
-        heap[pos] = heap[child];
+        // C's `childpos += ((unsigned)cmp ^ 1)`: the right child unless the
+        // left is less. Computed, not branched on: which child is smaller
+        // is a coin toss the branch predictor loses half the time, and the
+        // walk to the leaf is one long chain of dependent loads.
+        let right = child + 1;
+        let child = child + usize::from(right < end && !heap.lt_at(child, right));
+        heap.copy(child, pos);
         pos = child;
     }
-    heap[pos] = item;
-    sift_down(heap, start, pos, lt);
+    heap.set(pos, item);
+    sift_down(heap, start, pos);
 }
 
-/// [`push`] for items that are not `Copy` (a `PriorityQueue`'s): the same
-/// comparisons, with swaps.
+/// `heapq.heappush` for items that are not `Copy` (a `PriorityQueue`'s):
+/// the comparisons of [`FloatHeap::push`], with swaps.
 pub fn push_any<T>(heap: &mut Vec<T>, item: T, lt: impl Fn(&T, &T) -> bool) {
     heap.push(item);
     let last = heap.len() - 1;
@@ -104,7 +183,8 @@ fn sift_down_swapping<T>(heap: &mut [T], mut pos: usize, lt: &impl Fn(&T, &T) ->
     }
 }
 
-/// [`pop`] for items that are not `Copy`: the same comparisons, with swaps.
+/// `heapq.heappop` for items that are not `Copy`: the comparisons of
+/// [`FloatHeap::pop`], with swaps.
 pub fn pop_any<T>(heap: &mut Vec<T>, lt: impl Fn(&T, &T) -> bool) -> Option<T> {
     let last = heap.pop()?;
     if heap.is_empty() {
@@ -136,17 +216,17 @@ fn keep_top_bit(mut n: usize) -> usize {
 }
 
 /// `_heapqmodule.c: cache_friendly_heapify`.
-fn cache_friendly_heapify<T: Copy>(heap: &mut [T], lt: &impl Fn(&T, &T) -> bool) {
+fn cache_friendly_heapify(heap: &mut impl Store) {
     let m = heap.len() >> 1;
     let leftmost = keep_top_bit(m + 1) - 1;
     let mhalf = m >> 1;
-    let sweep = |from: usize, to_inclusive: usize, heap: &mut [T]| {
+    let mut sweep = |from: usize, to_inclusive: usize| {
         let mut i = from;
         while i > to_inclusive {
             i -= 1;
             let mut j = i;
             loop {
-                sift_up(heap, j, lt);
+                sift_up(heap, j);
                 if j & 1 == 0 {
                     break;
                 }
@@ -155,24 +235,24 @@ fn cache_friendly_heapify<T: Copy>(heap: &mut [T], lt: &impl Fn(&T, &T) -> bool)
         }
     };
     // for (i = leftmost - 1; i >= mhalf; i--)
-    sweep(leftmost, mhalf, heap);
+    sweep(leftmost, mhalf);
     // for (i = m - 1; i >= leftmost; i--)
-    sweep(m, leftmost, heap);
+    sweep(m, leftmost);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Items that tie on `key` and carry their insertion index, so that the
-    /// order ties come out in is visible.
-    fn lt(a: &(u32, usize), b: &(u32, usize)) -> bool {
+    /// Items that tie on their key and carry their insertion index, so that
+    /// the order ties come out in is visible.
+    fn lt(a: &(f64, u32), b: &(f64, u32)) -> bool {
         a.0 < b.0
     }
 
-    fn drain(mut h: Vec<(u32, usize)>) -> Vec<usize> {
+    fn drain(mut h: FloatHeap) -> Vec<u32> {
         let mut out = vec![];
-        while let Some((_, i)) = pop(&mut h, lt) {
+        while let Some((_, i)) = h.pop() {
             out.push(i);
         }
         out
@@ -187,9 +267,9 @@ mod tests {
             (8, vec![0, 2, 6, 5, 7, 4, 1, 3]),
             (10, vec![0, 2, 6, 9, 8, 5, 7, 4, 1, 3]),
         ] {
-            let mut h = vec![];
+            let mut h = FloatHeap::default();
             for i in 0..n {
-                push(&mut h, (7, i), lt);
+                h.push(7.0, i);
             }
             assert_eq!(drain(h), want, "n={n}");
         }
@@ -197,15 +277,15 @@ mod tests {
 
     #[test]
     fn the_swapping_and_the_hole_versions_agree_on_ties() {
-        let mut a = vec![];
+        let mut a = FloatHeap::default();
         let mut b = vec![];
         let mut out = (vec![], vec![]);
-        for i in 0..500usize {
-            let key = ((i * 7919) % 13) as u32;
-            push(&mut a, (key, i), lt);
+        for i in 0..500u32 {
+            let key = f64::from((i * 7919) % 13);
+            a.push(key, i);
             push_any(&mut b, (key, i), lt);
             if i % 3 == 0 {
-                out.0.push(pop(&mut a, lt));
+                out.0.push(a.pop());
                 out.1.push(pop_any(&mut b, lt));
             }
         }
@@ -221,27 +301,33 @@ mod tests {
 
     #[test]
     fn distinct_keys_pop_sorted() {
-        let keys = [5u32, 3, 9, 1, 1, 8, 2, 7, 3, 0];
-        let mut h = vec![];
+        let keys = [5.0, 3.0, 9.0, 1.0, 1.0, 8.0, 2.0, 7.0, 3.0, 0.0];
+        let mut h = FloatHeap::default();
         for (i, k) in keys.iter().enumerate() {
-            push(&mut h, (*k, i), lt);
+            h.push(*k, i as u32);
         }
         let mut got = vec![];
-        while let Some((k, _)) = pop(&mut h, lt) {
+        while let Some((k, _)) = h.pop() {
             got.push(k);
         }
         let mut want = keys.to_vec();
-        want.sort();
+        want.sort_by(f64::total_cmp);
         assert_eq!(got, want);
     }
 
     #[test]
     fn heapify_makes_a_valid_heap_for_small_and_cache_friendly_sizes() {
-        for n in [0usize, 1, 2, 3, 10, 100, 2500, 2501, 5000, 9001] {
-            let mut v: Vec<(u32, usize)> = (0..n).map(|i| (((i * 7919) % 97) as u32, i)).collect();
-            heapify(&mut v, lt);
-            for i in 1..v.len() {
-                assert!(!lt(&v[i], &v[(i - 1) / 2]), "n={n}: child {i} < parent");
+        for n in [0u32, 1, 2, 3, 10, 100, 2500, 2501, 5000, 9001] {
+            let mut h = FloatHeap {
+                keys: (0..n).map(|i| f64::from((i * 7919) % 97)).collect(),
+                vals: (0..n).collect(),
+            };
+            // Every other item dropped, then the rest heapified (the purge).
+            h.retain_and_heapify(|v| v % 2 == 0);
+            assert_eq!(h.len(), n.div_ceil(2) as usize);
+            assert!(h.vals.iter().all(|v| v % 2 == 0));
+            for i in 1..h.len() {
+                assert!(!h.lt_at(i, (i - 1) / 2), "n={n}: child {i} < parent");
             }
         }
     }

@@ -77,9 +77,9 @@ pub(crate) struct Timers {
     slots: Slab<TimerSlot>,
     /// Each slot's [`Flags`], by slot index.
     flags: Vec<Flags>,
-    /// Heap of (float deadline, slot) for `Python`, a plain vector managed
-    /// by the heapq port (its tie order is the point).
-    py: Vec<(f64, u32)>,
+    /// Heap of (float deadline, slot) for `Python`, managed by the heapq
+    /// port (its tie order is the point).
+    py: heapq::FloatHeap,
     /// (ns deadline, seq, slot) for `Fifo`: the keys are unique, so any
     /// priority queue pops them in the same order; the standard library's
     /// is the fastest at hand.
@@ -97,7 +97,7 @@ impl Timers {
             kind,
             slots: Slab::new(),
             flags: Vec::new(),
-            py: Vec::new(),
+            py: heapq::FloatHeap::default(),
             fifo: std::collections::BinaryHeap::new(),
             cancelled_in_heap: 0,
             next_seq: 0,
@@ -155,7 +155,7 @@ impl Timers {
             None => self.flags.push(flags),
         }
         match self.kind {
-            HeapKind::Python => heapq::push(&mut self.py, (when_f, index), |a, b| a.0 < b.0),
+            HeapKind::Python => self.py.push(when_f, index),
             HeapKind::Fifo => {
                 let order = if self.reverse_ties {
                     u64::MAX - seq
@@ -215,17 +215,16 @@ impl Timers {
             // `self._timer_cancelled_count / sched_count > 0.5`
             match self.kind {
                 HeapKind::Python => {
-                    let old = std::mem::take(&mut self.py);
-                    let mut kept = Vec::with_capacity(old.len() - self.cancelled_in_heap);
-                    for entry in old {
-                        if self.flags[entry.1 as usize].state == TimerState::Cancelled {
-                            self.unqueue(entry.1);
+                    let mut py = std::mem::take(&mut self.py);
+                    py.retain_and_heapify(|index| {
+                        if self.flags[index as usize].state == TimerState::Cancelled {
+                            self.unqueue(index);
+                            false
                         } else {
-                            kept.push(entry);
+                            true
                         }
-                    }
-                    heapq::heapify(&mut kept, |a, b| a.0 < b.0);
-                    self.py = kept;
+                    });
+                    self.py = py;
                 }
                 HeapKind::Fifo => {
                     let old = std::mem::take(&mut self.fifo).into_vec();
@@ -262,7 +261,7 @@ impl Timers {
 
     fn pop_head(&mut self) -> Option<u32> {
         match self.kind {
-            HeapKind::Python => heapq::pop(&mut self.py, |a, b| a.0 < b.0).map(|e| e.1),
+            HeapKind::Python => self.py.pop().map(|e| e.1),
             HeapKind::Fifo => self.fifo.pop().map(|e| e.0.2),
         }
     }
@@ -297,11 +296,11 @@ impl Timers {
     pub fn pop_due(&mut self, end_time: f64, now_ns: u64) -> Option<u32> {
         let index = match self.kind {
             HeapKind::Python => {
-                let &(when, index) = self.py.first()?;
+                let (when, index) = self.py.first()?;
                 if when >= end_time || when.is_nan() {
                     return None;
                 }
-                heapq::pop(&mut self.py, |a, b| a.0 < b.0);
+                self.py.pop();
                 index
             }
             HeapKind::Fifo => {
