@@ -660,6 +660,10 @@ impl Core {
         (at.as_secs_f64(), at.as_nanos())
     }
 
+    /// Inlined into its callers: the action is built where it is stored (a
+    /// 24-byte enum built on the stack and read back at once by a call stalls
+    /// on store forwarding).
+    #[inline(always)]
     pub fn schedule_timer(
         &mut self,
         when: (f64, u64),

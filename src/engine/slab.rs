@@ -32,6 +32,10 @@ impl<T> Slab<T> {
     }
 
     /// Stores `value` in a freed slot (a new generation) or a new one.
+    /// Inlined, so that a value built by the caller is written straight
+    /// into the slot (read back from the caller's stack, it stalls on store
+    /// forwarding).
+    #[inline(always)]
     pub fn insert(&mut self, value: T) -> Key {
         match self.free.pop() {
             Some(index) => {

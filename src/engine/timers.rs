@@ -126,6 +126,8 @@ impl Timers {
     }
 
     /// Schedules a timer and pushes it on the heap (`loop.call_at`).
+    /// Inlined for the reason given at `Core::schedule_timer`.
+    #[inline(always)]
     pub fn schedule(
         &mut self,
         when_f: f64,
