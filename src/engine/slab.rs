@@ -52,6 +52,14 @@ impl<T> Slab<T> {
                     value,
                     generation: 0,
                 });
+                // The free list never holds more than every slot: grown
+                // with the slots, it does not grow later, when a run frees
+                // what it made. (A large allocation then would make the
+                // allocator merge every small block freed so far: 5 % of a
+                // run that frees 100k tasks.)
+                if self.free.capacity() < self.slots.capacity() {
+                    self.free.reserve_exact(self.slots.capacity() - self.free.len());
+                }
                 Key {
                     index: (self.slots.len() - 1) as u32,
                     generation: 0,
