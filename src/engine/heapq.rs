@@ -43,38 +43,49 @@ fn heapify_store(heap: &mut impl Store) {
     }
 }
 
-/// asyncio's timer heap: CPython's `heapq` over `f64` deadlines, each with
-/// a `u32` payload (a timer slot), compared by deadline only. The same
-/// algorithm as [`push`] and [`pop`], comparison for comparison, on two
-/// vectors: the walk to a leaf reads 8-byte keys, half the memory of
-/// (key, payload) pairs.
-#[derive(Default)]
-pub struct FloatHeap {
-    keys: Vec<f64>,
+/// A timer heap: CPython's `heapq` over keys, each with a `u32` payload (a
+/// timer slot), compared by key only, on two vectors: the walk to a leaf
+/// reads keys alone. asyncio's is a [`FloatHeap`]; the FIFO models' keys
+/// are (deadline, sequence) pairs, all distinct, so that this heap pops them
+/// in order as any priority queue would.
+pub struct KeyHeap<K> {
+    keys: Vec<K>,
     vals: Vec<u32>,
 }
 
-impl Store for FloatHeap {
-    type Item = (f64, u32);
+/// asyncio's timer heap: `f64` deadlines compared with `<` only.
+pub type FloatHeap = KeyHeap<f64>;
+
+impl<K> Default for KeyHeap<K> {
+    fn default() -> Self {
+        KeyHeap {
+            keys: Vec::new(),
+            vals: Vec::new(),
+        }
+    }
+}
+
+impl<K: Copy + PartialOrd> Store for KeyHeap<K> {
+    type Item = (K, u32);
     fn len(&self) -> usize {
         self.keys.len()
     }
-    fn get(&self, i: usize) -> (f64, u32) {
+    fn get(&self, i: usize) -> (K, u32) {
         (self.keys[i], self.vals[i])
     }
-    fn set(&mut self, i: usize, item: (f64, u32)) {
+    fn set(&mut self, i: usize, item: (K, u32)) {
         self.keys[i] = item.0;
         self.vals[i] = item.1;
     }
     fn lt_at(&self, i: usize, j: usize) -> bool {
         self.keys[i] < self.keys[j]
     }
-    fn item_lt(&self, item: &(f64, u32), j: usize) -> bool {
+    fn item_lt(&self, item: &(K, u32), j: usize) -> bool {
         item.0 < self.keys[j]
     }
 }
 
-impl FloatHeap {
+impl<K: Copy + PartialOrd> KeyHeap<K> {
     /// Items in the heap.
     pub fn len(&self) -> usize {
         self.keys.len()
@@ -82,12 +93,12 @@ impl FloatHeap {
 
     /// The root: the smallest key (of equal keys, the one heap order puts
     /// first).
-    pub fn first(&self) -> Option<(f64, u32)> {
+    pub fn first(&self) -> Option<(K, u32)> {
         Some((*self.keys.first()?, self.vals[0]))
     }
 
     /// `heapq.heappush`.
-    pub fn push(&mut self, key: f64, val: u32) {
+    pub fn push(&mut self, key: K, val: u32) {
         self.keys.push(key);
         self.vals.push(val);
         let last = self.keys.len() - 1;
@@ -95,7 +106,7 @@ impl FloatHeap {
     }
 
     /// `heapq.heappop`.
-    pub fn pop(&mut self) -> Option<(f64, u32)> {
+    pub fn pop(&mut self) -> Option<(K, u32)> {
         let last = (self.keys.pop()?, self.vals.pop()?);
         if self.keys.is_empty() {
             return Some(last);
@@ -152,7 +163,7 @@ fn sift_up(heap: &mut impl Store, mut pos: usize) {
     // all four grandchildren are read at once (their addresses depend on
     // `pos` only), so that the walk waits for memory once every two levels.
     // The comparisons C makes are the first and one of the other two; the
-    // other is made and discarded (comparing floats has no side effect).
+    // other is made and discarded (comparing keys has no side effect).
     while 4 * pos + 6 < end {
         let child = 2 * pos + 1;
         let grand = 4 * pos + 3;

@@ -58,7 +58,8 @@ impl<T> Slab<T> {
                 // allocator merge every small block freed so far: 5 % of a
                 // run that frees 100k tasks.)
                 if self.free.capacity() < self.slots.capacity() {
-                    self.free.reserve_exact(self.slots.capacity() - self.free.len());
+                    self.free
+                        .reserve_exact(self.slots.capacity() - self.free.len());
                 }
                 Key {
                     index: (self.slots.len() - 1) as u32,

@@ -80,10 +80,9 @@ pub(crate) struct Timers {
     /// Heap of (float deadline, slot) for `Python`, managed by the heapq
     /// port (its tie order is the point).
     py: heapq::FloatHeap,
-    /// (ns deadline, seq, slot) for `Fifo`: the keys are unique, so any
-    /// priority queue pops them in the same order; the standard library's
-    /// is the fastest at hand.
-    fifo: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u64, u32)>>,
+    /// Heap of ((ns deadline, seq), slot) for `Fifo`: the keys are
+    /// distinct, so the heap pops them in order.
+    fifo: heapq::KeyHeap<(u64, u64)>,
     /// `_timer_cancelled_count`: cancelled timers still in the heap.
     cancelled_in_heap: usize,
     next_seq: u64,
@@ -98,7 +97,7 @@ impl Timers {
             slots: Slab::new(),
             flags: Vec::new(),
             py: heapq::FloatHeap::default(),
-            fifo: std::collections::BinaryHeap::new(),
+            fifo: heapq::KeyHeap::default(),
             cancelled_in_heap: 0,
             next_seq: 0,
             reverse_ties,
@@ -164,7 +163,7 @@ impl Timers {
                 } else {
                     seq
                 };
-                self.fifo.push(std::cmp::Reverse((when_ns, order, index)))
+                self.fifo.push((when_ns, order), index)
             }
         }
         key
@@ -218,27 +217,13 @@ impl Timers {
             match self.kind {
                 HeapKind::Python => {
                     let mut py = std::mem::take(&mut self.py);
-                    py.retain_and_heapify(|index| {
-                        if self.flags[index as usize].state == TimerState::Cancelled {
-                            self.unqueue(index);
-                            false
-                        } else {
-                            true
-                        }
-                    });
+                    py.retain_and_heapify(|index| self.keep_in_purge(index));
                     self.py = py;
                 }
                 HeapKind::Fifo => {
-                    let old = std::mem::take(&mut self.fifo).into_vec();
-                    let mut kept = Vec::with_capacity(old.len() - self.cancelled_in_heap);
-                    for entry in old {
-                        if self.flags[entry.0.2 as usize].state == TimerState::Cancelled {
-                            self.unqueue(entry.0.2);
-                        } else {
-                            kept.push(entry);
-                        }
-                    }
-                    self.fifo = kept.into();
+                    let mut fifo = std::mem::take(&mut self.fifo);
+                    fifo.retain_and_heapify(|index| self.keep_in_purge(index));
+                    self.fifo = fifo;
                 }
             }
             self.cancelled_in_heap = 0;
@@ -254,17 +239,27 @@ impl Timers {
         }
     }
 
+    /// The purge keeps a live timer; a cancelled one leaves the heap.
+    fn keep_in_purge(&mut self, index: u32) -> bool {
+        if self.flags[index as usize].state == TimerState::Cancelled {
+            self.unqueue(index);
+            false
+        } else {
+            true
+        }
+    }
+
     fn head(&self) -> Option<u32> {
         match self.kind {
             HeapKind::Python => self.py.first().map(|e| e.1),
-            HeapKind::Fifo => self.fifo.peek().map(|e| e.0.2),
+            HeapKind::Fifo => self.fifo.first().map(|e| e.1),
         }
     }
 
     fn pop_head(&mut self) -> Option<u32> {
         match self.kind {
             HeapKind::Python => self.py.pop().map(|e| e.1),
-            HeapKind::Fifo => self.fifo.pop().map(|e| e.0.2),
+            HeapKind::Fifo => self.fifo.pop().map(|e| e.1),
         }
     }
 
@@ -306,7 +301,7 @@ impl Timers {
                 index
             }
             HeapKind::Fifo => {
-                let &std::cmp::Reverse((when, _, index)) = self.fifo.peek()?;
+                let ((when, _), index) = self.fifo.first()?;
                 if when > now_ns {
                     return None;
                 }
