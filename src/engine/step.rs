@@ -299,11 +299,15 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
                         // The common suspension, in this one borrow: what
                         // `finish_suspended` does when there is no
                         // cancellation to forward and no overhead to add.
-                        // Both are out of the slot for the step (no old
-                        // value to drop).
-                        t.fut.get_or_insert(fut);
+                        // Both are out of the slot for the step: put back
+                        // with no old value to drop.
+                        if t.fut.is_none() && t.waker.is_none() {
+                            t.fut = Some(fut);
+                            t.waker = Some(waker);
+                        } else {
+                            unreachable!("a task's future and waker are out of its slot for its step");
+                        }
                         t.running = false;
-                        t.waker.get_or_insert(waker);
                         record_suspended(c, id);
                         restore_outer_step(c, prev);
                         return;
