@@ -305,7 +305,9 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
                             t.fut = Some(fut);
                             t.waker = Some(waker);
                         } else {
-                            unreachable!("a task's future and waker are out of its slot for its step");
+                            unreachable!(
+                                "a task's future and waker are out of its slot for its step"
+                            );
                         }
                         t.running = false;
                         record_suspended(c, id);
@@ -412,7 +414,9 @@ fn record_suspended(c: &mut super::Core, id: TaskId) {
     }
 }
 
-/// [`record_suspended`] when the run is traced.
+/// [`record_suspended`] when the run is traced (inlined: a streamed trace
+/// records it on every step).
+#[inline(always)]
 fn record_suspended_traced(c: &mut super::Core, id: TaskId) {
     let t = c.task_mut(id);
     let on = match t.wait_on() {

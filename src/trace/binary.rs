@@ -2,7 +2,7 @@
 //! streams to a file when JSON Lines would cost more than the run.
 //!
 //! ```text
-//! "LSTRACE1"                 magic: the format and its version
+//! "LSTRACE2"                 magic: the format and its version
 //! varint n, n bytes          the header, as the JSON of a JSON Lines trace's first line
 //! records, each one of:
 //!   0xFF varint n, n bytes   a string: the next symbol (0, 1, 2, … in order)
@@ -10,21 +10,30 @@
 //!   op [Δt Δiter] [task] …   an event: op = kind (0..=18) | 0x40 time or
 //!                            iteration moved (two varints follow: the
 //!                            nanoseconds and iterations since the last
-//!                            event) | 0x80 it has a task (a varint follows);
-//!                            then the kind's fields
+//!                            event) | 0x80 it has a task (a varint follows,
+//!                            unless | 0x20: the same task as the last event
+//!                            that had one); then the kind's fields
 //! ```
 //!
 //! A kind's code is its place in [`EventKind`]'s declaration (so a new
 //! kind goes last, or the version changes); its fields follow in
 //! declaration order, and a nested enum (`StepEnd`, `WaitOn`, `Actor`,
 //! `IoPhase`, `NetEvent`, `Warning`, `RunEnd`) writes its variant's place as
-//! one byte before that variant's fields. Numbers are unsigned LEB128 varints; an `Option` is 0 for none and the
-//! value plus one otherwise; a `bool` is one byte; times inside an event
-//! (a deadline, the `from` of a clock jump) are written relative to the
-//! event's own time. A string is defined before the first event that uses
-//! it, so a streamed trace is read front to back in one pass
-//! ([`Reader`]). A trace that lacks the end record was cut short (the run
-//! was killed): reading it says so.
+//! one byte before that variant's fields, with two exceptions: an actor
+//! (who woke a task, who cancelled it) that is the event's own task is
+//! written as place 4, with no id; and a step's end and its wait share one
+//! byte (the wait's place 0..=6 if suspended, else 7 + the end's place
+//! after `Suspended`). Numbers are unsigned LEB128 varints; an `Option` is
+//! 0 for none and the value plus one otherwise; a `bool` is one byte; times
+//! inside an event (a deadline, the `from` of a clock jump) are written
+//! relative to the event's own time. A string is defined before the first
+//! event that uses it, so a streamed trace is read front to back in one
+//! pass ([`Reader`]). A trace that lacks the end record was cut short (the
+//! run was killed): reading it says so.
+//!
+//! Version 1 (`LSTRACE1`, loopsim's first binary form) is the same without
+//! the 0x20 bit (its kind took six bits), without actor 4, and with a
+//! step's end and its wait in a byte each; it is still read.
 //!
 //! `from_binary(to_binary(t)) == t` for every trace, symbols included.
 
@@ -34,14 +43,21 @@ use super::{
 };
 use crate::time::Instant;
 
-/// The first bytes of every binary trace.
-pub const MAGIC: &[u8; 8] = b"LSTRACE1";
+/// The first bytes of every binary trace this loopsim writes.
+pub const MAGIC: &[u8; 8] = b"LSTRACE2";
+
+/// The first bytes of a trace of the first version (read, not written).
+const MAGIC_V1: &[u8; 8] = b"LSTRACE1";
 
 const OP_STRING: u8 = 0xFF;
 const OP_END: u8 = 0xFE;
 const MOVED: u8 = 0x40;
 const HAS_TASK: u8 = 0x80;
-const KIND: u8 = 0x3F;
+/// With [`HAS_TASK`]: the task of the last event that had one.
+const SAME_TASK: u8 = 0x20;
+const KIND: u8 = 0x1F;
+/// A version 1 op's kind.
+const KIND_V1: u8 = 0x3F;
 
 /// A header longer than this is not a header.
 const MAX_HEADER: u64 = 1 << 20;
@@ -151,6 +167,8 @@ impl Cursor<'_> {
 pub(super) struct Encoder {
     at: u64,
     iteration: u64,
+    /// The task of the last event that had one.
+    task: Option<u32>,
 }
 
 impl Encoder {
@@ -177,10 +195,15 @@ impl Encoder {
             self.iteration = iteration;
         }
         if let Some(t) = task {
-            op |= HAS_TASK;
-            c.task(t);
+            if self.task == Some(t.0) {
+                op |= HAS_TASK | SAME_TASK;
+            } else {
+                op |= HAS_TASK;
+                c.task(t);
+                self.task = Some(t.0);
+            }
         }
-        let code = fields(&mut c, at, kind);
+        let code = fields(&mut c, at, task, kind);
         c.w[0] = op | code;
         c.n
     }
@@ -188,7 +211,7 @@ impl Encoder {
 
 /// Writes the kind's fields; returns its code.
 #[inline(always)]
-fn fields(c: &mut Cursor<'_>, at: u64, kind: &EventKind) -> u8 {
+fn fields(c: &mut Cursor<'_>, at: u64, task: Option<TaskId>, kind: &EventKind) -> u8 {
     match *kind {
         EventKind::TaskCreated {
             parent,
@@ -205,41 +228,40 @@ fn fields(c: &mut Cursor<'_>, at: u64, kind: &EventKind) -> u8 {
             1
         }
         EventKind::StepEnded { end } => {
+            // One byte for the end and, if suspended, the wait: the wait's
+            // place (0..=6), or 7 + the end's place after `Suspended`.
             match end {
-                StepEnd::Suspended { on } => {
-                    c.byte(0);
-                    match on {
-                        WaitOn::Timer { deadline } => {
-                            c.byte(0);
-                            c.varint(deadline.as_nanos().wrapping_sub(at));
-                        }
-                        WaitOn::Task(t) => {
-                            c.byte(1);
-                            c.task(t);
-                        }
-                        WaitOn::Future { what } => {
-                            c.byte(2);
-                            c.sym(what);
-                        }
-                        WaitOn::Primitive { kind, name } => {
-                            c.byte(3);
-                            c.sym(kind);
-                            c.sym(name);
-                        }
-                        WaitOn::Io { what } => {
-                            c.byte(4);
-                            c.sym(what);
-                        }
-                        WaitOn::Yield => c.byte(5),
-                        WaitOn::Foreign => c.byte(6),
+                StepEnd::Suspended { on } => match on {
+                    WaitOn::Timer { deadline } => {
+                        c.byte(0);
+                        c.varint(deadline.as_nanos().wrapping_sub(at));
                     }
-                }
-                StepEnd::Returned => c.byte(1),
+                    WaitOn::Task(t) => {
+                        c.byte(1);
+                        c.task(t);
+                    }
+                    WaitOn::Future { what } => {
+                        c.byte(2);
+                        c.sym(what);
+                    }
+                    WaitOn::Primitive { kind, name } => {
+                        c.byte(3);
+                        c.sym(kind);
+                        c.sym(name);
+                    }
+                    WaitOn::Io { what } => {
+                        c.byte(4);
+                        c.sym(what);
+                    }
+                    WaitOn::Yield => c.byte(5),
+                    WaitOn::Foreign => c.byte(6),
+                },
+                StepEnd::Returned => c.byte(7),
                 StepEnd::Raised { error } => {
-                    c.byte(2);
+                    c.byte(8);
                     c.sym(error);
                 }
-                StepEnd::Cancelled => c.byte(3),
+                StepEnd::Cancelled => c.byte(9),
             }
             2
         }
@@ -249,11 +271,11 @@ fn fields(c: &mut Cursor<'_>, at: u64, kind: &EventKind) -> u8 {
             3
         }
         EventKind::Woken { by } => {
-            actor(c, by);
+            actor(c, by, task);
             4
         }
         EventKind::CancelRequested { by } => {
-            actor(c, by);
+            actor(c, by, task);
             5
         }
         EventKind::Blocked { nanos } => {
@@ -395,9 +417,11 @@ fn fields(c: &mut Cursor<'_>, at: u64, kind: &EventKind) -> u8 {
 }
 
 #[inline(always)]
-fn actor(c: &mut Cursor<'_>, by: Actor) {
+fn actor(c: &mut Cursor<'_>, by: Actor, task: Option<TaskId>) {
     match by {
         Actor::Loop => c.byte(0),
+        // A task that wakes itself (a bare yield).
+        Actor::Task(t) if Some(t) == task => c.byte(4),
         Actor::Task(t) => {
             c.byte(1);
             c.task(t);
@@ -415,7 +439,7 @@ fn actor(c: &mut Cursor<'_>, by: Actor) {
 
 /// Whether `bytes` start like a binary trace.
 pub(super) fn is_binary(bytes: &[u8]) -> bool {
-    bytes.starts_with(MAGIC)
+    bytes.starts_with(MAGIC) || bytes.starts_with(MAGIC_V1)
 }
 
 /// Reads a whole binary trace.
@@ -459,6 +483,10 @@ pub struct Reader<'a> {
     strings: Vec<String>,
     at: u64,
     iteration: u64,
+    /// The task of the last event that had one.
+    task: Option<TaskId>,
+    /// The format's version (1 or 2).
+    version: u8,
     events: u64,
     ended: bool,
 }
@@ -470,14 +498,18 @@ impl<'a> Reader<'a> {
     ///
     /// Not a binary trace, another version, or a bad header.
     pub fn new(bytes: &'a [u8]) -> Result<Reader<'a>, ReadError> {
-        if !bytes.starts_with(MAGIC) {
+        let version = if bytes.starts_with(MAGIC) {
+            2
+        } else if bytes.starts_with(MAGIC_V1) {
+            1
+        } else {
             let what = if bytes.starts_with(b"LSTRACE") {
-                "a binary trace of another version; this loopsim reads LSTRACE1"
+                "a binary trace of another version; this loopsim reads LSTRACE1 and LSTRACE2"
             } else {
-                "not a binary loopsim trace (it starts with LSTRACE1)"
+                "not a binary loopsim trace (it starts with LSTRACE2)"
             };
             return Err(ReadError::at_byte(0, 0, what.to_string()));
-        }
+        };
         let mut r = Reader {
             bytes,
             pos: MAGIC.len(),
@@ -491,6 +523,8 @@ impl<'a> Reader<'a> {
             strings: Vec::new(),
             at: 0,
             iteration: 0,
+            task: None,
+            version,
             events: 0,
             ended: false,
         };
@@ -672,18 +706,49 @@ impl<'a> Reader<'a> {
         Ok(b)
     }
 
+    /// A suspended step's wait, by its place in [`WaitOn`] (0..=6).
+    fn wait_on(&mut self, place: u8, at: u64) -> Result<WaitOn, ReadError> {
+        Ok(match place {
+            0 => WaitOn::Timer {
+                deadline: Instant::from_nanos(at.wrapping_add(self.varint()?)),
+            },
+            1 => WaitOn::Task(self.task()?),
+            2 => WaitOn::Future { what: self.sym()? },
+            3 => WaitOn::Primitive {
+                kind: self.sym()?,
+                name: self.sym()?,
+            },
+            4 => WaitOn::Io { what: self.sym()? },
+            5 => WaitOn::Yield,
+            _ => WaitOn::Foreign,
+        })
+    }
+
     fn event(&mut self, op: u8) -> Result<Event, ReadError> {
         if op & MOVED != 0 {
             self.at = self.at.wrapping_add(self.varint()?);
             self.iteration = self.iteration.wrapping_add(self.varint()?);
         }
-        let task = if op & HAS_TASK != 0 {
-            Some(self.task()?)
-        } else {
-            None
+        let (kind_mask, same) = match self.version {
+            1 => (KIND_V1, false),
+            _ => (KIND, op & SAME_TASK != 0),
+        };
+        let task = match (op & HAS_TASK != 0, same) {
+            (true, true) => Some(self.task.ok_or_else(|| {
+                self.err("the task of the event before, where no event had one".into())
+            })?),
+            (true, false) => {
+                let t = self.task()?;
+                self.task = Some(t);
+                Some(t)
+            }
+            (false, true) => {
+                return Err(self.err(format!("op {op:#04x}: the same task, and no task")));
+            }
+            (false, false) => None,
         };
         let at = self.at;
-        let kind = match op & KIND {
+        let kind = match op & kind_mask {
             0 => {
                 let parent = self.opt_u32("a task id")?.map(TaskId);
                 EventKind::TaskCreated {
@@ -696,26 +761,27 @@ impl<'a> Reader<'a> {
                 cancelling: self.bool()?,
             },
             2 => EventKind::StepEnded {
-                end: match self.tag("step end", 3)? {
-                    0 => StepEnd::Suspended {
-                        on: match self.tag("wait", 6)? {
-                            0 => WaitOn::Timer {
-                                deadline: Instant::from_nanos(at.wrapping_add(self.varint()?)),
-                            },
-                            1 => WaitOn::Task(self.task()?),
-                            2 => WaitOn::Future { what: self.sym()? },
-                            3 => WaitOn::Primitive {
-                                kind: self.sym()?,
-                                name: self.sym()?,
-                            },
-                            4 => WaitOn::Io { what: self.sym()? },
-                            5 => WaitOn::Yield,
-                            _ => WaitOn::Foreign,
+                end: if self.version == 1 {
+                    match self.tag("step end", 3)? {
+                        0 => {
+                            let wait = self.tag("wait", 6)?;
+                            StepEnd::Suspended {
+                                on: self.wait_on(wait, at)?,
+                            }
+                        }
+                        1 => StepEnd::Returned,
+                        2 => StepEnd::Raised { error: self.sym()? },
+                        _ => StepEnd::Cancelled,
+                    }
+                } else {
+                    match self.tag("step end", 9)? {
+                        7 => StepEnd::Returned,
+                        8 => StepEnd::Raised { error: self.sym()? },
+                        9 => StepEnd::Cancelled,
+                        wait => StepEnd::Suspended {
+                            on: self.wait_on(wait, at)?,
                         },
-                    },
-                    1 => StepEnd::Returned,
-                    2 => StepEnd::Raised { error: self.sym()? },
-                    _ => StepEnd::Cancelled,
+                    }
                 },
             },
             3 => EventKind::CallbackRun {
@@ -723,13 +789,16 @@ impl<'a> Reader<'a> {
                 timer: self.bool()?,
             },
             4 | 5 => {
-                let by = match self.tag("actor", 3)? {
+                let by = match self.tag("actor", if self.version == 1 { 3 } else { 4 })? {
                     0 => Actor::Loop,
                     1 => Actor::Task(self.task()?),
                     2 => Actor::Timer(self.sym()?),
-                    _ => Actor::Callback(self.sym()?),
+                    3 => Actor::Callback(self.sym()?),
+                    _ => Actor::Task(task.ok_or_else(|| {
+                        self.err("an actor that is the event's own task, and no task".into())
+                    })?),
                 };
-                if op & KIND == 4 {
+                if op & kind_mask == 4 {
                     EventKind::Woken { by }
                 } else {
                     EventKind::CancelRequested { by }

@@ -207,7 +207,7 @@ fn a_saved_trace_is_read_back_in_either_form_summarised_drawn_and_converted() {
         ]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     }
-    assert!(std::fs::read(&bin).unwrap().starts_with(b"LSTRACE1"));
+    assert!(std::fs::read(&bin).unwrap().starts_with(b"LSTRACE2"));
     assert!(std::fs::read(&json).unwrap().starts_with(b"{\"schema\""));
     // The summary reads the same from either form.
     let sum = |t: &str| {
