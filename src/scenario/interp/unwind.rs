@@ -132,7 +132,7 @@ impl Vm {
                     let pending = pending.take();
                     self.frames.pop();
                     if let Some(c) = pending {
-                        self.unwind(c);
+                        self.unwind(*c);
                     }
                 }
             }
@@ -241,7 +241,7 @@ impl Vm {
                     {
                         let (body, bind) = (h.body.clone(), h.bind.clone());
                         let err = e.clone();
-                        *caught = Some(err.clone());
+                        *caught = Some(Box::new(err.clone()));
                         *phase = TryPhase::Handler;
                         top.steps = body;
                         top.pc = 0;
@@ -263,7 +263,7 @@ impl Vm {
                     }
                     if *phase != TryPhase::Finally && !finally.is_empty() {
                         *phase = TryPhase::Finally;
-                        *pending = Some(c);
+                        *pending = Some(Box::new(c));
                         top.steps = finally.clone();
                         top.pc = 0;
                         return;
@@ -283,7 +283,7 @@ impl Vm {
                 Kind::With { phase, pending, .. } => {
                     if *phase == WithPhase::Body {
                         *phase = WithPhase::Exit;
-                        *pending = Some(c);
+                        *pending = Some(Box::new(c));
                         self.push_exit();
                         return;
                     }
@@ -350,7 +350,7 @@ impl Vm {
                     pending: Some(c), ..
                 } = top.kind
                 {
-                    self.unwind(c);
+                    self.unwind(*c);
                 }
             }
         }

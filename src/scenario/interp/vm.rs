@@ -75,6 +75,11 @@ pub(super) enum Guard {
     Timeout(TimeoutGuard),
 }
 
+/// What a frame is. Its rare, large parts (a `try`'s handler, pending
+/// completion and caught error, a `while`'s condition, a `with`'s pending
+/// completion) are boxed: every task's VM holds frames, and a frame is
+/// moved and allocated with every call (under 160 bytes, where unboxed it
+/// was 256).
 pub(super) enum Kind {
     Call {
         ret: Ret,
@@ -99,19 +104,19 @@ pub(super) enum Kind {
         var: String,
     },
     While {
-        cond: Expr,
+        cond: Box<Expr>,
     },
     AsCompleted {
         it: Rc<RefCell<Option<AsCompleted<VmResult>>>>,
         var: String,
     },
     Try {
-        handler: Option<Handler>,
+        handler: Option<Box<Handler>>,
         finally: Rc<[Step]>,
         phase: TryPhase,
-        pending: Option<Completion>,
+        pending: Option<Box<Completion>>,
         /// The exception the handler is handling (a bare `raise` raises it).
-        caught: Option<Error>,
+        caught: Option<Box<Error>>,
     },
     Guard(Option<Guard>),
     With {
@@ -119,7 +124,7 @@ pub(super) enum Kind {
         bind: Option<String>,
         body: Rc<[Step]>,
         phase: WithPhase,
-        pending: Option<Completion>,
+        pending: Option<Box<Completion>>,
         ctx_vars: Option<BTreeMap<String, Value>>,
     },
 }

@@ -32,7 +32,12 @@ impl Vm {
             }
             ControlStep::While { cond, body } => {
                 if self.eval(cond)?.truthy() {
-                    self.push_block(body.clone(), Kind::While { cond: cond.clone() });
+                    self.push_block(
+                        body.clone(),
+                        Kind::While {
+                            cond: Box::new(cond.clone()),
+                        },
+                    );
                 }
             }
             ControlStep::Repeat { times, index, body } => {
@@ -94,7 +99,7 @@ impl Vm {
             } => self.push_block(
                 body.clone(),
                 Kind::Try {
-                    handler: handler.clone(),
+                    handler: handler.clone().map(Box::new),
                     finally: finally.clone(),
                     phase: TryPhase::Body,
                     pending: None,
@@ -115,7 +120,7 @@ impl Vm {
                         phase: TryPhase::Handler,
                         caught,
                         ..
-                    } => caught.clone(),
+                    } => caught.as_deref().cloned(),
                     _ => None,
                 });
                 return Err(caught.unwrap_or_else(|| {
