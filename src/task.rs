@@ -238,7 +238,6 @@ impl<T> FailSlot for TaskCell<T> {
 
 /// Spawns `fut` as a task whose output goes to the handle's cell; `raised`
 /// says whether that output carries an error (a fallible task's `Err`).
-///
 fn spawn_inner<F, R>(
     name: Option<&str>,
     label: Option<&str>,
@@ -314,8 +313,8 @@ where
     R: Fn(&F::Output) -> Option<String>,
 {
     fn warm(&self) -> usize {
-        // The cell's address is this box's first word; its reference count
-        // is the cell's header.
+        // The cell's address is read from this box; its reference count is
+        // the cell's header.
         Rc::strong_count(&self.cell)
     }
 }

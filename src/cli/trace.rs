@@ -77,7 +77,7 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
     let Some(bytes) = read_file(&args.file) else {
         return Ok(EXIT_USAGE);
     };
-    let binary = bytes.starts_with(loopsim::trace::BINARY_MAGIC);
+    let binary = loopsim::trace::is_binary(&bytes);
     let writes = args.svg.is_some() || args.trace_out.is_some();
     let format = args
         .format

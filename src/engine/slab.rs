@@ -59,7 +59,7 @@ impl<T> Slab<T> {
                 // run that frees 100k tasks.)
                 if self.free.capacity() < self.slots.capacity() {
                     self.free
-                        .reserve_exact(self.slots.capacity() - self.free.len());
+                        .reserve_exact(self.slots.capacity().saturating_sub(self.free.len()));
                 }
                 Key {
                     index: (self.slots.len() - 1) as u32,

@@ -437,9 +437,10 @@ fn actor(c: &mut Cursor<'_>, by: Actor, task: Option<TaskId>) {
     }
 }
 
-/// Whether `bytes` start like a binary trace.
-pub(super) fn is_binary(bytes: &[u8]) -> bool {
-    bytes.starts_with(MAGIC) || bytes.starts_with(MAGIC_V1)
+/// Whether `bytes` start like a binary trace, of any version (the reader
+/// then reads it, or says which versions it reads).
+pub fn is_binary(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"LSTRACE")
 }
 
 /// Reads a whole binary trace.

@@ -19,7 +19,7 @@ mod recorder;
 
 pub(crate) use recorder::Recorder;
 
-pub use binary::{MAGIC as BINARY_MAGIC, Reader};
+pub use binary::{MAGIC as BINARY_MAGIC, Reader, is_binary};
 
 pub use jsonl::ReadError;
 

@@ -247,6 +247,27 @@ fn a_saved_trace_is_read_back_in_either_form_summarised_drawn_and_converted() {
             "sequence"
         ])
     );
+    // A trace of the first binary version reads as one of this version;
+    // one of a version to come is refused with what this loopsim reads.
+    let (v1, v2, v9) = (p("v1.lstrace"), p("v2.lstrace"), p("v9.lstrace"));
+    std::fs::write(&v1, crate::trace_io::one_task_trace(1)).unwrap();
+    std::fs::write(&v2, crate::trace_io::one_task_trace(2)).unwrap();
+    let mut future = crate::trace_io::one_task_trace(2);
+    future[7] = b'9';
+    std::fs::write(&v9, future).unwrap();
+    let jsonl = |t: &str| {
+        let out = loopsim(&["trace", t, "--format", "jsonl"]);
+        assert_eq!(out.status.code(), Some(0), "{t}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    assert_eq!(jsonl(&v1), jsonl(&v2));
+    let out = loopsim(&["trace", &v9]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("LSTRACE1 and LSTRACE2"),
+        "{}",
+        text(&out.stderr)
+    );
     // Bad input: exit 2 with the file and what is wrong; the input is never
     // written over.
     let cut = p("cut.lstrace");

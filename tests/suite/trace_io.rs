@@ -190,7 +190,7 @@ fn every_scenario_trace_reads_back_from_binary_unchanged() {
 
 /// A trace of one task that returns at once, in binary of `version` 1 or 2
 /// (written by hand, byte by byte, as the module doc specifies).
-fn one_task_trace(version: u8) -> Vec<u8> {
+pub(crate) fn one_task_trace(version: u8) -> Vec<u8> {
     let run = Sim::builder().build().run(async {});
     let header = serde_json::to_vec(&run.trace.header).unwrap();
     let mut b = format!("LSTRACE{version}").into_bytes();
