@@ -8,8 +8,10 @@
 //! algorithm, comparison for comparison, including the C module's
 //! cache-friendly `heapify` for lists longer than 2500 items.
 //!
-//! The functions take a strict "less than" predicate, exactly as CPython only
-//! ever calls `<` on heap items.
+//! The timers' heap is a [`KeyHeap`] (keys apart from their payloads); a
+//! `PriorityQueue`'s items, which are not `Copy`, use [`push_any`] and
+//! [`pop_any`]. Every comparison is a strict "less than", exactly as
+//! CPython only ever calls `<` on heap items.
 
 /// Where a heap's items live, for the sift functions (the timers' are float
 /// keys and their payloads in two vectors, [`FloatHeap`]). Every comparison

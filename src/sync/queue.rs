@@ -67,9 +67,10 @@ struct Inner<T> {
     name: Rc<str>,
     kind: QueueKind,
     maxsize: usize,
-    /// What a deadlock report says of a getter's and of a putter's wait:
+    /// What a deadlock report says of a getter's wait and of a putter's:
     /// made once, shared by every wait.
-    probes: [Probe; 2],
+    get_probe: Probe,
+    put_probe: Probe,
     st: RefCell<State<T>>,
     finished: Event,
 }
@@ -113,10 +114,8 @@ impl<T: PartialOrd + 'static> Queue<T> {
                 name: name.into(),
                 kind,
                 maxsize,
-                probes: [
-                    Rc::new(|_| Blocker::QueueEmpty),
-                    Rc::new(move |_| Blocker::QueueFull { maxsize }),
-                ],
+                get_probe: Rc::new(|_| Blocker::QueueEmpty),
+                put_probe: Rc::new(move |_| Blocker::QueueFull { maxsize }),
                 st: RefCell::new(State {
                     items: VecDeque::new(),
                     heap: Vec::new(),
@@ -224,7 +223,7 @@ impl<T: PartialOrd + 'static> Queue<T> {
         while self.full() {
             let putter: SimFuture<()> = SimFuture::with_static_label("Queue.put");
             self.inner.st.borrow_mut().putters.push(&putter);
-            let probe = self.inner.probes[1].clone();
+            let probe = self.inner.put_probe.clone();
             let wait = putter.wait_primitive("Queue.put", self.inner.name.clone(), probe);
             let r = catch_cancel(wait).await;
             if r.is_err() {
@@ -246,7 +245,7 @@ impl<T: PartialOrd + 'static> Queue<T> {
         while self.empty() {
             let getter: SimFuture<()> = SimFuture::with_static_label("Queue.get");
             self.inner.st.borrow_mut().getters.push(&getter);
-            let probe = self.inner.probes[0].clone();
+            let probe = self.inner.get_probe.clone();
             let wait = getter.wait_primitive("Queue.get", self.inner.name.clone(), probe);
             let r = catch_cancel(wait).await;
             if r.is_err() {
