@@ -428,14 +428,17 @@ impl<T: 'static> Future for Await<T> {
         engine::with_core("await", |c| {
             let on = match on {
                 Some(On::Primitive(kind, name)) => WaitOn::Primitive {
-                    kind: c.intern(kind),
-                    name: c.intern(name),
+                    kind: c.intern_static(kind),
+                    name: c.intern_shared(name),
                 },
                 Some(On::Io(what)) => WaitOn::Io {
-                    what: c.intern(what),
+                    what: c.intern_shared(what),
                 },
                 None => WaitOn::Future {
-                    what: c.intern(label),
+                    what: match label {
+                        Cow::Borrowed(l) => c.intern_static(l),
+                        Cow::Owned(l) => c.intern(l),
+                    },
                 },
             };
             c.set_waiting_probed(on, CancelTarget::Future(target), probe);

@@ -255,15 +255,11 @@ where
         raised,
         fut: fut.fuse(),
     };
-    let fail: Rc<dyn FailSlot> = cell.clone();
     // 3.12's eager tasks start at once, but only while the loop runs (the
     // main task of `asyncio.run` is created before it does).
     let (id, eager) = engine::with_core("spawn", |c| {
         let eager = c.eager_now();
-        (
-            c.create_task(Box::pin(wrapped), fail, name, label, eager),
-            eager,
-        )
+        (c.create_task(Box::pin(wrapped), name, label, eager), eager)
     });
     if eager {
         engine::run_eager(id);
@@ -310,12 +306,17 @@ where
 impl<F, R> engine::TaskFuture for Spawned<F, R>
 where
     F: Future,
+    F::Output: 'static,
     R: Fn(&F::Output) -> Option<String>,
 {
     fn warm(&self) -> usize {
         // The cell's address is read from this box; its reference count is
         // the cell's header.
         Rc::strong_count(&self.cell)
+    }
+
+    fn fail_slot(&self) -> Rc<dyn FailSlot> {
+        self.cell.clone()
     }
 }
 

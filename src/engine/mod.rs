@@ -471,6 +471,16 @@ impl Core {
         self.rec.intern(s)
     }
 
+    /// [`intern`](Self::intern), by address (see `Recorder::intern_static`).
+    pub fn intern_static(&mut self, s: &'static str) -> Sym {
+        self.rec.intern_static(s)
+    }
+
+    /// [`intern`](Self::intern), by identity (see `Recorder::intern_shared`).
+    pub fn intern_shared(&mut self, s: &Rc<str>) -> Sym {
+        self.rec.intern_shared(s)
+    }
+
     /// Stops the run at the end of the current handle (the first limit hit
     /// wins), remembering the task running and what exceeded it.
     pub fn hit_limit(&mut self, limit: LimitKind, detail: Option<String>) {
@@ -734,7 +744,6 @@ impl Core {
     pub fn create_task(
         &mut self,
         fut: BoxedTask,
-        fail: Rc<dyn FailSlot>,
         name: Option<&str>,
         label: Option<&str>,
         eager: bool,
@@ -743,7 +752,7 @@ impl Core {
         let name = name.map(|n| self.intern(n));
         let waker = Waker::from(Arc::new(TaskWaker { task: id.0 }));
         let parent = self.current;
-        self.tasks.push(TaskSlot::new(fut, fail, name, waker));
+        self.tasks.push(TaskSlot::new(fut, name, waker));
         self.live_tasks += 1;
         if self.rec.enabled {
             let label = label.map(|l| self.intern(l));
@@ -793,7 +802,7 @@ impl Core {
             let id = TaskId(i as u32 + 1);
             match t.end() {
                 None => found.push((id, None)),
-                Some(End::Raised) if t.fail.as_ref().is_some_and(|f| !f.retrieved()) => {
+                Some(End::Raised) if t.fail_slot().is_some_and(|f| !f.retrieved()) => {
                     let msg = t
                         .raised_message()
                         .expect("a task that raised keeps its message");

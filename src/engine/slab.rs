@@ -47,25 +47,48 @@ impl<T> Slab<T> {
                     generation: slot.generation,
                 }
             }
-            None => {
-                self.slots.push(Slot {
-                    value,
-                    generation: 0,
-                });
-                // The free list never holds more than every slot: grown
-                // with the slots, it does not grow later, when a run frees
-                // what it made. (A large allocation then would make the
-                // allocator merge every small block freed so far: 5 % of a
-                // run that frees 100k tasks.)
-                if self.free.capacity() < self.slots.capacity() {
-                    self.free
-                        .reserve_exact(self.slots.capacity().saturating_sub(self.free.len()));
-                }
+            None => self.push_new(value),
+        }
+    }
+
+    /// Stores `value` in a new slot.
+    #[inline(always)]
+    fn push_new(&mut self, value: T) -> Key {
+        self.slots.push(Slot {
+            value,
+            generation: 0,
+        });
+        // The free list never holds more than every slot: grown with the
+        // slots, it does not grow later, when a run frees what it made. (A
+        // large allocation then would make the allocator merge every small
+        // block freed so far: 5 % of a run that frees 100k tasks.)
+        if self.free.capacity() < self.slots.capacity() {
+            self.free
+                .reserve_exact(self.slots.capacity().saturating_sub(self.free.len()));
+        }
+        Key {
+            index: (self.slots.len() - 1) as u32,
+            generation: 0,
+        }
+    }
+
+    /// [`insert`](Self::insert) for a value that is cheaper to write field
+    /// by field into a freed slot (`reuse` updates the old value in place)
+    /// than to build whole and copy: a value built on the caller's stack in
+    /// narrow stores and read back in wide loads stalls on store forwarding.
+    #[inline(always)]
+    pub fn insert_with(&mut self, make: impl FnOnce() -> T, reuse: impl FnOnce(&mut T)) -> Key {
+        match self.free.pop() {
+            Some(index) => {
+                let slot = &mut self.slots[index as usize];
+                slot.generation = slot.generation.wrapping_add(1);
+                reuse(&mut slot.value);
                 Key {
-                    index: (self.slots.len() - 1) as u32,
-                    generation: 0,
+                    index,
+                    generation: slot.generation,
                 }
             }
+            None => self.push_new(make()),
         }
     }
 

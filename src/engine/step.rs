@@ -269,7 +269,12 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
         }
         c.record(Some(id), EventKind::StepStarted { cancelling });
         let t = c.task_mut(id);
-        let first = (t.delivering, t.catcher_top());
+        // The catcher matters only to a delivered cancellation (and is
+        // read from the slot's second cache line).
+        let first = (
+            t.delivering,
+            t.delivering.then(|| t.catcher_top()).flatten(),
+        );
         (fut, waker, prev, first)
     };
     let mut fut = fut.expect("checked above");
@@ -341,8 +346,9 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
         Some(end) => {
             // Drop the future (its destructors may call into the loop) with
             // the task still current.
+            let fail = fut.fail_slot();
             drop(fut);
-            finish_done(rt, id, end);
+            finish_done(rt, id, end, fail);
         }
     }
     restore_outer_step(&mut rt.core.borrow_mut(), prev);
@@ -440,7 +446,7 @@ enum Ending {
     Cancelled,
 }
 
-fn finish_done(rt: &Runtime, id: TaskId, ending: Ending) {
+fn finish_done(rt: &Runtime, id: TaskId, ending: Ending, fail: std::rc::Rc<dyn super::FailSlot>) {
     let (fail, callbacks) = {
         let mut c = rt.core.borrow_mut();
         let now = c.now();
@@ -469,12 +475,10 @@ fn finish_done(rt: &Runtime, id: TaskId, ending: Ending) {
         t.clear_catchers();
         // A task that raised keeps its slot: the run's end asks whether
         // its exception was retrieved.
-        let fail = if end == End::Raised {
-            t.fail.clone()
-        } else {
-            t.fail.take()
+        if end == End::Raised {
+            t.keep_fail_slot(fail.clone());
         }
-        .zip(error);
+        let fail = error.map(|e| (fail, e));
         let callbacks = t.take_done_callbacks();
         let step_end = match (end, &raised) {
             (End::Returned, _) => StepEnd::Returned,

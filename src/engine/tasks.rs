@@ -138,27 +138,15 @@ impl Name {
     }
 }
 
+/// A task's slot: the fields every step and wake-up reads first (its future,
+/// waker, phase and flags: one cache line, the slot aligned to it), the rest
+/// after. 128 bytes, two lines.
+#[repr(C)]
 pub(crate) struct TaskSlot {
     pub(super) fut: Option<BoxedTask>,
-    pub(super) fail: Option<Rc<dyn FailSlot>>,
     /// Out of the slot while its step runs.
     pub(super) waker: Option<Waker>,
-    /// The first done-callback (most tasks have at most one awaiter, and
-    /// need no allocation); the others are in `cold`.
-    first_callback: Option<(u64, DoneCallback)>,
     phase: Phase,
-    /// The outermost cancellation catcher on the task's await chain (0:
-    /// none); the ones nested inside it are in `cold`.
-    pub(super) catcher0: u64,
-    /// What few tasks need (a cancellation message, nested catchers, a
-    /// raised error, more than one done-callback), boxed on first use to
-    /// keep the slot small.
-    cold: Option<Box<Cold>>,
-    /// `Task._num_cancels_requested` (`cancelling()`).
-    pub(super) num_cancels: u32,
-    /// The name given to `spawn`, if any (`Task-N` otherwise, made only
-    /// when needed).
-    name: Option<Name>,
     pub(super) scheduled: bool,
     pub(super) running: bool,
     /// `Task._must_cancel`: throw `CancelledError` at the next step.
@@ -168,6 +156,21 @@ pub(crate) struct TaskSlot {
     pub(super) cancel_via_waiter: bool,
     /// A cancellation is being thrown into the task during this step.
     pub(super) delivering: bool,
+    /// The outermost cancellation catcher on the task's await chain (0:
+    /// none); the ones nested inside it are in `cold`.
+    pub(super) catcher0: u64,
+    /// The first done-callback (most tasks have at most one awaiter, and
+    /// need no allocation); the others are in `cold`.
+    first_callback: Option<(u64, DoneCallback)>,
+    /// What few tasks need (a cancellation message, nested catchers, a
+    /// raised error, more than one done-callback), boxed on first use to
+    /// keep the slot small.
+    cold: Option<Box<Cold>>,
+    /// `Task._num_cancels_requested` (`cancelling()`).
+    pub(super) num_cancels: u32,
+    /// The name given to `spawn`, if any (`Task-N` otherwise, made only
+    /// when needed).
+    name: Option<Name>,
 }
 
 /// A task's future as the engine holds it: polled until it is ready (its
@@ -180,6 +183,9 @@ pub(crate) trait TaskFuture: Future<Output = ()> {
     /// of a large batch before the batch runs, so that their cache misses
     /// overlap instead of stalling the steps one by one.
     fn warm(&self) -> usize;
+    /// The cell the task's output goes to, for its error when it raises,
+    /// panics or is cancelled.
+    fn fail_slot(&self) -> Rc<dyn FailSlot>;
 }
 
 /// A task's future, boxed.
@@ -201,19 +207,16 @@ pub(crate) struct Cold {
     raised: Option<String>,
     /// The done-callbacks after the first, in registration order.
     callbacks: Vec<(u64, DoneCallback)>,
+    /// Where a task that raised keeps its output cell, for the run's end
+    /// to ask whether its exception was retrieved.
+    fail: Option<Rc<dyn FailSlot>>,
 }
 
 impl TaskSlot {
     /// A new task's slot: live, not scheduled.
-    pub fn new(
-        fut: BoxedTask,
-        fail: Rc<dyn FailSlot>,
-        name: Option<Sym>,
-        waker: Waker,
-    ) -> TaskSlot {
+    pub fn new(fut: BoxedTask, name: Option<Sym>, waker: Waker) -> TaskSlot {
         TaskSlot {
             fut: Some(fut),
-            fail: Some(fail),
             waker: Some(waker),
             first_callback: None,
             phase: Phase::Live(None),
@@ -497,6 +500,17 @@ impl TaskSlot {
             + usize::from(self.is_done())
     }
 
+    /// Keeps the output cell of a task that raised (see
+    /// [`Core::record_end_warnings`](super::Core::record_end_warnings)).
+    pub fn keep_fail_slot(&mut self, fail: Rc<dyn FailSlot>) {
+        self.cold().fail = Some(fail);
+    }
+
+    /// The output cell of a task that raised.
+    pub fn fail_slot(&self) -> Option<&Rc<dyn FailSlot>> {
+        self.cold.as_ref()?.fail.as_ref()
+    }
+
     pub fn take_raised(&mut self) -> Option<String> {
         self.cold.as_mut().and_then(|c| c.raised.take())
     }
@@ -511,8 +525,7 @@ mod tests {
     use super::*;
 
     fn slot() -> TaskSlot {
-        let fail = Rc::new(Nowhere);
-        TaskSlot::new(Box::pin(Done), fail, None, Waker::noop().clone())
+        TaskSlot::new(Box::pin(Done), None, Waker::noop().clone())
     }
 
     /// A task future that is done at once.
@@ -526,6 +539,9 @@ mod tests {
     impl TaskFuture for Done {
         fn warm(&self) -> usize {
             0
+        }
+        fn fail_slot(&self) -> Rc<dyn FailSlot> {
+            Rc::new(Nowhere)
         }
     }
 

@@ -137,13 +137,22 @@ impl Timers {
     ) -> TimerKey {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let slot = TimerSlot {
-            when_f,
-            when_ns,
-            action: Some(action),
-            label,
-        };
-        let key = self.slots.insert(slot);
+        let key = self.slots.insert_with(
+            || TimerSlot {
+                when_f,
+                when_ns,
+                action: None,
+                label,
+            },
+            |slot| {
+                slot.when_f = when_f;
+                slot.when_ns = when_ns;
+                slot.label = label;
+            },
+        );
+        // The action apart (a freed slot's old one, usually taken already
+        // when it ran, is dropped here as `insert` would).
+        self.slots.at_mut(key.index).action = Some(action);
         let index = key.index;
         let flags = Flags {
             state: TimerState::Scheduled,

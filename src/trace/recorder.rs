@@ -219,8 +219,25 @@ impl Interner {
 pub(crate) struct Recorder {
     pub enabled: bool,
     strings: Interner,
+    /// Strings interned by identity (see [`Recorder::intern_shared`]).
+    by_identity: IdentityCache,
     sink: Sink,
     count: u64,
+}
+
+/// The symbols of strings the loop names again and again (a primitive's
+/// kind and name on every wait), found by the string's address instead of
+/// its contents: a `&'static str` at the same address and length is the
+/// same string; a shared `Rc<str>` is the same while the cache holds it.
+#[derive(Default)]
+struct IdentityCache {
+    statics: [Option<(usize, usize, Sym)>; 8],
+    shared: [Option<(std::rc::Rc<str>, Sym)>; 8],
+}
+
+/// The cache line of a string at `addr` (direct-mapped, eight lines).
+fn identity_line(addr: usize) -> usize {
+    ((addr >> 4) ^ (addr >> 10)) & 7
 }
 
 impl Recorder {
@@ -229,6 +246,7 @@ impl Recorder {
         Recorder {
             enabled,
             strings: Interner::default(),
+            by_identity: IdentityCache::default(),
             sink: Sink::Memory(Vec::new()),
             count: 0,
         }
@@ -264,9 +282,41 @@ impl Recorder {
         Recorder {
             enabled: true,
             strings: Interner::default(),
+            by_identity: IdentityCache::default(),
             sink: Sink::Stream(stream),
             count: 0,
         }
+    }
+
+    /// [`intern`](Self::intern) for a string with a static address (a
+    /// primitive's kind, a future's fixed label): by address first.
+    pub fn intern_static(&mut self, s: &'static str) -> Sym {
+        let addr = s.as_ptr() as usize;
+        let line = identity_line(addr);
+        if let Some((a, len, sym)) = self.by_identity.statics[line]
+            && a == addr
+            && len == s.len()
+        {
+            return sym;
+        }
+        let sym = self.intern(s);
+        self.by_identity.statics[line] = Some((addr, s.len(), sym));
+        sym
+    }
+
+    /// [`intern`](Self::intern) for a shared string (a primitive's name):
+    /// by identity first. The cache keeps the strings it holds alive, so an
+    /// address it knows is never another string's.
+    pub fn intern_shared(&mut self, s: &std::rc::Rc<str>) -> Sym {
+        let line = identity_line(s.as_ptr() as usize);
+        if let Some((held, sym)) = &self.by_identity.shared[line]
+            && std::rc::Rc::ptr_eq(held, s)
+        {
+            return *sym;
+        }
+        let sym = self.intern(s);
+        self.by_identity.shared[line] = Some((s.clone(), sym));
+        sym
     }
 
     pub fn intern(&mut self, s: &str) -> Sym {
@@ -325,5 +375,46 @@ impl Recorder {
             events,
         };
         (trace, written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::rc::Rc;
+
+    #[test]
+    fn strings_interned_by_identity_get_the_symbol_their_contents_get() {
+        let mut r = Recorder::new(true);
+        let plain = r.intern("Queue");
+        assert_eq!(r.intern_static("Queue"), plain);
+        assert_eq!(r.intern_static("Queue"), plain, "a cached static");
+        let a: Rc<str> = Rc::from("q1");
+        let b: Rc<str> = Rc::from("q1");
+        let c: Rc<str> = Rc::from("q2");
+        let sa = r.intern_shared(&a);
+        assert_eq!(r.intern_shared(&a), sa, "a cached shared string");
+        assert_eq!(r.intern_shared(&b), sa, "other string, same contents");
+        assert_ne!(r.intern_shared(&c), sa);
+        assert_eq!(r.str(sa), "q1");
+        // Many strings through the eight lines: each still gets its own
+        // symbol, the same as by contents.
+        let many: Vec<Rc<str>> = (0..100).map(|i| Rc::from(format!("n{i}"))).collect();
+        for s in many.iter().chain(many.iter().rev()) {
+            let sym = r.intern_shared(s);
+            assert_eq!(r.str(sym), &**s);
+            assert_eq!(r.intern(s), sym);
+        }
+        // A string dropped and another made (perhaps at its address): the
+        // cache held the first alive, so the second is not taken for it.
+        for i in 0..50 {
+            let s: Rc<str> = Rc::from(format!("t{i}"));
+            let sym = r.intern_shared(&s);
+            drop(s);
+            let t: Rc<str> = Rc::from(format!("u{i}"));
+            assert_ne!(r.intern_shared(&t), sym);
+            let again = r.intern_shared(&t);
+            assert_eq!(r.str(again), &*t);
+        }
     }
 }
