@@ -178,10 +178,96 @@ impl OpFut {
     }
 }
 
+/// A VM's frames, innermost last: the first (a task's body) in the VM
+/// itself, the others in a vector, so that a task whose body opens no block
+/// and calls nothing costs no allocation beyond its own box.
+#[derive(Default)]
+pub(super) struct Frames {
+    /// The outermost frame; `None` only when there are none at all.
+    first: Option<Frame>,
+    rest: Vec<Frame>,
+}
+
+impl Frames {
+    pub(super) fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    pub(super) fn push(&mut self, frame: Frame) {
+        if self.first.is_none() {
+            self.first = Some(frame);
+        } else {
+            self.rest.push(frame);
+        }
+    }
+
+    pub(super) fn pop(&mut self) -> Option<Frame> {
+        self.rest.pop().or_else(|| self.first.take())
+    }
+
+    pub(super) fn last(&self) -> Option<&Frame> {
+        self.rest.last().or(self.first.as_ref())
+    }
+
+    pub(super) fn last_mut(&mut self) -> Option<&mut Frame> {
+        match self.rest.last_mut() {
+            Some(f) => Some(f),
+            None => self.first.as_mut(),
+        }
+    }
+
+    pub(super) fn get(&self, i: usize) -> Option<&Frame> {
+        match i {
+            0 => self.first.as_ref(),
+            _ => self.rest.get(i - 1),
+        }
+    }
+
+    pub(super) fn get_mut(&mut self, i: usize) -> Option<&mut Frame> {
+        match i {
+            0 => self.first.as_mut(),
+            _ => self.rest.get_mut(i - 1),
+        }
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.rest.clear();
+        self.first = None;
+    }
+
+    /// Outermost first.
+    pub(super) fn iter(&self) -> impl DoubleEndedIterator<Item = &Frame> {
+        self.first.iter().chain(self.rest.iter())
+    }
+}
+
+impl std::ops::Index<usize> for Frames {
+    type Output = Frame;
+    fn index(&self, i: usize) -> &Frame {
+        match i {
+            0 => self.first.as_ref().expect("frame 0 exists"),
+            _ => &self.rest[i - 1],
+        }
+    }
+}
+
+impl std::ops::IndexMut<usize> for Frames {
+    fn index_mut(&mut self, i: usize) -> &mut Frame {
+        match i {
+            0 => self.first.as_mut().expect("frame 0 exists"),
+            _ => &mut self.rest[i - 1],
+        }
+    }
+}
+
 /// A scenario coroutine running as (part of) a task.
 pub(super) struct Vm {
     pub(super) prog: Rc<Program>,
-    pub(super) frames: Vec<Frame>,
+    pub(super) frames: Frames,
     pub(super) op: Option<Op>,
     pub(super) catcher: Option<CancelScope>,
     pub(super) result: Option<VmResult>,
@@ -194,8 +280,7 @@ impl Vm {
     pub(super) fn new(prog: Rc<Program>) -> Vm {
         Vm {
             prog,
-            // A call and one block (a loop, an `if`) without growing.
-            frames: Vec::with_capacity(2),
+            frames: Frames::default(),
             op: None,
             catcher: None,
             result: None,

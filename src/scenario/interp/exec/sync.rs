@@ -175,11 +175,12 @@ impl Vm {
     /// The innermost `condition` block of `name` in this task: its frame
     /// index. Asyncio raises `RuntimeError` when the lock is not held.
     fn condition_frame(&self, name: &str, what: &str) -> Result<usize, Error> {
-        self.frames
-            .iter()
-            .rposition(
-                |f| matches!(&f.kind, Kind::Guard(Some(Guard::Condition(n, Some(_)))) if n == name),
-            )
+        (0..self.frames.len())
+            .rev()
+            .find(|&i| {
+                matches!(&self.frames[i].kind,
+                    Kind::Guard(Some(Guard::Condition(n, Some(_)))) if n == name)
+            })
             .ok_or_else(|| Error::raised("RuntimeError", format!("cannot {what} un-acquired lock")))
     }
 

@@ -102,8 +102,7 @@ impl Vm {
                 return_exceptions,
                 into,
             } => {
-                let cells = self.cells_each(items, each)?;
-                let handles = task_handles(&cells)?;
+                let handles = self.handles_each(items, each)?;
                 let re = *return_exceptions;
                 self.start_val(
                     async move {
@@ -187,12 +186,11 @@ impl Vm {
                 body,
                 timeout,
             } => {
-                let cells = self.cells_each(items, each)?;
+                let handles = self.handles_each(items, each)?;
                 let t = match timeout {
                     Some(t) => Some(self.duration(t)?.as_duration()),
                     None => None,
                 };
-                let handles = task_handles(&cells)?;
                 let it = Rc::new(RefCell::new(Some(as_completed(handles, t))));
                 self.push_block(
                     body.clone(),
@@ -267,6 +265,21 @@ impl Vm {
         args: Vec<Value>,
         name: Option<String>,
     ) -> Result<Rc<TaskCell>, Error> {
+        let h = self.spawn_handle(c, args, name.as_deref())?;
+        Ok(Rc::new(TaskCell {
+            task: h.task(),
+            given_name: name,
+            handle: Some(h),
+        }))
+    }
+
+    /// Spawns `call` with `args` as a new task; its handle.
+    fn spawn_handle(
+        &self,
+        c: &Call,
+        args: Vec<Value>,
+        name: Option<&str>,
+    ) -> Result<crate::JoinHandle<VmResult>, Error> {
         let co = self.prog.scenario.coroutines[&c.name].clone();
         if co.is_generator {
             return Err(type_error(format!(
@@ -285,7 +298,7 @@ impl Vm {
             None
         };
         let vm = Vm::for_call(self.prog.clone(), &co, args);
-        let h = crate::task::spawn_fallible_with(name.as_deref(), label.as_deref(), vm);
+        let h = crate::task::spawn_fallible_with(name, label.as_deref(), vm);
         if let Some(buf) = label.take() {
             LABEL.set(buf);
         }
@@ -295,12 +308,7 @@ impl Vm {
                 format!("the run exceeded `{}`", limit.name()),
             ));
         }
-        let task = h.task();
-        Ok(Rc::new(TaskCell {
-            task,
-            given_name: name,
-            handle: Some(h),
-        }))
+        Ok(h)
     }
 
     /// A future awaiting a task (its handle, or its cached result).
@@ -422,14 +430,15 @@ impl Vm {
         }
     }
 
-    /// Task handles for `gather` / `as_completed`, with `each` applied.
-    fn cells_each(
+    /// Task handles for `gather` / `as_completed`, with `each` applied (the
+    /// tasks of calls made here are never values: no cell for them).
+    fn handles_each(
         &mut self,
         items: &[Target],
         each: &Option<Each>,
-    ) -> Result<Vec<Rc<TaskCell>>, Error> {
+    ) -> Result<Vec<crate::JoinHandle<VmResult>>, Error> {
         if each.is_none() {
-            return self.task_cells(items);
+            return task_handles(&self.task_cells(items)?);
         }
         let calls: Vec<Call> = items
             .iter()
@@ -440,7 +449,7 @@ impl Vm {
             .collect();
         let mut out = Vec::new();
         for (c, args) in self.calls_each(&calls, each)? {
-            out.push(self.spawn_with(c, args, None)?);
+            out.push(self.spawn_handle(c, args, None)?);
         }
         Ok(out)
     }
