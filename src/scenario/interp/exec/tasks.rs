@@ -245,7 +245,9 @@ impl Vm {
     }
 }
 
-/// A target for `wait_for` and `shield`.
+/// A target for `wait_for` and `shield`: made and consumed at once, so its
+/// size (a VM's, with its first frame inline) costs nothing to keep.
+#[allow(clippy::large_enum_variant)]
 enum Awaitable {
     Coro(Vm),
     Task(crate::task::JoinHandle<VmResult>),
