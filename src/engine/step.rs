@@ -110,9 +110,15 @@ fn run_once(rt: &Runtime) -> bool {
         }
     };
     let one = rt.core.borrow().chooser.one_per_iteration();
+    // The handle run last and when it started: what it took is looked at
+    // in the next handle's borrow of the core (or after the last).
+    let mut last: Option<(Handle, crate::time::Instant)> = None;
     for _ in 0..n {
         let handle = {
             let mut c = rt.core.borrow_mut();
+            if let Some((h, started)) = last.take() {
+                c.after_handle(h, started);
+            }
             if c.abort.is_some() {
                 return true;
             }
@@ -130,38 +136,48 @@ fn run_once(rt: &Runtime) -> bool {
             c.steps += 1;
             (h.expect("ready queue shorter than its snapshot"), c.now())
         };
-        run_handle(rt, handle.0, handle.1);
+        run_handle(rt, handle.0);
+        last = Some(handle);
+    }
+    if let Some((h, started)) = last {
+        rt.core.borrow_mut().after_handle(h, started);
     }
     true
 }
 
-/// Runs one handle from the ready queue; one that held the loop at least
-/// `slow_callback_duration` is warned about (`BaseEventLoop._run_once` in
-/// debug mode: `Executing <Task …> took 2.000 seconds`). `started` is the
-/// time it was taken from the queue.
-fn run_handle(rt: &Runtime, h: Handle, started: crate::time::Instant) {
-    run_handle_inner(rt, h);
-    let mut c = rt.core.borrow_mut();
-    if c.now() == started {
-        return; // the common case: the handle took no virtual time
+impl super::Core {
+    /// After handle `h`, taken from the ready queue at `started`: one that
+    /// held the loop at least `slow_callback_duration` is warned about
+    /// (`BaseEventLoop._run_once` in debug mode: `Executing <Task …> took
+    /// 2.000 seconds`), before anything else happens.
+    #[inline(always)]
+    fn after_handle(&mut self, h: Handle, started: crate::time::Instant) {
+        if self.now() != started {
+            self.slow_handle(h, started);
+        }
     }
-    let took = c.now().saturating_duration_since(started);
-    if took >= c.cfg.slow_callback_duration {
-        let task = match h {
-            Handle::Step(id) => Some(id),
-            _ => None,
-        };
-        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-        c.record(
-            task,
-            EventKind::Warning {
-                warning: crate::trace::Warning::SlowStep { nanos },
-            },
-        );
+
+    #[inline(never)]
+    fn slow_handle(&mut self, h: Handle, started: crate::time::Instant) {
+        let took = self.now().saturating_duration_since(started);
+        if took >= self.cfg.slow_callback_duration {
+            let task = match h {
+                Handle::Step(id) => Some(id),
+                _ => None,
+            };
+            let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+            self.record(
+                task,
+                EventKind::Warning {
+                    warning: crate::trace::Warning::SlowStep { nanos },
+                },
+            );
+        }
     }
 }
 
-fn run_handle_inner(rt: &Runtime, h: Handle) {
+/// Runs one handle from the ready queue.
+fn run_handle(rt: &Runtime, h: Handle) {
     match h {
         Handle::Step(id) => run_step(rt, id),
         Handle::Timer(index) => {
