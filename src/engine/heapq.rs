@@ -13,35 +13,23 @@
 //! [`pop_any`]. Every comparison is a strict "less than", exactly as
 //! CPython only ever calls `<` on heap items.
 
-/// Where a heap's items live, for the sift functions (the timers' are float
-/// keys and their payloads in two vectors, [`FloatHeap`]). Every comparison
-/// is a strict "less than", as CPython only ever calls `<` on heap items.
-trait Store {
-    type Item: Copy;
-    fn len(&self) -> usize;
-    fn get(&self, i: usize) -> Self::Item;
-    fn set(&mut self, i: usize, item: Self::Item);
-    /// `heap[i] < heap[j]`.
-    fn lt_at(&self, i: usize, j: usize) -> bool;
-    /// `item < heap[j]`.
-    fn item_lt(&self, item: &Self::Item, j: usize) -> bool;
-    /// `heap[to] = heap[from]`.
-    fn copy(&mut self, from: usize, to: usize) {
-        let x = self.get(from);
-        self.set(to, x);
-    }
+/// `a < b`, the one comparison CPython makes of heap items: "not less"
+/// (`!lt`) is not "greater or equal" for keys that do not compare.
+#[inline(always)]
+fn lt<K: PartialOrd>(a: &K, b: &K) -> bool {
+    a < b
 }
 
 /// `heapq.heapify` as the C module does it: the simple bottom-up loop for
 /// lists of up to 2500 items, the cache-friendly order beyond that.
-fn heapify_store(heap: &mut impl Store) {
-    let n = heap.len();
+fn heapify<K: Copy + PartialOrd>(keys: &mut [K], vals: &mut [u32]) {
+    let n = keys.len();
     if n > 2500 {
-        cache_friendly_heapify(heap);
+        cache_friendly_heapify(keys, vals);
         return;
     }
     for i in (0..n / 2).rev() {
-        sift_up(heap, i);
+        sift_up(keys, vals, i);
     }
 }
 
@@ -67,26 +55,6 @@ impl<K> Default for KeyHeap<K> {
     }
 }
 
-impl<K: Copy + PartialOrd> Store for KeyHeap<K> {
-    type Item = (K, u32);
-    fn len(&self) -> usize {
-        self.keys.len()
-    }
-    fn get(&self, i: usize) -> (K, u32) {
-        (self.keys[i], self.vals[i])
-    }
-    fn set(&mut self, i: usize, item: (K, u32)) {
-        self.keys[i] = item.0;
-        self.vals[i] = item.1;
-    }
-    fn lt_at(&self, i: usize, j: usize) -> bool {
-        self.keys[i] < self.keys[j]
-    }
-    fn item_lt(&self, item: &(K, u32), j: usize) -> bool {
-        item.0 < self.keys[j]
-    }
-}
-
 impl<K: Copy + PartialOrd> KeyHeap<K> {
     /// Items in the heap.
     pub fn len(&self) -> usize {
@@ -104,7 +72,7 @@ impl<K: Copy + PartialOrd> KeyHeap<K> {
         self.keys.push(key);
         self.vals.push(val);
         let last = self.keys.len() - 1;
-        sift_down(self, 0, last);
+        sift_down(&mut self.keys, &mut self.vals, 0, last);
     }
 
     /// `heapq.heappop`.
@@ -113,9 +81,11 @@ impl<K: Copy + PartialOrd> KeyHeap<K> {
         if self.keys.is_empty() {
             return Some(last);
         }
-        let root = self.get(0);
-        self.set(0, last);
-        sift_up(self, 0);
+        let root = (
+            std::mem::replace(&mut self.keys[0], last.0),
+            std::mem::replace(&mut self.vals[0], last.1),
+        );
+        sift_up(&mut self.keys, &mut self.vals, 0);
         Some(root)
     }
 
@@ -125,13 +95,14 @@ impl<K: Copy + PartialOrd> KeyHeap<K> {
         let mut n = 0;
         for i in 0..self.keys.len() {
             if keep(self.vals[i]) {
-                self.copy(i, n);
+                self.keys[n] = self.keys[i];
+                self.vals[n] = self.vals[i];
                 n += 1;
             }
         }
         self.keys.truncate(n);
         self.vals.truncate(n);
-        heapify_store(self);
+        heapify(&mut self.keys, &mut self.vals);
     }
 }
 
@@ -139,45 +110,61 @@ impl<K: Copy + PartialOrd> KeyHeap<K> {
 /// up towards `startpos` while it is less than its parent. The item is held
 /// aside and parents move down into the hole: the same comparisons as the C
 /// module's swaps, half the moves.
-fn sift_down(heap: &mut impl Store, start: usize, mut pos: usize) {
-    let item = heap.get(pos);
+fn sift_down<K: Copy + PartialOrd>(keys: &mut [K], vals: &mut [u32], start: usize, mut pos: usize) {
+    let vals = &mut vals[..keys.len()];
+    let item = (keys[pos], vals[pos]);
     while pos > start {
         let parent = (pos - 1) >> 1;
-        if !heap.item_lt(&item, parent) {
+        if !lt(&item.0, &keys[parent]) {
             break;
         }
-        heap.copy(parent, pos);
+        keys[pos] = keys[parent];
+        vals[pos] = vals[parent];
         pos = parent;
     }
-    heap.set(pos, item);
+    keys[pos] = item.0;
+    vals[pos] = item.1;
 }
 
 /// Below this index (the first eleven levels, 16 KiB of `f64` keys) the
 /// walk to a leaf goes two levels at a time; deeper, three.
 const DEEP: usize = 2047;
 
+/// `keys[to] = keys[from]`, and the payload with it.
+#[inline(always)]
+fn lift<K: Copy>(keys: &mut [K], vals: &mut [u32], from: usize, to: usize) {
+    keys[to] = keys[from];
+    vals[to] = vals[from];
+}
+
 /// One two-level move of [`sift_up`]'s walk: the smaller child moves up into
 /// `pos`, the smaller of its children into its place; returns the hole.
+/// The caller checked `4 * pos + 6 < keys.len()`.
 #[inline(always)]
-fn two_levels(heap: &mut impl Store, pos: usize) -> usize {
+fn two_levels<K: Copy + PartialOrd>(keys: &mut [K], vals: &mut [u32], pos: usize) -> usize {
     let child = 2 * pos + 1;
     let grand = 4 * pos + 3;
-    let right = usize::from(!heap.lt_at(child, child + 1));
-    let under_left = usize::from(!heap.lt_at(grand, grand + 1));
-    let under_right = usize::from(!heap.lt_at(grand + 2, grand + 3));
+    // One bounds check for the six keys read (the four grandchildren are
+    // the last of them).
+    let g = &keys[grand..grand + 4];
+    let (c0, c1) = (keys[child], keys[child + 1]);
+    let right = usize::from(!lt(&c0, &c1));
+    let under_left = usize::from(!lt(&g[0], &g[1]));
+    let under_right = usize::from(!lt(&g[2], &g[3]));
     let child = child + right;
     let grand = grand + 2 * right + [under_left, under_right][right];
-    heap.copy(child, pos);
-    heap.copy(grand, child);
+    lift(keys, vals, child, pos);
+    lift(keys, vals, grand, child);
     grand
 }
 
 /// The walk of [`sift_up`] in a heap too large for the cache: two levels
 /// at a time down to `DEEP`, then three.
 #[inline(always)]
-fn walk_deep(heap: &mut impl Store, pos: &mut usize, end: usize) {
-    while 4 * *pos + 6 < end && *pos < DEEP {
-        *pos = two_levels(heap, *pos);
+fn walk_deep<K: Copy + PartialOrd>(keys: &mut [K], vals: &mut [u32], mut pos: usize) -> usize {
+    let end = keys.len();
+    while 4 * pos + 6 < end && pos < DEEP {
+        pos = two_levels(keys, vals, pos);
     }
     // Deeper, where each level is a cache miss in a large heap, three
     // levels at a time: the children, the four grandchildren and the eight
@@ -185,20 +172,18 @@ fn walk_deep(heap: &mut impl Store, pos: &mut usize, end: usize) {
     // from `pos`); the three comparisons C makes pick the path, the four
     // others are discarded. (Near the root, in the cache, the discarded
     // comparisons would cost more than they save.)
-    while 8 * *pos + 14 < end {
-        let child = 2 * *pos + 1;
-        let grand = 4 * *pos + 3;
-        let great = 8 * *pos + 7;
-        let c = usize::from(!heap.lt_at(child, child + 1));
-        let g = [
-            usize::from(!heap.lt_at(grand, grand + 1)),
-            usize::from(!heap.lt_at(grand + 2, grand + 3)),
-        ];
+    while 8 * pos + 14 < end {
+        let child = 2 * pos + 1;
+        let grand = 4 * pos + 3;
+        let great = 8 * pos + 7;
+        let right_of = |i: usize| usize::from(!lt(&keys[i], &keys[i + 1]));
+        let c = right_of(child);
+        let g = [right_of(grand), right_of(grand + 2)];
         let gg = [
-            usize::from(!heap.lt_at(great, great + 1)),
-            usize::from(!heap.lt_at(great + 2, great + 3)),
-            usize::from(!heap.lt_at(great + 4, great + 5)),
-            usize::from(!heap.lt_at(great + 6, great + 7)),
+            right_of(great),
+            right_of(great + 2),
+            right_of(great + 4),
+            right_of(great + 6),
         ];
         // The path: child `c`, grandchild `g[c]` under it, then the
         // great-grandchild under that.
@@ -206,24 +191,28 @@ fn walk_deep(heap: &mut impl Store, pos: &mut usize, end: usize) {
         let child = child + c;
         let grand = grand + gpos;
         let great = great + 2 * gpos + gg[gpos];
-        heap.copy(child, *pos);
-        heap.copy(grand, child);
-        heap.copy(great, grand);
-        *pos = great;
+        lift(keys, vals, child, pos);
+        lift(keys, vals, grand, child);
+        lift(keys, vals, great, grand);
+        pos = great;
     }
+    pos
 }
 
 /// `_heapqmodule.c: siftup(heap, pos)`: bubble the smaller child up until a
 /// leaf is reached (the right child on ties), then sift the item down. The
 /// item itself is never compared on the way to the leaf, so it is held
 /// aside and written once at the leaf.
-fn sift_up(heap: &mut impl Store, mut pos: usize) {
-    let end = heap.len();
+fn sift_up<K: Copy + PartialOrd>(keys: &mut [K], vals: &mut [u32], mut pos: usize) {
+    let end = keys.len();
+    // The payloads are as many as the keys: an index checked against one
+    // is in bounds for the other.
+    let vals = &mut vals[..end];
     let start = pos;
     let limit = end >> 1;
-    let item = heap.get(pos);
+    let item = (keys[pos], vals[pos]);
     if end > 8 * DEEP + 14 {
-        walk_deep(heap, &mut pos, end);
+        pos = walk_deep(keys, vals, pos);
     }
     // Two levels at a time while both exist below `pos`: the children and
     // all four grandchildren are read at once (their addresses depend on
@@ -231,7 +220,7 @@ fn sift_up(heap: &mut impl Store, mut pos: usize) {
     // The comparisons C makes are the first and one of the other two; the
     // other is made and discarded (comparing keys has no side effect).
     while 4 * pos + 6 < end {
-        pos = two_levels(heap, pos);
+        pos = two_levels(keys, vals, pos);
     }
     while pos < limit {
         let child = 2 * pos + 1;
@@ -240,12 +229,13 @@ fn sift_up(heap: &mut impl Store, mut pos: usize) {
         // is a coin toss the branch predictor loses half the time, and the
         // walk to the leaf is one long chain of dependent loads.
         let right = child + 1;
-        let child = child + usize::from(right < end && !heap.lt_at(child, right));
-        heap.copy(child, pos);
+        let child = child + usize::from(right < end && !lt(&keys[child], &keys[right]));
+        lift(keys, vals, child, pos);
         pos = child;
     }
-    heap.set(pos, item);
-    sift_down(heap, start, pos);
+    keys[pos] = item.0;
+    vals[pos] = item.1;
+    sift_down(keys, vals, start, pos);
 }
 
 /// `heapq.heappush` for items that are not `Copy` (a `PriorityQueue`'s):
@@ -301,8 +291,8 @@ fn keep_top_bit(mut n: usize) -> usize {
 }
 
 /// `_heapqmodule.c: cache_friendly_heapify`.
-fn cache_friendly_heapify(heap: &mut impl Store) {
-    let m = heap.len() >> 1;
+fn cache_friendly_heapify<K: Copy + PartialOrd>(keys: &mut [K], vals: &mut [u32]) {
+    let m = keys.len() >> 1;
     let leftmost = keep_top_bit(m + 1) - 1;
     let mhalf = m >> 1;
     let mut sweep = |from: usize, to_inclusive: usize| {
@@ -311,7 +301,7 @@ fn cache_friendly_heapify(heap: &mut impl Store) {
             i -= 1;
             let mut j = i;
             loop {
-                sift_up(heap, j);
+                sift_up(keys, vals, j);
                 if j & 1 == 0 {
                     break;
                 }
@@ -427,7 +417,10 @@ mod tests {
             assert_eq!(h.len(), n.div_ceil(2) as usize);
             assert!(h.vals.iter().all(|v| v % 2 == 0));
             for i in 1..h.len() {
-                assert!(!h.lt_at(i, (i - 1) / 2), "n={n}: child {i} < parent");
+                assert!(
+                    !super::lt(&h.keys[i], &h.keys[(i - 1) / 2]),
+                    "n={n}: child {i} < parent"
+                );
             }
         }
     }
