@@ -102,6 +102,7 @@ impl Future for Sleep {
                 this.state = State::Done;
                 Poll::Ready(())
             }
+            State::Init(When::Delay(d)) if d.is_zero() => this.start_yield(cx),
             State::Init(when) => this.start(when, cx),
             State::Waiting(key) => this.check(key),
         }
@@ -109,19 +110,27 @@ impl Future for Sleep {
 }
 
 impl Sleep {
-    /// The first poll: a yield, or a timer scheduled.
+    /// A yield's first poll (a function of its own, small: every yield
+    /// calls it).
+    #[inline(never)]
+    fn start_yield(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let woken = engine::with_core("yield_now", |c| {
+            c.set_waiting(WaitOn::Yield, CancelTarget::Wake);
+            c.wake_by(cx.waker())
+        });
+        if !woken {
+            cx.waker().wake_by_ref();
+        }
+        self.state = State::Yielded;
+        Poll::Pending
+    }
+
+    /// The first poll of a sleep that is not a bare yield: a timer
+    /// scheduled.
     #[inline(never)]
     fn start(&mut self, when: When, cx: &mut Context<'_>) -> Poll<()> {
         if matches!(when, When::Delay(d) if d.is_zero()) {
-            let woken = engine::with_core("yield_now", |c| {
-                c.set_waiting(WaitOn::Yield, CancelTarget::Wake);
-                c.wake_by(cx.waker())
-            });
-            if !woken {
-                cx.waker().wake_by_ref();
-            }
-            self.state = State::Yielded;
-            return Poll::Pending;
+            return self.start_yield(cx);
         }
         let waker = cx.waker();
         let key = engine::with_core("sleep", |c| {

@@ -82,7 +82,9 @@ pub(crate) struct Timers {
     py: heapq::FloatHeap,
     /// Heap of ((ns deadline, seq), slot) for `Fifo`: the keys are
     /// distinct, so the heap pops them in order.
-    fifo: heapq::KeyHeap<(u64, u64)>,
+    /// Keys `deadline_ns << 64 | order`: the pair's order in one integer
+    /// comparison.
+    fifo: heapq::KeyHeap<u128>,
     /// `_timer_cancelled_count`: cancelled timers still in the heap.
     cancelled_in_heap: usize,
     next_seq: u64,
@@ -172,7 +174,8 @@ impl Timers {
                 } else {
                     seq
                 };
-                self.fifo.push((when_ns, order), index)
+                self.fifo
+                    .push(u128::from(when_ns) << 64 | u128::from(order), index)
             }
         }
         key
@@ -310,8 +313,8 @@ impl Timers {
                 index
             }
             HeapKind::Fifo => {
-                let ((when, _), index) = self.fifo.first()?;
-                if when > now_ns {
+                let (key, index) = self.fifo.first()?;
+                if (key >> 64) as u64 > now_ns {
                     return None;
                 }
                 self.fifo.pop();
