@@ -66,10 +66,16 @@ fn stream_of(seed: u64, id: u64) -> ChaCha8Rng {
     g
 }
 
-fn nested() -> ! {
+pub(crate) fn nested() -> ! {
     panic!(
         "loopsim: `with_rng`/`with_stream` of a stream cannot be nested in a call on the same stream"
     )
+}
+
+/// The program's own stream ([`with_rng`]), kept by the runtime apart from
+/// the others: drawing from it borrows nothing else.
+pub(crate) fn user_stream(seed: u64) -> ChaCha8Rng {
+    stream_of(seed, Stream::User.id())
 }
 
 impl Streams {
@@ -82,7 +88,8 @@ impl Streams {
                 make(Stream::Scheduling),
                 make(Stream::Latency),
                 make(Stream::Faults),
-                make(Stream::User),
+                // The user stream is the runtime's (`user_stream`).
+                None,
             ],
         }
     }
@@ -150,6 +157,9 @@ fn _assert_rng<R: Rng>() {}
 /// Outside a running simulation, or inside another `with_stream` of the
 /// same stream.
 pub fn with_stream<R>(stream: Stream, f: impl FnOnce(&mut SimRng) -> R) -> R {
+    if stream == Stream::User {
+        return crate::engine::with_user_rng(f);
+    }
     /// Gives the stream back even if `f` panics (a task's panic is caught
     /// and the run goes on).
     struct Lent(Stream, Option<Box<SimRng>>);
@@ -178,6 +188,36 @@ pub fn with_rng<R>(f: impl FnOnce(&mut SimRng) -> R) -> R {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_user_stream_draws_the_same_from_the_runtime_and_nests_only_across_streams() {
+        let draws = || {
+            crate::Sim::builder().seed(11).build().run(async {
+                let a: Vec<u64> = (0..3).map(|_| with_rng(|r| r.random())).collect();
+                // Another stream inside a user draw is fine.
+                let l: u64 = with_rng(|_| with_stream(Stream::Latency, |r| r.random()));
+                // The same stream inside itself is refused (the task panics,
+                // the run goes on).
+                let nested = crate::spawn(async {
+                    with_rng(|_| with_rng(|r| r.random::<u64>()));
+                });
+                let refused = nested.await.is_err();
+                (a, l, refused)
+            })
+        };
+        let (a, l, refused) = draws().value().cloned().expect("completes");
+        assert!(refused, "a nested draw from one stream panics");
+        assert_eq!(
+            a[0],
+            user_stream(11).random::<u64>(),
+            "the user stream of seed 11"
+        );
+        assert_eq!(
+            draws().value().cloned(),
+            Some((a, l, true)),
+            "same seed, same draws"
+        );
+    }
 
     #[test]
     fn streams_are_independent_and_reproducible() {

@@ -14,6 +14,10 @@ use std::task::Wake;
 /// The runtime of one simulation: installed in a thread-local while it runs.
 pub(crate) struct Runtime {
     pub core: RefCell<Core>,
+    /// The program's own random stream ([`crate::with_rng`]), apart from the
+    /// core: a draw borrows only this (one look-up, where lending a stream
+    /// out of the core and back took two).
+    user_rng: RefCell<crate::rng::SimRng>,
 }
 
 thread_local! {
@@ -28,8 +32,10 @@ impl Runtime {
             c.set(c.get() + 1);
             c.get()
         });
+        let user_rng = RefCell::new(crate::rng::user_stream(cfg.seed));
         Rc::new(Runtime {
             core: RefCell::new(Core::new(cfg, run_id, rec)),
+            user_rng,
         })
     }
 }
@@ -76,6 +82,26 @@ pub(crate) fn with_core<R>(what: &str, f: impl FnOnce(&mut Core) -> R) -> R {
             panic!("loopsim: `{what}` re-entered the loop core (internal error)")
         });
         f(&mut core)
+    })
+}
+
+/// Runs `f` with the current run's own random stream (see
+/// [`crate::with_rng`]).
+///
+/// # Panics
+///
+/// Outside a running simulation, or inside another draw from the stream.
+pub(crate) fn with_user_rng<R>(f: impl FnOnce(&mut crate::rng::SimRng) -> R) -> R {
+    CURRENT.with(|c| {
+        let rt = c.borrow();
+        let Some(rt) = rt.as_ref() else {
+            outside("with_rng")
+        };
+        let mut g = rt
+            .user_rng
+            .try_borrow_mut()
+            .unwrap_or_else(|_| crate::rng::nested());
+        f(&mut g)
     })
 }
 

@@ -49,7 +49,9 @@ mod world;
 pub(crate) use cancel::{cancel_task, cancel_task_with};
 use clock::Clock;
 use context::TaskWaker;
-pub(crate) use context::{Runtime, enter, fire_done_callback, run_eager, try_with_core, with_core};
+pub(crate) use context::{
+    Runtime, enter, fire_done_callback, run_eager, try_with_core, with_core, with_user_rng,
+};
 pub use context::{limit_hit, stop_at_limit};
 use ext::Extensions;
 pub(crate) use step::{LoopEnd, run_loop};
