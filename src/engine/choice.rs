@@ -27,7 +27,7 @@ use crate::rng::Streams;
 use crate::settings::LoopModel;
 use crate::trace::TaskId;
 use rand::RngExt;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 /// PCT's parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,7 +96,7 @@ impl Chooser {
     }
 
     /// The index in `ready` of the handle to run next.
-    pub fn pick(&mut self, ready: &VecDeque<Handle>, rng: &mut Streams) -> usize {
+    pub fn pick(&mut self, ready: &super::ready::Ready, rng: &mut Streams) -> usize {
         match self {
             Chooser::Fifo => 0,
             Chooser::Random => rng.pick(ready.len()),
@@ -114,7 +114,7 @@ impl Pct {
             .or_insert_with(|| depth + rng.scheduling().random_range(0..u64::MAX / 2))
     }
 
-    fn pick(&mut self, ready: &VecDeque<Handle>, rng: &mut Streams) -> usize {
+    fn pick(&mut self, ready: &super::ready::Ready, rng: &mut Streams) -> usize {
         // Callbacks first, in FIFO order.
         if let Some(i) = ready.iter().position(|h| !matches!(h, Handle::Step(_))) {
             return i;
@@ -133,7 +133,7 @@ impl Pct {
         }
         self.decisions += 1;
         if let Some(k) = self.change_points.iter().position(|c| *c == self.decisions)
-            && let Handle::Step(task) = ready[best]
+            && let Some(Handle::Step(task)) = ready.get(best)
         {
             // The i-th change point lowers the chosen task to d - 1 - i.
             let low = u64::from(self.depth).saturating_sub(1 + k as u64);

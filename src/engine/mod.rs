@@ -29,6 +29,7 @@
 //! | `world.rs` | world events: what happens outside the loop at a virtual time (a server answering, a pool thread finishing) and how it reaches the loop |
 
 pub(crate) mod heapq;
+mod ready;
 mod slab;
 mod step;
 pub(crate) mod timers;
@@ -63,7 +64,6 @@ use crate::time::{Duration, Instant};
 use crate::trace::{Actor, EventKind, Recorder, Sym, TaskId, WaitOn};
 pub(crate) use slab::Key;
 use slab::Slab;
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
@@ -172,7 +172,7 @@ pub struct OutputLine {
 pub(crate) struct Core {
     cfg: Config,
     clock: Clock,
-    ready: VecDeque<Handle>,
+    ready: ready::Ready,
     chooser: Chooser,
     /// `Mutation::LoseOneWakeup` is planted (one test on the hot path).
     lose_wakeup: bool,
@@ -252,7 +252,7 @@ impl Core {
             lose_wakeup,
             clock: Clock::new(cfg.model == LoopModel::Asyncio),
             cfg,
-            ready: VecDeque::new(),
+            ready: ready::Ready::new(),
             timers: Timers::new(kind, reverse_ties),
             callbacks: Slab::new(),
             tasks: Vec::new(),
@@ -624,14 +624,14 @@ impl Core {
             return;
         }
         let mut acc = 0usize;
-        for h in &self.ready {
+        for h in self.ready.iter() {
             acc = acc.wrapping_add(match *h {
                 Handle::Step(id) => self.task(id).warm(),
                 Handle::Timer(index) => self.timers.warm(index),
                 Handle::Callback(_) => 0,
             });
         }
-        for h in &self.ready {
+        for h in self.ready.iter() {
             acc = acc.wrapping_add(match *h {
                 Handle::Step(id) => self.task(id).fut.as_ref().map_or(0, |f| f.warm()),
                 Handle::Timer(index) => self
