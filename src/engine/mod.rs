@@ -25,6 +25,7 @@
 //! | `cancel.rs` | `Task.cancel` and the catcher protocol; **# Cancellation delivery** |
 //! | `timers.rs`, `heapq.rs` | the timer heap, with CPython's `heapq` tie order and purge rule |
 //! | `slab.rs` | the one generational slot table (timers, callbacks; sockets and jobs) |
+//! | `ready.rs` | the ready queue (`loop._ready`), a ring of handles |
 //! | `ext.rs` | per-run state of the I/O and network layers, which the engine never names |
 //! | `world.rs` | world events: what happens outside the loop at a virtual time (a server answering, a pool thread finishing) and how it reaches the loop |
 
