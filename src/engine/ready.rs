@@ -6,8 +6,12 @@
 use super::Handle;
 
 pub(crate) struct Ready {
-    /// `buf.len()` is the capacity, a power of two (or zero).
+    /// The ring's slots, written in order the first time round: only
+    /// `buf.len()` of the `cap` are initialised (memory reserved, not yet
+    /// touched), and the next new one is always `buf.len()`.
     buf: Vec<Handle>,
+    /// A power of two, or zero.
+    cap: usize,
     head: usize,
     len: usize,
 }
@@ -16,6 +20,7 @@ impl Ready {
     pub fn new() -> Ready {
         Ready {
             buf: Vec::new(),
+            cap: 0,
             head: 0,
             len: 0,
         }
@@ -30,17 +35,21 @@ impl Ready {
     }
 
     fn mask(&self) -> usize {
-        self.buf.len().wrapping_sub(1)
+        self.cap.wrapping_sub(1)
     }
 
     /// Appends `h` (`call_soon`).
     #[inline(always)]
     pub fn push_back(&mut self, h: Handle) {
-        if self.len == self.buf.len() {
+        if self.len == self.cap {
             self.grow();
         }
         let at = (self.head + self.len) & self.mask();
-        self.buf[at] = h;
+        if at == self.buf.len() {
+            self.buf.push(h);
+        } else {
+            self.buf[at] = h;
+        }
         self.len += 1;
     }
 
@@ -87,16 +96,18 @@ impl Ready {
         (0..self.len).map(move |i| &self.buf[(self.head + i) & mask])
     }
 
-    /// Doubles the capacity (at least 64), the handles moved to the start.
+    /// Doubles the capacity (at least 64) of a full ring, in place (a
+    /// `realloc`, no second buffer alive at once): the handles run from
+    /// `head` to the old end, then from 0 to `head`; that second part is
+    /// copied to just past the old end, where the wider mask looks for it.
     #[cold]
     #[inline(never)]
     fn grow(&mut self) {
-        let cap = (self.buf.len() * 2).max(64);
-        let mut buf = Vec::with_capacity(cap);
-        buf.extend(self.iter().copied());
-        buf.resize(cap, Handle::Step(crate::trace::TaskId(0)));
-        self.buf = buf;
-        self.head = 0;
+        debug_assert_eq!(self.len, self.cap);
+        let cap = (self.cap * 2).max(64);
+        self.buf.reserve_exact(cap - self.buf.len());
+        self.buf.extend_from_within(..self.head);
+        self.cap = cap;
     }
 }
 
@@ -145,5 +156,10 @@ mod tests {
         assert_eq!(ring.remove(ring.len()).map(id), None);
         ring.clear();
         assert!(ring.is_empty() && ring.pop_front().is_none());
+        // After a clear the ring starts over in slots written before.
+        for k in 0..100 {
+            ring.push_back(Handle::Step(TaskId(k)));
+        }
+        assert!(ring.iter().map(|h| id(*h)).eq(0..100));
     }
 }
