@@ -72,6 +72,12 @@ pub(crate) fn nested() -> ! {
     )
 }
 
+/// The core's streams never hold the user stream: [`with_stream`] sends it
+/// to the runtime's.
+fn user_elsewhere() -> ! {
+    unreachable!("the user stream is the runtime's (`with_user_rng`), not the core's")
+}
+
 /// The program's own stream ([`with_rng`]), kept by the runtime apart from
 /// the others: drawing from it borrows nothing else.
 pub(crate) fn user_stream(seed: u64) -> ChaCha8Rng {
@@ -102,6 +108,7 @@ impl Streams {
                     .entry(id)
                     .or_insert_with(|| Box::new(stream_of(seed, id)))
             }
+            Stream::User => user_elsewhere(),
             _ => self.gens[(s.id() - 1) as usize]
                 .as_deref_mut()
                 .unwrap_or_else(|| nested()),
@@ -117,6 +124,7 @@ impl Streams {
                     .remove(&id)
                     .unwrap_or_else(|| Box::new(stream_of(seed, id)))
             }
+            Stream::User => user_elsewhere(),
             _ => self.gens[(s.id() - 1) as usize]
                 .take()
                 .unwrap_or_else(|| nested()),

@@ -95,8 +95,7 @@ impl<K: Copy + PartialOrd> KeyHeap<K> {
         let mut n = 0;
         for i in 0..self.keys.len() {
             if keep(self.vals[i]) {
-                self.keys[n] = self.keys[i];
-                self.vals[n] = self.vals[i];
+                lift(&mut self.keys, &mut self.vals, i, n);
                 n += 1;
             }
         }
@@ -118,8 +117,7 @@ fn sift_down<K: Copy + PartialOrd>(keys: &mut [K], vals: &mut [u32], start: usiz
         if !lt(&item.0, &keys[parent]) {
             break;
         }
-        keys[pos] = keys[parent];
-        vals[pos] = vals[parent];
+        lift(keys, vals, parent, pos);
         pos = parent;
     }
     keys[pos] = item.0;
@@ -144,8 +142,7 @@ fn lift<K: Copy>(keys: &mut [K], vals: &mut [u32], from: usize, to: usize) {
 fn two_levels<K: Copy + PartialOrd>(keys: &mut [K], vals: &mut [u32], pos: usize) -> usize {
     let child = 2 * pos + 1;
     let grand = 4 * pos + 3;
-    // One bounds check for the six keys read (the four grandchildren are
-    // the last of them).
+    // The four grandchildren in one range check.
     let g = &keys[grand..grand + 4];
     let (c0, c1) = (keys[child], keys[child + 1]);
     let right = usize::from(!lt(&c0, &c1));

@@ -32,9 +32,6 @@ impl<T> Slab<T> {
     }
 
     /// Stores `value` in a freed slot (a new generation) or a new one.
-    /// Inlined, so that a value built by the caller is written straight
-    /// into the slot (read back from the caller's stack, it stalls on store
-    /// forwarding).
     #[inline(always)]
     pub fn insert(&mut self, value: T) -> Key {
         match self.free.pop() {
@@ -69,26 +66,6 @@ impl<T> Slab<T> {
         Key {
             index: (self.slots.len() - 1) as u32,
             generation: 0,
-        }
-    }
-
-    /// [`insert`](Self::insert) for a value that is cheaper to write field
-    /// by field into a freed slot (`reuse` updates the old value in place)
-    /// than to build whole and copy: a value built on the caller's stack in
-    /// narrow stores and read back in wide loads stalls on store forwarding.
-    #[inline(always)]
-    pub fn insert_with(&mut self, make: impl FnOnce() -> T, reuse: impl FnOnce(&mut T)) -> Key {
-        match self.free.pop() {
-            Some(index) => {
-                let slot = &mut self.slots[index as usize];
-                slot.generation = slot.generation.wrapping_add(1);
-                reuse(&mut slot.value);
-                Key {
-                    index,
-                    generation: slot.generation,
-                }
-            }
-            None => self.push_new(make()),
         }
     }
 

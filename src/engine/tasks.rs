@@ -138,9 +138,10 @@ impl Name {
     }
 }
 
-/// A task's slot: the fields every step and wake-up reads first (its future,
-/// waker, phase and flags: one cache line, the slot aligned to it), the rest
-/// after. 128 bytes, two lines.
+/// A task's slot, 120 bytes: the fields every step and wake-up reads (its
+/// future, waker, phase and flags) in the first 64, the rest after. (Not
+/// aligned to a cache line: a 128-byte stride made the task vector copy
+/// itself on every growth, an over-aligned `realloc` cannot move pages.)
 #[repr(C)]
 pub(crate) struct TaskSlot {
     pub(super) fut: Option<BoxedTask>,

@@ -80,10 +80,9 @@ pub(crate) struct Timers {
     /// Heap of (float deadline, slot) for `Python`, managed by the heapq
     /// port (its tie order is the point).
     py: heapq::FloatHeap,
-    /// Heap of ((ns deadline, seq), slot) for `Fifo`: the keys are
-    /// distinct, so the heap pops them in order.
-    /// Keys `deadline_ns << 64 | order`: the pair's order in one integer
-    /// comparison.
+    /// Heap of (ns deadline, sequence) keys for `Fifo`, packed as
+    /// `deadline_ns << 64 | order` (the pair's order in one integer
+    /// comparison): the keys are distinct, so the heap pops them in order.
     fifo: heapq::KeyHeap<u128>,
     /// `_timer_cancelled_count`: cancelled timers still in the heap.
     cancelled_in_heap: usize,
@@ -139,22 +138,12 @@ impl Timers {
     ) -> TimerKey {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let key = self.slots.insert_with(
-            || TimerSlot {
-                when_f,
-                when_ns,
-                action: None,
-                label,
-            },
-            |slot| {
-                slot.when_f = when_f;
-                slot.when_ns = when_ns;
-                slot.label = label;
-            },
-        );
-        // The action apart (a freed slot's old one, usually taken already
-        // when it ran, is dropped here as `insert` would).
-        self.slots.at_mut(key.index).action = Some(action);
+        let key = self.slots.insert(TimerSlot {
+            when_f,
+            when_ns,
+            action: Some(action),
+            label,
+        });
         let index = key.index;
         let flags = Flags {
             state: TimerState::Scheduled,
