@@ -34,6 +34,7 @@ mod ready;
 mod slab;
 mod step;
 pub(crate) mod timers;
+mod wheel;
 
 mod cancel;
 mod choice;

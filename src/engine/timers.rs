@@ -6,11 +6,13 @@
 //! timers stay in it until they reach the head or until the purge rule of
 //! `BaseEventLoop._run_once` fires: more than 100 timers scheduled and more
 //! than half of them cancelled ⇒ drop every cancelled one and re-heapify.
-//! Under `fifo` and `random` the heap orders by (integer deadline, sequence
-//! number): equal deadlines fire first-come first-served.
+//! Under `fifo` and `random` the queue orders by (integer deadline, sequence
+//! number): equal deadlines fire first-come first-served, in a timing wheel
+//! ([`super::wheel`]) rather than a heap.
 
 use super::heapq;
 use super::slab::{Key, Slab};
+use super::wheel::TimerWheel;
 use std::task::Waker;
 
 /// `_MIN_SCHEDULED_TIMER_HANDLES` in `base_events.py`.
@@ -80,15 +82,12 @@ pub(crate) struct Timers {
     /// Heap of (float deadline, slot) for `Python`, managed by the heapq
     /// port (its tie order is the point).
     py: heapq::FloatHeap,
-    /// Heap of (ns deadline, sequence) keys for `Fifo`, packed as
-    /// `deadline_ns << 64 | order` (the pair's order in one integer
-    /// comparison): the keys are distinct, so the heap pops them in order.
-    fifo: heapq::KeyHeap<u128>,
+    /// Timer slots by ns deadline for `Fifo`, equal deadlines in the order
+    /// they were scheduled (the reverse under the planted bug `reverse_ties`:
+    /// equal deadlines last-come first-served).
+    fifo: TimerWheel,
     /// `_timer_cancelled_count`: cancelled timers still in the heap.
     cancelled_in_heap: usize,
-    next_seq: u64,
-    /// A planted bug: equal deadlines last-come first-served.
-    reverse_ties: bool,
 }
 
 impl Timers {
@@ -98,10 +97,8 @@ impl Timers {
             slots: Slab::new(),
             flags: Vec::new(),
             py: heapq::FloatHeap::default(),
-            fifo: heapq::KeyHeap::default(),
+            fifo: TimerWheel::new(reverse_ties),
             cancelled_in_heap: 0,
-            next_seq: 0,
-            reverse_ties,
         }
     }
 
@@ -136,8 +133,6 @@ impl Timers {
         label: u32,
         owned: bool,
     ) -> TimerKey {
-        let seq = self.next_seq;
-        self.next_seq += 1;
         let key = self.slots.insert(TimerSlot {
             when_f,
             when_ns,
@@ -157,15 +152,7 @@ impl Timers {
         }
         match self.kind {
             HeapKind::Python => self.py.push(when_f, index),
-            HeapKind::Fifo => {
-                let order = if self.reverse_ties {
-                    u64::MAX - seq
-                } else {
-                    seq
-                };
-                self.fifo
-                    .push(u128::from(when_ns) << 64 | u128::from(order), index)
-            }
+            HeapKind::Fifo => self.fifo.push(when_ns, index),
         }
         key
     }
@@ -215,17 +202,11 @@ impl Timers {
         let count = self.len();
         if count > MIN_SCHEDULED_TIMER_HANDLES && self.cancelled_in_heap * 2 > count {
             // `self._timer_cancelled_count / sched_count > 0.5`
+            let (flags, slots) = (&mut self.flags, &mut self.slots);
+            let keep = |index| keep_in_purge(flags, slots, index);
             match self.kind {
-                HeapKind::Python => {
-                    let mut py = std::mem::take(&mut self.py);
-                    py.retain_and_heapify(|index| self.keep_in_purge(index));
-                    self.py = py;
-                }
-                HeapKind::Fifo => {
-                    let mut fifo = std::mem::take(&mut self.fifo);
-                    fifo.retain_and_heapify(|index| self.keep_in_purge(index));
-                    self.fifo = fifo;
-                }
+                HeapKind::Python => self.py.retain_and_heapify(keep),
+                HeapKind::Fifo => self.fifo.retain(keep),
             }
             self.cancelled_in_heap = 0;
         } else {
@@ -240,17 +221,7 @@ impl Timers {
         }
     }
 
-    /// The purge keeps a live timer; a cancelled one leaves the heap.
-    fn keep_in_purge(&mut self, index: u32) -> bool {
-        if self.flags[index as usize].state == TimerState::Cancelled {
-            self.unqueue(index);
-            false
-        } else {
-            true
-        }
-    }
-
-    fn head(&self) -> Option<u32> {
+    fn head(&mut self) -> Option<u32> {
         match self.kind {
             HeapKind::Python => self.py.first().map(|e| e.1),
             HeapKind::Fifo => self.fifo.first().map(|e| e.1),
@@ -266,16 +237,11 @@ impl Timers {
 
     /// The slot left the heap and will not enter the ready queue.
     fn unqueue(&mut self, index: u32) {
-        let flags = &mut self.flags[index as usize];
-        flags.in_heap = false;
-        if !flags.owned {
-            self.slots.at_mut(index).action = None;
-            self.slots.free(index);
-        }
+        unqueue(&mut self.flags, &mut self.slots, index);
     }
 
     /// The deadline of the head of the heap: `(float seconds, ns)`.
-    pub fn head_deadline(&self) -> Option<(f64, u64)> {
+    pub fn head_deadline(&mut self) -> Option<(f64, u64)> {
         self.head().map(|i| {
             let s = self.slots.at(i);
             (s.when_f, s.when_ns)
@@ -302,8 +268,8 @@ impl Timers {
                 index
             }
             HeapKind::Fifo => {
-                let (key, index) = self.fifo.first()?;
-                if (key >> 64) as u64 > now_ns {
+                let (deadline, index) = self.fifo.first()?;
+                if deadline > now_ns {
                     return None;
                 }
                 self.fifo.pop();
@@ -345,6 +311,27 @@ impl Timers {
             self.slots.free(index);
         }
         out
+    }
+}
+
+/// The purge keeps a live timer; a cancelled one leaves the heap.
+fn keep_in_purge(flags: &mut [Flags], slots: &mut Slab<TimerSlot>, index: u32) -> bool {
+    if flags[index as usize].state == TimerState::Cancelled {
+        unqueue(flags, slots, index);
+        false
+    } else {
+        true
+    }
+}
+
+/// Slot `index` left the heap and will not enter the ready queue: freed
+/// unless a `Sleep` owns it.
+fn unqueue(flags: &mut [Flags], slots: &mut Slab<TimerSlot>, index: u32) {
+    let flags = &mut flags[index as usize];
+    flags.in_heap = false;
+    if !flags.owned {
+        slots.at_mut(index).action = None;
+        slots.free(index);
     }
 }
 
