@@ -23,7 +23,8 @@
 //! | `step.rs` | the loop: `_run_once`, running a handle, a task's step and its end |
 //! | `tasks.rs` | task slots; **# Task state** (the flags and when they change) |
 //! | `cancel.rs` | `Task.cancel` and the catcher protocol; **# Cancellation delivery** |
-//! | `timers.rs`, `heapq.rs` | the timer heap, with CPython's `heapq` tie order and purge rule |
+//! | `timers.rs`, `heapq.rs` | the timers: CPython's `heapq`, its tie order and purge rule (`asyncio`) |
+//! | `wheel.rs` | the `fifo` and `random` models' timer wheel: (deadline, sequence) order, exact to the ns |
 //! | `slab.rs` | the one generational slot table (timers, callbacks; sockets and jobs) |
 //! | `ready.rs` | the ready queue (`loop._ready`), a ring of handles |
 //! | `ext.rs` | per-run state of the I/O and network layers, which the engine never names |
