@@ -8,6 +8,7 @@
 //! | `sequential_sleeps` | T tasks × S sequential sleeps of a seeded random 1..=100 ms |
 //! | `pipeline` | P producers × M messages through a bounded queue of capacity Q to C consumers |
 //! | `chat` | C clients × M lines to an echo server over the simulated network (links of 1–10 ms) |
+//! | `churn` | N short tasks one after another, each awaited before the next is spawned |
 
 use crate::{Duration, Run, Sim, sleep, spawn, with_rng, yield_now};
 use rand::RngExt;
@@ -54,6 +55,13 @@ pub enum Workload {
         /// Lines per client.
         lines: u32,
     },
+    /// `tasks` short tasks one after another: each yields once and returns,
+    /// and is awaited before the next is spawned (what a run keeps of a
+    /// finished task).
+    Churn {
+        /// Number of tasks.
+        tasks: u32,
+    },
 }
 
 impl Workload {
@@ -91,6 +99,7 @@ impl Workload {
                 capacity,
             } => format!("pipeline({producers}x{messages}->{consumers},q={capacity})"),
             Workload::Chat { clients, lines } => format!("chat({clients}x{lines})"),
+            Workload::Churn { tasks } => format!("churn({tasks})"),
         }
     }
 
@@ -160,6 +169,11 @@ impl Workload {
                 capacity,
             } => Box::pin(pipeline(producers, messages, consumers, capacity)),
             Workload::Chat { clients, lines } => Box::pin(chat(clients, lines)),
+            Workload::Churn { tasks } => Box::pin(async move {
+                for _ in 0..tasks {
+                    spawn(yield_now()).await.expect("a short task finishes");
+                }
+            }),
         }
     }
 

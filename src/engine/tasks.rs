@@ -512,6 +512,19 @@ impl TaskSlot {
         self.cold.as_ref()?.fail.as_ref()
     }
 
+    /// Drops the cold part of a task that is done, unless it holds what a
+    /// done task is still asked for (its error, its output cell, the
+    /// message it was cancelled with).
+    pub fn trim_cold(&mut self) {
+        if self
+            .cold
+            .as_ref()
+            .is_some_and(|c| c.raised.is_none() && c.fail.is_none() && c.cancel_msg.is_none())
+        {
+            self.cold = None;
+        }
+    }
+
     pub fn take_raised(&mut self) -> Option<String> {
         self.cold.as_mut().and_then(|c| c.raised.take())
     }

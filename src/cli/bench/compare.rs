@@ -190,14 +190,25 @@ pub(super) fn compare(args: &Args, against: Against, ui: &mut Ui) -> Result<i32>
     if let Other::Tokio = other {
         if args.scale_down == 1
             && let (Some(l), Some(t)) = (
-                memory_per_task("loopsim", args)?,
-                memory_per_task("tokio", args)?,
+                memory_per_task("loopsim", "million", args)?,
+                memory_per_task("tokio", "million", args)?,
             )
         {
             writeln!(
                 ui,
                 "\nmemory of a million sleeping tasks, per task: loopsim {l:.0} B, tokio {t:.0} B ({:.2})",
                 l / t
+            )?;
+        }
+        if args.scale_down == 1
+            && let (Some(l), Some(t)) = (
+                memory_per_task("loopsim", "churn", args)?,
+                memory_per_task("tokio", "churn", args)?,
+            )
+        {
+            writeln!(
+                ui,
+                "memory kept of a million finished tasks (run one after another), per task: loopsim {l:.0} B, tokio {t:.0} B"
             )?;
         }
         if args.instructions {

@@ -41,7 +41,8 @@ pub struct Args {
     #[arg(long, requires = "compare")]
     instructions: bool,
     /// Runs one workload once and exits (what --instructions measures):
-    /// `ENGINE:N`, ENGINE `loopsim` or `tokio`, N 1–4 (0: nothing).
+    /// `ENGINE:N`, ENGINE `loopsim` or `tokio`, N 1–4 (0: nothing), or
+    /// `million`/`churn` (prints the peak RSS in KiB).
     #[arg(long, hide = true)]
     one: Option<String>,
 }
@@ -83,6 +84,7 @@ fn scaled(w: Workload, f: u32) -> Workload {
             clients: s(clients),
             lines,
         },
+        Workload::Churn { tasks } => Workload::Churn { tasks: s(tasks) },
     }
 }
 
@@ -104,17 +106,19 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// A million tasks asleep at once (W1 at 10×), measured at its peak: the
-/// run's memory per task. Prints the peak RSS in KiB.
-fn one_million(engine: &str, args: &Args) -> Result<()> {
-    run_on(engine, Workload::Sleepers { tasks: 1_000_000 }, args)?;
+/// A million tasks asleep at once (W1 at 10×), or (`churn`) a million
+/// short tasks one after another, measured at its peak: the run's memory
+/// per task. Prints the peak RSS in KiB.
+fn one_million(engine: &str, w: Workload, args: &Args) -> Result<()> {
+    run_on(engine, w, args)?;
     println!("{}", peak_rss_kib().unwrap_or(0));
     Ok(())
 }
 
-/// Bytes per task of a million sleeping tasks on `engine`: the peak RSS of
-/// a process running them less that of one running nothing.
-fn memory_per_task(engine: &str, args: &Args) -> Result<Option<f64>> {
+/// Bytes per task of a million sleeping tasks on `engine` (`million`), or
+/// of a million finished ones (`churn`): the peak RSS of a process running
+/// them less that of one running nothing.
+fn memory_per_task(engine: &str, which: &str, args: &Args) -> Result<Option<f64>> {
     let exe = std::env::current_exe()?;
     let peak = |spec: &str| -> Result<Option<u64>> {
         let out = std::process::Command::new(&exe)
@@ -132,7 +136,7 @@ fn memory_per_task(engine: &str, args: &Args) -> Result<Option<f64>> {
             .ok()
             .filter(|k| *k > 0))
     };
-    let (Some(base), Some(full)) = (peak("loopsim:0")?, peak(&format!("{engine}:million"))?) else {
+    let (Some(base), Some(full)) = (peak("loopsim:0")?, peak(&format!("{engine}:{which}"))?) else {
         return Ok(None);
     };
     Ok(Some(full.saturating_sub(base) as f64 * 1024.0 / 1e6))
@@ -264,12 +268,21 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
         }
     }
     if args.scale_down == 1
-        && let Some(b) = memory_per_task("loopsim", &args)?
+        && let Some(b) = memory_per_task("loopsim", "million", &args)?
     {
         writeln!(ui)?;
         writeln!(
             ui,
             "memory: a million sleeping tasks (trace off): {:.0} MiB, {b:.0} B per task",
+            b * 1e6 / 1048576.0
+        )?;
+    }
+    if args.scale_down == 1
+        && let Some(b) = memory_per_task("loopsim", "churn", &args)?
+    {
+        writeln!(
+            ui,
+            "memory: a million short tasks one after another (trace off): {:.0} MiB, {b:.0} B kept per finished task",
             b * 1e6 / 1048576.0
         )?;
     }
@@ -445,6 +458,7 @@ fn units(w: Workload) -> (&'static str, u64) {
             ..
         } => ("message", u64::from(producers) * u64::from(messages)),
         Workload::Chat { clients, lines } => ("message", 2 * u64::from(clients) * u64::from(lines)),
+        Workload::Churn { tasks } => ("task", u64::from(tasks)),
     }
 }
 
@@ -510,10 +524,15 @@ fn run_one(spec: &str, args: &Args) -> Result<i32> {
         }
         return Ok(super::EXIT_OK);
     }
-    if n == "million" {
-        // A million sleeping tasks; prints the peak RSS in KiB (what
-        // `memory_per_task` reads).
-        one_million(engine, args)?;
+    if n == "million" || n == "churn" {
+        // A million sleeping tasks, or a million short ones in turn; prints
+        // the peak RSS in KiB (what `memory_per_task` reads).
+        let w = if n == "million" {
+            Workload::Sleepers { tasks: 1_000_000 }
+        } else {
+            Workload::Churn { tasks: 1_000_000 }
+        };
+        one_million(engine, w, args)?;
         return Ok(super::EXIT_OK);
     }
     let n: usize = n.parse()?;

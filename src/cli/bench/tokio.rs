@@ -101,6 +101,13 @@ pub fn run(w: Workload) {
                 h.await.expect("consumer finishes");
             }
         }),
+        Workload::Churn { tasks } => rt.block_on(async move {
+            for _ in 0..tasks {
+                tokio::spawn(tokio::task::yield_now())
+                    .await
+                    .expect("a short task finishes");
+            }
+        }),
         Workload::Chat { .. } => {
             unreachable!(
                 "the chat workload has no tokio counterpart (it needs the simulated network)"
