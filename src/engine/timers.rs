@@ -375,6 +375,55 @@ mod tests {
     }
 
     #[test]
+    fn fifo_purge_keeps_the_order_of_what_is_left() {
+        // 150 timers over three deadlines (ties), 90 of them cancelled: the
+        // purge rule fires, and the rest fire by deadline, ties in order.
+        let mut t = Timers::new(HeapKind::Fifo, false);
+        let keys: Vec<_> = (0..150u32)
+            .map(|i| {
+                let ns = 1_000_000 * u64::from(3 - i % 3);
+                t.schedule(ns as f64 / 1e9, ns, call(), i, false)
+            })
+            .collect();
+        for (i, k) in keys.iter().enumerate() {
+            if i % 5 != 0 {
+                t.cancel(*k);
+            }
+        }
+        t.purge_cancelled();
+        assert_eq!(t.len(), 30, "the purge dropped every cancelled timer");
+        let got = drain_due(&mut t, 0.003);
+        let mut want: Vec<u64> = (0..150).filter(|i| i % 5 == 0).collect();
+        want.sort_by_key(|i| (3 - i % 3, *i));
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn reverse_ties_fire_last_come_first_served() {
+        let mut t = Timers::new(HeapKind::Fifo, true);
+        for i in 0..4 {
+            t.schedule(0.01, 10_000_000, call(), i, false);
+        }
+        t.schedule(0.005, 5_000_000, call(), 9, false);
+        assert_eq!(drain_due(&mut t, 0.01), vec![9, 3, 2, 1, 0]);
+    }
+
+    #[test]
+    fn a_cancelled_front_dropped_early_leaves_earlier_timers_in_order() {
+        // The purge drops a cancelled far timer from the front before it is
+        // due; timers scheduled after that, earlier than it, fire in order.
+        let mut t = Timers::new(HeapKind::Fifo, false);
+        let far = t.schedule(3600.0, 3_600_000_000_000, call(), 0, false);
+        t.cancel(far);
+        t.purge_cancelled();
+        assert_eq!(t.len(), 0);
+        for (i, ms) in [(1, 20u64), (2, 10), (3, 20), (4, 10)] {
+            t.schedule(ms as f64 / 1e3, ms * 1_000_000, call(), i, false);
+        }
+        assert_eq!(drain_due(&mut t, 0.02), vec![2, 4, 1, 3]);
+    }
+
+    #[test]
     fn cancelled_timers_stay_until_head_or_purge() {
         let mut t = Timers::new(HeapKind::Python, false);
         let keys: Vec<_> = (0..150)

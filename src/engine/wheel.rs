@@ -30,8 +30,12 @@
 //! is due, and the purge drops a cancelled front early). A deadline before
 //! `elapsed` then goes to `early`, a binary heap of (deadline, sequence):
 //! every deadline there is before every deadline in the wheel, so the early
-//! ones come out first. Each is a deadline between the clock and the next
-//! timer, and the loop reaches it before any other.
+//! ones come out first. Each is a deadline before the next timer's (or a
+//! `call_at` in the past), and the loop reaches it before any other. Once
+//! the early heap holds more than the wheel, the wheel is rewound to the
+//! earliest early deadline and takes them all in
+//! ([`TimerWheel::rewind`]): a far timer at the front does not leave the
+//! wheel's time ahead for good.
 //!
 //! The planted `reverse_ties` bug (`lifo`) puts a timer first in its slot
 //! rather than last, and reverses the early heap's sequence.
@@ -44,6 +48,10 @@ const NIL: u32 = u32::MAX;
 const LEVELS: usize = 11;
 /// Slots a level (six bits of the deadline).
 const SLOTS: usize = 64;
+/// The early heap's size from which the wheel may be rewound
+/// ([`TimerWheel::rewind`]); small in the tests, so that their random
+/// histories rewind often.
+const REWIND_AT: usize = if cfg!(test) { 4 } else { 64 };
 
 /// A slot's list: its first and last timers ([`NIL`] when empty).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +115,7 @@ impl TimerWheel {
     /// already there (before them if `lifo`).
     #[inline]
     pub fn push(&mut self, deadline: u64, val: u32) {
+        debug_assert!(val != NIL, "payload u32::MAX is the end-of-list mark");
         if deadline < self.elapsed {
             self.push_early(deadline, val);
             return;
@@ -131,6 +140,58 @@ impl TimerWheel {
         };
         self.early
             .push(u128::from(deadline) << 64 | u128::from(order), val);
+        if self.early.len() >= REWIND_AT && self.early.len() > self.len {
+            self.rewind();
+        }
+    }
+
+    /// Sets the wheel's time back to the earliest early deadline and moves
+    /// every timer in again: the wheel's, each slot's list in order (ties
+    /// keep their order), then the early ones in the order they come out.
+    /// `elapsed` can run far ahead of the clock (a timer an hour or for
+    /// ever away looked at as the front, or dropped by the purge); without
+    /// this, every timer after it would go to the early heap until the
+    /// clock caught up. It runs once the early heap holds more than the
+    /// wheel: its O(n) cost is paid by the pushes since the last time.
+    #[cold]
+    #[inline(never)]
+    fn rewind(&mut self) {
+        let Some((key, _)) = self.early.first() else {
+            return;
+        };
+        let mut lists = Vec::new();
+        for level in 0..LEVELS {
+            let mut bits = self.occupied[level];
+            while bits != 0 {
+                let slot = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                lists.push(std::mem::replace(
+                    &mut self.slots[level * SLOTS + slot],
+                    EMPTY,
+                ));
+            }
+            self.occupied[level] = 0;
+        }
+        self.levels = 0;
+        self.elapsed = (key >> 64) as u64;
+        for list in lists {
+            let mut at = list.head;
+            while at != NIL {
+                let next = self.next[at as usize];
+                self.place(self.when[at as usize], at, false);
+                at = next;
+            }
+        }
+        while let Some((key, val)) = self.early.pop() {
+            let deadline = (key >> 64) as u64;
+            let i = val as usize;
+            if i >= self.next.len() {
+                self.grow(i);
+            }
+            self.when[i] = deadline;
+            self.len += 1;
+            self.place(deadline, val, false);
+        }
     }
 
     #[cold]
@@ -302,7 +363,8 @@ mod tests {
     fn pops_what_a_heap_of_deadline_and_sequence_pops() {
         for seed in 0..400u64 {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-            let lifo = seed % 5 == 4;
+            // Independent of the spread (`seed % 5`): lifo with dense ties too.
+            let lifo = (seed / 5) % 4 == 3;
             let mut q = TimerWheel::new(lifo);
             let mut heap = KeyHeap::<u128>::default();
             let mut free: Vec<u32> = (0..400).rev().collect();
@@ -394,6 +456,32 @@ mod tests {
         let out: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
         assert_eq!(out, vec![(1000, 0), (1000, 1), (1000, 2), (u64::MAX, 3)]);
         assert_eq!(q.early.len(), 0, "no deadline was before the wheel's time");
+    }
+
+    #[test]
+    fn a_far_front_does_not_keep_later_timers_in_the_early_heap() {
+        // A timer for ever away looked at as the front moves the wheel's
+        // time near it; the timers scheduled after it, earlier, go to the
+        // early heap until it holds more than the wheel, then the wheel is
+        // rewound and takes them in. Ties keep their order (reversed under
+        // `lifo`) through the rewind.
+        for lifo in [false, true] {
+            let mut q = TimerWheel::new(lifo);
+            q.push(u64::MAX, 0);
+            assert_eq!(q.first(), Some((u64::MAX, 0)));
+            let mut want = vec![];
+            // Ten timers a deadline, deadlines a microsecond apart.
+            for i in 1..=300u32 {
+                let d = 1_000 * u64::from(1 + i / 10);
+                q.push(d, i);
+                want.push((d, i));
+            }
+            assert_eq!(q.early.len(), 0, "rewound, and the rest in the wheel");
+            want.sort_by_key(|&(d, i)| (d, if lifo { u32::MAX - i } else { i }));
+            want.push((u64::MAX, 0));
+            let got: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+            assert_eq!(got, want, "lifo {lifo}");
+        }
     }
 
     #[test]
