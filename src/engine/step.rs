@@ -367,10 +367,16 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
             let fail = fut.fail_slot();
             drop(fut);
             finish_done(rt, id, end, fail);
-            // A done task's waker wakes nothing (`wake` skips done tasks):
-            // it is not kept, so that a run of many short tasks keeps 120
-            // bytes a finished task, not 150.
-            drop(waker);
+            // A done task's waker wakes nothing (`wake` skips done tasks).
+            // A recent task's is dropped now, so that a run of many short
+            // tasks keeps 120 bytes a finished task, not 150; an older
+            // task's is put back and freed at the run's end, in order: its
+            // memory is cold, and freeing it now would stall on a cache
+            // miss (a 100k-task W1 ran 5 % slower).
+            let mut c = rt.core.borrow_mut();
+            if (id.0 as usize) + RECENT_TASKS < c.task_count() as usize {
+                c.task_mut(id).waker = Some(waker);
+            }
         }
     }
     restore_outer_step(&mut rt.core.borrow_mut(), prev);
@@ -395,6 +401,9 @@ fn restore_outer_step(c: &mut super::Core, prev: OuterStep) {
 pub(super) fn waker_identity(w: &Waker) -> WakerIdentity {
     (w.data(), std::ptr::from_ref(w.vtable()))
 }
+
+/// Tasks created this recently (by id) drop their waker when they end.
+const RECENT_TASKS: usize = 4096;
 
 /// See [`waker_identity`].
 pub(super) type WakerIdentity = (*const (), *const std::task::RawWakerVTable);
