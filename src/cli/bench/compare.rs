@@ -188,28 +188,27 @@ pub(super) fn compare(args: &Args, against: Against, ui: &mut Ui) -> Result<i32>
         )?;
     }
     if let Other::Tokio = other {
-        if args.scale_down == 1
-            && let (Some(l), Some(t)) = (
-                memory_per_task("loopsim", "million", args)?,
-                memory_per_task("tokio", "million", args)?,
-            )
-        {
-            writeln!(
-                ui,
-                "\nmemory of a million sleeping tasks, per task: loopsim {l:.0} B, tokio {t:.0} B ({:.2})",
-                l / t
-            )?;
-        }
-        if args.scale_down == 1
-            && let (Some(l), Some(t)) = (
-                memory_per_task("loopsim", "churn", args)?,
-                memory_per_task("tokio", "churn", args)?,
-            )
-        {
-            writeln!(
-                ui,
-                "memory kept of a million finished tasks (run one after another), per task: loopsim {l:.0} B, tokio {t:.0} B"
-            )?;
+        let rows = [
+            ("million", "\nmemory of a million sleeping tasks, per task"),
+            (
+                "churn",
+                "memory kept of a million finished tasks (run one after another), per task",
+            ),
+        ];
+        for (which, what) in rows {
+            if args.scale_down == 1
+                && let (Some(l), Some(t)) = (
+                    memory_per_task("loopsim", which, args)?,
+                    memory_per_task("tokio", which, args)?,
+                )
+            {
+                let ratio = if t >= 1.0 {
+                    format!(" ({:.2})", l / t)
+                } else {
+                    String::new()
+                };
+                writeln!(ui, "{what}: loopsim {l:.0} B, tokio {t:.0} B{ratio}")?;
+            }
         }
         if args.instructions {
             instructions(args, ui)?;
