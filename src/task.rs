@@ -787,6 +787,96 @@ mod tests {
         assert_eq!(run.elapsed(), std::time::Duration::from_secs(1));
     }
 
+    /// A finished task keeps what a done task is asked for (name, end,
+    /// cancel message and count) whether or not it dropped its waker, and a
+    /// clone of its waker kept by the program and woken later wakes nothing:
+    /// the task takes no further step, and the run goes on. The 6000 tasks
+    /// are all created before any ends, so the first ones end older than the
+    /// last 4096 created (their waker is kept), the last ones do not.
+    #[test]
+    fn a_finished_task_keeps_what_it_is_asked_for_and_its_waker_wakes_nothing() {
+        use std::cell::RefCell;
+        use std::task::Waker;
+        let run = crate::Sim::builder().build().run(async {
+            let mut kept: Vec<(TaskRef, Rc<RefCell<Option<Waker>>>)> = vec![];
+            let mut handles = vec![];
+            for i in 0..6000u32 {
+                let slot = Rc::new(RefCell::new(None));
+                let s = slot.clone();
+                let h = Builder::new().name(format!("t{i}")).spawn(async move {
+                    std::future::poll_fn(|cx| {
+                        *s.borrow_mut() = Some(cx.waker().clone());
+                        Poll::Ready(())
+                    })
+                    .await;
+                    crate::yield_now().await;
+                });
+                if i % 1000 < 2 || i % 1000 == 999 {
+                    kept.push((h.task(), slot));
+                }
+                handles.push((i, h));
+            }
+            // Every third task cancelled after its first step, and not
+            // awaited (the first awaiter would take the message).
+            crate::yield_now().await;
+            for (i, h) in &handles {
+                if i.is_multiple_of(3) {
+                    h.task().cancel_with_message(&format!("bye {i}"));
+                }
+            }
+            for (i, h) in handles {
+                if i.is_multiple_of(3) {
+                    while !h.is_done() {
+                        crate::yield_now().await;
+                    }
+                } else {
+                    h.await.expect("the task returns");
+                }
+            }
+            let mut woken = 0;
+            for (t, waker) in &kept {
+                assert!(t.is_done());
+                let i: u32 = t.name()[1..].parse().expect("named t<i>");
+                assert_eq!(t.is_cancelled(), i.is_multiple_of(3), "{}", t.name());
+                if i.is_multiple_of(3) {
+                    assert_eq!(t.cancel_message().as_deref(), Some(&*format!("bye {i}")));
+                    assert_eq!(t.cancelling(), 1);
+                }
+                // A task cancelled before its first step never polled.
+                if let Some(w) = waker.borrow_mut().take() {
+                    w.wake();
+                    woken += 1;
+                }
+            }
+            assert!(woken >= 6, "{woken} wakers of finished tasks woken");
+            crate::yield_now().await;
+            kept.iter().map(|(t, _)| t.id()).collect::<Vec<_>>()
+        });
+        use crate::trace::{EventKind, StepEnd};
+        let ids = run.value().expect("the run completes").clone();
+        for id in ids {
+            let mine: Vec<_> = run
+                .trace
+                .events
+                .iter()
+                .filter(|e| e.task == Some(id))
+                .collect();
+            let end = mine
+                .iter()
+                .position(|e| {
+                    matches!(e.kind, EventKind::StepEnded { end } if !matches!(end, StepEnd::Suspended { .. }))
+                })
+                .expect("the task ended");
+            assert!(
+                !mine[end..].iter().any(|e| matches!(
+                    e.kind,
+                    EventKind::Woken { .. } | EventKind::StepStarted { .. }
+                )),
+                "task {id:?} woken after it ended"
+            );
+        }
+    }
+
     #[test]
     fn a_shared_output_survives_a_panicking_clone() {
         #[derive(Debug)]

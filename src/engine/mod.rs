@@ -24,7 +24,7 @@
 //! | `tasks.rs` | task slots; **# Task state** (the flags and when they change) |
 //! | `cancel.rs` | `Task.cancel` and the catcher protocol; **# Cancellation delivery** |
 //! | `timers.rs`, `heapq.rs` | the timers: CPython's `heapq`, its tie order and purge rule (`asyncio`) |
-//! | `wheel.rs` | the `fifo` and `random` models' timer wheel: (deadline, sequence) order, exact to the ns |
+//! | `wheel.rs` | the timer wheel of the other models (`fifo`, `random`, `pct`): (deadline, sequence) order, exact to the ns |
 //! | `slab.rs` | the one generational slot table (timers, callbacks; sockets and jobs) |
 //! | `ready.rs` | the ready queue (`loop._ready`), a ring of handles |
 //! | `ext.rs` | per-run state of the I/O and network layers, which the engine never names |
@@ -361,7 +361,8 @@ impl Core {
         };
         let own = match &t.waker {
             Some(w) => w.data() == data,
-            // Out of the slot for the task's step.
+            // Out of the slot for the task's step (or dropped: the task is
+            // done, and `wake` would skip it).
             None if self.current == Some(id) => self.current_waker.0 == data,
             None => self.outer_wakers.contains(&(id, data)),
         };

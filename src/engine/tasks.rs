@@ -35,7 +35,10 @@
 //! done-callback, one cancellation catcher, a wait on a timer, a yield or a
 //! task. A wait on a future is boxed (with its target and probe); the
 //! message of a raised error, further done-callbacks and nested catchers
-//! are in `cold`, boxed on first use.
+//! are in `cold`, boxed on first use. A task that ends drops `cold` unless
+//! it holds what a done task is still asked for (its error, its output
+//! cell, its cancel message: [`TaskSlot::trim_cold`]), and a recent one
+//! drops its waker (`run_step`): a finished task keeps its 120-byte slot.
 
 use super::cancel::CancelTarget;
 use crate::error::Error;
@@ -145,7 +148,8 @@ impl Name {
 #[repr(C)]
 pub(crate) struct TaskSlot {
     pub(super) fut: Option<BoxedTask>,
-    /// Out of the slot while its step runs.
+    /// Out of the slot while its step runs; `None` once the task is done
+    /// if it was one of the last tasks created (`run_step` drops it).
     pub(super) waker: Option<Waker>,
     phase: Phase,
     pub(super) scheduled: bool,

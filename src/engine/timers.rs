@@ -6,9 +6,9 @@
 //! timers stay in it until they reach the head or until the purge rule of
 //! `BaseEventLoop._run_once` fires: more than 100 timers scheduled and more
 //! than half of them cancelled ⇒ drop every cancelled one and re-heapify.
-//! Under `fifo` and `random` the queue orders by (integer deadline, sequence
-//! number): equal deadlines fire first-come first-served, in a timing wheel
-//! ([`super::wheel`]) rather than a heap.
+//! Under `fifo`, `random` and `pct` the queue orders by (integer deadline,
+//! sequence number): equal deadlines fire first-come first-served, in a
+//! timing wheel ([`super::wheel`]) rather than a heap.
 
 use super::heapq;
 use super::slab::{Key, Slab};

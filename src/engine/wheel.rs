@@ -2,10 +2,10 @@
 //! nanosecond deadlines, exact to the nanosecond, equal deadlines first-come
 //! first-served.
 //!
-//! `fifo` and `random` need no heapq tie order, only (deadline, sequence)
-//! order. A binary heap pays a dependent walk of `log2 n` levels for every
-//! pop (13 levels at 10k timers). A wheel in tokio's shape pays a few list
-//! moves instead, whatever the deadlines: distinct or tied.
+//! `fifo`, `random` and `pct` need no heapq tie order, only (deadline,
+//! sequence) order. A binary heap pays a dependent walk of `log2 n` levels
+//! for every pop (13 levels at 10k timers). A wheel in tokio's shape pays a
+//! few list moves instead, whatever the deadlines: distinct or tied.
 //!
 //! # Shape
 //!

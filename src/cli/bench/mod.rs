@@ -42,7 +42,7 @@ pub struct Args {
     instructions: bool,
     /// Runs one workload once and exits (what --instructions measures):
     /// `ENGINE:N`, ENGINE `loopsim` or `tokio`, N 1–4 (0: nothing), or
-    /// `million`/`churn` (prints the peak RSS in KiB).
+    /// `ENGINE:million` / `ENGINE:churn` (prints the peak RSS in KiB).
     #[arg(long, hide = true)]
     one: Option<String>,
 }
