@@ -214,6 +214,39 @@ impl Layout {
     }
 }
 
+impl Layout {
+    /// The multiples of `step` where a tick can go, in order: the instants
+    /// that fall on one, and those inside the gaps left linear. The
+    /// compressed gaps are skipped, not stepped through: a 1 ns gap drawn
+    /// wide (a small `step`) beside a compressed gap of an hour would
+    /// otherwise take trillions of steps. Inside a linear gap the times
+    /// are at least `step` apart, which the caller chose as 90 pixels.
+    pub fn round_times(&self, step: u64) -> Vec<u64> {
+        let step = step.max(1);
+        let mut out = Vec::new();
+        for (i, &at) in self.instants.iter().enumerate() {
+            if at.is_multiple_of(step) {
+                out.push(at);
+            }
+            let Some(&next) = self.instants.get(i + 1) else {
+                break;
+            };
+            if self.compressed[i] {
+                continue;
+            }
+            let mut v = (at / step).saturating_add(1).saturating_mul(step);
+            while v < next {
+                out.push(v);
+                match v.checked_add(step) {
+                    Some(n) => v = n,
+                    None => break,
+                }
+            }
+        }
+        out
+    }
+}
+
 /// A tick step of 1, 2 or 5 × 10^k nanoseconds giving about `want` ticks.
 pub(super) fn tick_step(span_ns: u64, want: u64) -> u64 {
     let raw = (span_ns / want.max(1)).max(1);
@@ -326,6 +359,36 @@ mod tests {
         let n = t.events.len();
         let xs: Vec<f64> = (0..n).map(|s| layout.x(0, Instant::ZERO, s)).collect();
         assert!(n >= 2 && xs.windows(2).all(|w| w[1] - w[0] == layout.slot));
+    }
+
+    /// A 1 ns gap beside an hour-long one (found by the scenario fuzzer,
+    /// where a 1 ns and a 2 s sleep took 5 s to draw): the hour is
+    /// compressed, and the round times where ticks go are those of the
+    /// linear stretches only, however small the step their scale asks for.
+    #[test]
+    fn round_times_skip_compressed_gaps() {
+        let t = Sim::builder()
+            .build()
+            .run(async {
+                let short = crate::spawn(sleep(Duration::from_nanos(1)));
+                sleep(Duration::from_secs(3600)).await;
+                short.await.unwrap();
+            })
+            .trace;
+        let l = lanes(&t);
+        let layout = Layout::new(&[(&t, &l)], 0, 1000);
+        assert!(layout.compressed.contains(&true), "{:?}", layout.compressed);
+        let times = layout.round_times(1);
+        assert!(times.len() <= 4, "{} round times", times.len());
+        assert!(times.iter().all(|v| layout.time_x(*v).is_some()));
+        // In a linear gap, every multiple of the step is there.
+        let linear = run(&[1, 2]);
+        let ll = lanes(&linear);
+        let lay = Layout::new(&[(&linear, &ll)], 0, 1000);
+        assert_eq!(
+            lay.round_times(500_000),
+            (0..=6).map(|k| k * 500_000).collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -1876,9 +1876,7 @@ impl Timeline {
         // Ticks at round times where time is linear.
         if l.rate > 0.0 {
             let step = tick_step((90.0 / l.rate).ceil() as u64, 1);
-            let (first, last) = (l.instants[0], *l.instants.last().unwrap_or(&0));
-            let mut v = first.div_ceil(step) * step;
-            while v <= last {
+            for v in l.round_times(step) {
                 let opened = l
                     .instants
                     .binary_search(&v)
@@ -1888,10 +1886,6 @@ impl Timeline {
                     let _ = b.draw_line((x, top), (x, y + 2), &rgb(0xdddddd).mix(0.6));
                     let _ = b.draw_line((x, y + 2), (x, y + 7), &grey);
                     labels.push((1, x, format_nanos(v)));
-                }
-                match v.checked_add(step) {
-                    Some(n) => v = n,
-                    None => break,
                 }
             }
         }
