@@ -236,8 +236,8 @@ pub struct ResourceLane {
     /// request holds a server or worker or waits for one, in order, each
     /// with its counts (equal neighbours merged; idle intervals left out).
     pub load: Vec<Load>,
-    /// One row per server slot or worker, by number (`workers[w].worker ==
-    /// w`), from 0 to the highest one used.
+    /// One row per server slot or worker that served something, in order
+    /// of number (in a run's own trace, 0 to the highest one used).
     pub workers: Vec<WorkerRow>,
     /// Marks for its requests' and jobs' mishaps, in order.
     pub marks: Vec<IoMark>,
@@ -1116,14 +1116,25 @@ impl ResBuild {
         let Some((from, from_seq, open)) = job.open.take() else {
             return;
         };
-        let w = job.worker as usize;
-        while self.lane.workers.len() <= w {
-            self.lane.workers.push(WorkerRow {
-                worker: self.lane.workers.len() as u32,
-                spans: Vec::new(),
-            });
-        }
-        self.lane.workers[w].spans.push(WorkSpan {
+        // A row per worker that served something, in worker order: found
+        // by search, not indexed by number (a trace read from a file may
+        // name worker 4,000,000,000; a row for every number below it would
+        // exhaust memory).
+        let rows = &mut self.lane.workers;
+        let w = match rows.binary_search_by_key(&job.worker, |r| r.worker) {
+            Ok(w) => w,
+            Err(w) => {
+                rows.insert(
+                    w,
+                    WorkerRow {
+                        worker: job.worker,
+                        spans: Vec::new(),
+                    },
+                );
+                w
+            }
+        };
+        rows[w].spans.push(WorkSpan {
             from,
             to: at,
             from_seq,

@@ -434,3 +434,33 @@ fn a_changed_binary_trace_that_is_well_formed_draws_without_a_panic() {
     }
     assert!(drawn > 30, "only {drawn} changed traces were well formed");
 }
+
+/// A trace read from a file may name any worker number: one naming worker
+/// 4,000,000,000 is drawn with a row for each worker that served (not one
+/// for every number below it, which would exhaust memory).
+#[test]
+fn a_read_trace_naming_a_huge_worker_is_drawn_in_bounded_memory() {
+    let s = all_scenarios()
+        .into_iter()
+        .find(|s| s.file.ends_with("async_threads_processes.toml"))
+        .expect("the pools scenario");
+    let spawn = "\"phase\":\"spawning\",\"worker\":1}";
+    let jsonl = s
+        .variants
+        .iter()
+        .map(|v| {
+            String::from_utf8(
+                run_variant(&s, &v.name, None, None, true)
+                    .run
+                    .trace
+                    .to_jsonl(),
+            )
+            .expect("JSON Lines are UTF-8")
+        })
+        .find(|j| j.contains(spawn))
+        .expect("a variant that starts a second worker process");
+    let evil = jsonl.replacen(spawn, "\"phase\":\"spawning\",\"worker\":4000000000}", 1);
+    let t = Trace::from_jsonl(evil.as_bytes()).expect("the edited trace reads");
+    let svg = loopsim::render::Renderer::render(&loopsim::render::Timeline::default(), &t);
+    assert!(String::from_utf8_lossy(&svg).contains("</svg>"));
+}
