@@ -216,7 +216,7 @@ impl Timers {
                 }
                 self.cancelled_in_heap -= 1;
                 self.pop_head();
-                self.unqueue(index);
+                unqueue(&mut self.flags, &mut self.slots, index);
             }
         }
     }
@@ -233,11 +233,6 @@ impl Timers {
             HeapKind::Python => self.py.pop().map(|e| e.1),
             HeapKind::Fifo => self.fifo.pop().map(|e| e.1),
         }
-    }
-
-    /// The slot left the heap and will not enter the ready queue.
-    fn unqueue(&mut self, index: u32) {
-        unqueue(&mut self.flags, &mut self.slots, index);
     }
 
     /// The deadline of the head of the heap: `(float seconds, ns)`.

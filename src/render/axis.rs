@@ -212,9 +212,7 @@ impl Layout {
             Err(_) => Some(self.x(usize::MAX, Instant::from_nanos(t), 0)),
         }
     }
-}
 
-impl Layout {
     /// The multiples of `step` where a tick can go, in order: the instants
     /// that fall on one, and those inside the gaps left linear. The
     /// compressed gaps are skipped, not stepped through: a 1 ns gap drawn

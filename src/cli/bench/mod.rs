@@ -267,24 +267,24 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
             }
         }
     }
-    if args.scale_down == 1
-        && let Some(b) = memory_per_task("loopsim", "million", &args)?
-    {
-        writeln!(ui)?;
-        writeln!(
-            ui,
-            "memory: a million sleeping tasks (trace off): {:.0} MiB, {b:.0} B per task",
-            b * 1e6 / 1048576.0
-        )?;
-    }
-    if args.scale_down == 1
-        && let Some(b) = memory_per_task("loopsim", "churn", &args)?
-    {
-        writeln!(
-            ui,
-            "memory: a million short tasks one after another (trace off): {:.0} MiB, {b:.0} B kept per finished task",
-            b * 1e6 / 1048576.0
-        )?;
+    let rows = [
+        ("million", "\nmemory: a million sleeping tasks", "per task"),
+        (
+            "churn",
+            "memory: a million short tasks one after another",
+            "kept per finished task",
+        ),
+    ];
+    for (which, what, per) in rows {
+        if args.scale_down == 1
+            && let Some(b) = memory_per_task("loopsim", which, &args)?
+        {
+            writeln!(
+                ui,
+                "{what} (trace off): {:.0} MiB, {b:.0} B {per}",
+                b * 1e6 / 1048576.0
+            )?;
+        }
     }
     // Rendering: the SVG timeline of a 10k-task run.
     let tasks = (10_000 / args.scale_down).max(1);
