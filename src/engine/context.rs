@@ -8,8 +8,6 @@ use super::{Config, Core, DoneCallback, LimitKind};
 use crate::trace::TaskId;
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::Arc;
-use std::task::Wake;
 
 /// The runtime of one simulation: installed in a thread-local while it runs.
 pub(crate) struct Runtime {
@@ -156,25 +154,6 @@ pub(crate) fn run_eager(id: TaskId) {
     step::run_step(&rt, id);
 }
 
-/// The waker of a task: waking it appends the task's step to the ready
-/// queue. Only the task id: whether the waker belongs to the running
-/// simulation is told by its address ([`Core::wake_by_task_waker`]), so
-/// that with the reference counts it is one 32-byte block.
-pub(super) struct TaskWaker {
-    pub(super) task: u32,
-}
-
-impl Wake for TaskWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref()
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        let (task, data) = (TaskId(self.task), Arc::as_ptr(self).cast::<()>());
-        try_with_core(|core| core.wake_by_task_waker(task, data));
-    }
-}
-
 /// Schedules a task's done-callback (`call_soon`); call with the core released.
 pub(crate) fn fire_done_callback(cb: DoneCallback) {
     match cb {
@@ -230,6 +209,54 @@ mod tests {
         });
         assert!(run.is_completed());
         assert_eq!(woken(&run, 2).len(), 1, "by its timer only");
+    }
+
+    #[test]
+    fn a_waker_sent_to_another_threads_run_wakes_nothing_there() {
+        // Task 2 of a run on this thread; its waker is woken inside a run on
+        // another thread whose task 2 sleeps.
+        let kept = Rc::new(RefCell::new(None));
+        let k = kept.clone();
+        let sim = Sim::builder().trace(true).build();
+        sim.run(async move { spawn(keep_waker(k)).await.unwrap() });
+        let waker: Waker = kept.borrow_mut().take().expect("kept");
+        let woken_there = std::thread::spawn(move || {
+            let run = Sim::builder().trace(true).build().run(async move {
+                let sleeper = spawn(sleep(Duration::from_secs(10)));
+                sleep(Duration::from_secs(1)).await;
+                waker.wake_by_ref();
+                sleeper.await.unwrap();
+            });
+            assert!(run.is_completed());
+            woken(&run, 2)
+        })
+        .join()
+        .expect("the other thread's run");
+        assert_eq!(woken_there.len(), 1, "by its timer only");
+    }
+
+    #[test]
+    fn a_task_woken_by_its_kept_waker_runs_again_once() {
+        // The waker kept by a task wakes it in the same run, however many
+        // clones of it are woken.
+        let run = Sim::builder().trace(true).build().run(async {
+            let kept = Rc::new(RefCell::new(None));
+            let k = kept.clone();
+            let waiter = spawn(std::future::poll_fn(move |cx| {
+                if k.borrow().is_some() {
+                    return Poll::Ready(());
+                }
+                *k.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }));
+            sleep(Duration::from_secs(1)).await;
+            let w = kept.borrow().clone().expect("kept");
+            w.clone().wake();
+            w.wake_by_ref();
+            waiter.await.unwrap();
+        });
+        assert!(run.is_completed());
+        assert_eq!(woken(&run, 2), [Actor::Task(TaskId(1))]);
     }
 
     #[test]

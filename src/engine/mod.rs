@@ -35,6 +35,7 @@ mod ready;
 mod slab;
 mod step;
 pub(crate) mod timers;
+mod waker;
 mod wheel;
 
 mod cancel;
@@ -52,7 +53,6 @@ mod ext;
 mod world;
 pub(crate) use cancel::{cancel_task, cancel_task_with};
 use clock::Clock;
-use context::TaskWaker;
 pub(crate) use context::{
     Runtime, enter, fire_done_callback, run_eager, try_with_core, with_core, with_user_rng,
 };
@@ -68,7 +68,6 @@ use crate::trace::{Actor, EventKind, Recorder, Sym, TaskId, WaitOn};
 pub(crate) use slab::Key;
 use slab::Slab;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::task::Waker;
 use timers::{HeapKind, TimerAction, TimerKey, Timers};
 
@@ -185,12 +184,9 @@ pub(crate) struct Core {
     callbacks: Slab<CallbackSlot>,
     tasks: Vec<TaskSlot>,
     current: Option<TaskId>,
-    /// The identity of the running task's waker (moved out of its slot
-    /// while the step runs).
-    current_waker: step::WakerIdentity,
-    /// The tasks whose steps eager steps interrupted, outermost first, with
-    /// their wakers' data pointers (out of their slots meanwhile).
-    outer_wakers: Vec<(TaskId, *const ())>,
+    /// What this run's task wakers carry to tell them from those of other
+    /// runs (`waker.rs`).
+    run_tag: u32,
     actor: Actor,
     iteration: u64,
     steps: u64,
@@ -260,8 +256,7 @@ impl Core {
             callbacks: Slab::new(),
             tasks: Vec::new(),
             current: None,
-            current_waker: (std::ptr::null(), std::ptr::null()),
-            outer_wakers: Vec::new(),
+            run_tag: waker::next_run_tag(),
             actor: Actor::Loop,
             iteration: 0,
             steps: 0,
@@ -351,30 +346,26 @@ impl Core {
         own.is_some()
     }
 
-    /// Wakes task `id` for a [`TaskWaker`] whose data pointer is `data`,
-    /// if that waker is the task's own: task ids restart with every run, and
-    /// a waker of an earlier run on this thread (still alive, so no waker of
-    /// this run shares its address) must wake nothing.
-    pub(super) fn wake_by_task_waker(&mut self, id: TaskId, data: *const ()) {
-        let Some(t) = self.tasks.get(id.0 as usize - 1) else {
+    /// Wakes task `id` for its waker (`waker.rs`), if the waker is of this
+    /// run (`run`; `None`: it cannot tell): task ids restart with every run.
+    pub(super) fn wake_by_task_waker(&mut self, run: Option<u32>, id: TaskId) {
+        if run.is_some_and(|r| r != self.run_tag) {
             return;
-        };
-        let own = match &t.waker {
-            Some(w) => w.data() == data,
-            // Out of the slot for the task's step (or dropped: the task is
-            // done, and `wake` would skip it).
-            None if self.current == Some(id) => self.current_waker.0 == data,
-            None => self.outer_wakers.contains(&(id, data)),
-        };
-        if own {
+        }
+        if (id.0 as usize).wrapping_sub(1) < self.tasks.len() {
             self.wake(id);
         }
+    }
+
+    /// The waker of task `id` (no allocation: see `waker.rs`).
+    pub(super) fn task_waker(&self, id: TaskId) -> Waker {
+        waker::task_waker(self.run_tag, id)
     }
 
     /// The running task, if `waker` is its own.
     fn own_task(&self, waker: &Waker) -> Option<TaskId> {
         self.current
-            .filter(|_| step::waker_identity(waker) == self.current_waker)
+            .filter(|&id| waker::task_of(waker, self.run_tag) == Some(id))
     }
 
     /// The name given to task `id` at its creation, if any (not `Task-N`).
@@ -756,9 +747,8 @@ impl Core {
     ) -> TaskId {
         let id = TaskId(self.tasks.len() as u32 + 1);
         let name = name.map(|n| self.intern(n));
-        let waker = Waker::from(Arc::new(TaskWaker { task: id.0 }));
         let parent = self.current;
-        self.tasks.push(TaskSlot::new(fut, name, waker));
+        self.tasks.push(TaskSlot::new(fut, name));
         self.live_tasks += 1;
         if self.rec.enabled {
             let label = label.map(|l| self.intern(l));

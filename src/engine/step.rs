@@ -7,7 +7,7 @@ use super::timers::TimerAction;
 use super::{CancelTarget, End, Handle, LimitKind, Runtime};
 use crate::trace::{Actor, EventKind, StepEnd, Sym, TaskId, WaitOn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 /// Why [`run_loop`] returned.
 #[derive(Clone, Debug)]
@@ -37,10 +37,6 @@ pub(crate) fn run_loop(rt: &Runtime) -> LoopEnd {
         }
     }
 }
-
-/// The last tasks created, by id, which drop their waker when they end
-/// (see the end of [`run_step`]).
-const RECENT_TASKS: usize = 4096;
 
 /// One iteration of the loop (`BaseEventLoop._run_once`). Returns false when
 /// the loop is idle for ever: nothing ready and no timer scheduled.
@@ -272,21 +268,12 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
             t.delivering = true;
         }
         t.cancel_via_waiter = false;
-        // The waker is moved out for the step and back after it (no
-        // reference count traffic); `current_waker` lets `wake_action`
-        // recognise it meanwhile.
-        let waker = t
-            .waker
-            .take()
-            .expect("a task's waker is in its slot between steps");
+        // Made for the step: a word, no allocation (`waker.rs`).
+        let waker = c.task_waker(id);
         let prev = (
             c.current.replace(id),
             std::mem::replace(&mut c.actor, Actor::Task(id)),
-            std::mem::replace(&mut c.current_waker, waker_identity(&waker)),
         );
-        if let Some(outer) = prev.0 {
-            c.outer_wakers.push((outer, prev.2.0));
-        }
         c.record(Some(id), EventKind::StepStarted { cancelling });
         let t = c.task_mut(id);
         // The catcher matters only to a delivered cancellation (and is
@@ -324,15 +311,12 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
                         // The common suspension, in this one borrow: what
                         // `finish_suspended` does when there is no
                         // cancellation to forward and no overhead to add.
-                        // Both are out of the slot for the step: put back
-                        // with no old value to drop.
-                        if t.fut.is_none() && t.waker.is_none() {
+                        // The future is out of the slot for the step: put
+                        // back with no old value to drop.
+                        if t.fut.is_none() {
                             t.fut = Some(fut);
-                            t.waker = Some(waker);
                         } else {
-                            unreachable!(
-                                "a task's future and waker are out of its slot for its step"
-                            );
+                            unreachable!("a task's future is out of its slot for its step");
                         }
                         t.running = false;
                         record_suspended(c, id);
@@ -361,54 +345,27 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
         }
     }
     match end {
-        None => {
-            rt.core.borrow_mut().task_mut(id).waker = Some(waker);
-            finish_suspended(rt, id, fut);
-        }
+        None => finish_suspended(rt, id, fut),
         Some(end) => {
             // Drop the future (its destructors may call into the loop) with
             // the task still current.
             let fail = fut.fail_slot();
             drop(fut);
             finish_done(rt, id, end, fail);
-            // A done task's waker wakes nothing (`wake` skips done tasks).
-            // One of the last `RECENT_TASKS` tasks created drops it at the
-            // end of this step, so that a run of many short tasks keeps 120
-            // bytes a finished task, not 150; an older task's is put back
-            // and freed at the run's end, in order: its memory is cold, and
-            // freeing it now would stall on a cache miss (a 100k-task W1
-            // ran 5 % slower).
-            let mut c = rt.core.borrow_mut();
-            if (id.0 as usize) + RECENT_TASKS <= c.task_count() as usize {
-                c.task_mut(id).waker = Some(waker);
-            }
         }
     }
     restore_outer_step(&mut rt.core.borrow_mut(), prev);
 }
 
 /// What a step saves of the step it interrupts (an eager task's first step
-/// runs inside its creator's): the current task, the actor, and the
-/// current waker.
-type OuterStep = (Option<TaskId>, Actor, WakerIdentity);
+/// runs inside its creator's): the current task and the actor.
+type OuterStep = (Option<TaskId>, Actor);
 
 /// Ends a step: what it interrupted is current again.
 fn restore_outer_step(c: &mut super::Core, prev: OuterStep) {
-    if prev.0.is_some() {
-        c.outer_wakers.pop();
-    }
     c.current = prev.0;
     c.actor = prev.1;
-    c.current_waker = prev.2;
 }
-
-/// What tells a waker apart from others (its data and vtable pointers).
-pub(super) fn waker_identity(w: &Waker) -> WakerIdentity {
-    (w.data(), std::ptr::from_ref(w.vtable()))
-}
-
-/// See [`waker_identity`].
-pub(super) type WakerIdentity = (*const (), *const std::task::RawWakerVTable);
 
 fn finish_suspended(rt: &Runtime, id: TaskId, fut: super::BoxedTask) {
     // `_must_cancel` set during the step (the task cancelled itself): cancel

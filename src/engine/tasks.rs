@@ -37,8 +37,9 @@
 //! message of a raised error, further done-callbacks and nested catchers
 //! are in `cold`, boxed on first use. A task that ends drops `cold` unless
 //! it holds what a done task is still asked for (its error, its output
-//! cell, its cancel message: [`TaskSlot::trim_cold`]), and a recent one
-//! drops its waker (`run_step`): a finished task keeps its 120-byte slot.
+//! cell, its cancel message: [`TaskSlot::trim_cold`]): a finished task
+//! keeps its 104-byte slot. A task's waker is not kept at all: it is a
+//! word made for each step (`waker.rs`).
 
 use super::cancel::CancelTarget;
 use crate::error::Error;
@@ -141,16 +142,13 @@ impl Name {
     }
 }
 
-/// A task's slot, 120 bytes: the fields every step and wake-up reads (its
-/// future, waker, phase and flags) in the first 64, the rest after. (Not
+/// A task's slot, 104 bytes: the fields every step and wake-up reads (its
+/// future, phase and flags) in the first 64, the rest after. (Not
 /// aligned to a cache line: a 128-byte stride made the task vector copy
 /// itself on every growth, an over-aligned `realloc` cannot move pages.)
 #[repr(C)]
 pub(crate) struct TaskSlot {
     pub(super) fut: Option<BoxedTask>,
-    /// Out of the slot while its step runs; `None` once the task is done
-    /// if it was one of the last tasks created (`run_step` drops it).
-    pub(super) waker: Option<Waker>,
     phase: Phase,
     pub(super) scheduled: bool,
     pub(super) running: bool,
@@ -219,10 +217,9 @@ pub(crate) struct Cold {
 
 impl TaskSlot {
     /// A new task's slot: live, not scheduled.
-    pub fn new(fut: BoxedTask, name: Option<Sym>, waker: Waker) -> TaskSlot {
+    pub fn new(fut: BoxedTask, name: Option<Sym>) -> TaskSlot {
         TaskSlot {
             fut: Some(fut),
-            waker: Some(waker),
             first_callback: None,
             phase: Phase::Live(None),
             catcher0: 0,
@@ -500,7 +497,6 @@ impl TaskSlot {
     pub fn warm(&self) -> usize {
         usize::from(self.scheduled)
             + usize::from(self.fut.is_some())
-            + usize::from(self.waker.is_some())
             + usize::from(self.first_callback.is_some())
             + usize::from(self.is_done())
     }
@@ -543,7 +539,7 @@ mod tests {
     use super::*;
 
     fn slot() -> TaskSlot {
-        TaskSlot::new(Box::pin(Done), None, Waker::noop().clone())
+        TaskSlot::new(Box::pin(Done), None)
     }
 
     /// A task future that is done at once.
@@ -674,6 +670,6 @@ mod tests {
     fn a_task_slot_stays_small() {
         // Memory per task matters at a million tasks: see `loopsim bench`.
         let size = std::mem::size_of::<TaskSlot>();
-        assert!(size <= 136, "a TaskSlot is {size} bytes");
+        assert!(size <= 104, "a TaskSlot is {size} bytes");
     }
 }
