@@ -498,6 +498,7 @@ impl TaskSlot {
         usize::from(self.scheduled)
             + usize::from(self.fut.is_some())
             + usize::from(self.first_callback.is_some())
+            + usize::from(self.cold.is_some())
             + usize::from(self.is_done())
     }
 

@@ -146,6 +146,9 @@ pub(super) fn compare(args: &Args, against: Against, ui: &mut Ui) -> Result<i32>
         .seed(1)
         .build();
     for n in 1..=Workload::BASELINE.len() {
+        if !args.workloads.is_empty() && !args.workloads.contains(&(n as u32)) {
+            continue;
+        }
         let w = baseline(n, args.scale_down).expect("in range");
         let (mut ls, mut ts, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         for pair in 0..args.pairs {
@@ -197,6 +200,7 @@ pub(super) fn compare(args: &Args, against: Against, ui: &mut Ui) -> Result<i32>
         ];
         for (which, what) in rows {
             if args.scale_down == 1
+                && args.workloads.is_empty()
                 && let (Some(l), Some(t)) = (
                     memory_per_task("loopsim", which, args)?,
                     memory_per_task("tokio", which, args)?,
@@ -271,6 +275,9 @@ fn instructions(args: &Args, ui: &mut Ui) -> Result<()> {
         "", "workload", "unit", "loopsim", "tokio", "ratio"
     )?;
     for n in 1..=Workload::BASELINE.len() {
+        if !args.workloads.is_empty() && !args.workloads.contains(&(n as u32)) {
+            continue;
+        }
         let w = baseline(n, args.scale_down).expect("in range");
         let (unit, k) = units(w);
         let l = count(&format!("loopsim:{n}"))?

@@ -36,6 +36,11 @@ pub struct Args {
     /// Pairs per workload with --compare.
     #[arg(long, default_value_t = 11, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pairs: u32,
+    /// With --compare: only workload N (1–4; repeatable); the memory rows
+    /// are then left out.
+    #[arg(long = "workload", value_name = "N", requires = "compare",
+          value_parser = clap::value_parser!(u32).range(1..=4))]
+    workloads: Vec<u32>,
     /// With --compare: also count instructions under valgrind's callgrind
     /// (exact and repeatable; skipped with a note when valgrind is missing).
     #[arg(long, requires = "compare")]
