@@ -251,6 +251,8 @@ mod tests {
             }));
             sleep(Duration::from_secs(1)).await;
             let w = kept.borrow().clone().expect("kept");
+            // The vtable's clone, its wake by value, and its wake by reference.
+            #[allow(clippy::waker_clone_wake)]
             w.clone().wake();
             w.wake_by_ref();
             waiter.await.unwrap();

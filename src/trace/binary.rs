@@ -2,7 +2,7 @@
 //! streams to a file when JSON Lines would cost more than the run.
 //!
 //! ```text
-//! "LSTRACE2"                 magic: the format and its version
+//! "LSTRACE3"                 magic: the format and its version
 //! varint n, n bytes          the header, as the JSON of a JSON Lines trace's first line
 //! records, each one of:
 //!   0xFF varint n, n bytes   a string: the next symbol (0, 1, 2, … in order)
@@ -10,13 +10,17 @@
 //!   op [Δt Δiter] [task] …   an event: op = kind (0..=18) | 0x40 time or
 //!                            iteration moved (two varints follow: the
 //!                            nanoseconds and iterations since the last
-//!                            event) | 0x80 it has a task (a varint follows,
-//!                            unless | 0x20: the same task as the last event
-//!                            that had one); then the kind's fields
+//!                            event) | 0x80 it has a task (a varint follows:
+//!                            the zigzag of its id less the last event's task
+//!                            id, or of the id itself if none had one; unless
+//!                            | 0x20: the same task as the last event that
+//!                            had one); then the kind's fields
 //! ```
 //!
 //! A kind's code is its place in [`EventKind`]'s declaration (so a new
-//! kind goes last, or the version changes); its fields follow in
+//! kind goes last, or the version changes), but for code 29: a step that
+//! starts with no cancellation (`StepStarted` with no field; 30 and 31 are
+//! never kinds, so that no op is 0xFE or 0xFF). Its fields follow in
 //! declaration order, and a nested enum (`StepEnd`, `WaitOn`, `Actor`,
 //! `IoPhase`, `NetEvent`, `Warning`, `RunEnd`) writes its variant's place as
 //! one byte before that variant's fields, with two exceptions: an actor
@@ -31,9 +35,11 @@
 //! pass ([`Reader`]). A trace that lacks the end record was cut short (the
 //! run was killed): reading it says so.
 //!
-//! Version 1 (`LSTRACE1`, loopsim's first binary form) is the same without
-//! the 0x20 bit (its kind took six bits), without actor 4, and with a
-//! step's end and its wait in a byte each; it is still read.
+//! Version 2 (`LSTRACE2`) is the same with an event's task id written
+//! whole and without code 29. Version 1 (`LSTRACE1`, loopsim's first binary
+//! form) is version 2 without the 0x20 bit (its kind took six bits),
+//! without actor 4, and with a step's end and its wait in a byte each. Both
+//! are still read.
 //!
 //! `from_binary(to_binary(t)) == t` for every trace, symbols included.
 
@@ -44,7 +50,10 @@ use super::{
 use crate::time::Instant;
 
 /// The first bytes of every binary trace this loopsim writes.
-pub const MAGIC: &[u8; 8] = b"LSTRACE2";
+pub const MAGIC: &[u8; 8] = b"LSTRACE3";
+
+/// The first bytes of a trace of the second version (read, not written).
+const MAGIC_V2: &[u8; 8] = b"LSTRACE2";
 
 /// The first bytes of a trace of the first version (read, not written).
 const MAGIC_V1: &[u8; 8] = b"LSTRACE1";
@@ -58,6 +67,11 @@ const SAME_TASK: u8 = 0x20;
 const KIND: u8 = 0x1F;
 /// A version 1 op's kind.
 const KIND_V1: u8 = 0x3F;
+/// The kind code of a step that starts with no cancellation (version 3):
+/// the highest a kind can take, since an op of kind 30 or 31 with all three
+/// flags would be a record's (0xFE, 0xFF); new kinds take the codes below.
+const STEP_STARTED_PLAIN: u8 = 29;
+const _: () = assert!(STEP_STARTED_PLAIN | MOVED | HAS_TASK | SAME_TASK < OP_END);
 
 /// A header longer than this is not a header.
 const MAX_HEADER: u64 = 1 << 20;
@@ -102,6 +116,18 @@ pub(super) fn write_string(out: &mut Vec<u8>, s: &str) {
 pub(super) fn write_end(out: &mut Vec<u8>, events: u64) {
     out.push(OP_END);
     varint(out, events);
+}
+
+/// A signed difference as an unsigned number, small for small differences
+/// either way (0, -1, 1, -2, … as 0, 1, 2, 3, …).
+#[inline(always)]
+fn zigzag(d: i64) -> u64 {
+    ((d << 1) ^ (d >> 63)) as u64
+}
+
+/// [`zigzag`] undone.
+fn unzigzag(n: u64) -> i64 {
+    (n >> 1) as i64 ^ -((n & 1) as i64)
 }
 
 fn varint(out: &mut Vec<u8>, mut n: u64) {
@@ -199,7 +225,7 @@ impl Encoder {
                 op |= HAS_TASK | SAME_TASK;
             } else {
                 op |= HAS_TASK;
-                c.task(t);
+                c.varint(zigzag(i64::from(t.0) - i64::from(self.task.unwrap_or(0))));
                 self.task = Some(t.0);
             }
         }
@@ -224,8 +250,12 @@ fn fields(c: &mut Cursor<'_>, at: u64, task: Option<TaskId>, kind: &EventKind) -
             0
         }
         EventKind::StepStarted { cancelling } => {
-            c.bool(cancelling);
-            1
+            if cancelling {
+                c.bool(true);
+                1
+            } else {
+                STEP_STARTED_PLAIN
+            }
         }
         EventKind::StepEnded { end } => {
             // One byte for the end and, if suspended, the wait: the wait's
@@ -486,7 +516,7 @@ pub struct Reader<'a> {
     iteration: u64,
     /// The task of the last event that had one.
     task: Option<TaskId>,
-    /// The format's version (1 or 2).
+    /// The format's version (1, 2 or 3).
     version: u8,
     events: u64,
     ended: bool,
@@ -500,14 +530,16 @@ impl<'a> Reader<'a> {
     /// Not a binary trace, another version, or a bad header.
     pub fn new(bytes: &'a [u8]) -> Result<Reader<'a>, ReadError> {
         let version = if bytes.starts_with(MAGIC) {
+            3
+        } else if bytes.starts_with(MAGIC_V2) {
             2
         } else if bytes.starts_with(MAGIC_V1) {
             1
         } else {
             let what = if bytes.starts_with(b"LSTRACE") {
-                "a binary trace of another version; this loopsim reads LSTRACE1 and LSTRACE2"
+                "a binary trace of another version; this loopsim reads LSTRACE1, LSTRACE2 and LSTRACE3"
             } else {
-                "not a binary loopsim trace (it starts with LSTRACE2)"
+                "not a binary loopsim trace (it starts with LSTRACE3)"
             };
             return Err(ReadError::at_byte(0, 0, what.to_string()));
         };
@@ -739,7 +771,18 @@ impl<'a> Reader<'a> {
                 self.err("the task of the event before, where no event had one".into())
             })?),
             (true, false) => {
-                let t = self.task()?;
+                let t = if self.version >= 3 {
+                    let d = unzigzag(self.varint()?);
+                    let base = i64::from(self.task.map_or(0, |t| t.0));
+                    match base.checked_add(d).map(u32::try_from) {
+                        Some(Ok(id)) => TaskId(id),
+                        _ => {
+                            return Err(self.err(format!("a task id {base} {d:+} out of range")));
+                        }
+                    }
+                } else {
+                    self.task()?
+                };
                 self.task = Some(t);
                 Some(t)
             }
@@ -761,6 +804,7 @@ impl<'a> Reader<'a> {
             1 => EventKind::StepStarted {
                 cancelling: self.bool()?,
             },
+            STEP_STARTED_PLAIN if self.version >= 3 => EventKind::StepStarted { cancelling: false },
             2 => EventKind::StepEnded {
                 end: if self.version == 1 {
                     match self.tag("step end", 3)? {

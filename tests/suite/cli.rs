@@ -207,7 +207,7 @@ fn a_saved_trace_is_read_back_in_either_form_summarised_drawn_and_converted() {
         ]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     }
-    assert!(std::fs::read(&bin).unwrap().starts_with(b"LSTRACE2"));
+    assert!(std::fs::read(&bin).unwrap().starts_with(b"LSTRACE3"));
     assert!(std::fs::read(&json).unwrap().starts_with(b"{\"schema\""));
     // The summary reads the same from either form.
     let sum = |t: &str| {
@@ -264,7 +264,7 @@ fn a_saved_trace_is_read_back_in_either_form_summarised_drawn_and_converted() {
     let out = loopsim(&["trace", &v9]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("LSTRACE1 and LSTRACE2"),
+        text(&out.stderr).contains("LSTRACE1, LSTRACE2 and LSTRACE3"),
         "{}",
         text(&out.stderr)
     );

@@ -188,8 +188,8 @@ fn every_scenario_trace_reads_back_from_binary_unchanged() {
     assert!(kinds.len() >= 15, "the gallery shows {} kinds", kinds.len());
 }
 
-/// A trace of one task that returns at once, in binary of `version` 1 or 2
-/// (written by hand, byte by byte, as the module doc specifies).
+/// A trace of one task that returns at once, in binary of `version` 1, 2
+/// or 3 (written by hand, byte by byte, as the module doc specifies).
 pub(crate) fn one_task_trace(version: u8) -> Vec<u8> {
     let run = Sim::builder().build().run(async {});
     let header = serde_json::to_vec(&run.trace.header).unwrap();
@@ -201,15 +201,18 @@ pub(crate) fn one_task_trace(version: u8) -> Vec<u8> {
     }
     b.push(n as u8);
     b.extend_from_slice(&header);
-    // TaskCreated of task 1 (no parent, name or label).
-    b.extend_from_slice(&[0x80, 1, 0, 0, 0]);
-    if version == 1 {
+    // TaskCreated of task 1 (no parent, name or label); from version 3 the
+    // task is the zigzag of 1 - 0 (2).
+    let first = if version >= 3 { 2 } else { 1 };
+    b.extend_from_slice(&[0x80, first, 0, 0, 0]);
+    match version {
         // StepStarted (not cancelling), StepEnded (returned): task 1 each.
-        b.extend_from_slice(&[0x81, 1, 0, 0x82, 1, 1]);
-    } else {
+        1 => b.extend_from_slice(&[0x81, 1, 0, 0x82, 1, 1]),
         // The same, each with "the task of the event before" (0x20), and
         // "returned" as the one byte of a step's end and wait (7).
-        b.extend_from_slice(&[0xA1, 0, 0xA2, 7]);
+        2 => b.extend_from_slice(&[0xA1, 0, 0xA2, 7]),
+        // A step that starts with no cancellation is code 29, no field.
+        _ => b.extend_from_slice(&[0xBD, 0xA2, 7]),
     }
     b.extend_from_slice(&[0xFE, 3]);
     b
@@ -219,12 +222,28 @@ pub(crate) fn one_task_trace(version: u8) -> Vec<u8> {
 fn a_trace_of_the_first_binary_version_still_reads() {
     let v1 = Trace::from_binary(&one_task_trace(1)).unwrap();
     let v2 = Trace::from_binary(&one_task_trace(2)).unwrap();
+    let v3 = Trace::from_binary(&one_task_trace(3)).unwrap();
     assert_eq!(v1, v2);
+    assert_eq!(v1, v3);
     assert_eq!(v1.events.len(), 3);
     assert!(v1.events.iter().all(|e| e.task.map(|t| t.0) == Some(1)));
-    // What this loopsim writes is version 2, and reads back the same.
-    assert!(v2.to_binary().starts_with(b"LSTRACE2"));
+    // What this loopsim writes is version 3, byte for byte as written by
+    // hand, and reads back the same.
+    assert_eq!(v2.to_binary(), one_task_trace(3));
     assert_eq!(Trace::from_binary(&v2.to_binary()).unwrap(), v2);
+    // Code 29 is not a kind before version 3.
+    let mut bad = one_task_trace(2);
+    let at = bad.iter().position(|&b| b == 0xA1).unwrap();
+    bad[at] = 0xBD;
+    bad.remove(at + 1);
+    let e = Trace::from_binary(&bad).unwrap_err();
+    assert!(e.message.contains("unknown event kind 29"), "{e}");
+    // A task id that a difference takes out of range is refused.
+    let mut bad = one_task_trace(3);
+    let at = bad.iter().position(|&b| b == 0x80).unwrap();
+    bad[at + 1] = 1; // zigzag 1: -1
+    let e = Trace::from_binary(&bad).unwrap_err();
+    assert!(e.message.contains("out of range"), "{e}");
     // Version 1 has no "same task" bit: 0xA1 is an unknown kind there.
     let mut bad = one_task_trace(1);
     let at = bad.iter().position(|&b| b == 0x81).unwrap();

@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use loopsim::Sim;
 use std::io::Write;
 
-fn median(v: &mut [f64]) -> f64 {
+pub(super) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     if n % 2 == 1 {

@@ -9,8 +9,9 @@ use anyhow::{Result, bail};
 use loopsim::render::{Renderer, Timeline};
 use loopsim::trace::TraceFormat;
 use loopsim::workloads::Workload;
-use loopsim::{LoopModel, Sim};
+use loopsim::{LoopModel, Run, Sim};
 use std::io::Write;
+use std::path::Path;
 
 mod compare;
 #[cfg(feature = "compare-tokio")]
@@ -36,11 +37,17 @@ pub struct Args {
     /// Pairs per workload with --compare.
     #[arg(long, default_value_t = 11, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pairs: u32,
-    /// With --compare: only workload N (1–4; repeatable); the memory rows
-    /// are then left out.
-    #[arg(long = "workload", value_name = "N", requires = "compare",
+    /// With --compare or --trace-cost: only workload N (1–4; repeatable);
+    /// the memory rows are then left out.
+    #[arg(long = "workload", value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=4))]
     workloads: Vec<u32>,
+    /// Measure what a trace streamed to a file costs on W1–W4, by paired
+    /// runs in this process: trace off, then streamed in the binary form
+    /// and as JSON Lines, in alternating order; the median of each pair's
+    /// ratio streamed / off.
+    #[arg(long, conflicts_with = "compare")]
+    trace_cost: bool,
     /// With --compare: also count instructions under valgrind's callgrind
     /// (exact and repeatable; skipped with a note when valgrind is missing).
     #[arg(long, requires = "compare")]
@@ -154,6 +161,15 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
     if let Some(against) = args.compare {
         return compare(&args, against, ui);
     }
+    if args.trace_cost {
+        return trace_cost(&args, ui);
+    }
+    if !args.workloads.is_empty() {
+        return Err(UsageError(
+            "--workload chooses the workloads of --compare or --trace-cost".to_string(),
+        )
+        .into());
+    }
     // The network first, so that the peak memory is its own.
     let chat = scaled(
         Workload::Chat {
@@ -209,25 +225,7 @@ pub fn run(args: Args, ui: &mut Ui) -> Result<i32> {
             let mut last = None;
             let mut times = Vec::new();
             for _ in 0..args.repeat {
-                let t0 = wall();
-                let (run, events) = match trace {
-                    Trace::File | Trace::Binary => {
-                        let format = trace.format();
-                        let path = dir.path().join(match format {
-                            TraceFormat::Binary => "trace.lstrace",
-                            TraceFormat::Jsonl => "trace.jsonl",
-                        });
-                        let out = std::fs::File::create(&path)?;
-                        let (run, written) = w.run_streaming(&sim, out, format);
-                        (run, written?)
-                    }
-                    _ => {
-                        let run = w.run(&sim);
-                        let n = run.trace.events.len() as u64;
-                        (run, n)
-                    }
-                };
-                let took = t0.elapsed().as_secs_f64();
+                let (took, run, events) = time_run(w, &sim, trace, dir.path())?;
                 best = best.min(took);
                 times.push(format!("{:.1}", took * 1e3));
                 last = Some((run, events));
@@ -412,6 +410,114 @@ impl Trace {
             _ => TraceFormat::Jsonl,
         }
     }
+}
+
+/// Runs `w` once on `sim` with its trace as `trace` says; returns the
+/// seconds the run took, the run, and the events it recorded. A streamed
+/// trace goes to a new file in `dir`, removed after the run is timed:
+/// writing over the last repetition's file would time the kernel dropping
+/// its pages too (2 ms of W2's 25 with the binary form; more with JSON
+/// Lines), which a run writing its trace to a new file does not pay.
+fn time_run(w: Workload, sim: &Sim, trace: Trace, dir: &Path) -> Result<(f64, Run<()>, u64)> {
+    match trace {
+        Trace::File | Trace::Binary => {
+            let format = trace.format();
+            let path = dir.join(match format {
+                TraceFormat::Binary => "trace.lstrace",
+                TraceFormat::Jsonl => "trace.jsonl",
+            });
+            // Left by a repetition that failed; not timed.
+            let _ = std::fs::remove_file(&path);
+            let out = std::fs::File::create_new(&path)?;
+            let t0 = wall();
+            let (run, written) = w.run_streaming(sim, out, format);
+            let took = t0.elapsed().as_secs_f64();
+            std::fs::remove_file(&path)?;
+            Ok((took, run, written?))
+        }
+        _ => {
+            let t0 = wall();
+            let run = w.run(sim);
+            let took = t0.elapsed().as_secs_f64();
+            let n = run.trace.events.len() as u64;
+            Ok((took, run, n))
+        }
+    }
+}
+
+/// `--trace-cost`: per workload, `pairs` rounds of a run with the trace off
+/// and runs with it streamed (binary, JSON Lines), the order alternating;
+/// the median of each round's ratio streamed / off.
+fn trace_cost(args: &Args, ui: &mut Ui) -> Result<i32> {
+    writeln!(
+        ui,
+        "loopsim `{}`: a trace streamed to a new file ÷ the trace off, {} pairs each (median of the ratios; lower is better)",
+        args.model, args.pairs
+    )?;
+    writeln!(
+        ui,
+        "{:<4} {:<34} {:>8} {:>11} {:>9} {:>16} {:>10} {:>16}",
+        "",
+        "workload",
+        "off ms",
+        "binary ms",
+        "binary",
+        "binary min..max",
+        "jsonl",
+        "jsonl min..max"
+    )?;
+    let dir = tempfile::tempdir()?;
+    let sims = [false, true].map(|on| Sim::builder().model(args.model).trace(on).seed(1).build());
+    for n in 1..=Workload::BASELINE.len() {
+        if !args.workloads.is_empty() && !args.workloads.contains(&(n as u32)) {
+            continue;
+        }
+        let w = baseline(n, args.scale_down).expect("in range");
+        let (mut off, mut bin) = (Vec::new(), Vec::new());
+        let (mut rb, mut rj) = (Vec::new(), Vec::new());
+        for pair in 0..args.pairs {
+            let mut order = [Trace::Off, Trace::Binary, Trace::File];
+            if pair % 2 == 1 {
+                order.reverse();
+            }
+            let (mut t_off, mut t_bin, mut t_jsonl) = (0.0, 0.0, 0.0);
+            for trace in order {
+                let sim = &sims[usize::from(trace != Trace::Off)];
+                let (t, run, _) = time_run(w, sim, trace, dir.path())?;
+                if !run.is_completed() {
+                    bail!("workload {} did not complete: {:?}", w.name(), run.outcome);
+                }
+                match trace {
+                    Trace::Off => t_off = t,
+                    Trace::Binary => t_bin = t,
+                    _ => t_jsonl = t,
+                }
+            }
+            off.push(t_off);
+            bin.push(t_bin);
+            rb.push(t_bin / t_off);
+            rj.push(t_jsonl / t_off);
+        }
+        let span = |v: &[f64]| {
+            let (lo, hi) = v.iter().fold((f64::INFINITY, 0f64), |(lo, hi), r| {
+                (lo.min(*r), hi.max(*r))
+            });
+            format!("{lo:.2}..{hi:.2}")
+        };
+        let (sb, sj) = (span(&rb), span(&rj));
+        writeln!(
+            ui,
+            "W{n:<3} {:<34} {:>8.1} {:>11.1} {:>9.2} {:>16} {:>10.2} {:>16}",
+            w.name(),
+            compare::median(&mut off) * 1e3,
+            compare::median(&mut bin) * 1e3,
+            compare::median(&mut rb),
+            sb,
+            compare::median(&mut rj),
+            sj,
+        )?;
+    }
+    Ok(super::EXIT_OK)
 }
 
 /// The workload whose streamed trace has ten million events (W2 at 3.4×).
