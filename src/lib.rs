@@ -45,7 +45,8 @@
 //! - [`check_determinism`] — run twice, compare the traces byte for byte.
 
 // No `unsafe` but the one block of `engine/waker.rs` (a task's waker with no
-// allocation), which allows it by name.
+// allocation) and that of `engine/prefetch.rs` (a cache hint), each of which
+// allows it by name.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 #![warn(missing_debug_implementations)]

@@ -309,12 +309,6 @@ where
     F::Output: 'static,
     R: Fn(&F::Output) -> Option<String>,
 {
-    fn warm(&self) -> usize {
-        // The cell's address is read from this box; its reference count is
-        // the cell's header.
-        Rc::strong_count(&self.cell)
-    }
-
     fn fail_slot(&self) -> Rc<dyn FailSlot> {
         self.cell.clone()
     }

@@ -177,15 +177,8 @@ pub(crate) struct TaskSlot {
 }
 
 /// A task's future as the engine holds it: polled until it is ready (its
-/// output goes to the task's cell), and able to bring its memory into the
-/// cache ahead of its step.
+/// output goes to the task's cell).
 pub(crate) trait TaskFuture: Future<Output = ()> {
-    /// Reads the future's first word and the header of the cell its output
-    /// goes to, and returns something computed from them (to keep the loads).
-    /// [`Core::warm_ready`](super::Core::warm_ready) calls it for every task
-    /// of a large batch before the batch runs, so that their cache misses
-    /// overlap instead of stalling the steps one by one.
-    fn warm(&self) -> usize;
     /// The cell the task's output goes to, for its error when it raises,
     /// panics or is cancelled.
     fn fail_slot(&self) -> Rc<dyn FailSlot>;
@@ -493,15 +486,6 @@ impl TaskSlot {
         self.cold().raised = Some(msg);
     }
 
-    /// Reads the fields a step and a wake-up use (see `Core::warm_ready`).
-    pub fn warm(&self) -> usize {
-        usize::from(self.scheduled)
-            + usize::from(self.fut.is_some())
-            + usize::from(self.first_callback.is_some())
-            + usize::from(self.cold.is_some())
-            + usize::from(self.is_done())
-    }
-
     /// Keeps the output cell of a task that raised (see
     /// [`Core::record_end_warnings`](super::Core::record_end_warnings)).
     pub fn keep_fail_slot(&mut self, fail: Rc<dyn FailSlot>) {
@@ -552,9 +536,6 @@ mod tests {
         }
     }
     impl TaskFuture for Done {
-        fn warm(&self) -> usize {
-            0
-        }
         fn fail_slot(&self) -> Rc<dyn FailSlot> {
             Rc::new(Nowhere)
         }

@@ -174,9 +174,9 @@ impl Timers {
         self.slots.at_mut(key.index).action.take()
     }
 
-    /// Reads slot `index` (see `Core::warm_ready`).
-    pub fn warm(&self, index: u32) -> usize {
-        self.slots.at(index).label as usize
+    /// Prefetches slot `index` (see `Core::warm_ready`).
+    pub fn prefetch(&self, index: u32) {
+        super::prefetch::prefetch(self.slots.at(index));
     }
 
     /// The task that slot `index` wakes directly, if that is its action.

@@ -6,7 +6,8 @@
 //! the run is the waker's own (task ids restart with every run, so a waker
 //! kept from an earlier run, or woken on another thread, wakes nothing).
 //!
-//! This is the crate's one `unsafe` block: [`Waker::new`] is `unsafe` only
+//! One of the crate's two `unsafe` blocks (the other is `prefetch.rs`):
+//! [`Waker::new`] is `unsafe` only
 //! because a vtable's functions may trust the data pointer; these never
 //! dereference it (it is an integer, made with
 //! [`std::ptr::without_provenance`]), so any data word is sound. The measured
