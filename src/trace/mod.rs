@@ -16,12 +16,14 @@ mod binary;
 mod diff;
 mod jsonl;
 mod recorder;
+mod writer;
 
 pub(crate) use recorder::Recorder;
 
 pub use binary::{MAGIC as BINARY_MAGIC, Reader, is_binary};
 
 pub use jsonl::ReadError;
+pub use writer::WriterThread;
 
 use crate::time::Instant;
 use serde::{Deserialize, Serialize};

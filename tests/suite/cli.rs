@@ -634,6 +634,51 @@ fn format_chrome_puts_every_variant_in_one_file_a_process_each() {
 }
 
 #[test]
+fn bench_trace_cost_pairs_the_chosen_workloads_and_leaves_no_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_loopsim"))
+        .args([
+            "bench",
+            "--trace-cost",
+            "--workload",
+            "2",
+            "--workload",
+            "4",
+            "--scale-down",
+            "100",
+            "--pairs",
+            "3",
+        ])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with('W')).collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    assert!(rows[0].starts_with("W2") && rows[1].starts_with("W4"), "{table}");
+    for row in rows {
+        // The time off, then four ratios, each with its range.
+        let ratios: Vec<f64> = row
+            .split_whitespace()
+            .filter(|c| !c.starts_with('('))
+            .skip(2)
+            .map(|c| c.parse().unwrap_or_else(|_| panic!("{c} in {row}")))
+            .collect();
+        assert_eq!(ratios.len(), 5, "{row}");
+        assert!(ratios.iter().all(|r| *r > 0.0), "{row}");
+    }
+    // The streamed files went with the run's temporary directory.
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    // --workload belongs to --compare and --trace-cost.
+    let out = loopsim(&["bench", "--workload", "2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--trace-cost"), "{}", text(&out.stderr));
+    let out = loopsim(&["bench", "--trace-cost", "--workload", "5"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
 fn bench_compare_pairs_every_workload_or_says_what_it_needs() {
     // tokio: built in only with the `compare-tokio` feature; without it the
     // command says how to build it, and exits 2.

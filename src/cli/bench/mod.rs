@@ -392,6 +392,10 @@ enum Trace {
     File,
     /// Streamed to a file in the binary form as the run goes.
     Binary,
+    /// As `File`, written by a [`WriterThread`](loopsim::trace::WriterThread).
+    FileThread,
+    /// As `Binary`, written by a [`WriterThread`](loopsim::trace::WriterThread).
+    BinaryThread,
 }
 
 impl Trace {
@@ -401,12 +405,14 @@ impl Trace {
             Trace::Memory => "on",
             Trace::File => "jsonl",
             Trace::Binary => "binary",
+            Trace::FileThread => "jsonl, writer thread",
+            Trace::BinaryThread => "binary, writer thread",
         }
     }
 
     fn format(self) -> TraceFormat {
         match self {
-            Trace::Binary => TraceFormat::Binary,
+            Trace::Binary | Trace::BinaryThread => TraceFormat::Binary,
             _ => TraceFormat::Jsonl,
         }
     }
@@ -420,7 +426,7 @@ impl Trace {
 /// Lines), which a run writing its trace to a new file does not pay.
 fn time_run(w: Workload, sim: &Sim, trace: Trace, dir: &Path) -> Result<(f64, Run<()>, u64)> {
     match trace {
-        Trace::File | Trace::Binary => {
+        Trace::File | Trace::Binary | Trace::FileThread | Trace::BinaryThread => {
             let format = trace.format();
             let path = dir.join(match format {
                 TraceFormat::Binary => "trace.lstrace",
@@ -430,7 +436,12 @@ fn time_run(w: Workload, sim: &Sim, trace: Trace, dir: &Path) -> Result<(f64, Ru
             let _ = std::fs::remove_file(&path);
             let out = std::fs::File::create_new(&path)?;
             let t0 = wall();
-            let (run, written) = w.run_streaming(sim, out, format);
+            // The writer thread is joined when the run ends, within the time.
+            let (run, written) = if matches!(trace, Trace::FileThread | Trace::BinaryThread) {
+                w.run_streaming(sim, loopsim::trace::WriterThread::new(out), format)
+            } else {
+                w.run_streaming(sim, out, format)
+            };
             let took = t0.elapsed().as_secs_f64();
             std::fs::remove_file(&path)?;
             Ok((took, run, written?))
@@ -446,26 +457,26 @@ fn time_run(w: Workload, sim: &Sim, trace: Trace, dir: &Path) -> Result<(f64, Ru
 }
 
 /// `--trace-cost`: per workload, `pairs` rounds of a run with the trace off
-/// and runs with it streamed (binary, JSON Lines), the order alternating;
-/// the median of each round's ratio streamed / off.
+/// and runs with it streamed (binary and JSON Lines, each written by the
+/// run's thread and by a [`WriterThread`](loopsim::trace::WriterThread)),
+/// the order alternating; the median of each round's ratio streamed / off.
 fn trace_cost(args: &Args, ui: &mut Ui) -> Result<i32> {
+    const STREAMED: [Trace; 4] = [
+        Trace::Binary,
+        Trace::BinaryThread,
+        Trace::File,
+        Trace::FileThread,
+    ];
     writeln!(
         ui,
-        "loopsim `{}`: a trace streamed to a new file ÷ the trace off, {} pairs each (median of the ratios; lower is better)",
+        "loopsim `{}`: a trace streamed to a new file ÷ the trace off, {} pairs each: the median of the ratios (their range); lower is better",
         args.model, args.pairs
     )?;
-    writeln!(
-        ui,
-        "{:<4} {:<34} {:>8} {:>11} {:>9} {:>16} {:>10} {:>16}",
-        "",
-        "workload",
-        "off ms",
-        "binary ms",
-        "binary",
-        "binary min..max",
-        "jsonl",
-        "jsonl min..max"
-    )?;
+    write!(ui, "{:<4} {:<34} {:>8}", "", "workload", "off ms")?;
+    for t in STREAMED {
+        write!(ui, " {:>22}", t.name())?;
+    }
+    writeln!(ui)?;
     let dir = tempfile::tempdir()?;
     let sims = [false, true].map(|on| Sim::builder().model(args.model).trace(on).seed(1).build());
     for n in 1..=Workload::BASELINE.len() {
@@ -473,49 +484,51 @@ fn trace_cost(args: &Args, ui: &mut Ui) -> Result<i32> {
             continue;
         }
         let w = baseline(n, args.scale_down).expect("in range");
-        let (mut off, mut bin) = (Vec::new(), Vec::new());
-        let (mut rb, mut rj) = (Vec::new(), Vec::new());
+        let mut off = Vec::new();
+        let mut ratios: [Vec<f64>; STREAMED.len()] = Default::default();
         for pair in 0..args.pairs {
-            let mut order = [Trace::Off, Trace::Binary, Trace::File];
+            let mut order = [
+                Trace::Off,
+                STREAMED[0],
+                STREAMED[1],
+                STREAMED[2],
+                STREAMED[3],
+            ];
             if pair % 2 == 1 {
                 order.reverse();
             }
-            let (mut t_off, mut t_bin, mut t_jsonl) = (0.0, 0.0, 0.0);
+            let mut took = [0.0; 5];
             for trace in order {
                 let sim = &sims[usize::from(trace != Trace::Off)];
                 let (t, run, _) = time_run(w, sim, trace, dir.path())?;
                 if !run.is_completed() {
                     bail!("workload {} did not complete: {:?}", w.name(), run.outcome);
                 }
-                match trace {
-                    Trace::Off => t_off = t,
-                    Trace::Binary => t_bin = t,
-                    _ => t_jsonl = t,
-                }
+                let at = STREAMED
+                    .iter()
+                    .position(|s| *s == trace)
+                    .map_or(0, |i| i + 1);
+                took[at] = t;
             }
-            off.push(t_off);
-            bin.push(t_bin);
-            rb.push(t_bin / t_off);
-            rj.push(t_jsonl / t_off);
+            off.push(took[0]);
+            for (r, t) in ratios.iter_mut().zip(&took[1..]) {
+                r.push(t / took[0]);
+            }
         }
-        let span = |v: &[f64]| {
-            let (lo, hi) = v.iter().fold((f64::INFINITY, 0f64), |(lo, hi), r| {
-                (lo.min(*r), hi.max(*r))
-            });
-            format!("{lo:.2}..{hi:.2}")
-        };
-        let (sb, sj) = (span(&rb), span(&rj));
-        writeln!(
+        write!(
             ui,
-            "W{n:<3} {:<34} {:>8.1} {:>11.1} {:>9.2} {:>16} {:>10.2} {:>16}",
+            "W{n:<3} {:<34} {:>8.1}",
             w.name(),
-            compare::median(&mut off) * 1e3,
-            compare::median(&mut bin) * 1e3,
-            compare::median(&mut rb),
-            sb,
-            compare::median(&mut rj),
-            sj,
+            compare::median(&mut off) * 1e3
         )?;
+        for r in &mut ratios {
+            let (lo, hi) = r.iter().fold((f64::INFINITY, 0f64), |(lo, hi), x| {
+                (lo.min(*x), hi.max(*x))
+            });
+            let cell = format!("{:.2} ({lo:.2}..{hi:.2})", compare::median(r));
+            write!(ui, " {cell:>22}")?;
+        }
+        writeln!(ui)?;
     }
     Ok(super::EXIT_OK)
 }
