@@ -656,7 +656,10 @@ fn bench_trace_cost_pairs_the_chosen_workloads_and_leaves_no_file() {
     let table = text(&out.stdout);
     let rows: Vec<&str> = table.lines().filter(|l| l.starts_with('W')).collect();
     assert_eq!(rows.len(), 2, "{table}");
-    assert!(rows[0].starts_with("W2") && rows[1].starts_with("W4"), "{table}");
+    assert!(
+        rows[0].starts_with("W2") && rows[1].starts_with("W4"),
+        "{table}"
+    );
     for row in rows {
         // The time off, then four ratios, each with its range.
         let ratios: Vec<f64> = row
@@ -673,7 +676,11 @@ fn bench_trace_cost_pairs_the_chosen_workloads_and_leaves_no_file() {
     // --workload belongs to --compare and --trace-cost.
     let out = loopsim(&["bench", "--workload", "2"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("--trace-cost"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--trace-cost"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = loopsim(&["bench", "--trace-cost", "--workload", "5"]);
     assert_eq!(out.status.code(), Some(2));
 }
