@@ -194,6 +194,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_pointer_width = "64")]
     fn a_waker_of_an_earlier_run_wakes_nothing_in_a_later_one() {
         let kept = Rc::new(RefCell::new(None));
         let sim = Sim::builder().trace(true).build();
@@ -212,6 +213,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_pointer_width = "64")]
     fn a_waker_sent_to_another_threads_run_wakes_nothing_there() {
         // Task 2 of a run on this thread; its waker is woken inside a run on
         // another thread whose task 2 sleeps.

@@ -44,8 +44,9 @@ fn pack(run: u32, id: TaskId) -> usize {
     ((run as usize) << RUN_SHIFT) | id.0 as usize
 }
 
-/// On a 32-bit target the word holds the task id only (a waker kept from an
-/// earlier run on the same thread could wake a task of the same number).
+/// On a 32-bit target the word holds the task id only: a waker kept from an
+/// earlier run, or sent from another thread's, would wake the task of the
+/// same number (the tests of that guarantee run on 64-bit targets only).
 #[cfg(not(target_pointer_width = "64"))]
 fn pack(_run: u32, id: TaskId) -> usize {
     id.0 as usize

@@ -8,8 +8,14 @@ use std::thread::JoinHandle;
 const BLOCK: usize = 64 * 1024;
 
 /// Blocks waiting for the thread at most; a run that writes faster than
-/// the disk takes waits for it, so memory stays bounded (some 450 KiB).
+/// the disk takes waits for it, so memory stays bounded: with the block
+/// being filled, the one being written and two kept for reuse, eight
+/// buffers of at most two blocks each (the recorder hands over a little
+/// more than a block at a time), 1 MiB.
 const DEPTH: usize = 4;
+
+/// A new buffer's capacity: what the recorder writes at once fits.
+const CAPACITY: usize = 2 * BLOCK;
 
 enum Msg {
     Data(Vec<u8>),
@@ -23,8 +29,9 @@ enum Msg {
 ///
 /// Memory is bounded: at most a few 64 KiB blocks wait for the thread, and
 /// a run that outpaces the disk waits for it. An error writing to `inner`
-/// is returned by the next [`flush`](Write::flush) (which waits until every
-/// byte given so far is written and `inner` is flushed), so that
+/// is returned by the next [`flush`](Write::flush) and every one after (a
+/// flush waits until every byte given so far is written and `inner` is
+/// flushed; nothing is written after an error), so that
 /// [`Sim::run_streaming_as`](crate::Sim::run_streaming_as), which flushes
 /// at the end, reports it. Dropping the writer writes what is left and waits
 /// for the thread.
@@ -62,7 +69,7 @@ impl WriterThread {
     /// If the operating system cannot start a thread.
     pub fn new<W: Write + Send + 'static>(inner: W) -> WriterThread {
         let (to, from) = sync_channel::<Msg>(DEPTH);
-        let (give_back, back) = sync_channel::<Vec<u8>>(DEPTH + 2);
+        let (give_back, back) = sync_channel::<Vec<u8>>(2);
         let thread = std::thread::Builder::new()
             .name("loopsim-trace-writer".into())
             .spawn(move || write_all_of(inner, &from, &give_back))
@@ -70,7 +77,7 @@ impl WriterThread {
         WriterThread {
             to: Some(to),
             back,
-            buf: Vec::with_capacity(BLOCK),
+            buf: Vec::with_capacity(CAPACITY),
             thread: Some(thread),
         }
     }
@@ -83,7 +90,7 @@ impl WriterThread {
         let fresh = self
             .back
             .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(BLOCK));
+            .unwrap_or_else(|_| Vec::with_capacity(CAPACITY));
         let full = std::mem::replace(&mut self.buf, fresh);
         self.send(Msg::Data(full))
     }
@@ -97,7 +104,7 @@ impl WriterThread {
 }
 
 /// The thread: writes each block, keeps the first error (and writes nothing
-/// after it), and answers a flush with that error or `inner`'s flush.
+/// after it), and answers every flush with that error or `inner`'s flush.
 fn write_all_of<W: Write>(mut inner: W, from: &Receiver<Msg>, give_back: &SyncSender<Vec<u8>>) {
     let mut error: Option<io::Error> = None;
     for msg in from {
@@ -112,8 +119,8 @@ fn write_all_of<W: Write>(mut inner: W, from: &Receiver<Msg>, give_back: &SyncSe
                 let _ = give_back.try_send(block);
             }
             Msg::Flush(ack) => {
-                let result = match error.take() {
-                    Some(e) => Err(e),
+                let result = match &error {
+                    Some(e) => Err(io::Error::new(e.kind(), e.to_string())),
                     None => inner.flush(),
                 };
                 let _ = ack.send(result);
@@ -222,6 +229,13 @@ mod tests {
         }
         let e = w.flush().unwrap_err();
         assert_eq!(e.to_string(), "disk full");
-        assert!(s.bytes.lock().unwrap().len() <= 100_000);
+        let kept = s.bytes.lock().unwrap().len();
+        assert!(kept <= 100_000);
+        // Nothing after the error, and every later flush says so.
+        for _ in 0..300 {
+            w.write_all(&[8u8; 1000]).unwrap();
+        }
+        assert_eq!(w.flush().unwrap_err().to_string(), "disk full");
+        assert_eq!(s.bytes.lock().unwrap().len(), kept);
     }
 }
