@@ -592,40 +592,46 @@ impl<T> std::fmt::Debug for JoinHandle<T> {
 /// ```
 pub fn catch_cancel<F: Future>(fut: F) -> CatchCancel<F> {
     CatchCancel {
-        inner: Some(Box::pin(fut)),
+        inner: Some(fut),
         scope: None,
     }
 }
 
-/// The future returned by [`catch_cancel`].
-#[must_use = "futures do nothing unless awaited: `catch_cancel(f).await` catches the cancellation of this task while it awaits `f`"]
-pub struct CatchCancel<F> {
-    inner: Option<Pin<Box<F>>>,
-    scope: Option<CancelScope>,
+pin_project_lite::pin_project! {
+    /// The future returned by [`catch_cancel`]. It holds the awaited future
+    /// inline (no allocation: every blocked `Lock`, `Queue` or `Event` wait
+    /// is one), and drops it as soon as it is ready or cancelled.
+    #[must_use = "futures do nothing unless awaited: `catch_cancel(f).await` catches the cancellation of this task while it awaits `f`"]
+    pub struct CatchCancel<F> {
+        #[pin]
+        inner: Option<F>,
+        scope: Option<CancelScope>,
+    }
 }
 
 impl<F: Future> Future for CatchCancel<F> {
     type Output = Result<F::Output, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let Some(inner) = this.inner.as_mut() else {
+        let mut this = self.project();
+        if this.inner.is_none() {
             panic!("loopsim: CatchCancel polled after completion");
-        };
+        }
         if this.scope.is_none() {
-            this.scope = CancelScope::enter();
+            *this.scope = CancelScope::enter();
         }
         if this.scope.as_ref().is_some_and(CancelScope::is_delivering) {
-            this.inner = None;
+            this.inner.set(None);
             if let Some(scope) = this.scope.take() {
                 scope.catch();
             }
             return Poll::Ready(Err(Error::Cancelled));
         }
-        match inner.as_mut().poll(cx) {
+        let inner = this.inner.as_mut().as_pin_mut().expect("checked above");
+        match inner.poll(cx) {
             Poll::Ready(v) => {
-                this.inner = None;
-                this.scope = None;
+                this.inner.set(None);
+                *this.scope = None;
                 Poll::Ready(Ok(v))
             }
             Poll::Pending => Poll::Pending,
