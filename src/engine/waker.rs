@@ -55,7 +55,7 @@ fn pack(_run: u32, id: TaskId) -> usize {
 /// The run and task a data word names (on a 32-bit target, any run).
 #[cfg(target_pointer_width = "64")]
 fn unpack(data: usize) -> (Option<u32>, TaskId) {
-    ((Some((data >> RUN_SHIFT) as u32)), TaskId(data as u32))
+    (Some((data >> RUN_SHIFT) as u32), TaskId(data as u32))
 }
 
 #[cfg(not(target_pointer_width = "64"))]

@@ -7,7 +7,7 @@
 //! records, each one of:
 //!   0xFF varint n, n bytes   a string: the next symbol (0, 1, 2, … in order)
 //!   0xFE varint count        the end: the number of events written
-//!   op [Δt Δiter] [task] …   an event: op = kind (0..=18) | 0x40 time or
+//!   op [Δt Δiter] [task] …   an event: op = kind (0..=18, 29) | 0x40 time or
 //!                            iteration moved (two varints follow: the
 //!                            nanoseconds and iterations since the last
 //!                            event) | 0x80 it has a task (a varint follows:

@@ -683,6 +683,9 @@ fn bench_trace_cost_pairs_the_chosen_workloads_and_leaves_no_file() {
     );
     let out = loopsim(&["bench", "--trace-cost", "--workload", "5"]);
     assert_eq!(out.status.code(), Some(2));
+    // Instructions are counted for --compare only.
+    let out = loopsim(&["bench", "--trace-cost", "--instructions"]);
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]

@@ -9,6 +9,13 @@ use anyhow::{Result, bail};
 use loopsim::Sim;
 use std::io::Write;
 
+/// The smallest and the largest of `v`.
+pub(super) fn span(v: &[f64]) -> (f64, f64) {
+    v.iter().fold((f64::INFINITY, 0f64), |(lo, hi), r| {
+        (lo.min(*r), hi.max(*r))
+    })
+}
+
 pub(super) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
@@ -146,7 +153,7 @@ pub(super) fn compare(args: &Args, against: Against, ui: &mut Ui) -> Result<i32>
         .seed(1)
         .build();
     for n in 1..=Workload::BASELINE.len() {
-        if !args.workloads.is_empty() && !args.workloads.contains(&(n as u32)) {
+        if !args.measures(n) {
             continue;
         }
         let w = baseline(n, args.scale_down).expect("in range");
@@ -172,9 +179,7 @@ pub(super) fn compare(args: &Args, against: Against, ui: &mut Ui) -> Result<i32>
             ts.push(t);
             ratios.push(l / t);
         }
-        let (lo, hi) = ratios.iter().fold((f64::INFINITY, 0f64), |(lo, hi), r| {
-            (lo.min(*r), hi.max(*r))
-        });
+        let (lo, hi) = span(&ratios);
         let ratio = median(&mut ratios);
         writeln!(
             ui,
@@ -275,7 +280,7 @@ fn instructions(args: &Args, ui: &mut Ui) -> Result<()> {
         "", "workload", "unit", "loopsim", "tokio", "ratio"
     )?;
     for n in 1..=Workload::BASELINE.len() {
-        if !args.workloads.is_empty() && !args.workloads.contains(&(n as u32)) {
+        if !args.measures(n) {
             continue;
         }
         let w = baseline(n, args.scale_down).expect("in range");

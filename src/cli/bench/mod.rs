@@ -44,19 +44,27 @@ pub struct Args {
     workloads: Vec<u32>,
     /// Measure what a trace streamed to a file costs on W1–W4, by paired
     /// runs in this process: trace off, then streamed in the binary form
-    /// and as JSON Lines, in alternating order; the median of each pair's
-    /// ratio streamed / off.
+    /// and as JSON Lines, each written by the run's thread and by a writer
+    /// thread, in alternating order; the median of each pair's ratio
+    /// streamed / off.
     #[arg(long, conflicts_with = "compare")]
     trace_cost: bool,
     /// With --compare: also count instructions under valgrind's callgrind
     /// (exact and repeatable; skipped with a note when valgrind is missing).
-    #[arg(long, requires = "compare")]
+    #[arg(long, requires = "compare", conflicts_with = "trace_cost")]
     instructions: bool,
     /// Runs one workload once and exits (what --instructions measures):
     /// `ENGINE:N`, ENGINE `loopsim` or `tokio`, N 1–4 (0: nothing), or
     /// `ENGINE:million` / `ENGINE:churn` (prints the peak RSS in KiB).
     #[arg(long, hide = true)]
     one: Option<String>,
+}
+
+impl Args {
+    /// Whether workload W`n` is among those `--workload` chose (all if none).
+    fn measures(&self, n: usize) -> bool {
+        self.workloads.is_empty() || self.workloads.iter().any(|&w| w as usize == n)
+    }
 }
 
 /// The executor `--compare` measures against.
@@ -469,8 +477,13 @@ fn trace_cost(args: &Args, ui: &mut Ui) -> Result<i32> {
     ];
     writeln!(
         ui,
-        "loopsim `{}`: a trace streamed to a new file ÷ the trace off, {} pairs each: the median of the ratios (their range); lower is better",
-        args.model, args.pairs
+        "loopsim `{}`: a trace streamed to a new file ÷ the trace off, {} each: the median of the ratios (their range); lower is better",
+        args.model,
+        if args.pairs == 1 {
+            "1 pair".to_string()
+        } else {
+            format!("{} pairs", args.pairs)
+        }
     )?;
     write!(ui, "{:<4} {:<34} {:>8}", "", "workload", "off ms")?;
     for t in STREAMED {
@@ -480,7 +493,7 @@ fn trace_cost(args: &Args, ui: &mut Ui) -> Result<i32> {
     let dir = tempfile::tempdir()?;
     let sims = [false, true].map(|on| Sim::builder().model(args.model).trace(on).seed(1).build());
     for n in 1..=Workload::BASELINE.len() {
-        if !args.workloads.is_empty() && !args.workloads.contains(&(n as u32)) {
+        if !args.measures(n) {
             continue;
         }
         let w = baseline(n, args.scale_down).expect("in range");
@@ -522,9 +535,7 @@ fn trace_cost(args: &Args, ui: &mut Ui) -> Result<i32> {
             compare::median(&mut off) * 1e3
         )?;
         for r in &mut ratios {
-            let (lo, hi) = r.iter().fold((f64::INFINITY, 0f64), |(lo, hi), x| {
-                (lo.min(*x), hi.max(*x))
-            });
+            let (lo, hi) = compare::span(r);
             let cell = format!("{:.2} ({lo:.2}..{hi:.2})", compare::median(r));
             write!(ui, " {cell:>22}")?;
         }
