@@ -78,12 +78,19 @@ impl<T> Callbacks<T> {
         Some(self.rest.remove(i).1)
     }
 
-    /// Every callback, in registration order (the first one was registered
-    /// before the rest: it is only set while `rest` is empty).
-    fn take_all(&mut self) -> impl Iterator<Item = Callback<T>> + use<T> {
+    /// Every callback: the first, then the rest in registration order (the
+    /// first one was registered before the rest: it is only set while
+    /// `rest` is empty). Apart, so that the common case (one callback, no
+    /// `rest`) drops no iterator over an empty vector.
+    #[allow(clippy::type_complexity)]
+    fn take_all(&mut self) -> (Option<(u64, Callback<T>)>, Vec<(u64, Callback<T>)>) {
         let first = self.first.take();
-        let rest = std::mem::take(&mut self.rest);
-        first.into_iter().chain(rest).map(|(_, cb)| cb)
+        let rest = if self.rest.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.rest)
+        };
+        (first, rest)
     }
 }
 
@@ -154,6 +161,36 @@ impl<T: 'static> SimFuture<T> {
         }
     }
 
+    /// This future made pending again, if nothing else holds it (no other
+    /// handle, no task waiting on it, no callback): a primitive's waiter
+    /// whose wait is over, kept for the next wait instead of freed and
+    /// allocated again. `None` (and the handle dropped) otherwise.
+    pub(crate) fn recycled(self) -> Option<SimFuture<T>> {
+        if Rc::strong_count(&self.inner) != 1 || Rc::weak_count(&self.inner) != 0 {
+            return None;
+        }
+        {
+            let mut st = self.inner.st.borrow_mut();
+            if st.callbacks.first.is_some() || !st.callbacks.rest.is_empty() {
+                return None;
+            }
+            st.result = None;
+            st.cancelled = false;
+        }
+        Some(self)
+    }
+
+    /// The address of the shared part (tests of reuse).
+    #[cfg(test)]
+    pub(crate) fn addr(&self) -> usize {
+        Rc::as_ptr(&self.inner) as usize
+    }
+
+    /// Whether the future was made with label `label` (the same string).
+    pub(crate) fn has_static_label(&self, label: &'static str) -> bool {
+        matches!(&self.inner.label, Cow::Borrowed(l) if std::ptr::eq(*l, label))
+    }
+
     /// True if both handles refer to the same future.
     pub fn same(&self, other: &SimFuture<T>) -> bool {
         Rc::ptr_eq(&self.inner, &other.inner)
@@ -206,8 +243,14 @@ impl<T: 'static> SimFuture<T> {
             st.cancelled = cancel;
             st.callbacks.take_all()
         };
-        for cb in callbacks {
+        let (first, rest) = callbacks;
+        if let Some((_, cb)) = first {
             self.schedule(cb);
+        }
+        if !rest.is_empty() {
+            for (_, cb) in rest {
+                self.schedule(cb);
+            }
         }
         Ok(())
     }

@@ -3,7 +3,6 @@
 use super::{Waiters, current};
 use crate::deadlock::{Blocker, Probe};
 use crate::error::Error;
-use crate::future::SimFuture;
 use crate::task::{catch_cancel, raise_cancelled};
 use crate::trace::TaskId;
 use std::cell::RefCell;
@@ -40,6 +39,9 @@ pub struct Lock {
 struct Inner {
     name: Rc<str>,
     st: RefCell<State>,
+    /// What a deadlock report says of a wait on it: made at the first
+    /// wait, shared by the others.
+    probe: std::cell::OnceCell<Probe>,
 }
 
 struct State {
@@ -71,6 +73,7 @@ impl Lock {
                     holder: None,
                     waiters: Waiters::new(),
                 }),
+                probe: std::cell::OnceCell::new(),
             }),
         }
     }
@@ -97,9 +100,7 @@ impl Lock {
                 st.holder = current();
                 return;
             }
-            let fut: SimFuture<()> = SimFuture::with_static_label("Lock");
-            st.waiters.push(&fut);
-            fut
+            st.waiters.push_new("Lock")
         };
         let r =
             catch_cancel(fut.wait_primitive("Lock", self.inner.name.clone(), self.probe())).await;
@@ -113,17 +114,21 @@ impl Lock {
         let mut st = self.inner.st.borrow_mut();
         st.locked = true;
         st.holder = current();
+        st.waiters.recycle(fut);
     }
 
     /// Who holds the lock, for a deadlock report.
     fn probe(&self) -> Probe {
-        let inner = Rc::downgrade(&self.inner);
-        Rc::new(move |named| match inner.upgrade() {
-            Some(i) => Blocker::Held {
-                holders: i.st.borrow().holder.into_iter().map(named).collect(),
-            },
-            None => Blocker::Unknown,
-        })
+        let make = || -> Probe {
+            let inner = Rc::downgrade(&self.inner);
+            Rc::new(move |named| match inner.upgrade() {
+                Some(i) => Blocker::Held {
+                    holders: i.st.borrow().holder.into_iter().map(named).collect(),
+                },
+                None => Blocker::Unknown,
+            })
+        };
+        self.inner.probe.get_or_init(make).clone()
     }
 
     /// `lock.release()`: unlocks and wakes the first waiter. Any task may

@@ -3,7 +3,6 @@
 use super::{Event, Waiters};
 use crate::deadlock::{Blocker, Probe};
 use crate::engine::heapq;
-use crate::future::SimFuture;
 use crate::task::{catch_cancel, raise_cancelled};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -83,6 +82,19 @@ struct State<T> {
     unfinished: usize,
 }
 
+impl<T> State<T> {
+    fn len(&self, kind: QueueKind) -> usize {
+        match kind {
+            QueueKind::Priority => self.heap.len(),
+            _ => self.items.len(),
+        }
+    }
+
+    fn full(&self, inner: &Inner<T>) -> bool {
+        inner.maxsize > 0 && self.len(inner.kind) >= inner.maxsize
+    }
+}
+
 impl<T: PartialOrd + 'static> Queue<T> {
     /// A FIFO queue holding at most `maxsize` items (0: unbounded).
     pub fn new(maxsize: usize) -> Queue<T> {
@@ -130,11 +142,7 @@ impl<T: PartialOrd + 'static> Queue<T> {
 
     /// Items in the queue.
     pub fn qsize(&self) -> usize {
-        let st = self.inner.st.borrow();
-        match self.inner.kind {
-            QueueKind::Priority => st.heap.len(),
-            _ => st.items.len(),
-        }
+        self.inner.st.borrow().len(self.inner.kind)
     }
 
     /// True when empty.
@@ -144,47 +152,21 @@ impl<T: PartialOrd + 'static> Queue<T> {
 
     /// True when bounded and at capacity.
     pub fn full(&self) -> bool {
-        self.inner.maxsize > 0 && self.qsize() >= self.inner.maxsize
-    }
-
-    fn push(&self, item: T) {
-        let mut st = self.inner.st.borrow_mut();
-        match self.inner.kind {
-            QueueKind::Priority => heapq::push_any(&mut st.heap, item, |a, b| a < b),
-            _ => st.items.push_back(item),
-        }
-    }
-
-    fn pop(&self) -> T {
-        let mut st = self.inner.st.borrow_mut();
-        match self.inner.kind {
-            QueueKind::Fifo => st.items.pop_front(),
-            QueueKind::Lifo => st.items.pop_back(),
-            QueueKind::Priority => heapq::pop_any(&mut st.heap, |a, b| a < b),
-        }
-        .expect("checked not empty")
+        self.inner.st.borrow().full(&self.inner)
     }
 
     /// `_wakeup_next`: pops waiters until one that is not done, and wakes it.
     fn wakeup_next(&self, getters: bool) {
-        loop {
-            let w = {
-                let mut st = self.inner.st.borrow_mut();
-                let q = if getters {
-                    &mut st.getters
-                } else {
-                    &mut st.putters
-                };
-                q.pop_front()
-            };
-            match w {
-                None => return,
-                Some(w) if !w.done() => {
-                    let _ = w.set_result(());
-                    return;
-                }
-                Some(_) => {}
+        let w = {
+            let mut st = self.inner.st.borrow_mut();
+            if getters {
+                st.getters.pop_pending()
+            } else {
+                st.putters.pop_pending()
             }
+        };
+        if let Some(w) = w {
+            let _ = w.set_result(());
         }
     }
 
@@ -194,13 +176,23 @@ impl<T: PartialOrd + 'static> Queue<T> {
     ///
     /// [`QueueFull`] (with the item) if the queue is at capacity.
     pub fn put_nowait(&self, item: T) -> Result<(), QueueFull<T>> {
-        if self.full() {
-            return Err(QueueFull(item));
-        }
-        self.push(item);
-        self.inner.st.borrow_mut().unfinished += 1;
+        // One borrow for `_put`, the count and `_wakeup_next`'s pops.
+        let getter = {
+            let mut st = self.inner.st.borrow_mut();
+            if st.full(&self.inner) {
+                return Err(QueueFull(item));
+            }
+            match self.inner.kind {
+                QueueKind::Priority => heapq::push_any(&mut st.heap, item, |a, b| a < b),
+                _ => st.items.push_back(item),
+            }
+            st.unfinished += 1;
+            st.getters.pop_pending()
+        };
         self.inner.finished.clear();
-        self.wakeup_next(true);
+        if let Some(w) = getter {
+            let _ = w.set_result(());
+        }
         Ok(())
     }
 
@@ -210,19 +202,28 @@ impl<T: PartialOrd + 'static> Queue<T> {
     ///
     /// [`QueueEmpty`] if there is nothing to take.
     pub fn get_nowait(&self) -> Result<T, QueueEmpty> {
-        if self.empty() {
-            return Err(QueueEmpty);
+        let (item, putter) = {
+            let mut st = self.inner.st.borrow_mut();
+            let item = match self.inner.kind {
+                QueueKind::Fifo => st.items.pop_front(),
+                QueueKind::Lifo => st.items.pop_back(),
+                QueueKind::Priority => heapq::pop_any(&mut st.heap, |a, b| a < b),
+            };
+            let Some(item) = item else {
+                return Err(QueueEmpty);
+            };
+            (item, st.putters.pop_pending())
+        };
+        if let Some(w) = putter {
+            let _ = w.set_result(());
         }
-        let item = self.pop();
-        self.wakeup_next(false);
         Ok(item)
     }
 
     /// Puts an item, waiting while the queue is full.
     pub async fn put(&self, item: T) {
         while self.full() {
-            let putter: SimFuture<()> = SimFuture::with_static_label("Queue.put");
-            self.inner.st.borrow_mut().putters.push(&putter);
+            let putter = self.inner.st.borrow_mut().putters.push_new("Queue.put");
             let probe = self.inner.put_probe.clone();
             let wait = putter.wait_primitive("Queue.put", self.inner.name.clone(), probe);
             let r = catch_cancel(wait).await;
@@ -234,6 +235,7 @@ impl<T: PartialOrd + 'static> Queue<T> {
                 }
                 match raise_cancelled().await {}
             }
+            self.inner.st.borrow_mut().putters.recycle(putter);
         }
         if self.put_nowait(item).is_err() {
             unreachable!("not full after the wait loop");
@@ -243,8 +245,7 @@ impl<T: PartialOrd + 'static> Queue<T> {
     /// Takes an item, waiting while the queue is empty.
     pub async fn get(&self) -> T {
         while self.empty() {
-            let getter: SimFuture<()> = SimFuture::with_static_label("Queue.get");
-            self.inner.st.borrow_mut().getters.push(&getter);
+            let getter = self.inner.st.borrow_mut().getters.push_new("Queue.get");
             let probe = self.inner.get_probe.clone();
             let wait = getter.wait_primitive("Queue.get", self.inner.name.clone(), probe);
             let r = catch_cancel(wait).await;
@@ -256,6 +257,7 @@ impl<T: PartialOrd + 'static> Queue<T> {
                 }
                 match raise_cancelled().await {}
             }
+            self.inner.st.borrow_mut().getters.recycle(getter);
         }
         self.get_nowait().expect("not empty after the wait loop")
     }

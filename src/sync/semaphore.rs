@@ -18,7 +18,6 @@ use super::{Waiters, current};
 use crate::deadlock::{Blocker, Probe};
 use crate::engine;
 use crate::error::Error;
-use crate::future::SimFuture;
 use crate::settings::PythonVersion;
 use crate::task::{catch_cancel, raise_cancelled};
 use crate::trace::TaskId;
@@ -52,6 +51,9 @@ struct Inner {
     name: Rc<str>,
     bound: Option<usize>,
     st: RefCell<State>,
+    /// What a deadlock report says of a wait on it: made at the first
+    /// wait, shared by the others.
+    probe: std::cell::OnceCell<Probe>,
 }
 
 struct State {
@@ -82,6 +84,7 @@ impl Semaphore {
                     holders: Vec::new(),
                     waiters: Waiters::new(),
                 }),
+                probe: std::cell::OnceCell::new(),
             }),
         }
     }
@@ -124,8 +127,7 @@ impl Semaphore {
             st.holders.extend(current());
             return;
         }
-        let fut: SimFuture<()> = SimFuture::with_static_label("Semaphore");
-        self.inner.st.borrow_mut().waiters.push(&fut);
+        let fut = self.inner.st.borrow_mut().waiters.push_new("Semaphore");
         let wait = fut.wait_primitive("Semaphore", self.inner.name.clone(), self.probe());
         let r = catch_cancel(wait).await;
         self.inner.st.borrow_mut().waiters.remove(&fut);
@@ -143,7 +145,11 @@ impl Semaphore {
             }
             match raise_cancelled().await {}
         }
-        self.inner.st.borrow_mut().holders.extend(current());
+        {
+            let mut st = self.inner.st.borrow_mut();
+            st.holders.extend(current());
+            st.waiters.recycle(fut);
+        }
         if py313 {
             self.wake_up_all_admissible();
         } else if self.inner.st.borrow().value > 0 {
@@ -192,13 +198,16 @@ impl Semaphore {
 
     /// Who holds the permits, for a deadlock report.
     fn probe(&self) -> Probe {
-        let inner = Rc::downgrade(&self.inner);
-        Rc::new(move |named| match inner.upgrade() {
-            Some(i) => Blocker::Held {
-                holders: i.st.borrow().holders.iter().copied().map(named).collect(),
-            },
-            None => Blocker::Unknown,
-        })
+        let make = || -> Probe {
+            let inner = Rc::downgrade(&self.inner);
+            Rc::new(move |named| match inner.upgrade() {
+                Some(i) => Blocker::Held {
+                    holders: i.st.borrow().holders.iter().copied().map(named).collect(),
+                },
+                None => Blocker::Unknown,
+            })
+        };
+        self.inner.probe.get_or_init(make).clone()
     }
 
     /// `_wake_up_next`: hands a permit to the first waiter that is not done;

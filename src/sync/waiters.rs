@@ -11,16 +11,42 @@ use crate::future::SimFuture;
 use std::collections::VecDeque;
 
 #[derive(Default)]
-pub(crate) struct Waiters(VecDeque<SimFuture<()>>);
+pub(crate) struct Waiters(VecDeque<SimFuture<()>>, Vec<SimFuture<()>>);
+
+/// Finished waiters a [`Waiters`] keeps for reuse, at most.
+const SPARE: usize = 8;
 
 impl Waiters {
     pub fn new() -> Waiters {
-        Waiters(VecDeque::new())
+        Waiters(VecDeque::new(), Vec::new())
     }
 
     /// Appends a waiter at the tail.
     pub fn push(&mut self, fut: &SimFuture<()>) {
         self.0.push_back(fut.clone());
+    }
+
+    /// `fut = loop.create_future(); self._waiters.append(fut)`: a new
+    /// pending waiter labelled `label`, appended at the tail. It reuses the
+    /// allocation of a waiter given back with [`recycle`](Self::recycle).
+    pub fn push_new(&mut self, label: &'static str) -> SimFuture<()> {
+        let fut = match self.1.pop() {
+            Some(f) if f.has_static_label(label) => f,
+            _ => SimFuture::with_static_label(label),
+        };
+        self.0.push_back(fut.clone());
+        fut
+    }
+
+    /// A waiter's wait is over: kept for [`push_new`](Self::push_new) if
+    /// nothing else holds it (it is then made pending again), dropped
+    /// otherwise.
+    pub fn recycle(&mut self, fut: SimFuture<()>) {
+        if self.1.len() < SPARE
+            && let Some(f) = fut.recycled()
+        {
+            self.1.push(f);
+        }
     }
 
     /// `self._waiters.remove(fut)`: a waiter leaves (no-op if it is gone).
@@ -39,9 +65,15 @@ impl Waiters {
         self.0.front().cloned()
     }
 
-    /// Pops the head.
-    pub fn pop_front(&mut self) -> Option<SimFuture<()>> {
-        self.0.pop_front()
+    /// `_wakeup_next`'s loop: pops waiters until one that is not done, and
+    /// returns it (for its result to be set).
+    pub fn pop_pending(&mut self) -> Option<SimFuture<()>> {
+        while let Some(w) = self.0.pop_front() {
+            if !w.done() {
+                return Some(w);
+            }
+        }
+        None
     }
 
     /// `_wake_up_first` / `_wakeup_next` helper: the first waiter that is
@@ -68,5 +100,66 @@ impl Waiters {
     /// Whether every waiter was cancelled (none at all counts).
     pub fn all_cancelled(&self) -> bool {
         self.0.iter().all(|w| w.cancelled())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Waiters;
+
+    /// A waiter whose wait is over is the next waiter, pending again: the
+    /// same allocation.
+    #[test]
+    fn a_recycled_waiter_is_reused_pending() {
+        let mut w = Waiters::new();
+        let a = w.push_new("Queue.get");
+        let popped = w.pop_pending().expect("a pending waiter");
+        assert!(popped.same(&a));
+        popped.set_result(()).expect("pending");
+        drop(popped);
+        assert!(a.done());
+        let addr = a.addr();
+        w.recycle(a);
+        assert_eq!(w.1.len(), 1, "kept for the next waiter");
+        let b = w.push_new("Queue.get");
+        assert!(w.1.is_empty());
+        assert_eq!(b.addr(), addr, "the finished waiter's allocation is reused");
+        assert!(
+            !b.done() && !b.cancelled(),
+            "a reused waiter is pending again"
+        );
+        assert_eq!(w.len(), 1);
+        assert!(w.pop_pending().expect("queued").same(&b));
+    }
+
+    /// A waiter someone else still holds keeps its result and is not reused.
+    #[test]
+    fn a_held_waiter_is_not_reused() {
+        let mut w = Waiters::new();
+        let a = w.push_new("Queue.put");
+        w.remove(&a);
+        a.cancel();
+        let keep = a.clone();
+        w.recycle(a);
+        assert!(w.1.is_empty(), "not kept: another handle holds it");
+        let b = w.push_new("Queue.put");
+        assert!(!b.same(&keep));
+        assert!(keep.done() && keep.cancelled());
+    }
+
+    /// A waiter made with another label is not reused for this one.
+    #[test]
+    fn a_waiter_is_reused_only_under_its_own_label() {
+        let mut w = Waiters::new();
+        let a = w.push_new("Lock");
+        w.remove(&a);
+        a.set_result(()).expect("pending");
+        let addr = a.addr();
+        w.recycle(a);
+        assert_eq!(w.1.len(), 1);
+        let b = w.push_new("Semaphore");
+        assert!(b.has_static_label("Semaphore"));
+        assert_ne!(b.addr(), addr);
+        assert!(!b.done());
     }
 }
