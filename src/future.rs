@@ -212,7 +212,21 @@ impl<T: 'static> SimFuture<T> {
     ///
     /// [`Error::InvalidState`] if the future is already done.
     pub fn set_result(&self, value: T) -> Result<(), Error> {
-        self.complete(Ok(value), false)
+        // `complete`'s steps, with the result written in place: passed as a
+        // `Result`, it went through the stack and its read-back stalled on
+        // store forwarding (a waiter's wake-up is one of these).
+        let callbacks = {
+            let mut st = self.inner.st.borrow_mut();
+            if st.result.is_some() {
+                drop(st);
+                return Err(self.already_done());
+            }
+            st.result = Some(Ok(value));
+            st.cancelled = false;
+            st.callbacks.take_all()
+        };
+        self.schedule_all(callbacks);
+        Ok(())
     }
 
     /// Sets an exception and schedules the done-callbacks.
@@ -234,16 +248,27 @@ impl<T: 'static> SimFuture<T> {
         let callbacks = {
             let mut st = self.inner.st.borrow_mut();
             if st.result.is_some() {
-                return Err(Error::InvalidState(format!(
-                    "{} is already done",
-                    self.inner.label
-                )));
+                drop(st);
+                return Err(self.already_done());
             }
             st.result = Some(result);
             st.cancelled = cancel;
             st.callbacks.take_all()
         };
-        let (first, rest) = callbacks;
+        self.schedule_all(callbacks);
+        Ok(())
+    }
+
+    #[cold]
+    fn already_done(&self) -> Error {
+        Error::InvalidState(format!("{} is already done", self.inner.label))
+    }
+
+    /// Schedules the callbacks a completion took, the first one first
+    /// (inlined: the callbacks are not copied through the stack).
+    #[allow(clippy::type_complexity)]
+    #[inline(always)]
+    fn schedule_all(&self, (first, rest): (Option<(u64, Callback<T>)>, Vec<(u64, Callback<T>)>)) {
         if let Some((_, cb)) = first {
             self.schedule(cb);
         }
@@ -252,7 +277,6 @@ impl<T: 'static> SimFuture<T> {
                 self.schedule(cb);
             }
         }
-        Ok(())
     }
 
     fn schedule(&self, cb: Callback<T>) {
@@ -274,6 +298,10 @@ impl<T: 'static> SimFuture<T> {
         self.add(Callback::Call(Box::new(f)))
     }
 
+    /// Inlined: the callback is then written where it is stored (read back
+    /// from the caller's stack, its 16-byte load straddled narrower stores
+    /// and stalled on store forwarding: 4 % of W4).
+    #[inline(always)]
     fn add(&self, cb: Callback<T>) -> u64 {
         let mut st = self.inner.st.borrow_mut();
         let key = st.next_key;
