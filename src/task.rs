@@ -251,7 +251,7 @@ where
 {
     let cell = Rc::new(TaskCell::new());
     let wrapped = Spawned {
-        cell: cell.clone(),
+        cell: Some(cell.clone()),
         raised,
         fut: fut.fuse(),
     };
@@ -278,7 +278,8 @@ pin_project_lite::pin_project! {
     /// an async block, which would hold `fut` twice (as its capture and as
     /// the awaited value), doubling what every task keeps boxed.
     struct Spawned<F: Future, R> {
-        cell: Rc<TaskCell<F::Output>>,
+        // Taken out once the task is done (`take_fail_slot`).
+        cell: Option<Rc<TaskCell<F::Output>>>,
         raised: R,
         #[pin]
         fut: futures::future::Fuse<F>,
@@ -298,7 +299,9 @@ where
         if let Some(msg) = (this.raised)(&v) {
             engine::with_core("spawn", |c| c.set_raised(msg));
         }
-        this.cell.set(v);
+        if let Some(cell) = this.cell.as_ref() {
+            cell.set(v);
+        }
         Poll::Ready(())
     }
 }
@@ -309,8 +312,13 @@ where
     F::Output: 'static,
     R: Fn(&F::Output) -> Option<String>,
 {
-    fn fail_slot(&self) -> Rc<dyn FailSlot> {
-        self.cell.clone()
+    fn take_fail_slot(self: Pin<&mut Self>) -> Rc<dyn FailSlot> {
+        // Moved out, not cloned: no reference count to touch (the cell is
+        // often cold by now), and dropping the future does not touch it.
+        self.project()
+            .cell
+            .take()
+            .expect("a task's output cell is taken once, when it ends")
     }
 }
 

@@ -349,7 +349,7 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
         Some(end) => {
             // Drop the future (its destructors may call into the loop) with
             // the task still current.
-            let fail = fut.fail_slot();
+            let fail = fut.as_mut().take_fail_slot();
             drop(fut);
             finish_done(rt, id, end, fail);
         }

@@ -180,8 +180,9 @@ pub(crate) struct TaskSlot {
 /// output goes to the task's cell).
 pub(crate) trait TaskFuture: Future<Output = ()> {
     /// The cell the task's output goes to, for its error when it raises,
-    /// panics or is cancelled.
-    fn fail_slot(&self) -> Rc<dyn FailSlot>;
+    /// panics or is cancelled: moved out once, when the task has ended,
+    /// before its future is dropped.
+    fn take_fail_slot(self: Pin<&mut Self>) -> Rc<dyn FailSlot>;
 }
 
 /// A task's future, boxed.
@@ -536,7 +537,7 @@ mod tests {
         }
     }
     impl TaskFuture for Done {
-        fn fail_slot(&self) -> Rc<dyn FailSlot> {
+        fn take_fail_slot(self: Pin<&mut Self>) -> Rc<dyn FailSlot> {
             Rc::new(Nowhere)
         }
     }
