@@ -162,8 +162,7 @@ impl Sleep {
                 );
             }
             let label = c.syms().sleep;
-            let action = c.wake_action(waker);
-            let key = c.schedule_timer(deadline, action, label, true);
+            let key = c.schedule_wake_timer(deadline, waker, label, true);
             c.set_waiting(
                 WaitOn::Timer {
                     deadline: Instant::from_nanos(deadline.1),

@@ -330,16 +330,6 @@ impl Core {
         self.current
     }
 
-    /// What a timer that wakes whoever `waker` wakes does: a direct wake
-    /// when `waker` is the running task's own (the common case of a task
-    /// awaiting its own sleep), the waker otherwise.
-    pub fn wake_action(&self, waker: &Waker) -> TimerAction {
-        match self.own_task(waker) {
-            Some(id) => TimerAction::WakeTask(id),
-            None => TimerAction::Wake(waker.clone()),
-        }
-    }
-
     /// `waker.wake_by_ref()`, directly when `waker` is the running task's
     /// own (a bare yield).
     pub fn wake_by(&mut self, waker: &Waker) -> bool {
@@ -686,6 +676,37 @@ impl Core {
         owned: bool,
     ) -> TimerKey {
         self.timers.schedule(when.0, when.1, action, label.0, owned)
+    }
+
+    /// A timer that wakes whoever `waker` wakes: the task directly when
+    /// `waker` is the running task's own (the common case of a task awaiting
+    /// its own sleep), through the waker otherwise. The direct wake's task id
+    /// is written straight into the timer's slot, not built on the stack and
+    /// copied (a store-forwarding stall on every sleep).
+    #[inline(always)]
+    pub fn schedule_wake_timer(
+        &mut self,
+        when: (f64, u64),
+        waker: &Waker,
+        label: Sym,
+        owned: bool,
+    ) -> TimerKey {
+        match self.own_task(waker) {
+            Some(id) => self.timers.schedule_with(
+                when.0,
+                when.1,
+                || TimerAction::WakeTask(id),
+                label.0,
+                owned,
+            ),
+            None => self.timers.schedule(
+                when.0,
+                when.1,
+                TimerAction::Wake(waker.clone()),
+                label.0,
+                owned,
+            ),
+        }
     }
 
     /// Registers a done-callback on a task. If the task is already done the

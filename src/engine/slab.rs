@@ -48,6 +48,22 @@ impl<T> Slab<T> {
         }
     }
 
+    /// A freed slot made live again (a new generation), for the caller to
+    /// write field by field: no value built on the stack and copied in (its
+    /// wide loads straddle the narrower stores that built it, and stall on
+    /// store forwarding). `None` if no slot is free: then [`insert`](Self::insert).
+    #[inline(always)]
+    pub fn reuse(&mut self) -> Option<(Key, &mut T)> {
+        let index = self.free.pop()?;
+        let slot = &mut self.slots[index as usize];
+        slot.generation = slot.generation.wrapping_add(1);
+        let key = Key {
+            index,
+            generation: slot.generation,
+        };
+        Some((key, &mut slot.value))
+    }
+
     /// Stores `value` in a new slot.
     #[inline(always)]
     fn push_new(&mut self, value: T) -> Key {
