@@ -192,7 +192,11 @@ impl<T> TaskCell<T> {
 
     /// The task's output, once it returned.
     fn set(&self, v: T) {
-        self.out.set(Out::Ready(Ok(v), false));
+        // The old value is `Pending` (a task's output is set once, when its
+        // future returns): nothing to drop. Forgotten rather than dropped,
+        // it is never read, and the write to a cell that is often not in
+        // the cache any more does not wait for the cell to arrive.
+        std::mem::forget(self.out.replace(Out::Ready(Ok(v), false)));
     }
 
     /// The output: moved out, or cloned out once the handle is shared.

@@ -139,6 +139,21 @@ mod tests {
     }
 
     #[test]
+    fn reuse_gives_a_freed_slot_a_new_generation_or_nothing() {
+        let mut s = Slab::new();
+        assert!(s.reuse().is_none(), "nothing freed yet");
+        let a = s.insert(1);
+        s.free(a.index);
+        let (b, v) = s.reuse().expect("a freed slot");
+        *v = 2;
+        assert_eq!(b.index, a.index);
+        assert_ne!(b.generation, a.generation);
+        assert_eq!(s.get(a), None);
+        assert_eq!(s.get(b), Some(&2));
+        assert!(s.reuse().is_none());
+    }
+
+    #[test]
     fn slots_are_reused_last_freed_first() {
         let mut s = Slab::new();
         let k: Vec<Key> = (0..3).map(|i| s.insert(i)).collect();
