@@ -61,14 +61,6 @@ struct Callbacks<T> {
 }
 
 impl<T> Callbacks<T> {
-    fn push(&mut self, key: u64, cb: Callback<T>) {
-        if self.first.is_none() && self.rest.is_empty() {
-            self.first = Some((key, cb));
-        } else {
-            self.rest.push((key, cb));
-        }
-    }
-
     /// Takes the callback with `key` out, if it is there.
     fn remove(&mut self, key: u64) -> Option<Callback<T>> {
         if self.first.as_ref().is_some_and(|(k, _)| *k == key) {
@@ -298,19 +290,27 @@ impl<T: 'static> SimFuture<T> {
         self.add(Callback::Call(Box::new(f)))
     }
 
-    /// Inlined: the callback is then written where it is stored (read back
-    /// from the caller's stack, its 16-byte load straddled narrower stores
-    /// and stalled on store forwarding: 4 % of W4).
-    #[inline(always)]
     fn add(&self, cb: Callback<T>) -> u64 {
+        self.add_with(move || cb)
+    }
+
+    /// [`add`](Self::add) with the callback made where it is stored, in each
+    /// branch: made before the branch, it was kept on the stack for either,
+    /// and its 16-byte read-back straddled two 8-byte stores and stalled on
+    /// store forwarding (a task's wait on a future: 4 % of W4, then 3 %
+    /// more once inlined).
+    #[inline(always)]
+    fn add_with(&self, make: impl FnOnce() -> Callback<T>) -> u64 {
         let mut st = self.inner.st.borrow_mut();
         let key = st.next_key;
         st.next_key += 1;
         if st.result.is_some() {
             drop(st);
-            self.schedule(cb);
+            self.schedule(make());
+        } else if st.callbacks.first.is_none() && st.callbacks.rest.is_empty() {
+            st.callbacks.first = Some((key, make()));
         } else {
-            st.callbacks.push(key, cb);
+            st.callbacks.rest.push((key, make()));
         }
         key
     }
@@ -486,7 +486,8 @@ impl<T: 'static> Future for Await<T> {
         }
         if this.key.is_none() {
             let w = cx.waker().clone();
-            let k = this.fut.add(Callback::Wake(w.clone()));
+            let cb = w.clone();
+            let k = this.fut.add_with(move || Callback::Wake(cb));
             this.key = Some((k, w));
         }
         let target: Rc<dyn CancelFuture> = match &this.target {
