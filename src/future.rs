@@ -178,9 +178,9 @@ impl<T: 'static> SimFuture<T> {
         Rc::as_ptr(&self.inner) as usize
     }
 
-    /// Whether the future was made with label `label` (the same string).
+    /// Whether the future's label is `label`.
     pub(crate) fn has_static_label(&self, label: &'static str) -> bool {
-        matches!(&self.inner.label, Cow::Borrowed(l) if std::ptr::eq(*l, label))
+        self.inner.label == label
     }
 
     /// True if both handles refer to the same future.

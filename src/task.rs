@@ -196,7 +196,9 @@ impl<T> TaskCell<T> {
         // future returns): nothing to drop. Forgotten rather than dropped,
         // it is never read, and the write to a cell that is often not in
         // the cache any more does not wait for the cell to arrive.
-        std::mem::forget(self.out.replace(Out::Ready(Ok(v), false)));
+        let old = self.out.replace(Out::Ready(Ok(v), false));
+        debug_assert!(matches!(old, Out::Pending), "a task's output is set once");
+        std::mem::forget(old);
     }
 
     /// The output: moved out, or cloned out once the handle is shared.
@@ -303,9 +305,10 @@ where
         if let Some(msg) = (this.raised)(&v) {
             engine::with_core("spawn", |c| c.set_raised(msg));
         }
-        if let Some(cell) = this.cell.as_ref() {
-            cell.set(v);
-        }
+        this.cell
+            .as_ref()
+            .expect("a task's output cell is taken only once it ended")
+            .set(v);
         Poll::Ready(())
     }
 }

@@ -316,3 +316,30 @@ impl<T> std::fmt::Debug for Queue<T> {
         d.finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Queue;
+    use crate::{Sim, sleep, spawn};
+    use std::time::Duration;
+
+    /// A getter that waited, once its wait is over, leaves its waiter for
+    /// the next wait (nothing else holds it: not the task's wait, not the
+    /// queue); and a second blocked get reuses it.
+    #[test]
+    fn a_blocked_get_leaves_its_waiter_for_the_next() {
+        let run = Sim::builder().build().run(async {
+            let q: Queue<u32> = Queue::new(0);
+            let c = q.clone();
+            let consumer = spawn(async move { c.get().await + c.get().await });
+            for i in 1..=2 {
+                sleep(Duration::from_secs(1)).await;
+                q.put(i).await;
+            }
+            let sum = consumer.await.expect("the consumer ends");
+            let spare = q.inner.st.borrow().getters.spare_len();
+            (sum, spare)
+        });
+        assert_eq!(run.value(), Some(&(3, 1)));
+    }
+}
