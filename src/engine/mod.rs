@@ -48,7 +48,6 @@ mod clock;
 pub mod mutation;
 use choice::Chooser;
 pub use choice::PctConfig;
-mod spare;
 mod tasks;
 pub(crate) use cancel::{CancelFuture, CancelTarget};
 pub(crate) use tasks::{BoxedTask, DoneCallback, End, FailSlot, TaskFuture, TaskSlot, Wait};
@@ -257,9 +256,9 @@ impl Core {
             clock: Clock::new(cfg.model == LoopModel::Asyncio),
             cfg,
             ready: ready::Ready::new(),
-            timers: Timers::new(kind, reverse_ties, spare::take_timers()),
+            timers: Timers::new(kind, reverse_ties),
             callbacks: Slab::new(),
-            tasks: spare::take_tasks(),
+            tasks: Vec::new(),
             current: None,
             run_tag: waker::next_run_tag(),
             actor: Actor::Loop,
@@ -437,16 +436,17 @@ impl Core {
     }
 
     /// What the run leaves behind: statistics, output, and the recorder.
-    pub fn finish(mut self) -> (RunCounts, Vec<OutputLine>, Recorder) {
-        let counts = RunCounts {
-            iterations: self.iteration,
-            steps: self.steps,
-            tasks: self.tasks.len() as u64,
-            ended_at: self.now(),
-        };
-        spare::keep_tasks(std::mem::take(&mut self.tasks));
-        spare::keep_timers(self.timers.into_memory());
-        (counts, self.output, self.rec)
+    pub fn finish(self) -> (RunCounts, Vec<OutputLine>, Recorder) {
+        (
+            RunCounts {
+                iterations: self.iteration,
+                steps: self.steps,
+                tasks: self.tasks.len() as u64,
+                ended_at: self.now(),
+            },
+            self.output,
+            self.rec,
+        )
     }
 
     pub fn is_asyncio(&self) -> bool {

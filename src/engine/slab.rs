@@ -117,18 +117,6 @@ impl<T> Slab<T> {
         self.free.push(index);
     }
 
-    /// Slots the table has room for without growing.
-    pub fn capacity(&self) -> usize {
-        self.slots.capacity()
-    }
-
-    /// Empties the table, keeping its memory: slots and keys start afresh,
-    /// as in a new one.
-    pub fn clear(&mut self) {
-        self.slots.clear();
-        self.free.clear();
-    }
-
     /// Every slot's value, live or freed (for teardown).
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
         self.slots.iter_mut().map(|s| &mut s.value)

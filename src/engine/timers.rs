@@ -90,57 +90,16 @@ pub(crate) struct Timers {
     cancelled_in_heap: usize,
 }
 
-/// The memory of a run's timer table kept for the next run on the thread
-/// (`spare.rs`): its slots and flags, emptied.
-pub(crate) struct TimerMemory {
-    slots: Slab<TimerSlot>,
-    flags: Vec<Flags>,
-}
-
-impl TimerMemory {
-    pub fn new() -> TimerMemory {
-        TimerMemory {
-            slots: Slab::new(),
-            flags: Vec::new(),
-        }
-    }
-
-    /// Bytes held.
-    pub fn bytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<TimerSlot>()
-            + self.flags.capacity() * std::mem::size_of::<Flags>()
-    }
-}
-
 impl Timers {
-    /// A new timer table, in `memory` (emptied) if a run left some.
-    pub fn new(kind: HeapKind, reverse_ties: bool, memory: TimerMemory) -> Timers {
-        let TimerMemory {
-            mut slots,
-            mut flags,
-        } = memory;
-        slots.clear();
-        flags.clear();
+    pub fn new(kind: HeapKind, reverse_ties: bool) -> Timers {
         Timers {
             kind,
-            slots,
-            flags,
+            slots: Slab::new(),
+            flags: Vec::new(),
             py: heapq::FloatHeap::default(),
             fifo: TimerWheel::new(reverse_ties),
             cancelled_in_heap: 0,
         }
-    }
-
-    /// The table's memory, emptied (its actions dropped), for the next run.
-    pub fn into_memory(self) -> TimerMemory {
-        let Timers {
-            mut slots,
-            mut flags,
-            ..
-        } = self;
-        slots.clear();
-        flags.clear();
-        TimerMemory { slots, flags }
     }
 
     /// Number of timers in the heap, cancelled ones included.
@@ -433,7 +392,7 @@ mod tests {
 
     #[test]
     fn python_heap_ties_follow_heapq_not_insertion() {
-        let mut t = Timers::new(HeapKind::Python, false, TimerMemory::new());
+        let mut t = Timers::new(HeapKind::Python, false);
         for i in 0..5 {
             t.schedule(0.01, 10_000_000, call(), i, false);
         }
@@ -442,7 +401,7 @@ mod tests {
 
     #[test]
     fn fifo_heap_ties_are_first_come_first_served() {
-        let mut t = Timers::new(HeapKind::Fifo, false, TimerMemory::new());
+        let mut t = Timers::new(HeapKind::Fifo, false);
         for i in 0..5 {
             t.schedule(0.01, 10_000_000, call(), i, false);
         }
@@ -453,7 +412,7 @@ mod tests {
     fn fifo_purge_keeps_the_order_of_what_is_left() {
         // 150 timers over three deadlines (ties), 90 of them cancelled: the
         // purge rule fires, and the rest fire by deadline, ties in order.
-        let mut t = Timers::new(HeapKind::Fifo, false, TimerMemory::new());
+        let mut t = Timers::new(HeapKind::Fifo, false);
         let keys: Vec<_> = (0..150u32)
             .map(|i| {
                 let ns = 1_000_000 * u64::from(3 - i % 3);
@@ -475,7 +434,7 @@ mod tests {
 
     #[test]
     fn reverse_ties_fire_last_come_first_served() {
-        let mut t = Timers::new(HeapKind::Fifo, true, TimerMemory::new());
+        let mut t = Timers::new(HeapKind::Fifo, true);
         for i in 0..4 {
             t.schedule(0.01, 10_000_000, call(), i, false);
         }
@@ -487,7 +446,7 @@ mod tests {
     fn a_cancelled_front_dropped_early_leaves_earlier_timers_in_order() {
         // The purge drops a cancelled far timer from the front before it is
         // due; timers scheduled after that, earlier than it, fire in order.
-        let mut t = Timers::new(HeapKind::Fifo, false, TimerMemory::new());
+        let mut t = Timers::new(HeapKind::Fifo, false);
         let far = t.schedule(3600.0, 3_600_000_000_000, call(), 0, false);
         t.cancel(far);
         t.purge_cancelled();
@@ -500,7 +459,7 @@ mod tests {
 
     #[test]
     fn cancelled_timers_stay_until_head_or_purge() {
-        let mut t = Timers::new(HeapKind::Python, false, TimerMemory::new());
+        let mut t = Timers::new(HeapKind::Python, false);
         let keys: Vec<_> = (0..150)
             .map(|i| t.schedule(1.0 + i as f64, 0, call(), 0, false))
             .collect();
@@ -531,7 +490,7 @@ mod tests {
 
     #[test]
     fn slots_are_reused_and_stale_keys_do_nothing() {
-        let mut t = Timers::new(HeapKind::Fifo, false, TimerMemory::new());
+        let mut t = Timers::new(HeapKind::Fifo, false);
         let k = t.schedule(0.0, 0, call(), 0, false);
         assert_eq!(drain_due(&mut t, 0.0).len(), 1);
         let k2 = t.schedule(0.0, 0, call(), 0, false);
