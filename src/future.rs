@@ -204,21 +204,7 @@ impl<T: 'static> SimFuture<T> {
     ///
     /// [`Error::InvalidState`] if the future is already done.
     pub fn set_result(&self, value: T) -> Result<(), Error> {
-        // `complete`'s steps, with the result written in place: passed as a
-        // `Result`, it went through the stack and its read-back stalled on
-        // store forwarding (a waiter's wake-up is one of these).
-        let callbacks = {
-            let mut st = self.inner.st.borrow_mut();
-            if st.result.is_some() {
-                drop(st);
-                return Err(self.already_done());
-            }
-            st.result = Some(Ok(value));
-            st.cancelled = false;
-            st.callbacks.take_all()
-        };
-        self.schedule_all(callbacks);
-        Ok(())
+        self.complete_with(false, move || Ok(value))
     }
 
     /// Sets an exception and schedules the done-callbacks.
@@ -237,13 +223,26 @@ impl<T: 'static> SimFuture<T> {
     }
 
     fn complete(&self, result: Result<T, Error>, cancel: bool) -> Result<(), Error> {
+        self.complete_with(cancel, move || result)
+    }
+
+    /// Sets the result `make` makes and schedules the done-callbacks. The
+    /// result is made where it is stored: passed in as a `Result`, it went
+    /// through the stack, and its read-back stalled on store forwarding (a
+    /// waiter's wake-up, `set_result`, is one of these).
+    #[inline(always)]
+    fn complete_with(
+        &self,
+        cancel: bool,
+        make: impl FnOnce() -> Result<T, Error>,
+    ) -> Result<(), Error> {
         let callbacks = {
             let mut st = self.inner.st.borrow_mut();
             if st.result.is_some() {
                 drop(st);
                 return Err(self.already_done());
             }
-            st.result = Some(result);
+            st.result = Some(make());
             st.cancelled = cancel;
             st.callbacks.take_all()
         };
