@@ -522,10 +522,7 @@ fn deadlocked<T>(rt: &Runtime) -> Outcome<T> {
 fn shutdown(rt: &Runtime) -> LoopEnd {
     let pending: Vec<TaskId> = engine::with_core("shutdown", |c| {
         c.restart_loop();
-        (1..=c.task_count())
-            .map(TaskId)
-            .filter(|t| !c.is_done(*t))
-            .collect()
+        c.unfinished_ids()
     });
     let pending = shutdown_order::apply(pending);
     if pending.is_empty() {
@@ -611,9 +608,10 @@ pub mod shutdown_order {
 /// Drops every unfinished task's future with the runtime still installed, so
 /// their destructors can reach the loop.
 fn teardown(rt: &Runtime) {
-    let n = rt.core.borrow().task_count();
-    for i in 1..=n {
-        let fut = rt.core.borrow_mut().task_mut(TaskId(i)).take_future();
+    // Only unfinished tasks have futures (in creation order).
+    let unfinished = rt.core.borrow().unfinished_ids();
+    for id in unfinished {
+        let fut = rt.core.borrow_mut().take_future(id);
         drop(fut);
     }
     let leftovers = rt.core.borrow_mut().take_pending_callbacks();

@@ -63,7 +63,7 @@ pub(crate) trait CancelFuture {
 impl Core {
     /// `Task.cancelling()`: pending cancellation requests.
     pub fn cancelling(&self, id: TaskId) -> u32 {
-        self.task(id).num_cancels
+        self.task(id).num_cancels()
     }
 
     /// The message of the task's last cancellation (requested or received).
@@ -110,7 +110,7 @@ impl Core {
     /// catcher: it must handle it now.
     pub fn catcher_is_target(&self, key: u64) -> bool {
         let Some(id) = self.current else { return false };
-        let t = self.task(id);
+        let t = self.live(id);
         t.delivering && t.catcher_top() == Some(key)
     }
 
@@ -133,7 +133,8 @@ impl Core {
 
     /// The catcher's scope ended normally or was dropped.
     pub fn catcher_exit(&mut self, task: TaskId, key: u64) {
-        if let Some(t) = self.tasks.get_mut(task.0 as usize - 1) {
+        // A task without a slot has finished: it has no catchers.
+        if let Some(t) = self.tasks.get_mut(task) {
             t.remove_catcher(key);
         }
     }

@@ -37,6 +37,7 @@ mod prefetch;
 mod ready;
 mod slab;
 mod step;
+mod table;
 pub(crate) mod timers;
 mod waker;
 mod wheel;
@@ -50,7 +51,9 @@ use choice::Chooser;
 pub use choice::PctConfig;
 mod tasks;
 pub(crate) use cancel::{CancelFuture, CancelTarget};
-pub(crate) use tasks::{BoxedTask, DoneCallback, End, FailSlot, TaskFuture, TaskSlot, Wait};
+pub(crate) use tasks::{
+    BoxedTask, DoneCallback, End, FailSlot, TaskFuture, TaskSlot, TaskView, Wait,
+};
 mod context;
 mod ext;
 mod world;
@@ -62,6 +65,7 @@ pub(crate) use context::{
 pub use context::{limit_hit, stop_at_limit};
 use ext::Extensions;
 pub(crate) use step::{LoopEnd, run_loop};
+pub use table::task_chunk_bits_on_this_thread;
 pub(crate) use world::run_world_due_now;
 
 use crate::rng::Streams;
@@ -186,7 +190,7 @@ pub(crate) struct Core {
     mutation_struck: bool,
     timers: Timers,
     callbacks: Slab<CallbackSlot>,
-    tasks: Vec<TaskSlot>,
+    tasks: table::TaskTable,
     current: Option<TaskId>,
     /// What this run's task wakers carry to tell them from those of other
     /// runs (`waker.rs`).
@@ -258,7 +262,7 @@ impl Core {
             ready: ready::Ready::new(),
             timers: Timers::new(kind, reverse_ties),
             callbacks: Slab::new(),
-            tasks: Vec::new(),
+            tasks: table::TaskTable::new(),
             current: None,
             run_tag: waker::next_run_tag(),
             actor: Actor::Loop,
@@ -346,7 +350,7 @@ impl Core {
         if run.is_some_and(|r| r != self.run_tag) {
             return;
         }
-        if (id.0 as usize).wrapping_sub(1) < self.tasks.len() {
+        if id.0 >= 1 && id.0 <= self.tasks.len() {
             self.wake(id);
         }
     }
@@ -398,19 +402,26 @@ impl Core {
         self.steps
     }
 
-    /// Tasks created so far (ids `1..=task_count()`).
-    pub fn task_count(&self) -> u32 {
-        self.tasks.len() as u32
+    /// The tasks not done yet, in creation order.
+    pub fn unfinished_ids(&self) -> Vec<TaskId> {
+        let mut found = Vec::new();
+        self.tasks.for_each_notable(|id, t| {
+            if !t.is_done() {
+                found.push(id);
+            }
+        });
+        found
     }
 
     /// The tasks not done yet, in creation order, with what each waits on.
     pub fn unfinished_tasks(&self) -> Vec<(TaskId, Option<Wait>)> {
-        self.tasks
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| !t.is_done())
-            .map(|(i, t)| (TaskId(i as u32 + 1), t.wait()))
-            .collect()
+        let mut found = Vec::new();
+        self.tasks.for_each_notable(|id, t| {
+            if !t.is_done() {
+                found.push((id, t.wait()));
+            }
+        });
+        found
     }
 
     /// A sleep's owned timer: `Some(deadline)` while it is pending, `None`
@@ -441,7 +452,7 @@ impl Core {
             RunCounts {
                 iterations: self.iteration,
                 steps: self.steps,
-                tasks: self.tasks.len() as u64,
+                tasks: u64::from(self.tasks.len()),
                 ended_at: self.now(),
             },
             self.output,
@@ -532,12 +543,28 @@ impl Core {
         self.task(id).ended_at()
     }
 
-    fn task(&self, id: TaskId) -> &TaskSlot {
-        &self.tasks[id.0 as usize - 1]
+    /// What questions about task `id` read (its slot, or its record once
+    /// it finished and its chunk retired: `table.rs`).
+    fn task(&self, id: TaskId) -> TaskView<'_> {
+        self.tasks.view(id)
     }
 
+    /// Task `id`'s slot (brought back whole if it finished and its chunk
+    /// retired).
+    #[inline(always)]
     pub fn task_mut(&mut self, id: TaskId) -> &mut TaskSlot {
-        &mut self.tasks[id.0 as usize - 1]
+        self.tasks.slot_mut(id)
+    }
+
+    /// The slot of a task that has not finished (the current one).
+    #[inline(always)]
+    fn live(&self, id: TaskId) -> &TaskSlot {
+        self.tasks.get(id).expect("an unfinished task has its slot")
+    }
+
+    /// Takes an unfinished task's future out (for teardown).
+    pub fn take_future(&mut self, id: TaskId) -> Option<BoxedTask> {
+        self.tasks.get_mut(id)?.take_future()
     }
 
     pub fn task_name(&self, id: TaskId) -> std::borrow::Cow<'_, str> {
@@ -591,7 +618,10 @@ impl Core {
         {
             return;
         }
-        let t = self.task_mut(id);
+        // A task without a slot has finished (its chunk retired).
+        let Some(t) = self.tasks.get_mut(id) else {
+            return;
+        };
         if t.scheduled || t.is_done() {
             return;
         }
@@ -609,12 +639,16 @@ impl Core {
     /// handles' own slots, then what they lead to (a task's future; the
     /// task a timer wakes). It changes nothing.
     pub fn warm_ready(&self) {
-        if self.ready.len() < WARM_BATCH || self.tasks.len() < WARM_TASKS {
+        if self.ready.len() < WARM_BATCH || (self.tasks.len() as usize) < WARM_TASKS {
             return;
         }
         for h in self.ready.iter() {
             match *h {
-                Handle::Step(id) => prefetch::prefetch(self.task(id)),
+                Handle::Step(id) => {
+                    if let Some(t) = self.tasks.get(id) {
+                        prefetch::prefetch(t);
+                    }
+                }
                 Handle::Timer(index) => self.timers.prefetch(index),
                 Handle::Callback(_) => {}
             }
@@ -622,13 +656,13 @@ impl Core {
         for h in self.ready.iter() {
             match *h {
                 Handle::Step(id) => {
-                    if let Some(f) = self.task(id).fut.as_ref() {
+                    if let Some(f) = self.tasks.get(id).and_then(|t| t.fut.as_ref()) {
                         prefetch::prefetch_dyn(&**f);
                     }
                 }
                 Handle::Timer(index) => {
-                    if let Some(id) = self.timers.wakes(index) {
-                        prefetch::prefetch(self.task(id));
+                    if let Some(t) = self.timers.wakes(index).and_then(|id| self.tasks.get(id)) {
+                        prefetch::prefetch(t);
                     }
                 }
                 Handle::Callback(_) => {}
@@ -731,8 +765,10 @@ impl Core {
         }
     }
 
+    /// Takes task `id`'s done-callback `key` out (a task without a slot
+    /// has finished: its callbacks are gone).
     pub fn remove_done_callback(&mut self, id: TaskId, key: u64) -> Option<DoneCallback> {
-        self.task_mut(id).remove_done_callback(key)
+        self.tasks.get_mut(id)?.remove_done_callback(key)
     }
 
     /// Sets what the current task is suspended on.
@@ -777,10 +813,9 @@ impl Core {
         label: Option<&str>,
         eager: bool,
     ) -> TaskId {
-        let id = TaskId(self.tasks.len() as u32 + 1);
         let name = name.map(|n| self.intern(n));
         let parent = self.current;
-        self.tasks.push(TaskSlot::new(fut, name));
+        let id = self.tasks.push(TaskSlot::new(fut, name));
         self.live_tasks += 1;
         if self.rec.enabled {
             let label = label.map(|l| self.intern(l));
@@ -793,7 +828,7 @@ impl Core {
                 },
             );
         }
-        if self.tasks.len() as u64 > self.cfg.limits.max_tasks {
+        if u64::from(self.tasks.len()) > self.cfg.limits.max_tasks {
             self.hit_limit(LimitKind::Tasks, None);
         }
         if !eager {
@@ -826,19 +861,17 @@ impl Core {
     pub fn record_end_warnings(&mut self) {
         use crate::trace::Warning;
         let mut found = Vec::new();
-        for (i, t) in self.tasks.iter().enumerate() {
-            let id = TaskId(i as u32 + 1);
-            match t.end() {
-                None => found.push((id, None)),
-                Some(End::Raised) if t.fail_slot().is_some_and(|f| !f.retrieved()) => {
-                    let msg = t
-                        .raised_message()
-                        .expect("a task that raised keeps its message");
-                    found.push((id, Some(msg.to_string())));
-                }
-                _ => {}
+        // A task that is not notable returned or was cancelled.
+        self.tasks.for_each_notable(|id, t| match t.end() {
+            None => found.push((id, None)),
+            Some(End::Raised) if t.fail_slot().is_some_and(|f| !f.retrieved()) => {
+                let msg = t
+                    .raised_message()
+                    .expect("a task that raised keeps its message");
+                found.push((id, Some(msg.to_string())));
             }
-        }
+            _ => {}
+        });
         for (id, raised) in found {
             let warning = match raised {
                 None => Warning::PendingAtExit,

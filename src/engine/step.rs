@@ -254,7 +254,10 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
     // task and actor are saved and restored around this one.
     let (fut, waker, prev, first) = {
         let mut c = rt.core.borrow_mut();
-        let t = c.task_mut(id);
+        // A task without a slot has finished (its chunk retired).
+        let Some(t) = c.tasks.get_mut(id) else {
+            return;
+        };
         t.scheduled = false;
         if t.is_done() || t.fut.is_none() {
             return;
@@ -292,7 +295,7 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
             Some(first) => first,
             None => {
                 let c = rt.core.borrow();
-                let t = &c.tasks[id.0 as usize - 1];
+                let t = c.live(id);
                 (t.delivering, t.catcher_top())
             }
         };
@@ -305,7 +308,7 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
             Ok(Poll::Pending) => {
                 let mut guard = rt.core.borrow_mut();
                 let c = &mut *guard;
-                let t = &mut c.tasks[id.0 as usize - 1];
+                let t = c.tasks.slot_mut(id);
                 if !t.delivering {
                     if !t.must_cancel && c.cfg.step_overhead.is_zero() {
                         // The common suspension, in this one borrow: what
@@ -481,6 +484,7 @@ fn finish_done(rt: &Runtime, id: TaskId, ending: Ending, fail: std::rc::Rc<dyn s
         t.set_done(now, end, raised);
         t.trim_cold();
         c.live_tasks -= 1;
+        c.tasks.ended(id);
         c.record(Some(id), EventKind::StepEnded { end: step_end });
         (fail, callbacks)
     };

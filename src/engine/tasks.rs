@@ -266,14 +266,6 @@ impl TaskSlot {
         }
     }
 
-    /// The message of the error the task raised, once it is done raising.
-    pub fn raised_message(&self) -> Option<&str> {
-        match self.end() {
-            Some(End::Raised) => self.cold.as_ref().and_then(|c| c.raised.as_deref()),
-            _ => None,
-        }
-    }
-
     /// What the task is suspended on.
     pub fn wait_on(&self) -> Option<WaitOn> {
         match &self.phase {
@@ -427,11 +419,6 @@ impl TaskSlot {
         }
     }
 
-    /// `Task._cancel_message`.
-    pub fn cancel_msg(&self) -> Option<Rc<str>> {
-        self.cold.as_ref().and_then(|c| c.cancel_msg.clone())
-    }
-
     pub fn take_cancel_msg(&mut self) -> Option<Rc<str>> {
         self.cold.as_mut().and_then(|c| c.cancel_msg.take())
     }
@@ -493,11 +480,6 @@ impl TaskSlot {
         self.cold().fail = Some(fail);
     }
 
-    /// The output cell of a task that raised.
-    pub fn fail_slot(&self) -> Option<&Rc<dyn FailSlot>> {
-        self.cold.as_ref()?.fail.as_ref()
-    }
-
     /// Drops the cold part of a task that is done, unless it holds what a
     /// done task is still asked for (its error, its output cell, the
     /// message it was cancelled with).
@@ -520,16 +502,219 @@ impl TaskSlot {
         self.fut.take()
     }
 }
+
+/// What a finished task keeps once its block of the task table has retired
+/// (`table.rs`): when it ended and how, and its given name, in 16 bytes.
+/// The few tasks with more to keep (a cancellation count, an error, a
+/// cancellation message) have a [`Rare`] beside it. A task whose slot lives
+/// on (it had not finished when its block retired, or it was brought back
+/// for a change) has a record that says where the slot is instead.
+#[derive(Clone, Copy)]
+pub(crate) struct Record {
+    /// When it ended; the slot's index when `end` is `None`.
+    at: Instant,
+    name: Option<Name>,
+    end: Option<End>,
+}
+
+impl Record {
+    /// The record of a task whose slot is `index` in the table's
+    /// survivors.
+    pub fn elsewhere(index: u32) -> Record {
+        Record {
+            at: Instant::from_nanos(u64::from(index)),
+            name: None,
+            end: None,
+        }
+    }
+
+    /// Where the task's slot is, if it has one.
+    #[inline(always)]
+    pub fn slot_index(&self) -> Option<usize> {
+        match self.end {
+            None => Some(self.at.as_nanos() as usize),
+            Some(_) => None,
+        }
+    }
+}
+
+/// The rest of a retired task's record, for the few that have a rest.
+pub(crate) struct Rare {
+    num_cancels: u32,
+    cold: Option<Box<Cold>>,
+}
+
+impl TaskSlot {
+    /// The slot of a finished task in its compact form; the slot back if it
+    /// is not done or still holds what the compact form has no place for
+    /// (which a finished task never does: then it stays whole).
+    pub fn retire(self) -> Result<(Record, Option<Rare>), TaskSlot> {
+        let Phase::Done { at, end } = self.phase else {
+            return Err(self);
+        };
+        let cold_is_plain = self
+            .cold
+            .as_ref()
+            .is_none_or(|c| c.callbacks.is_empty() && c.catchers.is_empty());
+        if self.fut.is_some()
+            || self.first_callback.is_some()
+            || self.catcher0 != 0
+            || self.running
+            || self.must_cancel
+            || self.cancel_via_waiter
+            || self.delivering
+            || !cold_is_plain
+        {
+            return Err(self);
+        }
+        let record = Record {
+            at,
+            name: self.name,
+            end: Some(end),
+        };
+        let rare = (self.num_cancels != 0 || self.cold.is_some()).then(|| Rare {
+            num_cancels: self.num_cancels,
+            cold: self.cold,
+        });
+        Ok((record, rare))
+    }
+
+    /// A finished task's slot made whole again from its compact form.
+    pub fn revive(record: Record, rare: Option<Rare>) -> TaskSlot {
+        let (num_cancels, cold) = rare.map_or((0, None), |r| (r.num_cancels, r.cold));
+        TaskSlot {
+            fut: None,
+            first_callback: None,
+            phase: Phase::Done {
+                at: record.at,
+                end: record.end.expect("the record of a finished task"),
+            },
+            catcher0: 0,
+            cold,
+            num_cancels,
+            name: record.name,
+            scheduled: false,
+            running: false,
+            must_cancel: false,
+            cancel_via_waiter: false,
+            delivering: false,
+        }
+    }
+}
+
+/// What a question about a task reads: its slot, or the record it left
+/// when its chunk retired (`table.rs`).
+#[derive(Clone, Copy)]
+pub(crate) enum TaskView<'a> {
+    Slot(&'a TaskSlot),
+    Retired(&'a Record, Option<&'a Rare>),
+}
+
+impl<'a> TaskView<'a> {
+    fn cold(self) -> Option<&'a Cold> {
+        match self {
+            TaskView::Slot(t) => t.cold.as_deref(),
+            TaskView::Retired(_, rare) => rare?.cold.as_deref(),
+        }
+    }
+
+    /// The name given at creation, if any.
+    pub fn name(self) -> Option<Sym> {
+        match self {
+            TaskView::Slot(t) => t.name(),
+            TaskView::Retired(r, _) => r.name.map(Name::sym),
+        }
+    }
+
+    /// How the task ended, if it did.
+    pub fn end(self) -> Option<End> {
+        match self {
+            TaskView::Slot(t) => t.end(),
+            TaskView::Retired(r, _) => r.end,
+        }
+    }
+
+    /// When the task ended, if it did.
+    pub fn ended_at(self) -> Option<Instant> {
+        match self {
+            TaskView::Slot(t) => t.ended_at(),
+            TaskView::Retired(r, _) => Some(r.at),
+        }
+    }
+
+    pub fn is_done(self) -> bool {
+        self.end().is_some()
+    }
+
+    /// The message of the error the task raised, once it is done raising.
+    pub fn raised_message(self) -> Option<&'a str> {
+        match self.end() {
+            Some(End::Raised) => self.cold()?.raised.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// `Task._num_cancels_requested`.
+    pub fn num_cancels(self) -> u32 {
+        match self {
+            TaskView::Slot(t) => t.num_cancels,
+            TaskView::Retired(_, rare) => rare.map_or(0, |r| r.num_cancels),
+        }
+    }
+
+    /// `Task._cancel_message`.
+    pub fn cancel_msg(self) -> Option<Rc<str>> {
+        self.cold()?.cancel_msg.clone()
+    }
+
+    /// The done-callback registered under `key` (a finished task has none).
+    pub fn done_callback(self, key: u64) -> Option<&'a DoneCallback> {
+        match self {
+            TaskView::Slot(t) => t.done_callback(key),
+            TaskView::Retired(..) => None,
+        }
+    }
+
+    /// The output cell of a task that raised.
+    pub fn fail_slot(self) -> Option<&'a Rc<dyn FailSlot>> {
+        self.cold()?.fail.as_ref()
+    }
+
+    /// What the task is suspended on, in full.
+    pub fn wait(self) -> Option<Wait> {
+        match self {
+            TaskView::Slot(t) => t.wait(),
+            TaskView::Retired(..) => None,
+        }
+    }
+}
+
+/// A task slot for tests, with a future that ends at once.
+#[cfg(test)]
+pub(crate) fn test_slot(name: Option<Sym>) -> TaskSlot {
+    TaskSlot::new(Box::pin(tests::Done), name)
+}
+
+#[cfg(test)]
+impl TaskSlot {
+    /// Ends the task as a step would (its future dropped).
+    pub fn finish_for_test(&mut self, at: Instant, end: End) {
+        self.fut = None;
+        let raised = (end == End::Raised).then(|| "boom".to_string());
+        self.set_done(at, end, raised);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn slot() -> TaskSlot {
-        TaskSlot::new(Box::pin(Done), None)
+        test_slot(None)
     }
 
     /// A task future that is done at once.
-    struct Done;
+    pub(super) struct Done;
     impl Future for Done {
         type Output = ();
         fn poll(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<()> {
@@ -618,7 +803,7 @@ mod tests {
         t.set_done(at, End::Raised, Some("boom".into()));
         assert!(t.wait().is_none(), "a task that is done waits on nothing");
         assert_eq!((t.end(), t.ended_at()), (Some(End::Raised), Some(at)));
-        assert_eq!(t.raised_message(), Some("boom"));
+        assert_eq!(TaskView::Slot(&t).raised_message(), Some("boom"));
     }
 
     #[test]

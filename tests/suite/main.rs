@@ -17,6 +17,7 @@ mod random_programs;
 mod render;
 mod render_axis;
 mod render_critical;
+mod retirement;
 mod robustness;
 mod scenarios;
 mod support;
