@@ -22,6 +22,7 @@
 //! | `clock.rs` | the virtual clock: asyncio's float `loop.time()` and integer nanoseconds |
 //! | `step.rs` | the loop: `_run_once`, running a handle, a task's step and its end |
 //! | `tasks.rs` | task slots; **# Task state** (the flags and when they change) |
+//! | `table.rs` | the task table: a window of slots by id; finished tasks give theirs up for a 16-byte record |
 //! | `cancel.rs` | `Task.cancel` and the catcher protocol; **# Cancellation delivery** |
 //! | `timers.rs`, `heapq.rs` | the timers: CPython's `heapq`, its tie order and purge rule (`asyncio`) |
 //! | `wheel.rs` | the timer wheel of the other models (`fifo`, `random`, `pct`): (deadline, sequence) order, exact to the ns |

@@ -466,8 +466,9 @@ fn finish_done(rt: &Runtime, id: TaskId, ending: Ending, fail: std::rc::Rc<dyn s
         t.delivering = false;
         t.clear_wait();
         t.clear_catchers();
-        // A task that raised keeps its slot: the run's end asks whether
-        // its exception was retrieved.
+        // A task that raised keeps its output cell (in its record once its
+        // slot is given up): the run's end asks whether its exception was
+        // retrieved.
         if end == End::Raised {
             t.keep_fail_slot(fail.clone());
         }
