@@ -178,9 +178,14 @@ impl<T: 'static> SimFuture<T> {
         Rc::as_ptr(&self.inner) as usize
     }
 
-    /// Whether the future's label is `label`.
+    /// Whether the future's label is `label`: the same literal (the
+    /// common case, no comparison of bytes), or the same text.
+    #[inline]
     pub(crate) fn has_static_label(&self, label: &'static str) -> bool {
-        self.inner.label == label
+        match &self.inner.label {
+            Cow::Borrowed(s) if std::ptr::eq(*s, label) => true,
+            other => other.as_ref() == label,
+        }
     }
 
     /// True if both handles refer to the same future.
