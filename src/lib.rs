@@ -92,7 +92,7 @@ pub use determinism::{Divergence, check_determinism};
 #[doc(hidden)]
 pub use engine::mutation;
 #[doc(hidden)]
-pub use engine::task_chunk_bits_on_this_thread;
+pub use engine::task_block_bits_on_this_thread;
 pub use engine::{LimitKind, OutputLine, PctConfig, limit_hit, stop_at_limit};
 pub use error::Error;
 pub use future::{CallbackHandle, SimFuture, TimerHandle, call_at, call_later, call_soon};

@@ -76,6 +76,10 @@ impl Core {
     /// unless it is a sleep's future already cancelled.
     pub fn uncancel(&mut self, id: TaskId) -> u32 {
         let py313 = self.python() >= PythonVersion::Py313;
+        // A finished task's record is changed in place, not brought back.
+        if let Some(left) = self.tasks.uncancel_retired(id) {
+            return left;
+        }
         let t = self.task_mut(id);
         if t.num_cancels > 0 {
             t.num_cancels -= 1;
@@ -91,7 +95,7 @@ impl Core {
     /// retrieve it only (`_make_cancelled_error` hands its stored exception
     /// out once; later ones are new, without a message).
     pub fn receive_cancellation_of(&mut self, id: TaskId) {
-        let msg = self.task_mut(id).take_cancel_msg();
+        let msg = self.tasks.take_cancel_msg(id);
         if let Some(me) = self.current() {
             self.task_mut(me).replace_cancel_msg(msg);
         }
@@ -243,7 +247,7 @@ fn cancel_chain(id: TaskId) -> bool {
             let inner = cur;
             super::with_core("cancel", |c| {
                 if c.end_of(inner) == Some(End::Cancelled) {
-                    let msg = c.task_mut(inner).take_cancel_msg();
+                    let msg = c.tasks.take_cancel_msg(inner);
                     c.task_mut(*t).replace_cancel_msg(msg);
                 }
                 c.task_mut(*t).must_cancel = true;

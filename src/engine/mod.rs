@@ -66,7 +66,7 @@ pub(crate) use context::{
 pub use context::{limit_hit, stop_at_limit};
 use ext::Extensions;
 pub(crate) use step::{LoopEnd, run_loop};
-pub use table::task_chunk_bits_on_this_thread;
+pub use table::task_block_bits_on_this_thread;
 pub(crate) use world::run_world_due_now;
 
 use crate::rng::Streams;
@@ -545,12 +545,12 @@ impl Core {
     }
 
     /// What questions about task `id` read (its slot, or its record once
-    /// it finished and its chunk retired: `table.rs`).
+    /// it finished and retired: `table.rs`).
     fn task(&self, id: TaskId) -> TaskView<'_> {
         self.tasks.view(id)
     }
 
-    /// Task `id`'s slot (brought back whole if it finished and its chunk
+    /// Task `id`'s slot (brought back whole if it finished and
     /// retired).
     #[inline(always)]
     pub fn task_mut(&mut self, id: TaskId) -> &mut TaskSlot {
@@ -619,7 +619,8 @@ impl Core {
         {
             return;
         }
-        // A task without a slot has finished (its chunk retired).
+        debug_assert!(id.0 >= 1 && id.0 <= self.tasks.len(), "no task {}", id.0);
+        // A task without a slot has finished (and retired).
         let Some(t) = self.tasks.get_mut(id) else {
             return;
         };

@@ -254,7 +254,8 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
     // task and actor are saved and restored around this one.
     let (fut, waker, prev, first) = {
         let mut c = rt.core.borrow_mut();
-        // A task without a slot has finished (its chunk retired).
+        debug_assert!(id.0 >= 1 && id.0 <= c.tasks.len(), "no task {}", id.0);
+        // A task without a slot has finished (and retired).
         let Some(t) = c.tasks.get_mut(id) else {
             return;
         };

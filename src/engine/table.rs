@@ -38,6 +38,12 @@ const BLOCK_BITS: u32 = 12;
 /// A full block may retire once at most this many of its tasks are
 /// unfinished (and at most half of them, for the small blocks of tests).
 const MAX_LOOSE: u32 = 64;
+/// Once the window holds this many full blocks, a block may retire with up
+/// to half its tasks unfinished.
+const LONG_WINDOW: usize = 8;
+/// Finished tasks brought back at once before the earlier ones are folded
+/// back into their records.
+const MAX_REVIVED: usize = 64;
 
 thread_local! {
     static BITS_HERE: Cell<u32> = const { Cell::new(BLOCK_BITS) };
@@ -46,7 +52,7 @@ thread_local! {
 /// For tests: runs this thread starts afterwards retire `1 << bits` ids at
 /// a time (`bits` at most 12; `None`: the default), so that tasks retire in
 /// small programs too. Nothing a run shows may depend on it.
-pub fn task_chunk_bits_on_this_thread(bits: Option<u32>) {
+pub fn task_block_bits_on_this_thread(bits: Option<u32>) {
     BITS_HERE.with(|b| b.set(bits.unwrap_or(BLOCK_BITS).min(BLOCK_BITS)));
 }
 
@@ -140,7 +146,9 @@ impl TaskTable {
             .records
             .get((id.0 as usize).wrapping_sub(1))?
             .slot_index()?;
-        self.survivors[k].as_ref().map(|(_, slot)| slot)
+        let (owner, slot) = self.survivors[k].as_ref()?;
+        debug_assert_eq!(*owner, id.0, "a record points at another task's slot");
+        Some(slot)
     }
 
     /// Task `id`'s slot, if it has one (every unfinished task has).
@@ -160,7 +168,9 @@ impl TaskTable {
             .records
             .get((id.0 as usize).wrapping_sub(1))?
             .slot_index()?;
-        self.survivors[k].as_mut().map(|(_, slot)| slot)
+        let (owner, slot) = self.survivors[k].as_mut()?;
+        debug_assert_eq!(*owner, id.0, "a record points at another task's slot");
+        Some(slot)
     }
 
     /// Task `id`'s slot, brought back whole if the task finished and
@@ -184,13 +194,18 @@ impl TaskTable {
             },
             None => no_task(id),
         };
-        &mut self.survivors[k].as_mut().expect("a survivor's place").1
+        let (owner, slot) = self.survivors[k].as_mut().expect("a survivor's place");
+        debug_assert_eq!(*owner, id.0, "a record points at another task's slot");
+        slot
     }
 
     /// Brings a finished task's slot back from its record; returns its place.
     #[cold]
     #[inline(never)]
     fn revive(&mut self, id: TaskId) -> usize {
+        if self.revived.len() >= MAX_REVIVED {
+            self.fold_revived();
+        }
         let record = self.records[id.0 as usize - 1];
         let rare = self.rare.remove(&id.0);
         let k = self.place(id.0, TaskSlot::revive(record, rare));
@@ -213,6 +228,33 @@ impl TaskTable {
         };
         self.records[id as usize - 1] = Record::elsewhere(k);
         k as usize
+    }
+
+    /// Takes task `id`'s cancellation message out (`Task._cancel_message`
+    /// handed to the awaiter of a cancelled task), in place even when the
+    /// task has retired.
+    pub fn take_cancel_msg(&mut self, id: TaskId) -> Option<std::rc::Rc<str>> {
+        match self.get_mut(id) {
+            Some(slot) => slot.take_cancel_msg(),
+            None => self.rare.get_mut(&id.0)?.take_cancel_msg(),
+        }
+    }
+
+    /// `uncancel()` of a retired task: one request fewer; the requests left.
+    /// (A finished task has no cancellation pending to withdraw.) `None`
+    /// if the task has a slot.
+    pub fn uncancel_retired(&mut self, id: TaskId) -> Option<u32> {
+        if self.get(id).is_some() {
+            return None;
+        }
+        match self.rare.get_mut(&id.0) {
+            Some(rare) => Some(rare.uncancel()),
+            None => {
+                // Validates the id (panics on one that was never made).
+                let _ = self.record(id);
+                Some(0)
+            }
+        }
     }
 
     /// What questions about task `id` read. Panics if there is no task `id`.
@@ -277,14 +319,22 @@ impl TaskTable {
     /// least half the window.
     fn retire_front(&mut self) {
         let full_blocks = self.slots.len() >> self.bits;
+        // A long window lets a block with up to half its tasks unfinished
+        // retire too: a few long-lived tasks created early (a server's
+        // workers) must not hold every later block in the window.
+        let allowed = if full_blocks >= LONG_WINDOW {
+            (self.block() / 2).max(self.max_loose as usize)
+        } else {
+            self.max_loose as usize
+        };
         while self.ready < full_blocks {
             let block = &self.slots[self.ready << self.bits..(self.ready + 1) << self.bits];
             let unfinished = block
                 .iter()
                 .filter(|t| !t.is_done())
-                .take(self.max_loose as usize + 1)
+                .take(allowed + 1)
                 .count();
-            if unfinished > self.max_loose as usize {
+            if unfinished > allowed {
                 break;
             }
             self.ready += 1;
@@ -360,9 +410,9 @@ mod tests {
 
     /// A table with blocks of `1 << bits` ids.
     fn table(bits: u32) -> TaskTable {
-        task_chunk_bits_on_this_thread(Some(bits));
+        task_block_bits_on_this_thread(Some(bits));
         let t = TaskTable::new();
-        task_chunk_bits_on_this_thread(None);
+        task_block_bits_on_this_thread(None);
         t
     }
 
@@ -453,6 +503,52 @@ mod tests {
         assert_eq!(t.slots_held(), 1 + 4);
         assert!(busy.iter().all(|&id| t.get(id).is_some()));
         assert!(ids.iter().all(|&id| t.get(id).is_none()));
+    }
+
+    #[test]
+    fn long_lived_tasks_made_first_do_not_hold_the_window() {
+        let mut t = table(8);
+        // More than 64 unfinished tasks in the first block (a server's
+        // workers), then short tasks one after another.
+        let workers: Vec<TaskId> = (0..100).map(|_| t.push(test_slot(None))).collect();
+        for _ in 0..256 * 40 {
+            let id = t.push(test_slot(None));
+            finish(&mut t, id, End::Returned);
+        }
+        assert!(
+            t.slots_held() <= 100 + 16 * 256,
+            "{} slots held",
+            t.slots_held()
+        );
+        assert!(
+            workers
+                .iter()
+                .all(|&w| t.get(w).is_some_and(|s| !s.is_done()))
+        );
+    }
+
+    #[test]
+    fn a_retired_task_is_changed_in_place() {
+        let mut t = table(1);
+        let id = t.push(test_slot(None));
+        let s = t.slot_mut(id);
+        s.num_cancels = 2;
+        s.replace_cancel_msg(Some("bye".into()));
+        finish(&mut t, id, End::Cancelled);
+        for _ in 0..8 {
+            let other = t.push(test_slot(None));
+            finish(&mut t, other, End::Returned);
+        }
+        assert!(t.get(id).is_none(), "retired");
+        let held = t.slots_held();
+        assert_eq!(t.take_cancel_msg(id).as_deref(), Some("bye"));
+        assert_eq!(t.take_cancel_msg(id), None, "handed out once");
+        assert_eq!(t.uncancel_retired(id), Some(1));
+        assert_eq!(t.uncancel_retired(id), Some(0));
+        assert_eq!(t.uncancel_retired(id), Some(0));
+        assert_eq!(t.slots_held(), held, "no slot brought back");
+        assert_eq!(t.view(id).num_cancels(), 0);
+        assert_eq!(t.view(id).end(), Some(End::Cancelled));
     }
 
     #[test]

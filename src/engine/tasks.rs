@@ -30,8 +30,8 @@
 //!
 //! # Size
 //!
-//! A run keeps every task's slot, and `loopsim bench` holds a million at
-//! once, so the slot keeps inline only what most tasks use: one
+//! A run keeps every unfinished task's slot, and `loopsim bench` holds a
+//! million at once, so the slot keeps inline only what most tasks use: one
 //! done-callback, one cancellation catcher, a wait on a timer, a yield or a
 //! task. A wait on a future is boxed (with its target and probe); the
 //! message of a raised error, further done-callbacks and nested catchers
@@ -508,8 +508,9 @@ impl TaskSlot {
 /// (`table.rs`): when it ended and how, and its given name, in 16 bytes.
 /// The few tasks with more to keep (a cancellation count, an error, a
 /// cancellation message) have a [`Rare`] beside it. A task whose slot lives
-/// on (it had not finished when its block retired, or it was brought back
-/// for a change) has a record that says where the slot is instead.
+/// on (it had not finished when its block retired, it was brought back for
+/// a change, or it finished holding what a record has no place for) has a
+/// record that says where the slot is instead.
 #[derive(Clone, Copy)]
 pub(crate) struct Record {
     /// When it ended; the slot's index when `end` is `None`.
@@ -545,6 +546,19 @@ pub(crate) struct Rare {
     cold: Option<Box<Cold>>,
 }
 
+impl Rare {
+    /// Takes the cancellation message out.
+    pub fn take_cancel_msg(&mut self) -> Option<Rc<str>> {
+        self.cold.as_mut()?.cancel_msg.take()
+    }
+
+    /// `uncancel()`: one request fewer; the requests left.
+    pub fn uncancel(&mut self) -> u32 {
+        self.num_cancels = self.num_cancels.saturating_sub(1);
+        self.num_cancels
+    }
+}
+
 impl TaskSlot {
     /// The slot of a finished task in its compact form; the slot back if it
     /// is not done or still holds what the compact form has no place for
@@ -573,9 +587,13 @@ impl TaskSlot {
             name: self.name,
             end: Some(end),
         };
-        let rare = (self.num_cancels != 0 || self.cold.is_some()).then(|| Rare {
+        // A cold part left empty (its message handed on) is not kept.
+        let cold = self
+            .cold
+            .filter(|c| c.raised.is_some() || c.fail.is_some() || c.cancel_msg.is_some());
+        let rare = (self.num_cancels != 0 || cold.is_some()).then(|| Rare {
             num_cancels: self.num_cancels,
-            cold: self.cold,
+            cold,
         });
         Ok((record, rare))
     }
@@ -604,7 +622,7 @@ impl TaskSlot {
 }
 
 /// What a question about a task reads: its slot, or the record it left
-/// when its chunk retired (`table.rs`).
+/// when its block retired (`table.rs`).
 #[derive(Clone, Copy)]
 pub(crate) enum TaskView<'a> {
     Slot(&'a TaskSlot),

@@ -2302,9 +2302,9 @@ fn differential(version: &str, pv: PythonVersion) {
         }
         // Finished tasks giving up their slots at once changes nothing.
         let trace = |bits| {
-            loopsim::task_chunk_bits_on_this_thread(bits);
+            loopsim::task_block_bits_on_this_thread(bits);
             let t = scenario::run_variant(&s, "main", None, None, true).run.trace.to_jsonl();
-            loopsim::task_chunk_bits_on_this_thread(None);
+            loopsim::task_block_bits_on_this_thread(None);
             t
         };
         prop_assert!(trace(None) == trace(Some(0)), "the trace changes when slots are given up:\n{}", text);

@@ -6,13 +6,13 @@
 use crate::support::*;
 use loopsim::trace::EventKind;
 use loopsim::{Builder, Error, JoinHandle, LoopModel, Sim, TaskRef, catch_cancel, print, sleep};
-use loopsim::{task_chunk_bits_on_this_thread, yield_now};
+use loopsim::{task_block_bits_on_this_thread, yield_now};
 
 /// Runs `f` with blocks of `1 << bits` ids on this thread.
 fn with_blocks<T>(bits: Option<u32>, f: impl FnOnce() -> T) -> T {
-    task_chunk_bits_on_this_thread(bits);
+    task_block_bits_on_this_thread(bits);
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    task_chunk_bits_on_this_thread(None);
+    task_block_bits_on_this_thread(None);
     out.unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
