@@ -1,6 +1,7 @@
 //! A structure-aware mutation fuzzer over loopsim's scenario pipeline:
-//! parse → validate → print → run every variant (small limits) → render
-//! every format. Any panic (anywhere, also inside a simulated task), any
+//! parse → validate → print → run every variant (small limits; again with
+//! every finished task giving up its slot at once, which must not change
+//! the trace) → render every format. Any panic (anywhere, also inside a simulated task), any
 //! input that takes longer than `--hang-secs`, and peak memory past
 //! `--max-rss-mib` is a finding; each finding's input is saved.
 //!
@@ -372,6 +373,16 @@ fn exercise(name: &str, text: &str) -> bool {
     let mut traces = Vec::new();
     for v in s.variants.iter().take(4) {
         let r = scenario::run_variant(&s, &v.name, None, None, true);
+        // Again with blocks of one task id, so every finished task gives its
+        // slot up at once: nothing the run shows may change.
+        loopsim::task_block_bits_on_this_thread(Some(0));
+        let retiring = scenario::run_variant(&s, &v.name, None, None, true);
+        loopsim::task_block_bits_on_this_thread(None);
+        assert!(
+            retiring.run.trace.to_jsonl() == r.run.trace.to_jsonl(),
+            "{name} [{}]: the trace changes when finished tasks give up their slots",
+            v.name
+        );
         let t = r.run.trace;
         let _ = SequenceText { detail: true }.render(&t);
         let _ = Mermaid::default().render(&t);
