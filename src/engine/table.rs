@@ -71,6 +71,11 @@ pub(crate) struct TaskTable {
     /// Full blocks at the window's front known to have at most `max_loose`
     /// unfinished tasks (a full block gets no new task: it stays so).
     ready: usize,
+    /// Tasks ended so far.
+    ends: u64,
+    /// After a long window's front failed to retire (a look may read half a
+    /// block): `ends` when to look again.
+    next_look: u64,
     /// The records of retired ids (`1..first`), by id − 1.
     records: Vec<Record>,
     /// The rest of the few records that have one, by id.
@@ -101,6 +106,8 @@ impl TaskTable {
             bits,
             max_loose: MAX_LOOSE.min((1u32 << bits) / 2),
             ready: 0,
+            ends: 0,
+            next_look: 0,
             records: Vec::new(),
             rare: BTreeMap::new(),
             survivors: Vec::new(),
@@ -278,6 +285,7 @@ impl TaskTable {
     /// needs room); finished tasks brought back whole go back to their
     /// records.
     pub fn ended(&mut self, id: TaskId) {
+        self.ends += 1;
         if (id.0 as usize) < self.first {
             // A survivor: its record takes its place.
             self.put_back(id.0);
@@ -322,7 +330,11 @@ impl TaskTable {
         // A long window lets a block with up to half its tasks unfinished
         // retire too: a few long-lived tasks created early (a server's
         // workers) must not hold every later block in the window.
-        let allowed = if full_blocks >= LONG_WINDOW {
+        let long = full_blocks >= LONG_WINDOW;
+        if long && self.ends < self.next_look {
+            return;
+        }
+        let allowed = if long {
             (self.block() / 2).max(self.max_loose as usize)
         } else {
             self.max_loose as usize
@@ -341,9 +353,16 @@ impl TaskTable {
         }
         let n = self.ready << self.bits;
         if n == 0 || 2 * n < self.slots.len() {
+            if long {
+                // The front can become ready only as tasks end: tasks that
+                // all live long (W1) are not looked at again until half a
+                // block's worth has.
+                self.next_look = self.ends + (self.block() / 2) as u64;
+            }
             return;
         }
         self.ready = 0;
+        self.next_look = 0;
         self.records.reserve(n);
         let first = self.first as u32;
         let mut slots = std::mem::take(&mut self.slots);
