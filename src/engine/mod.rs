@@ -610,7 +610,10 @@ impl Core {
     }
 
     /// `loop.call_soon(step)`: appends the task's step to the ready queue
-    /// unless it is already there or the task is done.
+    /// unless it is already there or the task is done. Inlined into its
+    /// callers: a call saved and restored more registers than the wake-up
+    /// itself takes (a yield: 368.6 → 351.6 M instructions on W2).
+    #[inline(always)]
     pub fn wake(&mut self, id: TaskId) {
         let by = self.actor;
         if self.lose_wakeup
