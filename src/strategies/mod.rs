@@ -334,6 +334,10 @@ pub fn minimize(p: Program, fails: impl Fn(&Program) -> bool) -> Program {
 /// under `model` and `seed`; shrinks it (proptest, then [`minimize`]),
 /// writes it as a counterexample file named `name`, and returns it with the
 /// verdict and the file's path. `None` if the property held on every case.
+///
+/// The search is deterministic: `seed` also seeds the generation of
+/// programs (unless `PROPTEST_RNG_SEED` names another seed), so the same
+/// call finds the same counterexample.
 pub fn find_counterexample(
     cfg: ProgramConfig,
     model: LoopModel,
@@ -342,15 +346,21 @@ pub fn find_counterexample(
     name: &str,
     cases: u32,
 ) -> Option<(Program, crate::checks::Verdict, std::io::Result<PathBuf>)> {
-    use proptest::test_runner::{Config, TestError, TestRunner};
+    use proptest::test_runner::{Config, RngSeed, TestError, TestRunner};
     let judge = |p: &Program| {
         let run = scenario::run_variant(&p.scenario, "main", Some(seed), Some(model), true);
         checker.check(&Facts::of(&run.run.trace))
     };
+    let default = Config::default();
+    let rng_seed = match default.rng_seed {
+        RngSeed::Random => RngSeed::Fixed(seed),
+        chosen => chosen,
+    };
     let mut runner = TestRunner::new(Config {
         cases,
         failure_persistence: None,
-        ..Config::default()
+        rng_seed,
+        ..default
     });
     let found = match runner.run(&program(cfg), |p| {
         if judge(&p).holds {

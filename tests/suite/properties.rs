@@ -189,3 +189,21 @@ mod readme_example {
         }
     }
 }
+
+/// A search for a counterexample is deterministic: the same call finds the
+/// same program, byte for byte.
+#[test]
+fn a_counterexample_search_finds_the_same_program_twice() {
+    let search = || {
+        plant_on_this_thread(Some(Mutation::LoseOneWakeup));
+        let r = property(
+            ProgramConfig::default(),
+            LoopModel::Asyncio,
+            &NothingPending,
+            "twice",
+        );
+        plant_on_this_thread(None);
+        r.expect_err("the planted bug is caught").0.toml
+    };
+    assert_eq!(search(), search());
+}
