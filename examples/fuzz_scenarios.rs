@@ -1,9 +1,10 @@
 //! A structure-aware mutation fuzzer over loopsim's scenario pipeline:
 //! parse → validate → print → run every variant (small limits; again with
 //! every finished task giving up its slot at once, which must not change
-//! the trace) → render every format. Any panic (anywhere, also inside a simulated task), any
-//! input that takes longer than `--hang-secs`, and peak memory past
-//! `--max-rss-mib` is a finding; each finding's input is saved.
+//! the trace) → render every format. Any panic (anywhere, also inside a
+//! simulated task), any input that takes longer than `--hang-secs`, and
+//! peak memory past `--max-rss-mib` is a finding; each finding's input is
+//! saved.
 //!
 //! ```sh
 //! cargo run --release --example fuzz_scenarios -- --cases 1000000          # the campaign

@@ -405,13 +405,10 @@ impl Core {
 
     /// The tasks not done yet, in creation order.
     pub fn unfinished_ids(&self) -> Vec<TaskId> {
-        let mut found = Vec::new();
-        self.tasks.for_each_notable(|id, t| {
-            if !t.is_done() {
-                found.push(id);
-            }
-        });
-        found
+        self.unfinished_tasks()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
     }
 
     /// The tasks not done yet, in creation order, with what each waits on.

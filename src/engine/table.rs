@@ -9,7 +9,8 @@
 //!
 //! - the window's front retires a block of 4096 ids at a time, once every
 //!   id of the block has been given out and at most 64 of its tasks are
-//!   unfinished;
+//!   unfinished (at most half of them once the window is 8 blocks long, so
+//!   that a few long-lived tasks made early do not hold every later block);
 //! - its finished tasks become [`Record`]s (when and how each ended, its
 //!   name; the few with a cancellation count, an error or a cancellation
 //!   message keep a [`Rare`] beside it, in a map);
@@ -23,10 +24,11 @@
 //! is moved at most once per slot retired. A run of a million short tasks
 //! one after another then holds a block or two of slots, not a million.
 //!
-//! Questions about a finished task read its record ([`TaskView`]). A change
-//! to a finished task (`uncancel()`, handing its cancellation message to an
-//! awaiter) brings its slot back whole among the survivors, and it is
-//! folded back into its record when the next task ends.
+//! Questions about a finished task read its record ([`TaskView`]).
+//! `uncancel()` and handing its cancellation message to an awaiter change
+//! the record in place; any other change brings its slot back whole among
+//! the survivors, and it is folded back into its record when the next task
+//! ends.
 
 use super::tasks::{Rare, Record, TaskSlot, TaskView};
 use crate::trace::TaskId;
@@ -146,14 +148,18 @@ impl TaskTable {
         }
     }
 
+    /// Where retired task `id`'s slot is among the survivors, if it has one.
+    #[inline(always)]
+    fn survivor_place(&self, id: TaskId) -> Option<usize> {
+        self.records
+            .get((id.0 as usize).wrapping_sub(1))?
+            .slot_index()
+    }
+
     #[cold]
     #[inline(never)]
     fn survivor(&self, id: TaskId) -> Option<&TaskSlot> {
-        let k = self
-            .records
-            .get((id.0 as usize).wrapping_sub(1))?
-            .slot_index()?;
-        let (owner, slot) = self.survivors[k].as_ref()?;
+        let (owner, slot) = self.survivors[self.survivor_place(id)?].as_ref()?;
         debug_assert_eq!(*owner, id.0, "a record points at another task's slot");
         Some(slot)
     }
@@ -171,10 +177,7 @@ impl TaskTable {
     #[cold]
     #[inline(never)]
     fn survivor_mut(&mut self, id: TaskId) -> Option<&mut TaskSlot> {
-        let k = self
-            .records
-            .get((id.0 as usize).wrapping_sub(1))?
-            .slot_index()?;
+        let k = self.survivor_place(id)?;
         let (owner, slot) = self.survivors[k].as_mut()?;
         debug_assert_eq!(*owner, id.0, "a record points at another task's slot");
         Some(slot)
@@ -194,11 +197,9 @@ impl TaskTable {
     /// A retired task's slot: a survivor's, or one brought back.
     #[inline(never)]
     fn survivor_or_revive(&mut self, id: TaskId) -> &mut TaskSlot {
-        let k = match self.records.get((id.0 as usize).wrapping_sub(1)) {
-            Some(r) => match r.slot_index() {
-                Some(k) => k,
-                None => self.revive(id),
-            },
+        let k = match self.survivor_place(id) {
+            Some(k) => k,
+            None if id.0 >= 1 && id.0 <= self.len => self.revive(id),
             None => no_task(id),
         };
         let (owner, slot) = self.survivors[k].as_mut().expect("a survivor's place");

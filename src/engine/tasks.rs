@@ -210,6 +210,14 @@ pub(crate) struct Cold {
     fail: Option<Rc<dyn FailSlot>>,
 }
 
+impl Cold {
+    /// Whether it holds what a done task is still asked for (its error,
+    /// its output cell, the message it was cancelled with).
+    fn asked_when_done(&self) -> bool {
+        self.raised.is_some() || self.fail.is_some() || self.cancel_msg.is_some()
+    }
+}
+
 impl TaskSlot {
     /// A new task's slot: live, not scheduled.
     pub fn new(fut: BoxedTask, name: Option<Sym>) -> TaskSlot {
@@ -485,11 +493,7 @@ impl TaskSlot {
     /// done task is still asked for (its error, its output cell, the
     /// message it was cancelled with).
     pub fn trim_cold(&mut self) {
-        if self
-            .cold
-            .as_ref()
-            .is_some_and(|c| c.raised.is_none() && c.fail.is_none() && c.cancel_msg.is_none())
-        {
+        if self.cold.as_ref().is_some_and(|c| !c.asked_when_done()) {
             self.cold = None;
         }
     }
@@ -588,9 +592,7 @@ impl TaskSlot {
             end: Some(end),
         };
         // A cold part left empty (its message handed on) is not kept.
-        let cold = self
-            .cold
-            .filter(|c| c.raised.is_some() || c.fail.is_some() || c.cancel_msg.is_some());
+        let cold = self.cold.filter(|c| c.asked_when_done());
         let rare = (self.num_cancels != 0 || cold.is_some()).then(|| Rare {
             num_cancels: self.num_cancels,
             cold,
@@ -657,7 +659,7 @@ impl<'a> TaskView<'a> {
     pub fn ended_at(self) -> Option<Instant> {
         match self {
             TaskView::Slot(t) => t.ended_at(),
-            TaskView::Retired(r, _) => Some(r.at),
+            TaskView::Retired(r, _) => r.end.map(|_| r.at),
         }
     }
 
