@@ -358,6 +358,28 @@ impl<T: 'static> SimFuture<T> {
         a
     }
 
+    /// `catch_cancel(self.wait_primitive(kind, name, probe))` in one
+    /// future, for a primitive's blocked wait (`Queue.put`, `Lock`, …): the
+    /// same answers in the same order — `Ok(Ok(()))` once woken,
+    /// `Err(Error::Cancelled)` when the task's cancellation is thrown at this
+    /// wait — with the catcher and the wait registered together, in one
+    /// entry into the loop's core per poll instead of four.
+    pub(crate) fn wait_primitive_catching(
+        &self,
+        kind: &'static str,
+        name: Rc<str>,
+        probe: crate::deadlock::Probe,
+    ) -> PrimitiveWait<T> {
+        PrimitiveWait {
+            fut: self.clone(),
+            key: None,
+            kind,
+            name,
+            probe,
+            scope: Scope::Unentered,
+        }
+    }
+
     /// Awaits this future as simulated I/O: the trace says the task waits
     /// on `what` (a service's response, a pool's job).
     pub(crate) fn wait_io(&self, what: Rc<str>) -> Await<T> {
@@ -528,6 +550,158 @@ impl<T> Drop for Await<T> {
         if let Some((k, _)) = self.key.take() {
             let removed = self.fut.inner.st.borrow_mut().callbacks.remove(k);
             drop(removed);
+        }
+    }
+}
+
+/// The future of [`SimFuture::wait_primitive_catching`]: a
+/// [`catch_cancel`](crate::catch_cancel) around an [`Await`] of a
+/// primitive's waiter, fused.
+pub(crate) struct PrimitiveWait<T> {
+    fut: SimFuture<T>,
+    /// The done-callback that wakes the task, and the waker it wakes.
+    key: Option<(u64, Waker)>,
+    kind: &'static str,
+    name: Rc<str>,
+    probe: crate::deadlock::Probe,
+    scope: Scope,
+}
+
+/// The cancellation catcher of a [`PrimitiveWait`] (a
+/// [`CancelScope`](crate::task::CancelScope)'s task and key).
+#[derive(Clone, Copy)]
+enum Scope {
+    /// Not entered yet (or polled outside a task: entered at the next poll).
+    Unentered,
+    In(crate::trace::TaskId, u64),
+    /// The wait is over.
+    Done,
+}
+
+/// What a [`PrimitiveWait`]'s poll found, decided inside the core and
+/// acted on outside it.
+enum Found {
+    /// The task's cancellation is thrown here: caught.
+    Caught,
+    /// The waiter is done: its outcome.
+    Ready(Result<(), Error>),
+    /// The waiter was cancelled: `CancelledError` is raised at this await
+    /// (delivered to this wait's catcher at the task's next poll).
+    Raised,
+    Pending,
+}
+
+impl<T: 'static> Future for PrimitiveWait<T> {
+    type Output = Result<Result<(), Error>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if matches!(this.scope, Scope::Done) {
+            panic!("loopsim: CatchCancel polled after completion");
+        }
+        // The waiter's outcome, read before the core is entered (reading it
+        // touches only the waiter).
+        let outcome: Option<Result<(), Error>> = {
+            let st = this.fut.inner.st.borrow();
+            st.result.as_ref().map(|r| match r {
+                _ if st.cancelled => Err(Error::Cancelled),
+                Ok(_) => Ok(()),
+                Err(e) => Err(e.clone()),
+            })
+        };
+        let found = engine::with_core("wait", |c| {
+            if matches!(this.scope, Scope::Unentered)
+                && let Some(task) = c.current()
+                && let Some(key) = c.catcher_enter()
+            {
+                this.scope = Scope::In(task, key);
+            }
+            let scope = match this.scope {
+                Scope::In(task, key) => Some((task, key)),
+                _ => None,
+            };
+            if let Some((task, key)) = scope
+                && c.current() == Some(task)
+                && c.catcher_is_target(key)
+            {
+                c.catcher_consume(key);
+                return Found::Caught;
+            }
+            match outcome {
+                Some(Err(Error::Cancelled)) => {
+                    c.raise_cancelled();
+                    Found::Raised
+                }
+                Some(r) => {
+                    if let Some((task, key)) = scope {
+                        c.catcher_exit(task, key);
+                    }
+                    Found::Ready(r)
+                }
+                None => {
+                    let on = WaitOn::Primitive {
+                        kind: c.intern_static(this.kind),
+                        name: c.intern_shared(&this.name),
+                    };
+                    let target: Rc<dyn CancelFuture> = this.fut.inner.clone();
+                    c.set_waiting_probed(
+                        on,
+                        CancelTarget::Future(target),
+                        Some(this.probe.clone()),
+                    );
+                    Found::Pending
+                }
+            }
+        });
+        match found {
+            Found::Caught => {
+                this.scope = Scope::Done;
+                this.unregister();
+                Poll::Ready(Err(Error::Cancelled))
+            }
+            Found::Ready(r) => {
+                this.scope = Scope::Done;
+                this.key = None;
+                Poll::Ready(Ok(r))
+            }
+            Found::Raised => {
+                this.key = None;
+                Poll::Pending
+            }
+            Found::Pending => {
+                if let Some((k, w)) = &this.key
+                    && !w.will_wake(cx.waker())
+                {
+                    this.fut.remove_done_callback(*k);
+                    this.key = None;
+                }
+                if this.key.is_none() {
+                    let w = cx.waker().clone();
+                    let cb = w.clone();
+                    let k = this.fut.add_with(move || Callback::Wake(cb));
+                    this.key = Some((k, w));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T> PrimitiveWait<T> {
+    /// Takes this wait's done-callback off the waiter.
+    fn unregister(&mut self) {
+        if let Some((k, _)) = self.key.take() {
+            let removed = self.fut.inner.st.borrow_mut().callbacks.remove(k);
+            drop(removed);
+        }
+    }
+}
+
+impl<T> Drop for PrimitiveWait<T> {
+    fn drop(&mut self) {
+        self.unregister();
+        if let Scope::In(task, key) = self.scope {
+            engine::try_with_core(|c| c.catcher_exit(task, key));
         }
     }
 }

@@ -111,8 +111,9 @@ impl ConditionGuard {
         let fut: SimFuture<()> = SimFuture::with_static_label("Condition");
         cond.inner.waiters.borrow_mut().push(&fut);
         let probe: crate::deadlock::Probe = Rc::new(|_| crate::deadlock::Blocker::NotNotified);
-        let wait = fut.wait_primitive("Condition", cond.inner.name.clone(), probe);
-        let r = catch_cancel(wait).await;
+        let r = fut
+            .wait_primitive_catching("Condition", cond.inner.name.clone(), probe)
+            .await;
         cond.inner.waiters.borrow_mut().remove(&fut);
         let mut cancelled = r.is_err();
         loop {

@@ -3,7 +3,7 @@
 use super::{Waiters, current};
 use crate::deadlock::{Blocker, Probe};
 use crate::error::Error;
-use crate::task::{catch_cancel, raise_cancelled};
+use crate::task::raise_cancelled;
 use crate::trace::TaskId;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -102,8 +102,9 @@ impl Lock {
             }
             st.waiters.push_new("Lock")
         };
-        let r =
-            catch_cancel(fut.wait_primitive("Lock", self.inner.name.clone(), self.probe())).await;
+        let r = fut
+            .wait_primitive_catching("Lock", self.inner.name.clone(), self.probe())
+            .await;
         self.inner.st.borrow_mut().waiters.remove(&fut);
         if r.is_err() {
             if !self.locked() {

@@ -3,7 +3,7 @@
 use super::{Event, Waiters};
 use crate::deadlock::{Blocker, Probe};
 use crate::engine::heapq;
-use crate::task::{catch_cancel, raise_cancelled};
+use crate::task::raise_cancelled;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -225,8 +225,9 @@ impl<T: PartialOrd + 'static> Queue<T> {
         while self.full() {
             let putter = self.inner.st.borrow_mut().putters.push_new("Queue.put");
             let probe = self.inner.put_probe.clone();
-            let wait = putter.wait_primitive("Queue.put", self.inner.name.clone(), probe);
-            let r = catch_cancel(wait).await;
+            let r = putter
+                .wait_primitive_catching("Queue.put", self.inner.name.clone(), probe)
+                .await;
             if r.is_err() {
                 putter.cancel();
                 self.inner.st.borrow_mut().putters.remove(&putter);
@@ -247,8 +248,9 @@ impl<T: PartialOrd + 'static> Queue<T> {
         while self.empty() {
             let getter = self.inner.st.borrow_mut().getters.push_new("Queue.get");
             let probe = self.inner.get_probe.clone();
-            let wait = getter.wait_primitive("Queue.get", self.inner.name.clone(), probe);
-            let r = catch_cancel(wait).await;
+            let r = getter
+                .wait_primitive_catching("Queue.get", self.inner.name.clone(), probe)
+                .await;
             if r.is_err() {
                 getter.cancel();
                 self.inner.st.borrow_mut().getters.remove(&getter);

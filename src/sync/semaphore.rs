@@ -19,7 +19,7 @@ use crate::deadlock::{Blocker, Probe};
 use crate::engine;
 use crate::error::Error;
 use crate::settings::PythonVersion;
-use crate::task::{catch_cancel, raise_cancelled};
+use crate::task::raise_cancelled;
 use crate::trace::TaskId;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -128,8 +128,8 @@ impl Semaphore {
             return;
         }
         let fut = self.inner.st.borrow_mut().waiters.push_new("Semaphore");
-        let wait = fut.wait_primitive("Semaphore", self.inner.name.clone(), self.probe());
-        let r = catch_cancel(wait).await;
+        let wait = fut.wait_primitive_catching("Semaphore", self.inner.name.clone(), self.probe());
+        let r = wait.await;
         self.inner.st.borrow_mut().waiters.remove(&fut);
         let py313 = engine::with_core("Semaphore", |c| c.python() >= PythonVersion::Py313);
         if r.is_err() {
