@@ -45,8 +45,9 @@
 //! - [`check_determinism`] — run twice, compare the traces byte for byte.
 
 // No `unsafe` but the one block of `engine/waker.rs` (a task's waker with no
-// allocation) and that of `engine/prefetch.rs` (a cache hint), each of which
-// allows it by name.
+// allocation), that of `engine/prefetch.rs` (a cache hint) and that of
+// `task.rs`'s `TaskBox::with_fut` (a task's future pinned inside the
+// allocation it shares with its output cell), each of which allows it by name.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 #![warn(missing_debug_implementations)]

@@ -53,7 +53,7 @@ pub use choice::PctConfig;
 mod tasks;
 pub(crate) use cancel::{CancelFuture, CancelTarget};
 pub(crate) use tasks::{
-    BoxedTask, DoneCallback, End, FailSlot, TaskFuture, TaskSlot, TaskView, Wait,
+    DoneCallback, End, FailRef, FailSlot, TaskFut, TaskFuture, TaskSlot, TaskView, Wait,
 };
 mod context;
 mod ext;
@@ -561,7 +561,7 @@ impl Core {
     }
 
     /// Takes an unfinished task's future out (for teardown).
-    pub fn take_future(&mut self, id: TaskId) -> Option<BoxedTask> {
+    pub fn take_future(&mut self, id: TaskId) -> Option<TaskFut> {
         self.tasks.get_mut(id)?.take_future()
     }
 
@@ -659,7 +659,7 @@ impl Core {
             match *h {
                 Handle::Step(id) => {
                     if let Some(f) = self.tasks.get(id).and_then(|t| t.fut.as_ref()) {
-                        prefetch::prefetch_dyn(&**f);
+                        prefetch::prefetch_dyn(f.data());
                     }
                 }
                 Handle::Timer(index) => {
@@ -810,7 +810,7 @@ impl Core {
     /// caller then runs it at once with [`run_eager`]).
     pub fn create_task(
         &mut self,
-        fut: BoxedTask,
+        fut: TaskFut,
         name: Option<&str>,
         label: Option<&str>,
         eager: bool,

@@ -288,7 +288,7 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
         );
         (fut, waker, prev, first)
     };
-    let mut fut = fut.expect("checked above");
+    let fut = fut.expect("checked above");
     let mut cx = Context::from_waker(&waker);
     let mut first = Some(first);
     let end: Option<Ending> = loop {
@@ -303,7 +303,7 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
         if delivering && target.is_none() {
             break Some(Ending::Cancelled);
         }
-        match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+        match catch_unwind(AssertUnwindSafe(|| fut.poll(&mut cx))) {
             Ok(Poll::Ready(())) => break Some(Ending::Returned),
             Err(payload) => break Some(Ending::Panicked(panic_message(payload))),
             Ok(Poll::Pending) => {
@@ -316,12 +316,15 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
                         // `finish_suspended` does when there is no
                         // cancellation to forward and no overhead to add.
                         // The future is out of the slot for the step: put
-                        // back with no old value to drop.
-                        if t.fut.is_none() {
-                            t.fut = Some(fut);
-                        } else {
-                            unreachable!("a task's future is out of its slot for its step");
-                        }
+                        // back with no old value to drop (forgotten, not
+                        // dropped: it is `None`, and a drop would call
+                        // `TaskFut`'s destructor's glue).
+                        let old = t.fut.replace(fut);
+                        debug_assert!(
+                            old.is_none(),
+                            "a task's future is out of its slot for its step"
+                        );
+                        std::mem::forget(old);
                         t.running = false;
                         record_suspended(c, id);
                         restore_outer_step(c, prev);
@@ -353,8 +356,7 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
         Some(end) => {
             // Drop the future (its destructors may call into the loop) with
             // the task still current.
-            let fail = fut.as_mut().take_fail_slot();
-            drop(fut);
+            let fail = fut.finish();
             finish_done(rt, id, end, fail);
         }
     }
@@ -371,7 +373,7 @@ fn restore_outer_step(c: &mut super::Core, prev: OuterStep) {
     c.actor = prev.1;
 }
 
-fn finish_suspended(rt: &Runtime, id: TaskId, fut: super::BoxedTask) {
+fn finish_suspended(rt: &Runtime, id: TaskId, fut: super::TaskFut) {
     // `_must_cancel` set during the step (the task cancelled itself): cancel
     // what it now waits on, as `Task.__step` does after a yield.
     let forward = {
@@ -440,7 +442,7 @@ enum Ending {
     Cancelled,
 }
 
-fn finish_done(rt: &Runtime, id: TaskId, ending: Ending, fail: std::rc::Rc<dyn super::FailSlot>) {
+fn finish_done(rt: &Runtime, id: TaskId, ending: Ending, fail: super::FailRef) {
     let (fail, callbacks) = {
         let mut c = rt.core.borrow_mut();
         let now = c.now();

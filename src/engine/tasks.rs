@@ -46,11 +46,10 @@ use super::cancel::CancelTarget;
 use crate::error::Error;
 use crate::time::Instant;
 use crate::trace::{Sym, TaskId, WaitOn};
-use std::future::Future;
 use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 
 /// How a task ended (the message of an error it raised is kept apart:
 /// [`TaskSlot::raised_message`]).
@@ -149,7 +148,7 @@ impl Name {
 /// itself on every growth, an over-aligned `realloc` cannot move pages.)
 #[repr(C)]
 pub(crate) struct TaskSlot {
-    pub(super) fut: Option<BoxedTask>,
+    pub(super) fut: Option<TaskFut>,
     phase: Phase,
     pub(super) scheduled: bool,
     pub(super) running: bool,
@@ -177,17 +176,58 @@ pub(crate) struct TaskSlot {
     name: Option<Name>,
 }
 
-/// A task's future as the engine holds it: polled until it is ready (its
-/// output goes to the task's cell).
-pub(crate) trait TaskFuture: Future<Output = ()> {
-    /// The cell the task's output goes to, for its error when it raises,
-    /// panics or is cancelled: moved out once, when the task has ended,
-    /// before its future is dropped.
-    fn take_fail_slot(self: Pin<&mut Self>) -> Rc<dyn FailSlot>;
+/// A task as the engine holds it: its future, polled in place until it is
+/// ready (its output goes to the task's cell, beside it in the same
+/// allocation), and that cell, which receives the task's error when it
+/// raises, panics or is cancelled.
+pub(crate) trait TaskFuture: FailSlot {
+    /// Polls the future where it lies.
+    fn poll_task(self: Pin<&Self>, cx: &mut Context<'_>) -> Poll<()>;
+    /// Drops the future in place, if it is still there: the task has ended
+    /// (its handles may keep the allocation, for the output, long after).
+    fn drop_future(self: Pin<&Self>);
 }
 
-/// A task's future, boxed.
-pub(crate) type BoxedTask = Pin<Box<dyn TaskFuture>>;
+/// The engine's reference to a task's allocation ([`TaskFuture`]).
+/// Dropping it drops the task's future, whoever else holds the allocation:
+/// the engine drops it where a task's future must be dropped (the step
+/// that ends it, the run's teardown).
+pub(crate) struct TaskFut(Pin<Rc<dyn TaskFuture>>);
+
+impl TaskFut {
+    pub fn new(task: Pin<Rc<dyn TaskFuture>>) -> TaskFut {
+        TaskFut(task)
+    }
+
+    /// Polls the task's future.
+    #[inline(always)]
+    pub fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.as_ref().poll_task(cx)
+    }
+
+    /// The task ended: drops its future and gives its output cell, for the
+    /// task's error.
+    pub fn finish(self) -> FailRef {
+        let task = self.0.clone();
+        drop(self);
+        task
+    }
+
+    /// The start of the task's allocation past its reference counts (what
+    /// a prefetch asks for).
+    pub fn data(&self) -> &dyn TaskFuture {
+        &*self.0
+    }
+}
+
+impl Drop for TaskFut {
+    fn drop(&mut self) {
+        self.0.as_ref().drop_future();
+    }
+}
+
+/// A task's output cell, for its error (see [`FailSlot`]).
+pub(crate) type FailRef = Pin<Rc<dyn FailSlot>>;
 
 /// The rarely used part of a task slot.
 #[derive(Default)]
@@ -207,7 +247,7 @@ pub(crate) struct Cold {
     callbacks: Vec<(u64, DoneCallback)>,
     /// Where a task that raised keeps its output cell, for the run's end
     /// to ask whether its exception was retrieved.
-    fail: Option<Rc<dyn FailSlot>>,
+    fail: Option<FailRef>,
 }
 
 impl Cold {
@@ -220,7 +260,7 @@ impl Cold {
 
 impl TaskSlot {
     /// A new task's slot: live, not scheduled.
-    pub fn new(fut: BoxedTask, name: Option<Sym>) -> TaskSlot {
+    pub fn new(fut: TaskFut, name: Option<Sym>) -> TaskSlot {
         TaskSlot {
             fut: Some(fut),
             first_callback: None,
@@ -485,7 +525,7 @@ impl TaskSlot {
 
     /// Keeps the output cell of a task that raised (see
     /// [`Core::record_end_warnings`](super::Core::record_end_warnings)).
-    pub fn keep_fail_slot(&mut self, fail: Rc<dyn FailSlot>) {
+    pub fn keep_fail_slot(&mut self, fail: FailRef) {
         self.cold().fail = Some(fail);
     }
 
@@ -503,7 +543,7 @@ impl TaskSlot {
     }
 
     /// Takes the task's future out (for teardown).
-    pub fn take_future(&mut self) -> Option<BoxedTask> {
+    pub fn take_future(&mut self) -> Option<TaskFut> {
         self.fut.take()
     }
 }
@@ -697,7 +737,7 @@ impl<'a> TaskView<'a> {
     }
 
     /// The output cell of a task that raised.
-    pub fn fail_slot(self) -> Option<&'a Rc<dyn FailSlot>> {
+    pub fn fail_slot(self) -> Option<&'a FailRef> {
         self.cold()?.fail.as_ref()
     }
 
@@ -713,7 +753,7 @@ impl<'a> TaskView<'a> {
 /// A task slot for tests, with a future that ends at once.
 #[cfg(test)]
 pub(crate) fn test_slot(name: Option<Sym>) -> TaskSlot {
-    TaskSlot::new(Box::pin(tests::Done), name)
+    TaskSlot::new(TaskFut::new(Rc::pin(tests::Done)), name)
 }
 
 #[cfg(test)]
@@ -736,20 +776,14 @@ mod tests {
 
     /// A task future that is done at once.
     pub(super) struct Done;
-    impl Future for Done {
-        type Output = ();
-        fn poll(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<()> {
-            std::task::Poll::Ready(())
-        }
-    }
     impl TaskFuture for Done {
-        fn take_fail_slot(self: Pin<&mut Self>) -> Rc<dyn FailSlot> {
-            Rc::new(Nowhere)
+        fn poll_task(self: Pin<&Self>, _: &mut Context<'_>) -> Poll<()> {
+            Poll::Ready(())
         }
+        fn drop_future(self: Pin<&Self>) {}
     }
 
-    struct Nowhere;
-    impl FailSlot for Nowhere {
+    impl FailSlot for Done {
         fn fail(&self, _: Error) {}
         fn retrieved(&self) -> bool {
             false

@@ -6,7 +6,8 @@
 //! the run is the waker's own (task ids restart with every run, so a waker
 //! kept from an earlier run, or woken on another thread, wakes nothing).
 //!
-//! One of the crate's two `unsafe` blocks (the other is `prefetch.rs`):
+//! One of the crate's three `unsafe` blocks (the others are in `prefetch.rs`
+//! and `task.rs`):
 //! [`Waker::new`] is `unsafe` only
 //! because a vtable's functions may trust the data pointer; these never
 //! dereference it (it is an integer, made with
