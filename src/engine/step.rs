@@ -320,7 +320,7 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
                         // dropped: it is `None`, and a drop would call
                         // `TaskFut`'s destructor's glue).
                         let old = t.fut.replace(fut);
-                        debug_assert!(
+                        assert!(
                             old.is_none(),
                             "a task's future is out of its slot for its step"
                         );

@@ -37,7 +37,8 @@
 //! message of a raised error, further done-callbacks and nested catchers
 //! are in `cold`, boxed on first use. A task that ends drops `cold` unless
 //! it holds what a done task is still asked for (its error, its output
-//! cell, its cancel message: [`TaskSlot::trim_cold`]); once new tasks need
+//! cell — which keeps the task's whole allocation, `task.rs`'s `TaskBox`
+//! —, its cancel message: [`TaskSlot::trim_cold`]); once new tasks need
 //! room, a finished task gives its 104-byte slot up for a 16-byte
 //! [`Record`] (`table.rs`). A task's waker is not kept at all: it is a
 //! word made for each step (`waker.rs`).
