@@ -153,41 +153,6 @@ impl<T: 'static> SimFuture<T> {
         }
     }
 
-    /// This future made pending again, if nothing else holds it (no other
-    /// handle, no task waiting on it, no callback): a primitive's waiter
-    /// whose wait is over, kept for the next wait instead of freed and
-    /// allocated again. `None` (and the handle dropped) otherwise.
-    pub(crate) fn recycled(self) -> Option<SimFuture<T>> {
-        if Rc::strong_count(&self.inner) != 1 || Rc::weak_count(&self.inner) != 0 {
-            return None;
-        }
-        {
-            let mut st = self.inner.st.borrow_mut();
-            if st.callbacks.first.is_some() || !st.callbacks.rest.is_empty() {
-                return None;
-            }
-            st.result = None;
-            st.cancelled = false;
-        }
-        Some(self)
-    }
-
-    /// The address of the shared part (tests of reuse).
-    #[cfg(test)]
-    pub(crate) fn addr(&self) -> usize {
-        Rc::as_ptr(&self.inner) as usize
-    }
-
-    /// Whether the future's label is `label`: the same literal (the
-    /// common case, no comparison of bytes), or the same text.
-    #[inline]
-    pub(crate) fn has_static_label(&self, label: &'static str) -> bool {
-        match &self.inner.label {
-            Cow::Borrowed(s) if std::ptr::eq(*s, label) => true,
-            other => other.as_ref() == label,
-        }
-    }
-
     /// True if both handles refer to the same future.
     pub fn same(&self, other: &SimFuture<T>) -> bool {
         Rc::ptr_eq(&self.inner, &other.inner)
@@ -364,43 +329,6 @@ impl<T: 'static> SimFuture<T> {
         Await::new(self.clone(), Some(target))
     }
 
-    /// Awaits this future as a primitive's waiter: the trace says the task
-    /// waits on `kind` `name` (a Lock, a Queue, …), and `probe` tells a
-    /// deadlock report the primitive's state (its holders, its items).
-    pub(crate) fn wait_primitive(
-        &self,
-        kind: &'static str,
-        name: Rc<str>,
-        probe: crate::deadlock::Probe,
-    ) -> Await<T> {
-        let mut a = Await::new(self.clone(), None);
-        a.on = Some(On::Primitive(kind, name));
-        a.probe = Some(probe);
-        a
-    }
-
-    /// `catch_cancel(self.wait_primitive(kind, name, probe))` in one
-    /// future, for a primitive's blocked wait (`Queue.put`, `Lock`, …): the
-    /// same answers in the same order — `Ok(Ok(()))` once woken,
-    /// `Err(Error::Cancelled)` when the task's cancellation is thrown at this
-    /// wait — with the catcher and the wait registered together, in one
-    /// entry into the loop's core per poll instead of four.
-    pub(crate) fn wait_primitive_catching(
-        &self,
-        kind: &'static str,
-        name: Rc<str>,
-        probe: crate::deadlock::Probe,
-    ) -> PrimitiveWait<T> {
-        PrimitiveWait {
-            fut: self.clone(),
-            key: None,
-            kind,
-            name,
-            probe,
-            scope: Scope::Unentered,
-        }
-    }
-
     /// Awaits this future as simulated I/O: the trace says the task waits
     /// on `what` (a service's response, a pool's job).
     pub(crate) fn wait_io(&self, what: Rc<str>) -> Await<T> {
@@ -475,13 +403,10 @@ pub struct Await<T> {
     key: Option<(u64, Waker)>,
     target: Option<Rc<dyn CancelFuture>>,
     on: Option<On>,
-    probe: Option<crate::deadlock::Probe>,
 }
 
 /// What a task waiting on an [`Await`] waits on, in the trace.
 enum On {
-    /// A primitive's waiter: its kind and name.
-    Primitive(&'static str, Rc<str>),
     /// A service's response or a pool's job.
     Io(Rc<str>),
 }
@@ -493,7 +418,6 @@ impl<T: 'static> Await<T> {
             key: None,
             target,
             on: None,
-            probe: None,
         }
     }
 }
@@ -532,13 +456,8 @@ impl<T: 'static> Future for Await<T> {
         };
         let label = &this.fut.inner.label;
         let on = &this.on;
-        let probe = this.probe.clone();
         engine::with_core("await", |c| {
             let on = match on {
-                Some(On::Primitive(kind, name)) => WaitOn::Primitive {
-                    kind: c.intern_static(kind),
-                    name: c.intern_shared(name),
-                },
                 Some(On::Io(what)) => WaitOn::Io {
                     what: c.intern_shared(what),
                 },
@@ -549,7 +468,7 @@ impl<T: 'static> Future for Await<T> {
                     },
                 },
             };
-            c.set_waiting_probed(on, CancelTarget::Future(target), probe);
+            c.set_waiting_probed(on, CancelTarget::Future(target), None);
         });
         Poll::Pending
     }
@@ -560,148 +479,6 @@ impl<T> Drop for Await<T> {
         if let Some((k, _)) = self.key.take() {
             let removed = self.fut.inner.st.borrow_mut().callbacks.remove(k);
             drop(removed);
-        }
-    }
-}
-
-/// The future of [`SimFuture::wait_primitive_catching`]: a
-/// [`catch_cancel`](crate::catch_cancel) around an [`Await`] of a
-/// primitive's waiter, fused.
-#[must_use = "futures do nothing unless awaited"]
-pub(crate) struct PrimitiveWait<T> {
-    fut: SimFuture<T>,
-    /// The done-callback that wakes the task, and the waker it wakes.
-    key: Option<(u64, Waker)>,
-    kind: &'static str,
-    name: Rc<str>,
-    probe: crate::deadlock::Probe,
-    scope: Scope,
-}
-
-/// The cancellation catcher of a [`PrimitiveWait`] (a
-/// [`CancelScope`](crate::task::CancelScope)'s task and key).
-#[derive(Clone, Copy)]
-enum Scope {
-    /// Not entered yet (or polled outside a task: entered at the next poll).
-    Unentered,
-    In(crate::trace::TaskId, u64),
-    /// The wait is over.
-    Done,
-}
-
-/// What a [`PrimitiveWait`]'s poll found, decided inside the core and
-/// acted on outside it.
-enum Found {
-    /// The task's cancellation is thrown here: caught.
-    Caught,
-    /// The waiter is done: its outcome.
-    Ready(Result<(), Error>),
-    /// The waiter was cancelled: `CancelledError` is raised at this await
-    /// (delivered to this wait's catcher at the task's next poll).
-    Raised,
-    Pending,
-}
-
-impl<T: 'static> Future for PrimitiveWait<T> {
-    type Output = Result<Result<(), Error>, Error>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        if matches!(this.scope, Scope::Done) {
-            panic!("loopsim: CatchCancel polled after completion");
-        }
-        // The waiter's outcome, read before the core is entered (reading it
-        // touches only the waiter).
-        let outcome: Option<Result<(), Error>> = {
-            let st = this.fut.inner.st.borrow();
-            st.result.as_ref().map(|r| match r {
-                _ if st.cancelled => Err(Error::Cancelled),
-                Ok(_) => Ok(()),
-                Err(e) => Err(e.clone()),
-            })
-        };
-        let found = engine::with_core("wait", |c| {
-            if matches!(this.scope, Scope::Unentered)
-                && let Some(task) = c.current()
-                && let Some(key) = c.catcher_enter()
-            {
-                this.scope = Scope::In(task, key);
-            }
-            let scope = match this.scope {
-                Scope::In(task, key) => Some((task, key)),
-                _ => None,
-            };
-            if let Some((task, key)) = scope
-                && c.current() == Some(task)
-                && c.catcher_is_target(key)
-            {
-                c.catcher_consume(key);
-                return Found::Caught;
-            }
-            match outcome {
-                Some(Err(Error::Cancelled)) => {
-                    c.raise_cancelled();
-                    Found::Raised
-                }
-                Some(r) => {
-                    if let Some((task, key)) = scope {
-                        c.catcher_exit(task, key);
-                    }
-                    Found::Ready(r)
-                }
-                None => {
-                    let on = WaitOn::Primitive {
-                        kind: c.intern_static(this.kind),
-                        name: c.intern_shared(&this.name),
-                    };
-                    let target: Rc<dyn CancelFuture> = this.fut.inner.clone();
-                    c.set_waiting_probed(
-                        on,
-                        CancelTarget::Future(target),
-                        Some(this.probe.clone()),
-                    );
-                    Found::Pending
-                }
-            }
-        });
-        match found {
-            Found::Caught => {
-                this.scope = Scope::Done;
-                this.unregister();
-                Poll::Ready(Err(Error::Cancelled))
-            }
-            Found::Ready(r) => {
-                this.scope = Scope::Done;
-                this.key = None;
-                Poll::Ready(Ok(r))
-            }
-            Found::Raised => {
-                this.key = None;
-                Poll::Pending
-            }
-            Found::Pending => {
-                this.fut.register_waker(&mut this.key, cx);
-                Poll::Pending
-            }
-        }
-    }
-}
-
-impl<T> PrimitiveWait<T> {
-    /// Takes this wait's done-callback off the waiter.
-    fn unregister(&mut self) {
-        if let Some((k, _)) = self.key.take() {
-            let removed = self.fut.inner.st.borrow_mut().callbacks.remove(k);
-            drop(removed);
-        }
-    }
-}
-
-impl<T> Drop for PrimitiveWait<T> {
-    fn drop(&mut self) {
-        self.unregister();
-        if let Scope::In(task, key) = self.scope {
-            engine::try_with_core(|c| c.catcher_exit(task, key));
         }
     }
 }

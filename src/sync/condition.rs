@@ -15,7 +15,6 @@
 
 use super::{Lock, Waiters};
 use crate::engine;
-use crate::future::SimFuture;
 use crate::settings::PythonVersion;
 use crate::task::{catch_cancel, raise_cancelled};
 use std::cell::RefCell;
@@ -108,12 +107,9 @@ impl ConditionGuard {
         let cond = self.cond.clone();
         self.held = false;
         cond.lock.release_held();
-        let fut: SimFuture<()> = SimFuture::with_static_label("Condition");
-        cond.inner.waiters.borrow_mut().push(&fut);
+        let fut = cond.inner.waiters.borrow_mut().push_new();
         let probe: crate::deadlock::Probe = Rc::new(|_| crate::deadlock::Blocker::NotNotified);
-        let r = fut
-            .wait_primitive_catching("Condition", cond.inner.name.clone(), probe)
-            .await;
+        let r = fut.wait("Condition", cond.inner.name.clone(), probe).await;
         cond.inner.waiters.borrow_mut().remove(&fut);
         let mut cancelled = r.is_err();
         loop {
@@ -159,7 +155,7 @@ impl Condition {
     fn notify_raw(&self, n: usize) {
         let targets = self.inner.waiters.borrow().pending(n);
         for w in targets {
-            let _ = w.set_result(());
+            w.set_result();
         }
     }
 

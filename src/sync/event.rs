@@ -1,8 +1,8 @@
 //! `asyncio.Event`.
 
 use super::Waiters;
+use super::waiters::Waiter;
 use crate::deadlock::{Blocker, Probe};
-use crate::future::SimFuture;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -82,7 +82,7 @@ impl Event {
         };
         for w in waiters {
             if !w.done() {
-                let _ = w.set_result(());
+                w.set_result();
             }
         }
     }
@@ -106,22 +106,20 @@ impl Event {
             if st.value {
                 return;
             }
-            let fut: SimFuture<()> = SimFuture::with_static_label("Event");
-            st.waiters.push(&fut);
-            fut
+            st.waiters.push_new()
         };
         let _remove = RemoveOnDrop {
             ev: self,
             fut: &fut,
         };
-        let _ = fut.wait_primitive(kind, name, probe).await;
+        let _ = fut.wait_uncaught(kind, name, probe).await;
     }
 }
 
 /// `finally: self._waiters.remove(fut)`.
 struct RemoveOnDrop<'a> {
     ev: &'a Event,
-    fut: &'a SimFuture<()>,
+    fut: &'a Waiter,
 }
 
 impl Drop for RemoveOnDrop<'_> {

@@ -100,10 +100,10 @@ impl Lock {
                 st.holder = current();
                 return;
             }
-            st.waiters.push_new("Lock")
+            st.waiters.push_new()
         };
         let r = fut
-            .wait_primitive_catching("Lock", self.inner.name.clone(), self.probe())
+            .wait("Lock", self.inner.name.clone(), self.probe())
             .await;
         self.inner.st.borrow_mut().waiters.remove(&fut);
         if r.is_err() {
@@ -164,7 +164,7 @@ impl Lock {
         if let Some(f) = first
             && !f.done()
         {
-            let _ = f.set_result(());
+            f.set_result();
         }
     }
 }

@@ -166,7 +166,7 @@ impl<T: PartialOrd + 'static> Queue<T> {
             }
         };
         if let Some(w) = w {
-            let _ = w.set_result(());
+            w.set_result();
         }
     }
 
@@ -191,7 +191,7 @@ impl<T: PartialOrd + 'static> Queue<T> {
         };
         self.inner.finished.clear();
         if let Some(w) = getter {
-            let _ = w.set_result(());
+            w.set_result();
         }
         Ok(())
     }
@@ -215,7 +215,7 @@ impl<T: PartialOrd + 'static> Queue<T> {
             (item, st.putters.pop_pending())
         };
         if let Some(w) = putter {
-            let _ = w.set_result(());
+            w.set_result();
         }
         Ok(item)
     }
@@ -223,10 +223,10 @@ impl<T: PartialOrd + 'static> Queue<T> {
     /// Puts an item, waiting while the queue is full.
     pub async fn put(&self, item: T) {
         while self.full() {
-            let putter = self.inner.st.borrow_mut().putters.push_new("Queue.put");
+            let putter = self.inner.st.borrow_mut().putters.push_new();
             let probe = self.inner.put_probe.clone();
             let r = putter
-                .wait_primitive_catching("Queue.put", self.inner.name.clone(), probe)
+                .wait("Queue.put", self.inner.name.clone(), probe)
                 .await;
             if r.is_err() {
                 putter.cancel();
@@ -246,10 +246,10 @@ impl<T: PartialOrd + 'static> Queue<T> {
     /// Takes an item, waiting while the queue is empty.
     pub async fn get(&self) -> T {
         while self.empty() {
-            let getter = self.inner.st.borrow_mut().getters.push_new("Queue.get");
+            let getter = self.inner.st.borrow_mut().getters.push_new();
             let probe = self.inner.get_probe.clone();
             let r = getter
-                .wait_primitive_catching("Queue.get", self.inner.name.clone(), probe)
+                .wait("Queue.get", self.inner.name.clone(), probe)
                 .await;
             if r.is_err() {
                 getter.cancel();
@@ -324,6 +324,29 @@ mod tests {
     use super::Queue;
     use crate::{Sim, sleep, spawn};
     use std::time::Duration;
+
+    /// A wait first polled with a waker that wakes nothing (a `select`'s
+    /// own, say), then awaited by its task, is woken through the task's:
+    /// the waiter keeps the waker of the last poll.
+    #[test]
+    fn a_wait_polled_with_another_waker_wakes_the_last_one() {
+        use std::future::Future;
+        use std::task::{Context, Waker};
+        let run = Sim::builder().build().run(async {
+            let q: Queue<u32> = Queue::new(0);
+            let c = q.clone();
+            spawn(async move {
+                sleep(Duration::from_secs(1)).await;
+                c.put(7).await;
+            });
+            let mut get = std::pin::pin!(q.get());
+            let pending = get.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            assert!(pending.is_pending());
+            get.await
+        });
+        assert_eq!(run.value(), Some(&7), "{:?}", run.outcome);
+        assert_eq!(run.elapsed(), Duration::from_secs(1));
+    }
 
     /// A getter that waited, once its wait is over, leaves its waiter for
     /// the next wait (nothing else holds it: not the task's wait, not the

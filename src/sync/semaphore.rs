@@ -127,8 +127,8 @@ impl Semaphore {
             st.holders.extend(current());
             return;
         }
-        let fut = self.inner.st.borrow_mut().waiters.push_new("Semaphore");
-        let wait = fut.wait_primitive_catching("Semaphore", self.inner.name.clone(), self.probe());
+        let fut = self.inner.st.borrow_mut().waiters.push_new();
+        let wait = fut.wait("Semaphore", self.inner.name.clone(), self.probe());
         let r = wait.await;
         self.inner.st.borrow_mut().waiters.remove(&fut);
         let py313 = engine::with_core("Semaphore", |c| c.python() >= PythonVersion::Py313);
@@ -223,7 +223,7 @@ impl Semaphore {
         };
         match next {
             Some(f) => {
-                let _ = f.set_result(());
+                f.set_result();
                 true
             }
             None => false,

@@ -1,27 +1,300 @@
-//! The FIFO of waiter futures every primitive keeps (asyncio's
-//! `self._waiters = collections.deque()`), and the ways asyncio wakes from
-//! it.
+//! The FIFO of waiters every primitive keeps (asyncio's `self._waiters =
+//! collections.deque()`), the waiters themselves, and the ways asyncio
+//! wakes from it.
 //!
-//! A waiter is a [`SimFuture`] appended at the tail; a waiter that leaves
-//! (cancelled, timed out) removes itself, as asyncio's `finally:
-//! self._waiters.remove(fut)` does. Waking sets a waiter's result: its task
-//! resumes one iteration later.
+//! A waiter is asyncio's `fut = loop.create_future()`, appended at the
+//! tail; a waiter that leaves (cancelled, timed out) removes itself, as
+//! asyncio's `finally: self._waiters.remove(fut)` does. Waking sets a
+//! waiter's result: its task resumes one iteration later.
 //!
-//! A waiter whose wait ended normally, and that nothing else holds any more
-//! (no handle, no task's wait, no callback), is kept and made pending again
-//! for the primitive's next wait ([`Waiters::recycle`], [`Waiters::push_new`]):
-//! a blocked `Queue.put`, `Lock` or `Semaphore` wait then allocates nothing.
-//! Nothing can tell a reused waiter from a new one.
+//! A primitive's waiter only ever gets `set_result(None)` or `cancel()`, and
+//! only the task that made it awaits it, so it is not a general
+//! [`SimFuture`](crate::SimFuture): a [`Waiter`] keeps its state and the
+//! waker of its task, no result, no list of done-callbacks, no label. (A
+//! `SimFuture<()>` per wait cost W4 about 15 % of its instructions: a
+//! `RefCell` borrow on every question, a keyed callback list, a label.)
+//!
+//! A waiter whose wait ended, and that nothing else holds any more (no task's
+//! wait, no list), is kept and made pending again for the primitive's next
+//! wait ([`Waiters::recycle`], [`Waiters::push_new`]): a blocked `Queue.put`,
+//! `Lock` or `Semaphore` wait then allocates nothing. Nothing can tell a
+//! reused waiter from a new one.
 
-use crate::future::SimFuture;
+use crate::deadlock::Probe;
+use crate::engine::{self, CancelFuture, CancelTarget};
+use crate::error::Error;
+use crate::trace::{TaskId, WaitOn};
+use std::cell::Cell;
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+/// A primitive's waiter (see the module's doc). Cloning gives another
+/// handle to the same waiter.
+#[derive(Clone)]
+pub(crate) struct Waiter(Rc<WaiterCell>);
+
+pub(crate) struct WaiterCell {
+    state: Cell<State>,
+    /// The waker of the task awaiting the waiter, once its wait was polled.
+    waker: Cell<Option<Waker>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    Pending,
+    /// `set_result(None)`.
+    Done,
+    Cancelled,
+}
+
+impl Waiter {
+    fn new() -> Waiter {
+        Waiter(Rc::new(WaiterCell {
+            state: Cell::new(State::Pending),
+            waker: Cell::new(None),
+        }))
+    }
+
+    /// `fut.done()`.
+    pub fn done(&self) -> bool {
+        self.0.state.get() != State::Pending
+    }
+
+    /// `fut.cancelled()`.
+    pub fn cancelled(&self) -> bool {
+        self.0.state.get() == State::Cancelled
+    }
+
+    /// `fut.set_result(None)`: the waiting task resumes one iteration later
+    /// (its wake-up is scheduled now, as asyncio schedules a done-callback).
+    /// False (asyncio's `InvalidStateError`) if it is done already.
+    pub fn set_result(&self) -> bool {
+        self.0.complete(State::Done)
+    }
+
+    /// `fut.cancel()`: false if it is done already.
+    pub fn cancel(&self) -> bool {
+        self.0.complete(State::Cancelled)
+    }
+
+    /// Whether both handles are the same waiter.
+    pub fn same(&self, other: &Waiter) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// The waiter made pending again, if nothing else holds it.
+    fn recycled(self) -> Option<Waiter> {
+        if Rc::strong_count(&self.0) != 1 || Rc::weak_count(&self.0) != 0 {
+            return None;
+        }
+        self.0.state.set(State::Pending);
+        drop(self.0.waker.take());
+        Some(self)
+    }
+
+    /// `try: await fut except CancelledError: …`: the task waits on `kind`
+    /// `name` (what the trace and a deadlock report say, with `probe`'s
+    /// account of the primitive) until the waiter is done. `Ok(())` once
+    /// it is; `Err(Error::Cancelled)` when the task's cancellation is thrown
+    /// at this wait (the waiter cancelled, or the task cancelled while
+    /// ready), caught here as [`catch_cancel`](crate::catch_cancel) would.
+    pub fn wait(&self, kind: &'static str, name: Rc<str>, probe: Probe) -> Wait {
+        Wait {
+            waiter: self.clone(),
+            registered: false,
+            kind,
+            name,
+            probe,
+            scope: Scope::Unentered,
+        }
+    }
+
+    /// `await fut` with nothing to catch a cancellation: it goes on to the
+    /// next catcher out, or ends the task (`Event.wait`).
+    pub fn wait_uncaught(&self, kind: &'static str, name: Rc<str>, probe: Probe) -> Wait {
+        let mut w = self.wait(kind, name, probe);
+        w.scope = Scope::Never;
+        w
+    }
+
+    #[cfg(test)]
+    pub fn addr(&self) -> usize {
+        Rc::as_ptr(&self.0).addr()
+    }
+}
+
+impl WaiterCell {
+    fn complete(&self, to: State) -> bool {
+        if self.state.get() != State::Pending {
+            return false;
+        }
+        self.state.set(to);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+        true
+    }
+}
+
+/// A task suspended on a waiter cancels it through its shared part.
+impl CancelFuture for WaiterCell {
+    fn cancel_future(self: Rc<Self>) -> bool {
+        self.complete(State::Cancelled)
+    }
+    fn ends_cancelled(&self) -> bool {
+        self.state.get() == State::Cancelled
+    }
+}
+
+/// The future of [`Waiter::wait`]: an await of the waiter, inside a
+/// cancellation catcher (a [`CancelScope`](crate::task::CancelScope)) unless
+/// made by [`Waiter::wait_uncaught`]. The catcher and the wait are
+/// registered together, in one entry into the loop's core per poll.
+#[must_use = "futures do nothing unless awaited"]
+pub(crate) struct Wait {
+    waiter: Waiter,
+    /// Whether this wait's waker is in the waiter.
+    registered: bool,
+    kind: &'static str,
+    name: Rc<str>,
+    probe: Probe,
+    scope: Scope,
+}
+
+/// A [`Wait`]'s cancellation catcher (a `CancelScope`'s task and key).
+#[derive(Clone, Copy)]
+enum Scope {
+    /// Not entered yet (or polled outside a task: entered at the next poll).
+    Unentered,
+    In(TaskId, u64),
+    /// An uncaught wait: no catcher.
+    Never,
+    /// The wait is over.
+    Over,
+}
+
+/// What a [`Wait`]'s poll found, decided inside the core and acted on
+/// outside it.
+enum Found {
+    /// The task's cancellation is thrown here: caught.
+    Caught,
+    /// The waiter is done.
+    Ready,
+    /// The waiter was cancelled: `CancelledError` is raised at this await
+    /// (delivered to this wait's catcher at the task's next poll).
+    Raised,
+    Pending,
+}
+
+impl Future for Wait {
+    type Output = Result<(), Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if matches!(this.scope, Scope::Over) {
+            panic!("loopsim: a primitive's wait polled after completion");
+        }
+        let state = this.waiter.0.state.get();
+        let found = engine::with_core("wait", |c| {
+            if matches!(this.scope, Scope::Unentered)
+                && let Some(task) = c.current()
+                && let Some(key) = c.catcher_enter()
+            {
+                this.scope = Scope::In(task, key);
+            }
+            let scope = match this.scope {
+                Scope::In(task, key) => Some((task, key)),
+                _ => None,
+            };
+            if let Some((task, key)) = scope
+                && c.current() == Some(task)
+                && c.catcher_is_target(key)
+            {
+                c.catcher_consume(key);
+                return Found::Caught;
+            }
+            match state {
+                State::Cancelled => {
+                    c.raise_cancelled();
+                    Found::Raised
+                }
+                State::Done => {
+                    if let Some((task, key)) = scope {
+                        c.catcher_exit(task, key);
+                    }
+                    Found::Ready
+                }
+                State::Pending => {
+                    let on = WaitOn::Primitive {
+                        kind: c.intern_static(this.kind),
+                        name: c.intern_shared(&this.name),
+                    };
+                    let target: Rc<dyn CancelFuture> = this.waiter.0.clone();
+                    c.set_waiting_probed(
+                        on,
+                        CancelTarget::Future(target),
+                        Some(this.probe.clone()),
+                    );
+                    Found::Pending
+                }
+            }
+        });
+        match found {
+            Found::Caught => {
+                this.scope = Scope::Over;
+                this.unregister();
+                Poll::Ready(Err(Error::Cancelled))
+            }
+            Found::Ready => {
+                this.scope = Scope::Over;
+                // Its completion took the waker.
+                this.registered = false;
+                Poll::Ready(Ok(()))
+            }
+            Found::Raised => {
+                this.registered = false;
+                Poll::Pending
+            }
+            Found::Pending => {
+                let cell = &this.waiter.0;
+                let kept = cell.waker.take().filter(|w| w.will_wake(cx.waker()));
+                cell.waker
+                    .set(Some(kept.unwrap_or_else(|| cx.waker().clone())));
+                this.registered = true;
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Wait {
+    /// Takes this wait's waker out of the waiter (the wait is gone: a later
+    /// `set_result` wakes nobody, as a removed done-callback would).
+    fn unregister(&mut self) {
+        if std::mem::take(&mut self.registered) {
+            drop(self.waiter.0.waker.take());
+        }
+    }
+}
+
+impl Drop for Wait {
+    fn drop(&mut self) {
+        self.unregister();
+        if let Scope::In(task, key) = self.scope {
+            engine::try_with_core(|c| c.catcher_exit(task, key));
+        }
+    }
+}
 
 #[derive(Default)]
 pub(crate) struct Waiters {
     /// The waiters, oldest first.
-    queue: VecDeque<SimFuture<()>>,
+    queue: VecDeque<Waiter>,
     /// Finished waiters kept for reuse (at most [`SPARE`]).
-    spare: Vec<SimFuture<()>>,
+    spare: Vec<Waiter>,
 }
 
 /// Finished waiters a [`Waiters`] keeps for reuse, at most.
@@ -35,31 +308,23 @@ impl Waiters {
         }
     }
 
-    /// Appends a waiter at the tail.
-    pub fn push(&mut self, fut: &SimFuture<()>) {
-        self.queue.push_back(fut.clone());
-    }
-
     /// `fut = loop.create_future(); self._waiters.append(fut)`: a new
-    /// pending waiter labelled `label`, appended at the tail. It reuses the
-    /// allocation of a waiter given back with [`recycle`](Self::recycle).
-    pub fn push_new(&mut self, label: &'static str) -> SimFuture<()> {
-        let fut = match self.spare.pop() {
-            Some(f) if f.has_static_label(label) => f,
-            _ => SimFuture::with_static_label(label),
-        };
-        self.queue.push_back(fut.clone());
-        fut
+    /// pending waiter, appended at the tail. It reuses the allocation of a
+    /// waiter given back with [`recycle`](Self::recycle).
+    pub fn push_new(&mut self) -> Waiter {
+        let w = self.spare.pop().unwrap_or_else(Waiter::new);
+        self.queue.push_back(w.clone());
+        w
     }
 
     /// A waiter's wait is over: kept for [`push_new`](Self::push_new) if
     /// nothing else holds it (it is then made pending again), dropped
     /// otherwise.
-    pub fn recycle(&mut self, fut: SimFuture<()>) {
+    pub fn recycle(&mut self, w: Waiter) {
         if self.spare.len() < SPARE
-            && let Some(f) = fut.recycled()
+            && let Some(w) = w.recycled()
         {
-            self.spare.push(f);
+            self.spare.push(w);
         }
     }
 
@@ -70,8 +335,8 @@ impl Waiters {
     }
 
     /// `self._waiters.remove(fut)`: a waiter leaves (no-op if it is gone).
-    pub fn remove(&mut self, fut: &SimFuture<()>) {
-        if let Some(i) = self.queue.iter().position(|w| w.same(fut)) {
+    pub fn remove(&mut self, w: &Waiter) {
+        if let Some(i) = self.queue.iter().position(|x| x.same(w)) {
             self.queue.remove(i);
         }
     }
@@ -81,13 +346,13 @@ impl Waiters {
     }
 
     /// The waiter at the head, done or not.
-    pub fn front(&self) -> Option<SimFuture<()>> {
+    pub fn front(&self) -> Option<Waiter> {
         self.queue.front().cloned()
     }
 
     /// `_wakeup_next`'s loop: pops waiters until one that is not done, and
     /// returns it (for its result to be set).
-    pub fn pop_pending(&mut self) -> Option<SimFuture<()>> {
+    pub fn pop_pending(&mut self) -> Option<Waiter> {
         while let Some(w) = self.queue.pop_front() {
             if !w.done() {
                 return Some(w);
@@ -98,12 +363,12 @@ impl Waiters {
 
     /// `_wake_up_first` / `_wakeup_next` helper: the first waiter that is
     /// not done.
-    pub fn first_pending(&self) -> Option<SimFuture<()>> {
+    pub fn first_pending(&self) -> Option<Waiter> {
         self.queue.iter().find(|w| !w.done()).cloned()
     }
 
     /// The first `n` waiters that are not done, in order (`Condition._notify`).
-    pub fn pending(&self, n: usize) -> Vec<SimFuture<()>> {
+    pub fn pending(&self, n: usize) -> Vec<Waiter> {
         self.queue
             .iter()
             .filter(|w| !w.done())
@@ -113,13 +378,13 @@ impl Waiters {
     }
 
     /// Every waiter, in order (`Event.set` wakes them all).
-    pub fn all(&self) -> Vec<SimFuture<()>> {
+    pub fn all(&self) -> Vec<Waiter> {
         self.queue.iter().cloned().collect()
     }
 
     /// Whether every waiter was cancelled (none at all counts).
     pub fn all_cancelled(&self) -> bool {
-        self.queue.iter().all(|w| w.cancelled())
+        self.queue.iter().all(Waiter::cancelled)
     }
 }
 
@@ -132,16 +397,17 @@ mod tests {
     #[test]
     fn a_recycled_waiter_is_reused_pending() {
         let mut w = Waiters::new();
-        let a = w.push_new("Queue.get");
+        let a = w.push_new();
         let popped = w.pop_pending().expect("a pending waiter");
         assert!(popped.same(&a));
-        popped.set_result(()).expect("pending");
+        assert!(popped.set_result());
+        assert!(!popped.set_result(), "done already");
         drop(popped);
         assert!(a.done());
         let addr = a.addr();
         w.recycle(a);
         assert_eq!(w.spare.len(), 1, "kept for the next waiter");
-        let b = w.push_new("Queue.get");
+        let b = w.push_new();
         assert!(w.spare.is_empty());
         assert_eq!(b.addr(), addr, "the finished waiter's allocation is reused");
         assert!(
@@ -152,17 +418,18 @@ mod tests {
         assert!(w.pop_pending().expect("queued").same(&b));
     }
 
-    /// A waiter someone else still holds keeps its result and is not reused.
+    /// A waiter someone else still holds keeps its state and is not reused.
     #[test]
     fn a_held_waiter_is_not_reused() {
         let mut w = Waiters::new();
-        let a = w.push_new("Queue.put");
+        let a = w.push_new();
         w.remove(&a);
-        a.cancel();
+        assert!(a.cancel());
+        assert!(!a.cancel(), "cancelled already");
         let keep = a.clone();
         w.recycle(a);
         assert!(w.spare.is_empty(), "not kept: another handle holds it");
-        let b = w.push_new("Queue.put");
+        let b = w.push_new();
         assert!(!b.same(&keep));
         assert!(keep.done() && keep.cancelled());
     }
@@ -172,40 +439,37 @@ mod tests {
     #[test]
     fn a_cancelled_waiter_comes_back_uncancelled() {
         let mut w = Waiters::new();
-        let a = w.push_new("Lock");
+        let a = w.push_new();
         w.remove(&a);
         assert!(a.cancel());
         w.recycle(a);
         assert_eq!(w.spare.len(), 1);
-        let b = w.push_new("Lock");
+        let b = w.push_new();
         assert!(!b.done() && !b.cancelled());
-        assert_eq!(b.exception(), None);
+        assert!(b.set_result(), "pending again");
     }
 
-    /// A waiter with a done-callback still registered is not reused.
+    /// A waiter still queued (the list holds it) is not reused.
     #[test]
-    fn a_waiter_with_a_callback_is_not_reused() {
+    fn a_queued_waiter_is_not_reused() {
         let mut w = Waiters::new();
-        let a = w.push_new("Lock");
-        w.remove(&a);
-        a.add_done_callback(|_| {});
+        let a = w.push_new();
         w.recycle(a);
         assert!(w.spare.is_empty());
+        assert_eq!(w.len(), 1);
     }
 
-    /// A waiter made with another label is not reused for this one.
+    /// `_wakeup_next` skips waiters that are done (cancelled ones), in
+    /// order.
     #[test]
-    fn a_waiter_is_reused_only_under_its_own_label() {
+    fn pop_pending_skips_done_waiters() {
         let mut w = Waiters::new();
-        let a = w.push_new("Lock");
-        w.remove(&a);
-        a.set_result(()).expect("pending");
-        let addr = a.addr();
-        w.recycle(a);
-        assert_eq!(w.spare.len(), 1);
-        let b = w.push_new("Semaphore");
-        assert!(b.has_static_label("Semaphore"));
-        assert_ne!(b.addr(), addr);
-        assert!(!b.done());
+        let a = w.push_new();
+        let b = w.push_new();
+        let c = w.push_new();
+        assert!(a.cancel());
+        assert!(b.set_result());
+        assert!(w.pop_pending().expect("c is pending").same(&c));
+        assert!(w.pop_pending().is_none());
     }
 }
