@@ -109,7 +109,7 @@ impl ConditionGuard {
         cond.lock.release_held();
         let fut = cond.inner.waiters.borrow_mut().push_new();
         let probe: crate::deadlock::Probe = Rc::new(|_| crate::deadlock::Blocker::NotNotified);
-        let r = fut.wait("Condition", cond.inner.name.clone(), probe).await;
+        let r = fut.wait("Condition", &cond.inner.name, &probe).await;
         cond.inner.waiters.borrow_mut().remove(&fut);
         let mut cancelled = r.is_err();
         loop {

@@ -112,7 +112,7 @@ impl Event {
             ev: self,
             fut: &fut,
         };
-        let _ = fut.wait_uncaught(kind, name, probe).await;
+        let _ = fut.wait_uncaught(kind, &name, &probe).await;
     }
 }
 

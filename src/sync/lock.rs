@@ -103,7 +103,7 @@ impl Lock {
             st.waiters.push_new()
         };
         let r = fut
-            .wait("Lock", self.inner.name.clone(), self.probe())
+            .wait("Lock", &self.inner.name, self.probe())
             .await;
         self.inner.st.borrow_mut().waiters.remove(&fut);
         if r.is_err() {
@@ -119,7 +119,7 @@ impl Lock {
     }
 
     /// Who holds the lock, for a deadlock report.
-    fn probe(&self) -> Probe {
+    fn probe(&self) -> &Probe {
         let make = || -> Probe {
             let inner = Rc::downgrade(&self.inner);
             Rc::new(move |named| match inner.upgrade() {
@@ -129,7 +129,7 @@ impl Lock {
                 None => Blocker::Unknown,
             })
         };
-        self.inner.probe.get_or_init(make).clone()
+        self.inner.probe.get_or_init(make)
     }
 
     /// `lock.release()`: unlocks and wakes the first waiter. Any task may

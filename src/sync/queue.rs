@@ -224,9 +224,9 @@ impl<T: PartialOrd + 'static> Queue<T> {
     pub async fn put(&self, item: T) {
         while self.full() {
             let putter = self.inner.st.borrow_mut().putters.push_new();
-            let probe = self.inner.put_probe.clone();
+            let inner = &*self.inner;
             let r = putter
-                .wait("Queue.put", self.inner.name.clone(), probe)
+                .wait("Queue.put", &inner.name, &inner.put_probe)
                 .await;
             if r.is_err() {
                 putter.cancel();
@@ -247,9 +247,9 @@ impl<T: PartialOrd + 'static> Queue<T> {
     pub async fn get(&self) -> T {
         while self.empty() {
             let getter = self.inner.st.borrow_mut().getters.push_new();
-            let probe = self.inner.get_probe.clone();
+            let inner = &*self.inner;
             let r = getter
-                .wait("Queue.get", self.inner.name.clone(), probe)
+                .wait("Queue.get", &inner.name, &inner.get_probe)
                 .await;
             if r.is_err() {
                 getter.cancel();

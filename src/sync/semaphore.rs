@@ -128,7 +128,7 @@ impl Semaphore {
             return;
         }
         let fut = self.inner.st.borrow_mut().waiters.push_new();
-        let wait = fut.wait("Semaphore", self.inner.name.clone(), self.probe());
+        let wait = fut.wait("Semaphore", &self.inner.name, self.probe());
         let r = wait.await;
         self.inner.st.borrow_mut().waiters.remove(&fut);
         let py313 = engine::with_core("Semaphore", |c| c.python() >= PythonVersion::Py313);
@@ -197,7 +197,7 @@ impl Semaphore {
     }
 
     /// Who holds the permits, for a deadlock report.
-    fn probe(&self) -> Probe {
+    fn probe(&self) -> &Probe {
         let make = || -> Probe {
             let inner = Rc::downgrade(&self.inner);
             Rc::new(move |named| match inner.upgrade() {
@@ -207,7 +207,7 @@ impl Semaphore {
                 None => Blocker::Unknown,
             })
         };
-        self.inner.probe.get_or_init(make).clone()
+        self.inner.probe.get_or_init(make)
     }
 
     /// `_wake_up_next`: hands a permit to the first waiter that is not done;

@@ -101,7 +101,7 @@ impl Waiter {
     /// it is; `Err(Error::Cancelled)` when the task's cancellation is thrown
     /// at this wait (the waiter cancelled, or the task cancelled while
     /// ready), caught here as [`catch_cancel`](crate::catch_cancel) would.
-    pub fn wait(&self, kind: &'static str, name: Rc<str>, probe: Probe) -> Wait {
+    pub fn wait<'a>(&self, kind: &'static str, name: &'a Rc<str>, probe: &'a Probe) -> Wait<'a> {
         Wait {
             waiter: self.clone(),
             registered: false,
@@ -114,7 +114,12 @@ impl Waiter {
 
     /// `await fut` with nothing to catch a cancellation: it goes on to the
     /// next catcher out, or ends the task (`Event.wait`).
-    pub fn wait_uncaught(&self, kind: &'static str, name: Rc<str>, probe: Probe) -> Wait {
+    pub fn wait_uncaught<'a>(
+        &self,
+        kind: &'static str,
+        name: &'a Rc<str>,
+        probe: &'a Probe,
+    ) -> Wait<'a> {
         let mut w = self.wait(kind, name, probe);
         w.scope = Scope::Never;
         w
@@ -153,14 +158,16 @@ impl CancelFuture for WaiterCell {
 /// cancellation catcher (a [`CancelScope`](crate::task::CancelScope)) unless
 /// made by [`Waiter::wait_uncaught`]. The catcher and the wait are
 /// registered together, in one entry into the loop's core per poll.
+/// It borrows the primitive's name and probe: no reference count touched
+/// per wait.
 #[must_use = "futures do nothing unless awaited"]
-pub(crate) struct Wait {
+pub(crate) struct Wait<'a> {
     waiter: Waiter,
     /// Whether this wait's waker is in the waiter.
     registered: bool,
     kind: &'static str,
-    name: Rc<str>,
-    probe: Probe,
+    name: &'a Rc<str>,
+    probe: &'a Probe,
     scope: Scope,
 }
 
@@ -189,7 +196,7 @@ enum Found {
     Pending,
 }
 
-impl Future for Wait {
+impl Future for Wait<'_> {
     type Output = Result<(), Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -230,7 +237,7 @@ impl Future for Wait {
                 State::Pending => {
                     let on = WaitOn::Primitive {
                         kind: c.intern_static(this.kind),
-                        name: c.intern_shared(&this.name),
+                        name: c.intern_shared(this.name),
                     };
                     let target: Rc<dyn CancelFuture> = this.waiter.0.clone();
                     c.set_waiting_probed(
@@ -270,7 +277,7 @@ impl Future for Wait {
     }
 }
 
-impl Wait {
+impl Wait<'_> {
     /// Takes this wait's waker out of the waiter (the wait is gone: a later
     /// `set_result` wakes nobody, as a removed done-callback would).
     fn unregister(&mut self) {
@@ -280,7 +287,7 @@ impl Wait {
     }
 }
 
-impl Drop for Wait {
+impl Drop for Wait<'_> {
     fn drop(&mut self) {
         self.unregister();
         if let Scope::In(task, key) = self.scope {
