@@ -102,9 +102,7 @@ impl Lock {
             }
             st.waiters.push_new()
         };
-        let r = fut
-            .wait("Lock", &self.inner.name, self.probe())
-            .await;
+        let r = fut.wait("Lock", &self.inner.name, self.probe()).await;
         self.inner.st.borrow_mut().waiters.remove(&fut);
         if r.is_err() {
             if !self.locked() {

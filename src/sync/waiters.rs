@@ -11,7 +11,7 @@
 //! only the task that made it awaits it, so it is not a general
 //! [`SimFuture`](crate::SimFuture): a [`Waiter`] keeps its state and the
 //! waker of its task, no result, no list of done-callbacks, no label. (A
-//! `SimFuture<()>` per wait cost W4 about 15 % of its instructions: a
+//! `SimFuture<()>` per wait cost W4 29 % more instructions, 86.4 M against 67.2 M: a
 //! `RefCell` borrow on every question, a keyed callback list, a label.)
 //!
 //! A waiter whose wait ended, and that nothing else holds any more (no task's
