@@ -53,8 +53,7 @@ struct State<T> {
 }
 
 /// A future's done-callbacks in registration order, each with its key.
-/// Most futures (a primitive's waiter) have one, kept without an
-/// allocation.
+/// Most futures (one awaiter) have one, kept without an allocation.
 struct Callbacks<T> {
     first: Option<(u64, Callback<T>)>,
     rest: Vec<(u64, Callback<T>)>,
@@ -131,7 +130,7 @@ impl<T: 'static> SimFuture<T> {
     }
 
     /// [`with_label`](Self::with_label) for a label known at compile time (a
-    /// primitive's waiter): no allocation for it.
+    /// combinator's future): no allocation for it.
     pub(crate) fn with_static_label(label: &'static str) -> SimFuture<T> {
         SimFuture::labelled(Cow::Borrowed(label))
     }
@@ -198,8 +197,8 @@ impl<T: 'static> SimFuture<T> {
 
     /// Sets the result `make` makes and schedules the done-callbacks. The
     /// result is made where it is stored: passed in as a `Result`, it went
-    /// through the stack, and its read-back stalled on store forwarding (a
-    /// waiter's wake-up, `set_result`, is one of these).
+    /// through the stack, and its read-back stalled on store forwarding
+    /// (`set_result` is one of these).
     #[inline(always)]
     fn complete_with(
         &self,
@@ -287,8 +286,8 @@ impl<T: 'static> SimFuture<T> {
     /// An awaiter's done-callback that wakes `cx`'s waker, registered
     /// once (`key` holds its key and the waker it wakes); registered again
     /// if the awaiter is now polled with a waker that wakes another task.
-    /// Inlined: on a primitive's wait, a call cost W4 0.7 % of its
-    /// instructions.
+    /// Inlined: an await is a hot path (when primitives' waits went
+    /// through here, a call cost W4 0.7 % of its instructions).
     #[inline(always)]
     fn register_waker(&self, key: &mut Option<(u64, Waker)>, cx: &Context<'_>) {
         if let Some((k, w)) = key

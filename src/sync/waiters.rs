@@ -11,13 +11,15 @@
 //! only the task that made it awaits it, so it is not a general
 //! [`SimFuture`](crate::SimFuture): a [`Waiter`] keeps its state and the
 //! waker of its task, no result, no list of done-callbacks, no label. (A
-//! `SimFuture<()>` per wait cost W4 29 % more instructions, 86.4 M against 67.2 M: a
+//! `SimFuture<()>` per wait cost W4 29 % more instructions, 86.4 M against 67.2 M (66.5 M
+//! once the wait borrowed its primitive's name and probe): a
 //! `RefCell` borrow on every question, a keyed callback list, a label.)
 //!
 //! A waiter whose wait ended, and that nothing else holds any more (no task's
 //! wait, no list), is kept and made pending again for the primitive's next
 //! wait ([`Waiters::recycle`], [`Waiters::push_new`]): a blocked `Queue.put`,
-//! `Lock` or `Semaphore` wait then allocates nothing. Nothing can tell a
+//! `Queue.get`, `Lock` or `Semaphore` wait then allocates nothing (`Event`
+//! and `Condition` waits make a new waiter each time). Nothing can tell a
 //! reused waiter from a new one.
 
 use crate::deadlock::Probe;
@@ -158,8 +160,8 @@ impl CancelFuture for WaiterCell {
 /// cancellation catcher (a [`CancelScope`](crate::task::CancelScope)) unless
 /// made by [`Waiter::wait_uncaught`]. The catcher and the wait are
 /// registered together, in one entry into the loop's core per poll.
-/// It borrows the primitive's name and probe: no reference count touched
-/// per wait.
+/// It borrows the primitive's name and probe: neither is cloned when the
+/// wait is made. One wait per waiter: the waiter has room for one waker.
 #[must_use = "futures do nothing unless awaited"]
 pub(crate) struct Wait<'a> {
     waiter: Waiter,
@@ -267,7 +269,9 @@ impl Future for Wait<'_> {
             }
             Found::Pending => {
                 let cell = &this.waiter.0;
-                let kept = cell.waker.take().filter(|w| w.will_wake(cx.waker()));
+                let kept = cell.waker.take();
+                debug_assert!(this.registered || kept.is_none(), "one wait per waiter");
+                let kept = kept.filter(|w| w.will_wake(cx.waker()));
                 cell.waker
                     .set(Some(kept.unwrap_or_else(|| cx.waker().clone())));
                 this.registered = true;
