@@ -103,6 +103,8 @@ impl Core {
     }
 
     /// Registers a cancellation catcher on the current task.
+    /// Inlined into a primitive's wait (W4 −1.4 % instructions).
+    #[inline(always)]
     pub fn catcher_enter(&mut self) -> Option<u64> {
         let id = self.current?;
         let key = self.next_id();
