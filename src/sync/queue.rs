@@ -348,6 +348,29 @@ mod tests {
         assert_eq!(run.elapsed(), Duration::from_secs(1));
     }
 
+    /// A get given up while it waits (its future dropped, as a `select`
+    /// drops the branch that lost) does not take the next put's wake-up
+    /// with it: the getter behind it gets the item.
+    #[test]
+    fn a_dropped_get_does_not_swallow_a_put() {
+        use std::future::Future;
+        use std::task::{Context, Waker};
+        let run = Sim::builder().build().run(async {
+            let q: Queue<u32> = Queue::new(0);
+            {
+                let mut get = std::pin::pin!(q.get());
+                let pending = get.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+                assert!(pending.is_pending());
+            }
+            let c = q.clone();
+            let getter = spawn(async move { c.get().await });
+            crate::yield_now().await;
+            q.put(1).await;
+            getter.await.expect("the getter ends")
+        });
+        assert_eq!(run.value(), Some(&1), "{:?}", run.outcome);
+    }
+
     /// A getter that waited, once its wait is over, leaves its waiter for
     /// the next wait (nothing else holds it: not the task's wait, not the
     /// queue); and a second blocked get reuses it.

@@ -294,6 +294,14 @@ impl Wait<'_> {
 impl Drop for Wait<'_> {
     fn drop(&mut self) {
         self.unregister();
+        // A wait given up before it had its answer (its future dropped by
+        // a `select`, say, which asyncio has no way to do: it cancels)
+        // leaves its waiter cancelled, as a cancelled wait does, so that
+        // `_wakeup_next` passes over it to a waiter that is still there. Left
+        // pending, it took the next wake-up to a task that was gone.
+        if !matches!(self.scope, Scope::Over) {
+            self.waiter.cancel();
+        }
         if let Scope::In(task, key) = self.scope {
             engine::try_with_core(|c| c.catcher_exit(task, key));
         }
