@@ -15,6 +15,13 @@
 //! running when a permit was taken; a permit released by a task that does
 //! not hold one frees the oldest holder), so a deadlock report can say who
 //! holds what; every waiter leaves a probe that reads the primitive's state.
+//!
+//! A wait whose future is dropped before its answer (a `select` drops the
+//! branch that lost; asyncio cancels instead) leaves its waiter cancelled,
+//! so the primitive's next wake-up goes to a waiter that is still there.
+//! One dropped in the iteration after it was woken still loses that
+//! wake-up: asyncio's clean-up, which passes it on, runs only when a wait
+//! is cancelled.
 
 mod barrier;
 mod condition;
