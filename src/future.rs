@@ -283,27 +283,6 @@ impl<T: 'static> SimFuture<T> {
         key
     }
 
-    /// An awaiter's done-callback that wakes `cx`'s waker, registered
-    /// once (`key` holds its key and the waker it wakes); registered again
-    /// if the awaiter is now polled with a waker that wakes another task.
-    /// Inlined: an await is a hot path (when primitives' waits went
-    /// through here, a call cost W4 0.7 % of its instructions).
-    #[inline(always)]
-    fn register_waker(&self, key: &mut Option<(u64, Waker)>, cx: &Context<'_>) {
-        if let Some((k, w)) = key
-            && !w.will_wake(cx.waker())
-        {
-            self.remove_done_callback(*k);
-            *key = None;
-        }
-        if key.is_none() {
-            let w = cx.waker().clone();
-            let cb = w.clone();
-            let k = self.add_with(move || Callback::Wake(cb));
-            *key = Some((k, w));
-        }
-    }
-
     /// Removes a done-callback that has not been scheduled yet; true if it was there.
     pub fn remove_done_callback(&self, key: u64) -> bool {
         let removed = self.inner.st.borrow_mut().callbacks.remove(key);
@@ -332,7 +311,7 @@ impl<T: 'static> SimFuture<T> {
     /// on `what` (a service's response, a pool's job).
     pub(crate) fn wait_io(&self, what: Rc<str>) -> Await<T> {
         let mut a = Await::new(self.clone(), None);
-        a.on = Some(On::Io(what));
+        a.io = Some(what);
         a
     }
 }
@@ -401,13 +380,9 @@ pub struct Await<T> {
     fut: SimFuture<T>,
     key: Option<(u64, Waker)>,
     target: Option<Rc<dyn CancelFuture>>,
-    on: Option<On>,
-}
-
-/// What a task waiting on an [`Await`] waits on, in the trace.
-enum On {
-    /// A service's response or a pool's job.
-    Io(Rc<str>),
+    /// What the trace says the task waits on when this is simulated I/O (a
+    /// service's response, a pool's job); the future's label otherwise.
+    io: Option<Rc<str>>,
 }
 
 impl<T: 'static> Await<T> {
@@ -416,7 +391,7 @@ impl<T: 'static> Await<T> {
             fut,
             key: None,
             target,
-            on: None,
+            io: None,
         }
     }
 }
@@ -448,16 +423,27 @@ impl<T: 'static> Future for Await<T> {
                 });
             }
         }
-        this.fut.register_waker(&mut this.key, cx);
+        if let Some((k, w)) = &this.key
+            && !w.will_wake(cx.waker())
+        {
+            this.fut.remove_done_callback(*k);
+            this.key = None;
+        }
+        if this.key.is_none() {
+            let w = cx.waker().clone();
+            let cb = w.clone();
+            let k = this.fut.add_with(move || Callback::Wake(cb));
+            this.key = Some((k, w));
+        }
         let target: Rc<dyn CancelFuture> = match &this.target {
             Some(t) => t.clone(),
             None => this.fut.inner.clone(),
         };
         let label = &this.fut.inner.label;
-        let on = &this.on;
+        let io = &this.io;
         engine::with_core("await", |c| {
-            let on = match on {
-                Some(On::Io(what)) => WaitOn::Io {
+            let on = match io {
+                Some(what) => WaitOn::Io {
                     what: c.intern_shared(what),
                 },
                 None => WaitOn::Future {

@@ -128,8 +128,7 @@ impl Semaphore {
             return;
         }
         let fut = self.inner.st.borrow_mut().waiters.push_new();
-        let wait = fut.wait("Semaphore", &self.inner.name, self.probe());
-        let r = wait.await;
+        let r = fut.wait("Semaphore", &self.inner.name, self.probe()).await;
         self.inner.st.borrow_mut().waiters.remove(&fut);
         let py313 = engine::with_core("Semaphore", |c| c.python() >= PythonVersion::Py313);
         if r.is_err() {
