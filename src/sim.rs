@@ -608,6 +608,7 @@ pub mod shutdown_order {
 /// Drops every unfinished task's future with the runtime still installed, so
 /// their destructors can reach the loop.
 fn teardown(rt: &Runtime) {
+    rt.core.borrow_mut().close();
     // Only unfinished tasks have futures (in creation order).
     let unfinished = rt.core.borrow().unfinished_ids();
     for id in unfinished {

@@ -196,6 +196,9 @@ pub(crate) struct Core {
     /// What this run's task wakers carry to tell them from those of other
     /// runs (`waker.rs`).
     run_tag: u32,
+    /// The run is over and its leftovers are being dropped: a waker wakes
+    /// nothing (a destructor's clean-up must not schedule or trace).
+    closed: bool,
     actor: Actor,
     iteration: u64,
     steps: u64,
@@ -266,6 +269,7 @@ impl Core {
             tasks: table::TaskTable::new(),
             current: None,
             run_tag: waker::next_run_tag(),
+            closed: false,
             actor: Actor::Loop,
             iteration: 0,
             steps: 0,
@@ -348,7 +352,7 @@ impl Core {
     /// Wakes task `id` for its waker (`waker.rs`), if the waker is of this
     /// run (`run`; `None`: it cannot tell): task ids restart with every run.
     pub(super) fn wake_by_task_waker(&mut self, run: Option<u32>, id: TaskId) {
-        if run.is_some_and(|r| r != self.run_tag) {
+        if self.closed || run.is_some_and(|r| r != self.run_tag) {
             return;
         }
         if id.0 >= 1 && id.0 <= self.tasks.len() {
@@ -558,6 +562,12 @@ impl Core {
     #[inline(always)]
     fn live(&self, id: TaskId) -> &TaskSlot {
         self.tasks.get(id).expect("an unfinished task has its slot")
+    }
+
+    /// Ends the run for good, before its leftovers are dropped: from now on
+    /// a task waker wakes nothing.
+    pub fn close(&mut self) {
+        self.closed = true;
     }
 
     /// Takes an unfinished task's future out (for teardown).

@@ -13,6 +13,7 @@
 //! (3.13 also re-raises the caught `CancelledError` with its message, line
 //! 291; loopsim's cancellations carry no message.)
 
+use super::waiters::GiveUp;
 use super::{Lock, Waiters};
 use crate::engine;
 use crate::settings::PythonVersion;
@@ -109,7 +110,18 @@ impl ConditionGuard {
         cond.lock.release_held();
         let fut = cond.inner.waiters.borrow_mut().push_new();
         let probe: crate::deadlock::Probe = Rc::new(|_| crate::deadlock::Blocker::NotNotified);
+        // A wait dropped here acts as one cancelled here, without the lock
+        // re-acquired (a dropped future cannot wait): under 3.13 its
+        // notification, if it had one, is passed on.
+        let give_up = GiveUp::new(|| {
+            fut.abandon();
+            cond.inner.waiters.borrow_mut().remove(&fut);
+            if py313() {
+                cond.notify_raw(1);
+            }
+        });
         let r = fut.wait("Condition", &cond.inner.name, &probe).await;
+        give_up.disarm();
         cond.inner.waiters.borrow_mut().remove(&fut);
         let mut cancelled = r.is_err();
         loop {
@@ -120,7 +132,7 @@ impl ConditionGuard {
         }
         self.held = true;
         if cancelled {
-            if engine::with_core("Condition", |c| c.python() >= PythonVersion::Py313) {
+            if py313() {
                 // 3.13: `except BaseException: self._notify(1); raise`.
                 self.notify(1);
             }
@@ -184,4 +196,10 @@ impl std::fmt::Debug for Condition {
         }
         d.finish_non_exhaustive()
     }
+}
+
+/// Whether the run models Python 3.13 or later (a cancelled wait passes a
+/// notification on). False outside a run (a wait's future dropped after it).
+fn py313() -> bool {
+    engine::try_with_core(|c| c.python() >= PythonVersion::Py313).unwrap_or(false)
 }

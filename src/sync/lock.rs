@@ -1,5 +1,6 @@
 //! `asyncio.Lock`.
 
+use super::waiters::{GiveUp, Waiter};
 use super::{Waiters, current};
 use crate::deadlock::{Blocker, Probe};
 use crate::error::Error;
@@ -102,18 +103,29 @@ impl Lock {
             }
             st.waiters.push_new()
         };
+        let give_up = GiveUp::new(|| self.give_up(&fut));
         let r = fut.wait("Lock", &self.inner.name, self.probe()).await;
-        self.inner.st.borrow_mut().waiters.remove(&fut);
+        give_up.disarm();
         if r.is_err() {
-            if !self.locked() {
-                self.wake_up_first();
-            }
+            self.give_up(&fut);
             match raise_cancelled().await {}
         }
+        self.inner.st.borrow_mut().waiters.remove(&fut);
         let mut st = self.inner.st.borrow_mut();
         st.locked = true;
         st.holder = current();
         st.waiters.recycle(fut);
+    }
+
+    /// `acquire`'s `finally:` and `except CancelledError:` clauses (a
+    /// cancelled or dropped wait): the waiter leaves, and a lock it was
+    /// woken for wakes the next waiter.
+    fn give_up(&self, fut: &Waiter) {
+        fut.abandon();
+        self.inner.st.borrow_mut().waiters.remove(fut);
+        if !self.locked() {
+            self.wake_up_first();
+        }
     }
 
     /// Who holds the lock, for a deadlock report.

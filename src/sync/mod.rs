@@ -16,12 +16,15 @@
 //! not hold one frees the oldest holder), so a deadlock report can say who
 //! holds what; every waiter leaves a probe that reads the primitive's state.
 //!
-//! A wait whose future is dropped before its answer (a `select` drops the
-//! branch that lost; asyncio cancels instead) leaves its waiter cancelled,
-//! so the primitive's next wake-up goes to a waiter that is still there.
-//! One dropped in the iteration after it was woken still loses that
-//! wake-up: asyncio's clean-up, which passes it on, runs only when a wait
-//! is cancelled.
+//! A wait whose future is dropped (a `select` drops the branch that lost;
+//! asyncio has no such thing and cancels instead) acts as a wait cancelled
+//! at that point: the primitive's `except CancelledError:` clause runs from
+//! the drop. A waiter still pending leaves cancelled, so the next wake-up
+//! goes to a waiter that is still there; one already woken passes its
+//! wake-up on (the item to the next getter, the lock or the permit to the
+//! next waiter, under 3.13 the notification to the next waiter), where it
+//! was lost before. What a dropped `Condition.wait` cannot do is re-acquire
+//! the lock. A run's leftovers dropped after it ended wake nothing.
 
 mod barrier;
 mod condition;

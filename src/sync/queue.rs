@@ -1,5 +1,6 @@
 //! `asyncio.Queue`, `LifoQueue` and `PriorityQueue`.
 
+use super::waiters::{GiveUp, Waiter};
 use super::{Event, Waiters};
 use crate::deadlock::{Blocker, Probe};
 use crate::engine::heapq;
@@ -224,16 +225,14 @@ impl<T: PartialOrd + 'static> Queue<T> {
     pub async fn put(&self, item: T) {
         while self.full() {
             let putter = self.inner.st.borrow_mut().putters.push_new();
+            let give_up = GiveUp::new(|| self.give_up_put(&putter));
             let inner = &*self.inner;
             let r = putter
                 .wait("Queue.put", &inner.name, &inner.put_probe)
                 .await;
+            give_up.disarm();
             if r.is_err() {
-                putter.cancel();
-                self.inner.st.borrow_mut().putters.remove(&putter);
-                if !self.full() && !putter.cancelled() {
-                    self.wakeup_next(false);
-                }
+                self.give_up_put(&putter);
                 match raise_cancelled().await {}
             }
             self.inner.st.borrow_mut().putters.recycle(putter);
@@ -247,21 +246,39 @@ impl<T: PartialOrd + 'static> Queue<T> {
     pub async fn get(&self) -> T {
         while self.empty() {
             let getter = self.inner.st.borrow_mut().getters.push_new();
+            let give_up = GiveUp::new(|| self.give_up_get(&getter));
             let inner = &*self.inner;
             let r = getter
                 .wait("Queue.get", &inner.name, &inner.get_probe)
                 .await;
+            give_up.disarm();
             if r.is_err() {
-                getter.cancel();
-                self.inner.st.borrow_mut().getters.remove(&getter);
-                if !self.empty() && !getter.cancelled() {
-                    self.wakeup_next(true);
-                }
+                self.give_up_get(&getter);
                 match raise_cancelled().await {}
             }
             self.inner.st.borrow_mut().getters.recycle(getter);
         }
         self.get_nowait().expect("not empty after the wait loop")
+    }
+
+    /// `put`'s `except:` clause (a cancelled or dropped wait): the putter
+    /// leaves, and a free slot it was woken for goes to the next putter.
+    fn give_up_put(&self, putter: &Waiter) {
+        putter.abandon();
+        self.inner.st.borrow_mut().putters.remove(putter);
+        if !self.full() && !putter.cancelled() {
+            self.wakeup_next(false);
+        }
+    }
+
+    /// `get`'s `except:` clause (a cancelled or dropped wait): the getter
+    /// leaves, and an item it was woken for goes to the next getter.
+    fn give_up_get(&self, getter: &Waiter) {
+        getter.abandon();
+        self.inner.st.borrow_mut().getters.remove(getter);
+        if !self.empty() && !getter.cancelled() {
+            self.wakeup_next(true);
+        }
     }
 
     /// Marks one item processed; `join` returns when every put item is.

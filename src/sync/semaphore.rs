@@ -14,6 +14,7 @@
 //! `self._value += 1; self._wake_up_next()` after a cancellation that found
 //! the future not cancelled (line 390).
 
+use super::waiters::{GiveUp, Waiter};
 use super::{Waiters, current};
 use crate::deadlock::{Blocker, Probe};
 use crate::engine;
@@ -128,22 +129,15 @@ impl Semaphore {
             return;
         }
         let fut = self.inner.st.borrow_mut().waiters.push_new();
+        let give_up = GiveUp::new(|| self.give_up(&fut));
         let r = fut.wait("Semaphore", &self.inner.name, self.probe()).await;
-        self.inner.st.borrow_mut().waiters.remove(&fut);
-        let py313 = engine::with_core("Semaphore", |c| c.python() >= PythonVersion::Py313);
+        give_up.disarm();
         if r.is_err() {
-            if fut.done() && !fut.cancelled() {
-                // Our permit was handed over but we are not taking it.
-                self.inner.st.borrow_mut().value += 1;
-                if !py313 {
-                    self.wake_up_next();
-                }
-            }
-            if py313 {
-                self.wake_up_all_admissible();
-            }
+            self.give_up(&fut);
             match raise_cancelled().await {}
         }
+        self.inner.st.borrow_mut().waiters.remove(&fut);
+        let py313 = py313();
         {
             let mut st = self.inner.st.borrow_mut();
             st.holders.extend(current());
@@ -153,6 +147,25 @@ impl Semaphore {
             self.wake_up_all_admissible();
         } else if self.inner.st.borrow().value > 0 {
             self.wake_up_next();
+        }
+    }
+
+    /// `acquire`'s `finally:` and `except CancelledError:` clauses (a
+    /// cancelled or dropped wait): the waiter leaves; a permit handed to it
+    /// goes back, to the next waiter.
+    fn give_up(&self, fut: &Waiter) {
+        fut.abandon();
+        self.inner.st.borrow_mut().waiters.remove(fut);
+        let py313 = py313();
+        if fut.done() && !fut.cancelled() {
+            // Our permit was handed over but we are not taking it.
+            self.inner.st.borrow_mut().value += 1;
+            if !py313 {
+                self.wake_up_next();
+            }
+        }
+        if py313 {
+            self.wake_up_all_admissible();
         }
     }
 
@@ -289,4 +302,11 @@ impl std::fmt::Debug for Semaphore {
         }
         d.finish_non_exhaustive()
     }
+}
+
+/// Whether the run models Python 3.13 or later (its `acquire` wakes every
+/// waiter a free permit admits). False outside a run (a wait's future
+/// dropped after it).
+fn py313() -> bool {
+    engine::try_with_core(|c| c.python() >= PythonVersion::Py313).unwrap_or(false)
 }

@@ -77,9 +77,16 @@ impl Waiter {
         self.0.complete(State::Done)
     }
 
-    /// `fut.cancel()`: false if it is done already.
-    pub fn cancel(&self) -> bool {
-        self.0.complete(State::Cancelled)
+    /// `fut.cancel()` by the task that waits on it, giving the wait up
+    /// (its wait cancelled, or dropped): it does not wake that task. False
+    /// if it is done already.
+    pub fn abandon(&self) -> bool {
+        if self.0.state.get() != State::Pending {
+            return false;
+        }
+        self.0.state.set(State::Cancelled);
+        drop(self.0.waker.take());
+        true
     }
 
     /// Whether both handles are the same waiter.
@@ -300,10 +307,45 @@ impl Drop for Wait<'_> {
         // `_wakeup_next` passes over it to a waiter that is still there. Left
         // pending, it took the next wake-up to a task that was gone.
         if !matches!(self.scope, Scope::Over) {
-            self.waiter.cancel();
+            self.waiter.abandon();
         }
         if let Scope::In(task, key) = self.scope {
             engine::try_with_core(|c| c.catcher_exit(task, key));
+        }
+    }
+}
+
+/// A primitive's clean-up for a wait that is given up: asyncio's `except
+/// CancelledError:` clause around `await fut`, which passes on a wake-up
+/// the waiter got but will not use (the next getter woken, the lock's next
+/// waiter, the permit given back).
+///
+/// In asyncio that clause runs when the wait is cancelled, and a primitive
+/// runs it in line then. A Rust future can also be *dropped* at its await
+/// (a `select` drops the branch that lost), with no exception to catch:
+/// the guard, made before the wait and [disarmed](Self::disarm) once its
+/// outcome is handled in line, runs the same clean-up from the drop. A
+/// dropped wait then acts as a wait cancelled at that point, whether its
+/// waiter was still pending (the wait cancels it) or already woken (the
+/// wake-up goes to the next waiter instead of being lost).
+#[must_use = "the clean-up runs when the guard drops"]
+pub(crate) struct GiveUp<F: FnOnce()>(Option<F>);
+
+impl<F: FnOnce()> GiveUp<F> {
+    pub fn new(clean_up: F) -> GiveUp<F> {
+        GiveUp(Some(clean_up))
+    }
+
+    /// The wait's outcome is handled in line: nothing to run on drop.
+    pub fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl<F: FnOnce()> Drop for GiveUp<F> {
+    fn drop(&mut self) {
+        if let Some(clean_up) = self.0.take() {
+            clean_up();
         }
     }
 }
@@ -443,8 +485,8 @@ mod tests {
         let mut w = Waiters::new();
         let a = w.push_new();
         w.remove(&a);
-        assert!(a.cancel());
-        assert!(!a.cancel(), "cancelled already");
+        assert!(a.abandon());
+        assert!(!a.abandon(), "cancelled already");
         let keep = a.clone();
         w.recycle(a);
         assert!(w.spare.is_empty(), "not kept: another handle holds it");
@@ -460,7 +502,7 @@ mod tests {
         let mut w = Waiters::new();
         let a = w.push_new();
         w.remove(&a);
-        assert!(a.cancel());
+        assert!(a.abandon());
         w.recycle(a);
         assert_eq!(w.spare.len(), 1);
         let b = w.push_new();
@@ -486,7 +528,7 @@ mod tests {
         let a = w.push_new();
         let b = w.push_new();
         let c = w.push_new();
-        assert!(a.cancel());
+        assert!(a.abandon());
         assert!(b.set_result());
         assert!(w.pop_pending().expect("c is pending").same(&c));
         assert!(w.pop_pending().is_none());

@@ -247,3 +247,195 @@ fn lifo_and_priority_queues_order_items() {
     });
     assert_eq!(run.value(), Some(&(vec![2, 1, 3], vec![1, 2, 3])));
 }
+
+/// Starts `wait` (one poll, with its task's waker), sleeps `d` while the
+/// wait may be woken, then drops it unpolled: a `select` whose other branch
+/// won in the iteration after the wait's wake-up. Whether the first poll
+/// finished the wait.
+async fn start_then_drop<F: std::future::Future>(wait: F, d: std::time::Duration) -> bool {
+    let mut wait = Box::pin(wait);
+    let first =
+        std::future::poll_fn(|cx| std::task::Poll::Ready(wait.as_mut().poll(cx).is_ready())).await;
+    sleep(d).await;
+    first
+}
+
+/// A wait woken and then dropped passes its wake-up on, as asyncio's
+/// `except CancelledError:` clause does for a wait cancelled then: `b`, the
+/// next waiter, gets what `a` was woken for once `a` gives it up at 2 s.
+/// Before, the wake-up was lost and `b` waited for ever (a deadlock).
+#[test]
+fn a_woken_queue_get_dropped_before_it_runs_passes_the_item_on() {
+    let run = run_twice(&asyncio(), || async {
+        let q: Queue<u32> = Queue::new(0);
+        let a = {
+            let q = q.clone();
+            spawn(async move { assert!(!start_then_drop(q.get(), secs(2)).await) })
+        };
+        let b = {
+            let q = q.clone();
+            spawn(async move { print(format!("b got {} at {}", q.get().await, now())) })
+        };
+        sleep(secs(1)).await;
+        q.put_nowait(7).unwrap();
+        a.await.unwrap();
+        b.await.unwrap();
+    });
+    assert!(run.is_completed(), "{:?}", run.outcome);
+    assert_eq!(run.output_lines(), ["b got 7 at 2s"]);
+}
+
+#[test]
+fn a_woken_queue_put_dropped_before_it_runs_passes_the_slot_on() {
+    let run = run_twice(&asyncio(), || async {
+        let q: Queue<u32> = Queue::new(1);
+        q.put_nowait(0).unwrap();
+        let a = {
+            let q = q.clone();
+            spawn(async move { assert!(!start_then_drop(q.put(1), secs(2)).await) })
+        };
+        let b = {
+            let q = q.clone();
+            spawn(async move {
+                q.put(2).await;
+                print(format!("b put at {}", now()));
+            })
+        };
+        sleep(secs(1)).await;
+        assert_eq!(q.get_nowait().unwrap(), 0);
+        a.await.unwrap();
+        b.await.unwrap();
+        print(format!("then {}", q.get_nowait().unwrap()));
+    });
+    assert!(run.is_completed(), "{:?}", run.outcome);
+    assert_eq!(run.output_lines(), ["b put at 2s", "then 2"]);
+}
+
+#[test]
+fn a_woken_lock_acquire_dropped_before_it_runs_hands_the_lock_on() {
+    let run = run_twice(&asyncio(), || async {
+        let lock = Lock::named("l");
+        let held = lock.acquire().await;
+        let a = {
+            let lock = lock.clone();
+            spawn(async move { assert!(!start_then_drop(lock.acquire(), secs(2)).await) })
+        };
+        let b = {
+            let lock = lock.clone();
+            spawn(async move {
+                let _g = lock.acquire().await;
+                print(format!("b has it at {}", now()));
+            })
+        };
+        sleep(secs(1)).await;
+        drop(held);
+        a.await.unwrap();
+        b.await.unwrap();
+        assert!(!lock.locked());
+    });
+    assert!(run.is_completed(), "{:?}", run.outcome);
+    assert_eq!(run.output_lines(), ["b has it at 2s"]);
+}
+
+#[test]
+fn a_woken_semaphore_acquire_dropped_before_it_runs_gives_the_permit_back() {
+    for python in ["3.11", "3.13"] {
+        let sim = loopsim::Sim::builder()
+            .python(python.parse().unwrap())
+            .build();
+        let run = run_twice(&sim, || async {
+            let sem = Semaphore::new(1);
+            let held = sem.acquire().await;
+            let a = {
+                let sem = sem.clone();
+                spawn(async move { assert!(!start_then_drop(sem.acquire(), secs(2)).await) })
+            };
+            let b = {
+                let sem = sem.clone();
+                spawn(async move {
+                    let _p = sem.acquire().await;
+                    print(format!("b has a permit at {}", now()));
+                })
+            };
+            sleep(secs(1)).await;
+            drop(held);
+            a.await.unwrap();
+            b.await.unwrap();
+            assert!(!sem.locked(), "the permit came back");
+        });
+        assert!(run.is_completed(), "{python}: {:?}", run.outcome);
+        assert_eq!(run.output_lines(), ["b has a permit at 2s"], "{python}");
+    }
+}
+
+/// Under 3.13 a notified wait that leaves passes its notification on
+/// (gh-112202); dropped, it does the same.
+#[test]
+fn a_notified_condition_wait_dropped_before_it_runs_passes_the_notification_on_in_313() {
+    let sim = loopsim::Sim::builder()
+        .python("3.13".parse().unwrap())
+        .build();
+    let run = run_twice(&sim, || async {
+        let cond = Condition::new();
+        let a = {
+            let cond = cond.clone();
+            spawn(async move {
+                let g = cond.acquire().await;
+                assert!(!start_then_drop(g.wait(), secs(2)).await);
+            })
+        };
+        let b = {
+            let cond = cond.clone();
+            spawn(async move {
+                let g = cond.acquire().await;
+                let _g = g.wait().await;
+                print(format!("b notified by {}", now()));
+            })
+        };
+        sleep(secs(1)).await;
+        cond.acquire().await.notify(1);
+        a.await.unwrap();
+        b.await.unwrap();
+    });
+    assert!(run.is_completed(), "{:?}", run.outcome);
+    assert_eq!(run.output_lines(), ["b notified by 2s"]);
+}
+
+/// A run that stops at a limit drops its unfinished tasks' futures; their
+/// clean-up (a held lock released, a woken wait passing its wake-up on)
+/// wakes nobody and records nothing. Before, the holder's guard, dropped,
+/// woke the waiter, and the trace had a `Woken` the run never did, between
+/// its end-of-run warnings and `RunEnded`.
+#[test]
+fn the_clean_up_of_a_stopped_runs_leftovers_leaves_no_trace() {
+    let sim = loopsim::Sim::builder()
+        .limits(loopsim::Limits {
+            max_time: secs(5),
+            ..Default::default()
+        })
+        .build();
+    let run = run_twice(&sim, || async {
+        let lock = Lock::named("l");
+        let holder = {
+            let lock = lock.clone();
+            spawn(async move {
+                let _g = lock.acquire().await;
+                sleep(secs(10)).await;
+            })
+        };
+        let waiter = {
+            let lock = lock.clone();
+            spawn(async move { drop(lock.acquire().await) })
+        };
+        holder.await.unwrap();
+        waiter.await.unwrap();
+    });
+    assert!(!run.is_completed(), "stopped by the time limit");
+    let woken = run
+        .trace
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, loopsim::trace::EventKind::Woken { .. }))
+        .count();
+    assert_eq!(woken, 0, "nothing was woken: {:#?}", run.trace.events);
+}
