@@ -196,8 +196,9 @@ pub(crate) struct Core {
     /// What this run's task wakers carry to tell them from those of other
     /// runs (`waker.rs`).
     run_tag: u32,
-    /// The run is over and its leftovers are being dropped: a waker wakes
-    /// nothing (a destructor's clean-up must not schedule or trace).
+    /// The run is over and its leftovers are being dropped: a task waker
+    /// wakes nothing (a destructor's clean-up schedules no step, and traces
+    /// no wake-up the run never did).
     closed: bool,
     actor: Actor,
     iteration: u64,

@@ -14,9 +14,7 @@
 //! 291; loopsim's cancellations carry no message.)
 
 use super::waiters::GiveUp;
-use super::{Lock, Waiters};
-use crate::engine;
-use crate::settings::PythonVersion;
+use super::{Lock, Waiters, py313};
 use crate::task::{catch_cancel, raise_cancelled};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -110,9 +108,11 @@ impl ConditionGuard {
         cond.lock.release_held();
         let fut = cond.inner.waiters.borrow_mut().push_new();
         let probe: crate::deadlock::Probe = Rc::new(|_| crate::deadlock::Blocker::NotNotified);
-        // A wait dropped here acts as one cancelled here, without the lock
-        // re-acquired (a dropped future cannot wait): under 3.13 its
-        // notification, if it had one, is passed on.
+        // A wait dropped before it has the lock again (waiting to be
+        // notified, or notified and waiting for the lock) acts as one
+        // cancelled there, without the lock re-acquired (a dropped future
+        // cannot wait): under 3.13 its `except BaseException:` passes a
+        // notification on.
         let give_up = GiveUp::new(|| {
             fut.abandon();
             cond.inner.waiters.borrow_mut().remove(&fut);
@@ -121,7 +121,6 @@ impl ConditionGuard {
             }
         });
         let r = fut.wait("Condition", &cond.inner.name, &probe).await;
-        give_up.disarm();
         cond.inner.waiters.borrow_mut().remove(&fut);
         let mut cancelled = r.is_err();
         loop {
@@ -130,6 +129,7 @@ impl ConditionGuard {
                 Err(_) => cancelled = true,
             }
         }
+        give_up.disarm();
         self.held = true;
         if cancelled {
             if py313() {
@@ -196,10 +196,4 @@ impl std::fmt::Debug for Condition {
         }
         d.finish_non_exhaustive()
     }
-}
-
-/// Whether the run models Python 3.13 or later (a cancelled wait passes a
-/// notification on). False outside a run (a wait's future dropped after it).
-fn py313() -> bool {
-    engine::try_with_core(|c| c.python() >= PythonVersion::Py313).unwrap_or(false)
 }

@@ -48,3 +48,12 @@ use waiters::Waiters;
 fn current() -> Option<TaskId> {
     crate::engine::try_with_core(|c| c.current()).flatten()
 }
+
+/// Whether the run models Python 3.13 or later (where a cancelled
+/// `Semaphore.acquire` wakes every waiter a free permit admits, and a
+/// cancelled `Condition.wait` passes a notification on). False outside a
+/// run (a wait's future dropped after it).
+fn py313() -> bool {
+    crate::engine::try_with_core(|c| c.python() >= crate::settings::PythonVersion::Py313)
+        .unwrap_or(false)
+}

@@ -15,11 +15,10 @@
 //! the future not cancelled (line 390).
 
 use super::waiters::{GiveUp, Waiter};
-use super::{Waiters, current};
+use super::{Waiters, current, py313};
 use crate::deadlock::{Blocker, Probe};
 use crate::engine;
 use crate::error::Error;
-use crate::settings::PythonVersion;
 use crate::task::raise_cancelled;
 use crate::trace::TaskId;
 use std::cell::RefCell;
@@ -302,11 +301,4 @@ impl std::fmt::Debug for Semaphore {
         }
         d.finish_non_exhaustive()
     }
-}
-
-/// Whether the run models Python 3.13 or later (its `acquire` wakes every
-/// waiter a free permit admits). False outside a run (a wait's future
-/// dropped after it).
-fn py313() -> bool {
-    engine::try_with_core(|c| c.python() >= PythonVersion::Py313).unwrap_or(false)
 }

@@ -439,3 +439,47 @@ fn the_clean_up_of_a_stopped_runs_leftovers_leaves_no_trace() {
         .count();
     assert_eq!(woken, 0, "nothing was woken: {:#?}", run.trace.events);
 }
+
+/// The same when the dropped wait was notified and then waited for the
+/// lock (the notifier still held it): under 3.13 the whole of `wait()` is
+/// in `except BaseException: self._notify(1)`, the re-acquire too.
+#[test]
+fn a_condition_wait_dropped_while_it_reacquires_passes_the_notification_on_in_313() {
+    let sim = loopsim::Sim::builder()
+        .python("3.13".parse().unwrap())
+        .build();
+    let run = run_twice(&sim, || async {
+        let cond = Condition::new();
+        let a = {
+            let cond = cond.clone();
+            spawn(async move {
+                let g = cond.acquire().await;
+                // Polled at every wake-up, dropped at 2 s.
+                let wait = Box::pin(g.wait());
+                let timeout = Box::pin(sleep(secs(2)));
+                match futures::future::select(wait, timeout).await {
+                    futures::future::Either::Left(_) => panic!("a has the lock before 2 s"),
+                    futures::future::Either::Right(_) => {}
+                }
+            })
+        };
+        let b = {
+            let cond = cond.clone();
+            spawn(async move {
+                let g = cond.acquire().await;
+                let _g = g.wait().await;
+                print(format!("b notified by {}", now()));
+            })
+        };
+        sleep(secs(1)).await;
+        let g = cond.acquire().await;
+        g.notify(1);
+        // `a` is notified, then waits for the lock until it is dropped.
+        sleep(secs(3)).await;
+        drop(g);
+        a.await.unwrap();
+        b.await.unwrap();
+    });
+    assert!(run.is_completed(), "{:?}", run.outcome);
+    assert_eq!(run.output_lines(), ["b notified by 4s"]);
+}
