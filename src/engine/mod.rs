@@ -361,6 +361,13 @@ impl Core {
         }
     }
 
+    /// What tells this run from the others of the process (what its task
+    /// wakers carry; what a cache of this run's symbols is keyed by).
+    #[inline(always)]
+    pub fn run_tag(&self) -> u32 {
+        self.run_tag
+    }
+
     /// The waker of task `id` (no allocation: see `waker.rs`).
     pub(super) fn task_waker(&self, id: TaskId) -> Waker {
         waker::task_waker(self.run_tag, id)

@@ -13,7 +13,7 @@
 //! (3.13 also re-raises the caught `CancelledError` with its message, line
 //! 291; loopsim's cancellations carry no message.)
 
-use super::waiters::GiveUp;
+use super::waiters::{GiveUp, WaitSite};
 use super::{Lock, Waiters, py313};
 use crate::task::{catch_cancel, raise_cancelled};
 use std::cell::RefCell;
@@ -48,6 +48,8 @@ pub struct Condition {
 
 struct Inner {
     name: Rc<str>,
+    /// What a wait says it waits on, and a deadlock report of it.
+    site: WaitSite,
     waiters: RefCell<Waiters>,
 }
 
@@ -65,10 +67,17 @@ impl Condition {
 
     /// A named condition (for traces).
     pub fn named(name: &str) -> Condition {
+        let lock = Lock::named(name);
+        let name: Rc<str> = name.into();
         Condition {
-            lock: Lock::named(name),
+            lock,
             inner: Rc::new(Inner {
-                name: name.into(),
+                name: name.clone(),
+                site: WaitSite::new(
+                    "Condition",
+                    name,
+                    Rc::new(|_| crate::deadlock::Blocker::NotNotified),
+                ),
                 waiters: RefCell::new(Waiters::new()),
             }),
         }
@@ -107,7 +116,6 @@ impl ConditionGuard {
         self.held = false;
         cond.lock.release_held();
         let fut = cond.inner.waiters.borrow_mut().push_new();
-        let probe: crate::deadlock::Probe = Rc::new(|_| crate::deadlock::Blocker::NotNotified);
         // A wait dropped before it has the lock again (waiting to be
         // notified, or notified and waiting for the lock) acts as one
         // cancelled there, without the lock re-acquired (a dropped future
@@ -120,7 +128,7 @@ impl ConditionGuard {
                 cond.notify_raw(1);
             }
         });
-        let r = fut.wait("Condition", &cond.inner.name, &probe).await;
+        let r = fut.wait(&cond.inner.site).await;
         cond.inner.waiters.borrow_mut().remove(&fut);
         let mut cancelled = r.is_err();
         loop {

@@ -1,8 +1,8 @@
 //! `asyncio.Event`.
 
 use super::Waiters;
-use super::waiters::Waiter;
-use crate::deadlock::{Blocker, Probe};
+use super::waiters::{WaitSite, Waiter};
+use crate::deadlock::Blocker;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -28,9 +28,9 @@ pub struct Event {
 }
 
 struct Inner {
-    name: Rc<str>,
-    /// What a deadlock report says of a wait: made once, shared.
-    probe: Probe,
+    /// What a wait says it waits on (and a deadlock report of it): made
+    /// once, shared.
+    site: WaitSite,
     st: RefCell<State>,
 }
 
@@ -55,8 +55,7 @@ impl Event {
     pub fn named(name: &str) -> Event {
         Event {
             inner: Rc::new(Inner {
-                name: name.into(),
-                probe: Rc::new(|_| Blocker::EventNotSet),
+                site: WaitSite::new("Event", name.into(), Rc::new(|_| Blocker::EventNotSet)),
                 st: RefCell::new(State {
                     value: false,
                     waiters: Waiters::new(),
@@ -94,13 +93,12 @@ impl Event {
 
     /// Waits until the flag is set (no yield if it already is).
     pub async fn wait(&self) {
-        self.wait_as("Event", self.inner.name.clone(), self.inner.probe.clone())
-            .await;
+        self.wait_as(&self.inner.site).await;
     }
 
     /// [`wait`](Event::wait), seen in traces and deadlock reports as a wait
-    /// on `kind` `name` (`Queue.join` waits on the queue's event).
-    pub(crate) async fn wait_as(&self, kind: &'static str, name: Rc<str>, probe: Probe) {
+    /// on `site` (`Queue.join` waits on the queue's event).
+    pub(crate) async fn wait_as(&self, site: &WaitSite) {
         let fut = {
             let mut st = self.inner.st.borrow_mut();
             if st.value {
@@ -112,7 +110,7 @@ impl Event {
             ev: self,
             fut: &fut,
         };
-        let _ = fut.wait_uncaught(kind, &name, &probe).await;
+        let _ = fut.wait_uncaught(site).await;
     }
 }
 
@@ -131,7 +129,7 @@ impl Drop for RemoveOnDrop<'_> {
 impl std::fmt::Debug for Event {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut d = f.debug_struct("Event");
-        d.field("name", &self.inner.name);
+        d.field("name", self.inner.site.name());
         if let Ok(st) = self.inner.st.try_borrow() {
             d.field("set", &st.value)
                 .field("waiters", &st.waiters.len());

@@ -1,6 +1,6 @@
 //! `asyncio.Lock`.
 
-use super::waiters::{GiveUp, Waiter};
+use super::waiters::{GiveUp, WaitSite, Waiter};
 use super::{Waiters, current};
 use crate::deadlock::{Blocker, Probe};
 use crate::error::Error;
@@ -42,7 +42,7 @@ struct Inner {
     st: RefCell<State>,
     /// What a deadlock report says of a wait on it: made at the first
     /// wait, shared by the others.
-    probe: std::cell::OnceCell<Probe>,
+    site: std::cell::OnceCell<WaitSite>,
 }
 
 struct State {
@@ -74,7 +74,7 @@ impl Lock {
                     holder: None,
                     waiters: Waiters::new(),
                 }),
-                probe: std::cell::OnceCell::new(),
+                site: std::cell::OnceCell::new(),
             }),
         }
     }
@@ -104,7 +104,7 @@ impl Lock {
             st.waiters.push_new()
         };
         let give_up = GiveUp::new(|| self.give_up(&fut));
-        let r = fut.wait("Lock", &self.inner.name, self.probe()).await;
+        let r = fut.wait(self.site()).await;
         give_up.disarm();
         if r.is_err() {
             self.give_up(&fut);
@@ -128,18 +128,20 @@ impl Lock {
         }
     }
 
-    /// Who holds the lock, for a deadlock report.
-    fn probe(&self) -> &Probe {
-        let make = || -> Probe {
+    /// What a wait on it says it waits on, and (its probe) who holds the lock,
+    /// for a deadlock report: made at the first wait, shared by the others.
+    fn site(&self) -> &WaitSite {
+        let make = || -> WaitSite {
             let inner = Rc::downgrade(&self.inner);
-            Rc::new(move |named| match inner.upgrade() {
+            let probe: Probe = Rc::new(move |named| match inner.upgrade() {
                 Some(i) => Blocker::Held {
                     holders: i.st.borrow().holder.into_iter().map(named).collect(),
                 },
                 None => Blocker::Unknown,
-            })
+            });
+            WaitSite::new("Lock", self.inner.name.clone(), probe)
         };
-        self.inner.probe.get_or_init(make)
+        self.inner.site.get_or_init(make)
     }
 
     /// `lock.release()`: unlocks and wakes the first waiter. Any task may

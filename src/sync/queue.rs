@@ -1,6 +1,6 @@
 //! `asyncio.Queue`, `LifoQueue` and `PriorityQueue`.
 
-use super::waiters::{GiveUp, Waiter};
+use super::waiters::{GiveUp, WaitSite, Waiter};
 use super::{Event, Waiters};
 use crate::deadlock::{Blocker, Probe};
 use crate::engine::heapq;
@@ -67,10 +67,10 @@ struct Inner<T> {
     name: Rc<str>,
     kind: QueueKind,
     maxsize: usize,
-    /// What a deadlock report says of a getter's wait and of a putter's:
-    /// made once, shared by every wait.
-    get_probe: Probe,
-    put_probe: Probe,
+    /// What a getter's wait and a putter's say they wait on (with what a
+    /// deadlock report says of them): made once, shared by every wait.
+    get_site: WaitSite,
+    put_site: WaitSite,
     st: RefCell<State<T>>,
     finished: Event,
 }
@@ -121,14 +121,23 @@ impl<T: PartialOrd + 'static> Queue<T> {
     /// A queue of the given kind, named `name`.
     pub fn with_kind(name: &str, kind: QueueKind, maxsize: usize) -> Queue<T> {
         let finished = Event::named(name);
+        let name: Rc<str> = name.into();
         finished.set();
         Queue {
             inner: Rc::new(Inner {
-                name: name.into(),
+                get_site: WaitSite::new(
+                    "Queue.get",
+                    name.clone(),
+                    Rc::new(|_| Blocker::QueueEmpty),
+                ),
+                put_site: WaitSite::new(
+                    "Queue.put",
+                    name.clone(),
+                    Rc::new(move |_| Blocker::QueueFull { maxsize }),
+                ),
+                name,
                 kind,
                 maxsize,
-                get_probe: Rc::new(|_| Blocker::QueueEmpty),
-                put_probe: Rc::new(move |_| Blocker::QueueFull { maxsize }),
                 st: RefCell::new(State {
                     items: VecDeque::new(),
                     heap: Vec::new(),
@@ -177,11 +186,26 @@ impl<T: PartialOrd + 'static> Queue<T> {
     ///
     /// [`QueueFull`] (with the item) if the queue is at capacity.
     pub fn put_nowait(&self, item: T) -> Result<(), QueueFull<T>> {
-        // One borrow for `_put`, the count and `_wakeup_next`'s pops.
+        self.try_put(item, None, false)
+            .map_err(|(item, _)| QueueFull(item))
+    }
+
+    /// `put_nowait`, or, when the queue is full, the item back and a new
+    /// putter at the tail if `wait`; in one borrow of the queue, which also
+    /// recycles the waiter of the wait just over (`spent`).
+    fn try_put(
+        &self,
+        item: T,
+        spent: Option<Waiter>,
+        wait: bool,
+    ) -> Result<(), (T, Option<Waiter>)> {
         let getter = {
             let mut st = self.inner.st.borrow_mut();
+            if let Some(w) = spent {
+                st.putters.recycle(w);
+            }
             if st.full(&self.inner) {
-                return Err(QueueFull(item));
+                return Err((item, wait.then(|| st.putters.push_new())));
             }
             match self.inner.kind {
                 QueueKind::Priority => heapq::push_any(&mut st.heap, item, |a, b| a < b),
@@ -203,15 +227,25 @@ impl<T: PartialOrd + 'static> Queue<T> {
     ///
     /// [`QueueEmpty`] if there is nothing to take.
     pub fn get_nowait(&self) -> Result<T, QueueEmpty> {
+        self.try_get(None, false).map_err(|_| QueueEmpty)
+    }
+
+    /// `get_nowait`, or, when the queue is empty, a new getter at the tail
+    /// if `wait`; in one borrow of the queue, which also recycles the
+    /// waiter of the wait just over (`spent`).
+    fn try_get(&self, spent: Option<Waiter>, wait: bool) -> Result<T, Option<Waiter>> {
         let (item, putter) = {
             let mut st = self.inner.st.borrow_mut();
+            if let Some(w) = spent {
+                st.getters.recycle(w);
+            }
             let item = match self.inner.kind {
                 QueueKind::Fifo => st.items.pop_front(),
                 QueueKind::Lifo => st.items.pop_back(),
                 QueueKind::Priority => heapq::pop_any(&mut st.heap, |a, b| a < b),
             };
             let Some(item) = item else {
-                return Err(QueueEmpty);
+                return Err(wait.then(|| st.getters.push_new()));
             };
             (item, st.putters.pop_pending())
         };
@@ -223,42 +257,45 @@ impl<T: PartialOrd + 'static> Queue<T> {
 
     /// Puts an item, waiting while the queue is full.
     pub async fn put(&self, item: T) {
-        while self.full() {
-            let putter = self.inner.st.borrow_mut().putters.push_new();
+        let (mut item, mut spent) = (item, None);
+        loop {
+            // `while self.full(): putter = …; self._putters.append(putter)`.
+            let putter = match self.try_put(item, spent, true) {
+                Ok(()) => return,
+                Err((back, putter)) => {
+                    item = back;
+                    putter.expect("a new putter")
+                }
+            };
             let give_up = GiveUp::new(|| self.give_up_put(&putter));
-            let inner = &*self.inner;
-            let r = putter
-                .wait("Queue.put", &inner.name, &inner.put_probe)
-                .await;
+            let r = putter.wait(&self.inner.put_site).await;
             give_up.disarm();
             if r.is_err() {
                 self.give_up_put(&putter);
                 match raise_cancelled().await {}
             }
-            self.inner.st.borrow_mut().putters.recycle(putter);
-        }
-        if self.put_nowait(item).is_err() {
-            unreachable!("not full after the wait loop");
+            spent = Some(putter);
         }
     }
 
     /// Takes an item, waiting while the queue is empty.
     pub async fn get(&self) -> T {
-        while self.empty() {
-            let getter = self.inner.st.borrow_mut().getters.push_new();
+        let mut spent = None;
+        loop {
+            // `while self.empty(): getter = …; self._getters.append(getter)`.
+            let getter = match self.try_get(spent, true) {
+                Ok(item) => return item,
+                Err(getter) => getter.expect("a new getter"),
+            };
             let give_up = GiveUp::new(|| self.give_up_get(&getter));
-            let inner = &*self.inner;
-            let r = getter
-                .wait("Queue.get", &inner.name, &inner.get_probe)
-                .await;
+            let r = getter.wait(&self.inner.get_site).await;
             give_up.disarm();
             if r.is_err() {
                 self.give_up_get(&getter);
                 match raise_cancelled().await {}
             }
-            self.inner.st.borrow_mut().getters.recycle(getter);
+            spent = Some(getter);
         }
-        self.get_nowait().expect("not empty after the wait loop")
     }
 
     /// `put`'s `except:` clause (a cancelled or dropped wait): the putter
@@ -314,8 +351,8 @@ impl<T: PartialOrd + 'static> Queue<T> {
                 },
                 None => Blocker::Unknown,
             });
-            let name = self.inner.name.clone();
-            self.inner.finished.wait_as("Queue.join", name, probe).await;
+            let site = WaitSite::new("Queue.join", self.inner.name.clone(), probe);
+            self.inner.finished.wait_as(&site).await;
         }
     }
 }

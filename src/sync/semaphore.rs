@@ -14,7 +14,7 @@
 //! `self._value += 1; self._wake_up_next()` after a cancellation that found
 //! the future not cancelled (line 390).
 
-use super::waiters::{GiveUp, Waiter};
+use super::waiters::{GiveUp, WaitSite, Waiter};
 use super::{Waiters, current, py313};
 use crate::deadlock::{Blocker, Probe};
 use crate::engine;
@@ -53,7 +53,7 @@ struct Inner {
     st: RefCell<State>,
     /// What a deadlock report says of a wait on it: made at the first
     /// wait, shared by the others.
-    probe: std::cell::OnceCell<Probe>,
+    site: std::cell::OnceCell<WaitSite>,
 }
 
 struct State {
@@ -84,7 +84,7 @@ impl Semaphore {
                     holders: Vec::new(),
                     waiters: Waiters::new(),
                 }),
-                probe: std::cell::OnceCell::new(),
+                site: std::cell::OnceCell::new(),
             }),
         }
     }
@@ -129,7 +129,7 @@ impl Semaphore {
         }
         let fut = self.inner.st.borrow_mut().waiters.push_new();
         let give_up = GiveUp::new(|| self.give_up(&fut));
-        let r = fut.wait("Semaphore", &self.inner.name, self.probe()).await;
+        let r = fut.wait(self.site()).await;
         give_up.disarm();
         if r.is_err() {
             self.give_up(&fut);
@@ -207,18 +207,20 @@ impl Semaphore {
         Ok(())
     }
 
-    /// Who holds the permits, for a deadlock report.
-    fn probe(&self) -> &Probe {
-        let make = || -> Probe {
+    /// What a wait on it says it waits on, and (its probe) who holds the permits,
+    /// for a deadlock report: made at the first wait, shared by the others.
+    fn site(&self) -> &WaitSite {
+        let make = || -> WaitSite {
             let inner = Rc::downgrade(&self.inner);
-            Rc::new(move |named| match inner.upgrade() {
+            let probe: Probe = Rc::new(move |named| match inner.upgrade() {
                 Some(i) => Blocker::Held {
                     holders: i.st.borrow().holders.iter().copied().map(named).collect(),
                 },
                 None => Blocker::Unknown,
-            })
+            });
+            WaitSite::new("Semaphore", self.inner.name.clone(), probe)
         };
-        self.inner.probe.get_or_init(make)
+        self.inner.site.get_or_init(make)
     }
 
     /// `_wake_up_next`: hands a permit to the first waiter that is not done;

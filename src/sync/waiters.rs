@@ -25,7 +25,7 @@
 use crate::deadlock::Probe;
 use crate::engine::{self, CancelFuture, CancelTarget};
 use crate::error::Error;
-use crate::trace::{TaskId, WaitOn};
+use crate::trace::{Sym, TaskId, WaitOn};
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::future::Future;
@@ -104,32 +104,25 @@ impl Waiter {
         Some(self)
     }
 
-    /// `try: await fut except CancelledError: …`: the task waits on `kind`
-    /// `name` (what the trace and a deadlock report say, with `probe`'s
-    /// account of the primitive) until the waiter is done. `Ok(())` once
+    /// `try: await fut except CancelledError: …`: the task waits on `site`
+    /// (what the trace and a deadlock report say, with its probe's account
+    /// of the primitive) until the waiter is done. `Ok(())` once
     /// it is; `Err(Error::Cancelled)` when the task's cancellation is thrown
     /// at this wait (the waiter cancelled, or the task cancelled while
     /// ready), caught here as [`catch_cancel`](crate::catch_cancel) would.
-    pub fn wait<'a>(&self, kind: &'static str, name: &'a Rc<str>, probe: &'a Probe) -> Wait<'a> {
+    pub fn wait<'a>(&self, site: &'a WaitSite) -> Wait<'a> {
         Wait {
             waiter: self.clone(),
             registered: false,
-            kind,
-            name,
-            probe,
+            site,
             scope: Scope::Unentered,
         }
     }
 
     /// `await fut` with nothing to catch a cancellation: it goes on to the
     /// next catcher out, or ends the task (`Event.wait`).
-    pub fn wait_uncaught<'a>(
-        &self,
-        kind: &'static str,
-        name: &'a Rc<str>,
-        probe: &'a Probe,
-    ) -> Wait<'a> {
-        let mut w = self.wait(kind, name, probe);
+    pub fn wait_uncaught<'a>(&self, site: &'a WaitSite) -> Wait<'a> {
+        let mut w = self.wait(site);
         w.scope = Scope::Never;
         w
     }
@@ -163,20 +156,63 @@ impl CancelFuture for WaiterCell {
     }
 }
 
+/// What a primitive's waits say they wait on, in traces and deadlock
+/// reports (`Queue.get 'jobs'`, with the probe that reads the queue's
+/// state): made once per primitive (per side of a queue), shared by its
+/// waits. The two strings are interned at the first wait of each run and
+/// kept: a wait then makes its [`WaitOn`] without looking them up.
+pub(crate) struct WaitSite {
+    kind: &'static str,
+    name: Rc<str>,
+    probe: Probe,
+    /// The run (its tag) the symbols were interned in, and the symbols.
+    syms: Cell<Option<(u32, Sym, Sym)>>,
+}
+
+impl WaitSite {
+    pub fn new(kind: &'static str, name: Rc<str>, probe: Probe) -> WaitSite {
+        WaitSite {
+            kind,
+            name,
+            probe,
+            syms: Cell::new(None),
+        }
+    }
+
+    /// The primitive's name.
+    pub fn name(&self) -> &Rc<str> {
+        &self.name
+    }
+
+    /// `Primitive { kind, name }` in this run's symbols.
+    #[inline]
+    fn wait_on(&self, c: &mut engine::Core) -> WaitOn {
+        let run = c.run_tag();
+        let (kind, name) = match self.syms.get() {
+            Some((r, kind, name)) if r == run => (kind, name),
+            _ => {
+                let kind = c.intern_static(self.kind);
+                let name = c.intern_shared(&self.name);
+                self.syms.set(Some((run, kind, name)));
+                (kind, name)
+            }
+        };
+        WaitOn::Primitive { kind, name }
+    }
+}
+
 /// The future of [`Waiter::wait`]: an await of the waiter, inside a
 /// cancellation catcher (a [`CancelScope`](crate::task::CancelScope)) unless
 /// made by [`Waiter::wait_uncaught`]. The catcher and the wait are
 /// registered together, in one entry into the loop's core per poll.
-/// It borrows the primitive's name and probe: neither is cloned when the
-/// wait is made. One wait per waiter: the waiter has room for one waker.
+/// It borrows the primitive's [`WaitSite`]: nothing is cloned or interned
+/// when the wait is made. One wait per waiter: the waiter has room for one waker.
 #[must_use = "futures do nothing unless awaited"]
 pub(crate) struct Wait<'a> {
     waiter: Waiter,
     /// Whether this wait's waker is in the waiter.
     registered: bool,
-    kind: &'static str,
-    name: &'a Rc<str>,
-    probe: &'a Probe,
+    site: &'a WaitSite,
     scope: Scope,
 }
 
@@ -244,15 +280,12 @@ impl Future for Wait<'_> {
                     Found::Ready
                 }
                 State::Pending => {
-                    let on = WaitOn::Primitive {
-                        kind: c.intern_static(this.kind),
-                        name: c.intern_shared(this.name),
-                    };
+                    let on = this.site.wait_on(c);
                     let target: Rc<dyn CancelFuture> = this.waiter.0.clone();
                     c.set_waiting_probed(
                         on,
                         CancelTarget::Future(target),
-                        Some(this.probe.clone()),
+                        Some(this.site.probe.clone()),
                     );
                     Found::Pending
                 }
