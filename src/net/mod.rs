@@ -27,6 +27,11 @@
 //!   It fails with `ConnectionRefused` when nobody listens at the address,
 //!   or when a partition separates the hosts. `close` sends a FIN behind
 //!   the bytes already written: the peer reads them, then EOF.
+//! - **Accepting.** Tasks waiting in `accept` on one listener queue, as
+//!   asyncio's waiters do: each arriving connection is handed to the one
+//!   that began waiting first, the others keep waiting. An accept given up
+//!   (its future dropped) before it took the connection handed to it
+//!   passes it to the next in the queue, or back to the backlog.
 //! - **Partitions.** [`Net::partition`] resets every connection that
 //!   crosses it, on both ends at once. Reads and writes then fail with
 //!   `ConnectionReset`, bytes in flight are dropped, and connects across it

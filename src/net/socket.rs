@@ -71,10 +71,111 @@ struct State {
 pub(super) struct Listener {
     pub(super) host: String,
     pub(super) port: u16,
-    pub(super) backlog: RefCell<VecDeque<Rc<Conn>>>,
-    pub(super) waker: RefCell<Option<Waker>>,
+    /// Connections no acceptor was waiting for, oldest first. Never
+    /// non-empty while an acceptor waits: an arriving connection goes
+    /// straight to the first one.
+    backlog: RefCell<VecDeque<Rc<Conn>>>,
+    /// The tasks waiting in `accept`, in the order they began to wait
+    /// (asyncio's FIFO of waiters): each connection is handed to the first.
+    acceptors: RefCell<VecDeque<Rc<Acceptor>>>,
     /// Its host crashed: `accept` fails.
     pub(super) closed: Cell<bool>,
+}
+
+/// A task waiting in `accept`: the waker of its wait, and the connection
+/// handed to it, until it takes it.
+pub(super) struct Acceptor {
+    waker: RefCell<Option<Waker>>,
+    conn: RefCell<Option<Rc<Conn>>>,
+}
+
+impl Acceptor {
+    /// Takes the connection handed to it, if any.
+    pub(super) fn take(&self) -> Option<Rc<Conn>> {
+        self.conn.borrow_mut().take()
+    }
+
+    /// Polled again while waiting: it keeps its place, with the waker of
+    /// this poll.
+    pub(super) fn rewait(&self, waker: &Waker) {
+        let mut w = self.waker.borrow_mut();
+        if !w.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *w = Some(waker.clone());
+        }
+    }
+}
+
+impl Listener {
+    /// The next connection for an `accept` that is not waiting yet: the
+    /// oldest in the backlog.
+    pub(super) fn pop_backlog(&self) -> Option<Rc<Conn>> {
+        self.backlog.borrow_mut().pop_front()
+    }
+
+    /// An `accept` begins to wait: at the tail of the acceptors.
+    pub(super) fn enqueue(&self, waker: Waker) -> Rc<Acceptor> {
+        let a = Rc::new(Acceptor {
+            waker: RefCell::new(Some(waker)),
+            conn: RefCell::new(None),
+        });
+        self.acceptors.borrow_mut().push_back(a.clone());
+        a
+    }
+
+    /// An `accept` stops waiting (it got its answer, or was given up): out
+    /// of the acceptors. A connection handed to it and not taken goes to
+    /// the next acceptor, or back to the head of the backlog: a given-up
+    /// accept swallows no connection.
+    pub(super) fn leave(&self, a: &Rc<Acceptor>) {
+        {
+            let mut q = self.acceptors.borrow_mut();
+            if let Some(i) = q.iter().position(|x| Rc::ptr_eq(x, a)) {
+                q.remove(i);
+            }
+        }
+        drop(a.waker.borrow_mut().take());
+        if let Some(c) = a.take() {
+            self.hand_out(c, true);
+        }
+    }
+
+    /// A connection for the listener: handed to the first waiting
+    /// acceptor, whose task wakes through the loop (a readable listening
+    /// socket), else kept in the backlog (at its head with `first`: it
+    /// came before those there).
+    fn hand_out(&self, conn: Rc<Conn>, first: bool) {
+        let next = self.acceptors.borrow_mut().pop_front();
+        let Some(a) = next else {
+            let mut b = self.backlog.borrow_mut();
+            if first {
+                b.push_front(conn);
+            } else {
+                b.push_back(conn);
+            }
+            return;
+        };
+        *a.conn.borrow_mut() = Some(conn);
+        if let Some(w) = a.waker.borrow_mut().take() {
+            to_loop(
+                &format!("{}:{} accept", self.host, self.port),
+                Box::new(move || w.wake()),
+            );
+        }
+    }
+
+    /// The host crashed: every waiting acceptor wakes (to fail), in order.
+    fn close(&self) {
+        self.closed.set(true);
+        let waiting = std::mem::take(&mut *self.acceptors.borrow_mut());
+        for a in waiting {
+            if let Some(w) = a.waker.borrow_mut().take() {
+                to_loop(
+                    &format!("{}:{} closed", self.host, self.port),
+                    Box::new(move || w.wake()),
+                );
+            }
+        }
+    }
 }
 
 pub(super) struct Conn {
@@ -267,7 +368,7 @@ pub(super) fn bind(kernel: &Rc<RefCell<Kernel>>, host: &str, port: u16) -> io::R
         host: host.to_string(),
         port,
         backlog: RefCell::new(VecDeque::new()),
-        waker: RefCell::new(None),
+        acceptors: RefCell::new(VecDeque::new()),
         closed: Cell::new(false),
     });
     st.listeners.insert(key, l.clone());
@@ -379,10 +480,7 @@ impl Syn {
                 .state()
                 .conns
                 .push(self.conn.clone());
-            l.backlog.borrow_mut().push_back(self.conn.clone());
-            if let Some(w) = l.waker.borrow_mut().take() {
-                to_loop(&format!("{to}:{port} accept"), Box::new(move || w.wake()));
-            }
+            l.hand_out(self.conn.clone(), false);
         }
         // The SYN-ACK (or RST) comes back.
         let back = transit(&self.kernel, to, from, 0);
@@ -606,13 +704,7 @@ pub(super) fn crash(kernel: &Rc<RefCell<Kernel>>, host: &str) {
         reset(&c, None);
     }
     for l in listeners {
-        l.closed.set(true);
-        if let Some(w) = l.waker.borrow_mut().take() {
-            to_loop(
-                &format!("{}:{} closed", l.host, l.port),
-                Box::new(move || w.wake()),
-            );
-        }
+        l.close();
     }
 }
 

@@ -1,17 +1,19 @@
 //! The faces of the socket table: [`TcpListener`] and [`TcpStream`], each
 //! poll one call into `socket.rs`.
 
-use super::socket::{self, Conn, Kernel, Listener};
+use super::socket::{self, Acceptor, Conn, Kernel, Listener};
 use futures::io::{AsyncRead, AsyncWrite};
 use std::cell::RefCell;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
 /// A listening socket (`asyncio.start_server`'s): [`accept`](Self::accept)
-/// takes the next connection from its backlog. Dropping it stops
-/// listening.
+/// takes the next connection from its backlog. Tasks that wait in
+/// `accept` at once get the connections in the order they began to wait.
+/// Dropping it stops listening.
 pub struct TcpListener {
     kernel: Rc<RefCell<Kernel>>,
     listener: Rc<Listener>,
@@ -42,26 +44,68 @@ impl TcpListener {
     ///
     /// Outside a running simulation.
     pub async fn accept(&self) -> io::Result<(TcpStream, String)> {
-        let conn = futures::future::poll_fn(|cx| {
-            if self.listener.closed.get() {
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    format!("{} crashed", self.listener.host),
-                )));
-            }
-            if let Some(c) = self.listener.backlog.borrow_mut().pop_front() {
-                return Poll::Ready(Ok(c));
-            }
-            *self.listener.waker.borrow_mut() = Some(cx.waker().clone());
-            socket::wait_on(&format!(
-                "accept {}:{}",
-                self.listener.host, self.listener.port
-            ));
-            Poll::Pending
-        })
+        let conn = Accept {
+            listener: &self.listener,
+            waiting: None,
+        }
         .await?;
         let peer = conn.hosts[0].clone();
         Ok((TcpStream::new(self.kernel.clone(), conn, 1), peer))
+    }
+}
+
+/// One `accept`'s wait for a connection. Several tasks may wait on one
+/// listener: they queue, and each connection is handed to the one that
+/// began waiting first. Dropped before it took the connection handed to
+/// it, it passes that connection on (see `Listener::leave`).
+struct Accept<'a> {
+    listener: &'a Listener,
+    /// Its place among the listener's acceptors, once it waits.
+    waiting: Option<Rc<Acceptor>>,
+}
+
+impl Future for Accept<'_> {
+    type Output = io::Result<Rc<Conn>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let l = this.listener;
+        if l.closed.get() {
+            this.leave();
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                format!("{} crashed", l.host),
+            )));
+        }
+        let conn = match &this.waiting {
+            Some(a) => a.take(),
+            None => l.pop_backlog(),
+        };
+        if let Some(c) = conn {
+            this.leave();
+            return Poll::Ready(Ok(c));
+        }
+        match &this.waiting {
+            Some(a) => a.rewait(cx.waker()),
+            None => this.waiting = Some(l.enqueue(cx.waker().clone())),
+        }
+        socket::wait_on(&format!("accept {}:{}", l.host, l.port));
+        Poll::Pending
+    }
+}
+
+impl Accept<'_> {
+    /// Stops waiting: out of the listener's acceptors.
+    fn leave(&mut self) {
+        if let Some(a) = self.waiting.take() {
+            self.listener.leave(&a);
+        }
+    }
+}
+
+impl Drop for Accept<'_> {
+    fn drop(&mut self) {
+        self.leave();
     }
 }
 

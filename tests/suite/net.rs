@@ -311,3 +311,152 @@ fn a_holding_partition_delays_and_a_crash_resets_until_the_restart() {
         "{lines:?}"
     );
 }
+
+/// Fails with the stuck tasks when the run deadlocked.
+fn assert_no_deadlock<T>(run: &loopsim::Run<T>) {
+    if let loopsim::Outcome::Deadlock { .. } = &run.outcome {
+        panic!(
+            "the run deadlocked: {}",
+            run.outcome.deadlock_report().expect("a deadlock")
+        );
+    }
+}
+
+/// Three tasks wait in `accept` on one listener, then three connections
+/// arrive: each acceptor gets one, in the order they started waiting (as
+/// asyncio hands each connection to one waiter). With one waker slot, only
+/// the last acceptor to poll was woken and the other two hung.
+#[test]
+fn concurrent_acceptors_each_get_a_connection_in_the_order_they_waited() {
+    let run = run_twice(&asyncio(), || async {
+        let net = Net::new();
+        let listener = Rc::new(net.bind("server", 80).unwrap());
+        let acceptors: Vec<_> = ["a", "b", "c"]
+            .into_iter()
+            .map(|name| {
+                let l = listener.clone();
+                spawn(async move {
+                    let (s, peer) = l.accept().await.unwrap();
+                    print(format!("{name} accepted #{} from {peer}", s.id()));
+                    (name, s.id(), peer)
+                })
+            })
+            .collect();
+        // Every acceptor is waiting before the first connection arrives.
+        sleep(ms(5)).await;
+        let clients: Vec<_> = ["c1", "c2", "c3"]
+            .into_iter()
+            .map(|from| {
+                let net = net.clone();
+                spawn(async move { net.connect(from, "server", 80).await.unwrap().id() })
+            })
+            .collect();
+        for c in clients {
+            c.await.unwrap();
+        }
+        let mut got = Vec::new();
+        for a in acceptors {
+            got.push(a.await.unwrap());
+        }
+        got
+    });
+    assert_no_deadlock(&run);
+    let got = run.value().cloned().unwrap();
+    let expected = vec![
+        ("a", 1, "c1".to_string()),
+        ("b", 2, "c2".to_string()),
+        ("c", 3, "c3".to_string()),
+    ];
+    assert_eq!(got, expected, "first to wait, first served");
+}
+
+/// Polls `fut` once (registering its waker), whatever it answers.
+async fn poll_once<F: std::future::Future + Unpin>(fut: &mut F) -> bool {
+    futures::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::pin::Pin::new(&mut *fut).poll(cx).is_ready())
+    })
+    .await
+}
+
+/// An accept given up after the connection came for it (its future
+/// dropped, as a `select` drops the branch that lost) does not swallow the
+/// connection: the next waiting acceptor gets it, or, with nobody waiting,
+/// the next `accept`. With one waker slot, the wake-up went to the task
+/// that gave up and the other acceptor hung.
+#[test]
+fn a_dropped_accept_leaves_its_connection_to_the_next_acceptor() {
+    let run = run_twice(&asyncio(), || async {
+        let net = Net::new();
+        let listener = Rc::new(net.bind("server", 80).unwrap());
+        let l = listener.clone();
+        let b_waits = Rc::new(loopsim::sync::Event::new());
+        let b_waiting = b_waits.clone();
+        // `a` waits first, then stops polling its accept while it sleeps
+        // (polled once more after `b` began waiting: the last to poll).
+        let a = spawn(async move {
+            let mut acc = Box::pin(l.accept());
+            assert!(!poll_once(&mut acc).await);
+            b_waiting.wait().await;
+            assert!(!poll_once(&mut acc).await);
+            sleep(ms(10)).await;
+            drop(acc);
+            print("a gave up");
+        });
+        let l = listener.clone();
+        let b = spawn(async move {
+            let accept = l.accept();
+            b_waits.set();
+            let (s, _) = accept.await.unwrap();
+            print(format!("b accepted #{}", s.id()));
+            s.id()
+        });
+        sleep(ms(1)).await;
+        let _c1 = net.connect("c1", "server", 80).await.unwrap();
+        a.await.unwrap();
+        let got_b = b.await.unwrap();
+        // Nobody waits now: a given-up accept leaves the connection in the
+        // backlog for the next `accept`.
+        let mut acc = Box::pin(listener.accept());
+        assert!(!poll_once(&mut acc).await);
+        let _c2 = net.connect("c2", "server", 80).await.unwrap();
+        drop(acc);
+        let (s, peer) = listener.accept().await.unwrap();
+        (got_b, s.id(), peer)
+    });
+    assert_no_deadlock(&run);
+    assert_eq!(run.value().cloned(), Some((1, 2, "c2".to_string())));
+    let lines = timed(&run);
+    assert_eq!(
+        lines,
+        ["10ms a gave up", "10ms b accepted #1"],
+        "b is handed the connection when a gives up"
+    );
+}
+
+/// A crash closes the listener for every waiting acceptor, not only the
+/// last one to poll.
+#[test]
+fn a_crash_fails_every_waiting_accept() {
+    let run = run_twice(&asyncio(), || async {
+        let net = Net::new();
+        let listener = Rc::new(net.bind("server", 80).unwrap());
+        let acceptors: Vec<_> = (0..2)
+            .map(|_| {
+                let l = listener.clone();
+                spawn(async move { l.accept().await.map(|_| ()).map_err(|e| e.kind()) })
+            })
+            .collect();
+        sleep(ms(1)).await;
+        net.crash("server");
+        let mut got = Vec::new();
+        for a in acceptors {
+            got.push(a.await.unwrap());
+        }
+        got
+    });
+    assert_no_deadlock(&run);
+    assert_eq!(
+        run.value().cloned(),
+        Some(vec![Err(std::io::ErrorKind::ConnectionAborted); 2])
+    );
+}
