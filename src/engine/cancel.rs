@@ -58,6 +58,11 @@ pub(crate) trait CancelFuture {
     fn ends_cancelled(&self) -> bool {
         false
     }
+    /// Why the future cannot resolve, for a deadlock report (a primitive's
+    /// waiter: the primitive's state), if it can tell.
+    fn probe(&self) -> Option<crate::deadlock::Probe> {
+        None
+    }
 }
 
 impl Core {

@@ -57,6 +57,7 @@ pub(crate) use tasks::{
 };
 mod context;
 mod ext;
+mod waiter;
 mod world;
 pub(crate) use cancel::{cancel_task, cancel_task_with};
 use clock::Clock;
@@ -67,6 +68,7 @@ pub use context::{limit_hit, stop_at_limit};
 use ext::Extensions;
 pub(crate) use step::{LoopEnd, run_loop};
 pub use table::task_block_bits_on_this_thread;
+pub(crate) use waiter::{WaiterCell, WaiterState};
 pub(crate) use world::run_world_due_now;
 
 use crate::rng::Streams;
@@ -796,6 +798,16 @@ impl Core {
     pub fn set_waiting(&mut self, on: WaitOn, target: CancelTarget) {
         if let Some(id) = self.current {
             self.task_mut(id).set_wait(on, target, None);
+        }
+    }
+
+    /// The current task is suspended on primitive `kind` `name`
+    /// (`WaitOn::Primitive`): on its waiter `target`, which is its own
+    /// cancellation target and probe.
+    #[inline(always)]
+    pub fn set_waiting_on_primitive(&mut self, kind: Sym, name: Sym, target: Rc<WaiterCell>) {
+        if let Some(id) = self.current {
+            self.task_mut(id).set_wait_on_primitive(kind, name, target);
         }
     }
 

@@ -23,41 +23,24 @@
 //! reused waiter from a new one.
 
 use crate::deadlock::Probe;
-use crate::engine::{self, CancelFuture, CancelTarget};
+use crate::engine::{self, WaiterCell, WaiterState as State};
 use crate::error::Error;
-use crate::trace::{Sym, TaskId, WaitOn};
+use crate::trace::{Sym, TaskId};
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 /// A primitive's waiter (see the module's doc). Cloning gives another
 /// handle to the same waiter.
 #[derive(Clone)]
 pub(crate) struct Waiter(Rc<WaiterCell>);
 
-pub(crate) struct WaiterCell {
-    state: Cell<State>,
-    /// The waker of the task awaiting the waiter, once its wait was polled.
-    waker: Cell<Option<Waker>>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum State {
-    Pending,
-    /// `set_result(None)`.
-    Done,
-    Cancelled,
-}
-
 impl Waiter {
     fn new() -> Waiter {
-        Waiter(Rc::new(WaiterCell {
-            state: Cell::new(State::Pending),
-            waker: Cell::new(None),
-        }))
+        Waiter(Rc::new(WaiterCell::new()))
     }
 
     /// `fut.done()`.
@@ -133,29 +116,6 @@ impl Waiter {
     }
 }
 
-impl WaiterCell {
-    fn complete(&self, to: State) -> bool {
-        if self.state.get() != State::Pending {
-            return false;
-        }
-        self.state.set(to);
-        if let Some(w) = self.waker.take() {
-            w.wake();
-        }
-        true
-    }
-}
-
-/// A task suspended on a waiter cancels it through its shared part.
-impl CancelFuture for WaiterCell {
-    fn cancel_future(self: Rc<Self>) -> bool {
-        self.complete(State::Cancelled)
-    }
-    fn ends_cancelled(&self) -> bool {
-        self.state.get() == State::Cancelled
-    }
-}
-
 /// What a primitive's waits say they wait on, in traces and deadlock
 /// reports (`Queue.get 'jobs'`, with the probe that reads the queue's
 /// state): made once per primitive (per side of a queue), shared by its
@@ -184,9 +144,9 @@ impl WaitSite {
         &self.name
     }
 
-    /// `Primitive { kind, name }` in this run's symbols.
+    /// `Primitive { kind, name }`'s symbols in this run.
     #[inline]
-    fn wait_on(&self, c: &mut engine::Core) -> WaitOn {
+    fn syms(&self, c: &mut engine::Core) -> (Sym, Sym) {
         let run = c.run_tag();
         let (kind, name) = match self.syms.get() {
             Some((r, kind, name)) if r == run => (kind, name),
@@ -197,7 +157,7 @@ impl WaitSite {
                 (kind, name)
             }
         };
-        WaitOn::Primitive { kind, name }
+        (kind, name)
     }
 }
 
@@ -280,13 +240,9 @@ impl Future for Wait<'_> {
                     Found::Ready
                 }
                 State::Pending => {
-                    let on = this.site.wait_on(c);
-                    let target: Rc<dyn CancelFuture> = this.waiter.0.clone();
-                    c.set_waiting_probed(
-                        on,
-                        CancelTarget::Future(target),
-                        Some(this.site.probe.clone()),
-                    );
+                    let (kind, name) = this.site.syms(c);
+                    this.waiter.0.probe_for(&this.site.probe);
+                    c.set_waiting_on_primitive(kind, name, this.waiter.0.clone());
                     Found::Pending
                 }
             }

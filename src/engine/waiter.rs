@@ -1,0 +1,79 @@
+//! A synchronisation primitive's waiter, as the loop sees it: asyncio's
+//! `fut = loop.create_future()` that only ever gets `set_result(None)` or
+//! `cancel()`, awaited by the one task that made it. `sync::waiters` builds
+//! the primitives' FIFOs of waiters and their waits on it; the loop keeps
+//! a task suspended on one in the task's slot (`Phase::WaitingOnPrimitive`:
+//! a thin pointer, no box), cancels it through it, and asks it why it
+//! cannot resolve when the run deadlocks.
+
+use super::CancelFuture;
+use crate::deadlock::Probe;
+use std::cell::Cell;
+use std::rc::Rc;
+use std::task::Waker;
+
+pub(crate) struct WaiterCell {
+    pub state: Cell<WaiterState>,
+    /// The waker of the task awaiting the waiter, once its wait was polled.
+    pub waker: Cell<Option<Waker>>,
+    /// What a deadlock report says of the wait: its primitive's probe, set
+    /// at the wait (a reused waiter keeps it: its next wait is most often
+    /// on the same primitive).
+    probe: Cell<Option<Probe>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum WaiterState {
+    Pending,
+    /// `set_result(None)`.
+    Done,
+    Cancelled,
+}
+
+impl WaiterCell {
+    pub fn new() -> WaiterCell {
+        WaiterCell {
+            state: Cell::new(WaiterState::Pending),
+            waker: Cell::new(None),
+            probe: Cell::new(None),
+        }
+    }
+
+    /// Resolves the waiter (`to`: done or cancelled) and wakes its task;
+    /// false if it was resolved already.
+    pub fn complete(&self, to: WaiterState) -> bool {
+        if self.state.get() != WaiterState::Pending {
+            return false;
+        }
+        self.state.set(to);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+        true
+    }
+
+    /// The waiter's probe is `probe` (set only if it was another: a reused
+    /// waiter's is most often the same, and then no count changes).
+    #[inline(always)]
+    pub fn probe_for(&self, probe: &Probe) {
+        match self.probe.take() {
+            Some(p) if Rc::ptr_eq(&p, probe) => self.probe.set(Some(p)),
+            _ => self.probe.set(Some(probe.clone())),
+        }
+    }
+}
+
+/// A task suspended on a waiter cancels it through its shared part.
+impl CancelFuture for WaiterCell {
+    fn cancel_future(self: Rc<Self>) -> bool {
+        self.complete(WaiterState::Cancelled)
+    }
+    fn ends_cancelled(&self) -> bool {
+        self.state.get() == WaiterState::Cancelled
+    }
+    fn probe(&self) -> Option<Probe> {
+        let probe = self.probe.take();
+        self.probe.set(probe.clone());
+        probe
+    }
+}
