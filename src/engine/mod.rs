@@ -354,6 +354,7 @@ impl Core {
 
     /// Wakes task `id` for its waker (`waker.rs`), if the waker is of this
     /// run (`run`; `None`: it cannot tell): task ids restart with every run.
+    #[inline(always)]
     pub(super) fn wake_by_task_waker(&mut self, run: Option<u32>, id: TaskId) {
         if self.closed || run.is_some_and(|r| r != self.run_tag) {
             return;
@@ -419,10 +420,13 @@ impl Core {
 
     /// The tasks not done yet, in creation order.
     pub fn unfinished_ids(&self) -> Vec<TaskId> {
-        self.unfinished_tasks()
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect()
+        let mut found = Vec::new();
+        self.tasks.for_each_notable(|id, t| {
+            if !t.is_done() {
+                found.push(id);
+            }
+        });
+        found
     }
 
     /// The tasks not done yet, in creation order, with what each waits on.

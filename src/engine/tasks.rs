@@ -92,6 +92,8 @@ enum Phase {
     /// Suspended on a future: its target is the future itself, and a probe
     /// may say why it cannot end.
     WaitingOnFuture(Box<Wait>),
+    /// Done at `at`.
+    Done { at: Instant, end: End },
     /// Suspended on a primitive (`WaitOn::Primitive { kind, name }`)'s
     /// waiter, its own cancellation target and probe: in the slot, no box,
     /// one reference count. (Through the box, with the probe cloned and
@@ -102,8 +104,6 @@ enum Phase {
         name: Sym,
         target: Rc<WaiterCell>,
     },
-    /// Done at `at`.
-    Done { at: Instant, end: End },
 }
 
 /// A done-callback of a task.
@@ -417,6 +417,12 @@ impl TaskSlot {
                 *o = on;
                 *t = plain;
             }
+            // Nothing to drop either (a step's first wait): no call to the
+            // phase's destructor.
+            Phase::Live(None) => std::mem::forget(std::mem::replace(
+                &mut self.phase,
+                Phase::Waiting { on, target: plain },
+            )),
             phase => *phase = Phase::Waiting { on, target: plain },
         }
     }
@@ -425,7 +431,13 @@ impl TaskSlot {
     /// its own cancellation target and probe.
     #[inline(always)]
     pub fn set_wait_on_primitive(&mut self, kind: Sym, name: Sym, target: Rc<WaiterCell>) {
-        self.phase = Phase::WaitingOnPrimitive { kind, name, target };
+        let wait = Phase::WaitingOnPrimitive { kind, name, target };
+        match self.phase {
+            // Nothing to drop (the wait follows the step's start): no call
+            // to the phase's destructor.
+            Phase::Live(None) => std::mem::forget(std::mem::replace(&mut self.phase, wait)),
+            _ => self.phase = wait,
+        }
     }
 
     /// The task's step starts (or it ends): it no longer waits on anything.
@@ -450,7 +462,14 @@ impl TaskSlot {
                     self.phase = Phase::Live(Some(b));
                 }
             }
-            Phase::WaitingOnPrimitive { .. } => self.phase = Phase::Live(None),
+            Phase::WaitingOnPrimitive { .. } => {
+                // Only the waiter to let go of.
+                if let Phase::WaitingOnPrimitive { target, .. } =
+                    std::mem::replace(&mut self.phase, Phase::Live(None))
+                {
+                    drop(target);
+                }
+            }
             Phase::Live(_) | Phase::Done { .. } => {}
         }
     }

@@ -40,14 +40,16 @@ impl WaiterCell {
     }
 
     /// Resolves the waiter (`to`: done or cancelled) and wakes its task;
-    /// false if it was resolved already.
+    /// false if it was resolved already. Inlined where a primitive wakes a
+    /// waiter, with the wake-up.
+    #[inline(always)]
     pub fn complete(&self, to: WaiterState) -> bool {
         if self.state.get() != WaiterState::Pending {
             return false;
         }
         self.state.set(to);
         if let Some(w) = self.waker.take() {
-            w.wake();
+            super::waker::wake_inline(w);
         }
         true
     }
