@@ -462,7 +462,17 @@ impl TaskSlot {
                     self.phase = Phase::Live(Some(b));
                 }
             }
-            Phase::WaitingOnPrimitive { .. } => {
+            Phase::WaitingOnPrimitive { target, .. } => {
+                // A wait that resumes answered leaves its catcher now, if
+                // it is the task's only one and no cancellation is coming.
+                let only = if self.cold.is_none() {
+                    self.catcher0
+                } else {
+                    0
+                };
+                if target.leave_catcher(only, self.must_cancel || self.delivering) {
+                    self.catcher0 = 0;
+                }
                 // Only the waiter to let go of.
                 if let Phase::WaitingOnPrimitive { target, .. } =
                     std::mem::replace(&mut self.phase, Phase::Live(None))

@@ -83,6 +83,7 @@ impl Waiter {
             return None;
         }
         self.0.state.set(State::Pending);
+        self.0.catcher.set(0);
         drop(self.0.waker.take());
         Some(self)
     }
@@ -210,6 +211,21 @@ impl Future for Wait<'_> {
             panic!("loopsim: a primitive's wait polled after completion");
         }
         let state = this.waiter.0.state.get();
+        // Answered, with no catcher to leave (an uncaught wait's, or one
+        // the loop left at the start of this step: see
+        // `WaiterCell::leave_catcher`): nothing to ask the loop.
+        if state == State::Done
+            && match this.scope {
+                Scope::Never => true,
+                Scope::In(..) => this.waiter.0.catcher.get() == 0,
+                Scope::Unentered | Scope::Over => false,
+            }
+        {
+            this.scope = Scope::Over;
+            // Its completion took the waker.
+            this.registered = false;
+            return Poll::Ready(Ok(()));
+        }
         let found = engine::with_core("wait", |c| {
             if matches!(this.scope, Scope::Unentered)
                 && let Some(task) = c.current()
@@ -240,6 +256,9 @@ impl Future for Wait<'_> {
                     Found::Ready
                 }
                 State::Pending => {
+                    if let Some((_, key)) = scope {
+                        this.waiter.0.catcher.set(key);
+                    }
                     let (kind, name) = this.site.syms(c);
                     this.waiter.0.probe_for(&this.site.probe);
                     c.set_waiting_on_primitive(kind, name, this.waiter.0.clone());
