@@ -29,9 +29,9 @@
 //! awaited future's own when that future ends in a `CancelledError` of its
 //! own (`Task.__step` keeps an exception that already is one).
 
-use super::{Core, End, TaskId};
+use super::{Core, End, TaskId, WaiterCell};
 use crate::settings::PythonVersion;
-use crate::trace::EventKind;
+use crate::trace::{EventKind, Sym};
 use std::rc::Rc;
 
 /// Where a cancellation request goes when the task is suspended
@@ -117,6 +117,43 @@ impl Core {
         Some(key)
     }
 
+    /// A primitive's wait, first polled while its waiter is pending, by the
+    /// running task: enters a catcher for it and — unless a cancellation is
+    /// being thrown at the task now, which that catcher, innermost, catches
+    /// at once (`true`) — suspends the task on the waiter (`kind` `name`).
+    /// What `catcher_enter`, `catcher_is_target` and
+    /// `set_waiting_on_primitive` do in turn, with one look-up of the
+    /// task's slot. `None` outside a task.
+    #[inline(always)]
+    pub fn enter_primitive_wait(
+        &mut self,
+        kind: Sym,
+        name: Sym,
+        waiter: &Rc<WaiterCell>,
+    ) -> Option<(TaskId, u64, bool)> {
+        let id = self.current?;
+        let key = self.next_id();
+        let t = self.task_mut(id);
+        if t.delivering {
+            // Entered and, innermost, consumed at once.
+            t.delivering = false;
+            return Some((id, key, true));
+        }
+        t.push_catcher(key);
+        t.set_wait_on_primitive(kind, name, waiter.clone());
+        Some((id, key, false))
+    }
+
+    /// True when a cancellation is being thrown at the running task and it
+    /// has no catcher left: a primitive's wait whose catcher the loop left
+    /// at the start of the step (see `WaiterCell::leave_catcher`) catches
+    /// it, as that catcher, the innermost, would have.
+    pub fn delivering_uncaught(&self) -> bool {
+        let Some(id) = self.current else { return false };
+        let t = self.live(id);
+        t.delivering && t.catcher_top().is_none()
+    }
+
     /// True when a cancellation is being thrown and `key` is the innermost
     /// catcher: it must handle it now.
     pub fn catcher_is_target(&self, key: u64) -> bool {
@@ -170,9 +207,26 @@ pub(crate) fn cancel_task(id: TaskId) -> bool {
 const MAX_CANCEL_NESTING: usize = 500;
 
 thread_local! {
+    /// Cancellations raised at an await on this thread so far (see
+    /// [`raised_count`]).
+    static RAISED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     static CANCEL_NESTING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     /// The message of the cancellation being forwarded.
     static CANCEL_MSG: std::cell::RefCell<Option<Rc<str>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// How many times a cancellation was raised at an await on this thread
+/// (`Core::raise_cancelled`): a wait that knew no cancellation was being
+/// delivered to its task when this count read `n` knows it still is not
+/// while the count reads `n`, without asking the loop's core.
+#[inline(always)]
+pub(crate) fn raised_count() -> u64 {
+    RAISED.with(std::cell::Cell::get)
+}
+
+/// One more cancellation raised at an await.
+pub(super) fn count_raised() {
+    RAISED.with(|r| r.set(r.get().wrapping_add(1)));
 }
 
 /// `Task.cancel(msg)`: the message reaches the `CancelledError` raised in

@@ -59,7 +59,7 @@ mod context;
 mod ext;
 mod waiter;
 mod world;
-pub(crate) use cancel::{cancel_task, cancel_task_with};
+pub(crate) use cancel::{cancel_task, cancel_task_with, raised_count};
 use clock::Clock;
 pub(crate) use context::{
     Runtime, enter, fire_done_callback, run_eager, try_with_core, with_core, with_user_rng,
@@ -837,6 +837,7 @@ impl Core {
     pub fn raise_cancelled(&mut self) {
         if let Some(id) = self.current {
             self.task_mut(id).delivering = true;
+            cancel::count_raised();
         }
     }
 

@@ -553,6 +553,7 @@ impl TaskSlot {
 
     /// Enters catcher `key` (never 0) innermost: in the slot itself when it
     /// is the only one (most tasks), boxed when nested.
+    #[inline(always)]
     pub fn push_catcher(&mut self, key: u64) {
         debug_assert_ne!(key, 0);
         if self.catcher0 == 0 && self.nested_catchers().is_empty() {

@@ -24,6 +24,10 @@ pub(crate) struct WaiterCell {
     /// task is suspended on it; 0 once the loop has left that catcher for
     /// the wait (see [`leave_catcher`](Self::leave_catcher)).
     pub catcher: Cell<u64>,
+    /// [`raised_count`](super::raised_count) when the loop left the
+    /// catcher: while it reads the same, no cancellation was raised at the
+    /// task since, and the wait may return without asking the core.
+    pub left_at: Cell<u64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -41,6 +45,7 @@ impl WaiterCell {
             waker: Cell::new(None),
             probe: Cell::new(None),
             catcher: Cell::new(0),
+            left_at: Cell::new(0),
         }
     }
 
@@ -49,7 +54,10 @@ impl WaiterCell {
     /// task (`delivering`) and the wait's catcher is the task's only one
     /// (`only_catcher`), leaves that catcher for the wait and says so (the
     /// catcher is then 0): the wait's next poll returns without entering
-    /// the loop's core. (Its own way out — into the core, the task's slot
+    /// the loop's core, unless a cancellation was raised at an await since
+    /// (a `select`'s other branch, polled first, awaited a cancelled task):
+    /// it then asks the core, and catches the cancellation if no catcher
+    /// entered since stands between. (Its own way out — into the core, the task's slot
     /// looked up twice to ask whether a cancellation targets it, then to
     /// leave — cost W4 about 40 instructions a blocked put.) Returns
     /// whether the task's catcher was left.
@@ -58,6 +66,7 @@ impl WaiterCell {
         let key = self.catcher.get();
         if key != 0 && key == only_catcher && !delivering && self.state.get() == WaiterState::Done {
             self.catcher.set(0);
+            self.left_at.set(super::raised_count());
             true
         } else {
             false

@@ -146,18 +146,22 @@ impl WaitSite {
     }
 
     /// `Primitive { kind, name }`'s symbols in this run.
-    #[inline]
+    #[inline(always)]
     fn syms(&self, c: &mut engine::Core) -> (Sym, Sym) {
         let run = c.run_tag();
-        let (kind, name) = match self.syms.get() {
+        match self.syms.get() {
             Some((r, kind, name)) if r == run => (kind, name),
-            _ => {
-                let kind = c.intern_static(self.kind);
-                let name = c.intern_shared(&self.name);
-                self.syms.set(Some((run, kind, name)));
-                (kind, name)
-            }
-        };
+            _ => self.intern(c, run),
+        }
+    }
+
+    /// The first wait of a run on this site: its symbols interned.
+    #[cold]
+    #[inline(never)]
+    fn intern(&self, c: &mut engine::Core, run: u32) -> (Sym, Sym) {
+        let kind = c.intern_static(self.kind);
+        let name = c.intern_shared(&self.name);
+        self.syms.set(Some((run, kind, name)));
         (kind, name)
     }
 }
@@ -217,7 +221,10 @@ impl Future for Wait<'_> {
         if state == State::Done
             && match this.scope {
                 Scope::Never => true,
-                Scope::In(..) => this.waiter.0.catcher.get() == 0,
+                Scope::In(..) => {
+                    this.waiter.0.catcher.get() == 0
+                        && this.waiter.0.left_at.get() == engine::raised_count()
+                }
                 Scope::Unentered | Scope::Over => false,
             }
         {
@@ -225,6 +232,31 @@ impl Future for Wait<'_> {
             // Its completion took the waker.
             this.registered = false;
             return Poll::Ready(Ok(()));
+        }
+        // The first poll of a wait that must wait (the common one): in one
+        // entry into the core, with one look-up of the task's slot.
+        if state == State::Pending && matches!(this.scope, Scope::Unentered) {
+            let site = this.site;
+            let cell = &this.waiter.0;
+            let entered = engine::with_core("wait", |c| {
+                let (kind, name) = site.syms(c);
+                c.enter_primitive_wait(kind, name, cell)
+            });
+            match entered {
+                Some((_, _, true)) => {
+                    this.scope = Scope::Over;
+                    return Poll::Ready(Err(Error::Cancelled));
+                }
+                Some((task, key, false)) => {
+                    this.scope = Scope::In(task, key);
+                    cell.catcher.set(key);
+                }
+                // Outside a task: entered at the next poll.
+                None => {}
+            }
+            cell.probe_for(&site.probe);
+            this.register(cx);
+            return Poll::Pending;
         }
         let found = engine::with_core("wait", |c| {
             if matches!(this.scope, Scope::Unentered)
@@ -237,9 +269,12 @@ impl Future for Wait<'_> {
                 Scope::In(task, key) => Some((task, key)),
                 _ => None,
             };
+            // Its catcher, or the one the loop left for it (innermost when
+            // no catcher entered since stands above).
+            let left = this.waiter.0.catcher.get() == 0;
             if let Some((task, key)) = scope
                 && c.current() == Some(task)
-                && c.catcher_is_target(key)
+                && (c.catcher_is_target(key) || left && c.delivering_uncaught())
             {
                 c.catcher_consume(key);
                 return Found::Caught;
@@ -283,13 +318,7 @@ impl Future for Wait<'_> {
                 Poll::Pending
             }
             Found::Pending => {
-                let cell = &this.waiter.0;
-                let kept = cell.waker.take();
-                debug_assert!(this.registered || kept.is_none(), "one wait per waiter");
-                let kept = kept.filter(|w| w.will_wake(cx.waker()));
-                cell.waker
-                    .set(Some(kept.unwrap_or_else(|| cx.waker().clone())));
-                this.registered = true;
+                this.register(cx);
                 Poll::Pending
             }
         }
@@ -297,6 +326,18 @@ impl Future for Wait<'_> {
 }
 
 impl Wait<'_> {
+    /// Keeps the waker of this poll in the waiter (the last poll's wakes).
+    #[inline(always)]
+    fn register(&mut self, cx: &Context<'_>) {
+        let cell = &self.waiter.0;
+        let kept = cell.waker.take();
+        debug_assert!(self.registered || kept.is_none(), "one wait per waiter");
+        let kept = kept.filter(|w| w.will_wake(cx.waker()));
+        cell.waker
+            .set(Some(kept.unwrap_or_else(|| cx.waker().clone())));
+        self.registered = true;
+    }
+
     /// Takes this wait's waker out of the waiter (the wait is gone: a later
     /// `set_result` wakes nobody, as a removed done-callback would).
     fn unregister(&mut self) {

@@ -483,3 +483,45 @@ fn a_condition_wait_dropped_while_it_reacquires_passes_the_notification_on_in_31
     assert!(run.is_completed(), "{:?}", run.outcome);
     assert_eq!(run.output_lines(), ["b notified by 4s"]);
 }
+
+/// A wait whose waiter was answered, polled in the same step right after
+/// a sibling of a `select` raised a cancellation at the task (the task it
+/// awaits ended cancelled): the wait, the task's innermost catcher, takes
+/// the cancellation as before; its item stays in the queue for the next
+/// getter, and the task ends cancelled.
+#[test]
+fn an_answered_wait_polled_after_a_cancellation_was_raised_still_catches_it() {
+    let run = run_twice(&asyncio(), || async {
+        let q: Queue<u32> = Queue::new(0);
+        let doomed = spawn(async { sleep(secs(1)).await });
+        let doomed_ref = doomed.task();
+        let x = {
+            let q = q.clone();
+            spawn(async move {
+                let get = Box::pin(q.get());
+                match futures::future::select(doomed, get).await {
+                    futures::future::Either::Left(_) => print("x: doomed ended"),
+                    futures::future::Either::Right((v, _)) => print(format!("x got {v}")),
+                }
+                print("x went on");
+            })
+        };
+        let y = {
+            let q = q.clone();
+            spawn(async move { print(format!("y got {}", q.get().await)) })
+        };
+        sleep(ms(500)).await;
+        // In one iteration: `doomed` ends cancelled and the item arrives.
+        doomed_ref.cancel();
+        q.put_nowait(7).unwrap();
+        let x = x.task();
+        y.await.unwrap();
+        print(format!("x cancelled: {}", x.is_cancelled()));
+    });
+    assert_eq!(
+        run.output_lines(),
+        ["y got 7", "x cancelled: true"],
+        "{:?}",
+        run.outcome
+    );
+}
