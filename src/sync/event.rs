@@ -3,7 +3,7 @@
 use super::Waiters;
 use super::waiters::{WaitSite, Waiter};
 use crate::deadlock::Blocker;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 /// `asyncio.Event`: `set()` wakes every waiter, in the order they waited.
@@ -31,11 +31,13 @@ struct Inner {
     /// What a wait says it waits on (and a deadlock report of it): made
     /// once, shared.
     site: WaitSite,
+    /// The flag, apart from the waiters: a `Queue.put` clears its queue's
+    /// `join` event at every item without a borrow.
+    value: Cell<bool>,
     st: RefCell<State>,
 }
 
 struct State {
-    value: bool,
     waiters: Waiters,
 }
 
@@ -56,8 +58,8 @@ impl Event {
         Event {
             inner: Rc::new(Inner {
                 site: WaitSite::new("Event", name.into(), Rc::new(|_| Blocker::EventNotSet)),
+                value: Cell::new(false),
                 st: RefCell::new(State {
-                    value: false,
                     waiters: Waiters::new(),
                 }),
             }),
@@ -66,18 +68,16 @@ impl Event {
 
     /// True once set (until cleared).
     pub fn is_set(&self) -> bool {
-        self.inner.st.borrow().value
+        self.inner.value.get()
     }
 
     /// Sets the flag and wakes every waiter.
     pub fn set(&self) {
         let waiters: Vec<_> = {
-            let mut st = self.inner.st.borrow_mut();
-            if st.value {
+            if self.inner.value.replace(true) {
                 return;
             }
-            st.value = true;
-            st.waiters.all()
+            self.inner.st.borrow().waiters.all()
         };
         for w in waiters {
             if !w.done() {
@@ -88,7 +88,7 @@ impl Event {
 
     /// Clears the flag.
     pub fn clear(&self) {
-        self.inner.st.borrow_mut().value = false;
+        self.inner.value.set(false);
     }
 
     /// Waits until the flag is set (no yield if it already is).
@@ -99,13 +99,10 @@ impl Event {
     /// [`wait`](Event::wait), seen in traces and deadlock reports as a wait
     /// on `site` (`Queue.join` waits on the queue's event).
     pub(crate) async fn wait_as(&self, site: &WaitSite) {
-        let fut = {
-            let mut st = self.inner.st.borrow_mut();
-            if st.value {
-                return;
-            }
-            st.waiters.push_new()
-        };
+        if self.inner.value.get() {
+            return;
+        }
+        let fut = self.inner.st.borrow_mut().waiters.push_new();
         let _remove = RemoveOnDrop {
             ev: self,
             fut: &fut,
@@ -130,9 +127,9 @@ impl std::fmt::Debug for Event {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut d = f.debug_struct("Event");
         d.field("name", self.inner.site.name());
+        d.field("set", &self.inner.value.get());
         if let Ok(st) = self.inner.st.try_borrow() {
-            d.field("set", &st.value)
-                .field("waiters", &st.waiters.len());
+            d.field("waiters", &st.waiters.len());
         }
         d.finish_non_exhaustive()
     }

@@ -430,6 +430,7 @@ impl Waiters {
     /// A waiter's wait is over: kept for [`push_new`](Self::push_new) if
     /// nothing else holds it (it is then made pending again), dropped
     /// otherwise.
+    #[inline(always)]
     pub fn recycle(&mut self, w: Waiter) {
         if self.spare.len() < SPARE
             && let Some(w) = w.recycled()
