@@ -311,19 +311,49 @@ fn a_woken_queue_put_dropped_before_it_runs_passes_the_slot_on() {
     assert_eq!(run.output_lines(), ["b put at 2s", "then 2"]);
 }
 
-#[test]
-fn a_woken_lock_acquire_dropped_before_it_runs_hands_the_lock_on() {
-    let run = run_twice(&asyncio(), || async {
-        let lock = Lock::named("l");
-        let held = lock.acquire().await;
+/// A `Lock` or a `Semaphore(1)`, to the tests of a dropped acquire.
+trait Acquire: Clone + 'static {
+    type Held: 'static;
+    fn take(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = Self::Held> + '_>>;
+    /// Nobody holds it.
+    fn free(&self) -> bool;
+}
+
+impl Acquire for Lock {
+    type Held = loopsim::sync::LockGuard;
+    fn take(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = Self::Held> + '_>> {
+        Box::pin(self.acquire())
+    }
+    fn free(&self) -> bool {
+        !self.locked()
+    }
+}
+
+impl Acquire for Semaphore {
+    type Held = loopsim::sync::SemaphorePermit;
+    fn take(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = Self::Held> + '_>> {
+        Box::pin(self.acquire())
+    }
+    fn free(&self) -> bool {
+        !self.locked()
+    }
+}
+
+/// Main holds `it`; `a` waits to acquire it, is handed it at 1 s and
+/// drops its wait unrun at 2 s; `b`, queued behind `a`, must get it then.
+/// What `b` printed.
+fn handed_on_after_a_dropped_acquire<P: Acquire>(sim: &loopsim::Sim, it: fn() -> P) -> Vec<String> {
+    let run = run_twice(sim, move || async move {
+        let it = it();
+        let held = it.take().await;
         let a = {
-            let lock = lock.clone();
-            spawn(async move { assert!(!start_then_drop(lock.acquire(), secs(2)).await) })
+            let it = it.clone();
+            spawn(async move { assert!(!start_then_drop(it.take(), secs(2)).await) })
         };
         let b = {
-            let lock = lock.clone();
+            let it = it.clone();
             spawn(async move {
-                let _g = lock.acquire().await;
+                let _held = it.take().await;
                 print(format!("b has it at {}", now()));
             })
         };
@@ -331,10 +361,18 @@ fn a_woken_lock_acquire_dropped_before_it_runs_hands_the_lock_on() {
         drop(held);
         a.await.unwrap();
         b.await.unwrap();
-        assert!(!lock.locked());
+        assert!(it.free(), "given back");
     });
     assert!(run.is_completed(), "{:?}", run.outcome);
-    assert_eq!(run.output_lines(), ["b has it at 2s"]);
+    run.output_lines().into_iter().map(String::from).collect()
+}
+
+#[test]
+fn a_woken_lock_acquire_dropped_before_it_runs_hands_the_lock_on() {
+    assert_eq!(
+        handed_on_after_a_dropped_acquire(&asyncio(), || Lock::named("l")),
+        ["b has it at 2s"]
+    );
 }
 
 #[test]
@@ -343,46 +381,33 @@ fn a_woken_semaphore_acquire_dropped_before_it_runs_gives_the_permit_back() {
         let sim = loopsim::Sim::builder()
             .python(python.parse().unwrap())
             .build();
-        let run = run_twice(&sim, || async {
-            let sem = Semaphore::new(1);
-            let held = sem.acquire().await;
-            let a = {
-                let sem = sem.clone();
-                spawn(async move { assert!(!start_then_drop(sem.acquire(), secs(2)).await) })
-            };
-            let b = {
-                let sem = sem.clone();
-                spawn(async move {
-                    let _p = sem.acquire().await;
-                    print(format!("b has a permit at {}", now()));
-                })
-            };
-            sleep(secs(1)).await;
-            drop(held);
-            a.await.unwrap();
-            b.await.unwrap();
-            assert!(!sem.locked(), "the permit came back");
-        });
-        assert!(run.is_completed(), "{python}: {:?}", run.outcome);
-        assert_eq!(run.output_lines(), ["b has a permit at 2s"], "{python}");
+        assert_eq!(
+            handed_on_after_a_dropped_acquire(&sim, || Semaphore::new(1)),
+            ["b has it at 2s"],
+            "{python}"
+        );
     }
 }
 
-/// Under 3.13 a notified wait that leaves passes its notification on
-/// (gh-112202); dropped, it does the same.
-#[test]
-fn a_notified_condition_wait_dropped_before_it_runs_passes_the_notification_on_in_313() {
+/// Under 3.13 (gh-112202) a notified `Condition` wait that leaves passes
+/// its notification on; dropped, it does the same. `a` waits and gives its
+/// wait up as `give_up` says; main notifies one waiter at 1 s and holds the
+/// lock `hold` longer; `b`, waiting behind `a`, must be notified. What `b`
+/// printed.
+fn notified_behind_a_dropped_wait(
+    give_up: fn(
+        loopsim::sync::ConditionGuard,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+    hold: std::time::Duration,
+) -> Vec<String> {
     let sim = loopsim::Sim::builder()
         .python("3.13".parse().unwrap())
         .build();
-    let run = run_twice(&sim, || async {
+    let run = run_twice(&sim, move || async move {
         let cond = Condition::new();
         let a = {
             let cond = cond.clone();
-            spawn(async move {
-                let g = cond.acquire().await;
-                assert!(!start_then_drop(g.wait(), secs(2)).await);
-            })
+            spawn(async move { give_up(cond.acquire().await).await })
         };
         let b = {
             let cond = cond.clone();
@@ -393,12 +418,29 @@ fn a_notified_condition_wait_dropped_before_it_runs_passes_the_notification_on_i
             })
         };
         sleep(secs(1)).await;
-        cond.acquire().await.notify(1);
+        let g = cond.acquire().await;
+        g.notify(1);
+        if !hold.is_zero() {
+            sleep(hold).await;
+        }
+        drop(g);
         a.await.unwrap();
         b.await.unwrap();
     });
     assert!(run.is_completed(), "{:?}", run.outcome);
-    assert_eq!(run.output_lines(), ["b notified by 2s"]);
+    run.output_lines().into_iter().map(String::from).collect()
+}
+
+/// `a`'s wait, notified at 1 s, is dropped unrun at 2 s.
+#[test]
+fn a_notified_condition_wait_dropped_before_it_runs_passes_the_notification_on_in_313() {
+    let give_up = |g: loopsim::sync::ConditionGuard| -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
+        Box::pin(async move { assert!(!start_then_drop(g.wait(), secs(2)).await) })
+    };
+    assert_eq!(
+        notified_behind_a_dropped_wait(give_up, std::time::Duration::ZERO),
+        ["b notified by 2s"]
+    );
 }
 
 /// A run that stops at a limit drops its unfinished tasks' futures; their
@@ -440,48 +482,26 @@ fn the_clean_up_of_a_stopped_runs_leftovers_leaves_no_trace() {
     assert_eq!(woken, 0, "nothing was woken: {:#?}", run.trace.events);
 }
 
-/// The same when the dropped wait was notified and then waited for the
-/// lock (the notifier still held it): under 3.13 the whole of `wait()` is
-/// in `except BaseException: self._notify(1)`, the re-acquire too.
+/// `a`'s wait is polled at every wake-up: notified at 1 s, it waits for
+/// the lock main still holds, and is dropped at 2 s. Under 3.13 the whole
+/// of `wait()` is in `except BaseException: self._notify(1)`, the
+/// re-acquire too.
 #[test]
 fn a_condition_wait_dropped_while_it_reacquires_passes_the_notification_on_in_313() {
-    let sim = loopsim::Sim::builder()
-        .python("3.13".parse().unwrap())
-        .build();
-    let run = run_twice(&sim, || async {
-        let cond = Condition::new();
-        let a = {
-            let cond = cond.clone();
-            spawn(async move {
-                let g = cond.acquire().await;
-                // Polled at every wake-up, dropped at 2 s.
-                let wait = Box::pin(g.wait());
-                let timeout = Box::pin(sleep(secs(2)));
-                match futures::future::select(wait, timeout).await {
-                    futures::future::Either::Left(_) => panic!("a has the lock before 2 s"),
-                    futures::future::Either::Right(_) => {}
-                }
-            })
-        };
-        let b = {
-            let cond = cond.clone();
-            spawn(async move {
-                let g = cond.acquire().await;
-                let _g = g.wait().await;
-                print(format!("b notified by {}", now()));
-            })
-        };
-        sleep(secs(1)).await;
-        let g = cond.acquire().await;
-        g.notify(1);
-        // `a` is notified, then waits for the lock until it is dropped.
-        sleep(secs(3)).await;
-        drop(g);
-        a.await.unwrap();
-        b.await.unwrap();
-    });
-    assert!(run.is_completed(), "{:?}", run.outcome);
-    assert_eq!(run.output_lines(), ["b notified by 4s"]);
+    let give_up = |g: loopsim::sync::ConditionGuard| -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
+        Box::pin(async move {
+            let wait = Box::pin(g.wait());
+            let timeout = Box::pin(sleep(secs(2)));
+            match futures::future::select(wait, timeout).await {
+                futures::future::Either::Left(_) => panic!("a has the lock before 2 s"),
+                futures::future::Either::Right(_) => {}
+            }
+        })
+    };
+    assert_eq!(
+        notified_behind_a_dropped_wait(give_up, secs(3)),
+        ["b notified by 4s"]
+    );
 }
 
 /// A wait whose waiter was answered, polled in the same step right after
