@@ -104,9 +104,7 @@ pub(crate) fn with_user_rng<R>(f: impl FnOnce(&mut crate::rng::SimRng) -> R) -> 
 }
 
 /// Like [`with_core`] but does nothing outside a simulation (for destructors
-/// that may run after the run ended). Inlined: a primitive's waiter wakes
-/// its task through it, inside the primitive's call.
-#[inline(always)]
+/// that may run after the run ended).
 pub(crate) fn try_with_core<R>(f: impl FnOnce(&mut Core) -> R) -> Option<R> {
     CURRENT.with(|c| {
         let rt = c.borrow();

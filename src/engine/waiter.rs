@@ -57,10 +57,10 @@ impl WaiterCell {
     /// the loop's core, unless a cancellation was raised at an await since
     /// (a `select`'s other branch, polled first, awaited a cancelled task):
     /// it then asks the core, and catches the cancellation if no catcher
-    /// entered since stands between. (Its own way out — into the core, the task's slot
-    /// looked up twice to ask whether a cancellation targets it, then to
-    /// leave — cost W4 about 40 instructions a blocked put.) Returns
-    /// whether the task's catcher was left.
+    /// entered since stands between. (Its own way out — into the core, the
+    /// task's slot looked up twice, to ask whether a cancellation targets
+    /// it and then to leave — cost W4 1.74 M instructions, 59.30 against
+    /// 61.04 M.) Returns whether the task's catcher was left.
     #[inline(always)]
     pub fn leave_catcher(&self, only_catcher: u64, delivering: bool) -> bool {
         let key = self.catcher.get();

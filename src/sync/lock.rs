@@ -110,8 +110,8 @@ impl Lock {
             self.give_up(&fut);
             match raise_cancelled().await {}
         }
-        self.inner.st.borrow_mut().waiters.remove(&fut);
         let mut st = self.inner.st.borrow_mut();
+        st.waiters.remove(&fut);
         st.locked = true;
         st.holder = current();
         st.waiters.recycle(fut);

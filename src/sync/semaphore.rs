@@ -135,10 +135,10 @@ impl Semaphore {
             self.give_up(&fut);
             match raise_cancelled().await {}
         }
-        self.inner.st.borrow_mut().waiters.remove(&fut);
         let py313 = py313();
         {
             let mut st = self.inner.st.borrow_mut();
+            st.waiters.remove(&fut);
             st.holders.extend(current());
             st.waiters.recycle(fut);
         }
