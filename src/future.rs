@@ -48,6 +48,10 @@ struct Inner<T> {
 struct State<T> {
     result: Option<Result<T, Error>>,
     cancelled: bool,
+    /// The message of the `CancelledError` the future raises, when it is
+    /// cancelled (`Future.cancel(msg)`) or its exception is one (a gather's
+    /// cancelled child's): every awaiter's error carries it.
+    cancel_msg: Option<Rc<str>>,
     callbacks: Callbacks<T>,
     next_key: u64,
 }
@@ -142,6 +146,7 @@ impl<T: 'static> SimFuture<T> {
                 st: RefCell::new(State {
                     result: None,
                     cancelled: false,
+                    cancel_msg: None,
                     callbacks: Callbacks {
                         first: None,
                         rest: Vec::new(),
@@ -188,7 +193,41 @@ impl<T: 'static> SimFuture<T> {
     /// `Future.cancel()`: false if already done; otherwise cancels the
     /// future and schedules its done-callbacks.
     pub fn cancel(&self) -> bool {
-        self.complete(Err(Error::Cancelled), true).is_ok()
+        self.cancel_with(None)
+    }
+
+    /// `Future.cancel(msg)`: as [`cancel`](Self::cancel), and the
+    /// `CancelledError` raised in every task awaiting the future carries
+    /// `msg`.
+    pub fn cancel_with_message(&self, msg: &str) -> bool {
+        self.cancel_with(Some(msg.into()))
+    }
+
+    fn cancel_with(&self, msg: Option<Rc<str>>) -> bool {
+        let ok = self.complete(Err(Error::Cancelled), true).is_ok();
+        if ok {
+            self.inner.st.borrow_mut().cancel_msg = msg;
+        }
+        ok
+    }
+
+    /// Sets a `CancelledError` carrying `msg` as the future's exception (a
+    /// gather's outer future, given its cancelled child's error).
+    pub(crate) fn set_cancelled_error(&self, msg: Option<Rc<str>>) -> Result<(), Error> {
+        self.complete(Err(Error::Cancelled), false)?;
+        self.inner.st.borrow_mut().cancel_msg = msg;
+        Ok(())
+    }
+
+    /// The message of the `CancelledError` the future raises, if it is
+    /// cancelled or its exception is one (`None` when it has none).
+    pub fn cancel_message(&self) -> Option<String> {
+        self.inner
+            .st
+            .borrow()
+            .cancel_msg
+            .as_deref()
+            .map(String::from)
     }
 
     fn complete(&self, result: Result<T, Error>, cancel: bool) -> Result<(), Error> {
@@ -333,8 +372,8 @@ impl<T: 'static> SimFuture<T> {
 /// A task suspended on a future cancels it through its shared part: the
 /// wait's cancel target is the future's own `Rc`, not a new one.
 impl<T: 'static> CancelFuture for Inner<T> {
-    fn cancel_future(self: Rc<Self>) -> bool {
-        SimFuture { inner: self }.cancel()
+    fn cancel_future(self: Rc<Self>, msg: Option<Rc<str>>) -> bool {
+        SimFuture { inner: self }.cancel_with(msg)
     }
     fn ends_cancelled(&self) -> bool {
         let st = self.st.borrow();
@@ -405,18 +444,16 @@ impl<T: 'static> Future for Await<T> {
             let st = this.fut.inner.st.borrow();
             if let Some(r) = &st.result {
                 this.key = None;
-                if st.cancelled {
-                    drop(st);
-                    engine::with_core("await", |c| c.raise_cancelled());
-                    return Poll::Pending;
-                }
                 return Poll::Ready(match r {
                     Ok(_) => Ok(()),
+                    // Cancelled, or an exception that *is* CancelledError (a
+                    // gather's cancelled child's): raised, like a
+                    // cancellation, with the future's message, not the
+                    // awaiting task's.
                     Err(Error::Cancelled) => {
-                        // An exception that *is* CancelledError (gather of a
-                        // cancelled child): raised, like a cancellation.
+                        let msg = st.cancel_msg.clone();
                         drop(st);
-                        engine::with_core("await", |c| c.raise_cancelled());
+                        engine::with_core("await", |c| c.raise_cancelled_with(msg));
                         return Poll::Pending;
                     }
                     Err(e) => Err(e.clone()),

@@ -109,7 +109,8 @@ pub use sleep::{
 };
 pub use task::{
     Builder, CancelScope, CatchCancel, JoinHandle, TaskRef, catch_cancel, current_task,
-    never_awaited, raise_cancelled, spawn, spawn_named, try_current_task,
+    never_awaited, raise_cancelled, raise_cancelled_with_message, spawn, spawn_named,
+    try_current_task,
 };
 pub use time::{Duration, Instant};
 pub use trace::{TaskId, Trace};

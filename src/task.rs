@@ -438,6 +438,28 @@ impl TaskRef {
         engine::cancel_task_with(self.id, Some(msg.into()))
     }
 
+    /// `t.result()` of this cancelled task, in the current task: the
+    /// `CancelledError` it raises there ([`Error::Cancelled`]) carries this
+    /// task's `_make_cancelled_error()` message.
+    pub(crate) fn result_cancelled(self) -> Error {
+        engine::with_core("TaskRef::result_cancelled", |c| {
+            let msg = c.make_cancelled_error(self.id);
+            if let Some(me) = c.current() {
+                c.task_mut(me).replace_cancel_msg(msg);
+            }
+        });
+        Error::Cancelled
+    }
+
+    /// `_make_cancelled_error()` of a cancelled task, as `t.result()` and
+    /// `t.exception()` raise it: the message of the `CancelledError` it
+    /// ended with, handed out once (later ones have none).
+    pub(crate) fn take_cancelled_error(self) -> Option<String> {
+        engine::with_core("TaskRef::take_cancelled_error", |c| {
+            c.make_cancelled_error(self.id).as_deref().map(String::from)
+        })
+    }
+
     /// The message of the last cancellation requested or received (`None`
     /// when it had none).
     pub fn cancel_message(self) -> Option<String> {
@@ -789,17 +811,34 @@ impl Drop for CancelScope {
 /// an `except CancelledError:` block): it propagates to the next
 /// [`catch_cancel`] out, or cancels the task.
 pub fn raise_cancelled() -> RaiseCancelled {
-    RaiseCancelled
+    RaiseCancelled { msg: None }
+}
+
+/// Raises a new `CancelledError(msg)` in the current task at this await
+/// (`raise asyncio.CancelledError(msg)`): as [`raise_cancelled`], and the
+/// error carries `msg` (an empty one: no message). A task it ends
+/// cancelled hands `msg` on to the tasks awaiting it.
+pub fn raise_cancelled_with_message(msg: &str) -> RaiseCancelled {
+    RaiseCancelled {
+        msg: Some((!msg.is_empty()).then(|| msg.into())),
+    }
 }
 
 /// The future returned by [`raise_cancelled`]; it never completes.
 #[derive(Debug)]
-pub struct RaiseCancelled;
+pub struct RaiseCancelled {
+    /// A new error's message, or (`None`) the error being handled again.
+    msg: Option<Option<Rc<str>>>,
+}
 
 impl Future for RaiseCancelled {
     type Output = std::convert::Infallible;
     fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
-        engine::with_core("raise_cancelled", |c| c.raise_cancelled());
+        let msg = self.msg.clone();
+        engine::with_core("raise_cancelled", |c| match msg {
+            Some(m) => c.raise_cancelled_with(m),
+            None => c.raise_cancelled(),
+        });
         Poll::Pending
     }
 }

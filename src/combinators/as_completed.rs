@@ -143,7 +143,7 @@ impl<T: 'static> AsCompleted<T> {
         let h = self.handles.borrow_mut()[i].take();
         let mut h = h.expect("each task is yielded once");
         if h.task().is_cancelled() {
-            return Some(Err(Error::Cancelled));
+            return Some(Err(h.task().result_cancelled()));
         }
         Some(
             h.try_take()

@@ -116,14 +116,14 @@ struct CancelChildren<T, E> {
 }
 
 impl<T: 'static, E: 'static> CancelFuture for CancelChildren<T, E> {
-    fn cancel_future(self: Rc<Self>) -> bool {
+    fn cancel_future(self: Rc<Self>, msg: Option<Rc<str>>) -> bool {
         if self.outer.done() {
             return false;
         }
         let tasks: Vec<_> = self.st.borrow().children.iter().map(|h| h.task()).collect();
         let mut any = false;
         for t in tasks {
-            if t.cancel() {
+            if engine::cancel_task_with(t.id(), msg.clone()) {
                 any = true;
             }
         }
@@ -230,7 +230,7 @@ fn done_callback<T: 'static, E: From<Error> + 'static>(
             let cancelled = engine::with_core("gather", |c| c.end_of(id) == Some(End::Cancelled));
             if cancelled {
                 drop(s);
-                let _ = outer.set_exception(Error::Cancelled);
+                let _ = outer.set_cancelled_error(cancelled_error_of(id));
                 return;
             }
             let failed = s.children[i].peek(|r| matches!(r, Some(Ok(Err(_))) | Some(Err(_))));
@@ -248,14 +248,20 @@ fn done_callback<T: 'static, E: From<Error> + 'static>(
         }
         if s.nfinished == n {
             let cancel = s.cancel_requested;
+            let id = s.children[i].task().id();
             drop(s);
             if cancel {
-                let _ = outer.set_exception(Error::Cancelled);
+                let _ = outer.set_cancelled_error(cancelled_error_of(id));
             } else {
                 let _ = outer.set_result(());
             }
         }
     }
+}
+
+/// The message of child `id`'s `_make_cancelled_error()`.
+fn cancelled_error_of(id: crate::trace::TaskId) -> Option<Rc<str>> {
+    engine::with_core("gather", |c| c.make_cancelled_error(id))
 }
 
 impl<T: 'static, E: From<Error> + 'static> Future for Gather<T, E> {

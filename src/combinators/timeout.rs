@@ -319,8 +319,8 @@ async fn wait_for_311<T: 'static>(
 
 fn take_result<T>(inner: &mut crate::task::JoinHandle<T>) -> Result<T, Error> {
     if inner.task().is_cancelled() {
-        // `fut.result()` of a cancelled task raises CancelledError.
-        return Err(Error::Cancelled);
+        // `fut.result()` of a cancelled task raises its CancelledError.
+        return Err(inner.task().result_cancelled());
     }
     inner
         .try_take()

@@ -50,8 +50,10 @@ pub(crate) enum CancelTarget {
 
 /// A future that a task can be suspended on and that `Task.cancel()` cancels.
 pub(crate) trait CancelFuture {
-    /// `Future.cancel()`: true if the future was pending and is now cancelled.
-    fn cancel_future(self: Rc<Self>) -> bool;
+    /// `Future.cancel(msg)`: true if the future was pending and is now
+    /// cancelled. `msg` is the cancelling task's `_cancel_message`, which
+    /// the `CancelledError` the future raises in its awaiters carries.
+    fn cancel_future(self: Rc<Self>, msg: Option<Rc<str>>) -> bool;
     /// After a refused [`cancel_future`](Self::cancel_future): whether the
     /// future's result, once it resolves, is a `CancelledError` (which is then
     /// what the awaiting task raises, with that error's message).
@@ -93,6 +95,19 @@ impl Core {
             }
         }
         t.num_cancels
+    }
+
+    /// The message of task `id`'s `_make_cancelled_error()` (a gather's
+    /// exception when `id` is its cancelled child, `t.result()` of a
+    /// cancelled task): a task that ended cancelled hands out the
+    /// `CancelledError` it ended with, once (later ones have no message);
+    /// any other makes one from its `_cancel_message`.
+    pub fn make_cancelled_error(&mut self, id: TaskId) -> Option<Rc<str>> {
+        if self.end_of(id) == Some(End::Cancelled) {
+            self.tasks.take_cancel_msg(id)
+        } else {
+            self.cancel_message(id)
+        }
     }
 
     /// Awaiting a cancelled task: the awaiter's `CancelledError` is the
@@ -215,6 +230,12 @@ thread_local! {
     static CANCEL_MSG: std::cell::RefCell<Option<Rc<str>>> = const { std::cell::RefCell::new(None) };
 }
 
+/// The message of the request being forwarded (`Task.cancel(msg)` passes
+/// `msg` on to the future or task it waits on).
+fn request_msg() -> Option<Rc<str>> {
+    CANCEL_MSG.with(|m| m.borrow().clone())
+}
+
 /// How many times a cancellation was raised at an await on this thread
 /// (`Core::raise_cancelled`): a wait that knew no cancellation was being
 /// delivered to its task when this count read `n` knows it still is not
@@ -281,7 +302,7 @@ fn cancel_chain(id: TaskId) -> bool {
             c.record(Some(cur), EventKind::CancelRequested { by });
             let t = c.task_mut(cur);
             t.num_cancels += 1;
-            let prev = t.replace_cancel_msg(CANCEL_MSG.with(|m| m.borrow().clone()));
+            let prev = t.replace_cancel_msg(request_msg());
             if t.running {
                 t.must_cancel = true;
                 return Some((None, prev));
@@ -326,7 +347,7 @@ fn cancel_at(id: TaskId, target: Option<CancelTarget>, prev_msg: Option<Rc<str>>
     let wake = match target {
         // Forwarded: the future now ends cancelled and its done-callback
         // wakes this task, which raises at its await.
-        Some(CancelTarget::Future(f)) if f.clone().cancel_future() => return true,
+        Some(CancelTarget::Future(f)) if f.clone().cancel_future(request_msg()) => return true,
         // Refused by a future that ends in a `CancelledError` of its own (a
         // gather whose children an earlier request cancelled): `__step`
         // throws that exception, not one made from this request's message

@@ -841,6 +841,17 @@ impl Core {
         }
     }
 
+    /// [`raise_cancelled`](Self::raise_cancelled) of a `CancelledError`
+    /// carrying `msg` (an awaited future's), not the task's own message.
+    pub fn raise_cancelled_with(&mut self, msg: Option<Rc<str>>) {
+        if let Some(id) = self.current {
+            let t = self.task_mut(id);
+            t.replace_cancel_msg(msg);
+            t.delivering = true;
+            cancel::count_raised();
+        }
+    }
+
     /// Creates a task slot and schedules its first step (unless `eager`: the
     /// caller then runs it at once with [`run_eager`]).
     pub fn create_task(

@@ -2,7 +2,7 @@
 //! one iteration (`_run_once`), and the loop until it stops, deadlocks or hits
 //! a limit.
 
-use super::cancel::cancel_task;
+use super::cancel::cancel_task_with;
 use super::timers::TimerAction;
 use super::{CancelTarget, End, Handle, LimitKind, Runtime};
 use crate::trace::{Actor, EventKind, StepEnd, Sym, TaskId, WaitOn};
@@ -375,7 +375,8 @@ fn restore_outer_step(c: &mut super::Core, prev: OuterStep) {
 
 fn finish_suspended(rt: &Runtime, id: TaskId, fut: super::TaskFut) {
     // `_must_cancel` set during the step (the task cancelled itself): cancel
-    // what it now waits on, as `Task.__step` does after a yield.
+    // what it now waits on, as `Task.__step` does after a yield, with the
+    // task's message (`self._fut_waiter.cancel(msg=self._cancel_message)`).
     let forward = {
         let mut c = rt.core.borrow_mut();
         let t = c.task_mut(id);
@@ -387,11 +388,12 @@ fn finish_suspended(rt: &Runtime, id: TaskId, fut: super::TaskFut) {
             None
         }
     };
+    let msg = || rt.core.borrow().cancel_message(id);
     // As in `cancel_task`: only a timer or a bare yield is woken here; a
     // task or future that refuses the request wakes the task when it ends.
     let (forwarded, wake) = match forward {
-        Some(CancelTarget::Task(inner)) => (cancel_task(inner), false),
-        Some(CancelTarget::Future(f)) => (f.cancel_future(), false),
+        Some(CancelTarget::Task(inner)) => (cancel_task_with(inner, msg()), false),
+        Some(CancelTarget::Future(f)) => (f.cancel_future(msg()), false),
         Some(CancelTarget::Timer | CancelTarget::Wake) | None => (false, true),
     };
     let mut c = rt.core.borrow_mut();

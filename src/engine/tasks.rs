@@ -925,7 +925,7 @@ mod tests {
     fn a_wait_on_a_future_lets_go_of_it_when_cleared() {
         struct Fut;
         impl super::super::CancelFuture for Fut {
-            fn cancel_future(self: Rc<Self>) -> bool {
+            fn cancel_future(self: Rc<Self>, _: Option<Rc<str>>) -> bool {
                 true
             }
         }

@@ -101,7 +101,9 @@ impl WaiterCell {
 
 /// A task suspended on a waiter cancels it through its shared part.
 impl CancelFuture for WaiterCell {
-    fn cancel_future(self: Rc<Self>) -> bool {
+    /// The waiter raises the task's own `CancelledError`, which already
+    /// carries `msg`.
+    fn cancel_future(self: Rc<Self>, _msg: Option<Rc<str>>) -> bool {
         self.complete(WaiterState::Cancelled)
     }
     fn ends_cancelled(&self) -> bool {

@@ -294,11 +294,56 @@ fn value_error(msg: impl Into<String>) -> Error {
 /// The error a `raise Kind(msg)` step raises.
 fn exception(kind: &str, message: String) -> Error {
     match crate::scenario::exceptions::canonical(kind) {
-        "CancelledError" => Error::Cancelled,
+        "CancelledError" => cancelled_error((!message.is_empty()).then_some(&*message)),
         // A message is kept (`str(e)` shows it); a bare one is the
         // TimeoutError asyncio raises.
         "TimeoutError" if message.is_empty() => Error::Timeout,
         k => Error::raised(k, message),
+    }
+}
+
+/// A `CancelledError` in the interpreter, carrying its message: the message
+/// belongs to the error, not to the task it is raised in, so that a
+/// `finally` or a handler that meets another one in between does not change
+/// it. [`Error::Cancelled`] is `CancelledError()`, without one; one with a
+/// message is an [`Error::Raised`] of kind `CancelledError`. Either ends the
+/// task cancelled, with its message, when it leaves the coroutine.
+fn cancelled_error(msg: Option<&str>) -> Error {
+    match msg {
+        None => Error::Cancelled,
+        Some(m) => Error::raised("CancelledError", m),
+    }
+}
+
+/// Whether `e` is a `CancelledError`, as the engine delivers it or as the
+/// interpreter carries it ([`cancelled_error`]).
+fn is_cancelled_error(e: &Error) -> bool {
+    e.kind() == "CancelledError"
+}
+
+/// The message of a `CancelledError` the interpreter carries (`None` for
+/// none), or `None` for any other error.
+fn cancelled_message(e: &Error) -> Option<&str> {
+    match e {
+        Error::Raised { kind, message } if kind == "CancelledError" && !message.is_empty() => {
+            Some(message)
+        }
+        _ => None,
+    }
+}
+
+/// An error an await raised (the engine delivered it, or the awaited
+/// operation returned it): a `CancelledError` ([`Error::Cancelled`]) takes
+/// the message it was raised with, which the engine keeps on the task only
+/// until the next one.
+fn entering(e: Error) -> Error {
+    match e {
+        Error::Cancelled => cancelled_error(
+            crate::task::try_current_task()
+                .and_then(|t| t.cancel_message())
+                .as_deref(),
+        ),
+        e => e,
     }
 }
 

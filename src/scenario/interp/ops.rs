@@ -304,7 +304,11 @@ pub(super) fn method(target: &Value, m: &str, args: &[Value]) -> Result<Value, E
                 "result" | "exception" if !task.is_done() => {
                     return Err(not_done(if m == "result" { "Result" } else { "Exception" }));
                 }
-                "result" | "exception" if task.is_cancelled() => return Err(Error::Cancelled),
+                "result" | "exception" if task.is_cancelled() => {
+                    return Err(super::cancelled_error(
+                        task.take_cancelled_error().as_deref(),
+                    ));
+                }
                 "result" => match output() {
                     Some(r) => r?,
                     None => Value::None,
@@ -327,11 +331,16 @@ pub(super) fn method(target: &Value, m: &str, args: &[Value]) -> Result<Value, E
         Value::Future(f) => Ok(match m {
             "done" => Value::Bool(f.done()),
             "cancelled" => Value::Bool(f.cancelled()),
-            "cancel" => Value::Bool(f.cancel()),
+            "cancel" => Value::Bool(match args.first() {
+                Some(m) => f.cancel_with_message(&m.to_str()),
+                None => f.cancel(),
+            }),
             "result" | "exception" if !f.done() => {
                 return Err(not_done(if m == "result" { "Result" } else { "Exception" }));
             }
-            "result" | "exception" if f.cancelled() => return Err(Error::Cancelled),
+            "result" | "exception" if f.cancelled() => {
+                return Err(super::cancelled_error(f.cancel_message().as_deref()));
+            }
             "result" => f.result().expect("a done future has a result")?,
             "exception" => match f.result() {
                 Some(Err(e)) => Value::Error(e),

@@ -22,7 +22,7 @@ impl TimeoutGuard {
     /// `__aexit__`: the block's `CancelledError` becomes `TimeoutError` when
     /// it is the timeout's.
     pub(super) fn exit(self, c: Option<Completion>) -> Option<Completion> {
-        let cancelled = matches!(c, Some(Completion::Raise(Error::Cancelled)));
+        let cancelled = matches!(&c, Some(Completion::Raise(e)) if super::is_cancelled_error(e));
         if self.0.exit(cancelled) {
             Some(Completion::Raise(Error::Timeout))
         } else {
@@ -246,19 +246,8 @@ impl Vm {
                         top.steps = body;
                         top.pc = 0;
                         // `except CancelledError as e`: `str(e)` is the
-                        // cancel message.
-                        let shown = match &err {
-                            Error::Cancelled if bind.is_some() => {
-                                match crate::task::try_current_task()
-                                    .and_then(|t| t.cancel_message())
-                                {
-                                    Some(m) => Error::raised("CancelledError", m),
-                                    None => err,
-                                }
-                            }
-                            _ => err,
-                        };
-                        self.assign(&bind, Value::Error(shown));
+                        // cancel message, which the error carries.
+                        self.assign(&bind, Value::Error(err));
                         return;
                     }
                     if *phase != TryPhase::Finally && !finally.is_empty() {

@@ -424,7 +424,7 @@ impl Vm {
             _ => unreachable!("operations produce what their continuation expects"),
         };
         if let Err(e) = r {
-            self.unwind(Completion::Raise(e));
+            self.unwind(Completion::Raise(super::entering(e)));
         }
     }
 
@@ -455,7 +455,7 @@ impl Future for Vm {
                     scope.catch();
                 }
                 this.op = None;
-                this.unwind(Completion::Raise(Error::Cancelled));
+                this.unwind(Completion::Raise(super::entering(Error::Cancelled)));
                 continue;
             }
             if let Some(op) = this.op.as_mut() {
@@ -470,9 +470,13 @@ impl Future for Vm {
             }
             if let Some(result) = this.result.take() {
                 this.release_catcher();
-                if matches!(result, Err(Error::Cancelled)) {
-                    // Uncaught CancelledError: the task ends cancelled.
-                    let mut raise = crate::raise_cancelled();
+                if let Err(e) = &result
+                    && super::is_cancelled_error(e)
+                {
+                    // Uncaught CancelledError: the task ends cancelled, with
+                    // the error's message.
+                    let msg = super::cancelled_message(e).unwrap_or("");
+                    let mut raise = crate::raise_cancelled_with_message(msg);
                     return match Pin::new(&mut raise).poll(cx) {
                         Poll::Pending => Poll::Pending,
                     };

@@ -71,7 +71,7 @@ def say(text):
 _classes = {}
 def exc(name, msg=""):
     if name == "CancelledError":
-        return asyncio.CancelledError(msg)
+        return asyncio.CancelledError(msg) if msg else asyncio.CancelledError()
     if name == "TimeoutError":
         return TimeoutError(msg)
     cls = getattr(__builtins__, name, None) if not isinstance(__builtins__, dict) else __builtins__.get(name)

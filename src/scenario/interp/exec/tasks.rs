@@ -89,7 +89,7 @@ impl Vm {
                         cell.task.cancel_with_message(&msg);
                     }
                     Value::Future(f) => {
-                        f.cancel();
+                        f.cancel_with_message(&msg);
                     }
                     other => {
                         return Err(type_error(format!("cannot cancel {}", other.type_name())));
@@ -108,10 +108,17 @@ impl Vm {
                     async move {
                         if re {
                             let rs = gather_tasks_return_exceptions(handles).await;
+                            // A cancelled child's result is a new
+                            // `CancelledError('')`: its `_cancel_message`
+                            // is `None` once it has ended cancelled.
+                            let error = |e| match e {
+                                Error::Cancelled => {
+                                    Value::Error(Error::raised("CancelledError", ""))
+                                }
+                                e => Value::Error(e),
+                            };
                             Ok(Value::List(Rc::new(
-                                rs.into_iter()
-                                    .map(|r| r.unwrap_or_else(Value::Error))
-                                    .collect(),
+                                rs.into_iter().map(|r| r.unwrap_or_else(error)).collect(),
                             )))
                         } else {
                             let vs = gather_tasks(handles).await?;
