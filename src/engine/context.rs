@@ -6,7 +6,7 @@
 use super::step;
 use super::{Config, Core, DoneCallback, LimitKind};
 use crate::trace::TaskId;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 /// The runtime of one simulation: installed in a thread-local while it runs.
@@ -19,7 +19,12 @@ pub(crate) struct Runtime {
 }
 
 thread_local! {
-    static CURRENT: RefCell<Option<Rc<Runtime>>> = const { RefCell::new(None) };
+    /// The running simulation's runtime, or null. A plain pointer, not an
+    /// `Rc` in a `RefCell`: every call into the engine reads it, and a
+    /// thread-local without a destructor is read without first checking
+    /// that it is alive, and without a borrow flag. The [`Enter`] guard
+    /// that sets it holds the `Rc`, so the runtime outlives the pointer.
+    static CURRENT: Cell<*const Runtime> = const { Cell::new(std::ptr::null()) };
     static RUN_IDS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
@@ -40,24 +45,39 @@ impl Runtime {
 
 /// Installs a runtime as the thread's current simulation until dropped.
 pub(crate) struct Enter {
-    prev: Option<Rc<Runtime>>,
+    /// Keeps the runtime `CURRENT` points to alive.
+    rt: Rc<Runtime>,
 }
 
 pub(crate) fn enter(rt: &Rc<Runtime>) -> Enter {
-    let busy = CURRENT.with(|c| c.borrow().is_some());
+    let busy = !CURRENT.with(Cell::get).is_null();
     assert!(
         !busy,
         "loopsim: a simulation is already running on this thread; `Sim::run` cannot be nested"
     );
-    let prev = CURRENT.with(|c| c.borrow_mut().replace(rt.clone()));
-    Enter { prev }
+    CURRENT.with(|c| c.set(Rc::as_ptr(rt)));
+    Enter { rt: rt.clone() }
 }
 
 impl Drop for Enter {
     fn drop(&mut self) {
-        let prev = self.prev.take();
-        CURRENT.with(|c| *c.borrow_mut() = prev);
+        // Only one simulation runs on a thread at a time (`enter` checks):
+        // none was current before this one.
+        debug_assert!(std::ptr::eq(CURRENT.with(Cell::get), Rc::as_ptr(&self.rt)));
+        CURRENT.with(|c| c.set(std::ptr::null()));
     }
+}
+
+/// The current runtime, borrowed for the length of `f`.
+#[inline(always)]
+#[allow(unsafe_code)]
+fn with_runtime<R>(f: impl FnOnce(Option<&Runtime>) -> R) -> R {
+    let p = CURRENT.with(Cell::get);
+    // SAFETY: a non-null `CURRENT` points to the runtime the live `Enter`
+    // guard holds an `Rc` of; the guard is dropped (and the pointer
+    // cleared) only when the run that installed it returns, never while
+    // engine code called from inside the run is still running.
+    f(unsafe { p.as_ref() })
 }
 
 fn outside(what: &str) -> ! {
@@ -73,9 +93,8 @@ fn outside(what: &str) -> ! {
 ///
 /// Outside a running simulation, with a message naming `what`.
 pub(crate) fn with_core<R>(what: &str, f: impl FnOnce(&mut Core) -> R) -> R {
-    CURRENT.with(|c| {
-        let rt = c.borrow();
-        let Some(rt) = rt.as_ref() else { outside(what) };
+    with_runtime(|rt| {
+        let Some(rt) = rt else { outside(what) };
         let mut core = rt.core.try_borrow_mut().unwrap_or_else(|_| {
             panic!("loopsim: `{what}` re-entered the loop core (internal error)")
         });
@@ -90,11 +109,8 @@ pub(crate) fn with_core<R>(what: &str, f: impl FnOnce(&mut Core) -> R) -> R {
 ///
 /// Outside a running simulation, or inside another draw from the stream.
 pub(crate) fn with_user_rng<R>(f: impl FnOnce(&mut crate::rng::SimRng) -> R) -> R {
-    CURRENT.with(|c| {
-        let rt = c.borrow();
-        let Some(rt) = rt.as_ref() else {
-            outside("with_rng")
-        };
+    with_runtime(|rt| {
+        let Some(rt) = rt else { outside("with_rng") };
         let mut g = rt
             .user_rng
             .try_borrow_mut()
@@ -106,10 +122,8 @@ pub(crate) fn with_user_rng<R>(f: impl FnOnce(&mut crate::rng::SimRng) -> R) -> 
 /// Like [`with_core`] but does nothing outside a simulation (for destructors
 /// that may run after the run ended).
 pub(crate) fn try_with_core<R>(f: impl FnOnce(&mut Core) -> R) -> Option<R> {
-    CURRENT.with(|c| {
-        let rt = c.borrow();
-        let rt = rt.as_ref()?;
-        let mut core = rt.core.try_borrow_mut().ok()?;
+    with_runtime(|rt| {
+        let mut core = rt?.core.try_borrow_mut().ok()?;
         Some(f(&mut core))
     })
 }
@@ -142,15 +156,23 @@ pub fn limit_hit() -> Option<LimitKind> {
 }
 
 /// The running simulation, if any.
+#[allow(unsafe_code)]
 pub(super) fn current() -> Option<Rc<Runtime>> {
-    CURRENT.with(|c| c.borrow().clone())
+    let p = CURRENT.with(Cell::get);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: as in `with_runtime`; the `Enter` guard's `Rc` has a count
+    // of at least one, and the new `Rc` takes a count of its own.
+    unsafe {
+        Rc::increment_strong_count(p);
+        Some(Rc::from_raw(p))
+    }
 }
 
 /// Runs a new task's first step at once (`Task.__eager_start`).
 pub(crate) fn run_eager(id: TaskId) {
-    let rt = CURRENT
-        .with(|c| c.borrow().clone())
-        .unwrap_or_else(|| outside("spawn"));
+    let rt = current().unwrap_or_else(|| outside("spawn"));
     step::run_step(&rt, id);
 }
 
