@@ -114,11 +114,11 @@ impl Sleep {
     /// calls it).
     #[inline(never)]
     fn start_yield(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let woken = engine::with_core("yield_now", |c| {
-            c.set_waiting(WaitOn::Yield, CancelTarget::Wake);
-            c.wake_by(cx.waker())
-        });
+        let woken = engine::with_core("yield_now", |c| c.yield_current(cx.waker()));
         if !woken {
+            engine::with_core("yield_now", |c| {
+                c.set_waiting(WaitOn::Yield, CancelTarget::Wake);
+            });
             cx.waker().wake_by_ref();
         }
         self.state = State::Yielded;

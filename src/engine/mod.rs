@@ -342,14 +342,33 @@ impl Core {
         self.current
     }
 
-    /// `waker.wake_by_ref()`, directly when `waker` is the running task's
-    /// own (a bare yield).
-    pub fn wake_by(&mut self, waker: &Waker) -> bool {
-        let own = self.own_task(waker);
-        if let Some(id) = own {
+    /// A bare yield (`await asyncio.sleep(0)`) of the running task, polled
+    /// with its own `waker`: it waits on the yield and is scheduled again
+    /// (`set_waiting`, then `waker.wake_by_ref()` done directly, with one
+    /// look-up of its slot: W2 355.2 → 348.2 M instructions). False,
+    /// having done nothing, when `waker` is not the running task's (the
+    /// caller then wakes `waker` itself).
+    #[inline(always)]
+    pub fn yield_current(&mut self, waker: &Waker) -> bool {
+        let Some(id) = self.own_task(waker) else {
+            return false;
+        };
+        if self.lose_wakeup && matches!(self.actor, Actor::Timer(_)) {
+            // A mutation that may lose a timer's wake-up: the long way.
+            self.set_waiting(WaitOn::Yield, CancelTarget::Wake);
             self.wake(id);
+            return true;
         }
-        own.is_some()
+        let by = self.actor;
+        let t = self.task_mut(id);
+        t.set_wait(WaitOn::Yield, CancelTarget::Wake, None);
+        if t.scheduled || t.is_done() {
+            return true;
+        }
+        t.scheduled = true;
+        self.ready.push_back(Handle::Step(id));
+        self.record(Some(id), EventKind::Woken { by });
+        true
     }
 
     /// Wakes task `id` for its waker (`waker.rs`), if the waker is of this
