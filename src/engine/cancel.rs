@@ -92,6 +92,7 @@ impl Core {
             t.num_cancels -= 1;
             if t.num_cancels == 0 && py313 && !t.cancel_via_waiter {
                 t.must_cancel = false;
+                t.set_own_error(false);
             }
         }
         t.num_cancels
@@ -106,8 +107,14 @@ impl Core {
         if self.end_of(id) == Some(End::Cancelled) {
             self.tasks.take_cancel_msg(id)
         } else {
-            self.cancel_message(id)
+            self.task(id).request_msg()
         }
+    }
+
+    /// `Task._cancel_message` of task `id`: the message of its last
+    /// cancellation request that was not forwarded.
+    pub fn request_message(&self, id: TaskId) -> Option<Rc<str>> {
+        self.task(id).request_msg()
     }
 
     /// Awaiting a cancelled task: the awaiter's `CancelledError` is the
@@ -302,37 +309,42 @@ fn cancel_chain(id: TaskId) -> bool {
             c.record(Some(cur), EventKind::CancelRequested { by });
             let t = c.task_mut(cur);
             t.num_cancels += 1;
-            let prev = t.replace_cancel_msg(request_msg());
             if t.running {
                 t.must_cancel = true;
-                return Some((None, prev));
+                t.set_request_msg(request_msg());
+                return Some(None);
             }
-            Some((t.cancel_target(), prev))
+            Some(t.cancel_target())
         });
         match target {
             None => break false,
-            Some((Some(CancelTarget::Task(inner)), _)) => {
+            Some(Some(CancelTarget::Task(inner))) => {
                 chain.push(cur);
                 cur = inner;
             }
-            Some((target, prev)) => break cancel_at(cur, target, prev),
+            Some(target) => break cancel_at(cur, target),
         }
     };
     // Back up the chain: a task whose inner task was already done is not
-    // forwarded to; it only sets `_must_cancel` (its wake-up is queued).
-    // If that inner task ended cancelled, its wake-up throws the inner
-    // task's own `CancelledError` (`__step` keeps an exception that already
-    // is one), so the message is the inner task's, not this request's.
+    // forwarded to; it only sets `_must_cancel` and `_cancel_message` (its
+    // wake-up is queued). If that inner task ended cancelled, its wake-up
+    // throws the inner task's own `CancelledError` (`__step` keeps an
+    // exception that already is one), so the message is the inner task's,
+    // not this request's.
     let mut forwarded = deepest;
     for t in chain.iter().rev() {
         if !forwarded {
             let inner = cur;
             super::with_core("cancel", |c| {
-                if c.end_of(inner) == Some(End::Cancelled) {
-                    let msg = c.tasks.take_cancel_msg(inner);
-                    c.task_mut(*t).replace_cancel_msg(msg);
+                let own = c.end_of(inner) == Some(End::Cancelled);
+                let msg = own.then(|| c.tasks.take_cancel_msg(inner)).flatten();
+                let t = c.task_mut(*t);
+                if own {
+                    t.replace_cancel_msg(msg);
                 }
-                c.task_mut(*t).must_cancel = true;
+                t.set_own_error(own);
+                t.set_request_msg(request_msg());
+                t.must_cancel = true;
             });
         }
         forwarded = true;
@@ -341,23 +353,30 @@ fn cancel_chain(id: TaskId) -> bool {
 }
 
 /// `Task.cancel` of a task suspended on something other than a task.
-/// `prev_msg` is the task's cancellation message before this request.
-fn cancel_at(id: TaskId, target: Option<CancelTarget>, prev_msg: Option<Rc<str>>) -> bool {
+fn cancel_at(id: TaskId, target: Option<CancelTarget>) -> bool {
     let via_timer = matches!(target, Some(CancelTarget::Timer));
     let wake = match target {
-        // Forwarded: the future now ends cancelled and its done-callback
-        // wakes this task, which raises at its await.
-        Some(CancelTarget::Future(f)) if f.clone().cancel_future(request_msg()) => return true,
+        // Forwarded: the future now ends cancelled (with this request's
+        // message) and its done-callback wakes this task, which raises at
+        // its await.
+        Some(CancelTarget::Future(f)) if f.clone().cancel_future(request_msg()) => {
+            super::with_core("cancel", |c| {
+                c.task_mut(id).replace_cancel_msg(request_msg());
+            });
+            return true;
+        }
         // Refused by a future that ends in a `CancelledError` of its own (a
-        // gather whose children an earlier request cancelled): `__step`
-        // throws that exception, not one made from this request's message
-        // (`if not isinstance(exc, CancelledError): exc =
-        // self._make_cancelled_error()`), so the message stays the earlier one.
+        // gather whose children an earlier request cancelled, a waiter an
+        // earlier request cancelled): `__step` throws that exception, not
+        // one made from this request's message (`if not isinstance(exc,
+        // CancelledError): exc = self._make_cancelled_error()`), so the
+        // message stays the earlier one; this one is `_cancel_message`.
         Some(CancelTarget::Future(f)) if f.ends_cancelled() => {
             super::with_core("cancel", |c| {
                 let t = c.task_mut(id);
                 t.must_cancel = true;
-                t.replace_cancel_msg(prev_msg);
+                t.set_own_error(true);
+                t.set_request_msg(request_msg());
             });
             return true;
         }
@@ -376,9 +395,15 @@ fn cancel_at(id: TaskId, target: Option<CancelTarget>, prev_msg: Option<Rc<str>>
         let t = c.task_mut(id);
         t.must_cancel = true;
         // The sleep's future is cancelled, not `_must_cancel` set, unless the
-        // timer already fired (the task is scheduled, its future done).
+        // timer already fired or an earlier request cancelled it (the task
+        // is scheduled, its future done): the error it raises carries this
+        // request's message, which later requests do not change.
         if via_timer && !t.scheduled {
             t.cancel_via_waiter = true;
+            t.replace_cancel_msg(request_msg());
+            t.set_own_error(true);
+        } else {
+            t.set_request_msg(request_msg());
         }
         if wake && !t.running {
             c.wake(id);

@@ -270,6 +270,7 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
         if t.must_cancel {
             t.must_cancel = false;
             t.delivering = true;
+            t.start_delivery();
         }
         t.cancel_via_waiter = false;
         // Made for the step: a word, no allocation (`waker.rs`).
@@ -388,23 +389,40 @@ fn finish_suspended(rt: &Runtime, id: TaskId, fut: super::TaskFut) {
             None
         }
     };
-    let msg = || rt.core.borrow().cancel_message(id);
+    let msg = || rt.core.borrow().request_message(id);
     // As in `cancel_task`: only a timer or a bare yield is woken here; a
     // task or future that refuses the request wakes the task when it ends.
-    let (forwarded, wake) = match forward {
-        Some(CancelTarget::Task(inner)) => (cancel_task_with(inner, msg()), false),
-        Some(CancelTarget::Future(f)) => (f.cancel_future(msg()), false),
-        Some(CancelTarget::Timer | CancelTarget::Wake) | None => (false, true),
+    // (forwarded, woken here, the error raised is the future's own)
+    let (forwarded, wake, own) = match forward {
+        Some(CancelTarget::Task(inner)) => (cancel_task_with(inner, msg()), false, false),
+        Some(CancelTarget::Future(f)) => {
+            let forwarded = f.clone().cancel_future(msg());
+            (forwarded, false, !forwarded && f.ends_cancelled())
+        }
+        Some(CancelTarget::Timer | CancelTarget::Wake) | None => (false, true, false),
     };
     let mut c = rt.core.borrow_mut();
     if forwarded {
-        c.task_mut(id).must_cancel = false;
+        let t = c.task_mut(id);
+        t.must_cancel = false;
+        t.set_own_error(false);
+        // A future cancelled with the message raises it (a primitive's
+        // waiter raises the task's own error).
+        let m = t.request_msg();
+        t.replace_cancel_msg(m);
     } else if wake && c.task_mut(id).must_cancel {
-        // A sleep's future is cancelled (asyncio clears `_must_cancel`);
-        // a bare yield keeps `_must_cancel`.
+        // A sleep's future is cancelled with the message (asyncio clears
+        // `_must_cancel`); a bare yield keeps `_must_cancel`.
         let t = c.task_mut(id);
         t.cancel_via_waiter = t.waits_on_timer();
+        if t.cancel_via_waiter {
+            let m = t.request_msg();
+            t.replace_cancel_msg(m);
+            t.set_own_error(true);
+        }
         c.wake(id);
+    } else if own {
+        c.task_mut(id).set_own_error(true);
     }
     record_suspended(&mut c, id);
 }
@@ -451,7 +469,10 @@ fn finish_done(rt: &Runtime, id: TaskId, ending: Ending, fail: super::FailRef) {
         let t = c.task_mut(id);
         let (end, raised, error) = match ending {
             // "Task is cancelled right before coro stops."
+            // (`super().cancel(msg=self._cancel_message)`).
             Ending::Returned if t.must_cancel => {
+                let m = t.request_msg();
+                t.replace_cancel_msg(m);
                 (End::Cancelled, None, Some(crate::Error::Cancelled))
             }
             Ending::Returned => match t.take_raised() {
@@ -469,6 +490,12 @@ fn finish_done(rt: &Runtime, id: TaskId, ending: Ending, fail: super::FailRef) {
         t.must_cancel = false;
         t.cancel_via_waiter = false;
         t.delivering = false;
+        t.set_own_error(false);
+        if end == End::Cancelled {
+            // `Future.cancel(self)`: `_cancel_message` is `None` now; the
+            // error the task ended with is its `_cancelled_exc`.
+            t.set_request_msg(None);
+        }
         t.clear_wait();
         t.clear_catchers();
         // A task that raised keeps its output cell (in its record once its

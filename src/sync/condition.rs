@@ -10,12 +10,14 @@
 //! wakes another one (a "spurious wakeup", which the source comment allows).
 //! `_notify` (lines 333-341) is `notify` without the lock check. 3.11 and 3.12
 //! (3.12.1 lines 247-282) re-acquire and raise without notifying anyone.
-//! (3.13 also re-raises the caught `CancelledError` with its message, line
-//! 291; loopsim's cancellations carry no message.)
+//! A cancellation while re-acquiring the lock raises, under 3.11 and 3.12,
+//! a new `CancelledError` without a message (`raise
+//! exceptions.CancelledError`); 3.13 re-raises the last one caught, with
+//! its message (line 291).
 
 use super::waiters::{GiveUp, WaitSite};
 use super::{Lock, Waiters, py313};
-use crate::task::{catch_cancel, raise_cancelled};
+use crate::task::{catch_cancel, raise_cancelled, raise_cancelled_with_message};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -130,13 +132,14 @@ impl ConditionGuard {
         });
         let r = fut.wait(&cond.inner.site).await;
         cond.inner.waiters.borrow_mut().remove(&fut);
-        let mut cancelled = r.is_err();
+        let mut reacquire_cancelled = false;
         loop {
             match catch_cancel(cond.lock.acquire_raw()).await {
                 Ok(()) => break,
-                Err(_) => cancelled = true,
+                Err(_) => reacquire_cancelled = true,
             }
         }
+        let cancelled = r.is_err() || reacquire_cancelled;
         give_up.disarm();
         self.held = true;
         if cancelled {
@@ -145,6 +148,10 @@ impl ConditionGuard {
                 self.notify(1);
             }
             drop(self);
+            if reacquire_cancelled && !py313() {
+                // 3.11, 3.12: `if cancelled: raise exceptions.CancelledError`.
+                match raise_cancelled_with_message("").await {}
+            }
             match raise_cancelled().await {}
         }
         self
