@@ -239,6 +239,14 @@ impl<T> FailSlot for TaskCell<T> {
     fn retrieved(&self) -> bool {
         self.with_out(|out| matches!(out, Out::Ready(_, true) | Out::Taken))
     }
+
+    fn mark_retrieved(&self) {
+        self.with_out(|out| {
+            if let Out::Ready(_, seen) = out {
+                *seen = true;
+            }
+        });
+    }
 }
 
 /// Spawns `fut` as a task whose output goes to the handle's cell; `raised`
@@ -348,6 +356,10 @@ impl<F: Future, R> FailSlot for TaskBox<F, R> {
 
     fn retrieved(&self) -> bool {
         self.cell.retrieved()
+    }
+
+    fn mark_retrieved(&self) {
+        self.cell.mark_retrieved();
     }
 }
 

@@ -199,8 +199,13 @@ fn on_task_done(st: &Rc<RefCell<State>>, task: TaskRef) {
     {
         let _ = f.set_result(());
     }
+    // `exc = task.exception()`, which marks it retrieved.
     let raised = engine::with_core("TaskGroup", |c| {
-        c.raised_message(task.id()).map(str::to_string)
+        let msg = c.raised_message(task.id()).map(str::to_string);
+        if msg.is_some() {
+            c.mark_exception_retrieved(task.id());
+        }
+        msg
     });
     let Some(msg) = raised else { return };
     let (abort_now, parent) = {

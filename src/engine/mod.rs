@@ -922,6 +922,14 @@ impl Core {
 }
 
 impl Core {
+    /// `task.exception()` of a task that raised (a `TaskGroup`'s
+    /// `_on_task_done`): its exception counts as retrieved.
+    pub fn mark_exception_retrieved(&self, id: TaskId) {
+        if let Some(f) = self.task(id).fail_slot() {
+            f.mark_retrieved();
+        }
+    }
+
     /// The warnings a run's end gives (`Task was destroyed but it is
     /// pending!`, `Task exception was never retrieved`), recorded per task
     /// in creation order.

@@ -133,6 +133,8 @@ pub(crate) trait FailSlot {
     fn fail(&self, error: Error);
     /// Whether the task's output (its exception) was retrieved.
     fn retrieved(&self) -> bool;
+    /// `task.exception()` looked at the exception: it was retrieved.
+    fn mark_retrieved(&self);
 }
 
 /// A task's given name: its symbol in four bytes (`Option<Sym>` takes
@@ -905,6 +907,7 @@ mod tests {
         fn retrieved(&self) -> bool {
             false
         }
+        fn mark_retrieved(&self) {}
     }
 
     fn call(log: &std::rc::Rc<std::cell::RefCell<Vec<u64>>>, n: u64) -> DoneCallback {

@@ -394,11 +394,27 @@ fn a_pool_is_a_fifo_of_jobs_with_at_most_its_workers_running() {
 /// the same kinds, as many of each.
 #[test]
 fn health_warnings_are_cpythons() {
-    use loopsim::scenario::{self, python::to_python};
-    let path = concat!(
+    warnings_are_cpythons(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/sim-scenarios/health_warnings.toml"
-    );
+    ));
+}
+
+/// A `TaskGroup` retrieves the exception of a child that raised (its
+/// `_on_task_done` calls `task.exception()`): no "Task exception was never
+/// retrieved" for it, as in CPython.
+#[test]
+fn a_task_group_retrieves_its_childrens_exceptions() {
+    warnings_are_cpythons(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sim-scenarios/task_group_failure.toml"
+    ));
+}
+
+/// The health warnings of every variant of the scenario at `path` are those
+/// CPython gives with `PYTHONASYNCIODEBUG=1`.
+fn warnings_are_cpythons(path: &str) {
+    use loopsim::scenario::{self, python::to_python};
     let s = scenario::parse(path, &std::fs::read_to_string(path).unwrap()).unwrap();
     for version in ["3.11.7", "3.12.1", "3.13.0"] {
         let Some(py) = python(version) else {
