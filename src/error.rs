@@ -29,6 +29,24 @@ pub enum Error {
     /// `asyncio.InvalidStateError`: e.g. setting the result of a done future.
     #[error("InvalidStateError: {0}")]
     InvalidState(String),
+    /// `ExceptionGroup(message, errors)`: what a `TaskGroup` raises when
+    /// children failed, with their errors in the order they failed.
+    #[error("ExceptionGroup: {}", group_str(message, errors))]
+    Group {
+        /// Its message (`unhandled errors in a TaskGroup`).
+        message: String,
+        /// The sub-exceptions.
+        errors: Vec<Error>,
+    },
+}
+
+/// `str(ExceptionGroup(message, errors))`.
+fn group_str(message: &str, errors: &[Error]) -> String {
+    let n = errors.len();
+    format!(
+        "{message} ({n} sub-exception{})",
+        if n == 1 { "" } else { "s" }
+    )
 }
 
 impl Error {
@@ -56,6 +74,16 @@ impl Error {
             Error::Panic(_) => "Panic",
             Error::Raised { kind, .. } => kind,
             Error::InvalidState(_) => "InvalidStateError",
+            Error::Group { .. } => "ExceptionGroup",
+        }
+    }
+
+    /// `str(e)` of an [`Error::Group`]: its message and how many
+    /// sub-exceptions it holds; `None` for any other error.
+    pub fn group_str(&self) -> Option<String> {
+        match self {
+            Error::Group { message, errors } => Some(group_str(message, errors)),
+            _ => None,
         }
     }
 

@@ -112,9 +112,19 @@ impl Builder {
             self.name.as_deref(),
             self.label.as_deref(),
             fut,
-            |out: &Result<T, E>| out.as_ref().err().map(|e| e.to_string()),
+            |out: &Result<T, E>| out.as_ref().err().map(raised),
         )
     }
+}
+
+/// The message of a fallible task's error; an error that is a
+/// [`crate::Error`] is also kept as a value (a `TaskGroup`'s
+/// `ExceptionGroup` holds its children's).
+fn raised<E: Display + 'static>(e: &E) -> String {
+    if let Some(err) = (e as &dyn std::any::Any).downcast_ref::<Error>() {
+        engine::with_core("spawn", |c| c.set_raised_error(err.clone()));
+    }
+    e.to_string()
 }
 
 /// [`Builder::spawn_fallible`] with a borrowed name and label (the
@@ -131,7 +141,7 @@ where
     E: Display + 'static,
 {
     spawn_inner(name, label, fut, |out: &Result<T, E>| {
-        out.as_ref().err().map(|e| e.to_string())
+        out.as_ref().err().map(raised)
     })
 }
 

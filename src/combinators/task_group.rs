@@ -53,7 +53,7 @@ pub struct TaskGroup {
 struct State {
     parent: TaskRef,
     tasks: Vec<TaskRef>,
-    errors: Vec<String>,
+    errors: Vec<Error>,
     aborting: bool,
     parent_cancel_requested: bool,
     on_completed: Option<SimFuture<()>>,
@@ -157,15 +157,10 @@ impl TaskGroup {
                 parent.uncancel();
                 parent.cancel();
             }
-            return Err(Error::raised(
-                "ExceptionGroup",
-                // Python's `str(ExceptionGroup)`; the sub-exceptions are in the trace.
-                format!(
-                    "unhandled errors in a TaskGroup ({} sub-exception{})",
-                    errors.len(),
-                    if errors.len() == 1 { "" } else { "s" },
-                ),
-            ));
+            return Err(Error::Group {
+                message: "unhandled errors in a TaskGroup".into(),
+                errors,
+            });
         }
         Ok(())
     }
@@ -199,13 +194,16 @@ fn on_task_done(st: &Rc<RefCell<State>>, task: TaskRef) {
     {
         let _ = f.set_result(());
     }
-    // `exc = task.exception()`, which marks it retrieved.
+    // `exc = task.exception()`, which marks it retrieved. (An error of a
+    // type of the program's own is kept by its message.)
     let raised = engine::with_core("TaskGroup", |c| {
-        let msg = c.raised_message(task.id()).map(str::to_string);
-        if msg.is_some() {
-            c.mark_exception_retrieved(task.id());
-        }
-        msg
+        let msg = c.raised_message(task.id())?;
+        let e = match c.raised_error(task.id()) {
+            Some(e) => e.clone(),
+            None => Error::raised("Exception", msg),
+        };
+        c.mark_exception_retrieved(task.id());
+        Some(e)
     });
     let Some(msg) = raised else { return };
     let (abort_now, parent) = {

@@ -573,6 +573,19 @@ impl Core {
         }
     }
 
+    /// The current task's output carries this [`crate::Error`].
+    pub fn set_raised_error(&mut self, e: crate::Error) {
+        if let Some(id) = self.current {
+            self.task_mut(id).set_raised_error(e);
+        }
+    }
+
+    /// The error task `id` raised, if it did and its error type is
+    /// [`crate::Error`].
+    pub fn raised_error(&self, id: TaskId) -> Option<&crate::Error> {
+        self.task(id).raised_error()
+    }
+
     /// When the task ended, if it did.
     pub fn ended_at(&self, id: TaskId) -> Option<Instant> {
         self.task(id).ended_at()

@@ -269,6 +269,9 @@ pub(crate) struct Cold {
     /// it returns (the error its output carries), or by a panic; kept once
     /// the task is done.
     raised: Option<String>,
+    /// The error itself, when the task's error type is [`crate::Error`]
+    /// (a `TaskGroup` gathers its children's into its `ExceptionGroup`).
+    raised_error: Option<Box<crate::Error>>,
     /// The done-callbacks after the first, in registration order.
     callbacks: Vec<(u64, DoneCallback)>,
     /// Where a task that raised keeps its output cell, for the run's end
@@ -637,6 +640,11 @@ impl TaskSlot {
         self.cold().raised = Some(msg);
     }
 
+    /// The error a fallible task's output carries, as a value.
+    pub fn set_raised_error(&mut self, e: crate::Error) {
+        self.cold().raised_error = Some(Box::new(e));
+    }
+
     /// Keeps the output cell of a task that raised (see
     /// [`Core::record_end_warnings`](super::Core::record_end_warnings)).
     pub fn keep_fail_slot(&mut self, fail: FailRef) {
@@ -825,6 +833,15 @@ impl<'a> TaskView<'a> {
     pub fn raised_message(self) -> Option<&'a str> {
         match self.end() {
             Some(End::Raised) => self.cold()?.raised.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The error the task raised, once it is done raising, if its error
+    /// type is [`crate::Error`].
+    pub fn raised_error(self) -> Option<&'a crate::Error> {
+        match self.end() {
+            Some(End::Raised) => self.cold()?.raised_error.as_deref(),
             _ => None,
         }
     }

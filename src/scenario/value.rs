@@ -203,6 +203,7 @@ impl Value {
                 Error::Raised { message, .. } => message.clone(),
                 Error::Panic(m) | Error::InvalidState(m) => m.clone(),
                 Error::Cancelled | Error::Timeout => String::new(),
+                Error::Group { .. } => e.group_str().unwrap_or_default(),
             },
             other => other.repr(),
         }
@@ -248,6 +249,8 @@ impl Value {
             Value::Conn(c) => format!("<Connection {}>", c.name),
             Value::Error(e) => match e {
                 Error::Raised { kind, message } => format!("{kind}({})", py_str_repr(message)),
+                Error::InvalidState(m) => format!("InvalidStateError({})", py_str_repr(m)),
+                Error::Group { message, errors } => group_repr(message, errors, usize::MAX),
                 other => format!("{}()", other.kind()),
             },
         }
@@ -292,6 +295,7 @@ impl Value {
             Value::Error(Error::Raised { kind, message }) if message.len() > max => {
                 format!("{kind}({})", Value::str(message).repr_short(max))
             }
+            Value::Error(Error::Group { message, errors }) => group_repr(message, errors, max),
             other => other.repr(),
         }
     }
@@ -458,6 +462,24 @@ fn py_str_repr(s: &str) -> String {
     out
 }
 
+/// `repr(ExceptionGroup(message, errors))`: `ExceptionGroup('unhandled
+/// errors in a TaskGroup', [ValueError('x')])`; past about `max` characters
+/// the list ends in `…` (a group of many errors stays cheap to show).
+fn group_repr(message: &str, errors: &[Error], max: usize) -> String {
+    let mut out = format!("ExceptionGroup({}, [", py_str_repr(message));
+    for (i, e) in errors.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        if out.len() > max {
+            out.push('…');
+            break;
+        }
+        out.push_str(&Value::Error(e.clone()).repr_short(max));
+    }
+    out.push_str("])");
+    out
+}
 #[cfg(test)]
 mod tests {
     use super::*;
