@@ -30,8 +30,8 @@
 use crate::support::python;
 use loopsim::scenario::expr::{BinOp, CmpOp, Expr, Piece};
 use loopsim::scenario::{
-    self, Call, ControlStep, Coroutine, Handler, OutputStep, Primitive, Scenario, Settings, Step,
-    StepKind, SyncStep, Target, TaskStep, Variant, python::to_python,
+    self, Call, ControlStep, Coroutine, FutureStep, Handler, OutputStep, Primitive, Scenario,
+    Settings, Step, StepKind, SyncStep, Target, TaskStep, Variant, python::to_python,
 };
 use loopsim::{PythonVersion, shutdown_order};
 use proptest::prelude::*;
@@ -413,6 +413,14 @@ fn print_cancel(line: usize, t: &str, tag: &str) -> Step {
 /// One step of coroutine `me`, which may call coroutines below it.
 #[derive(Clone, Debug)]
 enum Gen {
+    /// `current_task().cancel(msg)` (with a message or not), then `then`:
+    /// 0 a 2 ms sleep, 1 a bare yield, 2 awaiting a future already
+    /// cancelled with a message of its own and then a sleep; the
+    /// `CancelledError`s printed, and `uncancel()` after.
+    SelfCancel {
+        msg: bool,
+        then: u8,
+    },
     Print,
     Sleep(Expr),
     Block(Expr),
@@ -538,15 +546,18 @@ enum Gen {
         late: bool,
     },
     /// `t.cancel(msg)` after `j` yields on a task of `CANCELLED[target]`
-    /// (done after `k` yields), once or twice (another message), its
-    /// `CancelledError` printed (`{e}`) in it, in this task and in an awaiter.
+    /// (asleep 5 ms first if `asleep`, then done after `k` yields), once or
+    /// twice (another message; `twice`: 1 after a yield, 2 at once: the
+    /// first request alone cancels a sleep's future), its `CancelledError`
+    /// printed (`{e}`) in it, in this task and in an awaiter.
     CancelMsg {
         target: usize,
         j: u8,
         k: u8,
-        twice: bool,
+        twice: u8,
         awaiter: bool,
         empty: bool,
+        asleep: bool,
     },
 }
 
@@ -660,20 +671,27 @@ fn gen_step(below: usize, main: bool) -> BoxedStrategy<Gen> {
             0..CANCELLED.len(),
             0u8..5,
             0u8..4,
+            0u8..3,
             any::<bool>(),
             any::<bool>(),
             any::<bool>(),
         )
-            .prop_map(|(target, j, k, twice, awaiter, empty)| Gen::CancelMsg {
-                target,
-                j,
-                k,
-                twice,
-                awaiter,
-                empty,
-            })
+            .prop_map(
+                |(target, j, k, twice, awaiter, empty, asleep)| Gen::CancelMsg {
+                    target,
+                    j,
+                    k,
+                    twice,
+                    awaiter,
+                    empty,
+                    asleep,
+                },
+            )
             .boxed(),
         Just(Gen::Print).boxed(),
+        (any::<bool>(), 0u8..3)
+            .prop_map(|(msg, then)| Gen::SelfCancel { msg, then })
+            .boxed(),
         duration().prop_map(Gen::Sleep).boxed(),
         prop_oneof![Just(ms(1)), Just(ms(2))]
             .prop_map(Gen::Block)
@@ -864,6 +882,70 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
         let tag = format!("{me}.{n}");
         match g {
             Gen::Print => out.push(step(line, say(&tag))),
+            Gen::SelfCancel { msg, then } => {
+                let me = Expr::Call("current_task".into(), vec![]);
+                let args = if *msg {
+                    vec![Expr::Str(format!("self {tag}"))]
+                } else {
+                    vec![]
+                };
+                out.push(set(
+                    line,
+                    &format!("sc{n}"),
+                    Expr::Method(Box::new(me.clone()), "cancel".into(), args),
+                ));
+                let caught = |what: &str| {
+                    vec![sayp(
+                        line,
+                        vec![
+                            txt(&format!("{tag} {what} raised '")),
+                            val(var("e")),
+                            txt("'"),
+                        ],
+                    )]
+                };
+                let sleep_caught = |d: Expr, what: &str| {
+                    try_except(
+                        line,
+                        vec![step(line, TaskStep::Sleep(d))],
+                        &["CancelledError"],
+                        Some("e"),
+                        caught(what),
+                        vec![],
+                    )
+                };
+                match then {
+                    0 => out.push(sleep_caught(ms(2), "sleep")),
+                    1 => out.push(sleep_caught(ms(0), "yield")),
+                    _ => {
+                        let f = format!("sf{n}");
+                        out.push(step(line, FutureStep::NewFuture(f.clone())));
+                        out.push(set(
+                            line,
+                            &format!("sfc{n}"),
+                            Expr::Method(
+                                Box::new(var(&f)),
+                                "cancel".into(),
+                                vec![Expr::Str(format!("fut {tag}"))],
+                            ),
+                        ));
+                        out.push(try_except(
+                            line,
+                            vec![await_var(line, &f, None)],
+                            &["CancelledError"],
+                            Some("e"),
+                            caught("future"),
+                            vec![],
+                        ));
+                        out.push(sleep_caught(ms(1), "then sleep"));
+                    }
+                }
+                out.push(set(
+                    line,
+                    &format!("su{n}"),
+                    Expr::Method(Box::new(me), "uncancel".into(), vec![]),
+                ));
+            }
             Gen::Sleep(d) => out.push(step(line, TaskStep::Sleep(d.clone()))),
             Gen::Block(d) => out.push(step(line, TaskStep::Block(d.clone()))),
             Gen::Inline(c) => out.push(step(
@@ -1661,12 +1743,14 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                 twice,
                 awaiter,
                 empty,
+                asleep,
             } => {
                 let t = format!("m{n}");
+                let d = if *asleep { ms(5) } else { ms(0) };
                 out.push(spawn(
                     line,
                     CANCELLED[*target],
-                    vec![ms(0), Expr::Int((*k).into()), Expr::Str(tag.clone())],
+                    vec![d, Expr::Int((*k).into()), Expr::Str(tag.clone())],
                     &t,
                 ));
                 let aw = format!("ma{n}");
@@ -1691,8 +1775,10 @@ fn build(me: &str, gens: &[Gen]) -> (Vec<Step>, Vec<(String, Coroutine)>) {
                         message,
                     },
                 ));
-                if *twice {
-                    out.push(yields(line, 1).remove(0));
+                if *twice > 0 {
+                    if *twice == 1 {
+                        out.push(yields(line, 1).remove(0));
+                    }
                     out.push(step(
                         line,
                         TaskStep::CancelWith {
