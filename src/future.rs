@@ -367,6 +367,11 @@ impl<T: 'static> SimFuture<T> {
     pub(crate) fn ends_cancelled(&self) -> bool {
         self.inner.ends_cancelled()
     }
+
+    /// The message of the `CancelledError` the future ended with, if it did.
+    pub(crate) fn error_message(&self) -> Option<Option<Rc<str>>> {
+        self.inner.error_message()
+    }
 }
 
 /// A task suspended on a future cancels it through its shared part: the
@@ -378,6 +383,11 @@ impl<T: 'static> CancelFuture for Inner<T> {
     fn ends_cancelled(&self) -> bool {
         let st = self.st.borrow();
         st.cancelled || matches!(st.result, Some(Err(Error::Cancelled)))
+    }
+    fn error_message(&self) -> Option<Option<Rc<str>>> {
+        let st = self.st.borrow();
+        let cancelled = st.cancelled || matches!(st.result, Some(Err(Error::Cancelled)));
+        cancelled.then(|| st.cancel_msg.clone())
     }
 }
 

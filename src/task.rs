@@ -460,6 +460,15 @@ impl TaskRef {
         engine::cancel_task_with(self.id, Some(msg.into()))
     }
 
+    /// `Task._cancel_message`: the message of the last cancellation request
+    /// that was not forwarded (kept by a task cancelled "right before coro
+    /// stops"; `None` once it ended cancelled otherwise).
+    pub(crate) fn request_message(self) -> Option<String> {
+        engine::with_core("TaskRef::request_message", |c| {
+            c.request_message(self.id).as_deref().map(String::from)
+        })
+    }
+
     /// `t.result()` of this cancelled task, in the current task: the
     /// `CancelledError` it raises there ([`Error::Cancelled`]) carries this
     /// task's `_make_cancelled_error()` message.
@@ -660,9 +669,14 @@ impl<T: Clone> JoinHandle<T> {
     /// The task's output without awaiting it (asyncio's `Task.result()` /
     /// `Task.exception()`): a clone, once the task is done; `None` while it
     /// runs, or when a handle that was never cloned has already taken it.
+    /// Looking at an exception so retrieves it (no "Task exception was
+    /// never retrieved").
     pub fn output(&self) -> Option<Result<T, Error>> {
         self.cell().with_out(|out| match out {
-            Out::Ready(r, _) => Some(clone_out(r)),
+            Out::Ready(r, seen) => {
+                *seen = true;
+                Some(clone_out(r))
+            }
             Out::Pending | Out::Taken => None,
         })
     }

@@ -133,6 +133,11 @@ impl<T: 'static, E: 'static> CancelFuture for CancelChildren<T, E> {
         any
     }
 
+    /// Known once the callbacks resolved the outer future.
+    fn error_message(&self) -> Option<Option<Rc<str>>> {
+        self.outer.error_message()
+    }
+
     /// Refused because the outer future is done, or because every child is
     /// done and their done-callbacks (which resolve it) are still queued:
     /// the callbacks' first cancelled child, or an earlier request that
@@ -223,6 +228,9 @@ fn done_callback<T: 'static, E: From<Error> + 'static>(
         let mut s = st.borrow_mut();
         s.nfinished += 1;
         if outer.done() {
+            // `fut.exception()`: a later child's exception is retrieved.
+            let id = s.children[i].task().id();
+            engine::with_core("gather", |c| c.mark_exception_retrieved(id));
             return;
         }
         if !return_exceptions {
@@ -249,6 +257,14 @@ fn done_callback<T: 'static, E: From<Error> + 'static>(
         if s.nfinished == n {
             let cancel = s.cancel_requested;
             let id = s.children[i].task().id();
+            // The results are built (`fut.exception()` of every child), even
+            // when the gather then ends cancelled.
+            let ids: Vec<_> = s.children.iter().map(|h| h.task().id()).collect();
+            engine::with_core("gather", |c| {
+                for id in ids {
+                    c.mark_exception_retrieved(id);
+                }
+            });
             drop(s);
             if cancel {
                 let _ = outer.set_cancelled_error(cancelled_error_of(id));

@@ -60,6 +60,11 @@ pub(crate) trait CancelFuture {
     fn ends_cancelled(&self) -> bool {
         false
     }
+    /// The message of the `CancelledError` the future ends with, once it
+    /// is known (`None`: not known yet, or not this future's to give).
+    fn error_message(&self) -> Option<Option<Rc<str>>> {
+        None
+    }
     /// Why the future cannot resolve, for a deadlock report (a primitive's
     /// waiter: the primitive's state), if it can tell.
     fn probe(&self) -> Option<crate::deadlock::Probe> {
@@ -105,9 +110,55 @@ impl Core {
     /// any other makes one from its `_cancel_message`.
     pub fn make_cancelled_error(&mut self, id: TaskId) -> Option<Rc<str>> {
         if self.end_of(id) == Some(End::Cancelled) {
-            self.tasks.take_cancel_msg(id)
+            // A task cancelled "right before coro stops" has no
+            // `_cancelled_exc`: each error is made from `_cancel_message`.
+            self.tasks
+                .take_cancel_msg(id)
+                .or_else(|| self.task(id).request_msg())
         } else {
             self.task(id).request_msg()
+        }
+    }
+
+    /// The step of task `id` starts delivering a cancellation
+    /// (`_must_cancel`), as `__step` does after `__wakeup`: the awaited
+    /// task's or future's own `CancelledError` is kept (its message read
+    /// now, as `future.result()` would raise it); any other error (or
+    /// none) becomes one made from `_cancel_message`. An awaited task that
+    /// raised has its exception retrieved by that `result()`. Out of line:
+    /// the step that delivers nothing pays nothing for it.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn start_delivery(&mut self, id: TaskId) {
+        let t = self.task_mut(id);
+        t.must_cancel = false;
+        t.delivering = true;
+        let own = t.take_own_error();
+        let target = t.cancel_target();
+        let msg = match target {
+            Some(CancelTarget::Task(inner)) => match self.end_of(inner) {
+                Some(End::Cancelled) if own => Some(self.make_cancelled_error(inner)),
+                Some(End::Raised) => {
+                    self.mark_exception_retrieved(inner);
+                    None
+                }
+                _ => None,
+            },
+            Some(CancelTarget::Future(f)) if own => f.error_message(),
+            _ => None,
+        };
+        let t = self.task_mut(id);
+        match msg {
+            Some(m) => {
+                t.replace_cancel_msg(m);
+            }
+            // A sleep's future cancelled by the request: its message was set
+            // then.
+            None if own => {}
+            None => {
+                let m = t.request_msg();
+                t.replace_cancel_msg(m);
+            }
         }
     }
 
@@ -122,7 +173,7 @@ impl Core {
     /// retrieve it only (`_make_cancelled_error` hands its stored exception
     /// out once; later ones are new, without a message).
     pub fn receive_cancellation_of(&mut self, id: TaskId) {
-        let msg = self.tasks.take_cancel_msg(id);
+        let msg = self.make_cancelled_error(id);
         if let Some(me) = self.current() {
             self.task_mut(me).replace_cancel_msg(msg);
         }
@@ -336,12 +387,9 @@ fn cancel_chain(id: TaskId) -> bool {
         if !forwarded {
             let inner = cur;
             super::with_core("cancel", |c| {
+                // Its message is read when the error is delivered.
                 let own = c.end_of(inner) == Some(End::Cancelled);
-                let msg = own.then(|| c.tasks.take_cancel_msg(inner)).flatten();
                 let t = c.task_mut(*t);
-                if own {
-                    t.replace_cancel_msg(msg);
-                }
                 t.set_own_error(own);
                 t.set_request_msg(request_msg());
                 t.must_cancel = true;

@@ -264,14 +264,17 @@ pub(crate) fn run_step(rt: &Runtime, id: TaskId) {
             return;
         }
         let fut = t.fut.take();
+        let cancelling = t.must_cancel;
+        // The error to deliver is found from what the task waits on: before
+        // the wait is cleared.
+        let t = if cancelling {
+            c.start_delivery(id);
+            c.tasks.slot_mut(id)
+        } else {
+            t
+        };
         t.clear_wait();
         t.running = true;
-        let cancelling = t.must_cancel;
-        if t.must_cancel {
-            t.must_cancel = false;
-            t.delivering = true;
-            t.start_delivery();
-        }
         t.cancel_via_waiter = false;
         // Made for the step: a word, no allocation (`waker.rs`).
         let waker = c.task_waker(id);
@@ -467,16 +470,21 @@ fn finish_done(rt: &Runtime, id: TaskId, ending: Ending, fail: super::FailRef) {
         let mut c = rt.core.borrow_mut();
         let now = c.now();
         let t = c.task_mut(id);
+        // Ended cancelled by `super().cancel(msg=self._cancel_message)`:
+        // no `_cancelled_exc`, every reader's error is made from
+        // `_cancel_message`, which stays.
+        let mut before_stop = false;
         let (end, raised, error) = match ending {
-            // "Task is cancelled right before coro stops."
-            // (`super().cancel(msg=self._cancel_message)`).
-            Ending::Returned if t.must_cancel => {
-                let m = t.request_msg();
-                t.replace_cancel_msg(m);
-                (End::Cancelled, None, Some(crate::Error::Cancelled))
-            }
             Ending::Returned => match t.take_raised() {
+                // A task that raises ends raised, a cancellation pending or
+                // not (`except BaseException: super().set_exception(exc)`).
                 Some(msg) => (End::Raised, Some(msg), None),
+                // "Task is cancelled right before coro stops."
+                None if t.must_cancel => {
+                    before_stop = true;
+                    t.replace_cancel_msg(None);
+                    (End::Cancelled, None, Some(crate::Error::Cancelled))
+                }
                 None => (End::Returned, None, None),
             },
             Ending::Panicked(msg) => (
@@ -491,7 +499,7 @@ fn finish_done(rt: &Runtime, id: TaskId, ending: Ending, fail: super::FailRef) {
         t.cancel_via_waiter = false;
         t.delivering = false;
         t.set_own_error(false);
-        if end == End::Cancelled {
+        if end == End::Cancelled && !before_stop {
             // `Future.cancel(self)`: `_cancel_message` is `None` now; the
             // error the task ended with is its `_cancelled_exc`.
             t.set_request_msg(None);

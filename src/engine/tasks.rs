@@ -581,19 +581,12 @@ impl TaskSlot {
         self.cold().own_error = own;
     }
 
-    /// The step starts delivering a cancellation (`_must_cancel`): unless
-    /// it throws the awaited future's own `CancelledError`, the error is
-    /// made from `_cancel_message`. Out of line: inlined, the step that
-    /// delivers nothing lost 3 instructions to it.
-    #[cold]
-    #[inline(never)]
-    pub fn start_delivery(&mut self) {
-        let Some(c) = self.cold.as_mut() else {
-            return;
-        };
-        if !std::mem::take(&mut c.own_error) {
-            c.cancel_msg = c.request_msg.clone();
-        }
+    /// Whether the cancellation to deliver is the awaited future's own
+    /// error (cleared).
+    pub fn take_own_error(&mut self) -> bool {
+        self.cold
+            .as_mut()
+            .is_some_and(|c| std::mem::take(&mut c.own_error))
     }
 
     fn nested_catchers(&self) -> &[u64] {

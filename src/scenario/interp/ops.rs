@@ -297,9 +297,10 @@ pub(super) fn method(target: &Value, m: &str, args: &[Value]) -> Result<Value, E
                 "cancelling" => Value::Int(i64::from(task.cancelling())),
                 "uncancel" => Value::Int(i64::from(task.uncancel())),
                 "get_name" => Value::str(&cell.name()),
+                // `cancel(msg=None)` is `cancel()`.
                 "cancel" => Value::Bool(match args.first() {
+                    Some(Value::None) | None => task.cancel(),
                     Some(m) => task.cancel_with_message(&m.to_str()),
-                    None => task.cancel(),
                 }),
                 "result" | "exception" if !task.is_done() => {
                     return Err(not_done(if m == "result" { "Result" } else { "Exception" }));
@@ -332,8 +333,8 @@ pub(super) fn method(target: &Value, m: &str, args: &[Value]) -> Result<Value, E
             "done" => Value::Bool(f.done()),
             "cancelled" => Value::Bool(f.cancelled()),
             "cancel" => Value::Bool(match args.first() {
+                Some(Value::None) | None => f.cancel(),
                 Some(m) => f.cancel_with_message(&m.to_str()),
-                None => f.cancel(),
             }),
             "result" | "exception" if !f.done() => {
                 return Err(not_done(if m == "result" { "Result" } else { "Exception" }));

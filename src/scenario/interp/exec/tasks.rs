@@ -107,18 +107,24 @@ impl Vm {
                 self.start_val(
                     async move {
                         if re {
+                            let tasks: Vec<_> = handles.iter().map(|h| h.task()).collect();
                             let rs = gather_tasks_return_exceptions(handles).await;
                             // A cancelled child's result is a new
-                            // `CancelledError('')`: its `_cancel_message`
-                            // is `None` once it has ended cancelled.
-                            let error = |e| match e {
-                                Error::Cancelled => {
-                                    Value::Error(Error::raised("CancelledError", ""))
-                                }
-                                e => Value::Error(e),
-                            };
+                            // `CancelledError('' if fut._cancel_message is
+                            // None else fut._cancel_message)`: '' unless it
+                            // was cancelled right before it stopped.
                             Ok(Value::List(Rc::new(
-                                rs.into_iter().map(|r| r.unwrap_or_else(error)).collect(),
+                                rs.into_iter()
+                                    .zip(tasks)
+                                    .map(|(r, t)| match r {
+                                        Ok(v) => v,
+                                        Err(Error::Cancelled) => Value::Error(Error::raised(
+                                            "CancelledError",
+                                            t.request_message().unwrap_or_default(),
+                                        )),
+                                        Err(e) => Value::Error(e),
+                                    })
+                                    .collect(),
                             )))
                         } else {
                             let vs = gather_tasks(handles).await?;
