@@ -381,8 +381,7 @@ impl<T: 'static> CancelFuture for Inner<T> {
         SimFuture { inner: self }.cancel_with(msg)
     }
     fn ends_cancelled(&self) -> bool {
-        let st = self.st.borrow();
-        st.cancelled || matches!(st.result, Some(Err(Error::Cancelled)))
+        self.error_message().is_some()
     }
     fn error_message(&self) -> Option<Option<Rc<str>>> {
         let st = self.st.borrow();

@@ -155,10 +155,7 @@ impl Core {
             // A sleep's future cancelled by the request: its message was set
             // then.
             None if own => {}
-            None => {
-                let m = t.request_msg();
-                t.replace_cancel_msg(m);
-            }
+            None => t.error_from_request(),
         }
     }
 

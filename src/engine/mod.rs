@@ -877,11 +877,9 @@ impl Core {
     /// carrying `msg` (an awaited future's), not the task's own message.
     pub fn raise_cancelled_with(&mut self, msg: Option<Rc<str>>) {
         if let Some(id) = self.current {
-            let t = self.task_mut(id);
-            t.replace_cancel_msg(msg);
-            t.delivering = true;
-            cancel::count_raised();
+            self.task_mut(id).replace_cancel_msg(msg);
         }
+        self.raise_cancelled();
     }
 
     /// Creates a task slot and schedules its first step (unless `eager`: the

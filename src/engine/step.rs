@@ -411,16 +411,14 @@ fn finish_suspended(rt: &Runtime, id: TaskId, fut: super::TaskFut) {
         t.set_own_error(false);
         // A future cancelled with the message raises it (a primitive's
         // waiter raises the task's own error).
-        let m = t.request_msg();
-        t.replace_cancel_msg(m);
+        t.error_from_request();
     } else if wake && c.task_mut(id).must_cancel {
         // A sleep's future is cancelled with the message (asyncio clears
         // `_must_cancel`); a bare yield keeps `_must_cancel`.
         let t = c.task_mut(id);
         t.cancel_via_waiter = t.waits_on_timer();
         if t.cancel_via_waiter {
-            let m = t.request_msg();
-            t.replace_cancel_msg(m);
+            t.error_from_request();
             t.set_own_error(true);
         }
         c.wake(id);

@@ -567,9 +567,12 @@ impl TaskSlot {
         self.cold().request_msg = msg;
     }
 
-    /// `Task._cancel_message`.
-    pub fn request_msg(&self) -> Option<Rc<str>> {
-        self.cold.as_ref()?.request_msg.clone()
+    /// The error to raise is one made from `_cancel_message`
+    /// (`_make_cancelled_error()`), or the future cancelled with it.
+    pub fn error_from_request(&mut self) {
+        if let Some(c) = self.cold.as_mut() {
+            c.cancel_msg = c.request_msg.clone();
+        }
     }
 
     /// Marks whether the cancellation to be delivered at the next step is
