@@ -52,7 +52,10 @@ pub struct TaskGroup {
 
 struct State {
     parent: TaskRef,
-    tasks: Vec<TaskRef>,
+    /// The children not done yet, in creation order (asyncio's
+    /// `self._tasks` set: one leaves in O(log n), not by a scan of all, so
+    /// a group of 65,536 children does not take seconds to finish).
+    tasks: std::collections::BTreeMap<crate::trace::TaskId, TaskRef>,
     errors: Vec<Error>,
     aborting: bool,
     parent_cancel_requested: bool,
@@ -73,7 +76,7 @@ impl TaskGroup {
         let tg = TaskGroup {
             st: Rc::new(RefCell::new(State {
                 parent: current_task(),
-                tasks: Vec::new(),
+                tasks: std::collections::BTreeMap::new(),
                 errors: Vec::new(),
                 aborting: false,
                 parent_cancel_requested: false,
@@ -109,7 +112,7 @@ impl TaskGroup {
     {
         let h = builder.spawn_fallible(fut);
         let task = h.task();
-        self.st.borrow_mut().tasks.push(task);
+        self.st.borrow_mut().tasks.insert(task.id(), task);
         let st = self.st.clone();
         add_task_callback(task.id(), "TaskGroup", move || on_task_done(&st, task));
         h
@@ -170,7 +173,7 @@ fn abort(st: &Rc<RefCell<State>>) {
     let tasks = {
         let mut s = st.borrow_mut();
         s.aborting = true;
-        s.tasks.clone()
+        s.tasks.values().copied().collect::<Vec<_>>()
     };
     for t in tasks {
         if !t.is_done() {
@@ -182,7 +185,7 @@ fn abort(st: &Rc<RefCell<State>>) {
 fn on_task_done(st: &Rc<RefCell<State>>, task: TaskRef) {
     let completed = {
         let mut s = st.borrow_mut();
-        s.tasks.retain(|t| *t != task);
+        s.tasks.remove(&task.id());
         if s.tasks.is_empty() {
             s.on_completed.clone()
         } else {
