@@ -181,7 +181,7 @@ impl Core {
     /// Inlined into a primitive's wait (W4 −1.4 % instructions).
     #[inline(always)]
     pub fn catcher_enter(&mut self) -> Option<u64> {
-        let id = self.current?;
+        let id = self.current()?;
         let key = self.next_id();
         self.task_mut(id).push_catcher(key);
         Some(key)
@@ -201,7 +201,7 @@ impl Core {
         name: Sym,
         waiter: &Rc<WaiterCell>,
     ) -> Option<(TaskId, u64, bool)> {
-        let id = self.current?;
+        let id = self.current()?;
         let key = self.next_id();
         let t = self.task_mut(id);
         if t.delivering {
@@ -219,7 +219,9 @@ impl Core {
     /// at the start of the step (see `WaiterCell::leave_catcher`) catches
     /// it, as that catcher, the innermost, would have.
     pub fn delivering_uncaught(&self) -> bool {
-        let Some(id) = self.current else { return false };
+        let Some(id) = self.current() else {
+            return false;
+        };
         let t = self.live(id);
         t.delivering && t.catcher_top().is_none()
     }
@@ -227,14 +229,16 @@ impl Core {
     /// True when a cancellation is being thrown and `key` is the innermost
     /// catcher: it must handle it now.
     pub fn catcher_is_target(&self, key: u64) -> bool {
-        let Some(id) = self.current else { return false };
+        let Some(id) = self.current() else {
+            return false;
+        };
         let t = self.live(id);
         t.delivering && t.catcher_top() == Some(key)
     }
 
     /// The catcher handled the cancellation (`except CancelledError:`).
     pub fn catcher_consume(&mut self, key: u64) {
-        if let Some(id) = self.current {
+        if let Some(id) = self.current() {
             let t = self.task_mut(id);
             t.delivering = false;
             t.remove_catcher(key);
@@ -244,7 +248,7 @@ impl Core {
     /// The catcher lets the cancellation through to the next one out
     /// (`except CancelledError: ...; raise`).
     pub fn catcher_pass(&mut self, key: u64) {
-        if let Some(id) = self.current {
+        if let Some(id) = self.current() {
             self.task_mut(id).remove_catcher(key);
         }
     }

@@ -194,7 +194,6 @@ pub(crate) struct Core {
     timers: Timers,
     callbacks: Slab<CallbackSlot>,
     tasks: table::TaskTable,
-    current: Option<TaskId>,
     /// What this run's task wakers carry to tell them from those of other
     /// runs (`waker.rs`).
     run_tag: u32,
@@ -270,7 +269,6 @@ impl Core {
             timers: Timers::new(kind, reverse_ties),
             callbacks: Slab::new(),
             tasks: table::TaskTable::new(),
-            current: None,
             run_tag: waker::next_run_tag(),
             closed: false,
             actor: Actor::Loop,
@@ -338,8 +336,15 @@ impl Core {
     }
 
     /// The task whose step is running, if any.
+    ///
+    /// It is the actor's task: a step makes its task the actor, and
+    /// nothing else runs a task's code.
+    #[inline(always)]
     pub fn current(&self) -> Option<TaskId> {
-        self.current
+        match self.actor {
+            Actor::Task(id) => Some(id),
+            _ => None,
+        }
     }
 
     /// A bare yield (`await asyncio.sleep(0)`) of the running task, polled
@@ -397,7 +402,7 @@ impl Core {
 
     /// The running task, if `waker` is its own.
     fn own_task(&self, waker: &Waker) -> Option<TaskId> {
-        self.current
+        self.current()
             .filter(|&id| waker::task_of(waker, self.run_tag) == Some(id))
     }
 
@@ -524,7 +529,7 @@ impl Core {
         if self.abort.is_none() {
             self.abort = Some(Stop {
                 limit,
-                task: self.current,
+                task: self.current(),
                 detail,
             });
         }
@@ -568,14 +573,14 @@ impl Core {
     /// The current task's output carries an error (a fallible task
     /// returned `Err`): its end is "raised" with this message.
     pub fn set_raised(&mut self, msg: String) {
-        if let Some(id) = self.current {
+        if let Some(id) = self.current() {
             self.task_mut(id).set_raised(msg);
         }
     }
 
     /// The current task's output carries this [`crate::Error`].
     pub fn set_raised_error(&mut self, e: crate::Error) {
-        if let Some(id) = self.current {
+        if let Some(id) = self.current() {
             self.task_mut(id).set_raised_error(e);
         }
     }
@@ -832,7 +837,7 @@ impl Core {
     /// Sets what the current task is suspended on.
     #[inline(always)]
     pub fn set_waiting(&mut self, on: WaitOn, target: CancelTarget) {
-        if let Some(id) = self.current {
+        if let Some(id) = self.current() {
             self.task_mut(id).set_wait(on, target, None);
         }
     }
@@ -842,7 +847,7 @@ impl Core {
     /// cancellation target and probe.
     #[inline(always)]
     pub fn set_waiting_on_primitive(&mut self, kind: Sym, name: Sym, target: Rc<WaiterCell>) {
-        if let Some(id) = self.current {
+        if let Some(id) = self.current() {
             self.task_mut(id).set_wait_on_primitive(kind, name, target);
         }
     }
@@ -859,7 +864,7 @@ impl Core {
         target: CancelTarget,
         probe: Option<crate::deadlock::Probe>,
     ) {
-        if let Some(id) = self.current {
+        if let Some(id) = self.current() {
             self.task_mut(id).set_wait(on, target, probe);
         }
     }
@@ -867,7 +872,7 @@ impl Core {
     /// Asks the executor to throw `CancelledError` into the current task at
     /// the await being polled (the awaited future or task was cancelled).
     pub fn raise_cancelled(&mut self) {
-        if let Some(id) = self.current {
+        if let Some(id) = self.current() {
             self.task_mut(id).delivering = true;
             cancel::count_raised();
         }
@@ -876,7 +881,7 @@ impl Core {
     /// [`raise_cancelled`](Self::raise_cancelled) of a `CancelledError`
     /// carrying `msg` (an awaited future's), not the task's own message.
     pub fn raise_cancelled_with(&mut self, msg: Option<Rc<str>>) {
-        if let Some(id) = self.current {
+        if let Some(id) = self.current() {
             self.task_mut(id).replace_cancel_msg(msg);
         }
         self.raise_cancelled();
@@ -892,7 +897,7 @@ impl Core {
         eager: bool,
     ) -> TaskId {
         let name = name.map(|n| self.intern(n));
-        let parent = self.current;
+        let parent = self.current();
         let id = self.tasks.push(TaskSlot::new(fut, name));
         self.live_tasks += 1;
         if self.rec.enabled {
@@ -919,7 +924,7 @@ impl Core {
 
     /// Records a printed line.
     pub fn print(&mut self, text: String) {
-        let task = self.current;
+        let task = self.current();
         if self.rec.enabled {
             let sym = self.intern(&text);
             self.record(task, EventKind::Output { text: sym });
