@@ -402,6 +402,69 @@ impl<F: FnOnce()> Drop for GiveUp<F> {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// A primitive's operation (a queue's `get` or `put`) tried at its
+    /// first poll, as the coroutine's first line would be, that becomes a
+    /// wait only when it must: `try_op(args)` gives the result, or the
+    /// wait (an `async fn`'s future) that is then polled in its place.
+    ///
+    /// Not an `async fn` for the whole operation: an operation that does
+    /// not wait (most of a pipeline's) would end in the state machine's
+    /// drop glue, a call (W4: 26 instructions a message, 4.7 %); this
+    /// enum's is a test of its variant.
+    #[project = AttemptProj]
+    #[project_replace = AttemptReplace]
+    pub(crate) enum Attempt<A, F, S> {
+        /// Not polled yet.
+        Start { args: A, try_op: F },
+        /// It had to wait.
+        Waiting { #[pin] wait: S },
+        /// Polled to completion (or being replaced).
+        Over,
+    }
+}
+
+impl<A, F, S, T> Attempt<A, F, S>
+where
+    F: FnOnce(A) -> Result<T, S>,
+    S: Future<Output = T>,
+{
+    pub fn new(args: A, try_op: F) -> Attempt<A, F, S> {
+        Attempt::Start { args, try_op }
+    }
+}
+
+impl<A, F, S, T> Future for Attempt<A, F, S>
+where
+    F: FnOnce(A) -> Result<T, S>,
+    S: Future<Output = T>,
+{
+    type Output = T;
+
+    #[inline(always)]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        if let AttemptProj::Start { .. } = self.as_mut().project() {
+            let AttemptReplace::Start { args, try_op } =
+                self.as_mut().project_replace(Attempt::Over)
+            else {
+                unreachable!("matched above")
+            };
+            match try_op(args) {
+                Ok(out) => return Poll::Ready(out),
+                Err(wait) => {
+                    self.as_mut().project_replace(Attempt::Waiting { wait });
+                }
+            }
+        }
+        let AttemptProj::Waiting { wait } = self.as_mut().project() else {
+            panic!("loopsim: a primitive's operation polled after completion")
+        };
+        let out = std::task::ready!(wait.poll(cx));
+        self.project_replace(Attempt::Over);
+        Poll::Ready(out)
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Waiters {
     /// The waiters, oldest first.
