@@ -262,6 +262,8 @@ impl<T: PartialOrd + 'static> Queue<T> {
     }
 
     /// Puts an item, waiting while the queue is full.
+    // The attempt's `Err` is the wait itself, made in place (inlined).
+    #[allow(clippy::result_large_err)]
     pub fn put(&self, item: T) -> impl Future<Output = ()> + '_ {
         Attempt::new((self, item), |(q, item): (&Self, T)| {
             // `while self.full(): putter = …; self._putters.append(putter)`.
@@ -295,6 +297,8 @@ impl<T: PartialOrd + 'static> Queue<T> {
     }
 
     /// Takes an item, waiting while the queue is empty.
+    // The attempt's `Err` is the wait itself, made in place (inlined).
+    #[allow(clippy::result_large_err)]
     pub fn get(&self) -> impl Future<Output = T> + '_ {
         Attempt::new(self, |q: &Self| {
             // `while self.empty(): getter = …; self._getters.append(getter)`.
