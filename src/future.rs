@@ -258,9 +258,11 @@ impl<T: 'static> SimFuture<T> {
         Ok(())
     }
 
+    /// `InvalidStateError('invalid state')`: the message of CPython's C
+    /// `Future` (the default one) for any completion of a done future.
     #[cold]
     fn already_done(&self) -> Error {
-        Error::InvalidState(format!("{} is already done", self.inner.label))
+        Error::InvalidState("invalid state".to_string())
     }
 
     /// Schedules the callbacks a completion took, the first one first
@@ -564,6 +566,21 @@ impl TimerHandle {
 pub fn call_later(delay: Duration, f: impl FnOnce() + 'static) -> TimerHandle {
     engine::with_core("call_later", |c| {
         let when = c.deadline_after(delay);
+        let label = c.syms().call_later;
+        let key = c.schedule_timer(when, TimerAction::Call(Box::new(f)), label, false);
+        TimerHandle {
+            key,
+            when: Instant::from_nanos(when.1),
+        }
+    })
+}
+
+/// `loop.call_later(secs, f)` with a delay in float seconds that may be
+/// negative: the timer is due at `loop.time() + secs`, before those due now
+/// (asyncio does not clamp it).
+pub(crate) fn call_later_secs(secs: f64, f: impl FnOnce() + 'static) -> TimerHandle {
+    engine::with_core("call_later", |c| {
+        let when = c.deadline_after_secs(secs);
         let label = c.syms().call_later;
         let key = c.schedule_timer(when, TimerAction::Call(Box::new(f)), label, false);
         TimerHandle {

@@ -548,7 +548,11 @@ fn shutdown(rt: &Runtime) -> LoopEnd {
             engine::fire_done_callback(cb);
         }
     }
-    engine::run_loop(rt)
+    let end = engine::run_loop(rt);
+    if let LoopEnd::Stopped = end {
+        engine::with_core("shutdown", |c| c.record_unhandled_at_shutdown(&pending));
+    }
+    end
 }
 
 /// The order `asyncio.run`'s shutdown cancels the leftover tasks in.

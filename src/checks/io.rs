@@ -233,7 +233,8 @@ impl Check for Errors {
 }
 
 /// How many health warnings a run gave (of one kind: `slow_step`,
-/// `never_awaited`, `pending_at_exit`, `exception_never_retrieved`).
+/// `never_awaited`, `pending_at_exit`, `exception_never_retrieved`,
+/// `unhandled_at_shutdown`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Warnings {
     /// Only warnings of this kind, if given.

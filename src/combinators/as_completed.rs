@@ -46,6 +46,13 @@ pub fn as_completed<T: 'static>(
     tasks: Vec<JoinHandle<T>>,
     timeout: Option<Duration>,
 ) -> AsCompleted<T> {
+    // `todo = {ensure_future(f) for f in set(fs)}`: a task given twice is
+    // yielded once.
+    let mut seen = std::collections::BTreeSet::new();
+    let tasks: Vec<_> = tasks
+        .into_iter()
+        .filter(|h| seen.insert(h.task().id()))
+        .collect();
     let n = tasks.len();
     let done: Queue<Option<usize>> = Queue::new(0);
     let handles = Rc::new(RefCell::new(

@@ -256,7 +256,10 @@ fn done_callback<T: 'static, E: From<Error> + 'static>(
         }
         if s.nfinished == n {
             let cancel = s.cancel_requested;
-            let id = s.children[i].task().id();
+            // `fut._make_cancelled_error()` after `for fut in children:`
+            // built the results: the *last* child's error, not the one
+            // that finished (a child that returned gives a bare one).
+            let id = s.children[n - 1].task().id();
             // The results are built (`fut.exception()` of every child), even
             // when the gather then ends cancelled.
             let ids: Vec<_> = s.children.iter().map(|h| h.task().id()).collect();

@@ -326,6 +326,8 @@ pub(crate) fn cancel_task_with(id: TaskId, msg: Option<Rc<str>>) -> bool {
         // delivered at the task's next step.
         super::with_core("cancel", |c| {
             if c.is_done(id) {
+                // `self._log_traceback = False` comes first.
+                c.mark_exception_retrieved(id);
                 return false;
             }
             let t = c.task_mut(id);
@@ -355,6 +357,10 @@ fn cancel_chain(id: TaskId) -> bool {
         }
         let target = super::with_core("cancel", |c| {
             if c.is_done(cur) {
+                // `Task.cancel` clears `_log_traceback` before it looks at
+                // `done()`: a task that raised and is cancelled afterwards
+                // is not warned about (its exception counts as retrieved).
+                c.mark_exception_retrieved(cur);
                 return None;
             }
             let by = c.actor;

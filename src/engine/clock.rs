@@ -95,7 +95,11 @@ impl Clock {
             let when = self.now_f + secs;
             (when, secs_f64_to_nanos(when))
         } else {
-            let ns = self.now_ns.saturating_add(secs_f64_to_nanos(secs));
+            let ns = if secs < 0.0 {
+                self.now_ns.saturating_sub(secs_f64_to_nanos(-secs))
+            } else {
+                self.now_ns.saturating_add(secs_f64_to_nanos(secs))
+            };
             (nanos_to_secs_f64(ns), ns)
         }
     }

@@ -204,6 +204,10 @@ pub(crate) struct Core {
     actor: Actor,
     iteration: u64,
     steps: u64,
+    /// The handle (by `steps`) that last moved the clock, and
+    /// `loop.time()` before it first did (`mark_handle_start`).
+    handle_mark: u64,
+    handle_start_f: f64,
     rec: Recorder,
     rng: Streams,
     abort: Option<Stop>,
@@ -274,6 +278,8 @@ impl Core {
             actor: Actor::Loop,
             iteration: 0,
             steps: 0,
+            handle_mark: u64::MAX,
+            handle_start_f: 0.0,
             rec,
             abort: None,
             stopping: false,
@@ -649,6 +655,7 @@ impl Core {
 
     /// Advances the clock by `d` (a blocking call or step overhead).
     pub fn advance_by(&mut self, d: Duration) {
+        self.mark_handle_start();
         self.clock.advance_by(d);
         self.check_time();
     }
@@ -656,8 +663,30 @@ impl Core {
     /// Step 2 of `_run_once` with nothing ready: the clock jumps to the
     /// earliest timer's deadline.
     pub fn advance_to_timer(&mut self, when_f: f64, when_ns: u64) {
+        self.mark_handle_start();
         self.clock.advance_to_timer(when_f, when_ns);
         self.check_time();
+    }
+
+    /// Before the clock moves: the first move in handle number `steps`
+    /// keeps `loop.time()` as it was (the handle's `t0`), so that a handle
+    /// that held the loop is measured as CPython measures it, in floats,
+    /// at no cost to the handles that move no clock.
+    fn mark_handle_start(&mut self) {
+        if self.handle_mark != self.steps {
+            self.handle_mark = self.steps;
+            self.handle_start_f = self.clock.time_f();
+        }
+    }
+
+    /// `loop.time()` when the handle running (or just run) started, if it
+    /// moved the clock (`mark_handle_start`); now otherwise.
+    fn handle_start_f(&self) -> f64 {
+        if self.handle_mark == self.steps {
+            self.handle_start_f
+        } else {
+            self.clock.time_f()
+        }
     }
 
     /// Stops the run once the clock passes `max_time`.
@@ -971,6 +1000,31 @@ impl Core {
                 },
             };
             self.record(Some(id), EventKind::Warning { warning });
+        }
+    }
+
+    /// After `asyncio.run`'s shutdown cancelled the leftover tasks `ids`
+    /// and they ended: `gather(*to_cancel, return_exceptions=True)` has
+    /// retrieved every exception, and each task that ended raised is
+    /// reported (`unhandled exception during asyncio.run() shutdown`), in
+    /// the order they were cancelled in.
+    pub fn record_unhandled_at_shutdown(&mut self, ids: &[TaskId]) {
+        use crate::trace::Warning;
+        for &id in ids {
+            self.mark_exception_retrieved(id);
+            if self.end_of(id) != Some(End::Raised) {
+                continue;
+            }
+            let Some(msg) = self.raised_message(id).map(str::to_string) else {
+                continue;
+            };
+            let error = self.intern(&msg);
+            self.record(
+                Some(id),
+                EventKind::Warning {
+                    warning: Warning::UnhandledAtShutdown { error },
+                },
+            );
         }
     }
 

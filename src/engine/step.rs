@@ -160,7 +160,15 @@ impl super::Core {
     #[inline(never)]
     fn slow_handle(&mut self, h: Handle, started: crate::time::Instant) {
         let took = self.now().saturating_duration_since(started);
-        if took >= self.cfg.slow_callback_duration {
+        // `dt = self.time() - t0; if dt >= self.slow_callback_duration`, in
+        // floats under the float clock: 0.8 - 0.7 is 0.0999…, not slow.
+        let slow = if self.clock.is_float() {
+            self.time_f() - self.handle_start_f()
+                >= crate::time::duration_to_secs_f64(self.cfg.slow_callback_duration)
+        } else {
+            took >= self.cfg.slow_callback_duration
+        };
+        if slow {
             let task = match h {
                 Handle::Step(id) => Some(id),
                 _ => None,

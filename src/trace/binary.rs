@@ -425,6 +425,10 @@ fn fields(c: &mut Cursor<'_>, at: u64, task: Option<TaskId>, kind: &EventKind) -
                     c.byte(3);
                     c.sym(error);
                 }
+                Warning::UnhandledAtShutdown { error } => {
+                    c.byte(4);
+                    c.sym(error);
+                }
             }
             17
         }
@@ -918,13 +922,14 @@ impl<'a> Reader<'a> {
                 },
             },
             17 => EventKind::Warning {
-                warning: match self.tag("warning", 3)? {
+                warning: match self.tag("warning", 4)? {
                     0 => Warning::SlowStep {
                         nanos: self.varint()?,
                     },
                     1 => Warning::NeverAwaited { what: self.sym()? },
                     2 => Warning::PendingAtExit,
-                    _ => Warning::ExceptionNeverRetrieved { error: self.sym()? },
+                    3 => Warning::ExceptionNeverRetrieved { error: self.sym()? },
+                    _ => Warning::UnhandledAtShutdown { error: self.sym()? },
                 },
             },
             18 => EventKind::RunEnded {

@@ -399,7 +399,8 @@ fn event_fields(out: &mut Line<'_>, strings: &[String], seq: usize, e: &Event) {
                     push_str(out, ",\"what\":");
                     q(out, s(what));
                 }
-                Warning::ExceptionNeverRetrieved { error } => {
+                Warning::ExceptionNeverRetrieved { error }
+                | Warning::UnhandledAtShutdown { error } => {
                     push_str(out, ",\"error\":");
                     q(out, s(error));
                 }
@@ -766,6 +767,9 @@ fn read_event(f: &Fields<'_>, i: &mut Interner) -> Result<Event, ReadError> {
                 },
                 "pending_at_exit" => Warning::PendingAtExit,
                 "exception_never_retrieved" => Warning::ExceptionNeverRetrieved {
+                    error: f.sym("error", i)?,
+                },
+                "unhandled_at_shutdown" => Warning::UnhandledAtShutdown {
                     error: f.sym("error", i)?,
                 },
                 other => return Err(f.unknown("warning", other)),

@@ -395,6 +395,14 @@ pub enum Warning {
         /// The exception, in words.
         error: Sym,
     },
+    /// A task left over when the main task ended raised while `asyncio.run`
+    /// cancelled it (its `_cancel_all_tasks` asks each for its
+    /// `exception()`, so it is not "never retrieved"): `unhandled exception
+    /// during asyncio.run() shutdown`.
+    UnhandledAtShutdown {
+        /// The exception, in words.
+        error: Sym,
+    },
 }
 
 impl Warning {
@@ -405,6 +413,7 @@ impl Warning {
             Warning::NeverAwaited { .. } => "never_awaited",
             Warning::PendingAtExit => "pending_at_exit",
             Warning::ExceptionNeverRetrieved { .. } => "exception_never_retrieved",
+            Warning::UnhandledAtShutdown { .. } => "unhandled_at_shutdown",
         }
     }
 
@@ -427,15 +436,20 @@ impl Warning {
                 "Task exception was never retrieved ({task}): {}",
                 trace.str(error)
             ),
+            Warning::UnhandledAtShutdown { error } => format!(
+                "unhandled exception during asyncio.run() shutdown ({task}): {}",
+                trace.str(error)
+            ),
         }
     }
 
     /// Every warning's name.
-    pub const NAMES: [&'static str; 4] = [
+    pub const NAMES: [&'static str; 5] = [
         "slow_step",
         "never_awaited",
         "pending_at_exit",
         "exception_never_retrieved",
+        "unhandled_at_shutdown",
     ];
 }
 

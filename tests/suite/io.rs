@@ -411,6 +411,28 @@ fn a_task_group_retrieves_its_childrens_exceptions() {
     ));
 }
 
+/// A shield whose outer future was cancelled leaves its inner task's
+/// exception unretrieved; `cancel()` of a task that raised retrieves it;
+/// a leftover that raises while `asyncio.run` cancels it is reported as
+/// unhandled at shutdown: the warnings CPython gives.
+#[test]
+fn retrieval_and_shutdown_warnings_are_cpythons() {
+    warnings_are_cpythons(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/scenarios/retrieval_and_shutdown_warnings.toml"
+    ));
+}
+
+/// A handle's duration is measured in `loop.time()` floats: CPython's
+/// slow-callback warnings, to the last bit.
+#[test]
+fn slow_steps_are_measured_in_floats_as_cpython_does() {
+    warnings_are_cpythons(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/scenarios/slow_step_measured_in_floats.toml"
+    ));
+}
+
 /// The health warnings of every variant of the scenario at `path` are those
 /// CPython gives with `PYTHONASYNCIODEBUG=1`.
 fn warnings_are_cpythons(path: &str) {
@@ -441,6 +463,8 @@ fn warnings_are_cpythons(path: &str) {
                         Some("exception_never_retrieved")
                     } else if l.starts_with("Task was destroyed but it is pending") {
                         Some("pending_at_exit")
+                    } else if l.starts_with("unhandled exception during asyncio.run() shutdown") {
+                        Some("unhandled_at_shutdown")
                     } else {
                         None
                     }

@@ -136,6 +136,8 @@ impl Vm {
                         .ok_or_else(|| Error::raised("OverflowError", "integer overflow"))?,
                 ),
                 Value::Float(f) => Value::Float(-f),
+                // A duration is a float of seconds in Python.
+                Value::Duration(d) => Value::Duration(-d),
                 other => {
                     return Err(type_error(format!(
                         "bad operand type for unary -: '{}'",
@@ -244,6 +246,22 @@ impl Vm {
             self.check_len(out.len())?;
         }
         Ok(out)
+    }
+
+    /// A `call_later` delay: a duration, or (`Err`) a negative number of
+    /// seconds, which asyncio keeps (`call_at(self.time() + delay)`: the
+    /// timer is due before those scheduled for now).
+    pub(super) fn delay(&self, e: &Expr) -> Result<Result<DurationValue, f64>, Error> {
+        let secs = match self.eval(e)? {
+            Value::Duration(d) if d.is_finite() && d < 0.0 => Some(d),
+            Value::Int(i) if i < 0 => Some(i as f64),
+            Value::Float(f) if f.is_finite() && f < 0.0 => Some(f),
+            _ => None,
+        };
+        match secs {
+            Some(s) => Ok(Err(s)),
+            None => self.duration(e).map(Ok),
+        }
     }
 
     pub(super) fn duration(&self, e: &Expr) -> Result<DurationValue, Error> {

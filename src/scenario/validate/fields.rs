@@ -445,6 +445,24 @@ pub(super) fn check_const_duration(cx: &mut Ctx<'_>, e: &Expr, at: usize) {
     }
 }
 
+/// A constant `call_later` delay: a duration, which may be negative (the
+/// timer is due before those due now, as in asyncio), but finite.
+pub(super) fn check_const_delay(cx: &mut Ctx<'_>, e: &Expr, at: usize) {
+    match e {
+        Expr::Float(f) if !f.is_finite() => {
+            cx.err(at, "a delay cannot be infinite", None);
+        }
+        Expr::Str(_) | Expr::List(_) | Expr::Bool(_) | Expr::None => {
+            cx.err(
+                at,
+                "expected a delay like \"2s\", \"250ms\" or \"-1s\"",
+                None,
+            );
+        }
+        _ => {}
+    }
+}
+
 /// `for = "x", in = "xs"` on `gather`, `as_completed` and `task_group`.
 pub(super) fn each(
     cx: &mut Ctx<'_>,

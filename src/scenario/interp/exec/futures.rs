@@ -2,7 +2,7 @@
 //! callbacks the loop runs outside any task (`call_soon`, `call_later`).
 
 use crate::error::Error;
-use crate::future::{SimFuture, call_later, call_soon};
+use crate::future::{SimFuture, call_later, call_later_secs, call_soon};
 use crate::scenario::interp::Program;
 use crate::scenario::interp::type_error;
 use crate::scenario::interp::vm::{Ret, Vm};
@@ -31,19 +31,22 @@ impl Vm {
             } => {
                 let f = self.future(future)?;
                 let v = self.eval(value)?;
-                let d = self.duration(delay)?.as_duration();
-                call_later(d, move || {
+                let set = move || {
                     let _ = f.set_result(v);
-                });
+                };
+                match self.delay(delay)? {
+                    Ok(d) => drop(call_later(d.as_duration(), set)),
+                    Err(secs) => drop(call_later_secs(secs, set)),
+                }
             }
             FutureStep::Callback { delay, body } => {
                 let vars = self.snapshot();
                 let vm = Vm::for_callback(self.prog.clone(), body.clone(), vars)?;
                 match delay {
-                    Some(d) => {
-                        let d = self.duration(d)?.as_duration();
-                        call_later(d, move || run_callback(vm));
-                    }
+                    Some(d) => match self.delay(d)? {
+                        Ok(d) => drop(call_later(d.as_duration(), move || run_callback(vm))),
+                        Err(secs) => drop(call_later_secs(secs, move || run_callback(vm))),
+                    },
                     None => {
                         call_soon(move || run_callback(vm));
                     }

@@ -169,18 +169,21 @@ impl Vm {
                         self.start_val(fut, Then::Assign(into.clone()));
                     }
                     _ => {
-                        let fut: LocalBoxFuture<'static, VmResult> = match self.awaitable(target)? {
-                            Awaitable::Coro(vm) => {
-                                async move { flatten(wait_for(vm, d).await) }.boxed_local()
-                            }
-                            Awaitable::Task(h) => {
-                                async move { flatten(wait_for_task(h, d).await) }.boxed_local()
-                            }
-                            Awaitable::Fut(f) => {
-                                async move { flatten(wait_for(f.into_future(), d).await) }
-                                    .boxed_local()
-                            }
-                        };
+                        // `fut = ensure_future(fut)`: a call becomes a task
+                        // of its own, labelled, whose exception is its own.
+                        let fut: LocalBoxFuture<'static, VmResult> =
+                            match self.task_target(target)? {
+                                Awaitable::Coro(vm) => {
+                                    async move { flatten(wait_for(vm, d).await) }.boxed_local()
+                                }
+                                Awaitable::Task(h) => {
+                                    async move { flatten(wait_for_task(h, d).await) }.boxed_local()
+                                }
+                                Awaitable::Fut(f) => {
+                                    async move { flatten(wait_for(f.into_future(), d).await) }
+                                        .boxed_local()
+                                }
+                            };
                         self.start_val(fut, Then::Assign(into.clone()));
                     }
                 }
@@ -242,7 +245,8 @@ impl Vm {
                 );
             }
             TaskStep::Shield { target, into } => {
-                let fut: LocalBoxFuture<'static, VmResult> = match self.awaitable(target)? {
+                // `inner = ensure_future(arg)`, as for `wait_for`.
+                let fut: LocalBoxFuture<'static, VmResult> = match self.task_target(target)? {
                     Awaitable::Coro(vm) => async move { flatten(shield(vm).await) }.boxed_local(),
                     Awaitable::Task(h) => {
                         async move { flatten(shield_task(h).await) }.boxed_local()
@@ -341,6 +345,20 @@ impl Vm {
     /// What a target is, for combinators that make a task of a coroutine
     /// themselves (`ensure_future`): the coroutine (not yet a task), an
     /// existing task's handle, or a future.
+    /// What `ensure_future(t)` gives: a call becomes a task, made as
+    /// `spawn` makes one (labelled, ending raised if its coroutine raises:
+    /// a task made by a combinator from a bare VM would end returned, and
+    /// its unretrieved exception would go unwarned).
+    fn task_target(&self, t: &Target) -> Result<Awaitable, Error> {
+        match t {
+            Target::Call(c) => {
+                let cell = self.spawn(c, None)?;
+                Ok(Awaitable::Task(cell.handle.clone().ok_or_else(no_handle)?))
+            }
+            Target::Value(_) => self.awaitable(t),
+        }
+    }
+
     fn awaitable(&self, t: &Target) -> Result<Awaitable, Error> {
         match t {
             Target::Call(c) => {

@@ -4,7 +4,7 @@ use super::{StepTable, callback_body};
 use crate::scenario::model::{FutureStep, StepKind};
 use crate::scenario::validate::Ctx;
 use crate::scenario::validate::fields::{
-    check_const_duration, opt_value, value_expr, var_def, var_use,
+    check_const_delay, opt_value, value_expr, var_def, var_use,
 };
 use crate::scenario::validate::names::{Names, Scope};
 
@@ -25,7 +25,7 @@ pub(super) fn read(
         },
         "call_later" if get("steps").is_some() => {
             let delay = value_expr(cx, names, scope, v)?;
-            check_const_duration(cx, &delay, v.span().start);
+            check_const_delay(cx, &delay, v.span().start);
             if get("set_result").is_some() {
                 cx.err(
                     at,
@@ -40,7 +40,7 @@ pub(super) fn read(
         }
         "call_later" => {
             let delay = value_expr(cx, names, scope, v)?;
-            check_const_duration(cx, &delay, v.span().start);
+            check_const_delay(cx, &delay, v.span().start);
             let Some(f) = get("set_result") else {
                 cx.err(
                     at,
