@@ -564,23 +564,23 @@ impl TimerHandle {
 /// `loop.call_later(delay, f)`: a timer at `now + delay` (float arithmetic
 /// under the `asyncio` model).
 pub fn call_later(delay: Duration, f: impl FnOnce() + 'static) -> TimerHandle {
-    engine::with_core("call_later", |c| {
-        let when = c.deadline_after(delay);
-        let label = c.syms().call_later;
-        let key = c.schedule_timer(when, TimerAction::Call(Box::new(f)), label, false);
-        TimerHandle {
-            key,
-            when: Instant::from_nanos(when.1),
-        }
-    })
+    call_later_when(|c| c.deadline_after(delay), f)
 }
 
 /// `loop.call_later(secs, f)` with a delay in float seconds that may be
 /// negative: the timer is due at `loop.time() + secs`, before those due now
 /// (asyncio does not clamp it).
 pub(crate) fn call_later_secs(secs: f64, f: impl FnOnce() + 'static) -> TimerHandle {
+    call_later_when(|c| c.deadline_after_secs(secs), f)
+}
+
+/// A `call_later` timer due at the deadline `when` gives.
+fn call_later_when(
+    when: impl FnOnce(&engine::Core) -> (f64, u64),
+    f: impl FnOnce() + 'static,
+) -> TimerHandle {
     engine::with_core("call_later", |c| {
-        let when = c.deadline_after_secs(secs);
+        let when = when(c);
         let label = c.syms().call_later;
         let key = c.schedule_timer(when, TimerAction::Call(Box::new(f)), label, false);
         TimerHandle {
