@@ -252,35 +252,35 @@ impl Vm {
     /// seconds, which asyncio keeps (`call_at(self.time() + delay)`: the
     /// timer is due before those scheduled for now).
     pub(super) fn delay(&self, e: &Expr) -> Result<Result<DurationValue, f64>, Error> {
-        let secs = match self.eval(e)? {
-            Value::Duration(d) if d.is_finite() && d < 0.0 => Some(d),
-            Value::Int(i) if i < 0 => Some(i as f64),
-            Value::Float(f) if f.is_finite() && f < 0.0 => Some(f),
-            _ => None,
-        };
-        match secs {
-            Some(s) => Ok(Err(s)),
-            None => self.duration(e).map(Ok),
+        match self.eval(e)? {
+            Value::Duration(d) | Value::Float(d) if d.is_finite() && d < 0.0 => Ok(Err(d)),
+            Value::Int(i) if i < 0 => Ok(Err(i as f64)),
+            v => duration_of(v).map(Ok),
         }
     }
 
     pub(super) fn duration(&self, e: &Expr) -> Result<DurationValue, Error> {
-        match self.eval(e)? {
-            Value::Duration(d) if d.is_finite() => Ok(DurationValue::Secs(d.max(0.0))),
-            Value::Int(i) => Ok(if i <= 0 {
-                DurationValue::Exact(Duration::ZERO)
-            } else {
-                DurationValue::Exact(Duration::from_secs(i as u64))
-            }),
-            Value::Float(f) if f.is_finite() => Ok(DurationValue::Secs(f.max(0.0))),
-            other => Err(type_error(format!(
-                "expected a duration, got {}",
-                other.type_name()
-            ))),
-        }
+        duration_of(self.eval(e)?)
     }
 
     pub(super) fn call_args(&self, c: &Call) -> Result<Vec<Value>, Error> {
         c.args.iter().map(|a| self.eval(a)).collect()
+    }
+}
+
+/// A value used as a duration: negative ones are 0 (a bare yield).
+fn duration_of(v: Value) -> Result<DurationValue, Error> {
+    match v {
+        Value::Duration(d) if d.is_finite() => Ok(DurationValue::Secs(d.max(0.0))),
+        Value::Int(i) => Ok(if i <= 0 {
+            DurationValue::Exact(Duration::ZERO)
+        } else {
+            DurationValue::Exact(Duration::from_secs(i as u64))
+        }),
+        Value::Float(f) if f.is_finite() => Ok(DurationValue::Secs(f.max(0.0))),
+        other => Err(type_error(format!(
+            "expected a duration, got {}",
+            other.type_name()
+        ))),
     }
 }

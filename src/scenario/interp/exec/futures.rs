@@ -3,6 +3,7 @@
 
 use crate::error::Error;
 use crate::future::{SimFuture, call_later, call_later_secs, call_soon};
+use crate::scenario::expr::Expr;
 use crate::scenario::interp::Program;
 use crate::scenario::interp::type_error;
 use crate::scenario::interp::vm::{Ret, Vm};
@@ -31,22 +32,15 @@ impl Vm {
             } => {
                 let f = self.future(future)?;
                 let v = self.eval(value)?;
-                let set = move || {
+                self.call_later(delay, move || {
                     let _ = f.set_result(v);
-                };
-                match self.delay(delay)? {
-                    Ok(d) => drop(call_later(d.as_duration(), set)),
-                    Err(secs) => drop(call_later_secs(secs, set)),
-                }
+                })?;
             }
             FutureStep::Callback { delay, body } => {
                 let vars = self.snapshot();
                 let vm = Vm::for_callback(self.prog.clone(), body.clone(), vars)?;
                 match delay {
-                    Some(d) => match self.delay(d)? {
-                        Ok(d) => drop(call_later(d.as_duration(), move || run_callback(vm))),
-                        Err(secs) => drop(call_later_secs(secs, move || run_callback(vm))),
-                    },
+                    Some(d) => self.call_later(d, move || run_callback(vm))?,
                     None => {
                         call_soon(move || run_callback(vm));
                     }
@@ -58,6 +52,15 @@ impl Vm {
 }
 
 impl Vm {
+    /// `loop.call_later(delay, f)`, a negative delay kept (`Vm::delay`).
+    fn call_later(&self, delay: &Expr, f: impl FnOnce() + 'static) -> Result<(), Error> {
+        match self.delay(delay)? {
+            Ok(d) => drop(call_later(d.as_duration(), f)),
+            Err(secs) => drop(call_later_secs(secs, f)),
+        }
+        Ok(())
+    }
+
     fn future(&self, name: &str) -> Result<SimFuture<Value>, Error> {
         match self.lookup(name)? {
             Value::Future(f) => Ok(f),

@@ -158,7 +158,6 @@ impl Vm {
                         if !d.is_zero() =>
                     {
                         let fut: LocalBoxFuture<'static, VmResult> = match self.awaitable(target)? {
-                            Awaitable::Coro(vm) => vm.boxed_local(),
                             Awaitable::Task(h) => async move { flatten(h.await) }.boxed_local(),
                             Awaitable::Fut(f) => async move { f.await }.boxed_local(),
                         };
@@ -171,19 +170,15 @@ impl Vm {
                     _ => {
                         // `fut = ensure_future(fut)`: a call becomes a task
                         // of its own, labelled, whose exception is its own.
-                        let fut: LocalBoxFuture<'static, VmResult> =
-                            match self.task_target(target)? {
-                                Awaitable::Coro(vm) => {
-                                    async move { flatten(wait_for(vm, d).await) }.boxed_local()
-                                }
-                                Awaitable::Task(h) => {
-                                    async move { flatten(wait_for_task(h, d).await) }.boxed_local()
-                                }
-                                Awaitable::Fut(f) => {
-                                    async move { flatten(wait_for(f.into_future(), d).await) }
-                                        .boxed_local()
-                                }
-                            };
+                        let fut: LocalBoxFuture<'static, VmResult> = match self.awaitable(target)? {
+                            Awaitable::Task(h) => {
+                                async move { flatten(wait_for_task(h, d).await) }.boxed_local()
+                            }
+                            Awaitable::Fut(f) => {
+                                async move { flatten(wait_for(f.into_future(), d).await) }
+                                    .boxed_local()
+                            }
+                        };
                         self.start_val(fut, Then::Assign(into.clone()));
                     }
                 }
@@ -246,8 +241,7 @@ impl Vm {
             }
             TaskStep::Shield { target, into } => {
                 // `inner = ensure_future(arg)`, as for `wait_for`.
-                let fut: LocalBoxFuture<'static, VmResult> = match self.task_target(target)? {
-                    Awaitable::Coro(vm) => async move { flatten(shield(vm).await) }.boxed_local(),
+                let fut: LocalBoxFuture<'static, VmResult> = match self.awaitable(target)? {
                     Awaitable::Task(h) => {
                         async move { flatten(shield_task(h).await) }.boxed_local()
                     }
@@ -262,11 +256,9 @@ impl Vm {
     }
 }
 
-/// A target for `wait_for` and `shield`: made and consumed at once, so its
-/// size (a VM's, with its first frame inline) costs nothing to keep.
-#[allow(clippy::large_enum_variant)]
+/// A target for `wait_for` and `shield`, as `ensure_future` gives it: a
+/// task, or a future.
 enum Awaitable {
-    Coro(Vm),
     Task(crate::task::JoinHandle<VmResult>),
     Fut(SimFuture<Value>),
 }
@@ -342,29 +334,16 @@ impl Vm {
         .boxed_local()
     }
 
-    /// What a target is, for combinators that make a task of a coroutine
-    /// themselves (`ensure_future`): the coroutine (not yet a task), an
-    /// existing task's handle, or a future.
-    /// What `ensure_future(t)` gives: a call becomes a task, made as
-    /// `spawn` makes one (labelled, ending raised if its coroutine raises:
-    /// a task made by a combinator from a bare VM would end returned, and
-    /// its unretrieved exception would go unwarned).
-    fn task_target(&self, t: &Target) -> Result<Awaitable, Error> {
+    /// What `ensure_future(t)` gives, for `wait_for` and `shield`: a call
+    /// becomes a task, made as `spawn` makes one (labelled, ending raised if
+    /// its coroutine raises: a task a combinator made of a bare VM ended
+    /// returned, and its unretrieved exception went unwarned); a task or a
+    /// future is itself.
+    fn awaitable(&self, t: &Target) -> Result<Awaitable, Error> {
         match t {
             Target::Call(c) => {
                 let cell = self.spawn(c, None)?;
                 Ok(Awaitable::Task(cell.handle.clone().ok_or_else(no_handle)?))
-            }
-            Target::Value(_) => self.awaitable(t),
-        }
-    }
-
-    fn awaitable(&self, t: &Target) -> Result<Awaitable, Error> {
-        match t {
-            Target::Call(c) => {
-                let co = self.prog.scenario.coroutines[&c.name].clone();
-                let args = self.call_args(c)?;
-                Ok(Awaitable::Coro(Vm::for_call(self.prog.clone(), &co, args)))
             }
             Target::Value(e) => match self.eval(e)? {
                 Value::Task(cell) => {
